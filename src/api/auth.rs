@@ -1,0 +1,136 @@
+//! Authentication middleware for `/v1`, and the `Authenticated` extractor that
+//! handlers use to learn the caller and to demand permissions.
+//!
+//! A handler can only reach a merchant's data through `Authenticated`, which
+//! exists only after a key was verified; `require` turns it into a proof that
+//! a permission is held.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::api_key::KeyKind;
+use crate::domain::ids::MerchantId;
+use crate::domain::key_record::ApiKey;
+use crate::domain::permission::Permission;
+use crate::services::actor::{Actor, RequestMeta};
+use crate::services::auth::AuthRejection;
+
+use super::context::{describe_route, AuditSlot};
+use super::error::ApiError;
+use super::AppState;
+
+/// The verified caller of this request.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    key: Arc<ApiKey>,
+    meta: RequestMeta,
+}
+
+impl Authenticated {
+    pub fn key(&self) -> &ApiKey {
+        &self.key
+    }
+
+    pub fn merchant(&self) -> &MerchantId {
+        &self.key.merchant_id
+    }
+
+    /// Ok only if the key holds `wanted`; otherwise a 403 naming it.
+    pub fn require(&self, wanted: Permission) -> Result<&Self, ApiError> {
+        if self.key.grants(wanted) {
+            Ok(self)
+        } else {
+            Err(ApiError::permission_denied(wanted))
+        }
+    }
+
+    /// Ok for secret and restricted keys; publishable keys are refused (they
+    /// are public by design and may only create card tokens).
+    pub fn require_private_key(&self) -> Result<&Self, ApiError> {
+        if self.key.kind == KeyKind::Publishable {
+            Err(ApiError::forbidden("publishable_key_not_allowed", "Publishable keys may only create card tokens"))
+        } else {
+            Ok(self)
+        }
+    }
+
+    /// The audit identity for services acting on this caller's behalf.
+    pub fn actor(&self) -> Actor {
+        Actor::Api { meta: self.meta.clone(), merchant: self.key.merchant_id.clone(), key: self.key.id.clone() }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Authenticated>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("Authenticated extractor used on a route without authentication"))
+    }
+}
+
+/// Marks, for the audit entry, that a service wrote it in its transaction.
+#[derive(Debug, Clone)]
+pub struct AuditedInTx(Arc<AuditSlot>);
+
+impl AuditedInTx {
+    pub fn mark(&self) {
+        self.0.mark_recorded();
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuditedInTx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Arc<AuditSlot>>()
+            .cloned()
+            .map(AuditedInTx)
+            .ok_or_else(|| ApiError::internal("audit slot missing"))
+    }
+}
+
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(mut meta) = req.extensions().get::<RequestMeta>().cloned() else {
+        return ApiError::internal("request context missing").into_response();
+    };
+    meta.route = describe_route(req.method(), req.extensions().get::<MatchedPath>());
+    let slot = req.extensions().get::<Arc<AuditSlot>>().cloned();
+    if let Some(slot) = &slot {
+        slot.set_route(&meta.route);
+    }
+    let presented = bearer_token(&req);
+    match state.auth.authenticate(presented.as_deref(), &meta).await {
+        Ok(key) => {
+            if let Some(slot) = &slot {
+                slot.attribute(&key.merchant_id, &key.id);
+            }
+            req.extensions_mut().insert(Authenticated { key: Arc::new(key), meta });
+            next.run(req).await
+        }
+        Err(rejection) => {
+            // The authenticator audited the failure (in its transaction, or via the writer).
+            if let (Some(slot), false) = (&slot, matches!(rejection, AuthRejection::Unavailable(_))) {
+                slot.mark_recorded();
+            }
+            ApiError::from(rejection).into_response()
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if well-formed.
+fn bearer_token(req: &Request) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}

@@ -1,0 +1,207 @@
+//! The one place every request passes: it assigns the request id, resolves the
+//! client address, adds the security headers, and appends the request's audit
+//! entry (unless a service already wrote it inside its own transaction).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use ipnet::IpNet;
+
+use crate::domain::audit::{AuditEvent, Outcome};
+use crate::domain::ids::{ApiKeyId, MerchantId, RequestId};
+use crate::services::actor::RequestMeta;
+use crate::services::audit_writer::API_REQUEST;
+
+use super::error::ErrorSummary;
+use super::AppState;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The current request's id, when called while a request is being handled.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// The TCP peer of the connection, inserted by the server for each connection.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Filled in while a request is handled; read back for its audit entry.
+#[derive(Debug, Default)]
+pub struct AuditSlot {
+    inner: Mutex<SlotState>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    /// The matched route template, once routing has happened.
+    route: Option<String>,
+    merchant: Option<MerchantId>,
+    key: Option<ApiKeyId>,
+    /// A service (or the authenticator) already appended this request's entry.
+    recorded: bool,
+}
+
+impl AuditSlot {
+    pub fn attribute(&self, merchant: &MerchantId, key: &ApiKeyId) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.merchant = Some(merchant.clone());
+            s.key = Some(key.clone());
+        }
+    }
+
+    pub fn set_route(&self, route: &str) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.route = Some(route.to_owned());
+        }
+    }
+
+    /// Route, merchant, key, and whether the entry was already recorded.
+    fn snapshot(&self) -> Option<(Option<String>, Option<MerchantId>, Option<ApiKeyId>, bool)> {
+        let s = self.inner.lock().ok()?;
+        Some((s.route.clone(), s.merchant.clone(), s.key.clone(), s.recorded))
+    }
+
+    pub fn mark_recorded(&self) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.recorded = true;
+        }
+    }
+}
+
+static SECURITY_HEADERS: [(HeaderName, &str); 6] = [
+    (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::CACHE_CONTROL, "no-store"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+];
+
+pub async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let request_id = RequestId::generate().map(|id| id.to_string()).unwrap_or_else(|_| "req_unavailable".into());
+    let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+    let client_ip = client_ip(peer, req.headers(), &state.trusted_proxies);
+    let route = describe_route(req.method(), None);
+    let audited = route_is_audited(req.method(), req.uri().path());
+    let meta = RequestMeta {
+        request_id: RequestId::from_trusted(request_id.clone()),
+        client_ip,
+        user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        route: route.clone(),
+    };
+    let slot = Arc::new(AuditSlot::default());
+    req.extensions_mut().insert(meta.clone());
+    req.extensions_mut().insert(Arc::clone(&slot));
+
+    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(req)).await;
+
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert(HeaderName::from_static("request-id"), v);
+    }
+    for (name, value) in &SECURITY_HEADERS {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), HeaderValue::from_static(value));
+        }
+    }
+    if audited {
+        let summary = response.extensions().get::<ErrorSummary>().cloned();
+        audit_request(&state, &meta, &slot, response.status(), summary).await;
+    }
+    response
+}
+
+/// Health checks and the OpenAPI document are not API requests of a merchant.
+fn route_is_audited(method: &Method, path: &str) -> bool {
+    !(method == Method::GET && (path == "/healthz" || path == "/openapi.json"))
+}
+
+async fn audit_request(
+    state: &AppState,
+    meta: &RequestMeta,
+    slot: &AuditSlot,
+    status: axum::http::StatusCode,
+    summary: Option<ErrorSummary>,
+) {
+    let Some((route, merchant, key, recorded)) = slot.snapshot() else {
+        return;
+    };
+    if recorded {
+        return;
+    }
+    let (action, outcome, reason) = match summary {
+        None => (API_REQUEST, Outcome::Success, None),
+        Some(s) if s.code == "permission_denied" => ("auth.permission_denied", Outcome::Denied, s.reason.clone()),
+        Some(s) if s.status.is_client_error() => (API_REQUEST, Outcome::Denied, Some(s.code.clone())),
+        Some(s) => (API_REQUEST, Outcome::Failure, Some(s.code.clone())),
+    };
+    let mut event = AuditEvent::new(action, outcome);
+    event.request_id = Some(meta.request_id.to_string());
+    event.client_ip = Some(meta.client_ip.to_string());
+    event.user_agent = meta.user_agent.as_deref().map(AuditEvent::sanitize_user_agent);
+    event.merchant_id = merchant.map(|m| m.to_string());
+    event.key_id = key.map(|k| k.to_string());
+    let route = route.unwrap_or_else(|| meta.route.clone());
+    event.resource = Some(format!("{route} -> {}", status.as_u16()));
+    event.reason = reason;
+    state.audit.record(event).await;
+}
+
+/// `METHOD /route/{param}`: the matched route template, never raw ids or query.
+pub fn describe_route(method: &Method, matched: Option<&MatchedPath>) -> String {
+    format!("{method} {}", matched.map_or("(unmatched)", MatchedPath::as_str))
+}
+
+/// The client's address: the TCP peer, or — only when the peer is a trusted
+/// proxy — the right-most `X-Forwarded-For` entry that is not a trusted proxy.
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = peer.map(crate::domain::restrictions::canonical).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all(HeaderName::from_static("x-forwarded-for"))
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                let ip = crate::domain::restrictions::canonical(ip);
+                if !is_trusted(&ip) {
+                    return ip;
+                }
+            }
+            // A malformed hop ends the trustworthy part of the chain.
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_only_believed_from_trusted_proxies() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 10.0.0.2"));
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(client_ip(Some(proxy), &headers, &trusted), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(Some(stranger), &headers, &trusted), stranger);
+        assert_eq!(client_ip(Some(proxy), &headers, &[]), proxy);
+    }
+}

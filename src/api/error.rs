@@ -1,0 +1,231 @@
+//! `ApiError`: the one error format of the API,
+//! `{"error": {"type", "code", "message", "param", "request_id"}}`, with the
+//! right status. The client gets the user message; an internal detail goes to
+//! the log once, here, tagged with the request id, and never to the client.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::permission::Permission;
+use crate::domain::time::Timestamp;
+use crate::services::auth::AuthRejection;
+use crate::services::ServiceError;
+
+use super::context::current_request_id;
+
+/// The broad class of an error, as `error.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    InvalidRequestError,
+    AuthenticationError,
+    PermissionError,
+    RateLimitError,
+    IdempotencyError,
+    ApiError,
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    #[serde(rename = "type")]
+    pub kind: ErrorType,
+    /// Stable, machine-readable code, e.g. `parameter_invalid`.
+    pub code: String,
+    /// Human-readable explanation; never contains secrets or card data.
+    pub message: String,
+    /// The request field at fault, e.g. `amount` or `card[number]`.
+    pub param: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// What the request-context middleware learns from an error response, for
+/// the audit entry.
+#[derive(Debug, Clone)]
+pub struct ErrorSummary {
+    pub code: String,
+    pub status: StatusCode,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: ErrorType,
+    code: String,
+    message: String,
+    param: Option<String>,
+    /// For the log and audit trail only.
+    detail: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: ErrorType, code: &str, message: impl Into<String>) -> Self {
+        Self { status, kind, code: code.to_owned(), message: message.into(), param: None, detail: None, retry_after: None }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// 400 naming the offending field.
+    pub fn invalid(param: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorType::InvalidRequestError, code, message).with_param(param)
+    }
+
+    /// 404; used alike for a missing resource and another merchant's resource.
+    pub fn not_found(resource: &str, param: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorType::InvalidRequestError, "resource_missing", format!("No such {resource}"))
+            .with_param(param)
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorType::InvalidRequestError, "route_not_found", "No such route")
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorType::InvalidRequestError,
+            "method_not_allowed",
+            "This route does not accept this HTTP method",
+        )
+    }
+
+    /// The one answer to every authentication failure.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorType::AuthenticationError,
+            "authentication_failed",
+            "Invalid API key provided; pass a valid key as `Authorization: Bearer <key>`",
+        )
+    }
+
+    pub fn locked_out(until: Timestamp) -> Self {
+        let secs = u64::try_from((until.as_millis() - Timestamp::now().as_millis()).max(1000) / 1000).unwrap_or(1);
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorType::RateLimitError,
+            "too_many_failed_authentications",
+            "Too many failed authentication attempts from this address; try again later",
+        );
+        e.retry_after = Some(Duration::from_secs(secs));
+        e
+    }
+
+    pub fn permission_denied(wanted: Permission) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            ErrorType::PermissionError,
+            "permission_denied",
+            format!("This API key does not have the `{wanted}` permission"),
+        )
+        .with_detail(format!("missing permission {wanted}"))
+    }
+
+    pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorType::PermissionError, code, message)
+    }
+
+    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, ErrorType::InvalidRequestError, code, message)
+    }
+
+    pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorType::InvalidRequestError, code, message)
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorType::InvalidRequestError,
+            "body_too_large",
+            format!("Request body exceeds the limit of {limit} bytes"),
+        )
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorType::InvalidRequestError,
+            "unsupported_content_type",
+            "Request body must be JSON with `Content-Type: application/json`",
+        )
+    }
+
+    /// 500: the detail is logged, the client learns nothing about it.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorType::ApiError, "internal_error", "An internal error occurred")
+            .with_detail(detail)
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorType::ApiError, "service_unavailable", "The service is temporarily unavailable")
+            .with_detail(detail)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound { resource, param } => ApiError::not_found(resource, param),
+            ServiceError::Invalid { param, code, message } => ApiError::invalid(param, code, message),
+            ServiceError::Conflict { code, message } => ApiError::conflict(code, message),
+            other @ (ServiceError::Store(_) | ServiceError::Random(_)) => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AuthRejection> for ApiError {
+    fn from(r: AuthRejection) -> Self {
+        match r {
+            AuthRejection::Unauthenticated => ApiError::unauthenticated(),
+            AuthRejection::LockedOut { until } => ApiError::locked_out(until),
+            AuthRejection::Unavailable(e) => ApiError::unavailable(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = current_request_id();
+        if self.status.is_server_error() {
+            tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), code = %self.code, detail = self.detail.as_deref().unwrap_or("-"), "request failed");
+        }
+        let body = ErrorEnvelope {
+            error: ErrorBody { kind: self.kind, code: self.code.clone(), message: self.message, param: self.param, request_id },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(after) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&after.as_secs().to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response.extensions_mut().insert(ErrorSummary { code: self.code, status: self.status, reason: self.detail });
+        response
+    }
+}

@@ -1,0 +1,62 @@
+//! The HTTP API: `router(state)` builds every route with its middleware.
+//!
+//! Request path: `request_context` (request id, client address, security
+//! headers, audit entry) → routing → `auth::authenticate` (on `/v1`) →
+//! handler → service. Every error leaves as an `ApiError`.
+
+pub mod auth;
+pub mod context;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod pagination;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use ipnet::IpNet;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::services::audit_writer::AuditSink;
+use crate::services::auth::Authenticator;
+use crate::store::Store;
+
+use error::ApiError;
+use extract::BodyLimit;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Authenticator,
+    pub audit: AuditSink,
+    /// Peers whose `X-Forwarded-For` is believed (a TLS-terminating proxy).
+    pub trusted_proxies: Arc<[IpNet]>,
+    pub body_limit: usize,
+}
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/merchant", get(routes::merchant::show))
+        .route("/api_keys", get(routes::api_keys::list))
+        .route("/api_keys/{id}", get(routes::api_keys::show))
+        .route("/api_keys/{id}/revoke", post(routes::api_keys::revoke))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let body_limit = state.body_limit;
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/openapi.json", get(openapi::serve))
+        .nest("/v1", v1)
+        .fallback(|| async { ApiError::route_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(from_fn_with_state(state.clone(), context::request_context))
+        .layer(axum::Extension(BodyLimit(body_limit)))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+        .with_state(state)
+}

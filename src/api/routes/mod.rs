@@ -1,0 +1,6 @@
+//! Thin handlers: extract, convert to domain types, call one service, map the
+//! result. One module per resource.
+
+pub mod api_keys;
+pub mod health;
+pub mod merchant;

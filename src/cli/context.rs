@@ -1,0 +1,62 @@
+//! What every command shares: the loaded configuration, output mode, and
+//! helpers to open the store and the key hasher.
+
+use anyhow::Context as _;
+
+use crate::server::config::{Config, Overrides};
+use crate::server::{secrets, telemetry};
+use crate::services::actor::Actor;
+use crate::services::key_hasher::KeyHasher;
+use crate::store::Store;
+
+use super::Cli;
+
+pub struct CliContext {
+    pub config: Config,
+    pub json: bool,
+    pub dev: bool,
+}
+
+impl CliContext {
+    pub fn new(cli: &Cli) -> anyhow::Result<Self> {
+        let overrides = Overrides {
+            data_dir: cli.data_dir.clone(),
+            listen: None,
+            database_url: cli.database_url.clone(),
+        };
+        let config = Config::load(cli.config.as_deref(), &overrides)?;
+        telemetry::init(config.log_format);
+        Ok(Self { config, json: cli.json, dev: cli.dev })
+    }
+
+    /// Opens the configured database (applying migrations).
+    pub async fn store(&self) -> anyhow::Result<Store> {
+        let url = self.config.database_url();
+        if url.starts_with("sqlite:") {
+            crate::server::files::create_private_dir(&self.config.data_dir)
+                .with_context(|| format!("cannot create data directory {}", self.config.data_dir.display()))?;
+        }
+        let pool = crate::store::PoolSettings { max_connections: 4, ..Default::default() };
+        Store::open(&url, &pool).await.context("cannot open the database")
+    }
+
+    /// The key hasher from the configured pepper (or, with `--dev`, the
+    /// development pepper in the data dir).
+    pub fn hasher(&self) -> anyhow::Result<KeyHasher> {
+        let pepper = match secrets::configured_pepper(&self.config)? {
+            Some(p) => p,
+            None if self.dev => secrets::ensure_dev_pepper(&self.config.data_dir)?,
+            None => anyhow::bail!(
+                "missing configuration: secrets.api_key_pepper_file or secrets.api_key_pepper \
+                 (PAYWARDEN_SECRETS__API_KEY_PEPPER_FILE); pass --dev to use the development pepper in the data dir"
+            ),
+        };
+        Ok(KeyHasher::new(pepper))
+    }
+
+    /// The audit identity of this command.
+    pub fn actor(&self, command: &str) -> Actor {
+        let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+        Actor::Operator { command: format!("{command} (os user {user})") }
+    }
+}

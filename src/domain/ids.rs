@@ -1,0 +1,113 @@
+//! Typed identifiers: a type prefix (`mer_`, `key_`, `req_`, …) followed by
+//! 24 random base62 characters (≈142 bits), so ids are unguessable and one kind
+//! of id can never be passed where another is expected.
+
+use std::fmt;
+
+use super::random::{self, RandomError};
+
+/// Length of the random part of every id.
+const RANDOM_LEN: usize = 24;
+
+/// Why a string is not a valid id of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected an id starting with `{expected_prefix}`")]
+pub struct InvalidId {
+    pub expected_prefix: &'static str,
+}
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new random id.
+            pub fn generate() -> Result<Self, RandomError> {
+                Ok(Self(format!("{}{}", Self::PREFIX, random::base62_string(RANDOM_LEN)?)))
+            }
+
+            /// Parses an id received from outside. Accepts exactly the shape that
+            /// `generate` produces, so nothing else reaches a query.
+            pub fn parse(input: &str) -> Result<Self, InvalidId> {
+                let rest = input
+                    .strip_prefix(Self::PREFIX)
+                    .ok_or(InvalidId { expected_prefix: Self::PREFIX })?;
+                if rest.len() == RANDOM_LEN && random::is_base62(rest) {
+                    Ok(Self(input.to_owned()))
+                } else {
+                    Err(InvalidId { expected_prefix: Self::PREFIX })
+                }
+            }
+
+            /// Rebuilds an id read back from our own database.
+            pub fn from_trusted(stored: String) -> Self {
+                Self(stored)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A merchant (tenant). Every resource belongs to exactly one.
+    MerchantId,
+    "mer_"
+);
+typed_id!(
+    /// An API key's public identifier (never the key itself).
+    ApiKeyId,
+    "key_"
+);
+typed_id!(
+    /// One API request, echoed in the `Request-Id` header and every error.
+    RequestId,
+    "req_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back() {
+        let id = MerchantId::generate().unwrap();
+        assert!(id.as_str().starts_with("mer_"));
+        assert_eq!(MerchantId::parse(id.as_str()).unwrap(), id);
+    }
+
+    #[test]
+    fn wrong_prefix_or_shape_is_rejected() {
+        let key = ApiKeyId::generate().unwrap();
+        assert!(MerchantId::parse(key.as_str()).is_err());
+        assert!(MerchantId::parse("mer_short").is_err());
+        assert!(MerchantId::parse("mer_' OR 1=1 --aaaaaaaaaaaaaa").is_err());
+        assert!(MerchantId::parse("").is_err());
+    }
+}

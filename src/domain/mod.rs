@@ -1,0 +1,15 @@
+//! Pure domain types and rules: no I/O, no HTTP, no SQL.
+//!
+//! Every type here can only be built through a parser (`parse`, `TryFrom`, or a
+//! generator), so a value that exists past the edge is valid by construction.
+
+pub mod api_key;
+pub mod audit;
+pub mod ids;
+pub mod key_record;
+pub mod merchant;
+pub mod money;
+pub mod permission;
+pub mod random;
+pub mod restrictions;
+pub mod time;

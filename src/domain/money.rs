@@ -1,0 +1,184 @@
+//! Money: ISO 4217 currencies with their minor-unit exponents, and amounts in
+//! integer minor units.
+//!
+//! Invariant: money is never a float. An `Amount` is strictly positive and fits
+//! in an `i64` so that it can be stored on both backends without loss.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Active ISO 4217 codes and the number of digits after the decimal point.
+const CURRENCIES: &[(&str, u8)] = &[
+    ("AED", 2), ("AFN", 2), ("ALL", 2), ("AMD", 2), ("ANG", 2), ("AOA", 2), ("ARS", 2),
+    ("AUD", 2), ("AWG", 2), ("AZN", 2), ("BAM", 2), ("BBD", 2), ("BDT", 2), ("BGN", 2),
+    ("BHD", 3), ("BIF", 0), ("BMD", 2), ("BND", 2), ("BOB", 2), ("BRL", 2), ("BSD", 2),
+    ("BTN", 2), ("BWP", 2), ("BYN", 2), ("BZD", 2), ("CAD", 2), ("CDF", 2), ("CHF", 2),
+    ("CLP", 0), ("CNY", 2), ("COP", 2), ("CRC", 2), ("CUP", 2), ("CVE", 2), ("CZK", 2),
+    ("DJF", 0), ("DKK", 2), ("DOP", 2), ("DZD", 2), ("EGP", 2), ("ERN", 2), ("ETB", 2),
+    ("EUR", 2), ("FJD", 2), ("FKP", 2), ("GBP", 2), ("GEL", 2), ("GHS", 2), ("GIP", 2),
+    ("GMD", 2), ("GNF", 0), ("GTQ", 2), ("GYD", 2), ("HKD", 2), ("HNL", 2), ("HTG", 2),
+    ("HUF", 2), ("IDR", 2), ("ILS", 2), ("INR", 2), ("IQD", 3), ("IRR", 2), ("ISK", 0),
+    ("JMD", 2), ("JOD", 3), ("JPY", 0), ("KES", 2), ("KGS", 2), ("KHR", 2), ("KMF", 0),
+    ("KPW", 2), ("KRW", 0), ("KWD", 3), ("KYD", 2), ("KZT", 2), ("LAK", 2), ("LBP", 2),
+    ("LKR", 2), ("LRD", 2), ("LSL", 2), ("LYD", 3), ("MAD", 2), ("MDL", 2), ("MGA", 2),
+    ("MKD", 2), ("MMK", 2), ("MNT", 2), ("MOP", 2), ("MRU", 2), ("MUR", 2), ("MVR", 2),
+    ("MWK", 2), ("MXN", 2), ("MYR", 2), ("MZN", 2), ("NAD", 2), ("NGN", 2), ("NIO", 2),
+    ("NOK", 2), ("NPR", 2), ("NZD", 2), ("OMR", 3), ("PAB", 2), ("PEN", 2), ("PGK", 2),
+    ("PHP", 2), ("PKR", 2), ("PLN", 2), ("PYG", 0), ("QAR", 2), ("RON", 2), ("RSD", 2),
+    ("RUB", 2), ("RWF", 0), ("SAR", 2), ("SBD", 2), ("SCR", 2), ("SDG", 2), ("SEK", 2),
+    ("SGD", 2), ("SHP", 2), ("SLE", 2), ("SOS", 2), ("SRD", 2), ("SSP", 2), ("STN", 2),
+    ("SVC", 2), ("SYP", 2), ("SZL", 2), ("THB", 2), ("TJS", 2), ("TMT", 2), ("TND", 3),
+    ("TOP", 2), ("TRY", 2), ("TTD", 2), ("TWD", 2), ("TZS", 2), ("UAH", 2), ("UGX", 0),
+    ("USD", 2), ("UYU", 2), ("UZS", 2), ("VES", 2), ("VND", 0), ("VUV", 0), ("WST", 2),
+    ("XAF", 0), ("XCD", 2), ("XOF", 0), ("XPF", 0), ("YER", 2), ("ZAR", 2), ("ZMW", 2),
+    ("ZWG", 2),
+];
+
+/// An ISO 4217 currency known to the gateway.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency {
+    code: &'static str,
+    exponent: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown currency; expected an ISO 4217 code such as usd, eur or jpy")]
+pub struct UnknownCurrency;
+
+impl Currency {
+    /// Parses a three-letter ISO 4217 code, in either case.
+    pub fn parse(input: &str) -> Result<Self, UnknownCurrency> {
+        if input.len() != 3 {
+            return Err(UnknownCurrency);
+        }
+        let upper = input.to_ascii_uppercase();
+        CURRENCIES
+            .iter()
+            .find(|(code, _)| *code == upper)
+            .map(|&(code, exponent)| Currency { code, exponent })
+            .ok_or(UnknownCurrency)
+    }
+
+    /// The upper-case ISO code, e.g. `USD`.
+    pub fn code(self) -> &'static str {
+        self.code
+    }
+
+    /// The lower-case code, as the API shows it (`usd`).
+    pub fn api_code(self) -> String {
+        self.code.to_ascii_lowercase()
+    }
+
+    /// Digits after the decimal point: 0 for JPY, 2 for EUR, 3 for KWD.
+    pub fn exponent(self) -> u8 {
+        self.exponent
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code)
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.api_code())
+    }
+}
+
+impl FromStr for Currency {
+    type Err = UnknownCurrency;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Currency::parse(s)
+    }
+}
+
+impl serde::Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.api_code())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Currency::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A strictly positive amount in minor units (cents, yen, fils).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MinorUnits(i64);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidAmount {
+    #[error("amount must be a positive integer in the currency's minor unit")]
+    NotPositive,
+    #[error("amount exceeds the maximum of {max}")]
+    TooLarge { max: i64 },
+}
+
+impl MinorUnits {
+    /// Parses a positive integer amount no larger than `max`.
+    pub fn parse(value: i64, max: i64) -> Result<Self, InvalidAmount> {
+        if value <= 0 {
+            Err(InvalidAmount::NotPositive)
+        } else if value > max {
+            Err(InvalidAmount::TooLarge { max })
+        } else {
+            Ok(Self(value))
+        }
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// An amount together with its currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money {
+    pub amount: MinorUnits,
+    pub currency: Currency,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn currencies_carry_their_exponent() {
+        assert_eq!(Currency::parse("jpy").unwrap().exponent(), 0);
+        assert_eq!(Currency::parse("EUR").unwrap().exponent(), 2);
+        assert_eq!(Currency::parse("kwd").unwrap().exponent(), 3);
+        assert!(Currency::parse("xyz").is_err());
+        assert!(Currency::parse("usdx").is_err());
+    }
+
+    #[test]
+    fn currency_table_has_no_duplicates() {
+        let mut codes: Vec<_> = CURRENCIES.iter().map(|(c, _)| *c).collect();
+        codes.sort_unstable();
+        let before = codes.len();
+        codes.dedup();
+        assert_eq!(before, codes.len());
+    }
+
+    proptest! {
+        #[test]
+        fn amounts_are_positive_and_bounded(v in any::<i64>(), max in 1i64..i64::MAX) {
+            match MinorUnits::parse(v, max) {
+                Ok(a) => prop_assert!(a.get() > 0 && a.get() <= max),
+                Err(InvalidAmount::NotPositive) => prop_assert!(v <= 0),
+                Err(InvalidAmount::TooLarge { .. }) => prop_assert!(v > max),
+            }
+        }
+
+        #[test]
+        fn currency_parser_never_panics(s in ".{0,8}") {
+            let _ = Currency::parse(&s);
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! # paywarden
+//!
+//! A self-hostable, security-first payment gateway.
+//!
+//! # Layout
+//!
+//! Data flows one way: HTTP edge → domain types → services → storage.
+//!
+//! - [`domain`]: pure types and rules (ids, keys, permissions, money, audit
+//!   chain). No I/O. Values exist only if they parsed.
+//! - [`store`]: the only SQL, one code path over SQLite and PostgreSQL.
+//! - [`services`]: use cases; each owns its transaction, so a state change and
+//!   its audit entry commit together.
+//! - [`api`]: the axum router, extractors, `ApiError`, OpenAPI.
+//! - [`server`]: configuration, TLS, the accept loop, graceful shutdown.
+//! - [`cli`]: the operator commands of the `paywarden` binary.
+
+pub mod api;
+pub mod cli;
+pub mod domain;
+pub mod server;
+pub mod services;
+pub mod store;

@@ -1,0 +1,211 @@
+//! Configuration: defaults → `paywarden.toml` (or `--config`) → `PAYWARDEN_*`
+//! environment variables (nested keys with `__`, e.g. `PAYWARDEN_TLS__CERT_FILE`)
+//! → command-line flags. Unknown keys are rejected.
+//!
+//! Secrets may be given inline or as `*_file` paths (preferred: the value then
+//! never sits in the environment). Secret fields print as `***`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use ipnet::IpNet;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The default HTTPS address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// The default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./paywarden-data";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to `<data_dir>/paywarden.db`.
+    pub database_url: Option<SecretString>,
+    pub tls: TlsConfig,
+    /// Serve plain HTTP (only behind a TLS-terminating proxy). Logged loudly.
+    pub plain_http: bool,
+    /// Proxies whose `X-Forwarded-For` header is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    pub secrets: SecretsConfig,
+    pub limits: LimitsConfig,
+    pub keys: KeysConfig,
+    pub lockout: LockoutConfig,
+    pub database: DatabaseConfig,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8443))),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database_url: None,
+            tls: TlsConfig::default(),
+            plain_http: false,
+            trusted_proxies: Vec::new(),
+            secrets: SecretsConfig::default(),
+            limits: LimitsConfig::default(),
+            keys: KeysConfig::default(),
+            lockout: LockoutConfig::default(),
+            database: DatabaseConfig::default(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// 32 random bytes, base64: the pepper of API-key hashes.
+    pub api_key_pepper: Option<SecretString>,
+    pub api_key_pepper_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub body_limit_bytes: usize,
+    pub header_read_timeout_secs: u64,
+    pub tls_handshake_timeout_secs: u64,
+    pub max_connections: usize,
+    /// How long in-flight requests may run after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 64 * 1024,
+            header_read_timeout_secs: 10,
+            tls_handshake_timeout_secs: 10,
+            max_connections: 1024,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Longest (and default) lifetime of a live key, e.g. `365d`.
+    pub max_live_lifetime: String,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self { max_live_lifetime: "365d".into() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    pub threshold: i64,
+    pub window: String,
+    pub duration: String,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self { threshold: 10, window: "15m".into(), duration: "30m".into() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 16 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Values given on the command line, which override everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads the layered configuration. `file` defaults to `paywarden.toml` if it exists.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError(format!("configuration file {} does not exist", f.display())));
+            }
+        }
+        let file = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("paywarden.toml"));
+        let mut figment = Figment::new().merge(Toml::file(&file)).merge(Env::prefixed("PAYWARDEN_").split("__"));
+        if let Some(d) = &overrides.data_dir {
+            figment = figment.merge(Serialized::default("data_dir", d));
+        }
+        if let Some(l) = &overrides.listen {
+            figment = figment.merge(Serialized::default("listen", l.to_string()));
+        }
+        if let Some(u) = &overrides.database_url {
+            figment = figment.merge(Serialized::default("database_url", u));
+        }
+        figment.extract::<Config>().map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        use secrecy::ExposeSecret;
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("paywarden.db").display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected_and_known_ones_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\n[limits]\nbody_limit_bytes = 1024\n").unwrap();
+        let c = Config::load(Some(&path), &Overrides::default()).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.limits.body_limit_bytes, 1024);
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Config { database_url: Some(SecretString::from("postgres://u:hunter2@h/db")), ..Config::default() };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,110 @@
+//! Secret material the gateway needs at start: the API-key pepper. In
+//! development it is generated once under `<data_dir>/dev-secrets/` (0600);
+//! otherwise it must be configured, and start-up names exactly what is missing.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use zeroize::Zeroize;
+
+use crate::services::key_hasher::PEPPER_LEN;
+
+use super::config::Config;
+use super::files;
+
+pub type Pepper = SecretBox<[u8; PEPPER_LEN]>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot read {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("cannot create development secret: {0}")]
+    Dev(String),
+}
+
+/// Where the development pepper lives.
+pub fn dev_pepper_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("dev-secrets").join("api_key_pepper")
+}
+
+/// The configured pepper, if any (inline or from a file).
+pub fn configured_pepper(config: &Config) -> Result<Option<Pepper>, SecretError> {
+    if let Some(inline) = &config.secrets.api_key_pepper {
+        return decode_pepper(inline.expose_secret(), "secrets.api_key_pepper").map(Some);
+    }
+    if let Some(path) = &config.secrets.api_key_pepper_file {
+        return read_pepper_file(path).map(Some);
+    }
+    Ok(None)
+}
+
+/// Reads a base64 pepper file.
+pub fn read_pepper_file(path: &Path) -> Result<Pepper, SecretError> {
+    if files::too_open(path) {
+        tracing::warn!(path = %path.display(), "pepper file is readable by group or others; restrict it to 0600");
+    }
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| SecretError::Unreadable { path: path.into(), reason: e.kind().to_string() })?;
+    let raw = SecretString::from(raw);
+    decode_pepper(raw.expose_secret().trim(), &path.display().to_string())
+}
+
+/// Loads the development pepper, creating it on first use.
+pub fn ensure_dev_pepper(data_dir: &Path) -> Result<Pepper, SecretError> {
+    let path = dev_pepper_path(data_dir);
+    if !path.exists() {
+        let dir = data_dir.join("dev-secrets");
+        files::create_private_dir(&dir).map_err(|e| SecretError::Dev(e.to_string()))?;
+        let mut bytes = crate::domain::random::bytes::<PEPPER_LEN>().map_err(|e| SecretError::Dev(e.to_string()))?;
+        let mut encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+        bytes.zeroize();
+        let written = files::write_private(&path, encoded.as_bytes());
+        encoded.zeroize();
+        written.map_err(|e| SecretError::Dev(e.to_string()))?;
+    }
+    read_pepper_file(&path)
+}
+
+/// A fresh random pepper, base64-encoded, for `paywarden secrets generate`.
+pub fn generate_encoded() -> Result<SecretString, SecretError> {
+    let mut bytes = crate::domain::random::bytes::<PEPPER_LEN>().map_err(|e| SecretError::Dev(e.to_string()))?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    bytes.zeroize();
+    Ok(SecretString::from(encoded))
+}
+
+fn decode_pepper(encoded: &str, source: &str) -> Result<Pepper, SecretError> {
+    let mut decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| SecretError::Invalid(format!("{source} is not valid base64")))?;
+    let result = <[u8; PEPPER_LEN]>::try_from(decoded.as_slice())
+        .map(|arr| SecretBox::new(Box::new(arr)))
+        .map_err(|_| SecretError::Invalid(format!("{source} must decode to exactly {PEPPER_LEN} bytes")));
+    decoded.zeroize();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_pepper_is_created_once_with_owner_only_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ensure_dev_pepper(dir.path()).unwrap();
+        let b = ensure_dev_pepper(dir.path()).unwrap();
+        assert_eq!(a.expose_secret(), b.expose_secret());
+        assert!(!files::too_open(&dev_pepper_path(dir.path())));
+    }
+
+    #[test]
+    fn wrong_length_or_encoding_is_refused() {
+        assert!(decode_pepper("not base64!", "x").is_err());
+        assert!(decode_pepper("AAAA", "x").is_err());
+        let ok = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert!(decode_pepper(&ok, "x").is_ok());
+    }
+}

@@ -1,0 +1,52 @@
+//! Who is acting: an operator at the CLI or an API caller (merchant + key), and
+//! the request facts every audit entry carries.
+
+use std::net::IpAddr;
+
+use crate::domain::audit::{AuditEvent, Outcome};
+use crate::domain::ids::{ApiKeyId, MerchantId, RequestId};
+
+/// Facts about one HTTP request that go into its audit entries.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: RequestId,
+    pub client_ip: IpAddr,
+    pub user_agent: Option<String>,
+    /// `METHOD /matched/route`, never the raw query string.
+    pub route: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// An operator running a CLI command on the server.
+    Operator { command: String },
+    /// An authenticated API caller.
+    Api { meta: RequestMeta, merchant: MerchantId, key: ApiKeyId },
+    /// An API request not (yet) attributed to a key.
+    Anonymous { meta: RequestMeta },
+}
+
+impl Actor {
+    /// An audit event stamped with this actor's identity and request facts.
+    pub fn event(&self, action: &str, outcome: Outcome) -> AuditEvent {
+        let mut e = AuditEvent::new(action, outcome);
+        match self {
+            Actor::Operator { command } => {
+                e.user_agent = Some(format!("paywarden-cli {command}"));
+            }
+            Actor::Api { meta, merchant, key } => {
+                stamp_request(&mut e, meta);
+                e.merchant_id = Some(merchant.to_string());
+                e.key_id = Some(key.to_string());
+            }
+            Actor::Anonymous { meta } => stamp_request(&mut e, meta),
+        }
+        e
+    }
+}
+
+fn stamp_request(e: &mut AuditEvent, meta: &RequestMeta) {
+    e.request_id = Some(meta.request_id.to_string());
+    e.client_ip = Some(meta.client_ip.to_string());
+    e.user_agent = meta.user_agent.as_deref().map(AuditEvent::sanitize_user_agent);
+}

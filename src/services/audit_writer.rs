@@ -1,0 +1,128 @@
+//! The batched audit writer for entries that do not ride in a state-changing
+//! transaction (read requests, denied requests).
+//!
+//! Entries are queued on a bounded channel: when the queue is full, callers
+//! wait (back-pressure), nothing is dropped. The writer takes whatever is
+//! queued (up to `MAX_BATCH`) and appends it in one transaction, so under load
+//! many entries share one durable commit and an entry is on disk within one
+//! commit's time of being queued. The same transaction moves `last_used_at`
+//! of the keys those requests used. On shutdown the writer drains the queue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use crate::domain::audit::{AuditEvent, Outcome};
+use crate::store::{self, Store, StoreError};
+
+/// Largest number of entries appended in one transaction.
+const MAX_BATCH: usize = 512;
+/// Queue length before callers are made to wait.
+const QUEUE_CAPACITY: usize = 16_384;
+/// Action recorded for every API request.
+pub const API_REQUEST: &str = "api.request";
+
+/// The sending side, cloned into every request handler.
+#[derive(Clone)]
+pub struct AuditSink {
+    queue: mpsc::Sender<AuditEvent>,
+}
+
+impl std::fmt::Debug for AuditSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditSink")
+    }
+}
+
+impl AuditSink {
+    /// Queues `event`, waiting while the queue is full.
+    pub async fn record(&self, event: AuditEvent) {
+        if let Err(lost) = self.queue.send(event).await {
+            // Only possible after shutdown began; make the loss loud.
+            tracing::error!(action = %lost.0.action, "audit entry queued after the audit writer stopped");
+        }
+    }
+}
+
+/// Owns the writer task; `shutdown` drains the queue and waits for it.
+pub struct AuditWriter {
+    stop: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl AuditWriter {
+    pub fn spawn(store: Store) -> (AuditSink, AuditWriter) {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn(run(store, rx, Arc::clone(&stop)));
+        (AuditSink { queue: tx }, AuditWriter { stop, task })
+    }
+
+    /// Stops accepting entries, writes every queued one, and returns.
+    pub async fn shutdown(self) {
+        self.stop.notify_one();
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "audit writer task failed");
+        }
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::Receiver<AuditEvent>, stop: Arc<Notify>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let first = tokio::select! {
+            next = rx.recv() => next,
+            () = stop.notified() => {
+                // Close: no new entries, but everything already queued is drained below.
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        write_with_retry(&store, &batch).await;
+        batch.clear();
+    }
+}
+
+/// Retries until the batch is written: entries are never dropped. Each failure
+/// is logged; the queue fills and back-pressure reaches the callers meanwhile.
+async fn write_with_retry(store: &Store, batch: &[AuditEvent]) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match write_batch(store, batch).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(error = %e, entries = batch.len(), "audit batch write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn write_batch(store: &Store, batch: &[AuditEvent]) -> Result<(), StoreError> {
+    let mut last_used: HashMap<&str, i64> = HashMap::new();
+    for e in batch {
+        if let (Some(key), Outcome::Success) = (e.key_id.as_deref(), e.outcome) {
+            let at = last_used.entry(key).or_insert(e.at.as_millis());
+            *at = (*at).max(e.at.as_millis());
+        }
+    }
+    let mut tx = store.begin().await?;
+    store::audit::append(&mut tx, batch).await?;
+    for (key, at) in last_used {
+        store::api_keys::touch_last_used(&mut *tx, key, at).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! The one error type of the services layer. Each variant says what the client
+//! may be told; the `Internal` detail goes to the log only.
+
+use crate::domain::random::RandomError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The resource does not exist *for this merchant* (another merchant's
+    /// resource is reported exactly like a missing one).
+    #[error("no such {resource}")]
+    NotFound { resource: &'static str, param: &'static str },
+    /// Input parsed but is not acceptable.
+    #[error("{message}")]
+    Invalid { param: String, code: &'static str, message: String },
+    /// The request conflicts with the resource's current state.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
+    #[error("random source failure")]
+    Random(#[from] RandomError),
+}
+
+impl ServiceError {
+    pub fn invalid(param: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid { param: param.into(), code, message: message.into() }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        ServiceError::Store(StoreError::Database(e))
+    }
+}

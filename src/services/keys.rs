@@ -1,0 +1,218 @@
+//! API key lifecycle: issue, rotate (with a grace period), revoke, list.
+//!
+//! Invariants: the plaintext is returned exactly once, from `issue`/`rotate`,
+//! and stored only as its keyed hash; every change commits together with its
+//! audit entry; live keys always carry an expiry no later than the policy's
+//! maximum lifetime; a lookup scoped to a merchant never finds another
+//! merchant's key (it is reported as not found).
+
+use std::time::Duration;
+
+use crate::domain::api_key::{ApiKeySecret, KeyKind, Mode};
+use crate::domain::audit::Outcome;
+use crate::domain::ids::{ApiKeyId, MerchantId};
+use crate::domain::key_record::{ApiKey, MAX_DESCRIPTION_CHARS};
+use crate::domain::permission::Permission;
+use crate::domain::restrictions::KeyRestrictions;
+use crate::domain::time::Timestamp;
+use crate::store::{self, Store};
+
+use super::actor::Actor;
+use super::key_hasher::KeyHasher;
+use super::ServiceError;
+
+/// Limits on what may be issued.
+#[derive(Debug, Clone)]
+pub struct KeyPolicy {
+    /// Longest lifetime of a live key; also its default.
+    pub max_live_lifetime: Duration,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        Self { max_live_lifetime: Duration::from_secs(365 * 86_400) }
+    }
+}
+
+/// What the caller asks for when issuing a key.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub merchant: MerchantId,
+    pub kind: KeyKind,
+    pub mode: Mode,
+    pub permissions: Vec<Permission>,
+    pub restrictions: KeyRestrictions,
+    pub expires_in: Option<Duration>,
+    pub description: Option<String>,
+}
+
+/// A freshly issued key: its record and the plaintext, to be shown once.
+#[derive(Debug)]
+pub struct IssuedKey {
+    pub key: ApiKey,
+    pub secret: ApiKeySecret,
+}
+
+pub async fn issue(
+    store: &Store,
+    hasher: &KeyHasher,
+    policy: &KeyPolicy,
+    actor: &Actor,
+    new: NewKey,
+) -> Result<IssuedKey, ServiceError> {
+    check_shape(&new)?;
+    let now = Timestamp::now();
+    let expires_at = expiry(policy, new.mode, new.expires_in, now)?;
+    if store::merchants::get(store.reader(), &new.merchant).await?.is_none() {
+        return Err(ServiceError::NotFound { resource: "merchant", param: "merchant" });
+    }
+    let (key, secret) = build(new, now, expires_at)?;
+    let mut event = actor.event("api_key.created", Outcome::Success);
+    event.merchant_id = Some(key.merchant_id.to_string());
+    event.resource = Some(key.id.to_string());
+    event.reason = Some(format!("{} {} key", key.mode.as_str(), key.kind.as_str()));
+    let mut tx = store.begin().await?;
+    store::api_keys::insert(&mut *tx, &key, &hasher.hash(&secret)).await?;
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    Ok(IssuedKey { key, secret })
+}
+
+/// Issues a successor with the same kind, mode, permissions and restrictions;
+/// the old key keeps working for `grace`, then is refused.
+pub async fn rotate(
+    store: &Store,
+    hasher: &KeyHasher,
+    actor: &Actor,
+    scope: Option<&MerchantId>,
+    id: &ApiKeyId,
+    grace: Duration,
+) -> Result<IssuedKey, ServiceError> {
+    let now = Timestamp::now();
+    let old = find(store, scope, id).await?;
+    if old.revoked_at.is_some() || old.usable_at(now).is_err() {
+        return Err(ServiceError::Conflict { code: "api_key_not_active", message: "a revoked or expired key cannot be rotated".into() });
+    }
+    if old.rotated_to.is_some() {
+        return Err(ServiceError::Conflict { code: "api_key_already_rotated", message: "this key was already rotated".into() });
+    }
+    // The successor keeps the original lifetime length (live keys must expire).
+    let expires_at = old
+        .expires_at
+        .map(|at| Timestamp::from_millis(now.as_millis() + (at.as_millis() - old.created_at.as_millis())));
+    let grace_end = now.saturating_add(grace);
+    let old_ends = old.expires_at.map_or(grace_end, |at| at.min(grace_end));
+    let new = NewKey {
+        merchant: old.merchant_id.clone(),
+        kind: old.kind,
+        mode: old.mode,
+        permissions: old.permissions.clone(),
+        restrictions: old.restrictions.clone(),
+        expires_in: None,
+        description: old.description.clone(),
+    };
+    let (key, secret) = build(new, now, expires_at)?;
+    let mut event = actor.event("api_key.rotated", Outcome::Success);
+    event.merchant_id = Some(old.merchant_id.to_string());
+    event.resource = Some(old.id.to_string());
+    event.reason = Some(format!("replaced by {}; old key refused after {}", key.id, old_ends.to_rfc3339()));
+    let mut tx = store.begin().await?;
+    store::api_keys::insert(&mut *tx, &key, &hasher.hash(&secret)).await?;
+    if !store::api_keys::mark_rotated(&mut *tx, &old.id, &key.id, old_ends).await? {
+        return Err(ServiceError::Conflict { code: "api_key_already_rotated", message: "this key was already rotated".into() });
+    }
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    Ok(IssuedKey { key, secret })
+}
+
+/// Revokes a key: it is refused from the next request on, on every replica
+/// (every request reads the key's state from the shared database).
+pub async fn revoke(store: &Store, actor: &Actor, scope: Option<&MerchantId>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
+    let key = find(store, scope, id).await?;
+    let now = Timestamp::now();
+    let mut event = actor.event("api_key.revoked", Outcome::Success);
+    event.merchant_id = Some(key.merchant_id.to_string());
+    event.resource = Some(key.id.to_string());
+    let mut tx = store.begin().await?;
+    if !store::api_keys::revoke(&mut *tx, &key.id, now).await? {
+        return Err(ServiceError::Conflict { code: "api_key_already_revoked", message: "this key is already revoked".into() });
+    }
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    Ok(ApiKey { revoked_at: Some(now), ..key })
+}
+
+pub async fn list(store: &Store, merchant: &MerchantId, after: Option<&ApiKeyId>, limit: i64) -> Result<Vec<ApiKey>, ServiceError> {
+    Ok(store::api_keys::list_for_merchant(store.reader(), merchant, after.map(ApiKeyId::as_str), limit).await?)
+}
+
+pub async fn get(store: &Store, scope: Option<&MerchantId>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
+    find(store, scope, id).await
+}
+
+async fn find(store: &Store, scope: Option<&MerchantId>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
+    let found = match scope {
+        Some(merchant) => store::api_keys::get_for_merchant(store.reader(), merchant, id).await?,
+        None => store::api_keys::get(store.reader(), id).await?,
+    };
+    found.ok_or(ServiceError::NotFound { resource: "api_key", param: "id" })
+}
+
+fn check_shape(new: &NewKey) -> Result<(), ServiceError> {
+    match new.kind {
+        KeyKind::Restricted if new.permissions.is_empty() => Err(ServiceError::invalid(
+            "permissions",
+            "permissions_required",
+            "a restricted key needs at least one permission",
+        )),
+        KeyKind::Secret | KeyKind::Publishable if !new.permissions.is_empty() => Err(ServiceError::invalid(
+            "permissions",
+            "permissions_not_allowed",
+            "only restricted keys carry a permission list",
+        )),
+        _ => match &new.description {
+            Some(d) if d.chars().count() > MAX_DESCRIPTION_CHARS || d.chars().any(char::is_control) => {
+                Err(ServiceError::invalid("description", "invalid_description", "description is too long or has control characters"))
+            }
+            _ => Ok(()),
+        },
+    }
+}
+
+fn expiry(policy: &KeyPolicy, mode: Mode, expires_in: Option<Duration>, now: Timestamp) -> Result<Option<Timestamp>, ServiceError> {
+    match (mode, expires_in) {
+        (_, Some(d)) if d.is_zero() => Err(ServiceError::invalid("expires_in", "invalid_expiry", "expiry must be in the future")),
+        (Mode::Live, Some(d)) if d > policy.max_live_lifetime => Err(ServiceError::invalid(
+            "expires_in",
+            "expiry_too_far",
+            format!("live keys may live at most {}", humantime::format_duration(policy.max_live_lifetime)),
+        )),
+        (Mode::Live, None) => Ok(Some(now.saturating_add(policy.max_live_lifetime))),
+        (_, d) => Ok(d.map(|d| now.saturating_add(d))),
+    }
+}
+
+fn build(new: NewKey, now: Timestamp, expires_at: Option<Timestamp>) -> Result<(ApiKey, ApiKeySecret), ServiceError> {
+    let secret = ApiKeySecret::generate(new.kind, new.mode)?;
+    let mut permissions = new.permissions;
+    permissions.sort_unstable();
+    permissions.dedup();
+    let key = ApiKey {
+        id: ApiKeyId::generate()?,
+        merchant_id: new.merchant,
+        kind: new.kind,
+        mode: new.mode,
+        prefix: secret.display_prefix(),
+        last4: secret.last4(),
+        permissions,
+        restrictions: new.restrictions,
+        description: new.description,
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+        last_used_at: None,
+        rotated_to: None,
+    };
+    Ok((key, secret))
+}

@@ -1,0 +1,14 @@
+//! Services: the gateway's use cases. Each function takes domain types, runs
+//! its transaction (state change + audit entry commit together) and returns
+//! domain types. No HTTP here; SQL only through `store`.
+
+pub mod actor;
+pub mod audit;
+pub mod audit_writer;
+pub mod auth;
+pub mod error;
+pub mod key_hasher;
+pub mod keys;
+pub mod merchants;
+
+pub use error::ServiceError;

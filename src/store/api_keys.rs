@@ -1,0 +1,195 @@
+//! The `api_keys` table. Keys are found by the keyed hash of their plaintext;
+//! the plaintext itself is never stored. Not found comes back as `None`; a hash
+//! or id collision as `StoreError::Duplicate`.
+
+use sqlx::{Any, Executor};
+
+use super::{json_column, to_json_column, After, StoreError};
+use crate::domain::api_key::{KeyKind, Mode};
+use crate::domain::ids::{ApiKeyId, MerchantId};
+use crate::domain::key_record::ApiKey;
+use crate::domain::money::Currency;
+use crate::domain::permission::Permission;
+use crate::domain::restrictions::KeyRestrictions;
+use crate::domain::time::Timestamp;
+
+const COLUMNS: &str = "id, merchant_id, kind, mode, prefix, last4, permissions, max_amount, currencies, \
+                       allowed_ips, description, created_at, expires_at, revoked_at, last_used_at, rotated_to";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    merchant_id: String,
+    kind: String,
+    mode: String,
+    prefix: String,
+    last4: String,
+    permissions: String,
+    max_amount: Option<i64>,
+    currencies: String,
+    allowed_ips: String,
+    description: Option<String>,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+    rotated_to: Option<String>,
+}
+
+impl TryFrom<Row> for ApiKey {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        let currencies: Vec<String> = json_column("currencies", &r.currencies)?;
+        let currencies = currencies
+            .iter()
+            .map(|c| Currency::parse(c).map_err(|_| StoreError::Corrupt("api_keys.currencies".into())))
+            .collect::<Result<_, _>>()?;
+        Ok(ApiKey {
+            id: ApiKeyId::from_trusted(r.id),
+            merchant_id: MerchantId::from_trusted(r.merchant_id),
+            kind: KeyKind::parse(&r.kind).ok_or_else(|| StoreError::Corrupt("api_keys.kind".into()))?,
+            mode: Mode::parse(&r.mode).ok_or_else(|| StoreError::Corrupt("api_keys.mode".into()))?,
+            prefix: r.prefix,
+            last4: r.last4,
+            permissions: json_column::<Vec<Permission>>("permissions", &r.permissions)?,
+            restrictions: KeyRestrictions {
+                max_amount: r.max_amount,
+                currencies,
+                allowed_ips: json_column("allowed_ips", &r.allowed_ips)?,
+            },
+            description: r.description,
+            created_at: Timestamp::from_millis(r.created_at),
+            expires_at: r.expires_at.map(Timestamp::from_millis),
+            revoked_at: r.revoked_at.map(Timestamp::from_millis),
+            last_used_at: r.last_used_at.map(Timestamp::from_millis),
+            rotated_to: r.rotated_to.map(ApiKeyId::from_trusted),
+        })
+    }
+}
+
+/// Inserts a key record with the keyed hash of its plaintext.
+pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
+    let currencies: Vec<&str> = key.restrictions.currencies.iter().map(|c| c.code()).collect();
+    sqlx::query(
+        "INSERT INTO api_keys (id, merchant_id, kind, mode, key_hash, prefix, last4, permissions, max_amount, \
+         currencies, allowed_ips, description, created_at, expires_at, revoked_at, last_used_at, rotated_to) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, NULL, NULL)",
+    )
+    .bind(key.id.as_str())
+    .bind(key.merchant_id.as_str())
+    .bind(key.kind.as_str())
+    .bind(key.mode.as_str())
+    .bind(key_hash)
+    .bind(&key.prefix)
+    .bind(&key.last4)
+    .bind(to_json_column(&key.permissions))
+    .bind(key.restrictions.max_amount)
+    .bind(to_json_column(&currencies))
+    .bind(to_json_column(&key.restrictions.allowed_ips))
+    .bind(key.description.as_deref())
+    .bind(key.created_at.as_millis())
+    .bind(key.expires_at.map(Timestamp::as_millis))
+    .execute(db)
+    .await
+    .map_err(StoreError::from_insert)?;
+    Ok(())
+}
+
+/// The key whose stored hash equals `key_hash`, with that stored hash.
+pub async fn find_by_hash<'e>(
+    db: impl Executor<'e, Database = Any>,
+    key_hash: &str,
+) -> Result<Option<(ApiKey, String)>, StoreError> {
+    #[derive(sqlx::FromRow)]
+    struct WithHash {
+        #[sqlx(flatten)]
+        row: Row,
+        key_hash: String,
+    }
+    let sql = format_select("key_hash = $1", true);
+    let found: Option<WithHash> = sqlx::query_as(&sql).bind(key_hash).fetch_optional(db).await?;
+    found.map(|w| Ok((ApiKey::try_from(w.row)?, w.key_hash))).transpose()
+}
+
+/// The key `id`, whichever merchant owns it (operator use).
+pub async fn get<'e>(db: impl Executor<'e, Database = Any>, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+    let row: Option<Row> = sqlx::query_as(&format_select("id = $1", false)).bind(id.as_str()).fetch_optional(db).await?;
+    row.map(ApiKey::try_from).transpose()
+}
+
+/// The key `id` only if `merchant` owns it; another merchant's key is `None`.
+pub async fn get_for_merchant<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    id: &ApiKeyId,
+) -> Result<Option<ApiKey>, StoreError> {
+    let row: Option<Row> = sqlx::query_as(&format_select("id = $1 AND merchant_id = $2", false))
+        .bind(id.as_str())
+        .bind(merchant.as_str())
+        .fetch_optional(db)
+        .await?;
+    row.map(ApiKey::try_from).transpose()
+}
+
+/// Up to `limit` keys of `merchant` with ids after `after`, in id order.
+pub async fn list_for_merchant<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    after: After<'_>,
+    limit: i64,
+) -> Result<Vec<ApiKey>, StoreError> {
+    let sql = format!("{} ORDER BY id LIMIT $3", format_select("merchant_id = $1 AND id > $2", false));
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(merchant.as_str())
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(ApiKey::try_from).collect()
+}
+
+/// Marks the key revoked at `at` unless it already is. Returns whether a row changed.
+pub async fn revoke<'e>(db: impl Executor<'e, Database = Any>, id: &ApiKeyId, at: Timestamp) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(at.as_millis())
+        .bind(id.as_str())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records that `id` was replaced by `successor` and now expires at `expires_at`.
+pub async fn mark_rotated<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &ApiKeyId,
+    successor: &ApiKeyId,
+    expires_at: Timestamp,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET rotated_to = $1, expires_at = $2 \
+         WHERE id = $3 AND rotated_to IS NULL AND revoked_at IS NULL",
+    )
+    .bind(successor.as_str())
+    .bind(expires_at.as_millis())
+    .bind(id.as_str())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Moves `last_used_at` forward (never back) to `at`.
+pub async fn touch_last_used<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
+        .bind(at)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Builds a SELECT over the fixed column list with a fixed WHERE clause. Only
+/// ever called with literal clauses from this module, never with input.
+fn format_select(where_clause: &'static str, with_hash: bool) -> String {
+    let hash = if with_hash { ", key_hash" } else { "" };
+    format!("SELECT {COLUMNS}{hash} FROM api_keys WHERE {where_clause}")
+}

@@ -1,0 +1,123 @@
+//! The `audit_log` table and its chain head (`audit_head`, one row).
+//!
+//! Appending advances the head with `UPDATE … RETURNING` as its first
+//! statement, which takes the row lock on PostgreSQL (and the write lock on
+//! SQLite): appends from every replica serialise on it, so the chain stays a
+//! single line even with several gateways sharing one database.
+
+use sqlx::{Any, Executor};
+
+use super::{StoreError, Tx};
+use crate::domain::audit::{chain_hash, AuditEvent, AuditRecord, Outcome};
+use crate::domain::time::Timestamp;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    seq: i64,
+    at: i64,
+    request_id: Option<String>,
+    merchant_id: Option<String>,
+    key_id: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    action: String,
+    resource: Option<String>,
+    outcome: String,
+    reason: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl Row {
+    /// Rebuilds the record. An unknown outcome is kept as `failure` so that the
+    /// hash check (not this decoder) reports the modification.
+    fn into_record(self) -> AuditRecord {
+        AuditRecord {
+            seq: self.seq,
+            event: AuditEvent {
+                at: Timestamp::from_millis(self.at),
+                request_id: self.request_id,
+                merchant_id: self.merchant_id,
+                key_id: self.key_id,
+                client_ip: self.client_ip,
+                user_agent: self.user_agent,
+                action: self.action,
+                resource: self.resource,
+                outcome: Outcome::parse(&self.outcome).unwrap_or(Outcome::Failure),
+                reason: self.reason,
+            },
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
+}
+
+/// Appends `events` in order, chained to the current head, inside `tx`.
+/// Returns the sequence number of the last entry appended.
+pub async fn append(tx: &mut Tx, events: &[AuditEvent]) -> Result<i64, StoreError> {
+    let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("too many audit events".into()))?;
+    if count == 0 {
+        return head(&mut **tx).await.map(|(seq, _)| seq);
+    }
+    let (last_seq, mut prev_hash): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+            .bind(count)
+            .fetch_one(&mut **tx)
+            .await?;
+    let mut seq = last_seq - count;
+    for event in events {
+        seq += 1;
+        let hash = chain_hash(seq, event, &prev_hash);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, request_id, merchant_id, key_id, client_ip, user_agent, action, \
+             resource, outcome, reason, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(seq)
+        .bind(event.at.as_millis())
+        .bind(event.request_id.as_deref())
+        .bind(event.merchant_id.as_deref())
+        .bind(event.key_id.as_deref())
+        .bind(event.client_ip.as_deref())
+        .bind(event.user_agent.as_deref())
+        .bind(&event.action)
+        .bind(event.resource.as_deref())
+        .bind(event.outcome.as_str())
+        .bind(event.reason.as_deref())
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+        prev_hash = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev_hash).execute(&mut **tx).await?;
+    Ok(last_seq)
+}
+
+/// The head: the last sequence number and its hash.
+pub async fn head<'e>(db: impl Executor<'e, Database = Any>) -> Result<(i64, String), StoreError> {
+    Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(db).await?)
+}
+
+/// Up to `limit` entries with `seq > after`, in storage order (by `seq`).
+pub async fn page<'e>(
+    db: impl Executor<'e, Database = Any>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT seq, at, request_id, merchant_id, key_id, client_ip, user_agent, action, resource, outcome, \
+         reason, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Row::into_record).collect())
+}
+
+/// How many entries the log holds.
+pub async fn count<'e>(db: impl Executor<'e, Database = Any>) -> Result<i64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log").fetch_one(db).await?;
+    Ok(n)
+}

@@ -1,0 +1,60 @@
+//! The `merchants` table. Not found comes back as `None`; an id collision as
+//! `StoreError::Duplicate`.
+
+use sqlx::{Any, Executor};
+
+use super::{After, StoreError};
+use crate::domain::ids::MerchantId;
+use crate::domain::merchant::{Merchant, MerchantName};
+use crate::domain::time::Timestamp;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    name: String,
+    created_at: i64,
+}
+
+impl From<Row> for Merchant {
+    fn from(r: Row) -> Self {
+        Merchant {
+            id: MerchantId::from_trusted(r.id),
+            name: MerchantName::from_trusted(r.name),
+            created_at: Timestamp::from_millis(r.created_at),
+        }
+    }
+}
+
+pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, m: &Merchant) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(m.id.as_str())
+        .bind(m.name.as_str())
+        .bind(m.created_at.as_millis())
+        .execute(db)
+        .await
+        .map_err(StoreError::from_insert)?;
+    Ok(())
+}
+
+pub async fn get<'e>(db: impl Executor<'e, Database = Any>, id: &MerchantId) -> Result<Option<Merchant>, StoreError> {
+    let row: Option<Row> = sqlx::query_as("SELECT id, name, created_at FROM merchants WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(Merchant::from))
+}
+
+/// Up to `limit` merchants with ids after `after`, in id order.
+pub async fn list<'e>(
+    db: impl Executor<'e, Database = Any>,
+    after: After<'_>,
+    limit: i64,
+) -> Result<Vec<Merchant>, StoreError> {
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT id, name, created_at FROM merchants WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().map(Merchant::from).collect())
+}

@@ -1,0 +1,249 @@
+//! Storage: one code path over SQLite and PostgreSQL through sqlx's `Any` driver.
+//!
+//! Each table module offers single-query primitives generic over an executor
+//! (a pool for reads, a transaction for writes); multi-step logic and
+//! transactions belong to `services`. Every statement is a constant string with
+//! `$n` placeholders: no SQL is ever assembled from input.
+//!
+//! SQLite runs in WAL mode with `synchronous=FULL` (a commit survives power
+//! loss). Writes go through a single-connection pool so that writers queue in
+//! process instead of spinning on `SQLITE_BUSY`; reads use their own pool.
+//! PostgreSQL uses one shared pool for both.
+
+pub mod api_keys;
+pub mod audit;
+pub mod lockouts;
+pub mod merchants;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor};
+
+/// A write transaction; commit it or it rolls back on drop.
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend from a `database_url`'s scheme.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database_url must start with sqlite:// or postgres://")]
+    UnsupportedUrl,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored row is not valid: {0}")]
+    Corrupt(String),
+    #[error("a row with this unique value already exists")]
+    Duplicate,
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to `Duplicate`, anything else through.
+    pub fn from_insert(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// Pool sizes and timeouts.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10) }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    /// SQLite: exactly one connection, so writers queue here in order.
+    writer: AnyPool,
+    /// Reads; on PostgreSQL the same pool as `writer`.
+    reader: AnyPool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects to `url` and applies pending migrations.
+    pub async fn open(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let store = match backend {
+            Backend::Sqlite => {
+                create_private_sqlite_file(url)?;
+                let options = AnyConnectOptions::from_str(&sqlite_url_creating_file(url))?;
+                let writer = sqlite_pool(1, settings).connect_with(options.clone()).await?;
+                let reader = sqlite_pool(settings.max_connections.clamp(2, 8), settings)
+                    .connect_with(options)
+                    .await?;
+                Store { backend, writer, reader }
+            }
+            Backend::Postgres => {
+                let options = AnyConnectOptions::from_str(url)?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect_with(options)
+                    .await?;
+                Store { backend, writer: pool.clone(), reader: pool }
+            }
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.writer).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.writer).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for reads outside a transaction.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(self.writer.begin().await?)
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// The versions of the applied migrations, oldest first.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(rows.into_iter().map(|(v,)| v).collect())
+    }
+}
+
+fn sqlite_pool(max: u32, settings: &PoolSettings) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(settings.acquire_timeout)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers proceed during a write; FULL makes every commit
+                // durable across power loss; foreign keys are off by default.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 5000").await?;
+                Ok(())
+            })
+        })
+}
+
+/// Creates the SQLite file with owner-only permissions before SQLite does, so
+/// the database (and its `-wal`/`-shm` files, which SQLite creates with the
+/// database's permissions) is never readable by other users.
+fn create_private_sqlite_file(url: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::Corrupt(format!("cannot create the database file: {e}")))
+}
+
+/// Adds `mode=rwc` so that a fresh data directory gets its database file.
+fn sqlite_url_creating_file(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Decodes a JSON text column written by this module.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(column: &str, raw: &str) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|_| StoreError::Corrupt(format!("column {column} holds invalid JSON")))
+}
+
+/// Encodes a value for a JSON text column.
+pub(crate) fn to_json_column<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// A key for keyset pagination: rows after this id, in id order.
+pub type After<'a> = Option<&'a str>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_follows_the_url_scheme() {
+        assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::from_url("postgres://h/db").unwrap(), Backend::Postgres);
+        assert!(Backend::from_url("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn sqlite_urls_create_their_file() {
+        assert_eq!(sqlite_url_creating_file("sqlite://a.db"), "sqlite://a.db?mode=rwc");
+        assert_eq!(sqlite_url_creating_file("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
+    }
+}
