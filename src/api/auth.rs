@@ -59,6 +59,15 @@ impl Authenticated {
         }
     }
 
+    /// Ok only for secret keys (account-level changes).
+    pub fn require_secret_key(&self) -> Result<&Self, ApiError> {
+        if self.key.kind == KeyKind::Secret {
+            Ok(self)
+        } else {
+            Err(ApiError::forbidden("secret_key_required", "This request requires a secret key"))
+        }
+    }
+
     /// The audit identity for services acting on this caller's behalf.
     pub fn actor(&self) -> Actor {
         Actor::Api { meta: self.meta.clone(), merchant: self.key.merchant_id.clone(), key: self.key.id.clone() }

@@ -102,6 +102,9 @@ fn quoted(message: &str, prefix: &str) -> Option<String> {
 fn join_param(path: &str, field: &str) -> String {
     if path == "." || path.is_empty() {
         field.to_owned()
+    } else if path == field || path.ends_with(&format!(".{field}")) {
+        // serde_path_to_error already put the unknown field at the end of the path.
+        bracketed(path)
     } else {
         bracketed(&format!("{path}.{field}"))
     }

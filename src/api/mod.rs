@@ -42,7 +42,7 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
-        .route("/merchant", get(routes::merchant::show))
+        .route("/merchant", get(routes::merchant::show).post(routes::merchant::update))
         .route("/api_keys", get(routes::api_keys::list))
         .route("/api_keys/{id}", get(routes::api_keys::show))
         .route("/api_keys/{id}/revoke", post(routes::api_keys::revoke))

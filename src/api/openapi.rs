@@ -14,7 +14,7 @@ use super::routes::{api_keys, health, merchant};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "paywarden", description = "Security-first payment gateway API. Amounts are integers in minor units; errors share one format."),
-    paths(health::healthz, merchant::show, api_keys::list, api_keys::show, api_keys::revoke),
+    paths(health::healthz, merchant::show, merchant::update, api_keys::list, api_keys::show, api_keys::revoke),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorType)),
     modifiers(&BearerAuth),
     tags((name = "merchant"), (name = "api_keys"), (name = "health"))

@@ -29,6 +29,13 @@ pub enum AuditCommand {
     },
 }
 
+async fn record(store: &store::Store, event: crate::domain::audit::AuditEvent) -> anyhow::Result<()> {
+    let mut tx = store.begin().await?;
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     let store = ctx.store().await?;
     let code = match cmd {
@@ -38,9 +45,10 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
             // The verification itself is an operator action worth recording.
             let mut event = ctx.actor("audit verify").event("audit.verified", if intact { Outcome::Success } else { Outcome::Failure });
             event.reason = report.first_break.as_ref().map(|b| format!("first break at entry {}: {}", b.seq, b.problem));
-            let mut tx = store.begin().await?;
-            store::audit::append(&mut tx, &[event]).await?;
-            tx.commit().await?;
+            // Best effort: a tampered log may refuse the append; the verdict matters more.
+            if let Err(e) = record(&store, event).await {
+                eprintln!("warning: could not record this verification in the audit trail: {e:#}");
+            }
             output::print(ctx.json, &json!({ "intact": intact, "report": report }), || match &report.first_break {
                 None => format!("audit chain intact: {} entries verified", report.entries_checked),
                 Some(b) => format!(
@@ -72,9 +80,7 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
             };
             let mut event = ctx.actor("audit export").event("audit.exported", Outcome::Success);
             event.reason = Some(format!("{count} entries"));
-            let mut tx = store.begin().await?;
-            store::audit::append(&mut tx, &[event]).await?;
-            tx.commit().await?;
+            record(&store, event).await?;
             if path.is_some() {
                 output::print(ctx.json, &json!({ "exported": count }), || format!("exported {count} entries"));
             }

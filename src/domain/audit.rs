@@ -80,9 +80,11 @@ impl AuditEvent {
         }
     }
 
-    /// Keeps a user agent bounded and free of control characters.
+    /// Keeps a user agent bounded, free of control characters, and free of
+    /// anything shaped like a card number or API key.
     pub fn sanitize_user_agent(raw: &str) -> String {
-        raw.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT).collect()
+        let bounded: String = raw.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT * 2).collect();
+        super::redact::redact(&bounded).chars().take(MAX_USER_AGENT).collect()
     }
 }
 

@@ -11,5 +11,6 @@ pub mod merchant;
 pub mod money;
 pub mod permission;
 pub mod random;
+pub mod redact;
 pub mod restrictions;
 pub mod time;

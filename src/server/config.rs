@@ -1,6 +1,7 @@
 //! Configuration: defaults → `paywarden.toml` (or `--config`) → `PAYWARDEN_*`
 //! environment variables (nested keys with `__`, e.g. `PAYWARDEN_TLS__CERT_FILE`)
-//! → command-line flags. Unknown keys are rejected.
+//! → command-line flags. Unknown keys are rejected. (`PAYWARDEN_LOG` is the log
+//! filter, read by `telemetry`, not a configuration key.)
 //!
 //! Secrets may be given inline or as `*_file` paths (preferred: the value then
 //! never sits in the environment). Secret fields print as `***`.
@@ -164,7 +165,7 @@ impl Config {
             }
         }
         let file = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("paywarden.toml"));
-        let mut figment = Figment::new().merge(Toml::file(&file)).merge(Env::prefixed("PAYWARDEN_").split("__"));
+        let mut figment = Figment::new().merge(Toml::file(&file)).merge(Env::prefixed("PAYWARDEN_").ignore(&["log"]).split("__"));
         if let Some(d) = &overrides.data_dir {
             figment = figment.merge(Serialized::default("data_dir", d));
         }

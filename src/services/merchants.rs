@@ -30,3 +30,19 @@ pub async fn get(store: &Store, id: &MerchantId) -> Result<Merchant, ServiceErro
 pub async fn list(store: &Store, after: Option<&MerchantId>, limit: i64) -> Result<Vec<Merchant>, ServiceError> {
     Ok(store::merchants::list(store.reader(), after.map(MerchantId::as_str), limit).await?)
 }
+
+/// Renames the merchant; the change and its audit entry commit together.
+pub async fn rename(store: &Store, actor: &Actor, id: &MerchantId, name: MerchantName) -> Result<Merchant, ServiceError> {
+    let mut event = actor.event("merchant.updated", Outcome::Success);
+    event.merchant_id = Some(id.to_string());
+    event.resource = Some(id.to_string());
+    event.reason = Some("name changed".into());
+    let mut tx = store.begin().await?;
+    if !store::merchants::update_name(&mut *tx, id, &name).await? {
+        return Err(ServiceError::NotFound { resource: "merchant", param: "merchant" });
+    }
+    store::audit::append(&mut tx, &[event]).await?;
+    let merchant = store::merchants::get(&mut *tx, id).await?.ok_or(ServiceError::NotFound { resource: "merchant", param: "merchant" })?;
+    tx.commit().await?;
+    Ok(merchant)
+}

@@ -58,3 +58,13 @@ pub async fn list<'e>(
             .await?;
     Ok(rows.into_iter().map(Merchant::from).collect())
 }
+
+/// Renames a merchant. Returns whether a row changed (false: not found).
+pub async fn update_name<'e>(db: impl Executor<'e, Database = Any>, id: &MerchantId, name: &MerchantName) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE merchants SET name = $1 WHERE id = $2")
+        .bind(name.as_str())
+        .bind(id.as_str())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

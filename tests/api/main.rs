@@ -1,0 +1,14 @@
+//! Integration tests: the real gateway over real TLS against a real database,
+//! every test on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod support;
+
+mod api_keys;
+mod audit;
+mod auth;
+mod cli;
+mod conventions;
+mod merchant;
+mod process;
+mod tenancy;
