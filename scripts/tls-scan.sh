@@ -66,8 +66,15 @@ trap 'exit 143' TERM
 # A free loopback port (the OS picks one; the tiny race with another process is acceptable here).
 port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 
+# The server reads every PAYWARDEN_* variable as configuration and rejects
+# unknown ones (PAYWARDEN_BIN, and PAYWARDEN_LOG in the current build), and a
+# PAYWARDEN_DATABASE_URL from the caller's shell would change the backend:
+# start it with none of them, so the scan is hermetic.
+unset_args=()
+while IFS= read -r name; do unset_args+=(-u "$name"); done < <(compgen -e | grep '^PAYWARDEN_' || true)
+
 log "starting $bin on $host:$port (data dir $work/data)"
-PAYWARDEN_LOG=${PAYWARDEN_LOG:-warn} "$bin" serve --dev --data-dir "$work/data" --listen "$host:$port" \
+env ${unset_args[@]+"${unset_args[@]}"} "$bin" serve --dev --data-dir "$work/data" --listen "$host:$port" \
   >"$work/server.out" 2>"$work/server.err" </dev/null &
 server_pid=$!
 

@@ -118,7 +118,7 @@ def check_sslyze(report: Report, doc: dict) -> None:
                 weak.append(f"{s['cipher_suite']['name']}: {key.get('type_name')} {key.get('size')} bits")
         curves = sorted({(s.get("ephemeral_key") or {}).get("curve_name") or "?" for s in suites})
         report.add(bool(suites) and not weak, "TLS 1.2 ephemeral ECDH >= 253 bits",
-                   ("WEAK: " + "; ".join(weak)) if weak else "negotiated " + ", ".join(curves))
+                   ("WEAK: " + "; ".join(weak)) if weak else ("negotiated " + ", ".join(curves) if suites else "none"))
 
     # TLS 1.3
     res, err = scan_result(results, "tls_1_3_cipher_suites")
@@ -189,7 +189,9 @@ def s_client(host: str, port: int, args: list[str], cafile: str | None) -> tuple
     text = out.stdout + out.stderr
     m = re.search(r"^New, (\S+), Cipher is (\S+)", text, re.M)
     if out.returncode == 0 and m and m.group(2) != "(NONE)":
-        return True, m.group(1).rstrip(","), m.group(2)
+        # "New, X, Cipher is" names the suite's version; the session's protocol is below.
+        p = re.search(r"^\s*Protocol\s*:\s*(\S+)", text, re.M)
+        return True, p.group(1) if p else m.group(1).rstrip(","), m.group(2)
     alert = re.search(r"alert (?:number \d+|[a-z ]+)", text)
     err = re.search(r"error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)", text)
     why = (alert.group(0) if alert else "") or (err.group(1) if err else "") or f"exit {out.returncode}"

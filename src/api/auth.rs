@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -53,7 +53,10 @@ impl Authenticated {
     /// are public by design and may only create card tokens).
     pub fn require_private_key(&self) -> Result<&Self, ApiError> {
         if self.key.kind == KeyKind::Publishable {
-            Err(ApiError::forbidden("publishable_key_not_allowed", "Publishable keys may only create card tokens"))
+            Err(ApiError::forbidden(
+                "publishable_key_not_allowed",
+                "Publishable keys may only create card tokens",
+            ))
         } else {
             Ok(self)
         }
@@ -64,13 +67,20 @@ impl Authenticated {
         if self.key.kind == KeyKind::Secret {
             Ok(self)
         } else {
-            Err(ApiError::forbidden("secret_key_required", "This request requires a secret key"))
+            Err(ApiError::forbidden(
+                "secret_key_required",
+                "This request requires a secret key",
+            ))
         }
     }
 
     /// The audit identity for services acting on this caller's behalf.
     pub fn actor(&self) -> Actor {
-        Actor::Api { meta: self.meta.clone(), merchant: self.key.merchant_id.clone(), key: self.key.id.clone() }
+        Actor::Api {
+            meta: self.meta.clone(),
+            merchant: self.key.merchant_id.clone(),
+            key: self.key.id.clone(),
+        }
     }
 }
 
@@ -124,7 +134,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             if let Some(slot) = &slot {
                 slot.attribute(&key.merchant_id, &key.id);
             }
-            req.extensions_mut().insert(Authenticated { key: Arc::new(key), meta });
+            req.extensions_mut().insert(Authenticated {
+                key: Arc::new(key),
+                meta,
+            });
             next.run(req).await
         }
         Err(rejection) => {

@@ -62,10 +62,15 @@ impl AuditSlot {
         }
     }
 
-    /// Route, merchant, key, and whether the entry was already recorded.
-    fn snapshot(&self) -> Option<(Option<String>, Option<MerchantId>, Option<ApiKeyId>, bool)> {
+    /// A copy of what was learned while handling the request.
+    fn snapshot(&self) -> Option<SlotState> {
         let s = self.inner.lock().ok()?;
-        Some((s.route.clone(), s.merchant.clone(), s.key.clone(), s.recorded))
+        Some(SlotState {
+            route: s.route.clone(),
+            merchant: s.merchant.clone(),
+            key: s.key.clone(),
+            recorded: s.recorded,
+        })
     }
 
     pub fn mark_recorded(&self) {
@@ -81,11 +86,16 @@ static SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     (header::CACHE_CONTROL, "no-store"),
     (header::X_FRAME_OPTIONS, "DENY"),
     (header::REFERRER_POLICY, "no-referrer"),
-    (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
 ];
 
 pub async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let request_id = RequestId::generate().map(|id| id.to_string()).unwrap_or_else(|_| "req_unavailable".into());
+    let request_id = RequestId::generate()
+        .map(|id| id.to_string())
+        .unwrap_or_else(|_| "req_unavailable".into());
     let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
     let client_ip = client_ip(peer, req.headers(), &state.trusted_proxies);
     let route = describe_route(req.method(), None);
@@ -93,7 +103,11 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
     let meta = RequestMeta {
         request_id: RequestId::from_trusted(request_id.clone()),
         client_ip,
-        user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         route: route.clone(),
     };
     let slot = Arc::new(AuditSlot::default());
@@ -130,7 +144,13 @@ async fn audit_request(
     status: axum::http::StatusCode,
     summary: Option<ErrorSummary>,
 ) {
-    let Some((route, merchant, key, recorded)) = slot.snapshot() else {
+    let Some(SlotState {
+        route,
+        merchant,
+        key,
+        recorded,
+    }) = slot.snapshot()
+    else {
         return;
     };
     if recorded {
@@ -162,7 +182,9 @@ pub fn describe_route(method: &Method, matched: Option<&MatchedPath>) -> String 
 /// The client's address: the TCP peer, or — only when the peer is a trusted
 /// proxy — the right-most `X-Forwarded-For` entry that is not a trusted proxy.
 pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let peer = peer.map(crate::domain::restrictions::canonical).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let peer = peer
+        .map(crate::domain::restrictions::canonical)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -200,7 +222,10 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let stranger: IpAddr = "198.51.100.7".parse().unwrap();
-        assert_eq!(client_ip(Some(proxy), &headers, &trusted), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(Some(proxy), &headers, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(client_ip(Some(stranger), &headers, &trusted), stranger);
         assert_eq!(client_ip(Some(proxy), &headers, &[]), proxy);
     }

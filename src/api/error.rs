@@ -70,7 +70,15 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, kind: ErrorType, code: &str, message: impl Into<String>) -> Self {
-        Self { status, kind, code: code.to_owned(), message: message.into(), param: None, detail: None, retry_after: None }
+        Self {
+            status,
+            kind,
+            code: code.to_owned(),
+            message: message.into(),
+            param: None,
+            detail: None,
+            retry_after: None,
+        }
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -90,12 +98,22 @@ impl ApiError {
 
     /// 404; used alike for a missing resource and another merchant's resource.
     pub fn not_found(resource: &str, param: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, ErrorType::InvalidRequestError, "resource_missing", format!("No such {resource}"))
-            .with_param(param)
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorType::InvalidRequestError,
+            "resource_missing",
+            format!("No such {resource}"),
+        )
+        .with_param(param)
     }
 
     pub fn route_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, ErrorType::InvalidRequestError, "route_not_found", "No such route")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorType::InvalidRequestError,
+            "route_not_found",
+            "No such route",
+        )
     }
 
     pub fn method_not_allowed() -> Self {
@@ -148,7 +166,12 @@ impl ApiError {
     }
 
     pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorType::InvalidRequestError, code, message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorType::InvalidRequestError,
+            code,
+            message,
+        )
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
@@ -171,13 +194,23 @@ impl ApiError {
 
     /// 500: the detail is logged, the client learns nothing about it.
     pub fn internal(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorType::ApiError, "internal_error", "An internal error occurred")
-            .with_detail(detail)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::ApiError,
+            "internal_error",
+            "An internal error occurred",
+        )
+        .with_detail(detail)
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorType::ApiError, "service_unavailable", "The service is temporarily unavailable")
-            .with_detail(detail)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::ApiError,
+            "service_unavailable",
+            "The service is temporarily unavailable",
+        )
+        .with_detail(detail)
     }
 
     pub fn status(&self) -> StatusCode {
@@ -217,7 +250,13 @@ impl IntoResponse for ApiError {
             tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), code = %self.code, detail = self.detail.as_deref().unwrap_or("-"), "request failed");
         }
         let body = ErrorEnvelope {
-            error: ErrorBody { kind: self.kind, code: self.code.clone(), message: self.message, param: self.param, request_id },
+            error: ErrorBody {
+                kind: self.kind,
+                code: self.code.clone(),
+                message: self.message,
+                param: self.param,
+                request_id,
+            },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(after) = self.retry_after {
@@ -225,7 +264,11 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
-        response.extensions_mut().insert(ErrorSummary { code: self.code, status: self.status, reason: self.detail });
+        response.extensions_mut().insert(ErrorSummary {
+            code: self.code,
+            status: self.status,
+            reason: self.detail,
+        });
         response
     }
 }

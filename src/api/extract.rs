@@ -53,7 +53,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     if parsed.is_ok() && de.end().is_err() {
-        return Err(ApiError::invalid("body", "invalid_json", "The request body is not valid JSON"));
+        return Err(ApiError::invalid(
+            "body",
+            "invalid_json",
+            "The request body is not valid JSON",
+        ));
     }
     parsed.map_err(|err| {
         let inner = err.inner();
@@ -65,24 +69,40 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if let Some(field) = quoted(&message, "unknown field `") {
             let param = join_param(&path, &field);
             return match safe_param(&param) {
-                Some(p) => ApiError::invalid(p.clone(), "parameter_unknown", format!("Received unknown parameter: {p}")),
+                Some(p) => ApiError::invalid(
+                    p.clone(),
+                    "parameter_unknown",
+                    format!("Received unknown parameter: {p}"),
+                ),
                 None => ApiError::invalid("body", "parameter_unknown", "Received an unknown parameter"),
             };
         }
         if let Some(field) = quoted(&message, "missing field `") {
             let param = join_param(&path, &field);
             let p = safe_param(&param).unwrap_or_else(|| "body".into());
-            return ApiError::invalid(p.clone(), "parameter_missing", format!("Missing required parameter: {p}"));
+            return ApiError::invalid(
+                p.clone(),
+                "parameter_missing",
+                format!("Missing required parameter: {p}"),
+            );
         }
         let param = safe_param(&bracketed(&path)).unwrap_or_else(|| "body".into());
         let echoes_input = ["invalid type", "invalid value", "invalid length", "unknown variant"]
             .iter()
             .any(|p| message.starts_with(p));
         if echoes_input {
-            ApiError::invalid(param.clone(), "parameter_invalid", format!("Invalid value for parameter: {param}"))
+            ApiError::invalid(
+                param.clone(),
+                "parameter_invalid",
+                format!("Invalid value for parameter: {param}"),
+            )
         } else {
             // Our own parsers' messages: they describe the rule, never the input.
-            ApiError::invalid(param.clone(), "parameter_invalid", format!("Invalid {param}: {message}"))
+            ApiError::invalid(
+                param.clone(),
+                "parameter_invalid",
+                format!("Invalid {param}: {message}"),
+            )
         }
     })
 }
@@ -125,7 +145,9 @@ fn bracketed(path: &str) -> String {
 /// The parameter name, if it is safe to echo: short, from a plain alphabet,
 /// and without enough digits to be a card number or part of a key.
 fn safe_param(param: &str) -> Option<String> {
-    let plain = param.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '[' | ']'));
+    let plain = param
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '[' | ']'));
     let digits = param.chars().filter(char::is_ascii_digit).count();
     (plain && !param.is_empty() && param.len() <= 64 && digits <= 4).then(|| param.to_owned())
 }
@@ -142,9 +164,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
         serde_path_to_error::deserialize(de).map(AppQuery).map_err(|err| {
             let message = err.inner().to_string();
             let field = quoted(&message, "unknown field `").or_else(|| quoted(&message, "missing field `"));
-            let param = field.or_else(|| Some(bracketed(&err.path().to_string()))).and_then(|p| safe_param(&p));
+            let param = field
+                .or_else(|| Some(bracketed(&err.path().to_string())))
+                .and_then(|p| safe_param(&p));
             let param = param.unwrap_or_else(|| "query".into());
-            ApiError::invalid(param.clone(), "parameter_invalid", format!("Invalid query parameter: {param}"))
+            ApiError::invalid(
+                param.clone(),
+                "parameter_invalid",
+                format!("Invalid query parameter: {param}"),
+            )
         })
     }
 }
@@ -171,7 +199,11 @@ mod tests {
     fn err(json: &str) -> serde_json::Value {
         let e = parse_json::<Body>(json.as_bytes()).unwrap_err();
         let response = axum::response::IntoResponse::into_response(e);
-        let summary = response.extensions().get::<super::super::error::ErrorSummary>().cloned().unwrap();
+        let summary = response
+            .extensions()
+            .get::<super::super::error::ErrorSummary>()
+            .cloned()
+            .unwrap();
         serde_json::json!({ "code": summary.code })
     }
 

@@ -57,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), context::request_context))
         .layer(axum::Extension(BodyLimit(body_limit)))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
         .with_state(state)
 }

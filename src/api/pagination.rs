@@ -24,7 +24,11 @@ impl ListParams {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::invalid("limit", "parameter_invalid", format!("limit must be between 1 and {MAX_LIMIT}"))),
+            Some(_) => Err(ApiError::invalid(
+                "limit",
+                "parameter_invalid",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            )),
         }
     }
 
@@ -32,7 +36,15 @@ impl ListParams {
     pub fn cursor<T, E>(&self, parse: impl Fn(&str) -> Result<T, E>) -> Result<Option<T>, ApiError> {
         self.starting_after
             .as_deref()
-            .map(|s| parse(s).map_err(|_| ApiError::invalid("starting_after", "parameter_invalid", "starting_after is not a valid id")))
+            .map(|s| {
+                parse(s).map_err(|_| {
+                    ApiError::invalid(
+                        "starting_after",
+                        "parameter_invalid",
+                        "starting_after is not a valid id",
+                    )
+                })
+            })
             .transpose()
     }
 }
@@ -52,6 +64,10 @@ impl<T> ListResponse<T> {
         let limit = usize::try_from(limit).unwrap_or(0);
         let has_more = rows.len() > limit;
         rows.truncate(limit);
-        Self { object: "list", data: rows, has_more }
+        Self {
+            object: "list",
+            data: rows,
+            has_more,
+        }
     }
 }

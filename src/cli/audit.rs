@@ -43,19 +43,29 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
             let report = audit::verify(&store).await?;
             let intact = report.intact();
             // The verification itself is an operator action worth recording.
-            let mut event = ctx.actor("audit verify").event("audit.verified", if intact { Outcome::Success } else { Outcome::Failure });
-            event.reason = report.first_break.as_ref().map(|b| format!("first break at entry {}: {}", b.seq, b.problem));
+            let mut event = ctx.actor("audit verify").event(
+                "audit.verified",
+                if intact { Outcome::Success } else { Outcome::Failure },
+            );
+            event.reason = report
+                .first_break
+                .as_ref()
+                .map(|b| format!("first break at entry {}: {}", b.seq, b.problem));
             // Best effort: a tampered log may refuse the append; the verdict matters more.
             if let Err(e) = record(&store, event).await {
                 eprintln!("warning: could not record this verification in the audit trail: {e:#}");
             }
-            output::print(ctx.json, &json!({ "intact": intact, "report": report }), || match &report.first_break {
-                None => format!("audit chain intact: {} entries verified", report.entries_checked),
-                Some(b) => format!(
-                    "AUDIT CHAIN BROKEN at entry {}: {} ({} entries verified before it)",
-                    b.seq, b.problem, report.entries_checked
-                ),
-            });
+            output::print(
+                ctx.json,
+                &json!({ "intact": intact, "report": report }),
+                || match &report.first_break {
+                    None => format!("audit chain intact: {} entries verified", report.entries_checked),
+                    Some(b) => format!(
+                        "AUDIT CHAIN BROKEN at entry {}: {} ({} entries verified before it)",
+                        b.seq, b.problem, report.entries_checked
+                    ),
+                },
+            );
             if intact {
                 ExitCode::SUCCESS
             } else {
@@ -65,7 +75,8 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
         AuditCommand::Export { output: path } => {
             let count = match &path {
                 Some(p) => {
-                    let mut w = BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?);
+                    let mut w =
+                        BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?);
                     let n = audit::export(&store, &mut w).await?;
                     w.flush()?;
                     n
@@ -82,7 +93,9 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
             event.reason = Some(format!("{count} entries"));
             record(&store, event).await?;
             if path.is_some() {
-                output::print(ctx.json, &json!({ "exported": count }), || format!("exported {count} entries"));
+                output::print(ctx.json, &json!({ "exported": count }), || {
+                    format!("exported {count} entries")
+                });
             }
             ExitCode::SUCCESS
         }

@@ -26,7 +26,11 @@ impl CliContext {
         };
         let config = Config::load(cli.config.as_deref(), &overrides)?;
         telemetry::init(config.log_format);
-        Ok(Self { config, json: cli.json, dev: cli.dev })
+        Ok(Self {
+            config,
+            json: cli.json,
+            dev: cli.dev,
+        })
     }
 
     /// Opens the configured database (applying migrations).
@@ -36,7 +40,10 @@ impl CliContext {
             crate::server::files::create_private_dir(&self.config.data_dir)
                 .with_context(|| format!("cannot create data directory {}", self.config.data_dir.display()))?;
         }
-        let pool = crate::store::PoolSettings { max_connections: 4, ..Default::default() };
+        let pool = crate::store::PoolSettings {
+            max_connections: 4,
+            ..Default::default()
+        };
         Store::open(&url, &pool).await.context("cannot open the database")
     }
 
@@ -56,7 +63,11 @@ impl CliContext {
 
     /// The audit identity of this command.
     pub fn actor(&self, command: &str) -> Actor {
-        let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-        Actor::Operator { command: format!("{command} (os user {user})") }
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Actor::Operator {
+            command: format!("{command} (os user {user})"),
+        }
     }
 }

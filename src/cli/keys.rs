@@ -78,7 +78,17 @@ pub enum KeyCommand {
 pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
     let store = ctx.store().await?;
     match cmd {
-        KeyCommand::Create { merchant, kind, mode, permissions, max_amount, currencies, allow_ips, expires_in, description } => {
+        KeyCommand::Create {
+            merchant,
+            kind,
+            mode,
+            permissions,
+            max_amount,
+            currencies,
+            allow_ips,
+            expires_in,
+            description,
+        } => {
             let new = NewKey {
                 merchant: MerchantId::parse(&merchant)?,
                 kind: match kind {
@@ -92,26 +102,39 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                 },
                 permissions: permissions
                     .iter()
-                    .map(|p| p.parse::<Permission>().map_err(|e| anyhow::anyhow!("--permission {p}: {e}")))
+                    .map(|p| {
+                        p.parse::<Permission>()
+                            .map_err(|e| anyhow::anyhow!("--permission {p}: {e}"))
+                    })
                     .collect::<Result<_, _>>()?,
                 restrictions: KeyRestrictions {
                     max_amount: match max_amount {
-                        Some(n) if n <= 0 => anyhow::bail!("--max-amount must be a positive integer in minor units"),
+                        Some(n) if n <= 0 => {
+                            anyhow::bail!("--max-amount must be a positive integer in minor units")
+                        }
                         other => other,
                     },
                     currencies: currencies
                         .iter()
                         .map(|c| Currency::parse(c).map_err(|e| anyhow::anyhow!("--currency {c}: {e}")))
                         .collect::<Result<_, _>>()?,
-                    allowed_ips: allow_ips
-                        .iter()
-                        .map(|c| parse_cidr(c))
-                        .collect::<Result<_, _>>()?,
+                    allowed_ips: allow_ips.iter().map(|c| parse_cidr(c)).collect::<Result<_, _>>()?,
                 },
-                expires_in: expires_in.as_deref().map(parse_duration).transpose().map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?,
+                expires_in: expires_in
+                    .as_deref()
+                    .map(parse_duration)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?,
                 description,
             };
-            let issued = keys::issue(&store, &ctx.hasher()?, &key_policy(&ctx.config)?, &ctx.actor("key create"), new).await?;
+            let issued = keys::issue(
+                &store,
+                &ctx.hasher()?,
+                &key_policy(&ctx.config)?,
+                &ctx.actor("key create"),
+                new,
+            )
+            .await?;
             print_issued(&ctx, &issued, "created");
         }
         KeyCommand::List { merchant } => {
@@ -122,7 +145,13 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                 views
                     .iter()
                     .map(|v| {
-                        let state = if v.revoked_at.is_some() { "revoked" } else if v.rotated_to.is_some() { "rotated" } else { "active" };
+                        let state = if v.revoked_at.is_some() {
+                            "revoked"
+                        } else if v.rotated_to.is_some() {
+                            "rotated"
+                        } else {
+                            "active"
+                        };
                         format!("{}  {}  {:?}  {}", v.id, v.redacted, v.kind, state)
                     })
                     .collect::<Vec<_>>()
@@ -131,12 +160,22 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
         }
         KeyCommand::Rotate { id, grace } => {
             let grace = parse_duration(&grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
-            let issued = keys::rotate(&store, &ctx.hasher()?, &ctx.actor("key rotate"), None, &ApiKeyId::parse(&id)?, grace).await?;
+            let issued = keys::rotate(
+                &store,
+                &ctx.hasher()?,
+                &ctx.actor("key rotate"),
+                None,
+                &ApiKeyId::parse(&id)?,
+                grace,
+            )
+            .await?;
             print_issued(&ctx, &issued, "rotated; new key");
         }
         KeyCommand::Revoke { id } => {
             let key = keys::revoke(&store, &ctx.actor("key revoke"), None, &ApiKeyId::parse(&id)?).await?;
-            output::print(ctx.json, &json!(ApiKeyView::from(&key)), || format!("revoked {}", key.id));
+            output::print(ctx.json, &json!(ApiKeyView::from(&key)), || {
+                format!("revoked {}", key.id)
+            });
         }
     }
     store.close().await;

@@ -24,14 +24,20 @@ pub async fn run(ctx: CliContext, cmd: LockoutCommand) -> anyhow::Result<ExitCod
     match cmd {
         LockoutCommand::Clear { ip } => {
             let ip = canonical(ip).to_string();
-            let mut event = ctx.actor("lockout clear").event("auth.lockout_cleared", Outcome::Success);
+            let mut event = ctx
+                .actor("lockout clear")
+                .event("auth.lockout_cleared", Outcome::Success);
             event.resource = Some(ip.clone());
             let mut tx = store.begin().await?;
             let existed = store::lockouts::unlock(&mut *tx, &ip).await?;
             store::audit::append(&mut tx, &[event]).await?;
             tx.commit().await?;
             output::print(ctx.json, &json!({ "ip": ip, "was_locked": existed }), || {
-                if existed { format!("lockout of {ip} lifted") } else { format!("{ip} was not locked out") }
+                if existed {
+                    format!("lockout of {ip} lifted")
+                } else {
+                    format!("{ip} was not locked out")
+                }
             });
         }
     }

@@ -38,14 +38,19 @@ pub async fn run(ctx: CliContext, cmd: MerchantCommand) -> anyhow::Result<ExitCo
         MerchantCommand::Create { name } => {
             let name = MerchantName::parse(&name)?;
             let m = merchants::create(&store, &ctx.actor("merchant create"), name).await?;
-            output::print(ctx.json, &view(&m), || format!("created merchant {} ({})", m.id, m.name.as_str()));
+            output::print(ctx.json, &view(&m), || {
+                format!("created merchant {} ({})", m.id, m.name.as_str())
+            });
         }
         MerchantCommand::List { limit, starting_after } => {
             let after = starting_after.as_deref().map(MerchantId::parse).transpose()?;
             let list = merchants::list(&store, after.as_ref(), limit.clamp(1, 1000)).await?;
             let value = json!({ "data": list.iter().map(view).collect::<Vec<_>>() });
             output::print(ctx.json, &value, || {
-                list.iter().map(|m| format!("{}  {}", m.id, m.name.as_str())).collect::<Vec<_>>().join("\n")
+                list.iter()
+                    .map(|m| format!("{}  {}", m.id, m.name.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
     }

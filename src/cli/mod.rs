@@ -17,7 +17,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "paywarden", version, about = "A self-hostable, security-first payment gateway")]
+#[command(
+    name = "paywarden",
+    version,
+    about = "A self-hostable, security-first payment gateway"
+)]
 pub struct Cli {
     /// Configuration file (default: ./paywarden.toml if present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -26,7 +30,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Database URL (sqlite://… or postgres://…), overriding the configuration.
-    #[arg(long, global = true, value_name = "URL", env = "PAYWARDEN_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "PAYWARDEN_DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// Print a machine-readable JSON result.
     #[arg(long, global = true)]

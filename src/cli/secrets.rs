@@ -20,7 +20,9 @@ pub async fn run(ctx: CliContext, cmd: SecretsCommand) -> anyhow::Result<ExitCod
     match cmd {
         SecretsCommand::Generate => {
             let value = crate::server::secrets::generate_encoded()?;
-            output::print(ctx.json, &json!({ "secret": value.expose_secret() }), || value.expose_secret().to_owned());
+            output::print(ctx.json, &json!({ "secret": value.expose_secret() }), || {
+                value.expose_secret().to_owned()
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

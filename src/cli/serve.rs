@@ -38,7 +38,9 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
         crate::server::files::create_private_dir(&settings.data_dir)
             .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
     }
-    let store = Store::open(&settings.database_url, &settings.pool).await.context("cannot open the database")?;
+    let store = Store::open(&settings.database_url, &settings.pool)
+        .await
+        .context("cannot open the database")?;
     tracing::info!(backend = store.backend().as_str(), "database ready");
 
     if settings.dev {
@@ -48,7 +50,9 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
         }
     }
 
-    let listener = listener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let listener = listener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let local = listener.local_addr()?;
     let gateway = Gateway::start(
         store,
@@ -61,7 +65,14 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %format!("{scheme}://{local}"), "paywarden listening");
-    listener::serve(listener, settings.tls, gateway.router(), settings.limits, shutdown_signal()).await;
+    listener::serve(
+        listener,
+        settings.tls,
+        gateway.router(),
+        settings.limits,
+        shutdown_signal(),
+    )
+    .await;
     gateway.shutdown().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

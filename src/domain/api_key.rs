@@ -113,15 +113,27 @@ pub struct ApiKeySecret {
 impl ApiKeySecret {
     /// Draws a new key from the OS CSPRNG.
     pub fn generate(kind: KeyKind, mode: Mode) -> Result<Self, RandomError> {
-        let body = format!("{}_{}_{}", kind.prefix(), mode.as_str(), random::base62_string(RANDOM_LEN)?);
+        let body = format!(
+            "{}_{}_{}",
+            kind.prefix(),
+            mode.as_str(),
+            random::base62_string(RANDOM_LEN)?
+        );
         let checksum = checksum(&body);
-        Ok(Self { secret: SecretString::from(format!("{body}{checksum}")), kind, mode })
+        Ok(Self {
+            secret: SecretString::from(format!("{body}{checksum}")),
+            kind,
+            mode,
+        })
     }
 
     /// Parses a presented key: prefix, length, alphabet and checksum.
     pub fn parse(presented: &str) -> Result<Self, MalformedKey> {
         let mut parts = presented.splitn(3, '_');
-        let kind = parts.next().and_then(KeyKind::from_prefix).ok_or(MalformedKey::UnknownPrefix)?;
+        let kind = parts
+            .next()
+            .and_then(KeyKind::from_prefix)
+            .ok_or(MalformedKey::UnknownPrefix)?;
         let mode = parts.next().and_then(Mode::parse).ok_or(MalformedKey::UnknownPrefix)?;
         let tail = parts.next().ok_or(MalformedKey::BadShape)?;
         if tail.len() != RANDOM_LEN + CHECKSUM_LEN || !random::is_base62(tail) {
@@ -130,9 +142,11 @@ impl ApiKeySecret {
         let split_at = presented.len() - CHECKSUM_LEN;
         let (body, check) = (presented.get(..split_at), presented.get(split_at..));
         match (body, check) {
-            (Some(body), Some(check)) if checksum(body) == check => {
-                Ok(Self { secret: SecretString::from(presented.to_owned()), kind, mode })
-            }
+            (Some(body), Some(check)) if checksum(body) == check => Ok(Self {
+                secret: SecretString::from(presented.to_owned()),
+                kind,
+                mode,
+            }),
             _ => Err(MalformedKey::BadChecksum),
         }
     }
@@ -188,7 +202,9 @@ mod tests {
         for kind in [KeyKind::Secret, KeyKind::Publishable, KeyKind::Restricted] {
             for mode in [Mode::Test, Mode::Live] {
                 let key = ApiKeySecret::generate(kind, mode).unwrap();
-                assert!(key.expose().starts_with(&format!("{}_{}_", kind.prefix(), mode.as_str())));
+                assert!(key
+                    .expose()
+                    .starts_with(&format!("{}_{}_", kind.prefix(), mode.as_str())));
                 let parsed = ApiKeySecret::parse(key.expose()).unwrap();
                 assert_eq!((parsed.kind(), parsed.mode()), (kind, mode));
             }
@@ -216,10 +232,20 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_rejected() {
-        assert_eq!(ApiKeySecret::parse("xk_test_abc").unwrap_err(), MalformedKey::UnknownPrefix);
-        assert_eq!(ApiKeySecret::parse("sk_prod_abc").unwrap_err(), MalformedKey::UnknownPrefix);
+        assert_eq!(
+            ApiKeySecret::parse("xk_test_abc").unwrap_err(),
+            MalformedKey::UnknownPrefix
+        );
+        assert_eq!(
+            ApiKeySecret::parse("sk_prod_abc").unwrap_err(),
+            MalformedKey::UnknownPrefix
+        );
         assert_eq!(ApiKeySecret::parse("sk_test_abc").unwrap_err(), MalformedKey::BadShape);
-        assert!(looks_like_paywarden_key(ApiKeySecret::generate(KeyKind::Publishable, Mode::Test).unwrap().expose()));
+        assert!(looks_like_paywarden_key(
+            ApiKeySecret::generate(KeyKind::Publishable, Mode::Test)
+                .unwrap()
+                .expose()
+        ));
     }
 
     proptest! {

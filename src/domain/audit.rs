@@ -83,7 +83,11 @@ impl AuditEvent {
     /// Keeps a user agent bounded, free of control characters, and free of
     /// anything shaped like a card number or API key.
     pub fn sanitize_user_agent(raw: &str) -> String {
-        let bounded: String = raw.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT * 2).collect();
+        let bounded: String = raw
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_USER_AGENT * 2)
+            .collect();
         super::redact::redact(&bounded).chars().take(MAX_USER_AGENT).collect()
     }
 }
@@ -107,7 +111,13 @@ pub fn chain_hash(seq: i64, event: &AuditEvent, prev_hash: &str) -> String {
     };
     field(&seq.to_be_bytes());
     field(&event.at.as_millis().to_be_bytes());
-    for opt in [&event.request_id, &event.merchant_id, &event.key_id, &event.client_ip, &event.user_agent] {
+    for opt in [
+        &event.request_id,
+        &event.merchant_id,
+        &event.key_id,
+        &event.client_ip,
+        &event.user_agent,
+    ] {
         optional(&mut field, opt.as_deref());
     }
     field(event.action.as_bytes());
@@ -148,7 +158,11 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { next_seq: 1, prev_hash: GENESIS_HASH.to_owned(), checked: 0 }
+        Self {
+            next_seq: 1,
+            prev_hash: GENESIS_HASH.to_owned(),
+            checked: 0,
+        }
     }
 }
 
@@ -160,7 +174,10 @@ impl ChainVerifier {
             } else {
                 format!("sequence went back to {} (inserted or reordered entry)", record.seq)
             };
-            return Err(ChainBreak { seq: record.seq.min(self.next_seq), problem });
+            return Err(ChainBreak {
+                seq: record.seq.min(self.next_seq),
+                problem,
+            });
         }
         if record.prev_hash != self.prev_hash {
             return Err(ChainBreak {
@@ -169,7 +186,10 @@ impl ChainVerifier {
             });
         }
         if chain_hash(record.seq, &record.event, &record.prev_hash) != record.hash {
-            return Err(ChainBreak { seq: record.seq, problem: "content does not match its hash (modified entry)".into() });
+            return Err(ChainBreak {
+                seq: record.seq,
+                problem: "content does not match its hash (modified entry)".into(),
+            });
         }
         self.next_seq += 1;
         self.prev_hash.clone_from(&record.hash);
@@ -205,7 +225,12 @@ mod tests {
                 let mut event = AuditEvent::new("api.request", Outcome::Success);
                 event.resource = Some(format!("GET /v1/thing/{seq}"));
                 let hash = chain_hash(seq, &event, &prev);
-                let r = AuditRecord { seq, event, prev_hash: prev.clone(), hash: hash.clone() };
+                let r = AuditRecord {
+                    seq,
+                    event,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
                 prev = hash;
                 r
             })
@@ -217,7 +242,10 @@ mod tests {
         for r in records {
             v.check(r)?;
         }
-        let (seq, hash) = records.last().map(|r| (r.seq, r.hash.clone())).unwrap_or((0, GENESIS_HASH.into()));
+        let (seq, hash) = records
+            .last()
+            .map(|r| (r.seq, r.hash.clone()))
+            .unwrap_or((0, GENESIS_HASH.into()));
         v.finish(seq, &hash)
     }
 

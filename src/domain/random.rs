@@ -38,7 +38,7 @@ pub fn base62_string(len: usize) -> Result<String, RandomError> {
                 break;
             }
             if byte < 248 {
-                out.push(char::from(BASE62[usize::from(byte % 62)]));
+                out.push(base62_digit(u64::from(byte)));
             }
         }
     }
@@ -48,12 +48,18 @@ pub fn base62_string(len: usize) -> Result<String, RandomError> {
 /// Encodes `value` in base62, left-padded with `0` to exactly `width` characters.
 /// `width` must be large enough for `value` (6 for a `u32`).
 pub fn base62_fixed(mut value: u64, width: usize) -> String {
-    let mut digits = vec![b'0'; width];
+    let mut digits = vec!['0'; width];
     for slot in digits.iter_mut().rev() {
-        *slot = BASE62[usize::try_from(value % 62).unwrap_or(0)];
+        *slot = base62_digit(value);
         value /= 62;
     }
-    String::from_utf8(digits).unwrap_or_default()
+    digits.into_iter().collect()
+}
+
+/// The base62 digit for `value % 62`.
+fn base62_digit(value: u64) -> char {
+    let index = usize::try_from(value % 62).unwrap_or(0);
+    BASE62.get(index).map_or('0', |&b| char::from(b))
 }
 
 /// True when every byte of `s` is in the base62 alphabet.

@@ -51,7 +51,9 @@ impl KeyRestrictions {
             }
         }
         if !self.currencies.is_empty() && !self.currencies.contains(&money.currency) {
-            return Err(RestrictionViolation::CurrencyNotAllowed { currency: money.currency.api_code() });
+            return Err(RestrictionViolation::CurrencyNotAllowed {
+                currency: money.currency.api_code(),
+            });
         }
         Ok(())
     }
@@ -71,15 +73,24 @@ mod tests {
     use crate::domain::money::MinorUnits;
 
     fn usd(amount: i64) -> Money {
-        Money { amount: MinorUnits::parse(amount, i64::MAX).unwrap(), currency: Currency::parse("usd").unwrap() }
+        Money {
+            amount: MinorUnits::parse(amount, i64::MAX).unwrap(),
+            currency: Currency::parse("usd").unwrap(),
+        }
     }
 
     #[test]
     fn ip_allow_list_is_enforced_including_mapped_addresses() {
-        let r = KeyRestrictions { allowed_ips: vec!["10.0.0.0/8".parse().unwrap()], ..Default::default() };
+        let r = KeyRestrictions {
+            allowed_ips: vec!["10.0.0.0/8".parse().unwrap()],
+            ..Default::default()
+        };
         assert!(r.check_ip("10.1.2.3".parse().unwrap()).is_ok());
         assert!(r.check_ip("::ffff:10.1.2.3".parse().unwrap()).is_ok());
-        assert_eq!(r.check_ip("11.0.0.1".parse().unwrap()), Err(RestrictionViolation::IpNotAllowed));
+        assert_eq!(
+            r.check_ip("11.0.0.1".parse().unwrap()),
+            Err(RestrictionViolation::IpNotAllowed)
+        );
         assert!(KeyRestrictions::default().check_ip("11.0.0.1".parse().unwrap()).is_ok());
     }
 
@@ -91,8 +102,17 @@ mod tests {
             ..Default::default()
         };
         assert!(r.check_money(usd(1000)).is_ok());
-        assert_eq!(r.check_money(usd(1001)), Err(RestrictionViolation::AmountAboveKeyMaximum { max: 1000 }));
-        let eur = Money { amount: MinorUnits::parse(5, 10).unwrap(), currency: Currency::parse("eur").unwrap() };
-        assert!(matches!(r.check_money(eur), Err(RestrictionViolation::CurrencyNotAllowed { .. })));
+        assert_eq!(
+            r.check_money(usd(1001)),
+            Err(RestrictionViolation::AmountAboveKeyMaximum { max: 1000 })
+        );
+        let eur = Money {
+            amount: MinorUnits::parse(5, 10).unwrap(),
+            currency: Currency::parse("eur").unwrap(),
+        };
+        assert!(matches!(
+            r.check_money(eur),
+            Err(RestrictionViolation::CurrencyNotAllowed { .. })
+        ));
     }
 }

@@ -56,14 +56,11 @@ impl Timestamp {
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let trimmed = input.trim();
     if let Some(years) = trimmed.strip_suffix('y') {
-        let n: u64 = years
-            .parse()
-            .map_err(|_| format!("invalid duration {trimmed:?}"))?;
+        let n: u64 = years.parse().map_err(|_| format!("invalid duration {trimmed:?}"))?;
         return Ok(Duration::from_secs(n.saturating_mul(365 * 86_400)));
     }
-    humantime::parse_duration(trimmed).map_err(|_| {
-        format!("invalid duration {trimmed:?}: use a number with a unit, e.g. 90d, 24h, 30m")
-    })
+    humantime::parse_duration(trimmed)
+        .map_err(|_| format!("invalid duration {trimmed:?}: use a number with a unit, e.g. 90d, 24h, 30m"))
 }
 
 #[cfg(test)]

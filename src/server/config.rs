@@ -44,7 +44,9 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8443))),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8443))),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             database_url: None,
             tls: TlsConfig::default(),
@@ -107,7 +109,9 @@ pub struct KeysConfig {
 
 impl Default for KeysConfig {
     fn default() -> Self {
-        Self { max_live_lifetime: "365d".into() }
+        Self {
+            max_live_lifetime: "365d".into(),
+        }
     }
 }
 
@@ -121,7 +125,11 @@ pub struct LockoutConfig {
 
 impl Default for LockoutConfig {
     fn default() -> Self {
-        Self { threshold: 10, window: "15m".into(), duration: "30m".into() }
+        Self {
+            threshold: 10,
+            window: "15m".into(),
+            duration: "30m".into(),
+        }
     }
 }
 
@@ -161,11 +169,18 @@ impl Config {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
         if let Some(f) = file {
             if !f.exists() {
-                return Err(ConfigError(format!("configuration file {} does not exist", f.display())));
+                return Err(ConfigError(format!(
+                    "configuration file {} does not exist",
+                    f.display()
+                )));
             }
         }
-        let file = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("paywarden.toml"));
-        let mut figment = Figment::new().merge(Toml::file(&file)).merge(Env::prefixed("PAYWARDEN_").ignore(&["log"]).split("__"));
+        let file = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("paywarden.toml"));
+        let mut figment = Figment::new()
+            .merge(Toml::file(&file))
+            .merge(Env::prefixed("PAYWARDEN_").ignore(&["log"]).split("__"));
         if let Some(d) = &overrides.data_dir {
             figment = figment.merge(Serialized::default("data_dir", d));
         }
@@ -196,7 +211,11 @@ mod tests {
     fn unknown_keys_are_rejected_and_known_ones_load() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\n[limits]\nbody_limit_bytes = 1024\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\n[limits]\nbody_limit_bytes = 1024\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&path), &Overrides::default()).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.limits.body_limit_bytes, 1024);
@@ -206,7 +225,10 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let c = Config { database_url: Some(SecretString::from("postgres://u:hunter2@h/db")), ..Config::default() };
+        let c = Config {
+            database_url: Some(SecretString::from("postgres://u:hunter2@h/db")),
+            ..Config::default()
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

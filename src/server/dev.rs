@@ -19,12 +19,19 @@ pub struct DemoMerchant {
 }
 
 /// Creates the demo merchant and keys unless any merchant exists.
-pub async fn bootstrap(store: &Store, hasher: &KeyHasher, policy: &KeyPolicy) -> Result<Option<DemoMerchant>, ServiceError> {
+pub async fn bootstrap(
+    store: &Store,
+    hasher: &KeyHasher,
+    policy: &KeyPolicy,
+) -> Result<Option<DemoMerchant>, ServiceError> {
     if !merchants::list(store, None, 1).await?.is_empty() {
         return Ok(None);
     }
-    let actor = Actor::Operator { command: "serve --dev (demo bootstrap)".into() };
-    let name = MerchantName::parse("Demo Merchant").map_err(|e| ServiceError::invalid("name", "invalid_name", e.to_string()))?;
+    let actor = Actor::Operator {
+        command: "serve --dev (demo bootstrap)".into(),
+    };
+    let name = MerchantName::parse("Demo Merchant")
+        .map_err(|e| ServiceError::invalid("name", "invalid_name", e.to_string()))?;
     let merchant = merchants::create(store, &actor, name).await?;
     let issue = |kind| NewKey {
         merchant: merchant.id.clone(),
@@ -37,7 +44,11 @@ pub async fn bootstrap(store: &Store, hasher: &KeyHasher, policy: &KeyPolicy) ->
     };
     let secret = keys::issue(store, hasher, policy, &actor, issue(KeyKind::Secret)).await?;
     let publishable = keys::issue(store, hasher, policy, &actor, issue(KeyKind::Publishable)).await?;
-    Ok(Some(DemoMerchant { merchant_id: merchant.id.to_string(), secret, publishable }))
+    Ok(Some(DemoMerchant {
+        merchant_id: merchant.id.to_string(),
+        secret,
+        publishable,
+    }))
 }
 
 /// The one-time banner with the demo keys.

@@ -23,5 +23,7 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
 
 /// True if anyone but the owner may read or write `path`.
 pub fn too_open(path: &Path) -> bool {
-    fs::metadata(path).map(|m| m.permissions().mode() & 0o077 != 0).unwrap_or(false)
+    fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o077 != 0)
+        .unwrap_or(false)
 }

@@ -87,7 +87,9 @@ impl Settings {
         };
         let pepper = match secrets::configured_pepper(config).map_err(|e| StartupError::Invalid(e.to_string()))? {
             Some(p) => Some(p),
-            None if dev => Some(secrets::ensure_dev_pepper(&config.data_dir).map_err(|e| StartupError::Invalid(e.to_string()))?),
+            None if dev => {
+                Some(secrets::ensure_dev_pepper(&config.data_dir).map_err(|e| StartupError::Invalid(e.to_string()))?)
+            }
             None => {
                 missing.push(
                     "secrets.api_key_pepper_file or secrets.api_key_pepper (PAYWARDEN_SECRETS__API_KEY_PEPPER_FILE / \
@@ -104,7 +106,9 @@ impl Settings {
             return Err(StartupError::Invalid("secret material could not be loaded".into()));
         };
         let tls = match tls {
-            Some((cert, key)) => Some(tls::server_config(&cert, &key).map_err(|e| StartupError::Invalid(e.to_string()))?),
+            Some((cert, key)) => {
+                Some(tls::server_config(&cert, &key).map_err(|e| StartupError::Invalid(e.to_string()))?)
+            }
             None => None,
         };
         Ok(Settings {
@@ -123,24 +127,34 @@ impl Settings {
             },
             body_limit: config.limits.body_limit_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
-            pool: PoolSettings { max_connections: config.database.max_connections.max(2), ..PoolSettings::default() },
+            pool: PoolSettings {
+                max_connections: config.database.max_connections.max(2),
+                ..PoolSettings::default()
+            },
             dev,
         })
     }
 }
 
 pub fn key_policy(config: &Config) -> Result<KeyPolicy, StartupError> {
-    let max = parse_duration(&config.keys.max_live_lifetime).map_err(|e| StartupError::Invalid(format!("keys.max_live_lifetime: {e}")))?;
+    let max = parse_duration(&config.keys.max_live_lifetime)
+        .map_err(|e| StartupError::Invalid(format!("keys.max_live_lifetime: {e}")))?;
     Ok(KeyPolicy { max_live_lifetime: max })
 }
 
 fn lockout_policy(config: &Config) -> Result<LockoutPolicy, StartupError> {
-    let window = parse_duration(&config.lockout.window).map_err(|e| StartupError::Invalid(format!("lockout.window: {e}")))?;
-    let duration = parse_duration(&config.lockout.duration).map_err(|e| StartupError::Invalid(format!("lockout.duration: {e}")))?;
+    let window =
+        parse_duration(&config.lockout.window).map_err(|e| StartupError::Invalid(format!("lockout.window: {e}")))?;
+    let duration = parse_duration(&config.lockout.duration)
+        .map_err(|e| StartupError::Invalid(format!("lockout.duration: {e}")))?;
     if config.lockout.threshold < 1 {
         return Err(StartupError::Invalid("lockout.threshold must be at least 1".into()));
     }
-    Ok(LockoutPolicy { threshold: config.lockout.threshold, window, duration })
+    Ok(LockoutPolicy {
+        threshold: config.lockout.threshold,
+        window,
+        duration,
+    })
 }
 
 /// The running services behind the router.
@@ -171,7 +185,11 @@ impl Gateway {
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
         };
-        Gateway { state, audit_writer, maintenance }
+        Gateway {
+            state,
+            audit_writer,
+            maintenance,
+        }
     }
 
     pub fn router(&self) -> Router {

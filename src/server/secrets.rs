@@ -46,8 +46,10 @@ pub fn read_pepper_file(path: &Path) -> Result<Pepper, SecretError> {
     if files::too_open(path) {
         tracing::warn!(path = %path.display(), "pepper file is readable by group or others; restrict it to 0600");
     }
-    let raw = std::fs::read_to_string(path)
-        .map_err(|e| SecretError::Unreadable { path: path.into(), reason: e.kind().to_string() })?;
+    let raw = std::fs::read_to_string(path).map_err(|e| SecretError::Unreadable {
+        path: path.into(),
+        reason: e.kind().to_string(),
+    })?;
     let raw = SecretString::from(raw);
     decode_pepper(raw.expose_secret().trim(), &path.display().to_string())
 }

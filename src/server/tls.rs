@@ -33,7 +33,8 @@ fn allowed_suites() -> Vec<SupportedCipherSuite> {
         .copied()
         .filter(|s| {
             let name = format!("{:?}", s.suite());
-            name.starts_with("TLS13_") || (name.starts_with("TLS_ECDHE_") && (name.contains("_GCM_") || name.contains("CHACHA20")))
+            name.starts_with("TLS13_")
+                || (name.starts_with("TLS_ECDHE_") && (name.contains("_GCM_") || name.contains("CHACHA20")))
         })
         .collect()
 }
@@ -42,14 +43,25 @@ fn allowed_suites() -> Vec<SupportedCipherSuite> {
 pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError::Certificate { path: cert_file.into(), reason: e.to_string() })?;
+        .map_err(|e| TlsError::Certificate {
+            path: cert_file.into(),
+            reason: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Certificate { path: cert_file.into(), reason: "no certificate in file".into() });
+        return Err(TlsError::Certificate {
+            path: cert_file.into(),
+            reason: "no certificate in file".into(),
+        });
     }
     // The key file's content is never put into an error message.
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|_| TlsError::PrivateKey { path: key_file.into(), reason: "not a PEM private key".into() })?;
-    let crypto = rustls::crypto::CryptoProvider { cipher_suites: allowed_suites(), ..provider::default_provider() };
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|_| TlsError::PrivateKey {
+        path: key_file.into(),
+        reason: "not a PEM private key".into(),
+    })?;
+    let crypto = rustls::crypto::CryptoProvider {
+        cipher_suites: allowed_suites(),
+        ..provider::default_provider()
+    };
     let mut config = ServerConfig::builder_with_provider(Arc::new(crypto))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -73,13 +85,15 @@ pub fn ensure_dev_certificate(data_dir: &Path) -> Result<(PathBuf, PathBuf), Tls
     if cert_path.exists() && key_path.exists() {
         return Ok((cert_path, key_path));
     }
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()])
-        .map_err(|e| TlsError::DevCertificate(e.to_string()))?;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()])
+            .map_err(|e| TlsError::DevCertificate(e.to_string()))?;
     let dir = data_dir.join("dev-tls");
     files::create_private_dir(&dir).map_err(|e| TlsError::DevCertificate(e.to_string()))?;
     files::write_private(&key_path, certified.key_pair.serialize_pem().as_bytes())
         .map_err(|e| TlsError::DevCertificate(e.to_string()))?;
-    files::write_private(&cert_path, certified.cert.pem().as_bytes()).map_err(|e| TlsError::DevCertificate(e.to_string()))?;
+    files::write_private(&cert_path, certified.cert.pem().as_bytes())
+        .map_err(|e| TlsError::DevCertificate(e.to_string()))?;
     Ok((cert_path, key_path))
 }
 

@@ -21,7 +21,11 @@ pub enum Actor {
     /// An operator running a CLI command on the server.
     Operator { command: String },
     /// An authenticated API caller.
-    Api { meta: RequestMeta, merchant: MerchantId, key: ApiKeyId },
+    Api {
+        meta: RequestMeta,
+        merchant: MerchantId,
+        key: ApiKeyId,
+    },
     /// An API request not (yet) attributed to a key.
     Anonymous { meta: RequestMeta },
 }

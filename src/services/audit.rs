@@ -40,7 +40,11 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, ServiceError> {
         after = last.seq;
         for record in page.iter().filter(|r| r.seq <= head_seq) {
             if let Err(first_break) = verifier.check(record) {
-                return Ok(VerifyReport { entries_checked: checked, head_seq, first_break: Some(first_break) });
+                return Ok(VerifyReport {
+                    entries_checked: checked,
+                    head_seq,
+                    first_break: Some(first_break),
+                });
             }
             checked += 1;
         }
@@ -49,7 +53,11 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, ServiceError> {
         }
     }
     let first_break = verifier.finish(head_seq, &head_hash).err();
-    Ok(VerifyReport { entries_checked: checked, head_seq, first_break })
+    Ok(VerifyReport {
+        entries_checked: checked,
+        head_seq,
+        first_break,
+    })
 }
 
 /// Writes every entry as one JSON object per line (for a SIEM). Returns the count.

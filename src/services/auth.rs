@@ -35,7 +35,11 @@ pub struct LockoutPolicy {
 
 impl Default for LockoutPolicy {
     fn default() -> Self {
-        Self { threshold: 10, window: Duration::from_secs(15 * 60), duration: Duration::from_secs(30 * 60) }
+        Self {
+            threshold: 10,
+            window: Duration::from_secs(15 * 60),
+            duration: Duration::from_secs(30 * 60),
+        }
     }
 }
 
@@ -60,7 +64,12 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(store: Store, hasher: Arc<KeyHasher>, policy: LockoutPolicy, audit: AuditSink) -> Self {
-        Self { store, hasher, policy, audit }
+        Self {
+            store,
+            hasher,
+            policy,
+            audit,
+        }
     }
 
     /// Decides whether `presented` (the bearer token, if any) authenticates a
@@ -71,7 +80,8 @@ impl Authenticator {
         let ip_text = ip.to_string();
         match store::lockouts::locked_until(self.store.reader(), &ip_text, now).await {
             Ok(Some(until)) => {
-                let mut event = Actor::Anonymous { meta: meta.clone() }.event("auth.locked_out_request", Outcome::Denied);
+                let mut event =
+                    Actor::Anonymous { meta: meta.clone() }.event("auth.locked_out_request", Outcome::Denied);
                 event.resource = Some(meta.route.clone());
                 event.reason = Some(format!("client address locked out until {}", until.to_rfc3339()));
                 self.audit.record(event).await;
@@ -83,7 +93,9 @@ impl Authenticator {
         match self.check(presented, ip, now).await {
             Ok(key) => Ok(key),
             Err(Failure::Storage(e)) => Err(AuthRejection::Unavailable(e)),
-            Err(Failure::Rejected { reason, key }) => self.record_failure(meta, &ip_text, now, reason, key.as_ref()).await,
+            Err(Failure::Rejected { reason, key }) => {
+                self.record_failure(meta, &ip_text, now, reason, key.as_deref()).await
+            }
         }
     }
 
@@ -103,11 +115,24 @@ impl Authenticator {
             return Err(Failure::rejected("unknown API key"));
         }
         if let Err(unusable) = key.usable_at(now) {
-            let reason = format!("{unusable} (key used after {})", if key.revoked_at.is_some() { "revocation" } else { "expiry" });
-            return Err(Failure::Rejected { reason, key: Some(key) });
+            let reason = format!(
+                "{unusable} (key used after {})",
+                if key.revoked_at.is_some() {
+                    "revocation"
+                } else {
+                    "expiry"
+                }
+            );
+            return Err(Failure::Rejected {
+                reason,
+                key: Some(Box::new(key)),
+            });
         }
         if key.restrictions.check_ip(ip).is_err() {
-            return Err(Failure::Rejected { reason: "client IP address not in the key's allowed ranges".into(), key: Some(key) });
+            return Err(Failure::Rejected {
+                reason: "client IP address not in the key's allowed ranges".into(),
+                key: Some(Box::new(key)),
+            });
         }
         Ok(key)
     }
@@ -133,7 +158,8 @@ impl Authenticator {
             let mut events = vec![event];
             let mut tx = self.store.begin().await?;
             store::lockouts::record_failure(&mut *tx, ip, now).await?;
-            let failures = store::lockouts::failures_since(&mut *tx, ip, now.saturating_sub(self.policy.window)).await?;
+            let failures =
+                store::lockouts::failures_since(&mut *tx, ip, now.saturating_sub(self.policy.window)).await?;
             let locked = if failures >= self.policy.threshold {
                 let until = now.saturating_add(self.policy.duration);
                 store::lockouts::lock(&mut *tx, ip, until).await?;
@@ -172,12 +198,15 @@ impl Authenticator {
 }
 
 enum Failure {
-    Rejected { reason: String, key: Option<ApiKey> },
+    Rejected { reason: String, key: Option<Box<ApiKey>> },
     Storage(ServiceError),
 }
 
 impl Failure {
     fn rejected(reason: &str) -> Self {
-        Failure::Rejected { reason: reason.to_owned(), key: None }
+        Failure::Rejected {
+            reason: reason.to_owned(),
+            key: None,
+        }
     }
 }

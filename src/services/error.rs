@@ -9,10 +9,17 @@ pub enum ServiceError {
     /// The resource does not exist *for this merchant* (another merchant's
     /// resource is reported exactly like a missing one).
     #[error("no such {resource}")]
-    NotFound { resource: &'static str, param: &'static str },
+    NotFound {
+        resource: &'static str,
+        param: &'static str,
+    },
     /// Input parsed but is not acceptable.
     #[error("{message}")]
-    Invalid { param: String, code: &'static str, message: String },
+    Invalid {
+        param: String,
+        code: &'static str,
+        message: String,
+    },
     /// The request conflicts with the resource's current state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -24,7 +31,11 @@ pub enum ServiceError {
 
 impl ServiceError {
     pub fn invalid(param: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::Invalid { param: param.into(), code, message: message.into() }
+        ServiceError::Invalid {
+            param: param.into(),
+            code,
+            message: message.into(),
+        }
     }
 }
 

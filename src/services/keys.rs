@@ -30,7 +30,9 @@ pub struct KeyPolicy {
 
 impl Default for KeyPolicy {
     fn default() -> Self {
-        Self { max_live_lifetime: Duration::from_secs(365 * 86_400) }
+        Self {
+            max_live_lifetime: Duration::from_secs(365 * 86_400),
+        }
     }
 }
 
@@ -64,7 +66,10 @@ pub async fn issue(
     let now = Timestamp::now();
     let expires_at = expiry(policy, new.mode, new.expires_in, now)?;
     if store::merchants::get(store.reader(), &new.merchant).await?.is_none() {
-        return Err(ServiceError::NotFound { resource: "merchant", param: "merchant" });
+        return Err(ServiceError::NotFound {
+            resource: "merchant",
+            param: "merchant",
+        });
     }
     let (key, secret) = build(new, now, expires_at)?;
     let mut event = actor.event("api_key.created", Outcome::Success);
@@ -91,10 +96,16 @@ pub async fn rotate(
     let now = Timestamp::now();
     let old = find(store, scope, id).await?;
     if old.revoked_at.is_some() || old.usable_at(now).is_err() {
-        return Err(ServiceError::Conflict { code: "api_key_not_active", message: "a revoked or expired key cannot be rotated".into() });
+        return Err(ServiceError::Conflict {
+            code: "api_key_not_active",
+            message: "a revoked or expired key cannot be rotated".into(),
+        });
     }
     if old.rotated_to.is_some() {
-        return Err(ServiceError::Conflict { code: "api_key_already_rotated", message: "this key was already rotated".into() });
+        return Err(ServiceError::Conflict {
+            code: "api_key_already_rotated",
+            message: "this key was already rotated".into(),
+        });
     }
     // The successor keeps the original lifetime length (live keys must expire).
     let expires_at = old
@@ -115,11 +126,18 @@ pub async fn rotate(
     let mut event = actor.event("api_key.rotated", Outcome::Success);
     event.merchant_id = Some(old.merchant_id.to_string());
     event.resource = Some(old.id.to_string());
-    event.reason = Some(format!("replaced by {}; old key refused after {}", key.id, old_ends.to_rfc3339()));
+    event.reason = Some(format!(
+        "replaced by {}; old key refused after {}",
+        key.id,
+        old_ends.to_rfc3339()
+    ));
     let mut tx = store.begin().await?;
     store::api_keys::insert(&mut *tx, &key, &hasher.hash(&secret)).await?;
     if !store::api_keys::mark_rotated(&mut *tx, &old.id, &key.id, old_ends).await? {
-        return Err(ServiceError::Conflict { code: "api_key_already_rotated", message: "this key was already rotated".into() });
+        return Err(ServiceError::Conflict {
+            code: "api_key_already_rotated",
+            message: "this key was already rotated".into(),
+        });
     }
     store::audit::append(&mut tx, &[event]).await?;
     tx.commit().await?;
@@ -128,7 +146,12 @@ pub async fn rotate(
 
 /// Revokes a key: it is refused from the next request on, on every replica
 /// (every request reads the key's state from the shared database).
-pub async fn revoke(store: &Store, actor: &Actor, scope: Option<&MerchantId>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
+pub async fn revoke(
+    store: &Store,
+    actor: &Actor,
+    scope: Option<&MerchantId>,
+    id: &ApiKeyId,
+) -> Result<ApiKey, ServiceError> {
     let key = find(store, scope, id).await?;
     let now = Timestamp::now();
     let mut event = actor.event("api_key.revoked", Outcome::Success);
@@ -136,14 +159,25 @@ pub async fn revoke(store: &Store, actor: &Actor, scope: Option<&MerchantId>, id
     event.resource = Some(key.id.to_string());
     let mut tx = store.begin().await?;
     if !store::api_keys::revoke(&mut *tx, &key.id, now).await? {
-        return Err(ServiceError::Conflict { code: "api_key_already_revoked", message: "this key is already revoked".into() });
+        return Err(ServiceError::Conflict {
+            code: "api_key_already_revoked",
+            message: "this key is already revoked".into(),
+        });
     }
     store::audit::append(&mut tx, &[event]).await?;
     tx.commit().await?;
-    Ok(ApiKey { revoked_at: Some(now), ..key })
+    Ok(ApiKey {
+        revoked_at: Some(now),
+        ..key
+    })
 }
 
-pub async fn list(store: &Store, merchant: &MerchantId, after: Option<&ApiKeyId>, limit: i64) -> Result<Vec<ApiKey>, ServiceError> {
+pub async fn list(
+    store: &Store,
+    merchant: &MerchantId,
+    after: Option<&ApiKeyId>,
+    limit: i64,
+) -> Result<Vec<ApiKey>, ServiceError> {
     Ok(store::api_keys::list_for_merchant(store.reader(), merchant, after.map(ApiKeyId::as_str), limit).await?)
 }
 
@@ -156,7 +190,10 @@ async fn find(store: &Store, scope: Option<&MerchantId>, id: &ApiKeyId) -> Resul
         Some(merchant) => store::api_keys::get_for_merchant(store.reader(), merchant, id).await?,
         None => store::api_keys::get(store.reader(), id).await?,
     };
-    found.ok_or(ServiceError::NotFound { resource: "api_key", param: "id" })
+    found.ok_or(ServiceError::NotFound {
+        resource: "api_key",
+        param: "id",
+    })
 }
 
 fn check_shape(new: &NewKey) -> Result<(), ServiceError> {
@@ -173,20 +210,36 @@ fn check_shape(new: &NewKey) -> Result<(), ServiceError> {
         )),
         _ => match &new.description {
             Some(d) if d.chars().count() > MAX_DESCRIPTION_CHARS || d.chars().any(char::is_control) => {
-                Err(ServiceError::invalid("description", "invalid_description", "description is too long or has control characters"))
+                Err(ServiceError::invalid(
+                    "description",
+                    "invalid_description",
+                    "description is too long or has control characters",
+                ))
             }
             _ => Ok(()),
         },
     }
 }
 
-fn expiry(policy: &KeyPolicy, mode: Mode, expires_in: Option<Duration>, now: Timestamp) -> Result<Option<Timestamp>, ServiceError> {
+fn expiry(
+    policy: &KeyPolicy,
+    mode: Mode,
+    expires_in: Option<Duration>,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, ServiceError> {
     match (mode, expires_in) {
-        (_, Some(d)) if d.is_zero() => Err(ServiceError::invalid("expires_in", "invalid_expiry", "expiry must be in the future")),
+        (_, Some(d)) if d.is_zero() => Err(ServiceError::invalid(
+            "expires_in",
+            "invalid_expiry",
+            "expiry must be in the future",
+        )),
         (Mode::Live, Some(d)) if d > policy.max_live_lifetime => Err(ServiceError::invalid(
             "expires_in",
             "expiry_too_far",
-            format!("live keys may live at most {}", humantime::format_duration(policy.max_live_lifetime)),
+            format!(
+                "live keys may live at most {}",
+                humantime::format_duration(policy.max_live_lifetime)
+            ),
         )),
         (Mode::Live, None) => Ok(Some(now.saturating_add(policy.max_live_lifetime))),
         (_, d) => Ok(d.map(|d| now.saturating_add(d))),

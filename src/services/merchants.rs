@@ -10,7 +10,11 @@ use super::actor::Actor;
 use super::ServiceError;
 
 pub async fn create(store: &Store, actor: &Actor, name: MerchantName) -> Result<Merchant, ServiceError> {
-    let merchant = Merchant { id: MerchantId::generate()?, name, created_at: Timestamp::now() };
+    let merchant = Merchant {
+        id: MerchantId::generate()?,
+        name,
+        created_at: Timestamp::now(),
+    };
     let mut event = actor.event("merchant.created", Outcome::Success);
     event.merchant_id = Some(merchant.id.to_string());
     event.resource = Some(merchant.id.to_string());
@@ -24,7 +28,10 @@ pub async fn create(store: &Store, actor: &Actor, name: MerchantName) -> Result<
 pub async fn get(store: &Store, id: &MerchantId) -> Result<Merchant, ServiceError> {
     store::merchants::get(store.reader(), id)
         .await?
-        .ok_or(ServiceError::NotFound { resource: "merchant", param: "merchant" })
+        .ok_or(ServiceError::NotFound {
+            resource: "merchant",
+            param: "merchant",
+        })
 }
 
 pub async fn list(store: &Store, after: Option<&MerchantId>, limit: i64) -> Result<Vec<Merchant>, ServiceError> {
@@ -32,17 +39,30 @@ pub async fn list(store: &Store, after: Option<&MerchantId>, limit: i64) -> Resu
 }
 
 /// Renames the merchant; the change and its audit entry commit together.
-pub async fn rename(store: &Store, actor: &Actor, id: &MerchantId, name: MerchantName) -> Result<Merchant, ServiceError> {
+pub async fn rename(
+    store: &Store,
+    actor: &Actor,
+    id: &MerchantId,
+    name: MerchantName,
+) -> Result<Merchant, ServiceError> {
     let mut event = actor.event("merchant.updated", Outcome::Success);
     event.merchant_id = Some(id.to_string());
     event.resource = Some(id.to_string());
     event.reason = Some("name changed".into());
     let mut tx = store.begin().await?;
     if !store::merchants::update_name(&mut *tx, id, &name).await? {
-        return Err(ServiceError::NotFound { resource: "merchant", param: "merchant" });
+        return Err(ServiceError::NotFound {
+            resource: "merchant",
+            param: "merchant",
+        });
     }
     store::audit::append(&mut tx, &[event]).await?;
-    let merchant = store::merchants::get(&mut *tx, id).await?.ok_or(ServiceError::NotFound { resource: "merchant", param: "merchant" })?;
+    let merchant = store::merchants::get(&mut *tx, id)
+        .await?
+        .ok_or(ServiceError::NotFound {
+            resource: "merchant",
+            param: "merchant",
+        })?;
     tx.commit().await?;
     Ok(merchant)
 }

@@ -113,7 +113,10 @@ pub async fn find_by_hash<'e>(
 
 /// The key `id`, whichever merchant owns it (operator use).
 pub async fn get<'e>(db: impl Executor<'e, Database = Any>, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-    let row: Option<Row> = sqlx::query_as(&format_select("id = $1", false)).bind(id.as_str()).fetch_optional(db).await?;
+    let row: Option<Row> = sqlx::query_as(&format_select("id = $1", false))
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await?;
     row.map(ApiKey::try_from).transpose()
 }
 
@@ -138,7 +141,10 @@ pub async fn list_for_merchant<'e>(
     after: After<'_>,
     limit: i64,
 ) -> Result<Vec<ApiKey>, StoreError> {
-    let sql = format!("{} ORDER BY id LIMIT $3", format_select("merchant_id = $1 AND id > $2", false));
+    let sql = format!(
+        "{} ORDER BY id LIMIT $3",
+        format_select("merchant_id = $1 AND id > $2", false)
+    );
     let rows: Vec<Row> = sqlx::query_as(&sql)
         .bind(merchant.as_str())
         .bind(after.unwrap_or(""))
@@ -149,7 +155,11 @@ pub async fn list_for_merchant<'e>(
 }
 
 /// Marks the key revoked at `at` unless it already is. Returns whether a row changed.
-pub async fn revoke<'e>(db: impl Executor<'e, Database = Any>, id: &ApiKeyId, at: Timestamp) -> Result<bool, StoreError> {
+pub async fn revoke<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &ApiKeyId,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
     let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(at.as_millis())
         .bind(id.as_str())

@@ -90,13 +90,18 @@ pub async fn append(tx: &mut Tx, events: &[AuditEvent]) -> Result<i64, StoreErro
         .await?;
         prev_hash = hash;
     }
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev_hash).execute(&mut **tx).await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&prev_hash)
+        .execute(&mut **tx)
+        .await?;
     Ok(last_seq)
 }
 
 /// The head: the last sequence number and its hash.
 pub async fn head<'e>(db: impl Executor<'e, Database = Any>) -> Result<(i64, String), StoreError> {
-    Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(db).await?)
+    Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(db)
+        .await?)
 }
 
 /// Up to `limit` entries with `seq > after`, in storage order (by `seq`).

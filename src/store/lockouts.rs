@@ -7,7 +7,11 @@ use sqlx::{Any, Executor};
 use super::StoreError;
 use crate::domain::time::Timestamp;
 
-pub async fn record_failure<'e>(db: impl Executor<'e, Database = Any>, ip: &str, at: Timestamp) -> Result<(), StoreError> {
+pub async fn record_failure<'e>(
+    db: impl Executor<'e, Database = Any>,
+    ip: &str,
+    at: Timestamp,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO auth_failures (client_ip, at) VALUES ($1, $2)")
         .bind(ip)
         .bind(at.as_millis())
@@ -17,7 +21,11 @@ pub async fn record_failure<'e>(db: impl Executor<'e, Database = Any>, ip: &str,
 }
 
 /// Failures from `ip` at or after `since`.
-pub async fn failures_since<'e>(db: impl Executor<'e, Database = Any>, ip: &str, since: Timestamp) -> Result<i64, StoreError> {
+pub async fn failures_since<'e>(
+    db: impl Executor<'e, Database = Any>,
+    ip: &str,
+    since: Timestamp,
+) -> Result<i64, StoreError> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM auth_failures WHERE client_ip = $1 AND at >= $2")
         .bind(ip)
         .bind(since.as_millis())
@@ -28,7 +36,10 @@ pub async fn failures_since<'e>(db: impl Executor<'e, Database = Any>, ip: &str,
 
 /// Forgets failures older than `before` (all addresses).
 pub async fn prune_failures<'e>(db: impl Executor<'e, Database = Any>, before: Timestamp) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM auth_failures WHERE at < $1").bind(before.as_millis()).execute(db).await?;
+    let done = sqlx::query("DELETE FROM auth_failures WHERE at < $1")
+        .bind(before.as_millis())
+        .execute(db)
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -52,16 +63,20 @@ pub async fn locked_until<'e>(
     ip: &str,
     now: Timestamp,
 ) -> Result<Option<Timestamp>, StoreError> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT locked_until FROM ip_lockouts WHERE client_ip = $1 AND locked_until > $2")
-        .bind(ip)
-        .bind(now.as_millis())
-        .fetch_optional(db)
-        .await?;
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT locked_until FROM ip_lockouts WHERE client_ip = $1 AND locked_until > $2")
+            .bind(ip)
+            .bind(now.as_millis())
+            .fetch_optional(db)
+            .await?;
     Ok(row.map(|(t,)| Timestamp::from_millis(t)))
 }
 
 /// Lifts the lockout of `ip` (operator action). Returns whether one existed.
 pub async fn unlock<'e>(db: impl Executor<'e, Database = Any>, ip: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM ip_lockouts WHERE client_ip = $1").bind(ip).execute(db).await?;
+    let done = sqlx::query("DELETE FROM ip_lockouts WHERE client_ip = $1")
+        .bind(ip)
+        .execute(db)
+        .await?;
     Ok(done.rows_affected() > 0)
 }

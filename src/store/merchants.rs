@@ -60,7 +60,11 @@ pub async fn list<'e>(
 }
 
 /// Renames a merchant. Returns whether a row changed (false: not found).
-pub async fn update_name<'e>(db: impl Executor<'e, Database = Any>, id: &MerchantId, name: &MerchantName) -> Result<bool, StoreError> {
+pub async fn update_name<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &MerchantId,
+    name: &MerchantName,
+) -> Result<bool, StoreError> {
     let done = sqlx::query("UPDATE merchants SET name = $1 WHERE id = $2")
         .bind(name.as_str())
         .bind(id.as_str())

@@ -84,7 +84,10 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10) }
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -99,7 +102,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -116,7 +121,11 @@ impl Store {
                 let reader = sqlite_pool(settings.max_connections.clamp(2, 8), settings)
                     .connect_with(options)
                     .await?;
-                Store { backend, writer, reader }
+                Store {
+                    backend,
+                    writer,
+                    reader,
+                }
             }
             Backend::Postgres => {
                 let options = AnyConnectOptions::from_str(url)?;
@@ -125,7 +134,11 @@ impl Store {
                     .acquire_timeout(settings.acquire_timeout)
                     .connect_with(options)
                     .await?;
-                Store { backend, writer: pool.clone(), reader: pool }
+                Store {
+                    backend,
+                    writer: pool.clone(),
+                    reader: pool,
+                }
             }
         };
         store.migrate().await?;
@@ -244,6 +257,9 @@ mod tests {
     #[test]
     fn sqlite_urls_create_their_file() {
         assert_eq!(sqlite_url_creating_file("sqlite://a.db"), "sqlite://a.db?mode=rwc");
-        assert_eq!(sqlite_url_creating_file("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
+        assert_eq!(
+            sqlite_url_creating_file("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
     }
 }

@@ -14,18 +14,27 @@ async fn activity(app: &TestApp) -> usize {
     for _ in 0..3 {
         assert_eq!(app.get("/v1/merchant", &sk).await.status(), 200);
     }
-    app.wait_for_audit(|a| a.iter().filter(|r| r.event.action == "api.request").count() >= 3).await.len()
+    app.wait_for_audit(|a| a.iter().filter(|r| r.event.action == "api.request").count() >= 3)
+        .await
+        .len()
 }
 
 fn verify(app: &TestApp) -> (bool, Value) {
     let out = app.cli(&["audit", "verify", "--json"]);
-    let value: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.success(), value["intact"] == true, "exit status matches the verdict");
+    let value: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        out.status.success(),
+        value["intact"] == true,
+        "exit status matches the verdict"
+    );
     (out.status.success(), value)
 }
 
 fn first_break(report: &Value) -> i64 {
-    report["report"]["first_break"]["seq"].as_i64().unwrap_or_else(|| panic!("no break reported: {report}"))
+    report["report"]["first_break"]["seq"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no break reported: {report}"))
 }
 
 both_backends! {

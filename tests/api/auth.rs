@@ -23,25 +23,51 @@ async fn unauthorized_body(r: reqwest::Response) -> Value {
 }
 
 async fn lockout_is_shared_between_replicas(kind: Db) {
-    let Some(app) = spawn_app_with(kind, Default::default()).await else { return };
+    let Some(app) = spawn_app_with(kind, Default::default()).await else {
+        return;
+    };
     let (_, sk) = app.merchant_with_secret("Locked").await;
     let mut replica = app.spawn_replica().await;
     for i in 0..10 {
-        let r = app.client().get(app.url("/v1/merchant")).bearer_auth(format!("sk_test_guess{i}")).send().await.unwrap();
-        assert!(r.status() == 401 || (i == 9 && r.status() == 429), "attempt {i}: {}", r.status());
+        let r = app
+            .client()
+            .get(app.url("/v1/merchant"))
+            .bearer_auth(format!("sk_test_guess{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status() == 401 || (i == 9 && r.status() == 429),
+            "attempt {i}: {}",
+            r.status()
+        );
     }
     // Locked out now, on both replicas, even with a valid key.
     for base in [&app.main.base, &replica.base] {
-        let client = if base == &app.main.base { app.client() } else { &replica.client };
-        let r = client.get(format!("{base}/v1/merchant")).bearer_auth(&sk).send().await.unwrap();
+        let client = if base == &app.main.base {
+            app.client()
+        } else {
+            &replica.client
+        };
+        let r = client
+            .get(format!("{base}/v1/merchant"))
+            .bearer_auth(&sk)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 429);
         let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!(retry >= 29 * 60, "retry-after {retry}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "too_many_failed_authentications");
     }
-    let audit = app.wait_for_audit(|a| a.iter().filter(|r| r.event.action == "auth.locked_out_request").count() >= 2).await;
-    let lockout = audit.iter().find(|r| r.event.action == "auth.lockout").expect("lockout audited");
+    let audit = app
+        .wait_for_audit(|a| a.iter().filter(|r| r.event.action == "auth.locked_out_request").count() >= 2)
+        .await;
+    let lockout = audit
+        .iter()
+        .find(|r| r.event.action == "auth.lockout")
+        .expect("lockout audited");
     assert_eq!(lockout.event.resource.as_deref(), Some("127.0.0.1"));
     assert_eq!(audit.iter().filter(|r| r.event.action == "auth.failed").count(), 10);
     // An operator can lift it.

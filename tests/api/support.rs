@@ -56,10 +56,16 @@ impl TestDatabase {
             }),
             Db::Postgres => {
                 let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-                let schema = format!("pwt_{}", paywarden::domain::random::base62_string(12).ok()?.to_lowercase());
+                let schema = format!(
+                    "pwt_{}",
+                    paywarden::domain::random::base62_string(12).ok()?.to_lowercase()
+                );
                 match sqlx::PgConnection::connect(&base).await {
                     Ok(mut conn) => {
-                        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.ok()?;
+                        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                            .execute(&mut conn)
+                            .await
+                            .ok()?;
                         let _ = conn.close().await;
                     }
                     Err(e) => {
@@ -83,7 +89,9 @@ impl TestDatabase {
         if let Some(schema) = &self.pg_schema {
             let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
             if let Ok(mut conn) = sqlx::PgConnection::connect(&base).await {
-                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut conn).await;
+                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&mut conn)
+                    .await;
                 let _ = conn.close().await;
             }
         }
@@ -133,7 +141,15 @@ pub async fn spawn_app(kind: Db) -> Option<TestApp> {
 pub async fn spawn_app_with(kind: Db, lockout: LockoutPolicy) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(kind, &dir).await?;
-    let store = Store::open(&db.url, &PoolSettings { max_connections: 8, ..Default::default() }).await.unwrap();
+    let store = Store::open(
+        &db.url,
+        &PoolSettings {
+            max_connections: 8,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let (pepper_b64, pepper) = test_pepper();
     let (cert, _) = tls::ensure_dev_certificate(dir.path()).unwrap();
     let cert_pem = std::fs::read(&cert).unwrap();
@@ -144,7 +160,12 @@ pub async fn spawn_app_with(kind: Db, lockout: LockoutPolicy) -> Option<TestApp>
         dir,
         pepper_b64,
         cert_pem,
-        main: Replica { base: String::new(), client: reqwest::Client::new(), shutdown: None, server: None },
+        main: Replica {
+            base: String::new(),
+            client: reqwest::Client::new(),
+            shutdown: None,
+            server: None,
+        },
         hasher,
         lockout,
     };
@@ -155,8 +176,20 @@ pub async fn spawn_app_with(kind: Db, lockout: LockoutPolicy) -> Option<TestApp>
 impl TestApp {
     /// Another gateway on the same database and pepper, as a second replica.
     pub async fn spawn_replica(&self) -> Replica {
-        let store = Store::open(&self.db.url, &PoolSettings { max_connections: 8, ..Default::default() }).await.unwrap();
-        let pepper: [u8; 32] = base64::engine::general_purpose::STANDARD.decode(&self.pepper_b64).unwrap().try_into().unwrap();
+        let store = Store::open(
+            &self.db.url,
+            &PoolSettings {
+                max_connections: 8,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let pepper: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(&self.pepper_b64)
+            .unwrap()
+            .try_into()
+            .unwrap();
         let gateway = Gateway::start(
             store,
             GatewayOptions {
@@ -179,7 +212,12 @@ impl TestApp {
             .await;
             gateway.shutdown().await;
         });
-        Replica { base: format!("https://127.0.0.1:{}", addr.port()), client: client_trusting(&self.cert_pem), shutdown: Some(tx), server: Some(server) }
+        Replica {
+            base: format!("https://127.0.0.1:{}", addr.port()),
+            client: client_trusting(&self.cert_pem),
+            shutdown: Some(tx),
+            server: Some(server),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -195,15 +233,26 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
-        self.client().post(self.url(path)).bearer_auth(key).json(body).send().await.unwrap()
+        self.client()
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn merchant(&self, name: &str) -> MerchantId {
-        merchants::create(&self.store, &operator(), MerchantName::parse(name).unwrap()).await.unwrap().id
+        merchants::create(&self.store, &operator(), MerchantName::parse(name).unwrap())
+            .await
+            .unwrap()
+            .id
     }
 
     pub async fn issue(&self, new: NewKey) -> IssuedKey {
-        keys::issue(&self.store, &self.hasher, &KeyPolicy::default(), &operator(), new).await.unwrap()
+        keys::issue(&self.store, &self.hasher, &KeyPolicy::default(), &operator(), new)
+            .await
+            .unwrap()
     }
 
     pub async fn key(&self, merchant: &MerchantId, kind: KeyKind, permissions: &[Permission]) -> IssuedKey {
@@ -231,7 +280,14 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let records = self.audit().await;
-        panic!("audit trail never satisfied the condition; it holds {} entries: {:#?}", records.len(), records.iter().map(|r| (&r.event.action, &r.event.resource, &r.event.reason)).collect::<Vec<_>>());
+        panic!(
+            "audit trail never satisfied the condition; it holds {} entries: {:#?}",
+            records.len(),
+            records
+                .iter()
+                .map(|r| (&r.event.action, &r.event.resource, &r.event.reason))
+                .collect::<Vec<_>>()
+        );
     }
 
     /// Runs the real `paywarden` binary against this test's database.
@@ -254,8 +310,14 @@ impl TestApp {
         let mut all = args.to_vec();
         all.push("--json");
         let out = self.cli(&all);
-        assert!(out.status.success(), "paywarden {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        assert!(
+            out.status.success(),
+            "paywarden {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     /// Runs raw SQL against the test database (used to simulate tampering).

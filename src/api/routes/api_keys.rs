@@ -89,12 +89,19 @@ pub async fn list(
     let limit = params.limit()?;
     let after = params.cursor(ApiKeyId::parse)?;
     let keys = keys::list(&state.store, auth.merchant(), after.as_ref(), limit + 1).await?;
-    Ok(Json(ListResponse::from_overfetch(keys.iter().map(ApiKeyView::from).collect(), limit)))
+    Ok(Json(ListResponse::from_overfetch(
+        keys.iter().map(ApiKeyView::from).collect(),
+        limit,
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/api_keys/{id}", tag = "api_keys", params(("id" = String, Path)),
     responses((status = 200, body = ApiKeyView), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn show(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> Result<Json<ApiKeyView>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyView>, ApiError> {
     auth.require(Permission::ApiKeysRead)?;
     let key = keys::get(&state.store, Some(auth.merchant()), &key_id(&id)?).await?;
     Ok(Json(ApiKeyView::from(&key)))

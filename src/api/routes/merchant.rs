@@ -55,7 +55,8 @@ pub async fn update(
     AppJson(body): AppJson<UpdateMerchant>,
 ) -> Result<Json<MerchantView>, ApiError> {
     auth.require_secret_key()?;
-    let name = MerchantName::parse(&body.name).map_err(|e| ApiError::invalid("name", "parameter_invalid", e.to_string()))?;
+    let name =
+        MerchantName::parse(&body.name).map_err(|e| ApiError::invalid("name", "parameter_invalid", e.to_string()))?;
     let merchant = merchants::rename(&state.store, &auth.actor(), auth.merchant(), name).await?;
     audited.mark();
     Ok(Json(view(&merchant, &auth)))

@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# HTTP throughput/latency benchmark of paywarden with wrk, over HTTPS keep-alive
+# (HTTP/1.1, TLS) on loopback, against a release build.
+#
+# For each backend (SQLite, and PostgreSQL when reachable) a fresh server is
+# started in a throw-away data dir; the test secret key is read from its
+# first-start banner; both endpoints are warmed up; then wrk measures
+#   * GET /healthz                                   (bare: TLS + routing + middleware)
+#   * GET /v1/merchant  Authorization: Bearer sk_... (key lookup + audit-log write)
+# in alternating order between backends. Reports requests/s, p50/p99 latency
+# and the authenticated/bare throughput ratio as a markdown table, written to
+# docs/benchmarks.md and printed.
+#
+# Usage:  scripts/bench.sh                       # 10 s per measurement
+#         BENCH_SECONDS=5 scripts/bench.sh
+# Environment (defaults in brackets):
+#   BENCH_SECONDS [10]         duration of each measured wrk run
+#   BENCH_WARMUP_SECONDS [3]   duration of the warm-up run of each endpoint
+#   BENCH_THREADS [2]          wrk threads
+#   BENCH_CONNECTIONS [32]     wrk connections (keep-alive)
+#   BENCH_BACKENDS ["sqlite postgres"]  postgres is skipped if not reachable
+#   BENCH_PG_HOST [127.0.0.1] BENCH_PG_PORT [5432] BENCH_PG_USER [postgres] BENCH_PG_DB [test]
+#   BENCH_OUT [docs/benchmarks.md]
+#   PAYWARDEN_BIN              binary to benchmark; when set, no build is done
+#                              [default: cargo build --release; target/release/paywarden]
+#
+# The machine has 2 cores and wrk shares them with the server: the numbers are
+# for comparing revisions and the two endpoints on the same machine, not
+# absolute capacity.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+secs=${BENCH_SECONDS:-10}
+warmup=${BENCH_WARMUP_SECONDS:-3}
+threads=${BENCH_THREADS:-2}
+conns=${BENCH_CONNECTIONS:-32}
+backends=${BENCH_BACKENDS:-sqlite postgres}
+pg_host=${BENCH_PG_HOST:-127.0.0.1}
+pg_port=${BENCH_PG_PORT:-5432}
+pg_user=${BENCH_PG_USER:-postgres}
+pg_db=${BENCH_PG_DB:-test}
+out_md=${BENCH_OUT:-$repo/docs/benchmarks.md}
+host=127.0.0.1
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+for v in "$secs" "$warmup" "$threads" "$conns"; do
+  [[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -gt 0 ] || die "BENCH_SECONDS/WARMUP/THREADS/CONNECTIONS must be positive integers"
+done
+
+# --- tools ------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+  log "installing wrk (apt-get)"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >&2 \
+    || die "cannot install wrk"
+fi
+for tool in curl python3; do command -v "$tool" >/dev/null 2>&1 || die "$tool not found"; done
+
+# --- binary -----------------------------------------------------------------
+if [ -n "${PAYWARDEN_BIN:-}" ]; then
+  bin=$PAYWARDEN_BIN
+else
+  log "cargo build --release"
+  cargo build --release --quiet --bin paywarden >&2 || die "cargo build --release failed"
+  bin=$repo/target/release/paywarden
+fi
+[ -x "$bin" ] || die "server binary not found: $bin"
+
+# --- state and cleanup --------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/paywarden-bench.XXXXXX")
+server_pid=""
+pg_schema=""
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    if kill -0 "$server_pid" 2>/dev/null; then
+      kill -TERM "$server_pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$server_pid" 2>/dev/null || true
+    fi
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+psql_() { PGCONNECT_TIMEOUT=3 psql -X -q -v ON_ERROR_STOP=1 -h "$pg_host" -p "$pg_port" -U "$pg_user" -d "$pg_db" "$@"; }
+cleanup() {
+  local rc=$?
+  stop_server
+  if [ -n "$pg_schema" ]; then psql_ -c "drop schema if exists $pg_schema cascade" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The server reads every PAYWARDEN_* variable as configuration and rejects
+# unknown keys; start it with none from the caller's shell (PAYWARDEN_BIN,
+# a stray PAYWARDEN_DATABASE_URL, ...).
+unset_args=()
+while IFS= read -r name; do unset_args+=(-u "$name"); done < <(compgen -e | grep '^PAYWARDEN_' || true)
+
+log_note=""   # filled if PAYWARDEN_LOG=warn is rejected by the build
+
+# start_server NAME [--database-url URL]: starts a fresh server, sets $port and $key.
+start_server() {
+  local name=$1; shift
+  local dir=$work/$name
+  mkdir -p "$dir"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  local attempt
+  for attempt in warn default; do
+    rm -rf "$dir/data"
+    local logenv=()
+    [ "$attempt" = warn ] && logenv=(PAYWARDEN_LOG=warn)
+    env ${unset_args[@]+"${unset_args[@]}"} ${logenv[@]+"${logenv[@]}"} \
+      "$bin" serve --dev --data-dir "$dir/data" --listen "$host:$port" "$@" \
+      >"$dir/server.out" 2>"$dir/server.err" </dev/null &
+    server_pid=$!
+    local ready=0
+    for _ in $(seq 1 150); do
+      kill -0 "$server_pid" 2>/dev/null || break
+      if curl -sk --max-time 2 -o /dev/null -w '%{http_code}' "https://$host:$port/healthz" 2>/dev/null | grep -q '^200$'; then
+        ready=1; break
+      fi
+      sleep 0.2
+    done
+    if [ "$ready" = 1 ]; then break; fi
+    stop_server
+    if [ "$attempt" = warn ] && grep -q 'PAYWARDEN_' "$dir/server.err" && grep -qi 'LOG' "$dir/server.err"; then
+      log "this build rejects PAYWARDEN_LOG=warn as an unknown configuration key; running at its default log level"
+      log_note="PAYWARDEN_LOG=warn was rejected by this build (read as a configuration key), so the server ran at its default log level (info; it logs no line per request)."
+      continue
+    fi
+    log "server ($name) did not become ready; its stderr:"; tail -n 20 "$dir/server.err" >&2
+    exit 1
+  done
+  key=$(grep -o 'sk_test_[A-Za-z0-9]*' "$dir/server.out" | head -n 1 || true)
+  [ -n "$key" ] || die "no 'Test secret key: sk_test_...' line in the banner of the $name server"
+  local code
+  code=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "https://$host:$port/v1/merchant")
+  [ "$code" = 200 ] || die "GET /v1/merchant with the banner key returned HTTP $code ($name)"
+}
+
+# run_wrk LABEL DURATION URL [wrk args...]: output to $work/LABEL.txt
+run_wrk() {
+  local label=$1 dur=$2 url=$3; shift 3
+  wrk -t"$threads" -c"$conns" -d"${dur}s" --timeout 10s --latency "$@" "$url" >"$work/$label.txt" 2>&1 \
+    || { cat "$work/$label.txt" >&2; die "wrk failed ($label)"; }
+}
+
+# --- runs -------------------------------------------------------------------
+ran=()
+i=0
+for backend in $backends; do
+  case $backend in
+    sqlite)
+      log "sqlite: starting server"
+      start_server sqlite
+      ;;
+    postgres)
+      if ! command -v psql >/dev/null 2>&1 || ! psql_ -Atc 'select 1' >/dev/null 2>&1; then
+        log "postgres: not reachable at $pg_user@$pg_host:$pg_port/$pg_db; skipped"
+        continue
+      fi
+      pg_schema="bench_$(date +%s)_$$"
+      psql_ -c "create schema $pg_schema" >/dev/null
+      log "postgres: starting server (schema $pg_schema)"
+      start_server postgres --database-url "postgres://$pg_user@$pg_host:$pg_port/$pg_db?options=-c%20search_path%3D$pg_schema"
+      ;;
+    *) die "unknown backend '$backend' (sqlite, postgres)";;
+  esac
+
+  bare_url="https://$host:$port/healthz"
+  auth_url="https://$host:$port/v1/merchant"
+  log "$backend: warm-up ${warmup}s per endpoint"
+  run_wrk "$backend-warm-bare" "$warmup" "$bare_url"
+  run_wrk "$backend-warm-auth" "$warmup" "$auth_url" -H "Authorization: Bearer $key"
+
+  # Alternate which endpoint goes first from one backend to the next.
+  if [ $((i % 2)) -eq 0 ]; then order="bare auth"; else order="auth bare"; fi
+  for ep in $order; do
+    log "$backend: measuring $ep (${secs}s)"
+    if [ "$ep" = bare ]; then
+      run_wrk "$backend-bare" "$secs" "$bare_url"
+    else
+      run_wrk "$backend-auth" "$secs" "$auth_url" -H "Authorization: Bearer $key"
+    fi
+  done
+  stop_server
+  if [ "$backend" = postgres ]; then psql_ -c "drop schema if exists $pg_schema cascade" >/dev/null 2>&1 || true; pg_schema=""; fi
+  ran+=("$backend:$order")
+  i=$((i + 1))
+done
+[ "${#ran[@]}" -gt 0 ] || die "no backend was benchmarked"
+
+# --- report -----------------------------------------------------------------
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$repo" status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock migrations 2>/dev/null)" ]; then
+  commit="$commit (with uncommitted changes under src/)"
+fi
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
+mkdir -p "$(dirname "$out_md")"
+
+BENCH_WORK=$work BENCH_RAN="${ran[*]}" BENCH_COMMIT=$commit BENCH_CPU=${cpu:-unknown} BENCH_NPROC=$(nproc) \
+BENCH_SECS=$secs BENCH_WARM=$warmup BENCH_T=$threads BENCH_C=$conns BENCH_LOGNOTE=$log_note \
+BENCH_WRK="$(wrk --version 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)" \
+BENCH_RUSTC="$(rustc --version 2>/dev/null || echo unknown)" BENCH_BIN=$bin \
+python3 - "$out_md" <<'PY'
+import os, re, sys, datetime
+
+env = os.environ
+work = env["BENCH_WORK"]
+unit = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+
+def ms(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    return float(m.group(1)) * unit[m.group(2)] if m else float("nan")
+
+def parse(label):
+    t = open(os.path.join(work, label + ".txt"), encoding="utf-8").read()
+    rps = float(re.search(r"^Requests/sec:\s+([\d.]+)", t, re.M).group(1))
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
+    total = int(re.search(r"^\s+(\d+) requests in", t, re.M).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in sock.groups()) if sock else 0)
+    return {"rps": rps, "p50": p50, "p99": p99, "total": total, "errors": errors}
+
+def fmt_ms(v):
+    return f"{v:.2f} ms" if v < 100 else f"{v:.0f} ms"
+
+names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+rows, ratios, bad = [], [], []
+for item in env["BENCH_RAN"].split():
+    backend, order = item.split(":", 1)
+    r = {ep: parse(f"{backend}-{ep}") for ep in ("bare", "auth")}
+    for ep, path in (("bare", "`GET /healthz` (bare)"), ("auth", "`GET /v1/merchant` (bearer key, audited)")):
+        x = r[ep]
+        rows.append(f"| {names[backend]} | {path} | {x['rps']:,.0f} | {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {x['total']:,} | {x['errors']} |")
+        if x["errors"]:
+            bad.append(f"{names[backend]} {ep}: {x['errors']} non-2xx responses or socket errors")
+    ratios.append(f"| {names[backend]} | {r['auth']['rps'] / r['bare']['rps']:.3f} | {r['bare']['p50'] and r['auth']['p50'] / r['bare']['p50']:.1f}× | {order.replace(':', ' ').replace(' ', ' → ')} |")
+
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+lines = [
+    "# Benchmarks",
+    "",
+    "Generated by `scripts/bench.sh`; rerun it to refresh this file.",
+    "",
+    f"- Date: {now}",
+    f"- Commit: {env['BENCH_COMMIT']}",
+    f"- Machine: {env['BENCH_NPROC']} CPUs (`nproc`), {env['BENCH_CPU']}; wrk and the server share them",
+    f"- Build: release profile (`cargo build --release`), {env['BENCH_RUSTC']}",
+    f"- Load: {env['BENCH_WRK']}, {env['BENCH_T']} threads, {env['BENCH_C']} keep-alive connections, "
+    f"{env['BENCH_SECS']} s per measurement after a {env['BENCH_WARM']} s warm-up of each endpoint; "
+    "HTTPS (HTTP/1.1 over TLS, self-signed dev certificate) on 127.0.0.1",
+    "- Server: `paywarden serve --dev`, fresh data dir per backend (PostgreSQL: fresh schema), `PAYWARDEN_LOG=warn`",
+]
+if env.get("BENCH_LOGNOTE"):
+    lines.append(f"- Note: {env['BENCH_LOGNOTE']}")
+lines += [
+    "",
+    "| Backend | Endpoint | Requests/s | p50 | p99 | Requests | Errors |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    *rows,
+    "",
+    "| Backend | Requests/s ratio authenticated / bare | p50 latency authenticated / bare | Measured order |",
+    "| --- | ---: | ---: | --- |",
+    *ratios,
+    "",
+    "Errors counts non-2xx responses plus socket errors reported by wrk; a run with errors is not a valid measurement.",
+]
+if bad:
+    lines += ["", "**Warning:** " + "; ".join(bad) + "."]
+text = "\n".join(lines) + "\n"
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    f.write(text)
+print(text)
+sys.exit(1 if bad else 0)
+PY
+log "wrote $out_md"
