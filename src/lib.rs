@@ -8,6 +8,8 @@
 //!
 //! - [`domain`]: pure types and rules (ids, keys, permissions, money, audit
 //!   chain). No I/O. Values exist only if they parsed.
+//! - [`vault`]: envelope encryption of card data under versioned KEKs, card
+//!   fingerprints, the in-memory CVC holder.
 //! - [`store`]: the only SQL, one code path over SQLite and PostgreSQL.
 //! - [`services`]: use cases; each owns its transaction, so a state change and
 //!   its audit entry commit together.
@@ -21,3 +23,4 @@ pub mod domain;
 pub mod server;
 pub mod services;
 pub mod store;
+pub mod vault;

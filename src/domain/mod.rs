@@ -5,6 +5,7 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod card;
 pub mod ids;
 pub mod key_record;
 pub mod merchant;
