@@ -192,7 +192,7 @@ for backend in $backends; do
   done
   stop_server
   if [ "$backend" = postgres ]; then psql_ -c "drop schema if exists $pg_schema cascade" >/dev/null 2>&1 || true; pg_schema=""; fi
-  ran+=("$backend:$order")
+  ran+=("$backend:${order// /,}")
   i=$((i + 1))
 done
 [ "${#ran[@]}" -gt 0 ] || die "no backend was benchmarked"
@@ -202,13 +202,16 @@ commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$repo" status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock migrations 2>/dev/null)" ]; then
   commit="$commit (with uncommitted changes under src/)"
 fi
+if [ -n "${PAYWARDEN_BIN:-}" ]; then
+  commit="HEAD $commit; binary given by PAYWARDEN_BIN ($bin, built $(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC')), which may be of another revision"
+fi
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
 mkdir -p "$(dirname "$out_md")"
 
 BENCH_WORK=$work BENCH_RAN="${ran[*]}" BENCH_COMMIT=$commit BENCH_CPU=${cpu:-unknown} BENCH_NPROC=$(nproc) \
 BENCH_SECS=$secs BENCH_WARM=$warmup BENCH_T=$threads BENCH_C=$conns BENCH_LOGNOTE=$log_note \
 BENCH_WRK="$(wrk --version 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)" \
-BENCH_RUSTC="$(rustc --version 2>/dev/null || echo unknown)" BENCH_BIN=$bin \
+BENCH_BUILD="$([ -n "${PAYWARDEN_BIN:-}" ] && echo "binary $bin (PAYWARDEN_BIN)" || echo "release profile (\`cargo build --release\`)"), $(rustc --version 2>/dev/null || echo 'rustc unknown')" \
 python3 - "$out_md" <<'PY'
 import os, re, sys, datetime
 
@@ -244,7 +247,7 @@ for item in env["BENCH_RAN"].split():
         rows.append(f"| {names[backend]} | {path} | {x['rps']:,.0f} | {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {x['total']:,} | {x['errors']} |")
         if x["errors"]:
             bad.append(f"{names[backend]} {ep}: {x['errors']} non-2xx responses or socket errors")
-    ratios.append(f"| {names[backend]} | {r['auth']['rps'] / r['bare']['rps']:.3f} | {r['bare']['p50'] and r['auth']['p50'] / r['bare']['p50']:.1f}× | {order.replace(':', ' ').replace(' ', ' → ')} |")
+    ratios.append(f"| {names[backend]} | {r['auth']['rps'] / r['bare']['rps']:.3f} | {r['auth']['p50'] / r['bare']['p50'] if r['bare']['p50'] else float('nan'):.1f}× | {' → '.join(order.split(','))} |")
 
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 lines = [
@@ -255,7 +258,7 @@ lines = [
     f"- Date: {now}",
     f"- Commit: {env['BENCH_COMMIT']}",
     f"- Machine: {env['BENCH_NPROC']} CPUs (`nproc`), {env['BENCH_CPU']}; wrk and the server share them",
-    f"- Build: release profile (`cargo build --release`), {env['BENCH_RUSTC']}",
+    f"- Build: {env['BENCH_BUILD']}",
     f"- Load: {env['BENCH_WRK']}, {env['BENCH_T']} threads, {env['BENCH_C']} keep-alive connections, "
     f"{env['BENCH_SECS']} s per measurement after a {env['BENCH_WARM']} s warm-up of each endpoint; "
     "HTTPS (HTTP/1.1 over TLS, self-signed dev certificate) on 127.0.0.1",

@@ -98,7 +98,7 @@ log "running sslyze"
 set +e
 timeout 120 "$PYTHON" -m sslyze --quiet --json_out="$work/sslyze.json" \
   --sslv2 --sslv3 --tlsv1 --tlsv1_1 --tlsv1_2 --tlsv1_3 \
-  --reneg --compression --elliptic_curves --fallback --ems \
+  --reneg --compression --early_data --elliptic_curves --fallback --ems \
   --heartbleed --openssl_ccs --robot \
   "$host:$port" >"$work/sslyze.out" 2>&1
 sslyze_rc=$?

@@ -13,7 +13,7 @@ Policy:
   * ephemeral ECDH keys of TLS 1.2 suites are at least 253 bits (X25519/P-256).
   * no client-initiated renegotiation, no insecure renegotiation
     (secure renegotiation, RFC 5746, is fine; so is none at all).
-  * no TLS compression (CRIME).
+  * no TLS compression (CRIME); no TLS 1.3 early data (0-RTT, replayable).
   * not vulnerable to Heartbleed, OpenSSL CCS injection or ROBOT.
   * `openssl s_client -tls1_1 -cipher DEFAULT@SECLEVEL=0` is refused, and
     `-tls1_2` / `-tls1_3` connect and verify against the dev certificate.
@@ -151,6 +151,14 @@ def check_sslyze(report: Report, doc: dict) -> None:
     else:
         comp = res.get("supports_compression")
         report.add(comp is False, "No TLS compression", "compression supported!" if comp else "not supported")
+
+    # TLS 1.3 0-RTT data can be replayed: a payment API must not accept it.
+    res, err = scan_result(results, "tls_1_3_early_data")
+    if err:
+        report.add(False, "No TLS 1.3 early data (0-RTT)", err)
+    else:
+        early = res.get("supports_early_data")
+        report.add(early is False, "No TLS 1.3 early data (0-RTT)", "accepted!" if early else "not accepted")
 
     # Well-known implementation bugs: cheap to check, never expected with rustls.
     for key, label, field, good in [
