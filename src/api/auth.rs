@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use crate::domain::api_key::KeyKind;
 use crate::domain::ids::MerchantId;
 use crate::domain::key_record::ApiKey;
+use crate::domain::merchant::Merchant;
 use crate::domain::permission::Permission;
 use crate::services::actor::{Actor, RequestMeta};
 use crate::services::auth::AuthRejection;
@@ -28,6 +29,8 @@ use super::AppState;
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     key: Arc<ApiKey>,
+    /// The key's merchant, read in the same lookup as the key.
+    merchant: Arc<Merchant>,
     meta: RequestMeta,
 }
 
@@ -38,6 +41,11 @@ impl Authenticated {
 
     pub fn merchant(&self) -> &MerchantId {
         &self.key.merchant_id
+    }
+
+    /// The caller's merchant as it was when the request was authenticated.
+    pub fn merchant_record(&self) -> &Merchant {
+        &self.merchant
     }
 
     /// Ok only if the key holds `wanted`; otherwise a 403 naming it.
@@ -130,12 +138,13 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     }
     let presented = bearer_token(&req);
     match state.auth.authenticate(presented.as_deref(), &meta).await {
-        Ok(key) => {
+        Ok(caller) => {
             if let Some(slot) = &slot {
-                slot.attribute(&key.merchant_id, &key.id);
+                slot.attribute(&caller.key.merchant_id, &caller.key.id);
             }
             req.extensions_mut().insert(Authenticated {
-                key: Arc::new(key),
+                key: Arc::new(caller.key),
+                merchant: Arc::new(caller.merchant),
                 meta,
             });
             next.run(req).await

@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::domain::api_key::ApiKeySecret;
 use crate::domain::audit::Outcome;
 use crate::domain::key_record::ApiKey;
+use crate::domain::merchant::Merchant;
 use crate::domain::restrictions::canonical;
 use crate::domain::time::Timestamp;
 use crate::store::{self, Store};
@@ -54,6 +55,17 @@ pub enum AuthRejection {
     Unavailable(ServiceError),
 }
 
+/// Why a request was refused (the true reason, for the audit trail) and the
+/// key, when one was found.
+type Rejected = Box<(String, Option<ApiKey>)>;
+
+/// An authenticated caller: the key and the merchant it belongs to.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: ApiKey,
+    pub merchant: Merchant,
+}
+
 #[derive(Clone)]
 pub struct Authenticator {
     store: Store,
@@ -74,65 +86,68 @@ impl Authenticator {
 
     /// Decides whether `presented` (the bearer token, if any) authenticates a
     /// request from `meta.client_ip`. Failures are audited here.
-    pub async fn authenticate(&self, presented: Option<&str>, meta: &RequestMeta) -> Result<ApiKey, AuthRejection> {
+    ///
+    /// One database round trip: the key (by keyed hash), its merchant and the
+    /// client address's lockout are read together. A malformed or missing key
+    /// still makes the same lookup (with an empty hash), so it costs the same.
+    pub async fn authenticate(&self, presented: Option<&str>, meta: &RequestMeta) -> Result<Caller, AuthRejection> {
         let now = Timestamp::now();
         let ip = canonical(meta.client_ip);
         let ip_text = ip.to_string();
-        match store::lockouts::locked_until(self.store.reader(), &ip_text, now).await {
-            Ok(Some(until)) => {
-                let mut event =
-                    Actor::Anonymous { meta: meta.clone() }.event("auth.locked_out_request", Outcome::Denied);
-                event.resource = Some(meta.route.clone());
-                event.reason = Some(format!("client address locked out until {}", until.to_rfc3339()));
-                self.audit.record(event).await;
-                return Err(AuthRejection::LockedOut { until });
-            }
-            Ok(None) => {}
+        let parsed = match presented {
+            None => Err("no API key presented".to_owned()),
+            Some(p) => ApiKeySecret::parse(p).map_err(|e| e.to_string()),
+        };
+        let computed = parsed
+            .as_ref()
+            .map(|secret| self.hasher.hash(secret))
+            .unwrap_or_default();
+        let lookup = match store::api_keys::lookup_for_auth(self.store.reader(), &computed, &ip_text, now).await {
+            Ok(lookup) => lookup,
             Err(e) => return Err(AuthRejection::Unavailable(e.into())),
+        };
+        if let Some(until) = lookup.locked_until {
+            let mut event = Actor::Anonymous { meta: meta.clone() }.event("auth.locked_out_request", Outcome::Denied);
+            event.resource = Some(meta.route.clone());
+            event.reason = Some(format!("client address locked out until {}", until.to_rfc3339()));
+            self.audit.record(event).await;
+            return Err(AuthRejection::LockedOut { until });
         }
-        match self.check(presented, ip, now).await {
-            Ok(key) => Ok(key),
-            Err(Failure::Storage(e)) => Err(AuthRejection::Unavailable(e)),
-            Err(Failure::Rejected { reason, key }) => {
-                self.record_failure(meta, &ip_text, now, reason, key.as_deref()).await
+        let verdict = match (parsed, lookup.key) {
+            (Err(reason), _) => Err(Box::new((reason, None))),
+            (Ok(_), None) => Err(Box::new(("unknown API key".to_owned(), None))),
+            (Ok(_), Some((key, stored, merchant))) => {
+                Self::check(key, &stored, &computed, ip, now).map(|key| Caller { key, merchant })
+            }
+        };
+        match verdict {
+            Ok(caller) => Ok(caller),
+            Err(rejected) => {
+                let (reason, key) = *rejected;
+                self.record_failure(meta, &ip_text, now, reason, key.as_ref()).await
             }
         }
     }
 
-    async fn check(&self, presented: Option<&str>, ip: IpAddr, now: Timestamp) -> Result<ApiKey, Failure> {
-        let Some(presented) = presented else {
-            return Err(Failure::rejected("no API key presented"));
-        };
-        let secret = ApiKeySecret::parse(presented).map_err(|e| Failure::rejected(&e.to_string()))?;
-        let computed = self.hasher.hash(&secret);
-        let found = store::api_keys::find_by_hash(self.store.reader(), &computed)
-            .await
-            .map_err(|e| Failure::Storage(e.into()))?;
-        let Some((key, stored)) = found else {
-            return Err(Failure::rejected("unknown API key"));
-        };
-        if !KeyHasher::same(&stored, &computed) {
-            return Err(Failure::rejected("unknown API key"));
+    /// The checks on a key found by its hash: hash equality (constant time),
+    /// revocation, expiry, client address.
+    fn check(key: ApiKey, stored: &str, computed: &str, ip: IpAddr, now: Timestamp) -> Result<ApiKey, Rejected> {
+        if !KeyHasher::same(stored, computed) {
+            return Err(Box::new(("unknown API key".to_owned(), None)));
         }
         if let Err(unusable) = key.usable_at(now) {
-            let reason = format!(
-                "{unusable} (key used after {})",
-                if key.revoked_at.is_some() {
-                    "revocation"
-                } else {
-                    "expiry"
-                }
-            );
-            return Err(Failure::Rejected {
-                reason,
-                key: Some(Box::new(key)),
-            });
+            let after = if key.revoked_at.is_some() {
+                "revocation"
+            } else {
+                "expiry"
+            };
+            return Err(Box::new((format!("{unusable} (key used after {after})"), Some(key))));
         }
         if key.restrictions.check_ip(ip).is_err() {
-            return Err(Failure::Rejected {
-                reason: "client IP address not in the key's allowed ranges".into(),
-                key: Some(Box::new(key)),
-            });
+            return Err(Box::new((
+                "client IP address not in the key's allowed ranges".to_owned(),
+                Some(key),
+            )));
         }
         Ok(key)
     }
@@ -146,7 +161,7 @@ impl Authenticator {
         now: Timestamp,
         reason: String,
         key: Option<&ApiKey>,
-    ) -> Result<ApiKey, AuthRejection> {
+    ) -> Result<Caller, AuthRejection> {
         let result: Result<Option<Timestamp>, ServiceError> = async {
             let mut event = Actor::Anonymous { meta: meta.clone() }.event("auth.failed", Outcome::Failure);
             event.resource = Some(meta.route.clone());
@@ -194,19 +209,5 @@ impl Authenticator {
         let pruned = store::lockouts::prune_failures(&mut *tx, before).await?;
         tx.commit().await?;
         Ok(pruned)
-    }
-}
-
-enum Failure {
-    Rejected { reason: String, key: Option<Box<ApiKey>> },
-    Storage(ServiceError),
-}
-
-impl Failure {
-    fn rejected(reason: &str) -> Self {
-        Failure::Rejected {
-            reason: reason.to_owned(),
-            key: None,
-        }
     }
 }

@@ -8,6 +8,7 @@ use super::{json_column, to_json_column, After, StoreError};
 use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::ids::{ApiKeyId, MerchantId};
 use crate::domain::key_record::ApiKey;
+use crate::domain::merchant::{Merchant, MerchantName};
 use crate::domain::money::Currency;
 use crate::domain::permission::Permission;
 use crate::domain::restrictions::KeyRestrictions;
@@ -95,25 +96,9 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, key: &ApiKey, key
     Ok(())
 }
 
-/// The key whose stored hash equals `key_hash`, with that stored hash.
-pub async fn find_by_hash<'e>(
-    db: impl Executor<'e, Database = Any>,
-    key_hash: &str,
-) -> Result<Option<(ApiKey, String)>, StoreError> {
-    #[derive(sqlx::FromRow)]
-    struct WithHash {
-        #[sqlx(flatten)]
-        row: Row,
-        key_hash: String,
-    }
-    let sql = format_select("key_hash = $1", true);
-    let found: Option<WithHash> = sqlx::query_as(&sql).bind(key_hash).fetch_optional(db).await?;
-    found.map(|w| Ok((ApiKey::try_from(w.row)?, w.key_hash))).transpose()
-}
-
 /// The key `id`, whichever merchant owns it (operator use).
 pub async fn get<'e>(db: impl Executor<'e, Database = Any>, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-    let row: Option<Row> = sqlx::query_as(&format_select("id = $1", false))
+    let row: Option<Row> = sqlx::query_as(&format_select("id = $1"))
         .bind(id.as_str())
         .fetch_optional(db)
         .await?;
@@ -126,7 +111,7 @@ pub async fn get_for_merchant<'e>(
     merchant: &MerchantId,
     id: &ApiKeyId,
 ) -> Result<Option<ApiKey>, StoreError> {
-    let row: Option<Row> = sqlx::query_as(&format_select("id = $1 AND merchant_id = $2", false))
+    let row: Option<Row> = sqlx::query_as(&format_select("id = $1 AND merchant_id = $2"))
         .bind(id.as_str())
         .bind(merchant.as_str())
         .fetch_optional(db)
@@ -141,10 +126,7 @@ pub async fn list_for_merchant<'e>(
     after: After<'_>,
     limit: i64,
 ) -> Result<Vec<ApiKey>, StoreError> {
-    let sql = format!(
-        "{} ORDER BY id LIMIT $3",
-        format_select("merchant_id = $1 AND id > $2", false)
-    );
+    let sql = format!("{} ORDER BY id LIMIT $3", format_select("merchant_id = $1 AND id > $2"));
     let rows: Vec<Row> = sqlx::query_as(&sql)
         .bind(merchant.as_str())
         .bind(after.unwrap_or(""))
@@ -199,7 +181,96 @@ pub async fn touch_last_used<'e>(db: impl Executor<'e, Database = Any>, id: &str
 
 /// Builds a SELECT over the fixed column list with a fixed WHERE clause. Only
 /// ever called with literal clauses from this module, never with input.
-fn format_select(where_clause: &'static str, with_hash: bool) -> String {
-    let hash = if with_hash { ", key_hash" } else { "" };
-    format!("SELECT {COLUMNS}{hash} FROM api_keys WHERE {where_clause}")
+fn format_select(where_clause: &'static str) -> String {
+    format!("SELECT {COLUMNS} FROM api_keys WHERE {where_clause}")
+}
+
+/// Everything authentication needs, read in one statement: the key with this
+/// hash (if any) with its merchant's name, and the lockout of the client
+/// address (if any is in force at `now`).
+#[derive(Debug)]
+pub struct AuthLookup {
+    pub key: Option<(ApiKey, String, Merchant)>,
+    pub locked_until: Option<Timestamp>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AuthRow {
+    id: Option<String>,
+    merchant_id: Option<String>,
+    kind: Option<String>,
+    mode: Option<String>,
+    prefix: Option<String>,
+    last4: Option<String>,
+    permissions: Option<String>,
+    max_amount: Option<i64>,
+    currencies: Option<String>,
+    allowed_ips: Option<String>,
+    description: Option<String>,
+    created_at: Option<i64>,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+    rotated_to: Option<String>,
+    key_hash: Option<String>,
+    merchant_name: Option<String>,
+    merchant_created_at: Option<i64>,
+    locked_until: Option<i64>,
+}
+
+/// One round trip per request: the probe row always exists, so the lockout is
+/// read even when no key matches (and a known and an unknown key cost the same).
+pub async fn lookup_for_auth<'e>(
+    db: impl Executor<'e, Database = Any>,
+    key_hash: &str,
+    client_ip: &str,
+    now: Timestamp,
+) -> Result<AuthLookup, StoreError> {
+    let row: AuthRow = sqlx::query_as(
+        "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix, k.last4, k.permissions, k.max_amount, k.currencies, \
+         k.allowed_ips, k.description, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rotated_to, \
+         k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, l.locked_until \
+         FROM (SELECT 1 AS probe) AS p \
+         LEFT JOIN api_keys k ON k.key_hash = $1 \
+         LEFT JOIN merchants m ON m.id = k.merchant_id \
+         LEFT JOIN ip_lockouts l ON l.client_ip = $2 AND l.locked_until > $3",
+    )
+    .bind(key_hash)
+    .bind(client_ip)
+    .bind(now.as_millis())
+    .fetch_one(db)
+    .await?;
+    let locked_until = row.locked_until.map(Timestamp::from_millis);
+    let key = match (row.id, row.key_hash, row.merchant_name, row.merchant_created_at) {
+        (Some(id), Some(hash), Some(name), Some(merchant_created_at)) => {
+            let corrupt = || StoreError::Corrupt("api_keys row is incomplete".into());
+            let full = Row {
+                id,
+                merchant_id: row.merchant_id.ok_or_else(corrupt)?,
+                kind: row.kind.ok_or_else(corrupt)?,
+                mode: row.mode.ok_or_else(corrupt)?,
+                prefix: row.prefix.ok_or_else(corrupt)?,
+                last4: row.last4.ok_or_else(corrupt)?,
+                permissions: row.permissions.ok_or_else(corrupt)?,
+                max_amount: row.max_amount,
+                currencies: row.currencies.ok_or_else(corrupt)?,
+                allowed_ips: row.allowed_ips.ok_or_else(corrupt)?,
+                description: row.description,
+                created_at: row.created_at.ok_or_else(corrupt)?,
+                expires_at: row.expires_at,
+                revoked_at: row.revoked_at,
+                last_used_at: row.last_used_at,
+                rotated_to: row.rotated_to,
+            };
+            let key = ApiKey::try_from(full)?;
+            let merchant = Merchant {
+                id: key.merchant_id.clone(),
+                name: MerchantName::from_trusted(name),
+                created_at: Timestamp::from_millis(merchant_created_at),
+            };
+            Some((key, hash, merchant))
+        }
+        _ => None,
+    };
+    Ok(AuthLookup { key, locked_until })
 }

@@ -52,6 +52,34 @@ impl Row {
     }
 }
 
+/// Rows per multi-row INSERT: 13 parameters each, well under SQLite's and
+/// PostgreSQL's parameter limits.
+const ROWS_PER_INSERT: usize = 100;
+const COLUMNS_PER_ROW: usize = 13;
+
+/// `INSERT … VALUES ($1, …, $13), ($14, …)` for `rows` rows. Built only from
+/// constants and the row count; every value is a bound parameter.
+fn insert_statement(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit_log (seq, at, request_id, merchant_id, key_id, client_ip, user_agent, action, \
+         resource, outcome, reason, prev_hash, hash) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..COLUMNS_PER_ROW {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * COLUMNS_PER_ROW + col + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Appends `events` in order, chained to the current head, inside `tx`.
 /// Returns the sequence number of the last entry appended.
 pub async fn append(tx: &mut Tx, events: &[AuditEvent]) -> Result<i64, StoreError> {
@@ -64,31 +92,32 @@ pub async fn append(tx: &mut Tx, events: &[AuditEvent]) -> Result<i64, StoreErro
             .bind(count)
             .fetch_one(&mut **tx)
             .await?;
-    let mut seq = last_seq - count;
-    for event in events {
-        seq += 1;
+    let first_seq = last_seq - count + 1;
+    let mut hashes = Vec::with_capacity(events.len());
+    for (seq, event) in (first_seq..).zip(events) {
         let hash = chain_hash(seq, event, &prev_hash);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, request_id, merchant_id, key_id, client_ip, user_agent, action, \
-             resource, outcome, reason, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(seq)
-        .bind(event.at.as_millis())
-        .bind(event.request_id.as_deref())
-        .bind(event.merchant_id.as_deref())
-        .bind(event.key_id.as_deref())
-        .bind(event.client_ip.as_deref())
-        .bind(event.user_agent.as_deref())
-        .bind(&event.action)
-        .bind(event.resource.as_deref())
-        .bind(event.outcome.as_str())
-        .bind(event.reason.as_deref())
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await?;
-        prev_hash = hash;
+        hashes.push((seq, std::mem::replace(&mut prev_hash, hash.clone()), hash));
+    }
+    for (chunk, chunk_hashes) in events.chunks(ROWS_PER_INSERT).zip(hashes.chunks(ROWS_PER_INSERT)) {
+        let sql = insert_statement(chunk.len());
+        let mut query = sqlx::query(&sql);
+        for (event, (seq, prev, hash)) in chunk.iter().zip(chunk_hashes) {
+            query = query
+                .bind(*seq)
+                .bind(event.at.as_millis())
+                .bind(event.request_id.as_deref())
+                .bind(event.merchant_id.as_deref())
+                .bind(event.key_id.as_deref())
+                .bind(event.client_ip.as_deref())
+                .bind(event.user_agent.as_deref())
+                .bind(event.action.as_str())
+                .bind(event.resource.as_deref())
+                .bind(event.outcome.as_str())
+                .bind(event.reason.as_deref())
+                .bind(prev.as_str())
+                .bind(hash.as_str());
+        }
+        query.execute(&mut **tx).await?;
     }
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
         .bind(&prev_hash)

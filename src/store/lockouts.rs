@@ -57,21 +57,6 @@ pub async fn lock<'e>(db: impl Executor<'e, Database = Any>, ip: &str, until: Ti
     Ok(())
 }
 
-/// When `ip`'s lockout ends, if it is locked out at `now`.
-pub async fn locked_until<'e>(
-    db: impl Executor<'e, Database = Any>,
-    ip: &str,
-    now: Timestamp,
-) -> Result<Option<Timestamp>, StoreError> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT locked_until FROM ip_lockouts WHERE client_ip = $1 AND locked_until > $2")
-            .bind(ip)
-            .bind(now.as_millis())
-            .fetch_optional(db)
-            .await?;
-    Ok(row.map(|(t,)| Timestamp::from_millis(t)))
-}
-
 /// Lifts the lockout of `ip` (operator action). Returns whether one existed.
 pub async fn unlock<'e>(db: impl Executor<'e, Database = Any>, ip: &str) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM ip_lockouts WHERE client_ip = $1")

@@ -5,6 +5,7 @@
 mod support;
 
 mod api_keys;
+mod attacks;
 mod audit;
 mod auth;
 mod cli;
