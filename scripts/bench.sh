@@ -66,7 +66,7 @@ if [ -n "${PAYWARDEN_BIN:-}" ]; then
 else
   log "cargo build --release"
   cargo build --release --quiet --bin paywarden >&2 || die "cargo build --release failed"
-  bin=$repo/target/release/paywarden
+  bin=${CARGO_TARGET_DIR:-$repo/target}/release/paywarden
 fi
 [ -x "$bin" ] || die "server binary not found: $bin"
 

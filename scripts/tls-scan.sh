@@ -21,7 +21,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python3}
-bin=${PAYWARDEN_BIN:-$repo/target/debug/paywarden}
+bin=${PAYWARDEN_BIN:-${CARGO_TARGET_DIR:-$repo/target}/debug/paywarden}
 host=127.0.0.1
 
 log() { printf 'tls-scan: %s\n' "$*" >&2; }
