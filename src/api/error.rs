@@ -147,6 +147,18 @@ impl ApiError {
         e
     }
 
+    /// 429 for a per-key limit (not an address lockout).
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorType::RateLimitError,
+            "rate_limited",
+            message,
+        );
+        e.retry_after = Some(Duration::from_secs(60));
+        e
+    }
+
     pub fn permission_denied(wanted: Permission) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
@@ -228,7 +240,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound { resource, param } => ApiError::not_found(resource, param),
             ServiceError::Invalid { param, code, message } => ApiError::invalid(param, code, message),
             ServiceError::Conflict { code, message } => ApiError::conflict(code, message),
-            other @ (ServiceError::Store(_) | ServiceError::Random(_)) => ApiError::internal(other.to_string()),
+            ServiceError::RateLimited { message } => ApiError::rate_limited(message),
+            other @ (ServiceError::Store(_) | ServiceError::Random(_) | ServiceError::Vault(_)) => {
+                ApiError::internal(other.to_string())
+            }
         }
     }
 }

@@ -24,6 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::services::audit_writer::AuditSink;
 use crate::services::auth::Authenticator;
+use crate::services::tokens::Vault;
 use crate::store::Store;
 
 use error::ApiError;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub store: Store,
     pub auth: Authenticator,
     pub audit: AuditSink,
+    pub vault: Arc<Vault>,
     /// Peers whose `X-Forwarded-For` is believed (a TLS-terminating proxy).
     pub trusted_proxies: Arc<[IpNet]>,
     pub body_limit: usize,
@@ -46,6 +48,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api_keys", get(routes::api_keys::list))
         .route("/api_keys/{id}", get(routes::api_keys::show))
         .route("/api_keys/{id}/revoke", post(routes::api_keys::revoke))
+        .route("/tokens", post(routes::tokens::create))
+        .route("/tokens/{id}", get(routes::tokens::show).delete(routes::tokens::delete))
+        .route("/tokens/{id}/reveal", post(routes::tokens::reveal))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let body_limit = state.body_limit;
     Router::new()

@@ -58,6 +58,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
         store,
         GatewayOptions {
             pepper: settings.pepper,
+            vault: settings.vault,
             lockout: settings.lockout.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
             body_limit: settings.body_limit,

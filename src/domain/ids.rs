@@ -86,6 +86,11 @@ typed_id!(
     "key_"
 );
 typed_id!(
+    /// A card token: the vault record standing in for a card number.
+    TokenId,
+    "tok_"
+);
+typed_id!(
     /// One API request, echoed in the `Request-Id` header and every error.
     RequestId,
     "req_"

@@ -33,6 +33,7 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` header is believed.
     pub trusted_proxies: Vec<IpNet>,
     pub secrets: SecretsConfig,
+    pub vault: VaultConfig,
     pub limits: LimitsConfig,
     pub keys: KeysConfig,
     pub lockout: LockoutConfig,
@@ -53,6 +54,7 @@ impl Default for Config {
             plain_http: false,
             trusted_proxies: Vec::new(),
             secrets: SecretsConfig::default(),
+            vault: VaultConfig::default(),
             limits: LimitsConfig::default(),
             keys: KeysConfig::default(),
             lockout: LockoutConfig::default(),
@@ -75,6 +77,45 @@ pub struct SecretsConfig {
     /// 32 random bytes, base64: the pepper of API-key hashes.
     pub api_key_pepper: Option<SecretString>,
     pub api_key_pepper_file: Option<PathBuf>,
+}
+
+/// The vault's key material: the key-encryption key (KEK) that wraps every
+/// card's data key, and the secret behind card fingerprints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultConfig {
+    /// 32 random bytes, base64 (`paywarden secrets generate`).
+    pub kek: Option<SecretString>,
+    pub kek_file: Option<PathBuf>,
+    /// The version stamped on data keys wrapped by `kek`.
+    pub kek_version: u32,
+    /// Earlier KEKs still needed to read data keys not yet re-wrapped.
+    pub previous_kek_files: Vec<PreviousKek>,
+    pub fingerprint_key: Option<SecretString>,
+    pub fingerprint_key_file: Option<PathBuf>,
+    /// How long a CVC waits in memory for its first authorization, e.g. `10m`.
+    pub cvc_ttl: String,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            kek: None,
+            kek_file: None,
+            kek_version: 1,
+            previous_kek_files: Vec::new(),
+            fingerprint_key: None,
+            fingerprint_key_file: None,
+            cvc_ttl: "10m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousKek {
+    pub version: u32,
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]

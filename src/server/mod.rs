@@ -24,7 +24,9 @@ use crate::services::audit_writer::AuditWriter;
 use crate::services::auth::{Authenticator, LockoutPolicy};
 use crate::services::key_hasher::KeyHasher;
 use crate::services::keys::KeyPolicy;
+use crate::services::tokens::Vault;
 use crate::store::{PoolSettings, Store};
+use crate::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
 
 use config::Config;
 use listener::ConnLimits;
@@ -47,6 +49,7 @@ pub struct Settings {
     /// `None` only when `plain_http` is set.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub pepper: Pepper,
+    pub vault: Arc<Vault>,
     pub key_policy: KeyPolicy,
     pub lockout: LockoutPolicy,
     pub limits: ConnLimits,
@@ -99,9 +102,43 @@ impl Settings {
                 None
             }
         };
+        let kek = vault_key(
+            config.vault.kek.as_ref(),
+            config.vault.kek_file.as_deref(),
+            "vault.kek",
+            "kek-v1",
+            config,
+            dev,
+        )?;
+        let fingerprint_key = vault_key(
+            config.vault.fingerprint_key.as_ref(),
+            config.vault.fingerprint_key_file.as_deref(),
+            "vault.fingerprint_key",
+            "fingerprint_key",
+            config,
+            dev,
+        )?;
+        if kek.is_none() {
+            missing.push(
+                "vault.kek_file or vault.kek (PAYWARDEN_VAULT__KEK_FILE / PAYWARDEN_VAULT__KEK): the key-encryption key, \
+                 32 random bytes, base64"
+                    .to_owned(),
+            );
+        }
+        if fingerprint_key.is_none() {
+            missing.push(
+                "vault.fingerprint_key_file or vault.fingerprint_key (PAYWARDEN_VAULT__FINGERPRINT_KEY_FILE): \
+                 32 random bytes, base64"
+                    .to_owned(),
+            );
+        }
         if !missing.is_empty() {
             return Err(StartupError::Missing(missing));
         }
+        let (Some(kek), Some(fingerprint_key)) = (kek, fingerprint_key) else {
+            return Err(StartupError::Invalid("vault key material could not be loaded".into()));
+        };
+        let vault = Arc::new(build_vault(config, kek, fingerprint_key)?);
         let (Some(pepper), tls) = (pepper, tls) else {
             return Err(StartupError::Invalid("secret material could not be loaded".into()));
         };
@@ -117,6 +154,7 @@ impl Settings {
             database_url: config.database_url(),
             tls,
             pepper,
+            vault,
             key_policy: key_policy(config)?,
             lockout: lockout_policy(config)?,
             limits: ConnLimits {
@@ -134,6 +172,49 @@ impl Settings {
             dev,
         })
     }
+}
+
+/// A configured 32-byte vault secret, or in dev mode the generated one.
+fn vault_key(
+    inline: Option<&secrecy::SecretString>,
+    file: Option<&std::path::Path>,
+    name: &str,
+    dev_file: &str,
+    config: &Config,
+    dev: bool,
+) -> Result<Option<secrecy::SecretBox<[u8; 32]>>, StartupError> {
+    let invalid = |e: secrets::SecretError| StartupError::Invalid(e.to_string());
+    match secrets::configured_key(inline, file, name).map_err(invalid)? {
+        Some(k) => Ok(Some(k)),
+        None if dev => secrets::ensure_dev_key(&config.data_dir, dev_file)
+            .map(Some)
+            .map_err(invalid),
+        None => Ok(None),
+    }
+}
+
+/// The keyring (current KEK plus earlier ones), fingerprinter and CVC holder.
+fn build_vault(
+    config: &Config,
+    kek: secrecy::SecretBox<[u8; 32]>,
+    fingerprint_key: secrecy::SecretBox<[u8; 32]>,
+) -> Result<Vault, StartupError> {
+    let current = KekVersion::new(config.vault.kek_version);
+    let mut keys = vec![(current, Kek::new(kek))];
+    for previous in &config.vault.previous_kek_files {
+        let k = secrets::read_pepper_file(&previous.file).map_err(|e| StartupError::Invalid(e.to_string()))?;
+        keys.push((KekVersion::new(previous.version), Kek::new(k)));
+    }
+    let keyring =
+        StaticKeyring::new(current, keys).map_err(|e| StartupError::Invalid(format!("vault keyring: {e}")))?;
+    let ttl =
+        parse_duration(&config.vault.cvc_ttl).map_err(|e| StartupError::Invalid(format!("vault.cvc_ttl: {e}")))?;
+    if ttl > crate::vault::cvc::MAX_TTL {
+        return Err(StartupError::Invalid("vault.cvc_ttl may be at most 1h".into()));
+    }
+    let cvcs =
+        CvcStore::new(ttl, crate::vault::cvc::DEFAULT_CAPACITY).map_err(|e| StartupError::Invalid(e.to_string()))?;
+    Ok(Vault::new(Arc::new(keyring), Fingerprinter::new(fingerprint_key), cvcs))
 }
 
 pub fn key_policy(config: &Config) -> Result<KeyPolicy, StartupError> {
@@ -167,6 +248,7 @@ pub struct Gateway {
 /// What `Gateway::start` needs besides the store.
 pub struct GatewayOptions {
     pub pepper: Pepper,
+    pub vault: Arc<Vault>,
     pub lockout: LockoutPolicy,
     pub trusted_proxies: Vec<IpNet>,
     pub body_limit: usize,
@@ -177,11 +259,12 @@ impl Gateway {
         let (audit, audit_writer) = AuditWriter::spawn(store.clone());
         let hasher = Arc::new(KeyHasher::new(options.pepper));
         let auth = Authenticator::new(store.clone(), hasher, options.lockout, audit.clone());
-        let maintenance = tokio::spawn(maintain(auth.clone()));
+        let maintenance = tokio::spawn(maintain(auth.clone(), Arc::clone(&options.vault)));
         let state = AppState {
             store,
             auth,
             audit,
+            vault: options.vault,
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
         };
@@ -207,11 +290,12 @@ impl Gateway {
     }
 }
 
-/// Periodic housekeeping: forget old authentication failures.
-async fn maintain(auth: Authenticator) {
-    let mut tick = tokio::time::interval(Duration::from_secs(300));
+/// Periodic housekeeping: forget old authentication failures and expired CVCs.
+async fn maintain(auth: Authenticator, vault: Arc<Vault>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
+        vault.purge_expired();
         if let Err(e) = auth.prune().await {
             tracing::warn!(error = %e, "pruning authentication failures failed");
         }

@@ -32,16 +32,44 @@ pub fn dev_pepper_path(data_dir: &Path) -> PathBuf {
 
 /// The configured pepper, if any (inline or from a file).
 pub fn configured_pepper(config: &Config) -> Result<Option<Pepper>, SecretError> {
-    if let Some(inline) = &config.secrets.api_key_pepper {
-        return decode_pepper(inline.expose_secret(), "secrets.api_key_pepper").map(Some);
-    }
-    if let Some(path) = &config.secrets.api_key_pepper_file {
-        return read_pepper_file(path).map(Some);
-    }
-    Ok(None)
+    configured_key(
+        config.secrets.api_key_pepper.as_ref(),
+        config.secrets.api_key_pepper_file.as_deref(),
+        "secrets.api_key_pepper",
+    )
 }
 
-/// Reads a base64 pepper file.
+/// A 32-byte secret from inline base64 or a file, if either is configured.
+pub fn configured_key(
+    inline: Option<&SecretString>,
+    file: Option<&Path>,
+    name: &str,
+) -> Result<Option<SecretBox<[u8; PEPPER_LEN]>>, SecretError> {
+    match (inline, file) {
+        (Some(inline), _) => decode_pepper(inline.expose_secret(), name).map(Some),
+        (None, Some(path)) => read_pepper_file(path).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Loads the development secret `file_name` from `<data_dir>/dev-secrets/`,
+/// creating it (32 random bytes, base64, 0600) on first use.
+pub fn ensure_dev_key(data_dir: &Path, file_name: &str) -> Result<SecretBox<[u8; PEPPER_LEN]>, SecretError> {
+    let path = data_dir.join("dev-secrets").join(file_name);
+    if !path.exists() {
+        let dir = data_dir.join("dev-secrets");
+        files::create_private_dir(&dir).map_err(|e| SecretError::Dev(e.to_string()))?;
+        let mut bytes = crate::domain::random::bytes::<PEPPER_LEN>().map_err(|e| SecretError::Dev(e.to_string()))?;
+        let mut encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+        bytes.zeroize();
+        let written = files::write_private(&path, encoded.as_bytes());
+        encoded.zeroize();
+        written.map_err(|e| SecretError::Dev(e.to_string()))?;
+    }
+    read_pepper_file(&path)
+}
+
+/// Reads a base64 32-byte secret file.
 pub fn read_pepper_file(path: &Path) -> Result<Pepper, SecretError> {
     if files::too_open(path) {
         tracing::warn!(path = %path.display(), "pepper file is readable by group or others; restrict it to 0600");
@@ -56,18 +84,7 @@ pub fn read_pepper_file(path: &Path) -> Result<Pepper, SecretError> {
 
 /// Loads the development pepper, creating it on first use.
 pub fn ensure_dev_pepper(data_dir: &Path) -> Result<Pepper, SecretError> {
-    let path = dev_pepper_path(data_dir);
-    if !path.exists() {
-        let dir = data_dir.join("dev-secrets");
-        files::create_private_dir(&dir).map_err(|e| SecretError::Dev(e.to_string()))?;
-        let mut bytes = crate::domain::random::bytes::<PEPPER_LEN>().map_err(|e| SecretError::Dev(e.to_string()))?;
-        let mut encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-        bytes.zeroize();
-        let written = files::write_private(&path, encoded.as_bytes());
-        encoded.zeroize();
-        written.map_err(|e| SecretError::Dev(e.to_string()))?;
-    }
-    read_pepper_file(&path)
+    ensure_dev_key(data_dir, "api_key_pepper")
 }
 
 /// A fresh random pepper, base64-encoded, for `paywarden secrets generate`.

@@ -23,6 +23,11 @@ pub enum ServiceError {
     /// The request conflicts with the resource's current state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Too many requests of this kind; try again later.
+    #[error("{message}")]
+    RateLimited { message: String },
+    #[error("vault failure: {0}")]
+    Vault(#[from] crate::vault::VaultError),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
     #[error("random source failure")]

@@ -10,5 +10,6 @@ pub mod error;
 pub mod key_hasher;
 pub mod keys;
 pub mod merchants;
+pub mod tokens;
 
 pub use error::ServiceError;

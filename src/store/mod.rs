@@ -12,6 +12,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod card_tokens;
 pub mod lockouts;
 pub mod merchants;
 
@@ -118,7 +119,7 @@ impl Store {
                 create_private_sqlite_file(url)?;
                 let options = AnyConnectOptions::from_str(&sqlite_url_creating_file(url))?;
                 let writer = sqlite_pool(1, settings).connect_with(options.clone()).await?;
-                let reader = sqlite_pool(settings.max_connections.clamp(2, 8), settings)
+                let reader = sqlite_pool(settings.max_connections.clamp(2, 4), settings)
                     .connect_with(options)
                     .await?;
                 Store {
@@ -131,6 +132,9 @@ impl Store {
                 let options = AnyConnectOptions::from_str(url)?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(settings.max_connections)
+                    // A ping before every checkout doubles the round trips of
+                    // every query; a dead connection fails its query instead.
+                    .test_before_acquire(false)
                     .acquire_timeout(settings.acquire_timeout)
                     .connect_with(options)
                     .await?;
@@ -187,6 +191,9 @@ fn sqlite_pool(max: u32, settings: &PoolSettings) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(settings.acquire_timeout)
+        // Each SQLite connection lives on its own worker thread: a ping before
+        // every checkout would add a thread round trip to every query.
+        .test_before_acquire(false)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 // WAL lets readers proceed during a write; FULL makes every commit

@@ -13,3 +13,4 @@ mod conventions;
 mod merchant;
 mod process;
 mod tenancy;
+mod tokens;

@@ -372,6 +372,8 @@ async fn plain_http_only_when_asked_and_slow_headers_are_cut_off() {
         &[
             ("PAYWARDEN_PLAIN_HTTP", "true"),
             ("PAYWARDEN_SECRETS__API_KEY_PEPPER", &pepper),
+            ("PAYWARDEN_VAULT__KEK", &pepper),
+            ("PAYWARDEN_VAULT__FINGERPRINT_KEY", &pepper),
             ("PAYWARDEN_LIMITS__HEADER_READ_TIMEOUT_SECS", "1"),
         ],
     );
@@ -478,6 +480,17 @@ async fn secrets_never_reach_logs_audit_or_database(kind: Db) {
             .send()
             .await
             .unwrap();
+    }
+    for c in &cards {
+        let body = json!({"card": {"number": c, "exp_month": 12, "exp_year": 2034, "cvc": if c.starts_with('3') { "7391" } else { "739" }}});
+        let r = client
+            .post(server.url("/v1/tokens"))
+            .bearer_auth(&pk)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "tokenizing with the publishable key");
     }
     for presented in [wrong_key.as_str(), card, &format!("Bearer {pk}")] {
         let _ = client

@@ -24,7 +24,9 @@ use paywarden::services::auth::LockoutPolicy;
 use paywarden::services::key_hasher::KeyHasher;
 use paywarden::services::keys::{self, IssuedKey, KeyPolicy, NewKey};
 use paywarden::services::merchants;
+use paywarden::services::tokens::Vault;
 use paywarden::store::{self, PoolSettings, Store};
+use paywarden::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
 use secrecy::SecretBox;
 use serde_json::Value;
 use sqlx::Connection;
@@ -123,6 +125,9 @@ pub struct TestApp {
     pub store: Store,
     pub dir: TempDir,
     pub pepper_b64: String,
+    /// The vault's KEK and fingerprint key, shared by every replica.
+    pub kek_b64: String,
+    pub fingerprint_b64: String,
     pub cert_pem: Vec<u8>,
     pub main: Replica,
     hasher: Arc<KeyHasher>,
@@ -151,6 +156,8 @@ pub async fn spawn_app_with(kind: Db, lockout: LockoutPolicy) -> Option<TestApp>
     .await
     .unwrap();
     let (pepper_b64, pepper) = test_pepper();
+    let (kek_b64, _) = test_pepper();
+    let (fingerprint_b64, _) = test_pepper();
     let (cert, _) = tls::ensure_dev_certificate(dir.path()).unwrap();
     let cert_pem = std::fs::read(&cert).unwrap();
     let hasher = Arc::new(KeyHasher::new(SecretBox::new(Box::new(pepper))));
@@ -159,6 +166,8 @@ pub async fn spawn_app_with(kind: Db, lockout: LockoutPolicy) -> Option<TestApp>
         store,
         dir,
         pepper_b64,
+        kek_b64,
+        fingerprint_b64,
         cert_pem,
         main: Replica {
             base: String::new(),
@@ -194,6 +203,7 @@ impl TestApp {
             store,
             GatewayOptions {
                 pepper: SecretBox::new(Box::new(pepper)),
+                vault: Arc::new(self.vault()),
                 lockout: self.lockout.clone(),
                 trusted_proxies: Vec::new(),
                 body_limit: 64 * 1024,
@@ -218,6 +228,26 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
         }
+    }
+
+    /// A vault over this app's keys (each replica holds its own CVCs in memory).
+    pub fn vault(&self) -> Vault {
+        let decode = |b64: &str| -> [u8; 32] {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap()
+                .try_into()
+                .unwrap()
+        };
+        let keyring = StaticKeyring::single(
+            KekVersion::new(1),
+            Kek::new(SecretBox::new(Box::new(decode(&self.kek_b64)))),
+        );
+        Vault::new(
+            Arc::new(keyring),
+            Fingerprinter::new(SecretBox::new(Box::new(decode(&self.fingerprint_b64)))),
+            CvcStore::new(Duration::from_secs(600), 10_000).unwrap(),
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -299,6 +329,8 @@ impl TestApp {
             .arg("--data-dir")
             .arg(self.dir.path())
             .env("PAYWARDEN_SECRETS__API_KEY_PEPPER", &self.pepper_b64)
+            .env("PAYWARDEN_VAULT__KEK", &self.kek_b64)
+            .env("PAYWARDEN_VAULT__FINGERPRINT_KEY", &self.fingerprint_b64)
             .env("PAYWARDEN_LOG", "warn")
             .current_dir(self.dir.path())
             .output()

@@ -4,3 +4,4 @@
 pub mod api_keys;
 pub mod health;
 pub mod merchant;
+pub mod tokens;

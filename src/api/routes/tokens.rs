@@ -1,0 +1,248 @@
+//! `/v1/tokens`: tokenize a card, show its masked view, shred it, and (with
+//! the explicit `tokens:reveal` permission only) reveal it.
+//!
+//! The card number and CVC are deserialised straight into secret types; they
+//! are parsed into domain types here and never echoed in an error.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::api_key::Mode;
+use crate::domain::card::{CardBrand, CardError, CardNumber, CardholderName, Cvc, ExpiryDate};
+use crate::domain::ids::TokenId;
+use crate::domain::permission::Permission;
+use crate::domain::time::Timestamp;
+use crate::services::tokens::{self, CardInput, Token};
+
+use super::super::auth::{AuditedInTx, Authenticated};
+use super::super::error::{ApiError, ErrorEnvelope};
+use super::super::extract::AppJson;
+use super::super::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub card: CardParams,
+}
+
+/// Card details. `number` and `cvc` are held in zeroizing memory from the moment
+/// they are read.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardParams {
+    /// Digits, optionally with spaces or dashes.
+    #[schema(value_type = String, example = "4242424242424242")]
+    pub number: SecretString,
+    #[schema(minimum = 1, maximum = 12)]
+    pub exp_month: i64,
+    /// Four digits (two are accepted).
+    pub exp_year: i64,
+    /// 3 digits (4 for American Express).
+    #[schema(value_type = Option<String>)]
+    pub cvc: Option<SecretString>,
+    /// Cardholder name, up to 200 characters.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CardView {
+    pub brand: CardBrand,
+    /// The first six digits.
+    pub bin: String,
+    pub last4: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    /// Stable per merchant for the same card number.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub object: &'static str,
+    pub livemode: bool,
+    pub created: i64,
+    pub card: CardView,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeletedToken {
+    pub id: String,
+    pub object: &'static str,
+    pub deleted: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RevealedCardView {
+    pub id: String,
+    pub object: &'static str,
+    pub card: RevealedCardDetails,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RevealedCardDetails {
+    pub number: String,
+    pub brand: CardBrand,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    pub name: Option<String>,
+}
+
+impl From<&Token> for TokenView {
+    fn from(t: &Token) -> Self {
+        TokenView {
+            id: t.id.to_string(),
+            object: "token",
+            livemode: t.mode == Mode::Live,
+            created: t.created_at.as_secs(),
+            card: CardView {
+                brand: t.brand,
+                bin: t.bin.clone(),
+                last4: t.last4.clone(),
+                exp_month: t.exp_month,
+                exp_year: t.exp_year,
+                fingerprint: t.fingerprint.clone(),
+            },
+        }
+    }
+}
+
+fn card_error(e: CardError) -> ApiError {
+    let message = match e.code() {
+        "incorrect_number" => "The card number is not a valid card number",
+        "invalid_expiry_month" => "The card's expiration month is invalid or in the past",
+        "invalid_expiry_year" => "The card's expiration year is invalid or in the past",
+        "invalid_cvc" => "The card's security code is invalid",
+        _ => "The card details are invalid",
+    };
+    ApiError::invalid(format!("card[{}]", e.param()), e.code(), message)
+}
+
+fn parse_card(params: CardParams) -> Result<CardInput, ApiError> {
+    let number = CardNumber::parse(params.number.expose_secret()).map_err(card_error)?;
+    let expiry = ExpiryDate::parse(params.exp_month, params.exp_year, Timestamp::now()).map_err(card_error)?;
+    let cvc = params
+        .cvc
+        .as_ref()
+        .map(|c| Cvc::parse(c.expose_secret(), number.brand()))
+        .transpose()
+        .map_err(card_error)?;
+    let name = params
+        .name
+        .as_deref()
+        .map(CardholderName::parse)
+        .transpose()
+        .map_err(card_error)?;
+    Ok(CardInput {
+        number,
+        expiry,
+        cvc,
+        name,
+    })
+}
+
+fn token_id(raw: &str) -> Result<TokenId, ApiError> {
+    TokenId::parse(raw).map_err(|_| ApiError::not_found("token", "id"))
+}
+
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 200, body = TokenView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope),
+        (status = 429, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    audited: AuditedInTx,
+    AppJson(body): AppJson<CreateToken>,
+) -> Result<Json<TokenView>, ApiError> {
+    auth.require(Permission::TokensWrite)?;
+    let card = parse_card(body.card)?;
+    let token = tokens::tokenize(
+        &state.store,
+        &state.vault,
+        &auth.actor(),
+        auth.merchant(),
+        auth.key().mode,
+        card,
+    )
+    .await?;
+    audited.mark();
+    Ok(Json(TokenView::from(&token)))
+}
+
+#[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 200, body = TokenView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
+    auth.require(Permission::TokensRead)?;
+    let token = tokens::get(&state.store, auth.merchant(), &token_id(&id)?).await?;
+    Ok(Json(TokenView::from(&token)))
+}
+
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 200, body = DeletedToken), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    audited: AuditedInTx,
+    Path(id): Path<String>,
+) -> Result<Json<DeletedToken>, ApiError> {
+    auth.require_private_key()?.require(Permission::TokensWrite)?;
+    let id = token_id(&id)?;
+    tokens::shred(&state.store, &state.vault, &auth.actor(), auth.merchant(), &id).await?;
+    audited.mark();
+    Ok(Json(DeletedToken {
+        id: id.to_string(),
+        object: "token",
+        deleted: true,
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/tokens/{id}/reveal", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 200, body = RevealedCardView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn reveal(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    audited: AuditedInTx,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<RevealedCardView>), ApiError> {
+    auth.require(Permission::TokensReveal)?;
+    let id = token_id(&id)?;
+    let card = tokens::reveal(
+        &state.store,
+        &state.vault,
+        &auth.actor(),
+        auth.merchant(),
+        &auth.key().id,
+        &id,
+    )
+    .await?;
+    audited.mark();
+    Ok((
+        StatusCode::OK,
+        Json(RevealedCardView {
+            id: id.to_string(),
+            object: "card_reveal",
+            card: RevealedCardDetails {
+                number: card.number.to_string(),
+                brand: card.token.brand,
+                exp_month: card.token.exp_month,
+                exp_year: card.token.exp_year,
+                name: card.name.clone(),
+            },
+        }),
+    ))
+}

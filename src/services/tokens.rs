@@ -1,0 +1,267 @@
+//! Tokenization: card numbers in, tokens out. The card number is sealed
+//! (envelope encryption bound to merchant and token id) before anything is
+//! written; the CVC goes only to the in-memory holder; the masked facts (brand,
+//! first six, last four, expiry, fingerprint) are what the rest of the gateway
+//! and the merchant see. Reveal and shred are audited in their transaction.
+//!
+//! Invariant: no function here returns, logs or stores the number in clear,
+//! except `reveal`, which requires `tokens:reveal` and writes its audit entry
+//! before the number leaves.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
+
+use crate::domain::api_key::Mode;
+use crate::domain::audit::Outcome;
+use crate::domain::card::{CardBrand, CardNumber, CardholderName, Cvc, ExpiryDate};
+use crate::domain::ids::{ApiKeyId, MerchantId, TokenId};
+use crate::domain::time::Timestamp;
+use crate::store::card_tokens::TokenRow;
+use crate::store::{self, Store};
+use crate::vault::{self, Aad, CvcStore, Fingerprinter, KekProvider, KekVersion, Sealed, VaultError};
+
+use super::actor::Actor;
+use super::ServiceError;
+
+/// Reveals allowed per key per minute.
+const REVEALS_PER_MINUTE: u32 = 10;
+
+/// The vault's keys and in-memory state, shared by every request.
+pub struct Vault {
+    keyring: Arc<dyn KekProvider>,
+    fingerprinter: Fingerprinter,
+    cvcs: CvcStore,
+    reveals: Mutex<HashMap<ApiKeyId, (Instant, u32)>>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault(***)")
+    }
+}
+
+impl Vault {
+    pub fn new(keyring: Arc<dyn KekProvider>, fingerprinter: Fingerprinter, cvcs: CvcStore) -> Self {
+        Self {
+            keyring,
+            fingerprinter,
+            cvcs,
+            reveals: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a reveal against the key's per-minute allowance.
+    fn allow_reveal(&self, key: &ApiKeyId) -> bool {
+        let Ok(mut map) = self.reveals.lock() else { return false };
+        let now = Instant::now();
+        let entry = map.entry(key.clone()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= REVEALS_PER_MINUTE
+    }
+
+    /// Drops expired CVCs (called periodically).
+    pub fn purge_expired(&self) -> usize {
+        self.cvcs.purge_expired()
+    }
+}
+
+/// A parsed card from the API edge.
+#[derive(Debug)]
+pub struct CardInput {
+    pub number: CardNumber,
+    pub expiry: ExpiryDate,
+    pub cvc: Option<Cvc>,
+    pub name: Option<CardholderName>,
+}
+
+/// What the merchant sees of a token.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub id: TokenId,
+    pub mode: Mode,
+    pub brand: CardBrand,
+    pub bin: String,
+    pub last4: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    pub fingerprint: String,
+    pub created_at: Timestamp,
+}
+
+/// A revealed card: zeroized when dropped.
+pub struct RevealedCard {
+    pub token: Token,
+    pub number: Zeroizing<String>,
+    pub name: Option<String>,
+}
+
+pub async fn tokenize(
+    store: &Store,
+    vault: &Vault,
+    actor: &Actor,
+    merchant: &MerchantId,
+    mode: Mode,
+    card: CardInput,
+) -> Result<Token, ServiceError> {
+    let id = TokenId::generate()?;
+    let mut payload = Zeroizing::new(Vec::with_capacity(64));
+    payload.extend_from_slice(card.number.expose_digits().as_bytes());
+    payload.push(b'\n');
+    if let Some(name) = &card.name {
+        payload.extend_from_slice(name.as_str().as_bytes());
+    }
+    let sealed = vault::seal(vault.keyring.as_ref(), aad(merchant, &id), &payload).map_err(internal)?;
+    let token = Token {
+        id: id.clone(),
+        mode,
+        brand: card.number.brand(),
+        bin: card.number.bin().to_owned(),
+        last4: card.number.last4().to_owned(),
+        exp_month: card.expiry.month(),
+        exp_year: card.expiry.year(),
+        fingerprint: vault
+            .fingerprinter
+            .fingerprint(merchant, &card.number)
+            .as_str()
+            .to_owned(),
+        created_at: Timestamp::now(),
+    };
+    let row = TokenRow {
+        id: id.to_string(),
+        merchant_id: merchant.to_string(),
+        mode: mode.as_str().to_owned(),
+        brand: token.brand.as_str().to_owned(),
+        bin: token.bin.clone(),
+        last4: token.last4.clone(),
+        exp_month: i64::from(token.exp_month),
+        exp_year: i64::from(token.exp_year),
+        fingerprint: token.fingerprint.clone(),
+        kek_version: i64::from(sealed.kek_version().get()),
+        wrapped_dek: Some(sealed.wrapped_dek_base64()),
+        ciphertext: Some(sealed.ciphertext_base64()),
+        created_at: token.created_at.as_millis(),
+        shredded_at: None,
+    };
+    let mut event = actor.event("token.created", Outcome::Success);
+    event.merchant_id = Some(merchant.to_string());
+    event.resource = Some(id.to_string());
+    event.reason = Some(format!("{} card ending {}", token.brand.as_str(), token.last4));
+    let mut tx = store.begin().await?;
+    store::card_tokens::insert(&mut *tx, &row).await?;
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    if let Some(cvc) = card.cvc {
+        // After the commit: a CVC never waits for a token that does not exist.
+        vault.cvcs.put(id.as_str(), cvc).map_err(internal)?;
+    }
+    Ok(token)
+}
+
+pub async fn get(store: &Store, merchant: &MerchantId, id: &TokenId) -> Result<Token, ServiceError> {
+    let row = store::card_tokens::get_live(store.reader(), merchant, id)
+        .await?
+        .ok_or_else(not_found)?;
+    token_from_row(&row)
+}
+
+/// Crypto-shredding: the wrapped data key and the ciphertext are destroyed, so
+/// the number can never be decrypted again, with any KEK.
+pub async fn shred(
+    store: &Store,
+    vault: &Vault,
+    actor: &Actor,
+    merchant: &MerchantId,
+    id: &TokenId,
+) -> Result<(), ServiceError> {
+    let mut event = actor.event("token.shredded", Outcome::Success);
+    event.merchant_id = Some(merchant.to_string());
+    event.resource = Some(id.to_string());
+    let mut tx = store.begin().await?;
+    if !store::card_tokens::shred(&mut *tx, merchant, id, Timestamp::now()).await? {
+        return Err(not_found());
+    }
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    let _ = vault.cvcs.take(id.as_str());
+    Ok(())
+}
+
+/// Decrypts the number for a caller holding `tokens:reveal`. The audit entry
+/// commits before the number is returned; at most 10 reveals per key per minute.
+pub async fn reveal(
+    store: &Store,
+    vault: &Vault,
+    actor: &Actor,
+    merchant: &MerchantId,
+    key: &ApiKeyId,
+    id: &TokenId,
+) -> Result<RevealedCard, ServiceError> {
+    if !vault.allow_reveal(key) {
+        return Err(ServiceError::RateLimited {
+            message: "Too many card reveals with this key; try again in a minute".into(),
+        });
+    }
+    let row = store::card_tokens::get_live(store.reader(), merchant, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let (Some(wrapped), Some(ciphertext)) = (&row.wrapped_dek, &row.ciphertext) else {
+        return Err(not_found());
+    };
+    let version =
+        KekVersion::new(u32::try_from(row.kek_version).map_err(|_| internal(VaultError::Malformed("kek version")))?);
+    let sealed = Sealed::from_base64(version, wrapped, ciphertext).map_err(internal)?;
+    let plain = vault::open(vault.keyring.as_ref(), aad(merchant, id), &sealed).map_err(internal)?;
+    let text = Zeroizing::new(String::from_utf8(plain.to_vec()).map_err(|_| internal(VaultError::Decrypt))?);
+    let (number, name) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    let revealed = RevealedCard {
+        token: token_from_row(&row)?,
+        number: Zeroizing::new(number.to_owned()),
+        name: (!name.is_empty()).then(|| name.to_owned()),
+    };
+    let mut event = actor.event("token.revealed", Outcome::Success);
+    event.merchant_id = Some(merchant.to_string());
+    event.resource = Some(id.to_string());
+    let mut tx = store.begin().await?;
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    Ok(revealed)
+}
+
+fn aad<'a>(merchant: &'a MerchantId, id: &'a TokenId) -> Aad<'a> {
+    Aad {
+        token_id: id.as_str(),
+        merchant_id: merchant.as_str(),
+    }
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::NotFound {
+        resource: "token",
+        param: "id",
+    }
+}
+
+fn internal(e: VaultError) -> ServiceError {
+    ServiceError::Vault(e)
+}
+
+fn token_from_row(row: &TokenRow) -> Result<Token, ServiceError> {
+    let corrupt = |what: &str| ServiceError::Store(store::StoreError::Corrupt(format!("card_tokens.{what}")));
+    Ok(Token {
+        id: TokenId::from_trusted(row.id.clone()),
+        mode: Mode::parse(&row.mode).ok_or_else(|| corrupt("mode"))?,
+        brand: CardBrand::parse(&row.brand).ok_or_else(|| corrupt("brand"))?,
+        bin: row.bin.clone(),
+        last4: row.last4.clone(),
+        exp_month: u8::try_from(row.exp_month).map_err(|_| corrupt("exp_month"))?,
+        exp_year: u16::try_from(row.exp_year).map_err(|_| corrupt("exp_year"))?,
+        fingerprint: row.fingerprint.clone(),
+        created_at: Timestamp::from_millis(row.created_at),
+    })
+}

@@ -1,0 +1,101 @@
+//! The `card_tokens` table: masked card facts in clear, the number only as an
+//! envelope (wrapped data key + ciphertext). Not found comes back as `None`;
+//! an id collision as `StoreError::Duplicate`.
+
+use sqlx::{Any, Executor};
+
+use super::StoreError;
+use crate::domain::ids::{MerchantId, TokenId};
+use crate::domain::time::Timestamp;
+
+/// A token row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub mode: String,
+    pub brand: String,
+    pub bin: String,
+    pub last4: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
+    pub fingerprint: String,
+    pub kek_version: i64,
+    /// Base64; `None` once shredded.
+    pub wrapped_dek: Option<String>,
+    /// Base64; `None` once shredded.
+    pub ciphertext: Option<String>,
+    pub created_at: i64,
+    pub shredded_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, merchant_id, mode, brand, bin, last4, exp_month, exp_year, fingerprint, kek_version, \
+                       wrapped_dek, ciphertext, created_at, shredded_at";
+
+pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &TokenRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO card_tokens (id, merchant_id, mode, brand, bin, last4, exp_month, exp_year, fingerprint, \
+         kek_version, wrapped_dek, ciphertext, created_at, shredded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)",
+    )
+    .bind(&row.id)
+    .bind(&row.merchant_id)
+    .bind(&row.mode)
+    .bind(&row.brand)
+    .bind(&row.bin)
+    .bind(&row.last4)
+    .bind(row.exp_month)
+    .bind(row.exp_year)
+    .bind(&row.fingerprint)
+    .bind(row.kek_version)
+    .bind(row.wrapped_dek.as_deref())
+    .bind(row.ciphertext.as_deref())
+    .bind(row.created_at)
+    .execute(db)
+    .await
+    .map_err(StoreError::from_insert)?;
+    Ok(())
+}
+
+/// The token `id` only if `merchant` owns it and it is not shredded.
+pub async fn get_live<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    id: &TokenId,
+) -> Result<Option<TokenRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM card_tokens WHERE id = $1 AND merchant_id = $2 AND shredded_at IS NULL");
+    Ok(sqlx::query_as(&sql)
+        .bind(id.as_str())
+        .bind(merchant.as_str())
+        .fetch_optional(db)
+        .await?)
+}
+
+/// Destroys the token's key material and ciphertext. Returns whether a live
+/// token of `merchant` was shredded.
+pub async fn shred<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    id: &TokenId,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE card_tokens SET wrapped_dek = NULL, ciphertext = NULL, shredded_at = $1 \
+         WHERE id = $2 AND merchant_id = $3 AND shredded_at IS NULL",
+    )
+    .bind(at.as_millis())
+    .bind(id.as_str())
+    .bind(merchant.as_str())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Live tokens per KEK version, for `vault status`.
+pub async fn count_by_kek_version<'e>(db: impl Executor<'e, Database = Any>) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT kek_version, COUNT(*) FROM card_tokens WHERE shredded_at IS NULL GROUP BY kek_version ORDER BY kek_version",
+    )
+    .fetch_all(db)
+    .await?)
+}
