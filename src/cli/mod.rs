@@ -10,6 +10,7 @@ mod merchants;
 mod output;
 mod secrets;
 mod serve;
+mod vault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +65,9 @@ enum Command {
     /// Inspect or lift lockouts of client addresses.
     #[command(subcommand)]
     Lockout(lockouts::LockoutCommand),
+    /// Inspect the card vault and rotate its key-encryption key.
+    #[command(subcommand)]
+    Vault(vault::VaultCommand),
     /// Generate secret material for a production configuration.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
@@ -98,5 +102,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(ctx, cmd).await,
         Command::Lockout(cmd) => lockouts::run(ctx, cmd).await,
         Command::Secrets(cmd) => secrets::run(ctx, cmd).await,
+        Command::Vault(cmd) => vault::run(ctx, cmd).await,
     }
 }

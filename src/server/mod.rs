@@ -193,6 +193,32 @@ fn vault_key(
     }
 }
 
+/// The configured KEKs: the current one first, then earlier versions still
+/// needed to read data keys not yet re-wrapped.
+pub fn kek_entries(
+    config: &Config,
+    current: secrecy::SecretBox<[u8; 32]>,
+) -> Result<Vec<(KekVersion, Kek)>, StartupError> {
+    let mut keys = vec![(KekVersion::new(config.vault.kek_version), Kek::new(current))];
+    for previous in &config.vault.previous_kek_files {
+        let k = secrets::read_pepper_file(&previous.file).map_err(|e| StartupError::Invalid(e.to_string()))?;
+        keys.push((KekVersion::new(previous.version), Kek::new(k)));
+    }
+    Ok(keys)
+}
+
+/// The current KEK from configuration (or, in dev mode, the generated one).
+pub fn current_kek(config: &Config, dev: bool) -> Result<Option<secrecy::SecretBox<[u8; 32]>>, StartupError> {
+    vault_key(
+        config.vault.kek.as_ref(),
+        config.vault.kek_file.as_deref(),
+        "vault.kek",
+        "kek-v1",
+        config,
+        dev,
+    )
+}
+
 /// The keyring (current KEK plus earlier ones), fingerprinter and CVC holder.
 fn build_vault(
     config: &Config,
@@ -200,13 +226,8 @@ fn build_vault(
     fingerprint_key: secrecy::SecretBox<[u8; 32]>,
 ) -> Result<Vault, StartupError> {
     let current = KekVersion::new(config.vault.kek_version);
-    let mut keys = vec![(current, Kek::new(kek))];
-    for previous in &config.vault.previous_kek_files {
-        let k = secrets::read_pepper_file(&previous.file).map_err(|e| StartupError::Invalid(e.to_string()))?;
-        keys.push((KekVersion::new(previous.version), Kek::new(k)));
-    }
-    let keyring =
-        StaticKeyring::new(current, keys).map_err(|e| StartupError::Invalid(format!("vault keyring: {e}")))?;
+    let keyring = StaticKeyring::new(current, kek_entries(config, kek)?)
+        .map_err(|e| StartupError::Invalid(format!("vault keyring: {e}")))?;
     let ttl =
         parse_duration(&config.vault.cvc_ttl).map_err(|e| StartupError::Invalid(format!("vault.cvc_ttl: {e}")))?;
     if ttl > crate::vault::cvc::MAX_TTL {

@@ -99,3 +99,55 @@ pub async fn count_by_kek_version<'e>(db: impl Executor<'e, Database = Any>) -> 
     .fetch_all(db)
     .await?)
 }
+
+/// What re-wrapping needs of a token.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WrappedKeyRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub kek_version: i64,
+    pub wrapped_dek: String,
+    pub ciphertext: String,
+}
+
+/// Up to `limit` live tokens with ids after `after` whose data key is not
+/// wrapped by `version`, in id order.
+pub async fn page_not_at_version<'e>(
+    db: impl Executor<'e, Database = Any>,
+    version: i64,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<WrappedKeyRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, merchant_id, kek_version, wrapped_dek, ciphertext FROM card_tokens \
+         WHERE kek_version <> $1 AND shredded_at IS NULL AND wrapped_dek IS NOT NULL AND ciphertext IS NOT NULL \
+         AND id > $2 ORDER BY id LIMIT $3",
+    )
+    .bind(version)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Replaces a token's wrapped data key, only if it is still wrapped by
+/// `from` (a concurrent shred or rotation wins). Returns whether it changed.
+pub async fn rewrap<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+    from: i64,
+    to: i64,
+    wrapped_dek: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE card_tokens SET kek_version = $1, wrapped_dek = $2 \
+         WHERE id = $3 AND kek_version = $4 AND shredded_at IS NULL",
+    )
+    .bind(to)
+    .bind(wrapped_dek)
+    .bind(id)
+    .bind(from)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -185,6 +185,11 @@ pub async fn spawn_app_with(kind: Db, lockout: LockoutPolicy) -> Option<TestApp>
 impl TestApp {
     /// Another gateway on the same database and pepper, as a second replica.
     pub async fn spawn_replica(&self) -> Replica {
+        self.spawn_replica_with(self.vault()).await
+    }
+
+    /// A replica with its own vault keys (e.g. during a KEK rotation).
+    pub async fn spawn_replica_with(&self, vault: Vault) -> Replica {
         let store = Store::open(
             &self.db.url,
             &PoolSettings {
@@ -203,7 +208,7 @@ impl TestApp {
             store,
             GatewayOptions {
                 pepper: SecretBox::new(Box::new(pepper)),
-                vault: Arc::new(self.vault()),
+                vault: Arc::new(vault),
                 lockout: self.lockout.clone(),
                 trusted_proxies: Vec::new(),
                 body_limit: 64 * 1024,
@@ -232,20 +237,19 @@ impl TestApp {
 
     /// A vault over this app's keys (each replica holds its own CVCs in memory).
     pub fn vault(&self) -> Vault {
-        let decode = |b64: &str| -> [u8; 32] {
-            base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .unwrap()
-                .try_into()
-                .unwrap()
-        };
-        let keyring = StaticKeyring::single(
-            KekVersion::new(1),
-            Kek::new(SecretBox::new(Box::new(decode(&self.kek_b64)))),
-        );
+        self.vault_with(StaticKeyring::single(KekVersion::new(1), kek(&self.kek_b64)))
+    }
+
+    /// A vault with this app's fingerprint key and the given KEKs.
+    pub fn vault_with(&self, keyring: StaticKeyring) -> Vault {
+        let fingerprint: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(&self.fingerprint_b64)
+            .unwrap()
+            .try_into()
+            .unwrap();
         Vault::new(
             Arc::new(keyring),
-            Fingerprinter::new(SecretBox::new(Box::new(decode(&self.fingerprint_b64)))),
+            Fingerprinter::new(SecretBox::new(Box::new(fingerprint))),
             CvcStore::new(Duration::from_secs(600), 10_000).unwrap(),
         )
     }
@@ -366,6 +370,16 @@ impl TestApp {
         self.store.close().await;
         self.db.drop_schema().await;
     }
+}
+
+/// A KEK from base64.
+pub fn kek(b64: &str) -> Kek {
+    let bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    Kek::new(SecretBox::new(Box::new(bytes)))
 }
 
 pub fn operator() -> Actor {
