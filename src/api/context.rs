@@ -32,6 +32,12 @@ pub fn current_request_id() -> Option<String> {
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// Marks a response that may be framed (the hosted card fields page): its own
+/// CSP `frame-ancestors` names the one allowed origin, so `X-Frame-Options:
+/// DENY` is not added.
+#[derive(Debug, Clone, Copy)]
+pub struct AllowFraming;
+
 /// Filled in while a request is handled; read back for its audit entry.
 #[derive(Debug, Default)]
 pub struct AuditSlot {
@@ -120,7 +126,12 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(HeaderName::from_static("request-id"), v);
     }
+    let framable = response.extensions().get::<AllowFraming>().is_some();
+    let headers = response.headers_mut();
     for (name, value) in &SECURITY_HEADERS {
+        if framable && name == header::X_FRAME_OPTIONS {
+            continue;
+        }
         if !headers.contains_key(name) {
             headers.insert(name.clone(), HeaderValue::from_static(value));
         }
@@ -132,9 +143,14 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
     response
 }
 
-/// Health checks and the OpenAPI document are not API requests of a merchant.
+/// Health checks, the OpenAPI document and static page assets are not API
+/// requests of a merchant.
 fn route_is_audited(method: &Method, path: &str) -> bool {
-    !(method == Method::GET && (path == "/healthz" || path == "/openapi.json"))
+    !(method == Method::GET
+        && matches!(
+            path,
+            "/healthz" | "/openapi.json" | "/elements/card.js" | "/elements/card.css"
+        ))
 }
 
 async fn audit_request(

@@ -1,22 +1,36 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the
 //! response types, so it cannot drift from the code. Served at `/openapi.json`.
+//!
+//! Each handler's annotation lists the statuses the handler itself answers
+//! (400 for a bad query or body, 403, 404, 409, 413, 415). The statuses that
+//! the `/v1` authentication middleware and the error path answer on every
+//! authenticated route (401, 429, 500, 503) are added by [`SharedResponses`]
+//! to every operation that declares `security`, so a new route cannot forget
+//! them. 405 belongs to no operation: it answers a method the document does
+//! not list for a path (with `Allow`). `scripts/schema-fuzz.sh` checks the
+//! document against a running server.
 
 use std::sync::OnceLock;
 
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ArrayItems, Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Header, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
-use super::routes::{api_keys, health, merchant};
+use super::pagination::ListResponse;
+use super::routes::api_keys::{self, ApiKeyView};
+use super::routes::{health, merchant};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "paywarden", description = "Security-first payment gateway API. Amounts are integers in minor units; errors share one format."),
     paths(health::healthz, merchant::show, merchant::update, api_keys::list, api_keys::show, api_keys::revoke),
-    components(schemas(ErrorEnvelope, ErrorBody, ErrorType)),
-    modifiers(&BearerAuth),
+    components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>)),
+    modifiers(&BearerAuth, &SharedResponses, &ListItemRefs),
     tags((name = "merchant"), (name = "api_keys"), (name = "health"))
 )]
 pub struct ApiDoc;
@@ -38,6 +52,162 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The responses every authenticated route can give whatever its handler
+/// does: (status, name under `#/components/responses`, description).
+const SHARED_RESPONSES: [(&str, &str, &str); 4] = [
+    (
+        "401",
+        "Unauthenticated",
+        "No valid API key: missing, malformed, unknown, expired or revoked (`authentication_failed`).",
+    ),
+    (
+        "429",
+        "RateLimited",
+        "Too many requests (`rate_limit_error`), e.g. too many failed authentications from this client address (`too_many_failed_authentications`); retry after `Retry-After` seconds.",
+    ),
+    (
+        "500",
+        "InternalError",
+        "An internal error (`internal_error`); the detail is logged under the request id, never returned.",
+    ),
+    (
+        "503",
+        "Unavailable",
+        "Keys cannot be verified right now, e.g. the database is unreachable (`service_unavailable`).",
+    ),
+];
+
+/// Adds the shared responses to every authenticated operation, and the
+/// `Request-Id` header to every response.
+struct SharedResponses;
+
+impl Modify for SharedResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                add_shared_responses(operation);
+            }
+        }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (status, name, description) in SHARED_RESPONSES {
+            let mut response = error_response(description);
+            if status == "429" {
+                add_retry_after(&mut response);
+            }
+            components.responses.insert(name.to_owned(), RefOr::T(response));
+        }
+    }
+}
+
+/// A handler's own entry for a shared status (e.g. a route-specific 429) is
+/// kept; a response without a description gets the status's reason phrase.
+fn add_shared_responses(operation: &mut Operation) {
+    if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+        for (status, name, _) in SHARED_RESPONSES {
+            operation
+                .responses
+                .responses
+                .entry(status.to_owned())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+        }
+    }
+    for (status, response) in &mut operation.responses.responses {
+        if let RefOr::T(response) = response {
+            if response.description.is_empty() {
+                let reason = status.parse().ok().and_then(|s: u16| StatusCode::from_u16(s).ok());
+                response.description = reason.and_then(|s| s.canonical_reason()).unwrap_or_default().to_owned();
+            }
+            if status == "429" {
+                add_retry_after(response);
+            }
+            add_request_id(response);
+        }
+    }
+}
+
+/// Every 429 says when to retry (`ApiError::into_response`).
+fn add_retry_after(response: &mut Response) {
+    let seconds = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1));
+    let mut retry_after = Header::new(seconds);
+    retry_after.description = Some("Seconds to wait before retrying.".to_owned());
+    response.headers.insert("Retry-After".to_owned(), retry_after);
+}
+
+/// utoipa inlines a generic argument (juhaku/utoipa#1586), so each
+/// `ListResponse_X` would carry its own copy of `X`: point `data.items` back
+/// at the `X` component instead, when that is what was inlined.
+struct ListItemRefs;
+
+impl Modify for ListItemRefs {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let items: Vec<(String, RefOr<Schema>)> = components
+            .schemas
+            .keys()
+            .filter_map(|name| name.strip_prefix("ListResponse_"))
+            .filter_map(|item| Some((item.to_owned(), components.schemas.get(item)?.clone())))
+            .collect();
+        for (item, component) in items {
+            let Some(RefOr::T(Schema::Object(list))) = components.schemas.get_mut(&format!("ListResponse_{item}"))
+            else {
+                continue;
+            };
+            let Some(RefOr::T(Schema::Array(data))) = list.properties.get_mut("data") else {
+                continue;
+            };
+            if matches!(&data.items, ArrayItems::RefOrSchema(inlined) if **inlined == component) {
+                data.items = ArrayItems::RefOrSchema(Box::new(RefOr::Ref(Ref::from_schema_name(item))));
+            }
+        }
+    }
+}
+
+/// An `ErrorEnvelope` response.
+fn error_response(description: &str) -> Response {
+    let mut response = Response::new(description);
+    response.content.insert(
+        "application/json".to_owned(),
+        Content::new(Some(Ref::from_schema_name("ErrorEnvelope"))),
+    );
+    add_request_id(&mut response);
+    response
+}
+
+/// Every response carries the request id (`context::request_context`).
+fn add_request_id(response: &mut Response) {
+    let mut request_id = Header::new(ObjectBuilder::new().schema_type(Type::String));
+    request_id.description = Some("This request's id, also in the audit trail and the server log.".to_owned());
+    response.headers.insert("Request-Id".to_owned(), request_id);
+}
+
+/// A string that is always `value`, e.g. the `object` field of a resource.
+pub fn literal(value: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([value]))
+        .build()
+}
+
+/// The shape of an id with `prefix` (`domain::ids`: the prefix, then 24
+/// base62 characters).
+pub fn id_schema(prefix: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^{prefix}[0-9A-Za-z]{{24}}$")))
+}
+
 /// The document, rendered once.
 pub fn document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
@@ -46,4 +216,158 @@ pub fn document() -> &'static str {
 
 pub async fn serve() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], document())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use crate::domain::ids::{ApiKeyId, MerchantId};
+
+    #[test]
+    fn id_patterns_describe_generated_ids() {
+        for (id, prefix) in [
+            (ApiKeyId::generate().unwrap().to_string(), ApiKeyId::PREFIX),
+            (MerchantId::generate().unwrap().to_string(), MerchantId::PREFIX),
+        ] {
+            let pattern = super::id_schema(prefix).build().pattern.unwrap();
+            assert_eq!(pattern, format!("^{prefix}[0-9A-Za-z]{{24}}$"));
+            let rest = id.strip_prefix(prefix).unwrap();
+            assert_eq!(rest.len(), 24, "{id}");
+            assert!(rest.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+        }
+    }
+
+    #[test]
+    fn authenticated_operations_document_the_shared_errors() {
+        let doc: Value = serde_json::from_str(super::document()).unwrap();
+        let mut ids = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                ids.push(op["operationId"].as_str().unwrap().to_owned());
+                let responses = op["responses"].as_object().unwrap();
+                for (status, response) in responses {
+                    let described = response.get("$ref").is_some()
+                        || response["description"].as_str().is_some_and(|d| !d.is_empty());
+                    assert!(described, "{method} {path} {status} has no description");
+                }
+                if op.get("security").is_some() {
+                    assert!(op["security"].as_array().is_some_and(|s| !s.is_empty()));
+                    for status in ["401", "429", "500", "503"] {
+                        assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+                    }
+                }
+            }
+        }
+        let count = ids.len();
+        assert!(count > 0);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "operation ids must be unique");
+    }
+
+    /// The ranges of a regex class body such as `\u0000-\u001F\u00A0`.
+    fn class_ranges(class: &str) -> Vec<(u32, u32)> {
+        let code = |s: &str| u32::from_str_radix(s, 16).unwrap();
+        class
+            .split("\\u")
+            .filter(|part| !part.is_empty())
+            .fold(Vec::new(), |mut ranges: Vec<(u32, u32)>, part| {
+                match part.strip_suffix('-') {
+                    Some(low) => ranges.push((code(low), u32::MAX)),
+                    None => match ranges.last_mut() {
+                        Some(last) if last.1 == u32::MAX => last.1 = code(part),
+                        _ => ranges.push((code(part), code(part))),
+                    },
+                }
+                ranges
+            })
+    }
+
+    /// The documented `name` pattern, `^[W]*[^N](?:[^A]{0,198}[^N])?[W]*$`,
+    /// accepts what `MerchantName::parse` accepts: W is the whitespace that
+    /// `trim` removes, A the characters forbidden in a name, N those and
+    /// whitespace (a name cannot start or end with it once trimmed).
+    #[test]
+    fn merchant_name_pattern_matches_the_parser() {
+        use crate::domain::merchant::MerchantName;
+        let doc: Value = serde_json::from_str(super::document()).unwrap();
+        let name = &doc["components"]["schemas"]["UpdateMerchant"]["properties"]["name"];
+        let pattern = name["pattern"].as_str().unwrap();
+        let classes: Vec<&str> = pattern
+            .split('[')
+            .skip(1)
+            .map(|c| c.split(']').next().unwrap())
+            .collect();
+        let [w, n, a, ..] = classes[..] else {
+            panic!("{pattern}");
+        };
+        let (n, a) = (n.strip_prefix('^').unwrap(), a.strip_prefix('^').unwrap());
+        assert_eq!(pattern, format!("^[{w}]*[^{n}](?:[^{a}]{{0,198}}[^{n}])?[{w}]*$"));
+        assert_eq!(
+            name["maxLength"],
+            Value::Null,
+            "whitespace around the name does not count"
+        );
+        let (w, n, a) = (class_ranges(w), class_ranges(n), class_ranges(a));
+        let within = |ranges: &[(u32, u32)], c: char| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&u32::from(c)));
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let hex = u32::from(c);
+            assert_eq!(
+                c.is_whitespace(),
+                within(&w, c),
+                "U+{hex:04X}: W is `trim`'s whitespace"
+            );
+            let inside = MerchantName::parse(&format!("a{c}a")).is_ok();
+            assert_eq!(inside, !within(&a, c), "U+{hex:04X} inside a name");
+            let alone = MerchantName::parse(&c.to_string()).is_ok();
+            assert_eq!(alone, !within(&n, c), "U+{hex:04X} as the whole name");
+        }
+        let ok = |s: String| MerchantName::parse(&s).is_ok();
+        assert!(ok("x".repeat(200)) && !ok("x".repeat(201)) && ok(format!("\t {} \n", "x".repeat(200))));
+    }
+
+    /// Each `{param}` is documented once (utoipa also derives path parameters
+    /// from axum's `Path` extractor), with the shape of the id it holds.
+    #[test]
+    fn path_parameters_are_documented_once_with_their_shape() {
+        let doc: Value = serde_json::from_str(super::document()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
+                let mut seen: Vec<(String, String)> = parameters
+                    .iter()
+                    .map(|p| {
+                        (
+                            p["name"].as_str().unwrap().to_owned(),
+                            p["in"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect();
+                let count = seen.len();
+                seen.sort();
+                seen.dedup();
+                assert_eq!(seen.len(), count, "{method} {path}: duplicated parameters");
+                for p in parameters.iter().filter(|p| p["in"] == "path") {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(path.contains(&format!("{{{name}}}")), "{method} {path}: {name}");
+                    if path.starts_with("/v1/api_keys/") {
+                        let expected = super::id_schema(ApiKeyId::PREFIX).build().pattern;
+                        assert_eq!(p["schema"]["pattern"].as_str(), expected.as_deref(), "{method} {path}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn list_items_refer_to_their_component() {
+        let doc: Value = serde_json::from_str(super::document()).unwrap();
+        let list = &doc["components"]["schemas"]["ListResponse_ApiKeyView"];
+        assert_eq!(
+            list["properties"]["data"]["items"]["$ref"],
+            "#/components/schemas/ApiKeyView"
+        );
+        assert_eq!(list["properties"]["object"]["enum"][0], "list");
+    }
 }

@@ -2,20 +2,57 @@
 //! every list endpoint.
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{KnownFormat, Required, SchemaFormat};
 
 use super::error::ApiError;
+use super::openapi;
 
 pub const DEFAULT_LIMIT: i64 = 10;
 pub const MAX_LIMIT: i64 = 100;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+/// The query of a list endpoint. Any other query parameter is a 400. Its
+/// OpenAPI description is [`list_params`], which also knows the id shape of
+/// the listed resource.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// How many items to return, 1 to 100 (default 10).
     pub limit: Option<i64>,
     /// An object id: return the items after it.
     pub starting_after: Option<String>,
+}
+
+/// The OpenAPI query parameters of a list of resources whose ids start with
+/// `id_prefix` (for a handler's `IntoParams`).
+pub fn list_params(id_prefix: &str) -> Vec<Parameter> {
+    let limit = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+        .maximum(Some(MAX_LIMIT))
+        .default(Some(DEFAULT_LIMIT.into()));
+    vec![
+        ParameterBuilder::new()
+            .name("limit")
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(format!(
+                "How many items to return, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}); anything else is a 400."
+            )))
+            .schema(Some(limit))
+            .build(),
+        ParameterBuilder::new()
+            .name("starting_after")
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(
+                "The id of an item of this list: return the items after it. A malformed id is a 400.",
+            ))
+            .schema(Some(openapi::id_schema(id_prefix)))
+            .build(),
+    ]
 }
 
 impl ListParams {
@@ -52,9 +89,16 @@ impl ListParams {
 /// `{"object": "list", "data": [...], "has_more": bool}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListResponse<T> {
+    #[schema(schema_with = list_object)]
     pub object: &'static str,
+    /// At most `limit` items, in id order.
     pub data: Vec<T>,
+    /// Whether more items follow the last one (pass its id as `starting_after`).
     pub has_more: bool,
+}
+
+fn list_object() -> utoipa::openapi::schema::Object {
+    openapi::literal("list")
 }
 
 impl<T> ListResponse<T> {

@@ -45,6 +45,68 @@ pub struct Merchant {
     pub id: MerchantId,
     pub name: MerchantName,
     pub created_at: Timestamp,
+    /// Origins allowed to embed the hosted card fields page.
+    pub element_origins: Vec<ElementOrigin>,
+}
+
+/// Most origins a merchant may register for the hosted card fields page.
+pub const MAX_ELEMENT_ORIGINS: usize = 10;
+
+/// A web origin (`scheme://host[:port]`, nothing else) allowed to frame the
+/// hosted card fields page. `https` only, except `http` on loopback hosts for
+/// local development. No wildcards, paths, credentials or queries.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ElementOrigin(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("origins look like https://shop.example or https://shop.example:8443 (http only for localhost)")]
+pub struct InvalidOrigin;
+
+impl ElementOrigin {
+    pub fn parse(input: &str) -> Result<Self, InvalidOrigin> {
+        let lower = input.trim().to_ascii_lowercase();
+        let (scheme, rest) = lower.split_once("://").ok_or(InvalidOrigin)?;
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(':') && !h.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => {
+                let port: u16 = p.parse().map_err(|_| InvalidOrigin)?;
+                (h, Some(port))
+            }
+            _ => (rest, None),
+        };
+        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+        let host_ok = !host.is_empty()
+            && host.len() <= 253
+            && (host == "[::1]"
+                || host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                    && !host.starts_with(['.', '-'])
+                    && !host.ends_with(['.', '-']));
+        let scheme_ok = scheme == "https" || (scheme == "http" && loopback);
+        if !host_ok || !scheme_ok || port == Some(0) {
+            return Err(InvalidOrigin);
+        }
+        Ok(Self(match port {
+            Some(p) => format!("{scheme}://{host}:{p}"),
+            None => format!("{scheme}://{host}"),
+        }))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ElementOrigin {
+    type Error = InvalidOrigin;
+    fn try_from(s: String) -> Result<Self, InvalidOrigin> {
+        Self::parse(&s)
+    }
+}
+
+impl From<ElementOrigin> for String {
+    fn from(o: ElementOrigin) -> String {
+        o.0
+    }
 }
 
 #[cfg(test)]
@@ -59,5 +121,34 @@ mod tests {
         assert!(MerchantName::parse(&"x".repeat(201)).is_err());
         assert!(MerchantName::parse("abc\u{202E}gpj.exe").is_err());
         assert!(MerchantName::parse("Café Zürich 東京").is_ok());
+    }
+
+    #[test]
+    fn origins_are_strict() {
+        assert_eq!(
+            ElementOrigin::parse("https://Shop.Example").unwrap().as_str(),
+            "https://shop.example"
+        );
+        assert_eq!(
+            ElementOrigin::parse("https://shop.example:8443").unwrap().as_str(),
+            "https://shop.example:8443"
+        );
+        assert!(ElementOrigin::parse("http://localhost:3000").is_ok());
+        assert!(ElementOrigin::parse("http://127.0.0.1:3000").is_ok());
+        for bad in [
+            "http://shop.example",
+            "https://shop.example/path",
+            "https://*.shop.example",
+            "shop.example",
+            "https://user@shop.example",
+            "https://shop.example:0",
+            "https://shop.example?x=1",
+            "javascript://x",
+            "https://",
+            "https://shop example",
+            "https://shop.example'; script-src *",
+        ] {
+            assert!(ElementOrigin::parse(bad).is_err(), "{bad}");
+        }
     }
 }

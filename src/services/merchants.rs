@@ -1,19 +1,28 @@
-//! Merchant use cases: create (audited in the same transaction), get, list.
+//! Merchant use cases: create and update (each audited in its transaction),
+//! get, list.
 
 use crate::domain::audit::Outcome;
 use crate::domain::ids::MerchantId;
-use crate::domain::merchant::{Merchant, MerchantName};
+use crate::domain::merchant::{ElementOrigin, Merchant, MerchantName};
 use crate::domain::time::Timestamp;
 use crate::store::{self, Store};
 
 use super::actor::Actor;
 use super::ServiceError;
 
+fn missing() -> ServiceError {
+    ServiceError::NotFound {
+        resource: "merchant",
+        param: "merchant",
+    }
+}
+
 pub async fn create(store: &Store, actor: &Actor, name: MerchantName) -> Result<Merchant, ServiceError> {
     let merchant = Merchant {
         id: MerchantId::generate()?,
         name,
         created_at: Timestamp::now(),
+        element_origins: Vec::new(),
     };
     let mut event = actor.event("merchant.created", Outcome::Success);
     event.merchant_id = Some(merchant.id.to_string());
@@ -26,43 +35,48 @@ pub async fn create(store: &Store, actor: &Actor, name: MerchantName) -> Result<
 }
 
 pub async fn get(store: &Store, id: &MerchantId) -> Result<Merchant, ServiceError> {
-    store::merchants::get(store.reader(), id)
-        .await?
-        .ok_or(ServiceError::NotFound {
-            resource: "merchant",
-            param: "merchant",
-        })
+    store::merchants::get(store.reader(), id).await?.ok_or_else(missing)
 }
 
 pub async fn list(store: &Store, after: Option<&MerchantId>, limit: i64) -> Result<Vec<Merchant>, ServiceError> {
     Ok(store::merchants::list(store.reader(), after.map(MerchantId::as_str), limit).await?)
 }
 
-/// Renames the merchant; the change and its audit entry commit together.
-pub async fn rename(
+/// What a merchant may change about itself; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct MerchantChanges {
+    pub name: Option<MerchantName>,
+    pub element_origins: Option<Vec<ElementOrigin>>,
+}
+
+/// Applies `changes`; the change and its audit entry commit together.
+pub async fn update(
     store: &Store,
     actor: &Actor,
     id: &MerchantId,
-    name: MerchantName,
+    changes: MerchantChanges,
 ) -> Result<Merchant, ServiceError> {
+    let mut changed = Vec::new();
+    let mut tx = store.begin().await?;
+    if let Some(name) = &changes.name {
+        if !store::merchants::update_name(&mut *tx, id, name).await? {
+            return Err(missing());
+        }
+        changed.push("name".to_owned());
+    }
+    if let Some(origins) = &changes.element_origins {
+        if !store::merchants::update_element_origins(&mut *tx, id, origins).await? {
+            return Err(missing());
+        }
+        let list: Vec<&str> = origins.iter().map(ElementOrigin::as_str).collect();
+        changed.push(format!("element_origins = [{}]", list.join(", ")));
+    }
     let mut event = actor.event("merchant.updated", Outcome::Success);
     event.merchant_id = Some(id.to_string());
     event.resource = Some(id.to_string());
-    event.reason = Some("name changed".into());
-    let mut tx = store.begin().await?;
-    if !store::merchants::update_name(&mut *tx, id, &name).await? {
-        return Err(ServiceError::NotFound {
-            resource: "merchant",
-            param: "merchant",
-        });
-    }
+    event.reason = Some(format!("changed: {}", changed.join("; ")));
     store::audit::append(&mut tx, &[event]).await?;
-    let merchant = store::merchants::get(&mut *tx, id)
-        .await?
-        .ok_or(ServiceError::NotFound {
-            resource: "merchant",
-            param: "merchant",
-        })?;
+    let merchant = store::merchants::get(&mut *tx, id).await?.ok_or_else(missing)?;
     tx.commit().await?;
     Ok(merchant)
 }

@@ -215,6 +215,7 @@ struct AuthRow {
     key_hash: Option<String>,
     merchant_name: Option<String>,
     merchant_created_at: Option<i64>,
+    merchant_element_origins: Option<String>,
     locked_until: Option<i64>,
 }
 
@@ -229,7 +230,8 @@ pub async fn lookup_for_auth<'e>(
     let row: AuthRow = sqlx::query_as(
         "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix, k.last4, k.permissions, k.max_amount, k.currencies, \
          k.allowed_ips, k.description, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rotated_to, \
-         k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, l.locked_until \
+         k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, \
+         m.element_origins AS merchant_element_origins, l.locked_until \
          FROM (SELECT 1 AS probe) AS p \
          LEFT JOIN api_keys k ON k.key_hash = $1 \
          LEFT JOIN merchants m ON m.id = k.merchant_id \
@@ -267,6 +269,10 @@ pub async fn lookup_for_auth<'e>(
                 id: key.merchant_id.clone(),
                 name: MerchantName::from_trusted(name),
                 created_at: Timestamp::from_millis(merchant_created_at),
+                element_origins: json_column(
+                    "element_origins",
+                    row.merchant_element_origins.as_deref().unwrap_or("[]"),
+                )?,
             };
             Some((key, hash, merchant))
         }

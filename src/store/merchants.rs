@@ -3,9 +3,9 @@
 
 use sqlx::{Any, Executor};
 
-use super::{After, StoreError};
+use super::{json_column, to_json_column, After, StoreError};
 use crate::domain::ids::MerchantId;
-use crate::domain::merchant::{Merchant, MerchantName};
+use crate::domain::merchant::{ElementOrigin, Merchant, MerchantName};
 use crate::domain::time::Timestamp;
 
 #[derive(sqlx::FromRow)]
@@ -13,23 +13,29 @@ struct Row {
     id: String,
     name: String,
     created_at: i64,
+    element_origins: String,
 }
 
-impl From<Row> for Merchant {
-    fn from(r: Row) -> Self {
-        Merchant {
+impl TryFrom<Row> for Merchant {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        Ok(Merchant {
             id: MerchantId::from_trusted(r.id),
             name: MerchantName::from_trusted(r.name),
             created_at: Timestamp::from_millis(r.created_at),
-        }
+            element_origins: json_column("element_origins", &r.element_origins)?,
+        })
     }
 }
 
+const COLUMNS: &str = "id, name, created_at, element_origins";
+
 pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, m: &Merchant) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, $3)")
+    sqlx::query("INSERT INTO merchants (id, name, created_at, element_origins) VALUES ($1, $2, $3, $4)")
         .bind(m.id.as_str())
         .bind(m.name.as_str())
         .bind(m.created_at.as_millis())
+        .bind(to_json_column(&m.element_origins))
         .execute(db)
         .await
         .map_err(StoreError::from_insert)?;
@@ -37,11 +43,11 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, m: &Merchant) -> 
 }
 
 pub async fn get<'e>(db: impl Executor<'e, Database = Any>, id: &MerchantId) -> Result<Option<Merchant>, StoreError> {
-    let row: Option<Row> = sqlx::query_as("SELECT id, name, created_at FROM merchants WHERE id = $1")
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM merchants WHERE id = $1"))
         .bind(id.as_str())
         .fetch_optional(db)
         .await?;
-    Ok(row.map(Merchant::from))
+    row.map(Merchant::try_from).transpose()
 }
 
 /// Up to `limit` merchants with ids after `after`, in id order.
@@ -50,13 +56,14 @@ pub async fn list<'e>(
     after: After<'_>,
     limit: i64,
 ) -> Result<Vec<Merchant>, StoreError> {
-    let rows: Vec<Row> =
-        sqlx::query_as("SELECT id, name, created_at FROM merchants WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(db)
-            .await?;
-    Ok(rows.into_iter().map(Merchant::from).collect())
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM merchants WHERE id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(after.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(Merchant::try_from).collect()
 }
 
 /// Renames a merchant. Returns whether a row changed (false: not found).
@@ -67,6 +74,20 @@ pub async fn update_name<'e>(
 ) -> Result<bool, StoreError> {
     let done = sqlx::query("UPDATE merchants SET name = $1 WHERE id = $2")
         .bind(name.as_str())
+        .bind(id.as_str())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Replaces the merchant's element origins. Returns whether a row changed.
+pub async fn update_element_origins<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &MerchantId,
+    origins: &[ElementOrigin],
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE merchants SET element_origins = $1 WHERE id = $2")
+        .bind(to_json_column(&origins))
         .bind(id.as_str())
         .execute(db)
         .await?;

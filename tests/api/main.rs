@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod cli;
 mod conventions;
+mod elements;
 mod merchant;
 mod process;
 mod tenancy;

@@ -5,6 +5,9 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Serialize;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::Object;
+use utoipa::IntoParams;
 
 use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::ids::ApiKeyId;
@@ -16,13 +19,16 @@ use crate::services::keys;
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::AppQuery;
-use super::super::pagination::{ListParams, ListResponse};
+use super::super::openapi;
+use super::super::pagination::{self, ListParams, ListResponse};
 use super::super::AppState;
 
 /// A key as the API shows it: never the secret, only its prefix and last four.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
+    #[schema(schema_with = api_key_object)]
     pub object: &'static str,
+    #[schema(schema_with = api_key_id)]
     pub id: String,
     pub kind: KeyKind,
     pub livemode: bool,
@@ -33,11 +39,40 @@ pub struct ApiKeyView {
     pub permissions: Vec<Permission>,
     pub restrictions: RestrictionsView,
     pub description: Option<String>,
+    /// Unix time, seconds.
     pub created: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used: Option<i64>,
+    #[schema(schema_with = rotated_to)]
     pub rotated_to: Option<String>,
+}
+
+fn api_key_object() -> Object {
+    openapi::literal("api_key")
+}
+
+fn api_key_id() -> Object {
+    openapi::id_schema(ApiKeyId::PREFIX).build()
+}
+
+fn rotated_to() -> Object {
+    openapi::id_schema(ApiKeyId::PREFIX)
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::Type::String,
+            utoipa::openapi::Type::Null,
+        ]))
+        .description(Some("The key that replaced this one, when it was rotated."))
+        .build()
+}
+
+/// The query of `GET /v1/api_keys`, for the OpenAPI document.
+pub struct ListQuery;
+
+impl IntoParams for ListQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        pagination::list_params(ApiKeyId::PREFIX)
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -77,8 +112,12 @@ fn key_id(raw: &str) -> Result<ApiKeyId, ApiError> {
     ApiKeyId::parse(raw).map_err(|_| ApiError::not_found("api_key", "id"))
 }
 
-#[utoipa::path(get, path = "/v1/api_keys", tag = "api_keys", params(ListParams),
-    responses((status = 200, body = ListResponse<ApiKeyView>), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+#[utoipa::path(get, path = "/v1/api_keys", operation_id = "list_api_keys", tag = "api_keys", params(ListQuery),
+    responses(
+        (status = 200, description = "The merchant's keys, a page at a time.", body = ListResponse<ApiKeyView>),
+        (status = 400, description = "A query parameter is invalid or unknown (`parameter_invalid`).", body = ErrorEnvelope),
+        (status = 403, description = "The key lacks `api_keys:read` (`permission_denied`).", body = ErrorEnvelope),
+    ),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -95,8 +134,14 @@ pub async fn list(
     )))
 }
 
-#[utoipa::path(get, path = "/v1/api_keys/{id}", tag = "api_keys", params(("id" = String, Path)),
-    responses((status = 200, body = ApiKeyView), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/api_keys/{id}", operation_id = "get_api_key", tag = "api_keys", params(("id" = String, Path, pattern = r"^key_[0-9A-Za-z]{24}$",
+        description = "The key's id. A malformed id, or another merchant's key, is a 404 like an unknown one.")),
+    responses(
+        (status = 200, description = "The key (never its secret).", body = ApiKeyView),
+        (status = 403, description = "The key lacks `api_keys:read` (`permission_denied`).", body = ErrorEnvelope),
+        (status = 404, description = "No such key of this merchant (`resource_missing`).", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -107,8 +152,14 @@ pub async fn show(
     Ok(Json(ApiKeyView::from(&key)))
 }
 
-#[utoipa::path(post, path = "/v1/api_keys/{id}/revoke", tag = "api_keys", params(("id" = String, Path)),
-    responses((status = 200, body = ApiKeyView), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+#[utoipa::path(post, path = "/v1/api_keys/{id}/revoke", operation_id = "revoke_api_key", tag = "api_keys", params(("id" = String, Path, pattern = r"^key_[0-9A-Za-z]{24}$",
+        description = "The key's id. A malformed id, or another merchant's key, is a 404 like an unknown one.")),
+    responses(
+        (status = 200, description = "The key, now revoked: refused from the next request on.", body = ApiKeyView),
+        (status = 403, description = "The key lacks `api_keys:write` (`permission_denied`).", body = ErrorEnvelope),
+        (status = 404, description = "No such key of this merchant (`resource_missing`).", body = ErrorEnvelope),
+        (status = 409, description = "The key is already revoked (`api_key_already_revoked`).", body = ErrorEnvelope),
+    ),
     security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::api_key::Mode;
-use crate::domain::merchant::{Merchant, MerchantName};
+use crate::domain::merchant::{ElementOrigin, Merchant, MerchantName, MAX_ELEMENT_ORIGINS};
 use crate::services::merchants;
 
 use super::super::auth::{AuditedInTx, Authenticated};
@@ -16,37 +16,85 @@ use super::api_keys::ApiKeyView;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MerchantView {
+    #[schema(schema_with = merchant_object)]
     pub object: &'static str,
+    #[schema(schema_with = merchant_id)]
     pub id: String,
     pub name: String,
     /// Whether the calling key is a live key.
     pub livemode: bool,
     pub created: i64,
+    /// Origins allowed to embed the hosted card fields page.
+    pub element_origins: Vec<String>,
     /// The key that made this request.
     pub key: ApiKeyView,
 }
 
-#[utoipa::path(get, path = "/v1/merchant", tag = "merchant",
-    responses((status = 200, body = MerchantView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+fn merchant_object() -> utoipa::openapi::schema::Object {
+    super::super::openapi::literal("merchant")
+}
+
+fn merchant_id() -> utoipa::openapi::schema::Object {
+    super::super::openapi::id_schema(crate::domain::ids::MerchantId::PREFIX).build()
+}
+
+#[utoipa::path(get, path = "/v1/merchant", operation_id = "get_merchant", tag = "merchant",
+    responses(
+        (status = 200, description = "The calling key's merchant, and the key itself.", body = MerchantView),
+        (status = 403, description = "A publishable key was used (`publishable_key_not_allowed`).", body = ErrorEnvelope),
+    ),
     security(("bearer" = [])))]
-pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Result<Json<MerchantView>, ApiError> {
+pub async fn show(auth: Authenticated) -> Result<Json<MerchantView>, ApiError> {
     auth.require_private_key()?;
-    let merchant = merchants::get(&state.store, auth.merchant()).await?;
-    Ok(Json(view(&merchant, &auth)))
+    // The merchant was read together with the key: no second query.
+    Ok(Json(view(auth.merchant_record(), &auth)))
 }
 
 /// The fields a merchant may change about itself. Anything else (id,
 /// created, livemode, …) is an unknown field and rejected.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateMerchant {
-    /// 1 to 200 characters, no control characters.
-    pub name: String,
+    /// 1 to 200 characters once leading and trailing whitespace is trimmed,
+    /// without control, bidirectional-override or zero-width characters.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        pattern = r"^[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200F\u2028-\u202F\u205F\u2066-\u2069\u3000\uFEFF](?:[^\u0000-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]{0,198}[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200F\u2028-\u202F\u205F\u2066-\u2069\u3000\uFEFF])?[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
+    pub name: Option<String>,
+    /// Origins (`https://host[:port]`; `http` only for localhost) allowed to
+    /// embed the hosted card fields page; replaces the current list (at most 10).
+    #[schema(schema_with = element_origins)]
+    pub element_origins: Option<Vec<String>>,
 }
 
-#[utoipa::path(post, path = "/v1/merchant", tag = "merchant", request_body = UpdateMerchant,
-    responses((status = 200, body = MerchantView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope)),
+/// `ElementOrigin::parse`: surrounding whitespace trimmed, case-insensitive,
+/// `https://` with a hostname, or `http://` with a loopback host; port 1–65535.
+fn element_origins() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let origin = ObjectBuilder::new().schema_type(Type::String).pattern(Some(
+        r"^[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(?:[Hh][Tt][Tt][Pp][Ss]://(?:[0-9A-Za-z](?:[-.0-9A-Za-z]{0,251}[0-9A-Za-z])?|\[::1\])|[Hh][Tt][Tt][Pp]://(?:[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127\.0\.0\.1|\[::1\]))(?::0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
+    ));
+    ArrayBuilder::new()
+        .items(origin)
+        .max_items(Some(MAX_ELEMENT_ORIGINS))
+        .description(Some(
+            "Origins (`https://host[:port]`; `http` only for localhost) allowed to embed the hosted card fields \
+             page; replaces the current list.",
+        ))
+        .build()
+}
+
+#[utoipa::path(post, path = "/v1/merchant", operation_id = "update_merchant", tag = "merchant", request_body = UpdateMerchant,
+    responses(
+        (status = 200, description = "The merchant, updated.", body = MerchantView),
+        (status = 400, description = "The body is not valid JSON, has neither `name` nor `element_origins`, has an unknown field, or a value is invalid (`invalid_json`, `parameter_missing`, `parameter_unknown`, `parameter_invalid`).", body = ErrorEnvelope),
+        (status = 403, description = "Not a secret key (`secret_key_required`).", body = ErrorEnvelope),
+        (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
+        (status = 415, description = "The body is not `application/json` (`unsupported_content_type`).", body = ErrorEnvelope),
+    ),
     security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
@@ -55,11 +103,43 @@ pub async fn update(
     AppJson(body): AppJson<UpdateMerchant>,
 ) -> Result<Json<MerchantView>, ApiError> {
     auth.require_secret_key()?;
-    let name =
-        MerchantName::parse(&body.name).map_err(|e| ApiError::invalid("name", "parameter_invalid", e.to_string()))?;
-    let merchant = merchants::rename(&state.store, &auth.actor(), auth.merchant(), name).await?;
+    let name = body
+        .name
+        .as_deref()
+        .map(MerchantName::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("name", "parameter_invalid", e.to_string()))?;
+    let element_origins = body.element_origins.as_deref().map(parse_origins).transpose()?;
+    if name.is_none() && element_origins.is_none() {
+        return Err(ApiError::invalid(
+            "name",
+            "parameter_missing",
+            "Pass `name` or `element_origins` to change",
+        ));
+    }
+    let changes = merchants::MerchantChanges { name, element_origins };
+    let merchant = merchants::update(&state.store, &auth.actor(), auth.merchant(), changes).await?;
     audited.mark();
     Ok(Json(view(&merchant, &auth)))
+}
+
+fn parse_origins(raw: &[String]) -> Result<Vec<ElementOrigin>, ApiError> {
+    if raw.len() > MAX_ELEMENT_ORIGINS {
+        return Err(ApiError::invalid(
+            "element_origins",
+            "parameter_invalid",
+            format!("At most {MAX_ELEMENT_ORIGINS} origins"),
+        ));
+    }
+    let mut origins = Vec::with_capacity(raw.len());
+    for (i, o) in raw.iter().enumerate() {
+        let origin = ElementOrigin::parse(o)
+            .map_err(|e| ApiError::invalid(format!("element_origins[{i}]"), "parameter_invalid", e.to_string()))?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(origins)
 }
 
 fn view(merchant: &Merchant, auth: &Authenticated) -> MerchantView {
@@ -69,6 +149,7 @@ fn view(merchant: &Merchant, auth: &Authenticated) -> MerchantView {
         name: merchant.name.as_str().to_owned(),
         livemode: auth.key().mode == Mode::Live,
         created: merchant.created_at.as_secs(),
+        element_origins: merchant.element_origins.iter().map(|o| o.as_str().to_owned()).collect(),
         key: ApiKeyView::from(auth.key()),
     }
 }

@@ -2,6 +2,7 @@
 //! result. One module per resource.
 
 pub mod api_keys;
+pub mod elements;
 pub mod health;
 pub mod merchant;
 pub mod tokens;

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Schema fuzzing: checks the live server against its own OpenAPI document.
+#
+# Starts `paywarden serve --dev` in a temporary data directory on a free
+# loopback port and runs Schemathesis against https://127.0.0.1:PORT/openapi.json
+# with every check that can apply to this API (see CHECKS below): no 5xx, every
+# status code / content type / body / header as documented, schema-valid
+# requests accepted, schema-invalid ones rejected, auth enforced, 405 + Allow
+# for undocumented methods, and no merchant reading another merchant's objects;
+# then the audit chain must verify and the server must have logged no error.
+# TLS is verified against the dev certificate. Exits non-zero on any failure
+# (and on the warnings listed in FAIL_ON_WARNINGS); always stops the server.
+#
+# Usage: scripts/schema-fuzz.sh [extra schemathesis run options...]
+# Environment:
+#   SCHEMA_FUZZ_MAX_EXAMPLES  test cases per operation and phase (default 100)
+#   SCHEMA_FUZZ_SEED          reproduce a run (its seed is printed at the end)
+#   SCHEMA_FUZZ_OUT           reports and server log (default <target>/schema-fuzz)
+#   SCHEMA_FUZZ_VENV          Schemathesis's virtualenv (default <target>/schemathesis-venv)
+#   SCHEMA_FUZZ_KEEP=1        keep the temp dir (data dir, Schemathesis config, hooks)
+#   PAYWARDEN_BIN             server binary; when unset, `cargo build` makes
+#                             <target>/debug/paywarden (<target>: $CARGO_TARGET_DIR or ./target)
+#
+# Bounded by --max-examples (every phase, the stateful one included): about a
+# minute on 2 cores. Each failure prints a `Reproduce with:` curl line; the
+# JUnit/NDJSON reports and the server's JSON log are in SCHEMA_FUZZ_OUT.
+set -euo pipefail
+
+SCHEMATHESIS_VERSION="4.32.5"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+MAX_EXAMPLES="${SCHEMA_FUZZ_MAX_EXAMPLES:-100}"
+OUT="${SCHEMA_FUZZ_OUT:-$TARGET/schema-fuzz}"
+VENV="${SCHEMA_FUZZ_VENV:-$TARGET/schemathesis-venv}"
+RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)-$$"
+
+log() { printf 'schema-fuzz: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 2; }
+
+# --- Schemathesis, pinned, in its own virtualenv --------------------------------
+ST="$VENV/bin/schemathesis"
+if [[ "$("$ST" --version 2>/dev/null || true)" != *"version $SCHEMATHESIS_VERSION" ]]; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2 \
+        || die "pip install schemathesis==$SCHEMATHESIS_VERSION failed"
+fi
+"$ST" --version >&2
+
+# --- The server ------------------------------------------------------------------
+if [[ -n "${PAYWARDEN_BIN:-}" ]]; then
+    BIN="$PAYWARDEN_BIN"
+else
+    (cd "$ROOT" && cargo build --quiet --bin paywarden) || die "cargo build failed"
+    BIN="$TARGET/debug/paywarden"
+fi
+[[ -x "$BIN" ]] || die "no server binary at $BIN"
+
+mkdir -p "$OUT"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/paywarden-schema-fuzz.XXXXXX")"
+# Test a private copy: another build into the same target dir must not swap
+# the binary between here and the server's start or the CLI calls below.
+cp "$BIN" "$WORK/paywarden" || { rm -rf "$WORK"; die "cannot copy $BIN"; }
+BIN="$WORK/paywarden"
+SERVER_PID=""
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+    local status=$?
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ "${SCHEMA_FUZZ_KEEP:-0}" == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Nothing from the caller's environment or working directory may configure the
+# server (a PAYWARDEN_DATABASE_URL or a ./paywarden.toml would point it at
+# another database, where the dev bootstrap prints no keys).
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^PAYWARDEN_' || true)
+cd "$WORK"
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+DATA="$WORK/data"
+CERT="$DATA/dev-tls/cert.pem"
+PORT="$(free_port)"
+BASE="https://127.0.0.1:$PORT"
+# Lockout off: the fuzzer sends hundreds of deliberately bad keys (ignored_auth,
+# negative Authorization headers); after the default 10 the client address would
+# be locked out and every later request answered 429.
+PAYWARDEN_LOCKOUT__THRESHOLD=1000000 PAYWARDEN_LOG_FORMAT=json \
+    "$BIN" serve --dev --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$WORK/server.out" 2>"$OUT/server.log" </dev/null &
+SERVER_PID=$!
+
+# A tiny HTTPS client that verifies the dev certificate: api PATH [KEY].
+api() {
+    python3 - "$BASE$1" "${2:-}" "$CERT" <<'PY'
+import ssl, sys, urllib.request
+url, key, cafile = sys.argv[1:4]
+request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
+with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=cafile), timeout=5) as r:
+    sys.stdout.write(r.read().decode())
+PY
+}
+json_field() { python3 -c 'import json, sys; v = json.load(sys.stdin)
+for k in sys.argv[1].split("."): v = v[k]
+print(v)' "$1"; }
+
+for _ in $(seq 150); do
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/server.log" >&2; die "the server exited during startup"; }
+    [[ -f "$CERT" ]] && api /healthz >/dev/null 2>&1 && break
+    sleep 0.2
+done
+api /healthz >/dev/null || die "the server did not answer /healthz within 30 s"
+SECRET_KEY="$(sed -n 's/^ *Test secret key: *//p' "$WORK/server.out")"
+[[ "$SECRET_KEY" == sk_test_* ]] || die "no demo secret key in the server's output"
+log "server pid $SERVER_PID at $BASE (log: $OUT/server.log)"
+
+# A second merchant with its own secret key, so that object_level_authorization
+# can replay each merchant's reads as the other (the operator CLI writes to the
+# same SQLite database as the running server).
+cli() { "$BIN" --data-dir "$DATA" --dev --json "$@"; }
+PEER_MERCHANT="$(cli merchant create --name "Schema fuzz peer" | json_field id)"
+PEER_JSON="$(cli key create --merchant "$PEER_MERCHANT" --kind secret --description "schema-fuzz peer")"
+PEER_KEY="$(json_field secret <<<"$PEER_JSON")"
+PEER_KEY_ID="$(json_field id <<<"$PEER_JSON")"
+OWN_KEY_ID="$(api /v1/merchant "$SECRET_KEY" | json_field key.id)"
+
+# Revoking the key a request is authenticated with is legitimate (and answered
+# 200), but then every later request of the run is a 401, which would read as
+# failures. The stateful phase does find those ids (list -> revoke), so a hook
+# points any revoke of a fuzzing identity's own key at a sacrificial one instead:
+# a third key of the demo merchant, which the run may revoke (200, then 409).
+SACRIFICE_KEY_ID="$(cli key create --merchant "$(api /v1/merchant "$SECRET_KEY" | json_field id)" \
+    --kind secret --description "schema-fuzz: may be revoked" | json_field id)"
+cat >"$WORK/paywarden_fuzz_hooks.py" <<'PY'
+import os
+
+import schemathesis
+
+PROTECTED = frozenset(os.environ["SCHEMA_FUZZ_PROTECTED_KEY_IDS"].split(","))
+SACRIFICE = os.environ["SCHEMA_FUZZ_SACRIFICE_KEY_ID"]
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.operation.path == "/v1/api_keys/{id}/revoke" and case.path_parameters:
+        if case.path_parameters.get("id") in PROTECTED:
+            case.path_parameters["id"] = SACRIFICE
+PY
+
+# Both merchants' secret keys (secret keys hold every permission, so no 403
+# stands in for a real answer). The demo merchant's is used unless an operation
+# refuses it; `peers` makes object_level_authorization replay each one's reads
+# of its own objects as the other, which must not get them.
+python3 - "$WORK/auth.json" "$SECRET_KEY" "$PEER_KEY" <<'PY'
+import json, sys
+path, a, b = sys.argv[1:4]
+entry = lambda name, key: {"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {key}"}]}
+json.dump({"auth": [entry("demo_merchant", a), entry("peer_merchant", b)]}, open(path, "w"))
+PY
+
+# Warnings that mean the run did not test what it should: an operation that
+# only ever answered 401/403 (a fuzzing key got revoked), a `pattern`
+# Schemathesis cannot generate from, a dangling $ref, a body it cannot parse.
+# Not `rate_limited`: a per-key limit answering 429 is correct behaviour (the
+# address lockout, disabled above, is checked after the run instead).
+FAIL_ON_WARNINGS='"missing_auth", "unsupported_regex", "unresolvable_reference", "missing_deserializer"'
+cat >"$WORK/schemathesis.toml" <<TOML
+[warnings]
+fail-on = [$FAIL_ON_WARNINGS]
+
+[auth.wfc]
+path = "$WORK/auth.json"
+peers = ["demo_merchant", "peer_merchant"]
+TOML
+
+# Every built-in check ("all"), none excluded. use_after_free and
+# ensure_resource_availability only act after a DELETE or a POST that creates a
+# resource (there are none yet: revoke returns an existing key) and cost
+# nothing until then. max_response_time only acts with a --max-response-time
+# limit, left unset: timing on a shared 2-core machine is noise.
+CHECKS="all"
+
+SEED_ARGS=()
+[[ -n "${SCHEMA_FUZZ_SEED:-}" ]] && SEED_ARGS=(--seed "$SCHEMA_FUZZ_SEED")
+
+log "running schemathesis (run id $RUN_ID, $MAX_EXAMPLES examples per operation)"
+status=0
+PYTHONPATH="$WORK" SCHEMATHESIS_HOOKS=paywarden_fuzz_hooks \
+    SCHEMA_FUZZ_PROTECTED_KEY_IDS="$OWN_KEY_ID,$PEER_KEY_ID" \
+    SCHEMA_FUZZ_SACRIFICE_KEY_ID="$SACRIFICE_KEY_ID" \
+    "$ST" --config-file "$WORK/schemathesis.toml" run "$BASE/openapi.json" \
+    --checks "$CHECKS" \
+    --tls-verify "$CERT" \
+    --header "User-Agent: paywarden-schema-fuzz/$RUN_ID (schemathesis $SCHEMATHESIS_VERSION)" \
+    --max-examples "$MAX_EXAMPLES" \
+    --workers 1 \
+    --request-timeout 10 \
+    --generation-database none \
+    --report junit,ndjson --report-junit-path "$OUT/junit.xml" --report-ndjson-path "$OUT/events.ndjson" \
+    --no-color \
+    "${SEED_ARGS[@]}" "$@" || status=$?
+
+if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    log "the server died during the run; its log:"
+    tail -n 50 "$OUT/server.log" >&2
+    status=1
+fi
+# Both fuzzing keys must still work: not revoked, their address not locked out.
+for key in "$SECRET_KEY" "$PEER_KEY"; do
+    api /v1/merchant "$key" >/dev/null 2>&1 || { log "a fuzzing key no longer authenticates after the run"; status=1; }
+done
+# Every request was audited; the hash chain must still verify after them.
+if ! cli audit verify >"$WORK/audit-verify.json"; then
+    log "the audit chain does not verify after the run: $(cat "$WORK/audit-verify.json")"
+    status=1
+fi
+# A 5xx is already a failure above; this also catches errors that did not
+# reach a response (e.g. a failed audit write).
+if grep -q '"level":"ERROR"' "$OUT/server.log"; then
+    log "the server logged errors (see $OUT/server.log):"
+    grep '"level":"ERROR"' "$OUT/server.log" | tail -n 20 >&2
+    status=1
+fi
+if [[ "$status" -eq 0 ]]; then log "passed"; else log "FAILED (exit $status)"; fi
+exit "$status"
