@@ -139,6 +139,7 @@ start_server() {
     exit 1
   done
   key=$(grep -o 'sk_test_[A-Za-z0-9]*' "$dir/server.out" | head -n 1 || true)
+  pkey=$(grep -o 'pk_test_[A-Za-z0-9]*' "$dir/server.out" | head -n 1 || true)
   [ -n "$key" ] || die "no 'Test secret key: sk_test_...' line in the banner of the $name server"
   local code
   code=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "https://$host:$port/v1/merchant")
@@ -176,19 +177,33 @@ for backend in $backends; do
 
   bare_url="https://$host:$port/healthz"
   auth_url="https://$host:$port/v1/merchant"
+  tokens_url="https://$host:$port/v1/tokens"
+  # POST /v1/tokens with the publishable key, as the hosted card fields page does.
+  cat >"$work/tokenize.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $pkey"
+wrk.body = '{"card":{"number":"4242424242424242","exp_month":12,"exp_year":2034,"cvc":"123"}}'
+LUA
+  measure() {
+    case $1 in
+      bare) run_wrk "$2" "$3" "$bare_url";;
+      auth) run_wrk "$2" "$3" "$auth_url" -H "Authorization: Bearer $key";;
+      tokenize) run_wrk "$2" "$3" "$tokens_url" -s "$work/tokenize.lua";;
+    esac
+  }
   log "$backend: warm-up ${warmup}s per endpoint"
-  run_wrk "$backend-warm-bare" "$warmup" "$bare_url"
-  run_wrk "$backend-warm-auth" "$warmup" "$auth_url" -H "Authorization: Bearer $key"
+  for ep in bare auth tokenize; do measure "$ep" "$backend-warm-$ep" "$warmup"; done
 
-  # Alternate which endpoint goes first from one backend to the next.
-  if [ $((i % 2)) -eq 0 ]; then order="bare auth"; else order="auth bare"; fi
+  # Rotate which endpoint goes first from one backend to the next.
+  case $((i % 3)) in
+    0) order="bare auth tokenize";;
+    1) order="auth tokenize bare";;
+    *) order="tokenize bare auth";;
+  esac
   for ep in $order; do
     log "$backend: measuring $ep (${secs}s)"
-    if [ "$ep" = bare ]; then
-      run_wrk "$backend-bare" "$secs" "$bare_url"
-    else
-      run_wrk "$backend-auth" "$secs" "$auth_url" -H "Authorization: Bearer $key"
-    fi
+    measure "$ep" "$backend-$ep" "$secs"
   done
   stop_server
   if [ "$backend" = postgres ]; then psql_ -c "drop schema if exists $pg_schema cascade" >/dev/null 2>&1 || true; pg_schema=""; fi
@@ -241,13 +256,14 @@ names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 rows, ratios, bad = [], [], []
 for item in env["BENCH_RAN"].split():
     backend, order = item.split(":", 1)
-    r = {ep: parse(f"{backend}-{ep}") for ep in ("bare", "auth")}
-    for ep, path in (("bare", "`GET /healthz` (bare)"), ("auth", "`GET /v1/merchant` (bearer key, audited)")):
+    r = {ep: parse(f"{backend}-{ep}") for ep in ("bare", "auth", "tokenize")}
+    for ep, path in (("bare", "`GET /healthz` (bare)"), ("auth", "`GET /v1/merchant` (bearer key, audited)"),
+                     ("tokenize", "`POST /v1/tokens` (publishable key; sealed, durable commit, audited)")):
         x = r[ep]
         rows.append(f"| {names[backend]} | {path} | {x['rps']:,.0f} | {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {x['total']:,} | {x['errors']} |")
         if x["errors"]:
             bad.append(f"{names[backend]} {ep}: {x['errors']} non-2xx responses or socket errors")
-    ratios.append(f"| {names[backend]} | {r['auth']['rps'] / r['bare']['rps']:.3f} | {r['auth']['p50'] / r['bare']['p50'] if r['bare']['p50'] else float('nan'):.1f}× | {' → '.join(order.split(','))} |")
+    ratios.append(f"| {names[backend]} | {r['auth']['rps'] / r['bare']['rps']:.3f} | {r['tokenize']['rps'] / r['bare']['rps']:.3f} | {' → '.join(order.split(','))} |")
 
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 lines = [
@@ -272,7 +288,7 @@ lines += [
     "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     *rows,
     "",
-    "| Backend | Requests/s ratio authenticated / bare | p50 latency authenticated / bare | Measured order |",
+    "| Backend | Throughput ratio authenticated read / bare | Throughput ratio tokenization / bare | Measured order |",
     "| --- | ---: | ---: | --- |",
     *ratios,
     "",
