@@ -15,7 +15,9 @@ use std::sync::OnceLock;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{ArrayItems, Object, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, ArrayItems, Object, ObjectBuilder, Schema, SchemaType, Type,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Header, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
@@ -30,7 +32,7 @@ use super::routes::{health, merchant};
     info(title = "paywarden", description = "Security-first payment gateway API. Amounts are integers in minor units; errors share one format."),
     paths(health::healthz, merchant::show, merchant::update, api_keys::list, api_keys::show, api_keys::revoke),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>)),
-    modifiers(&BearerAuth, &SharedResponses, &ListItemRefs),
+    modifiers(&BearerAuth, &SharedResponses, &ListItemRefs, &AtLeastOneField),
     tags((name = "merchant"), (name = "api_keys"), (name = "health"))
 )]
 pub struct ApiDoc;
@@ -174,6 +176,49 @@ impl Modify for ListItemRefs {
     }
 }
 
+/// Request bodies whose fields are all optional and may be `null` (= not
+/// given), but one of which must be given non-null: `allOf` the derived
+/// schema and `anyOf` "field F is present and not null". utoipa's derive
+/// cannot say this (and its `min_properties` emits `maxProperties`).
+const AT_LEAST_ONE_FIELD: [&str; 1] = ["UpdateMerchant"];
+
+struct AtLeastOneField;
+
+impl Modify for AtLeastOneField {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in AT_LEAST_ONE_FIELD {
+            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get(name) else {
+                continue;
+            };
+            let mut one_of_them = AnyOfBuilder::new();
+            for (field, property) in &object.properties {
+                let types = match property {
+                    RefOr::T(Schema::Object(o)) => &o.schema_type,
+                    RefOr::T(Schema::Array(a)) => &a.schema_type,
+                    _ => continue,
+                };
+                let present = match types {
+                    SchemaType::Array(types) => {
+                        SchemaType::Array(types.iter().filter(|t| **t != Type::Null).cloned().collect())
+                    }
+                    other => other.clone(),
+                };
+                let not_null = ObjectBuilder::new().schema_type(present);
+                one_of_them = one_of_them.item(ObjectBuilder::new().property(field, not_null).required(field));
+            }
+            let combined = AllOfBuilder::new()
+                .item(Schema::Object(object.clone()))
+                .item(one_of_them);
+            components
+                .schemas
+                .insert(name.to_owned(), RefOr::T(Schema::AllOf(combined.build())));
+        }
+    }
+}
+
 /// An `ErrorEnvelope` response.
 fn error_response(description: &str) -> Response {
     let mut response = Response::new(description);
@@ -292,7 +337,7 @@ mod tests {
     fn merchant_name_pattern_matches_the_parser() {
         use crate::domain::merchant::MerchantName;
         let doc: Value = serde_json::from_str(super::document()).unwrap();
-        let name = &doc["components"]["schemas"]["UpdateMerchant"]["properties"]["name"];
+        let name = &doc["components"]["schemas"]["UpdateMerchant"]["allOf"][0]["properties"]["name"];
         let pattern = name["pattern"].as_str().unwrap();
         let classes: Vec<&str> = pattern
             .split('[')
@@ -357,6 +402,23 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// `null` is "not given" (serde's `Option`), and one field must be given.
+    #[test]
+    fn update_merchant_needs_one_field_given() {
+        let doc: Value = serde_json::from_str(super::document()).unwrap();
+        let body = &doc["components"]["schemas"]["UpdateMerchant"];
+        let (fields, one_of_them) = (&body["allOf"][0], &body["allOf"][1]["anyOf"]);
+        assert_eq!(fields["additionalProperties"], false);
+        assert_eq!(fields["required"], Value::Null);
+        assert_eq!(fields["maxProperties"], Value::Null);
+        for (i, field) in ["element_origins", "name"].into_iter().enumerate() {
+            let types = fields["properties"][field]["type"].as_array().unwrap();
+            assert!(types.contains(&Value::from("null")), "{field}");
+            assert_eq!(one_of_them[i]["required"][0], field);
+            assert_eq!(one_of_them[i]["properties"][field]["type"][0], types[0]);
         }
     }
 

@@ -102,7 +102,7 @@ impl Authenticator {
             .as_ref()
             .map(|secret| self.hasher.hash(secret))
             .unwrap_or_default();
-        let lookup = match store::api_keys::lookup_for_auth(self.store.reader(), &computed, &ip_text, now).await {
+        let lookup = match store::api_keys::lookup_for_auth(&self.store, &computed, &ip_text, now).await {
             Ok(lookup) => lookup,
             Err(e) => return Err(AuthRejection::Unavailable(e.into())),
         };

@@ -4,7 +4,7 @@
 
 use sqlx::{Any, Executor};
 
-use super::{json_column, to_json_column, After, StoreError};
+use super::{json_column, to_json_column, After, Store, StoreError};
 use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::ids::{ApiKeyId, MerchantId};
 use crate::domain::key_record::ApiKey;
@@ -219,29 +219,62 @@ struct AuthRow {
     locked_until: Option<i64>,
 }
 
-/// One round trip per request: the probe row always exists, so the lockout is
-/// read even when no key matches (and a known and an unknown key cost the same).
-pub async fn lookup_for_auth<'e>(
-    db: impl Executor<'e, Database = Any>,
+const AUTH_LOOKUP: &str = "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix, k.last4, k.permissions, \
+     k.max_amount, k.currencies, k.allowed_ips, k.description, k.created_at, k.expires_at, k.revoked_at, \
+     k.last_used_at, k.rotated_to, k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, \
+     m.element_origins AS merchant_element_origins, l.locked_until \
+     FROM (SELECT 1 AS probe) AS p \
+     LEFT JOIN api_keys k ON k.key_hash = $1 \
+     LEFT JOIN merchants m ON m.id = k.merchant_id \
+     LEFT JOIN ip_lockouts l ON l.client_ip = $2 AND l.locked_until > $3";
+
+/// One read per request: the probe row always exists, so the lockout is read
+/// even when no key matches (and a known and an unknown key cost the same).
+/// On SQLite it runs inline ([`super::sqlite_fast`]); on PostgreSQL through the pool.
+pub async fn lookup_for_auth(
+    store: &Store,
     key_hash: &str,
     client_ip: &str,
     now: Timestamp,
 ) -> Result<AuthLookup, StoreError> {
-    let row: AuthRow = sqlx::query_as(
-        "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix, k.last4, k.permissions, k.max_amount, k.currencies, \
-         k.allowed_ips, k.description, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rotated_to, \
-         k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, \
-         m.element_origins AS merchant_element_origins, l.locked_until \
-         FROM (SELECT 1 AS probe) AS p \
-         LEFT JOIN api_keys k ON k.key_hash = $1 \
-         LEFT JOIN merchants m ON m.id = k.merchant_id \
-         LEFT JOIN ip_lockouts l ON l.client_ip = $2 AND l.locked_until > $3",
-    )
-    .bind(key_hash)
-    .bind(client_ip)
-    .bind(now.as_millis())
-    .fetch_one(db)
-    .await?;
+    let row = match store.fast_reader() {
+        Some(fast) => fast.with(|conn| {
+            let mut stmt = conn.prepare_cached(AUTH_LOOKUP)?;
+            stmt.query_row(rusqlite::params![key_hash, client_ip, now.as_millis()], |r| {
+                Ok(AuthRow {
+                    id: r.get(0)?,
+                    merchant_id: r.get(1)?,
+                    kind: r.get(2)?,
+                    mode: r.get(3)?,
+                    prefix: r.get(4)?,
+                    last4: r.get(5)?,
+                    permissions: r.get(6)?,
+                    max_amount: r.get(7)?,
+                    currencies: r.get(8)?,
+                    allowed_ips: r.get(9)?,
+                    description: r.get(10)?,
+                    created_at: r.get(11)?,
+                    expires_at: r.get(12)?,
+                    revoked_at: r.get(13)?,
+                    last_used_at: r.get(14)?,
+                    rotated_to: r.get(15)?,
+                    key_hash: r.get(16)?,
+                    merchant_name: r.get(17)?,
+                    merchant_created_at: r.get(18)?,
+                    merchant_element_origins: r.get(19)?,
+                    locked_until: r.get(20)?,
+                })
+            })
+        })?,
+        None => {
+            sqlx::query_as(AUTH_LOOKUP)
+                .bind(key_hash)
+                .bind(client_ip)
+                .bind(now.as_millis())
+                .fetch_one(store.reader())
+                .await?
+        }
+    };
     let locked_until = row.locked_until.map(Timestamp::from_millis);
     let key = match (row.id, row.key_hash, row.merchant_name, row.merchant_created_at) {
         (Some(id), Some(hash), Some(name), Some(merchant_created_at)) => {

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod card_tokens;
 pub mod lockouts;
 pub mod merchants;
+pub mod sqlite_fast;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -99,6 +100,8 @@ pub struct Store {
     writer: AnyPool,
     /// Reads; on PostgreSQL the same pool as `writer`.
     reader: AnyPool,
+    /// SQLite only: inline reads for the per-request authentication query.
+    fast: Option<std::sync::Arc<sqlite_fast::FastReader>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -126,6 +129,7 @@ impl Store {
                     backend,
                     writer,
                     reader,
+                    fast: None,
                 }
             }
             Backend::Postgres => {
@@ -142,10 +146,20 @@ impl Store {
                     backend,
                     writer: pool.clone(),
                     reader: pool,
+                    fast: None,
                 }
             }
         };
         store.migrate().await?;
+        let mut store = store;
+        if backend == Backend::Sqlite {
+            if let Some(path) = sqlite_path(url) {
+                store.fast = Some(std::sync::Arc::new(sqlite_fast::FastReader::open(
+                    std::path::Path::new(path),
+                    2,
+                )?));
+            }
+        }
         Ok(store)
     }
 
@@ -164,6 +178,11 @@ impl Store {
     /// The pool for reads outside a transaction.
     pub fn reader(&self) -> &AnyPool {
         &self.reader
+    }
+
+    /// The inline SQLite reader, when the backend is SQLite.
+    pub fn fast_reader(&self) -> Option<&sqlite_fast::FastReader> {
+        self.fast.as_deref()
     }
 
     /// Starts a write transaction.
@@ -212,9 +231,8 @@ fn sqlite_pool(max: u32, settings: &PoolSettings) -> AnyPoolOptions {
 /// database's permissions) is never readable by other users.
 fn create_private_sqlite_file(url: &str) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" || std::path::Path::new(path).exists() {
+    let Some(path) = sqlite_path(url) else { return Ok(()) };
+    if std::path::Path::new(path).exists() {
         return Ok(());
     }
     std::fs::OpenOptions::new()
@@ -224,6 +242,13 @@ fn create_private_sqlite_file(url: &str) -> Result<(), StoreError> {
         .open(path)
         .map(drop)
         .map_err(|e| StoreError::Corrupt(format!("cannot create the database file: {e}")))
+}
+
+/// The file path of a `sqlite://` URL (none for in-memory databases).
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
 /// Adds `mode=rwc` so that a fresh data directory gets its database file.

@@ -50,16 +50,15 @@ pub async fn show(auth: Authenticated) -> Result<Json<MerchantView>, ApiError> {
     Ok(Json(view(auth.merchant_record(), &auth)))
 }
 
-/// The fields a merchant may change about itself. Anything else (id,
-/// created, livemode, …) is an unknown field and rejected.
+/// The fields a merchant may change about itself: at least one, not `null`
+/// (`null` counts as not given; see `openapi::AT_LEAST_ONE_FIELD`). Anything
+/// else (id, created, livemode, …) is an unknown field and rejected.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(min_properties = 1)]
 pub struct UpdateMerchant {
     /// 1 to 200 characters once leading and trailing whitespace is trimmed,
     /// without control, bidirectional-override or zero-width characters.
     #[schema(
-        nullable = false,
         min_length = 1,
         pattern = r"^[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200F\u2028-\u202F\u205F\u2066-\u2069\u3000\uFEFF](?:[^\u0000-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]{0,198}[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200F\u2028-\u202F\u205F\u2066-\u2069\u3000\uFEFF])?[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
     )]
@@ -78,6 +77,10 @@ fn element_origins() -> utoipa::openapi::schema::Array {
         r"^[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(?:[Hh][Tt][Tt][Pp][Ss]://(?:[0-9A-Za-z](?:[-.0-9A-Za-z]{0,251}[0-9A-Za-z])?|\[::1\])|[Hh][Tt][Tt][Pp]://(?:[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127\.0\.0\.1|\[::1\]))(?::0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
     ));
     ArrayBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Array,
+            Type::Null,
+        ]))
         .items(origin)
         .max_items(Some(MAX_ELEMENT_ORIGINS))
         .description(Some(
