@@ -25,12 +25,15 @@ use utoipa::{Modify, OpenApi};
 use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
 use super::pagination::ListResponse;
 use super::routes::api_keys::{self, ApiKeyView};
-use super::routes::{health, merchant};
+use super::routes::{health, merchant, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "paywarden", description = "Security-first payment gateway API. Amounts are integers in minor units; errors share one format."),
-    paths(health::healthz, merchant::show, merchant::update, api_keys::list, api_keys::show, api_keys::revoke),
+    paths(
+        health::healthz, merchant::show, merchant::update, api_keys::list, api_keys::show, api_keys::revoke,
+        tokens::create, tokens::show, tokens::delete, tokens::reveal
+    ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>)),
     modifiers(&BearerAuth, &SharedResponses, &ListItemRefs, &AtLeastOneField),
     tags((name = "merchant"), (name = "api_keys"), (name = "health"))

@@ -148,7 +148,7 @@ fn token_id(raw: &str) -> Result<TokenId, ApiError> {
     TokenId::parse(raw).map_err(|_| ApiError::not_found("token", "id"))
 }
 
-#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken,
+#[utoipa::path(post, path = "/v1/tokens", operation_id = "create_token", tag = "tokens", request_body = CreateToken,
     responses((status = 200, body = TokenView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope),
         (status = 429, body = ErrorEnvelope)),
@@ -174,7 +174,7 @@ pub async fn create(
     Ok(Json(TokenView::from(&token)))
 }
 
-#[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/tokens/{id}", operation_id = "get_token", tag = "tokens", params(("id" = String, Path)),
     responses((status = 200, body = TokenView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -188,7 +188,7 @@ pub async fn show(
     Ok(Json(TokenView::from(&token)))
 }
 
-#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/tokens/{id}", operation_id = "delete_token", tag = "tokens", params(("id" = String, Path)),
     responses((status = 200, body = DeletedToken), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -209,7 +209,7 @@ pub async fn delete(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/tokens/{id}/reveal", tag = "tokens", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/tokens/{id}/reveal", operation_id = "reveal_token", tag = "tokens", params(("id" = String, Path)),
     responses((status = 200, body = RevealedCardView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
     security(("bearer" = [])))]
