@@ -152,10 +152,18 @@ pub async fn tokenize(
     event.merchant_id = Some(merchant.to_string());
     event.resource = Some(id.to_string());
     event.reason = Some(format!("{} card ending {}", token.brand.as_str(), token.last4));
-    let mut tx = store.begin().await?;
-    store::card_tokens::insert(&mut *tx, &row).await?;
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
+    // Token and audit entry commit together, in a commit shared with other
+    // tokenizations (group commit): one durable flush for many cards.
+    store
+        .group_commit()
+        .run(move |conn| {
+            Box::pin(async move {
+                store::card_tokens::insert(&mut *conn, &row).await?;
+                store::audit::append(conn, &[event]).await?;
+                Ok(())
+            })
+        })
+        .await?;
     if let Some(cvc) = card.cvc {
         // After the commit: a CVC never waits for a token that does not exist.
         vault.cvcs.put(id.as_str(), cvc).map_err(internal)?;

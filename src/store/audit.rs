@@ -7,7 +7,9 @@
 
 use sqlx::{Any, Executor};
 
-use super::{StoreError, Tx};
+use sqlx::AnyConnection;
+
+use super::StoreError;
 use crate::domain::audit::{chain_hash, AuditEvent, AuditRecord, Outcome};
 use crate::domain::time::Timestamp;
 
@@ -88,15 +90,15 @@ fn insert_statement(rows: usize, positional: bool) -> String {
 
 /// Appends `events` in order, chained to the current head, inside `tx`.
 /// Returns the sequence number of the last entry appended.
-pub async fn append(tx: &mut Tx, events: &[AuditEvent]) -> Result<i64, StoreError> {
+pub async fn append(tx: &mut AnyConnection, events: &[AuditEvent]) -> Result<i64, StoreError> {
     let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("too many audit events".into()))?;
     if count == 0 {
-        return head(&mut **tx).await.map(|(seq, _)| seq);
+        return head(&mut *tx).await.map(|(seq, _)| seq);
     }
     let (last_seq, mut prev_hash): (i64, String) =
         sqlx::query_as("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
             .bind(count)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await?;
     let first_seq = last_seq - count + 1;
     let positional = tx.backend_name() == "SQLite";
@@ -124,11 +126,11 @@ pub async fn append(tx: &mut Tx, events: &[AuditEvent]) -> Result<i64, StoreErro
                 .bind(prev.as_str())
                 .bind(hash.as_str());
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *tx).await?;
     }
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
         .bind(&prev_hash)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(last_seq)
 }

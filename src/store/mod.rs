@@ -13,6 +13,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod card_tokens;
+pub mod group_commit;
 pub mod lockouts;
 pub mod merchants;
 pub mod sqlite_fast;
@@ -102,6 +103,8 @@ pub struct Store {
     reader: AnyPool,
     /// SQLite only: inline reads for the per-request authentication query.
     fast: Option<std::sync::Arc<sqlite_fast::FastReader>>,
+    /// Small write transactions that share commits (group commit).
+    group: group_commit::GroupCommit,
 }
 
 impl std::fmt::Debug for Store {
@@ -125,11 +128,13 @@ impl Store {
                 let reader = sqlite_pool(settings.max_connections.clamp(2, 4), settings)
                     .connect_with(options)
                     .await?;
+                let group = group_commit::GroupCommit::start(writer.clone());
                 Store {
                     backend,
                     writer,
                     reader,
                     fast: None,
+                    group,
                 }
             }
             Backend::Postgres => {
@@ -142,11 +147,13 @@ impl Store {
                     .acquire_timeout(settings.acquire_timeout)
                     .connect_with(options)
                     .await?;
+                let group = group_commit::GroupCommit::start(pool.clone());
                 Store {
                     backend,
                     writer: pool.clone(),
                     reader: pool,
                     fast: None,
+                    group,
                 }
             }
         };
@@ -183,6 +190,11 @@ impl Store {
     /// The inline SQLite reader, when the backend is SQLite.
     pub fn fast_reader(&self) -> Option<&sqlite_fast::FastReader> {
         self.fast.as_deref()
+    }
+
+    /// The group-commit queue for small, frequent write transactions.
+    pub fn group_commit(&self) -> &group_commit::GroupCommit {
+        &self.group
     }
 
     /// Starts a write transaction.

@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod conventions;
 mod elements;
+mod group_commit;
 mod merchant;
 mod process;
 mod tenancy;
