@@ -159,8 +159,7 @@ pub async fn tokenize(
         .run(move |conn| {
             Box::pin(async move {
                 store::card_tokens::insert(&mut *conn, &row).await?;
-                store::audit::append(conn, &[event]).await?;
-                Ok(())
+                Ok(vec![event])
             })
         })
         .await?;

@@ -3,22 +3,27 @@
 //! With durable commits (SQLite `synchronous=FULL`, PostgreSQL's WAL flush),
 //! every commit waits for the disk. Writers hand their work to this queue;
 //! one task takes whatever is queued, runs each job inside its own SAVEPOINT
-//! of a single transaction, commits once, and then answers every caller. A
-//! job that fails is rolled back to its savepoint alone; if the commit
+//! of a single transaction, appends the audit entries of the jobs that
+//! succeeded in one go (one chain-head update for the batch), commits once,
+//! and then answers every caller. A job that fails is rolled back to its
+//! savepoint alone, and its audit entries are never written; if the commit
 //! fails, every job of the batch is told so. A caller is answered only after
-//! its work is durable, so semantics are those of its own transaction.
+//! its work and its audit entries are durable, so semantics are those of its
+//! own transaction.
 
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use crate::domain::audit::AuditEvent;
 
 /// Largest number of jobs sharing one commit.
 const MAX_BATCH: usize = 128;
 const QUEUE: usize = 4096;
 
-type Work = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), StoreError>> + Send>;
+/// A job: its writes, returning the audit entries that describe them.
+type Work = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<Vec<AuditEvent>, StoreError>> + Send>;
 
 struct Job {
     work: Work,
@@ -45,11 +50,12 @@ impl GroupCommit {
         Self { queue: tx }
     }
 
-    /// Runs `work` in a transaction shared with other jobs; returns once the
-    /// shared transaction has committed (or the job or the commit failed).
+    /// Runs `work` in a transaction shared with other jobs and appends the
+    /// audit entries it returns; returns once the shared transaction has
+    /// committed (or the job or the commit failed).
     pub async fn run<F>(&self, work: F) -> Result<(), StoreError>
     where
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), StoreError>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<Vec<AuditEvent>, StoreError>> + Send + 'static,
     {
         let (done, answer) = oneshot::channel();
         self.queue
@@ -94,12 +100,16 @@ async fn commit_batch(writer: &AnyPool, batch: &mut Vec<Job>) {
     };
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut senders = Vec::with_capacity(batch.len());
+    let mut events = Vec::new();
     for job in batch.drain(..) {
-        let result = run_job(&mut tx, job.work).await;
+        let result = run_job(&mut tx, job.work).await.map(|mut e| events.append(&mut e));
         outcomes.push(result);
         senders.push(job.done);
     }
-    let committed = tx.commit().await;
+    let committed = match super::audit::append(&mut tx, &events).await {
+        Ok(_) => tx.commit().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     for (done, outcome) in senders.into_iter().zip(outcomes) {
         let answer = match (&committed, outcome) {
             (Ok(()), outcome) => outcome,
@@ -110,12 +120,12 @@ async fn commit_batch(writer: &AnyPool, batch: &mut Vec<Job>) {
 }
 
 /// Runs one job inside a savepoint, so its failure undoes only its own writes.
-async fn run_job(conn: &mut AnyConnection, work: Work) -> Result<(), StoreError> {
+async fn run_job(conn: &mut AnyConnection, work: Work) -> Result<Vec<AuditEvent>, StoreError> {
     conn.execute("SAVEPOINT pw_job").await?;
     match work(conn).await {
-        Ok(()) => {
+        Ok(events) => {
             conn.execute("RELEASE SAVEPOINT pw_job").await?;
-            Ok(())
+            Ok(events)
         }
         Err(e) => {
             conn.execute("ROLLBACK TO SAVEPOINT pw_job").await?;

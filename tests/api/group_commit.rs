@@ -4,7 +4,6 @@
 
 use paywarden::domain::api_key::KeyKind;
 use paywarden::domain::audit::{AuditEvent, Outcome};
-use paywarden::store;
 use serde_json::json;
 
 use crate::both_backends;
@@ -49,12 +48,15 @@ both_backends! {
                         Box::pin(async move {
                             let mut event = AuditEvent::new("test.job", Outcome::Success);
                             event.resource = Some(format!("job {i}"));
-                            store::audit::append(&mut *conn, &[event]).await?;
+                            sqlx::query("INSERT INTO merchants (id, name, created_at) VALUES ($1, 'job', 0)")
+                                .bind(format!("mer_job{i:019}"))
+                                .execute(&mut *conn)
+                                .await?;
                             if i % 5 == 0 {
-                                // Fails after writing: its audit entry must vanish with it.
+                                // Fails after writing: its row and audit entry must vanish with it.
                                 sqlx::query("INSERT INTO no_such_table VALUES (1)").execute(&mut *conn).await?;
                             }
-                            Ok(())
+                            Ok(vec![event])
                         })
                     })
                     .await
@@ -67,6 +69,8 @@ both_backends! {
             assert_eq!(succeeded, i % 5 != 0, "job {i}");
             ok += usize::from(succeeded);
         }
+        let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM merchants WHERE name = 'job'").fetch_one(app.store.reader()).await.unwrap();
+        assert_eq!(rows, ok as i64, "failed jobs left no rows");
         let audit = app.audit().await;
         let written: Vec<_> = audit.iter().filter(|r| r.event.action == "test.job").collect();
         assert_eq!(written.len(), ok);
