@@ -11,6 +11,7 @@
 //! - [`vault`]: envelope encryption of card data under versioned KEKs, card
 //!   fingerprints, the in-memory CVC holder.
 //! - [`store`]: the only SQL, one code path over SQLite and PostgreSQL.
+//! - [`connectors`]: processors behind one trait; the built-in sandbox.
 //! - [`services`]: use cases; each owns its transaction, so a state change and
 //!   its audit entry commit together.
 //! - [`api`]: the axum router, extractors, `ApiError`, OpenAPI.
@@ -19,6 +20,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod connectors;
 pub mod domain;
 pub mod server;
 pub mod services;

@@ -1,13 +1,21 @@
 //! Typed identifiers: a type prefix (`mer_`, `key_`, `req_`, …) followed by
-//! 24 random base62 characters (≈142 bits), so ids are unguessable and one kind
-//! of id can never be passed where another is expected.
+//! 24 base62 characters, so ids are unguessable and one kind of id can never
+//! be passed where another is expected.
+//!
+//! Most ids are 24 random characters (≈142 bits). Ids of records that are
+//! listed newest first (payments, refunds, events) are time-ordered: 8
+//! characters of creation time in milliseconds, then 16 random ones (≈95
+//! bits), so their id order is their creation order and a cursor is an id.
 
 use std::fmt;
 
 use super::random::{self, RandomError};
 
-/// Length of the random part of every id.
+/// Length of the part after the prefix of every id.
 const RANDOM_LEN: usize = 24;
+/// Time-ordered ids: milliseconds since the epoch in this many base62 digits
+/// (62^8 ms is about 6,900 years), then random characters to `RANDOM_LEN`.
+const TIME_LEN: usize = 8;
 
 /// Why a string is not a valid id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +37,18 @@ macro_rules! typed_id {
             /// A new random id.
             pub fn generate() -> Result<Self, RandomError> {
                 Ok(Self(format!("{}{}", Self::PREFIX, random::base62_string(RANDOM_LEN)?)))
+            }
+
+            /// A new id whose order among ids of its kind follows creation
+            /// time (to the millisecond; random within one millisecond).
+            pub fn generate_time_ordered(at: super::time::Timestamp) -> Result<Self, RandomError> {
+                let millis = u64::try_from(at.as_millis()).unwrap_or(0);
+                Ok(Self(format!(
+                    "{}{}{}",
+                    Self::PREFIX,
+                    random::base62_fixed(millis, TIME_LEN),
+                    random::base62_string(RANDOM_LEN - TIME_LEN)?
+                )))
             }
 
             /// Parses an id received from outside. Accepts exactly the shape that
@@ -91,6 +111,26 @@ typed_id!(
     "tok_"
 );
 typed_id!(
+    /// A payment (time-ordered).
+    PaymentId,
+    "pay_"
+);
+typed_id!(
+    /// A refund of a payment (time-ordered).
+    RefundId,
+    "re_"
+);
+typed_id!(
+    /// An event: one state change, as delivered by webhook (time-ordered).
+    EventId,
+    "evt_"
+);
+typed_id!(
+    /// A merchant's webhook endpoint.
+    WebhookEndpointId,
+    "we_"
+);
+typed_id!(
     /// One API request, echoed in the `Request-Id` header and every error.
     RequestId,
     "req_"
@@ -114,5 +154,18 @@ mod tests {
         assert!(MerchantId::parse("mer_short").is_err());
         assert!(MerchantId::parse("mer_' OR 1=1 --aaaaaaaaaaaaaa").is_err());
         assert!(MerchantId::parse("").is_err());
+    }
+
+    #[test]
+    fn time_ordered_ids_sort_by_creation_time_and_parse_back() {
+        use crate::domain::time::Timestamp;
+        let earlier = PaymentId::generate_time_ordered(Timestamp::from_millis(1_764_000_000_000)).unwrap();
+        let later = PaymentId::generate_time_ordered(Timestamp::from_millis(1_764_000_000_001)).unwrap();
+        let much_later = PaymentId::generate_time_ordered(Timestamp::from_millis(4_000_000_000_000)).unwrap();
+        assert!(earlier < later && later < much_later);
+        assert!(earlier.as_str().as_bytes() < later.as_str().as_bytes());
+        assert_eq!(PaymentId::parse(later.as_str()).unwrap(), later);
+        let same_ms = PaymentId::generate_time_ordered(Timestamp::from_millis(1_764_000_000_000)).unwrap();
+        assert_ne!(same_ms, earlier, "the random part differs within one millisecond");
     }
 }

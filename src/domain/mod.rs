@@ -6,10 +6,13 @@
 pub mod api_key;
 pub mod audit;
 pub mod card;
+pub mod event;
 pub mod ids;
 pub mod key_record;
 pub mod merchant;
 pub mod money;
+pub mod payment;
+pub mod payment_fields;
 pub mod permission;
 pub mod random;
 pub mod redact;

@@ -13,6 +13,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod card_tokens;
+pub mod events;
 pub mod group_commit;
 pub mod lockouts;
 pub mod merchants;

@@ -1,0 +1,272 @@
+//! Processor connectors. The payment core talks to a processor only through
+//! [`Connector`]: authorize, capture, void, refund, sync status, and verify and
+//! parse the processor's inbound webhooks. [`Connectors`] routes a merchant's
+//! payment to the connector it is configured for.
+//!
+//! Invariant: a connector's errors carry a short internal description for the
+//! operator's log and the payment history; raw processor payloads never reach
+//! the merchant: the API shows only a [`DeclineCode`] or a generic failure.
+
+pub mod sandbox;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use secrecy::SecretString;
+
+use crate::domain::api_key::Mode;
+use crate::domain::card::{CardNumber, Cvc, ExpiryDate};
+use crate::domain::ids::{PaymentId, RefundId};
+use crate::domain::money::Money;
+
+/// Why an issuer or processor refused, as merchants see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineCode {
+    GenericDecline,
+    InsufficientFunds,
+    ExpiredCard,
+    IncorrectCvc,
+    ProcessingError,
+    AuthenticationFailed,
+    CaptureFailed,
+    ProcessorTimeout,
+    RefundFailed,
+}
+
+impl DeclineCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclineCode::GenericDecline => "generic_decline",
+            DeclineCode::InsufficientFunds => "insufficient_funds",
+            DeclineCode::ExpiredCard => "expired_card",
+            DeclineCode::IncorrectCvc => "incorrect_cvc",
+            DeclineCode::ProcessingError => "processing_error",
+            DeclineCode::AuthenticationFailed => "authentication_failed",
+            DeclineCode::CaptureFailed => "capture_failed",
+            DeclineCode::ProcessorTimeout => "processor_timeout",
+            DeclineCode::RefundFailed => "refund_failed",
+        }
+    }
+
+    /// The merchant-facing sentence for this code.
+    pub fn message(self) -> &'static str {
+        match self {
+            DeclineCode::GenericDecline => "The card was declined.",
+            DeclineCode::InsufficientFunds => "The card has insufficient funds.",
+            DeclineCode::ExpiredCard => "The card has expired.",
+            DeclineCode::IncorrectCvc => "The card's security code is incorrect.",
+            DeclineCode::ProcessingError => "An error occurred while processing the card. Try again later.",
+            DeclineCode::AuthenticationFailed => "The customer did not complete authentication.",
+            DeclineCode::CaptureFailed => "The processor could not capture the authorized amount.",
+            DeclineCode::ProcessorTimeout => "The processor did not answer in time; the payment was not authorized.",
+            DeclineCode::RefundFailed => "The processor could not refund the payment.",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        [
+            DeclineCode::GenericDecline,
+            DeclineCode::InsufficientFunds,
+            DeclineCode::ExpiredCard,
+            DeclineCode::IncorrectCvc,
+            DeclineCode::ProcessingError,
+            DeclineCode::AuthenticationFailed,
+            DeclineCode::CaptureFailed,
+            DeclineCode::ProcessorTimeout,
+            DeclineCode::RefundFailed,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == input)
+    }
+}
+
+/// The card as the vault opened it for one authorization. The number and CVC
+/// stay in zeroizing types; Debug prints nothing of them.
+pub struct CardDetails {
+    pub number: CardNumber,
+    pub expiry: ExpiryDate,
+    /// Present only on the first authorization after tokenization.
+    pub cvc: Option<Cvc>,
+    pub name: Option<SecretString>,
+}
+
+impl fmt::Debug for CardDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CardDetails(***)")
+    }
+}
+
+/// How the customer authenticated (3-D Secure), when they did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authentication {
+    /// The processor's reference of the completed challenge.
+    pub reference: String,
+}
+
+pub struct AuthorizeRequest<'a> {
+    pub payment: &'a PaymentId,
+    pub mode: Mode,
+    pub money: Money,
+    pub card: &'a CardDetails,
+    pub authentication: Option<&'a Authentication>,
+    pub customer_ip: Option<&'a str>,
+}
+
+/// A processor's answer to an authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeOutcome {
+    Approved {
+        reference: String,
+    },
+    Declined {
+        code: DeclineCode,
+        reference: Option<String>,
+    },
+    /// The issuer wants the customer to authenticate first.
+    ChallengeRequired {
+        reference: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaptureOutcome {
+    Captured,
+    Failed { code: DeclineCode },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Succeeded { reference: String },
+    Failed { code: DeclineCode },
+}
+
+/// What the processor says of an authorization, when asked after the fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteStatus {
+    Authorized {
+        reference: String,
+    },
+    Captured {
+        reference: String,
+        amount: i64,
+    },
+    Voided,
+    /// The processor has no authorization for this payment.
+    NotFound,
+}
+
+/// A processor-sent notification, verified and parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundEvent {
+    pub processor_event_id: String,
+    pub reference: String,
+    pub status: RemoteStatus,
+}
+
+/// A connector failure. The text is for operators, never for merchants.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("the processor did not answer in time")]
+    Timeout,
+    #[error("the processor is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the processor refused the request: {0}")]
+    Rejected(String),
+    #[error("this connector does not support {0} mode")]
+    ModeNotSupported(&'static str),
+    #[error("the webhook signature is invalid")]
+    InvalidSignature,
+}
+
+/// One processor. Implementations must be cancellation-safe and must never
+/// disable TLS certificate verification.
+pub trait Connector: Send + Sync {
+    /// The name merchants configure (`sandbox`, `stripe`, …).
+    fn name(&self) -> &'static str;
+
+    /// Whether calls have effects outside this gateway. Payments through such
+    /// a connector are recorded as `processing` before the processor is
+    /// called, so a crash in between leaves a record to reconcile.
+    fn has_external_effects(&self) -> bool;
+
+    fn authorize<'a>(
+        &'a self,
+        request: AuthorizeRequest<'a>,
+    ) -> BoxFuture<'a, Result<AuthorizeOutcome, ConnectorError>>;
+
+    fn capture<'a>(
+        &'a self,
+        reference: &'a str,
+        amount: Money,
+    ) -> BoxFuture<'a, Result<CaptureOutcome, ConnectorError>>;
+
+    /// Releases an authorization that will not be captured.
+    fn void<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), ConnectorError>>;
+
+    fn refund<'a>(
+        &'a self,
+        reference: &'a str,
+        refund: &'a RefundId,
+        amount: Money,
+    ) -> BoxFuture<'a, Result<RefundOutcome, ConnectorError>>;
+
+    /// Asks the processor where an authorization stands (after a timeout, or
+    /// to reconcile a payment left `processing`).
+    fn sync<'a>(&'a self, payment: &'a PaymentId) -> BoxFuture<'a, Result<RemoteStatus, ConnectorError>>;
+
+    /// Verifies the signature of an inbound webhook and parses it.
+    fn parse_webhook(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<InboundEvent, ConnectorError>;
+}
+
+/// The connectors this gateway can route to, by name.
+#[derive(Clone)]
+pub struct Connectors {
+    by_name: HashMap<&'static str, Arc<dyn Connector>>,
+}
+
+impl fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.by_name.keys()).finish()
+    }
+}
+
+impl Connectors {
+    /// The built-in set: the sandbox.
+    pub fn builtin() -> Self {
+        let mut by_name: HashMap<&'static str, Arc<dyn Connector>> = HashMap::new();
+        let sandbox: Arc<dyn Connector> = Arc::new(sandbox::Sandbox::new());
+        by_name.insert(sandbox.name(), sandbox);
+        Self { by_name }
+    }
+
+    /// Adds (or replaces) a connector.
+    pub fn with(mut self, connector: Arc<dyn Connector>) -> Self {
+        self.by_name.insert(connector.name(), connector);
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Connector>> {
+        self.by_name.get(name).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decline_codes_round_trip() {
+        for code in [
+            DeclineCode::GenericDecline,
+            DeclineCode::ProcessorTimeout,
+            DeclineCode::RefundFailed,
+        ] {
+            assert_eq!(DeclineCode::parse(code.as_str()), Some(code));
+        }
+        assert!(Connectors::builtin().get("sandbox").is_some());
+        assert!(Connectors::builtin().get("nope").is_none());
+    }
+}
