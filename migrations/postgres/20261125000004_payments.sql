@@ -1,4 +1,5 @@
--- Payments, their history, refunds and events.
+-- Payments, their history, refunds and events; the processor each merchant
+-- routes to.
 --
 -- Money columns are integer minor units of `currency`. The CHECKs are the last
 -- line of defence behind the service's own rules: nothing is ever captured
@@ -91,3 +92,6 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_merchant ON events (merchant_id, id);
 CREATE INDEX events_by_merchant_type ON events (merchant_id, type, id);
+
+-- Which connector (processor) a merchant's payments are routed to.
+ALTER TABLE merchants ADD COLUMN connector TEXT NOT NULL DEFAULT 'sandbox';

@@ -22,6 +22,8 @@ use super::context::current_request_id;
 pub enum ErrorType {
     InvalidRequestError,
     AuthenticationError,
+    /// The issuer or processor refused (402).
+    CardError,
     PermissionError,
     RateLimitError,
     IdempotencyError,
@@ -241,6 +243,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid { param, code, message } => ApiError::invalid(param, code, message),
             ServiceError::Conflict { code, message } => ApiError::conflict(code, message),
             ServiceError::RateLimited { message } => ApiError::rate_limited(message),
+            ServiceError::Declined { code, message } => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, ErrorType::CardError, code, message)
+            }
+            ServiceError::ProcessorUnavailable { detail } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorType::ApiError,
+                "processor_unavailable",
+                "The payment processor could not be reached; nothing was changed. Retry with the same Idempotency-Key",
+            )
+            .with_detail(detail),
             other @ (ServiceError::Store(_) | ServiceError::Random(_) | ServiceError::Vault(_)) => {
                 ApiError::internal(other.to_string())
             }

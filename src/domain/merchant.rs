@@ -47,6 +47,8 @@ pub struct Merchant {
     pub created_at: Timestamp,
     /// Origins allowed to embed the hosted card fields page.
     pub element_origins: Vec<ElementOrigin>,
+    /// The connector (processor) its payments are routed to.
+    pub connector: String,
 }
 
 /// Most origins a merchant may register for the hosted card fields page.

@@ -28,6 +28,8 @@ pub enum Actor {
     },
     /// An API request not (yet) attributed to a key.
     Anonymous { meta: RequestMeta },
+    /// The gateway itself, in a background task (e.g. expiring challenges).
+    System { task: &'static str },
 }
 
 impl Actor {
@@ -44,6 +46,9 @@ impl Actor {
                 e.key_id = Some(key.to_string());
             }
             Actor::Anonymous { meta } => stamp_request(&mut e, meta),
+            Actor::System { task } => {
+                e.user_agent = Some(format!("paywarden-system {task}"));
+            }
         }
         e
     }

@@ -23,6 +23,13 @@ pub enum ServiceError {
     /// The request conflicts with the resource's current state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The processor or issuer refused the operation (a card error).
+    #[error("{message}")]
+    Declined { code: &'static str, message: String },
+    /// The processor could not be reached or failed; nothing was changed.
+    /// `detail` is for the operator's log only.
+    #[error("processor unavailable: {detail}")]
+    ProcessorUnavailable { detail: String },
     /// Too many requests of this kind; try again later.
     #[error("{message}")]
     RateLimited { message: String },

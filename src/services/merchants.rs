@@ -10,6 +10,9 @@ use crate::store::{self, Store};
 use super::actor::Actor;
 use super::ServiceError;
 
+/// Where a new merchant's payments go until configured otherwise.
+pub const DEFAULT_CONNECTOR: &str = "sandbox";
+
 fn missing() -> ServiceError {
     ServiceError::NotFound {
         resource: "merchant",
@@ -23,6 +26,7 @@ pub async fn create(store: &Store, actor: &Actor, name: MerchantName) -> Result<
         name,
         created_at: Timestamp::now(),
         element_origins: Vec::new(),
+        connector: DEFAULT_CONNECTOR.to_owned(),
     };
     let mut event = actor.event("merchant.created", Outcome::Success);
     event.merchant_id = Some(merchant.id.to_string());

@@ -11,6 +11,8 @@ pub mod kek_rotation;
 pub mod key_hasher;
 pub mod keys;
 pub mod merchants;
+pub mod payments;
+pub mod refunds;
 pub mod tokens;
 
 pub use error::ServiceError;

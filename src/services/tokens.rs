@@ -12,8 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+use crate::connectors::CardDetails;
 use crate::domain::api_key::Mode;
 use crate::domain::audit::Outcome;
 use crate::domain::card::{CardBrand, CardNumber, CardholderName, Cvc, ExpiryDate};
@@ -217,19 +219,11 @@ pub async fn reveal(
     let row = store::card_tokens::get_live(store.reader(), merchant, id)
         .await?
         .ok_or_else(not_found)?;
-    let (Some(wrapped), Some(ciphertext)) = (&row.wrapped_dek, &row.ciphertext) else {
-        return Err(not_found());
-    };
-    let version =
-        KekVersion::new(u32::try_from(row.kek_version).map_err(|_| internal(VaultError::Malformed("kek version")))?);
-    let sealed = Sealed::from_base64(version, wrapped, ciphertext).map_err(internal)?;
-    let plain = vault::open(vault.keyring.as_ref(), aad(merchant, id), &sealed).map_err(internal)?;
-    let text = Zeroizing::new(String::from_utf8(plain.to_vec()).map_err(|_| internal(VaultError::Decrypt))?);
-    let (number, name) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    let (number, name) = decrypt(vault, merchant, &row)?;
     let revealed = RevealedCard {
         token: token_from_row(&row)?,
-        number: Zeroizing::new(number.to_owned()),
-        name: (!name.is_empty()).then(|| name.to_owned()),
+        number,
+        name: name.map(|n| n.expose_secret().to_owned()),
     };
     let mut event = actor.event("token.revealed", Outcome::Success);
     event.merchant_id = Some(merchant.to_string());
@@ -238,6 +232,55 @@ pub async fn reveal(
     store::audit::append(&mut tx, &[event]).await?;
     tx.commit().await?;
     Ok(revealed)
+}
+
+/// Opens a live token of `merchant` for its first (or a later) authorization:
+/// the number and name from the vault, the CVC taken out of the in-memory
+/// holder (so it is destroyed by this first use). `None` if there is no such
+/// live token.
+pub async fn open_for_payment(
+    store: &Store,
+    vault: &Vault,
+    merchant: &MerchantId,
+    id: &TokenId,
+) -> Result<Option<(Token, CardDetails)>, ServiceError> {
+    let Some(row) = store::card_tokens::get_live(store.reader(), merchant, id).await? else {
+        return Ok(None);
+    };
+    let token = token_from_row(&row)?;
+    let (digits, name) = decrypt(vault, merchant, &row)?;
+    let number = CardNumber::parse(&digits).map_err(|_| internal(VaultError::Decrypt))?;
+    let expiry = ExpiryDate::from_stored(row.exp_month, row.exp_year).map_err(|_| internal(VaultError::Decrypt))?;
+    let cvc = vault.cvcs.take(id.as_str())?;
+    Ok(Some((
+        token,
+        CardDetails {
+            number,
+            expiry,
+            cvc,
+            name,
+        },
+    )))
+}
+
+/// Decrypts a token row's number (and name, when one was given).
+fn decrypt(
+    vault: &Vault,
+    merchant: &MerchantId,
+    row: &TokenRow,
+) -> Result<(Zeroizing<String>, Option<SecretString>), ServiceError> {
+    let (Some(wrapped), Some(ciphertext)) = (&row.wrapped_dek, &row.ciphertext) else {
+        return Err(not_found());
+    };
+    let id = TokenId::from_trusted(row.id.clone());
+    let version =
+        KekVersion::new(u32::try_from(row.kek_version).map_err(|_| internal(VaultError::Malformed("kek version")))?);
+    let sealed = Sealed::from_base64(version, wrapped, ciphertext).map_err(internal)?;
+    let plain = vault::open(vault.keyring.as_ref(), aad(merchant, &id), &sealed).map_err(internal)?;
+    let text = Zeroizing::new(String::from_utf8(plain.to_vec()).map_err(|_| internal(VaultError::Decrypt))?);
+    let (number, name) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    let name = (!name.is_empty()).then(|| SecretString::from(name.to_owned()));
+    Ok((Zeroizing::new(number.to_owned()), name))
 }
 
 fn aad<'a>(merchant: &'a MerchantId, id: &'a TokenId) -> Aad<'a> {

@@ -14,6 +14,7 @@ struct Row {
     name: String,
     created_at: i64,
     element_origins: String,
+    connector: String,
 }
 
 impl TryFrom<Row> for Merchant {
@@ -24,18 +25,20 @@ impl TryFrom<Row> for Merchant {
             name: MerchantName::from_trusted(r.name),
             created_at: Timestamp::from_millis(r.created_at),
             element_origins: json_column("element_origins", &r.element_origins)?,
+            connector: r.connector,
         })
     }
 }
 
-const COLUMNS: &str = "id, name, created_at, element_origins";
+const COLUMNS: &str = "id, name, created_at, element_origins, connector";
 
 pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, m: &Merchant) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO merchants (id, name, created_at, element_origins) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO merchants (id, name, created_at, element_origins, connector) VALUES ($1, $2, $3, $4, $5)")
         .bind(m.id.as_str())
         .bind(m.name.as_str())
         .bind(m.created_at.as_millis())
         .bind(to_json_column(&m.element_origins))
+        .bind(&m.connector)
         .execute(db)
         .await
         .map_err(StoreError::from_insert)?;

@@ -17,6 +17,8 @@ pub mod events;
 pub mod group_commit;
 pub mod lockouts;
 pub mod merchants;
+pub mod payments;
+pub mod refunds;
 pub mod sqlite_fast;
 
 use std::str::FromStr;
@@ -67,6 +69,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("a row with this unique value already exists")]
     Duplicate,
+    /// A compare-and-set write found the row changed since it was read.
+    #[error("the row was changed concurrently")]
+    Conflict,
 }
 
 impl StoreError {

@@ -1,0 +1,598 @@
+//! Payments: create, confirm, capture, cancel, read; the customer's 3-D
+//! Secure challenge; expiry of unanswered challenges.
+//!
+//! Every change goes through the domain state machine ([`PaymentState`]) and
+//! is written by [`change::Change::commit`]: payment row, history entries,
+//! events (the webhook outbox) and audit entry in one transaction. Processor
+//! calls happen outside any transaction; a connector with effects outside the
+//! gateway gets a `processing` record written first, so a crash in between
+//! leaves something to reconcile. The card number leaves the vault only for
+//! the connector call and is zeroized afterwards.
+
+mod change;
+mod flow;
+pub mod view;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use subtle::ConstantTimeEq;
+
+use crate::connectors::{Authentication, Connector, Connectors};
+use crate::domain::api_key::Mode;
+use crate::domain::event::EventType;
+use crate::domain::ids::{MerchantId, PaymentId, TokenId};
+use crate::domain::money::{Currency, MinorUnits, Money};
+use crate::domain::payment::{CaptureMethod, PaymentError, PaymentState, PaymentStatus, Step};
+use crate::domain::payment_fields::{CustomerEmail, Description, Metadata, ReturnUrl};
+use crate::domain::time::Timestamp;
+use crate::store::payments::{HistoryRow, ListFilter, PaymentRow};
+use crate::store::{self, Store, StoreError};
+
+use super::actor::Actor;
+use super::tokens::{self, Vault};
+use super::ServiceError;
+
+use change::Change;
+use view::NextActionView;
+
+/// Limits and addresses of the payments service.
+#[derive(Debug, Clone)]
+pub struct PaymentPolicy {
+    /// Largest amount of one payment, in minor units.
+    pub max_amount: i64,
+    /// How long a customer has to answer a 3-D Secure challenge.
+    pub challenge_ttl: Duration,
+    /// The gateway's public base URL (`https://pay.example.com`), for the
+    /// challenge page links given to customers.
+    pub public_url: String,
+}
+
+impl Default for PaymentPolicy {
+    fn default() -> Self {
+        Self {
+            max_amount: 99_999_999,
+            challenge_ttl: Duration::from_secs(600),
+            public_url: "https://127.0.0.1:8443".into(),
+        }
+    }
+}
+
+/// The payments service, shared by every request.
+#[derive(Clone)]
+pub struct Payments {
+    store: Store,
+    vault: Arc<Vault>,
+    connectors: Connectors,
+    policy: Arc<PaymentPolicy>,
+}
+
+impl std::fmt::Debug for Payments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payments")
+            .field("connectors", &self.connectors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The caller a payment is created for.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub merchant: MerchantId,
+    pub mode: Mode,
+    /// The merchant's configured connector.
+    pub connector: String,
+}
+
+/// A parsed `POST /v1/payments`.
+#[derive(Debug)]
+pub struct NewPayment {
+    pub money: Money,
+    pub capture_method: CaptureMethod,
+    pub payment_method: Option<TokenId>,
+    pub confirm: bool,
+    pub description: Option<Description>,
+    pub metadata: Metadata,
+    pub customer_ip: Option<IpAddr>,
+    pub customer_email: Option<CustomerEmail>,
+    pub return_url: Option<ReturnUrl>,
+    pub idempotency_key: Option<String>,
+}
+
+/// A parsed `POST /v1/payments/{id}/confirm`.
+#[derive(Debug, Default)]
+pub struct Confirmation {
+    pub payment_method: Option<TokenId>,
+    pub return_url: Option<ReturnUrl>,
+}
+
+/// Why a merchant cancels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CancellationReason {
+    Duplicate,
+    Fraudulent,
+    RequestedByCustomer,
+    Abandoned,
+}
+
+impl CancellationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancellationReason::Duplicate => "duplicate",
+            CancellationReason::Fraudulent => "fraudulent",
+            CancellationReason::RequestedByCustomer => "requested_by_customer",
+            CancellationReason::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// A payment with its history, as single-payment responses show it.
+#[derive(Debug, Clone)]
+pub struct PaymentRecord {
+    pub row: PaymentRow,
+    pub history: Vec<HistoryRow>,
+}
+
+/// Where the customer's browser goes after answering a challenge.
+#[derive(Debug, Clone)]
+pub struct ChallengeResult {
+    pub payment: PaymentRow,
+    pub return_url: Option<String>,
+}
+
+impl Payments {
+    pub fn new(store: Store, vault: Arc<Vault>, connectors: Connectors, policy: PaymentPolicy) -> Self {
+        Self {
+            store,
+            vault,
+            connectors,
+            policy: Arc::new(policy),
+        }
+    }
+
+    pub fn policy(&self) -> &PaymentPolicy {
+        &self.policy
+    }
+
+    pub fn connectors(&self) -> &Connectors {
+        &self.connectors
+    }
+
+    fn connector(&self, name: &str) -> Result<Arc<dyn Connector>, ServiceError> {
+        self.connectors
+            .get(name)
+            .ok_or_else(|| ServiceError::Store(StoreError::Corrupt(format!("unknown connector {name}"))))
+    }
+
+    /// Creates a payment, and confirms it at once when asked to.
+    pub async fn create(&self, actor: &Actor, owner: &Owner, new: NewPayment) -> Result<PaymentRecord, ServiceError> {
+        if let Some(key) = &new.idempotency_key {
+            // A recovery point: a retry after a crash finds the payment its
+            // first attempt created instead of creating a second one.
+            if let Some(row) =
+                store::payments::get_by_idempotency_key(self.store.reader(), &owner.merchant, key).await?
+            {
+                return self.with_history(row).await;
+            }
+        }
+        if new.confirm && new.payment_method.is_none() {
+            return Err(ServiceError::invalid(
+                "payment_method",
+                "parameter_missing",
+                "A payment created with confirm: true needs a payment_method",
+            ));
+        }
+        let connector = self.connector(&owner.connector)?;
+        let card = match &new.payment_method {
+            Some(token) => Some(self.open_card(owner, token, new.confirm).await?),
+            None => None,
+        };
+        let now = Timestamp::now();
+        let id = PaymentId::generate_time_ordered(now)?;
+        let state = PaymentState::new(new.money, new.capture_method, new.payment_method.is_some());
+        let row = PaymentRow {
+            id: id.to_string(),
+            merchant_id: owner.merchant.to_string(),
+            mode: owner.mode.as_str().to_owned(),
+            status: state.status.as_str().to_owned(),
+            amount: new.money.amount.get(),
+            currency: new.money.currency.code().to_owned(),
+            capture_method: new.capture_method.as_str().to_owned(),
+            payment_method: new.payment_method.as_ref().map(|t| t.to_string()),
+            amount_capturable: 0,
+            amount_received: 0,
+            amount_refunded: 0,
+            description: new.description.as_ref().map(|d| d.as_str().to_owned()),
+            metadata: serde_json::to_string(&new.metadata).unwrap_or_else(|_| "{}".into()),
+            customer_ip: new.customer_ip.map(|ip| ip.to_string()),
+            customer_email: new.customer_email.as_ref().map(|e| e.as_str().to_owned()),
+            return_url: new.return_url.as_ref().map(|u| u.as_str().to_owned()),
+            connector: connector.name().to_owned(),
+            processor_reference: None,
+            decline_code: None,
+            failure_code: None,
+            failure_message: None,
+            next_action: None,
+            action_expires_at: None,
+            cancellation_reason: None,
+            idempotency_key: new.idempotency_key.clone(),
+            version: 1,
+            created_at: now.as_millis(),
+            updated_at: now.as_millis(),
+        };
+        let mut change = Change {
+            row,
+            state,
+            is_new: true,
+            history: Vec::new(),
+            events: vec![EventType::PaymentCreated],
+            action: "payment.created",
+            now,
+        };
+        change.created();
+        let committed = match (new.confirm, card) {
+            (true, Some(card)) => {
+                change.action = "payment.confirmed";
+                change.step(Step::Confirm, "succeeded", None).map_err(illegal)?;
+                if connector.has_external_effects() {
+                    change = self.write_ahead(change, actor).await?;
+                }
+                flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
+                change.commit(&self.store, actor).await
+            }
+            _ => change.commit(&self.store, actor).await,
+        };
+        match committed {
+            Ok(row) => self.with_history(row).await,
+            // Two requests with one idempotency key raced: the other one won.
+            Err(ServiceError::Store(StoreError::Duplicate)) if new.idempotency_key.is_some() => {
+                let key = new.idempotency_key.as_deref().unwrap_or_default();
+                let row = store::payments::get_by_idempotency_key(self.store.reader(), &owner.merchant, key)
+                    .await?
+                    .ok_or(ServiceError::Store(StoreError::Duplicate))?;
+                self.with_history(row).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Confirms a payment waiting for confirmation (attaching a card first if
+    /// one is given).
+    pub async fn confirm(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+        id: &PaymentId,
+        confirmation: Confirmation,
+    ) -> Result<PaymentRecord, ServiceError> {
+        let row = self.load(&owner.merchant, id).await?;
+        let mut change = Change::of(row.clone(), state_of(&row)?, "payment.confirmed");
+        if let Some(token) = &confirmation.payment_method {
+            change
+                .step(Step::AttachPaymentMethod, "succeeded", None)
+                .map_err(illegal)?;
+            change.row.payment_method = Some(token.to_string());
+        }
+        if let Some(url) = &confirmation.return_url {
+            change.row.return_url = Some(url.as_str().to_owned());
+        }
+        // Refuse before the card is opened (and its CVC consumed).
+        change.state.clone().apply(Step::Confirm).map_err(illegal)?;
+        let token = change
+            .row
+            .payment_method
+            .as_deref()
+            .map(|t| TokenId::from_trusted(t.to_owned()))
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "payment_method",
+                    "parameter_missing",
+                    "This payment has no payment_method; pass one to confirm",
+                )
+            })?;
+        let card = self.open_card(owner, &token, true).await?;
+        let connector = self.connector(&change.row.connector)?;
+        change.step(Step::Confirm, "succeeded", None).map_err(illegal)?;
+        if connector.has_external_effects() {
+            change = self.write_ahead(change, actor).await?;
+        }
+        flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
+        let row = change.commit(&self.store, actor).await?;
+        self.with_history(row).await
+    }
+
+    /// Captures an authorized payment, fully or partly (`amount` ≤ authorized;
+    /// the rest is released).
+    pub async fn capture(
+        &self,
+        actor: &Actor,
+        merchant: &MerchantId,
+        id: &PaymentId,
+        amount: Option<i64>,
+    ) -> Result<PaymentRecord, ServiceError> {
+        let row = self.load(merchant, id).await?;
+        let state = state_of(&row)?;
+        let amount = amount.unwrap_or(state.amount_capturable);
+        // The state machine decides before the processor is asked.
+        state.clone().apply(Step::Capture { amount }).map_err(|e| match e {
+            PaymentError::AmountOutOfRange { max } => ServiceError::invalid(
+                "amount_to_capture",
+                "amount_too_large",
+                format!("amount_to_capture must be between 1 and the authorized amount ({max})"),
+            ),
+            other => illegal(other),
+        })?;
+        let connector = self.connector(&row.connector)?;
+        let reference = row.processor_reference.clone().unwrap_or_default();
+        let money = Money {
+            amount: MinorUnits::parse(amount, i64::MAX).map_err(|_| corrupt("amount"))?,
+            currency: currency_of(&row)?,
+        };
+        let mut change = Change::of(row, state, "payment.captured");
+        match connector.capture(&reference, money).await {
+            Ok(crate::connectors::CaptureOutcome::Captured) => {
+                change
+                    .step(Step::Capture { amount }, "succeeded", None)
+                    .map_err(illegal)?;
+                change.emit(EventType::PaymentCaptured);
+                change.emit(EventType::PaymentSucceeded);
+                let row = change.commit(&self.store, actor).await?;
+                self.with_history(row).await
+            }
+            Ok(crate::connectors::CaptureOutcome::Failed { code }) => {
+                change.action = "payment.capture_failed";
+                change.attempt("capture", "declined", Some(code.as_str().to_owned()));
+                change.commit(&self.store, actor).await?;
+                Err(ServiceError::Declined {
+                    code: code.as_str(),
+                    message: code.message().to_owned(),
+                })
+            }
+            Err(e) => Err(ServiceError::ProcessorUnavailable { detail: e.to_string() }),
+        }
+    }
+
+    /// Cancels a payment that is not yet captured, releasing any authorization.
+    pub async fn cancel(
+        &self,
+        actor: &Actor,
+        merchant: &MerchantId,
+        id: &PaymentId,
+        reason: Option<CancellationReason>,
+    ) -> Result<PaymentRecord, ServiceError> {
+        let row = self.load(merchant, id).await?;
+        let state = state_of(&row)?;
+        state.clone().apply(Step::Cancel).map_err(illegal)?;
+        if state.status == PaymentStatus::RequiresCapture {
+            let connector = self.connector(&row.connector)?;
+            let reference = row.processor_reference.clone().unwrap_or_default();
+            connector
+                .void(&reference)
+                .await
+                .map_err(|e| ServiceError::ProcessorUnavailable { detail: e.to_string() })?;
+        }
+        let mut change = Change::of(row, state, "payment.canceled");
+        change
+            .step(Step::Cancel, "succeeded", reason.map(|r| r.as_str().to_owned()))
+            .map_err(illegal)?;
+        change.row.cancellation_reason = reason.map(|r| r.as_str().to_owned());
+        change.row.next_action = None;
+        change.row.action_expires_at = None;
+        change.emit(EventType::PaymentCanceled);
+        let row = change.commit(&self.store, actor).await?;
+        self.with_history(row).await
+    }
+
+    pub async fn get(&self, merchant: &MerchantId, id: &PaymentId) -> Result<PaymentRecord, ServiceError> {
+        let row = self.load(merchant, id).await?;
+        self.with_history(row).await
+    }
+
+    pub async fn list(
+        &self,
+        merchant: &MerchantId,
+        filter: ListFilter<'_>,
+        limit: i64,
+    ) -> Result<Vec<PaymentRow>, ServiceError> {
+        Ok(store::payments::list(self.store.reader(), merchant, filter, limit).await?)
+    }
+
+    /// The customer answered the challenge page: resume authorization, or
+    /// fail the payment. `challenge` is the secret from the page's URL.
+    pub async fn complete_challenge(
+        &self,
+        actor: &Actor,
+        id: &PaymentId,
+        challenge: &str,
+        approved: bool,
+    ) -> Result<ChallengeResult, ServiceError> {
+        let unknown = || ServiceError::NotFound {
+            resource: "challenge",
+            param: "challenge",
+        };
+        let row = store::payments::get_unscoped(self.store.reader(), id)
+            .await?
+            .ok_or_else(unknown)?;
+        let action: NextActionView = row
+            .next_action
+            .as_deref()
+            .and_then(|a| serde_json::from_str(a).ok())
+            .ok_or_else(unknown)?;
+        if !challenge_matches(&action.url, challenge) {
+            return Err(unknown());
+        }
+        let now = Timestamp::now();
+        if row.status != PaymentStatus::RequiresAction.as_str()
+            || row.action_expires_at.is_none_or(|t| t < now.as_millis())
+        {
+            return Err(ServiceError::Conflict {
+                code: "challenge_expired",
+                message: "This authentication has expired or was already answered".into(),
+            });
+        }
+        let merchant = MerchantId::from_trusted(row.merchant_id.clone());
+        let mode = Mode::parse(&row.mode).ok_or_else(|| corrupt("mode"))?;
+        let return_url = row.return_url.clone();
+        let mut change = Change::of(row.clone(), state_of(&row)?, "payment.authenticated");
+        change.row.next_action = None;
+        change.row.action_expires_at = None;
+        if !approved {
+            change.action = "payment.authentication_failed";
+            change
+                .step(Step::Fail, "failed", Some("the customer failed authentication".into()))
+                .map_err(illegal)?;
+            flow::declined(&mut change, crate::connectors::DeclineCode::AuthenticationFailed);
+            let payment = change.commit(&self.store, actor).await?;
+            return Ok(ChallengeResult { payment, return_url });
+        }
+        change.step(Step::Authenticated, "succeeded", None).map_err(illegal)?;
+        let owner = Owner {
+            merchant,
+            mode,
+            connector: row.connector.clone(),
+        };
+        let token = row
+            .payment_method
+            .as_deref()
+            .map(|t| TokenId::from_trusted(t.to_owned()))
+            .ok_or_else(|| corrupt("payment_method"))?;
+        let card = self.open_card(&owner, &token, false).await?;
+        let connector = self.connector(&row.connector)?;
+        let authentication = Authentication {
+            reference: row.processor_reference.clone().unwrap_or_default(),
+        };
+        flow::authorize(
+            &self.policy,
+            connector.as_ref(),
+            &mut change,
+            &card,
+            Some(&authentication),
+        )
+        .await;
+        let payment = change.commit(&self.store, actor).await?;
+        Ok(ChallengeResult { payment, return_url })
+    }
+
+    /// Cancels payments whose challenge went unanswered past its expiry
+    /// (`cancellation_reason: abandoned`). Returns how many.
+    pub async fn expire_challenges(&self) -> Result<usize, ServiceError> {
+        let actor = Actor::System {
+            task: "challenge-expiry",
+        };
+        let now = Timestamp::now();
+        let rows = store::payments::expired_actions(self.store.reader(), now.as_millis(), 100).await?;
+        let mut expired = 0;
+        for row in rows {
+            let mut change = Change::of(row.clone(), state_of(&row)?, "payment.challenge_expired");
+            if change
+                .step(
+                    Step::Cancel,
+                    "expired",
+                    Some("the customer did not answer the challenge in time".into()),
+                )
+                .is_err()
+            {
+                continue;
+            }
+            change.row.cancellation_reason = Some(CancellationReason::Abandoned.as_str().to_owned());
+            change.row.next_action = None;
+            change.row.action_expires_at = None;
+            change.emit(EventType::PaymentCanceled);
+            match change.commit(&self.store, &actor).await {
+                Ok(_) => expired += 1,
+                // Answered in the meantime: nothing to expire.
+                Err(ServiceError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Writes the `processing` record before an external processor is called.
+    async fn write_ahead(&self, change: Change, actor: &Actor) -> Result<Change, ServiceError> {
+        let state = change.state.clone();
+        let action = change.action;
+        let row = change.commit(&self.store, actor).await?;
+        Ok(Change::of(row, state, action))
+    }
+
+    async fn load(&self, merchant: &MerchantId, id: &PaymentId) -> Result<PaymentRow, ServiceError> {
+        store::payments::get(self.store.reader(), merchant, id)
+            .await?
+            .ok_or(ServiceError::NotFound {
+                resource: "payment",
+                param: "id",
+            })
+    }
+
+    async fn with_history(&self, row: PaymentRow) -> Result<PaymentRecord, ServiceError> {
+        let id = PaymentId::from_trusted(row.id.clone());
+        let history = store::payments::history(self.store.reader(), &id).await?;
+        Ok(PaymentRecord { row, history })
+    }
+
+    /// Opens the token for an authorization. A token of another merchant, a
+    /// shredded one, or one of the other mode is `payment_method` not found.
+    async fn open_card(
+        &self,
+        owner: &Owner,
+        token: &TokenId,
+        first_use: bool,
+    ) -> Result<crate::connectors::CardDetails, ServiceError> {
+        let missing = || ServiceError::invalid("payment_method", "resource_missing", "No such payment_method");
+        let (meta, mut card) = tokens::open_for_payment(&self.store, &self.vault, &owner.merchant, token)
+            .await?
+            .ok_or_else(missing)?;
+        if meta.mode != owner.mode {
+            return Err(missing());
+        }
+        if !first_use {
+            card.cvc = None;
+        }
+        Ok(card)
+    }
+}
+
+/// The state machine's view of a stored payment.
+fn state_of(row: &PaymentRow) -> Result<PaymentState, ServiceError> {
+    let money = Money {
+        amount: MinorUnits::parse(row.amount, i64::MAX).map_err(|_| corrupt("amount"))?,
+        currency: currency_of(row)?,
+    };
+    Ok(PaymentState {
+        status: PaymentStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
+        money,
+        capture_method: CaptureMethod::parse(&row.capture_method).ok_or_else(|| corrupt("capture_method"))?,
+        amount_capturable: row.amount_capturable,
+        amount_received: row.amount_received,
+        amount_refunded: row.amount_refunded,
+    })
+}
+
+fn currency_of(row: &PaymentRow) -> Result<Currency, ServiceError> {
+    Currency::parse(&row.currency).map_err(|_| corrupt("currency"))
+}
+
+fn corrupt(column: &str) -> ServiceError {
+    ServiceError::Store(StoreError::Corrupt(format!("payments.{column}")))
+}
+
+/// A refused transition: 409 naming the status and the action.
+fn illegal(e: PaymentError) -> ServiceError {
+    ServiceError::Conflict {
+        code: "payment_unexpected_state",
+        message: format!("{}", e),
+    }
+}
+
+/// Whether `presented` is the challenge secret in the page URL we issued
+/// (compared in constant time).
+fn challenge_matches(url: &str, presented: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else { return false };
+    let Some((_, expected)) = parsed.query_pairs().find(|(k, _)| k == "challenge") else {
+        return false;
+    };
+    !presented.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+}

@@ -1,0 +1,170 @@
+//! How payments and refunds look to merchants: in API responses and, as the
+//! same JSON, in the `data.object` of their events. One definition for both.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::store::payments::{HistoryRow, PaymentRow};
+use crate::store::refunds::RefundRow;
+
+/// A payment as merchants see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PaymentView {
+    /// `pay_…`, time-ordered.
+    pub id: String,
+    /// Always `payment`.
+    pub object: &'static str,
+    pub livemode: bool,
+    /// One of `requires_payment_method`, `requires_confirmation`,
+    /// `requires_action`, `processing`, `requires_capture`, `succeeded`,
+    /// `failed`, `canceled`.
+    pub status: String,
+    /// Minor units of `currency`.
+    pub amount: i64,
+    /// Lower-case ISO 4217 code.
+    pub currency: String,
+    /// `automatic` or `manual`.
+    pub capture_method: String,
+    /// The card token (`tok_…`) charged, if one is attached.
+    pub payment_method: Option<String>,
+    /// Authorized and not yet captured.
+    pub amount_capturable: i64,
+    /// Captured.
+    pub amount_received: i64,
+    /// Refunded, out of `amount_received`.
+    pub amount_refunded: i64,
+    pub description: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub customer_email: Option<String>,
+    pub customer_ip: Option<String>,
+    pub return_url: Option<String>,
+    /// What the customer must do next (`requires_action` only).
+    pub next_action: Option<NextActionView>,
+    /// Why the issuer or processor refused (`failed` payments).
+    pub decline_code: Option<String>,
+    /// The last failure: a code and a sentence, never processor payloads.
+    pub last_error: Option<LastErrorView>,
+    pub cancellation_reason: Option<String>,
+    /// Creation time, seconds since the epoch.
+    pub created: i64,
+    /// Every transition and processor attempt, oldest first (on single-payment
+    /// responses; absent in lists and events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryView>>,
+}
+
+/// `{"type": "redirect_to_url", "url", "return_url"}`: send the customer's
+/// browser to `url`; they come back to `return_url`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct NextActionView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
+    pub return_url: Option<String>,
+    /// When the challenge expires unanswered (seconds since the epoch).
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LastErrorView {
+    pub code: String,
+    pub message: String,
+}
+
+/// One entry of a payment's history.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HistoryView {
+    /// Milliseconds since the epoch.
+    pub at_ms: i64,
+    /// `create`, `confirm`, `authorize`, `capture`, `cancel`, …
+    pub action: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    /// `succeeded`, `declined`, `failed`, …
+    pub outcome: String,
+    pub amount: Option<i64>,
+    pub reason: Option<String>,
+}
+
+impl PaymentView {
+    pub fn from_row(row: &PaymentRow, history: Option<&[HistoryRow]>) -> Self {
+        PaymentView {
+            id: row.id.clone(),
+            object: "payment",
+            livemode: row.mode == "live",
+            status: row.status.clone(),
+            amount: row.amount,
+            currency: row.currency.to_ascii_lowercase(),
+            capture_method: row.capture_method.clone(),
+            payment_method: row.payment_method.clone(),
+            amount_capturable: row.amount_capturable,
+            amount_received: row.amount_received,
+            amount_refunded: row.amount_refunded,
+            description: row.description.clone(),
+            metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
+            customer_email: row.customer_email.clone(),
+            customer_ip: row.customer_ip.clone(),
+            return_url: row.return_url.clone(),
+            next_action: row.next_action.as_deref().and_then(|a| serde_json::from_str(a).ok()),
+            decline_code: row.decline_code.clone(),
+            last_error: row.failure_code.as_ref().map(|code| LastErrorView {
+                code: code.clone(),
+                message: row.failure_message.clone().unwrap_or_default(),
+            }),
+            cancellation_reason: row.cancellation_reason.clone(),
+            created: row.created_at.div_euclid(1000),
+            history: history.map(|h| {
+                h.iter()
+                    .map(|e| HistoryView {
+                        at_ms: e.at,
+                        action: e.action.clone(),
+                        from_status: e.from_status.clone(),
+                        to_status: e.to_status.clone(),
+                        outcome: e.outcome.clone(),
+                        amount: e.amount,
+                        reason: e.reason.clone(),
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// A refund as merchants see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RefundView {
+    /// `re_…`, time-ordered.
+    pub id: String,
+    /// Always `refund`.
+    pub object: &'static str,
+    pub livemode: bool,
+    /// The refunded payment (`pay_…`).
+    pub payment: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    /// `duplicate`, `fraudulent` or `requested_by_customer`.
+    pub reason: Option<String>,
+    /// Why the processor refused (`failed` refunds).
+    pub failure_reason: Option<String>,
+    pub created: i64,
+}
+
+impl RefundView {
+    pub fn from_row(row: &RefundRow) -> Self {
+        RefundView {
+            id: row.id.clone(),
+            object: "refund",
+            livemode: row.mode == "live",
+            payment: row.payment_id.clone(),
+            amount: row.amount,
+            currency: row.currency.to_ascii_lowercase(),
+            status: row.status.clone(),
+            reason: row.reason.clone(),
+            failure_reason: row.failure_reason.clone(),
+            created: row.created_at.div_euclid(1000),
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The `payments` and `payment_history` tables.
+//!
+//! Writes are compare-and-set: an update names the version it read and
+//! changes nothing if the row moved on in between, so two concurrent changes
+//! of one payment can never both apply. Refund amounts are reserved with a
+//! conditional increment that the database checks against what was captured.
+
+use sqlx::{Any, AnyConnection, Executor};
+
+use super::StoreError;
+use crate::domain::ids::{MerchantId, PaymentId};
+
+/// A payment row as stored. Money columns are minor units of `currency`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PaymentRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub mode: String,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub capture_method: String,
+    pub payment_method: Option<String>,
+    pub amount_capturable: i64,
+    pub amount_received: i64,
+    pub amount_refunded: i64,
+    pub description: Option<String>,
+    /// JSON object of strings.
+    pub metadata: String,
+    pub customer_ip: Option<String>,
+    pub customer_email: Option<String>,
+    pub return_url: Option<String>,
+    pub connector: String,
+    pub processor_reference: Option<String>,
+    pub decline_code: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    /// JSON, while the customer has something to do.
+    pub next_action: Option<String>,
+    pub action_expires_at: Option<i64>,
+    pub cancellation_reason: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, merchant_id, mode, status, amount, currency, capture_method, payment_method, \
+     amount_capturable, amount_received, amount_refunded, description, metadata, customer_ip, customer_email, \
+     return_url, connector, processor_reference, decline_code, failure_code, failure_message, next_action, \
+     action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at";
+
+/// One entry of a payment's history.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub payment_id: String,
+    pub seq: i64,
+    pub at: i64,
+    pub action: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub outcome: String,
+    pub amount: Option<i64>,
+    pub reason: Option<String>,
+}
+
+pub async fn insert(conn: &mut AnyConnection, row: &PaymentRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, capture_method, payment_method, \
+         amount_capturable, amount_received, amount_refunded, description, metadata, customer_ip, customer_email, \
+         return_url, connector, processor_reference, decline_code, failure_code, failure_message, next_action, \
+         action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+         $21, $22, $23, $24, $25, $26, $27, $28)",
+    )
+    .bind(&row.id)
+    .bind(&row.merchant_id)
+    .bind(&row.mode)
+    .bind(&row.status)
+    .bind(row.amount)
+    .bind(&row.currency)
+    .bind(&row.capture_method)
+    .bind(row.payment_method.as_deref())
+    .bind(row.amount_capturable)
+    .bind(row.amount_received)
+    .bind(row.amount_refunded)
+    .bind(row.description.as_deref())
+    .bind(&row.metadata)
+    .bind(row.customer_ip.as_deref())
+    .bind(row.customer_email.as_deref())
+    .bind(row.return_url.as_deref())
+    .bind(&row.connector)
+    .bind(row.processor_reference.as_deref())
+    .bind(row.decline_code.as_deref())
+    .bind(row.failure_code.as_deref())
+    .bind(row.failure_message.as_deref())
+    .bind(row.next_action.as_deref())
+    .bind(row.action_expires_at)
+    .bind(row.cancellation_reason.as_deref())
+    .bind(row.idempotency_key.as_deref())
+    .bind(row.version)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::from_insert)?;
+    Ok(())
+}
+
+/// Writes every mutable column of `row` (whose `version` is the new one) if
+/// the stored row still has version `row.version - 1`. Returns whether it did.
+pub async fn update(conn: &mut AnyConnection, row: &PaymentRow) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE payments SET status = $1, payment_method = $2, amount_capturable = $3, amount_received = $4, \
+         processor_reference = $5, decline_code = $6, failure_code = $7, failure_message = $8, next_action = $9, \
+         action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13 \
+         WHERE id = $14 AND merchant_id = $15 AND version = $16",
+    )
+    .bind(&row.status)
+    .bind(row.payment_method.as_deref())
+    .bind(row.amount_capturable)
+    .bind(row.amount_received)
+    .bind(row.processor_reference.as_deref())
+    .bind(row.decline_code.as_deref())
+    .bind(row.failure_code.as_deref())
+    .bind(row.failure_message.as_deref())
+    .bind(row.next_action.as_deref())
+    .bind(row.action_expires_at)
+    .bind(row.cancellation_reason.as_deref())
+    .bind(row.version)
+    .bind(row.updated_at)
+    .bind(&row.id)
+    .bind(&row.merchant_id)
+    .bind(row.version - 1)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Adds `amount` to what is refunded of a succeeded payment, only if the
+/// total stays within what was captured. Returns whether it did.
+pub async fn reserve_refund(
+    conn: &mut AnyConnection,
+    merchant: &MerchantId,
+    id: &PaymentId,
+    amount: i64,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE payments SET amount_refunded = amount_refunded + $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3 AND merchant_id = $4 AND status = 'succeeded' AND amount_refunded + $1 <= amount_received",
+    )
+    .bind(amount)
+    .bind(at)
+    .bind(id.as_str())
+    .bind(merchant.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives back a reservation made by [`reserve_refund`] (the refund failed).
+pub async fn release_refund(
+    conn: &mut AnyConnection,
+    merchant: &MerchantId,
+    id: &PaymentId,
+    amount: i64,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE payments SET amount_refunded = amount_refunded - $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3 AND merchant_id = $4 AND amount_refunded >= $1",
+    )
+    .bind(amount)
+    .bind(at)
+    .bind(id.as_str())
+    .bind(merchant.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn get<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    id: &PaymentId,
+) -> Result<Option<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2"
+    ))
+    .bind(id.as_str())
+    .bind(merchant.as_str())
+    .fetch_optional(db)
+    .await?)
+}
+
+/// A payment by id alone, for the customer-facing challenge page (which
+/// proves itself with the challenge secret, not an API key).
+pub async fn get_unscoped<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &PaymentId,
+) -> Result<Option<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await?)
+}
+
+/// The payment a merchant created with this idempotency key, if any.
+pub async fn get_by_idempotency_key<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    key: &str,
+) -> Result<Option<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(merchant.as_str())
+    .bind(key)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Filters of a payment list; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter<'a> {
+    pub status: Option<&'a str>,
+    /// Created at or after (milliseconds).
+    pub created_gte: Option<i64>,
+    /// Created at or before (milliseconds).
+    pub created_lte: Option<i64>,
+    /// Only payments older than this one (ids are time-ordered).
+    pub before: Option<&'a PaymentId>,
+}
+
+/// Up to `limit` payments of `merchant`, newest first.
+pub async fn list<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    filter: ListFilter<'_>,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, StoreError> {
+    // One constant statement for every filter combination: `$n IS NULL OR …`.
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 \
+         AND ($2 IS NULL OR status = $2) \
+         AND ($3 IS NULL OR created_at >= $3) \
+         AND ($4 IS NULL OR created_at <= $4) \
+         AND ($5 IS NULL OR id < $5) \
+         ORDER BY id DESC LIMIT $6"
+    ))
+    .bind(merchant.as_str())
+    .bind(filter.status)
+    .bind(filter.created_gte)
+    .bind(filter.created_lte)
+    .bind(filter.before.map(PaymentId::as_str))
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Payments whose customer challenge expired before `now`, oldest first.
+pub async fn expired_actions<'e>(
+    db: impl Executor<'e, Database = Any>,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE status = 'requires_action' AND action_expires_at < $1 \
+         ORDER BY action_expires_at LIMIT $2"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Payments left `processing` since before `older_than` (a crash between the
+/// processor call and the write of its outcome), oldest first.
+pub async fn stuck_processing<'e>(
+    db: impl Executor<'e, Database = Any>,
+    older_than: i64,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE status = 'processing' AND updated_at < $1 ORDER BY updated_at LIMIT $2"
+    ))
+    .bind(older_than)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Appends history entries (one statement for up to eight).
+pub async fn insert_history(conn: &mut AnyConnection, rows: &[HistoryRow]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(HISTORY_ROWS_PER_INSERT) {
+        let sql = history_insert_statement(chunk.len());
+        let mut query = sqlx::query(&sql);
+        for r in chunk {
+            query = query
+                .bind(&r.payment_id)
+                .bind(r.seq)
+                .bind(r.at)
+                .bind(&r.action)
+                .bind(r.from_status.as_deref())
+                .bind(&r.to_status)
+                .bind(&r.outcome)
+                .bind(r.amount)
+                .bind(r.reason.as_deref());
+        }
+        query.execute(&mut *conn).await.map_err(StoreError::from_insert)?;
+    }
+    Ok(())
+}
+
+const HISTORY_ROWS_PER_INSERT: usize = 8;
+const HISTORY_COLUMNS: usize = 9;
+
+/// `INSERT … VALUES ($1, …, $9), ($10, …)`: built from constants and a row
+/// count only.
+fn history_insert_statement(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO payment_history (payment_id, seq, at, action, from_status, to_status, outcome, amount, reason) \
+         VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..HISTORY_COLUMNS {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * HISTORY_COLUMNS + col + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// A payment's history, oldest first.
+pub async fn history<'e>(
+    db: impl Executor<'e, Database = Any>,
+    payment: &PaymentId,
+) -> Result<Vec<HistoryRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT payment_id, seq, at, action, from_status, to_status, outcome, amount, reason \
+         FROM payment_history WHERE payment_id = $1 ORDER BY seq",
+    )
+    .bind(payment.as_str())
+    .fetch_all(db)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_statement_numbers_every_placeholder_once() {
+        let sql = history_insert_statement(2);
+        assert!(sql.ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9), ($10, $11, $12, $13, $14, $15, $16, $17, $18)"));
+    }
+}

@@ -1,0 +1,135 @@
+//! The `refunds` table. A refund row is written `pending` together with the
+//! reservation of its amount on the payment, then moved to `succeeded` or
+//! `failed` once the processor has answered.
+
+use sqlx::{Any, AnyConnection, Executor};
+
+use super::StoreError;
+use crate::domain::ids::{MerchantId, PaymentId, RefundId};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefundRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub payment_id: String,
+    pub mode: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub failure_reason: Option<String>,
+    pub processor_reference: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, merchant_id, payment_id, mode, amount, currency, status, reason, failure_reason, \
+                       processor_reference, idempotency_key, created_at, updated_at";
+
+pub async fn insert(conn: &mut AnyConnection, row: &RefundRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refunds (id, merchant_id, payment_id, mode, amount, currency, status, reason, failure_reason, \
+         processor_reference, idempotency_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&row.id)
+    .bind(&row.merchant_id)
+    .bind(&row.payment_id)
+    .bind(&row.mode)
+    .bind(row.amount)
+    .bind(&row.currency)
+    .bind(&row.status)
+    .bind(row.reason.as_deref())
+    .bind(row.failure_reason.as_deref())
+    .bind(row.processor_reference.as_deref())
+    .bind(row.idempotency_key.as_deref())
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::from_insert)?;
+    Ok(())
+}
+
+/// Settles a pending refund. Returns whether a pending refund was updated.
+pub async fn settle(conn: &mut AnyConnection, row: &RefundRow) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE refunds SET status = $1, failure_reason = $2, processor_reference = $3, updated_at = $4 \
+         WHERE id = $5 AND merchant_id = $6 AND status = 'pending'",
+    )
+    .bind(&row.status)
+    .bind(row.failure_reason.as_deref())
+    .bind(row.processor_reference.as_deref())
+    .bind(row.updated_at)
+    .bind(&row.id)
+    .bind(&row.merchant_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn get<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    id: &RefundId,
+) -> Result<Option<RefundRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE id = $1 AND merchant_id = $2"
+    ))
+    .bind(id.as_str())
+    .bind(merchant.as_str())
+    .fetch_optional(db)
+    .await?)
+}
+
+pub async fn get_by_idempotency_key<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    key: &str,
+) -> Result<Option<RefundRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(merchant.as_str())
+    .bind(key)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Up to `limit` refunds of `merchant`, newest first, of one payment when
+/// given, older than `before` when given.
+pub async fn list<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    payment: Option<&PaymentId>,
+    before: Option<&RefundId>,
+    limit: i64,
+) -> Result<Vec<RefundRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND ($2 IS NULL OR payment_id = $2) \
+         AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(merchant.as_str())
+    .bind(payment.map(PaymentId::as_str))
+    .bind(before.map(RefundId::as_str))
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Refunds left `pending` since before `older_than` (a crash between the
+/// processor call and the write of its outcome), oldest first.
+pub async fn stuck_pending<'e>(
+    db: impl Executor<'e, Database = Any>,
+    older_than: i64,
+    limit: i64,
+) -> Result<Vec<RefundRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE status = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2"
+    ))
+    .bind(older_than)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
