@@ -14,6 +14,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod card_tokens;
 pub mod group_commit;
+pub mod idempotency_keys;
 pub mod lockouts;
 pub mod merchants;
 pub mod sqlite_fast;
