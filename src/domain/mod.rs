@@ -6,6 +6,7 @@
 pub mod api_key;
 pub mod audit;
 pub mod card;
+pub mod idempotency_key;
 pub mod ids;
 pub mod key_record;
 pub mod merchant;
