@@ -65,7 +65,9 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         .extensions()
         .get::<OriginalUri>()
         .map_or_else(|| req.uri().clone(), |o| o.0.clone());
-    let path = path.path_and_query().map_or_else(|| path.path().to_owned(), ToString::to_string);
+    let path = path
+        .path_and_query()
+        .map_or_else(|| path.path().to_owned(), ToString::to_string);
     let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
     let (parts, body) = req.into_parts();
     let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
@@ -80,7 +82,11 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     let mac = state
         .idempotency
         .request_mac(&auth.key().id, parts.method.as_str(), &path, &bytes);
-    match state.idempotency.begin(auth.merchant(), &key, mac, &meta.request_id).await {
+    match state
+        .idempotency
+        .begin(auth.merchant(), &key, mac, &meta.request_id)
+        .await
+    {
         Ok(Begun::Proceed(claim)) => {
             let mut req = Request::from_parts(parts, Body::from(bytes));
             req.extensions_mut().insert(key);

@@ -203,9 +203,12 @@ impl Modify for IdempotencyHeader {
 
 /// A stored answer replayed for a repeated `Idempotency-Key` says so.
 fn add_replayed(response: &mut Response) {
-    let flag = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["true"]));
+    let flag = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["true"]));
     let mut replayed = Header::new(flag);
-    replayed.description = Some("`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`.".to_owned());
+    replayed.description =
+        Some("`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`.".to_owned());
     response.headers.insert("Idempotent-Replayed".to_owned(), replayed);
 }
 
@@ -534,19 +537,30 @@ mod tests {
                 }
                 posts += 1;
                 let header = header.unwrap_or_else(|| panic!("{method} {path} lacks Idempotency-Key"));
-                assert_eq!((header["in"].as_str(), header["required"].as_bool()), (Some("header"), Some(false)));
+                assert_eq!(
+                    (header["in"].as_str(), header["required"].as_bool()),
+                    (Some("header"), Some(false))
+                );
                 assert_eq!(header["schema"]["maxLength"], 255);
                 for status in ["400", "409", "422"] {
                     assert!(op["responses"].get(status).is_some(), "{method} {path} lacks {status}");
                 }
-                let ok = op["responses"].get("200").unwrap_or_else(|| panic!("{method} {path} lacks 200"));
+                let ok = op["responses"]
+                    .get("200")
+                    .unwrap_or_else(|| panic!("{method} {path} lacks 200"));
                 assert!(ok["headers"].get("Idempotent-Replayed").is_some(), "{method} {path}");
             }
         }
         assert!(posts >= 4, "{posts}");
         let responses = &doc["components"]["responses"];
-        assert!(responses["IdempotencyKeyReused"]["description"].as_str().unwrap().contains("idempotency_key_reused"));
-        assert!(responses["IdempotencyKeyInUse"]["description"].as_str().unwrap().contains("idempotency_key_in_use"));
+        assert!(responses["IdempotencyKeyReused"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("idempotency_key_reused"));
+        assert!(responses["IdempotencyKeyInUse"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("idempotency_key_in_use"));
     }
 
     #[test]

@@ -38,11 +38,21 @@ mod tests {
 
     #[test]
     fn printable_ascii_up_to_255_characters() {
-        assert_eq!(IdempotencyKey::parse(b"order-42/retry 1").unwrap().as_str(), "order-42/retry 1");
+        assert_eq!(
+            IdempotencyKey::parse(b"order-42/retry 1").unwrap().as_str(),
+            "order-42/retry 1"
+        );
         assert!(IdempotencyKey::parse(&[b'k'; MAX_LEN]).is_ok());
         assert!(IdempotencyKey::parse(&[b'k'; MAX_LEN + 1]).is_err());
         assert!(IdempotencyKey::parse(b"").is_err());
-        for bad in [&b"a\tb"[..], b"a\nb", b"a\x7fb", b"a\x00b", "caf\u{e9}".as_bytes(), b"\xff"] {
+        for bad in [
+            &b"a\tb"[..],
+            b"a\nb",
+            b"a\x7fb",
+            b"a\x00b",
+            "caf\u{e9}".as_bytes(),
+            b"\xff",
+        ] {
             assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
         }
     }

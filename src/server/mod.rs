@@ -265,8 +265,8 @@ fn lockout_policy(config: &Config) -> Result<LockoutPolicy, StartupError> {
 /// Records live at least [`idempotency::MIN_TTL`]; the lock lasts between
 /// one second and the record's lifetime.
 pub fn idempotency_policy(config: &Config) -> Result<IdempotencyPolicy, StartupError> {
-    let ttl = parse_duration(&config.idempotency.ttl)
-        .map_err(|e| StartupError::Invalid(format!("idempotency.ttl: {e}")))?;
+    let ttl =
+        parse_duration(&config.idempotency.ttl).map_err(|e| StartupError::Invalid(format!("idempotency.ttl: {e}")))?;
     let lock_timeout = parse_duration(&config.idempotency.lock_timeout)
         .map_err(|e| StartupError::Invalid(format!("idempotency.lock_timeout: {e}")))?;
     if ttl < idempotency::MIN_TTL {
@@ -305,17 +305,8 @@ impl Gateway {
         let mac_key = RequestMacKey::derive(&options.pepper);
         let hasher = Arc::new(KeyHasher::new(options.pepper));
         let auth = Authenticator::new(store.clone(), hasher, options.lockout, audit.clone());
-        let idempotency = Idempotency::new(
-            store.clone(),
-            Arc::clone(&options.vault),
-            mac_key,
-            options.idempotency,
-        );
-        let maintenance = tokio::spawn(maintain(
-            auth.clone(),
-            Arc::clone(&options.vault),
-            idempotency.clone(),
-        ));
+        let idempotency = Idempotency::new(store.clone(), Arc::clone(&options.vault), mac_key, options.idempotency);
+        let maintenance = tokio::spawn(maintain(auth.clone(), Arc::clone(&options.vault), idempotency.clone()));
         let state = AppState {
             store,
             auth,
@@ -360,5 +351,36 @@ async fn maintain(auth: Authenticator, vault: Arc<Vault>, idempotency: Idempoten
         if let Err(e) = idempotency.sweep().await {
             tracing::warn!(error = %e, "deleting expired idempotency records failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(ttl: &str, lock_timeout: &str) -> Result<IdempotencyPolicy, StartupError> {
+        let mut config = Config::default();
+        config.idempotency.ttl = ttl.into();
+        config.idempotency.lock_timeout = lock_timeout.into();
+        idempotency_policy(&config)
+    }
+
+    #[test]
+    fn idempotency_records_live_at_least_a_day() {
+        let defaults = idempotency_policy(&Config::default()).unwrap();
+        assert_eq!(defaults.ttl, Duration::from_secs(86_400));
+        assert_eq!(defaults.lock_timeout, Duration::from_secs(60));
+        assert_eq!(policy("7d", "5m").unwrap().ttl, Duration::from_secs(7 * 86_400));
+        for (ttl, lock) in [
+            ("23h", "60s"),
+            ("1h", "60s"),
+            ("24h", "0s"),
+            ("24h", "25h"),
+            ("soon", "60s"),
+        ] {
+            assert!(policy(ttl, lock).is_err(), "{ttl} {lock}");
+        }
+        let err = policy("12h", "60s").unwrap_err().to_string();
+        assert!(err.contains("idempotency.ttl"), "{err}");
     }
 }

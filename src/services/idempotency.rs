@@ -336,7 +336,8 @@ impl Claim {
                         wrapped_dek: &wrapped_dek,
                         kek_version,
                     };
-                    let changed = idempotency_keys::finish(&mut *conn, &merchant_id, &key, &request_id, &finished).await?;
+                    let changed =
+                        idempotency_keys::finish(&mut *conn, &merchant_id, &key, &request_id, &finished).await?;
                     flag.store(changed, std::sync::atomic::Ordering::Relaxed);
                     Ok(Vec::new())
                 })
@@ -411,7 +412,9 @@ mod tests {
         assert_ne!(key.0.expose_secret(), &[0u8; 32]);
         assert_eq!(
             key.0.expose_secret(),
-            RequestMacKey::derive(&SecretBox::new(Box::new([7u8; PEPPER_LEN]))).0.expose_secret()
+            RequestMacKey::derive(&SecretBox::new(Box::new([7u8; PEPPER_LEN])))
+                .0
+                .expose_secret()
         );
         assert_eq!(format!("{key:?}"), "RequestMacKey(***)");
     }

@@ -21,9 +21,7 @@ use crate::domain::ids::{ApiKeyId, MerchantId, TokenId};
 use crate::domain::time::Timestamp;
 use crate::store::card_tokens::TokenRow;
 use crate::store::{self, Store};
-use crate::vault::{
-    self, Aad, CvcStore, Fingerprinter, KekProvider, KekVersion, ResponseAad, Sealed, VaultError,
-};
+use crate::vault::{self, Aad, CvcStore, Fingerprinter, KekProvider, KekVersion, ResponseAad, Sealed, VaultError};
 
 use super::actor::Actor;
 use super::ServiceError;

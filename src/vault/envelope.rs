@@ -374,8 +374,14 @@ mod tests {
         };
         let sealed_card = seal(&keyring, card, PAN).unwrap();
         let sealed_response = seal(&keyring, response, b"{}").unwrap();
-        assert!(matches!(open(&keyring, response, &sealed_card), Err(VaultError::Decrypt)));
-        assert!(matches!(open(&keyring, card, &sealed_response), Err(VaultError::Decrypt)));
+        assert!(matches!(
+            open(&keyring, response, &sealed_card),
+            Err(VaultError::Decrypt)
+        ));
+        assert!(matches!(
+            open(&keyring, card, &sealed_response),
+            Err(VaultError::Decrypt)
+        ));
         assert_eq!(open(&keyring, response, &sealed_response).unwrap().as_slice(), b"{}");
         let rotating = ring(V2, &[V1, V2]);
         assert!(rewrap(&rotating, card, &sealed_response, V2).is_err());
