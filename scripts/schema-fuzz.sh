@@ -142,13 +142,24 @@ OWN_KEY_ID="$(api /v1/merchant "$SECRET_KEY" | json_field key.id)"
 # a third key of the demo merchant, which the run may revoke (200, then 409).
 SACRIFICE_KEY_ID="$(cli key create --merchant "$(api /v1/merchant "$SECRET_KEY" | json_field id)" \
     --kind secret --description "schema-fuzz: may be revoked" | json_field id)"
+#
+# Idempotency-Key: the generator repeats short keys ("0", "!") across different
+# requests, and a key reused for another request is rightly refused (422
+# idempotency_key_reused) even though each request alone is schema-valid. So a
+# well-formed key is made specific to its request (suffixed with a digest of
+# method, path, query and body): identical requests still share a key, and get
+# the stored answer replayed; malformed keys (negative cases) are sent as generated.
 cat >"$WORK/paywarden_fuzz_hooks.py" <<'PY'
+import hashlib
+import json
 import os
+import re
 
 import schemathesis
 
 PROTECTED = frozenset(os.environ["SCHEMA_FUZZ_PROTECTED_KEY_IDS"].split(","))
 SACRIFICE = os.environ["SCHEMA_FUZZ_SACRIFICE_KEY_ID"]
+WELL_FORMED_KEY = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")
 
 
 @schemathesis.hook
@@ -156,6 +167,13 @@ def before_call(context, case, kwargs):
     if case.operation.path == "/v1/api_keys/{id}/revoke" and case.path_parameters:
         if case.path_parameters.get("id") in PROTECTED:
             case.path_parameters["id"] = SACRIFICE
+    key = (case.headers or {}).get("Idempotency-Key")
+    if isinstance(key, str) and WELL_FORMED_KEY.fullmatch(key):
+        request = json.dumps(
+            [case.method, case.formatted_path, case.query, case.body], sort_keys=True, default=repr
+        )
+        digest = hashlib.sha256(request.encode()).hexdigest()[:16]
+        case.headers["Idempotency-Key"] = f"{key[:200]}.{digest}"
 PY
 
 # Both merchants' secret keys (secret keys hold every permission, so no 403

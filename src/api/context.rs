@@ -28,6 +28,12 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// Runs `work` as part of the request `request_id` (for work spawned on a
+/// request's behalf, which does not inherit the request's task-local id).
+pub async fn with_request_id<F: std::future::Future>(request_id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(request_id, work).await
+}
+
 /// The TCP peer of the connection, inserted by the server for each connection.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);

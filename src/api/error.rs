@@ -188,6 +188,28 @@ impl ApiError {
         )
     }
 
+    /// 409: the first request with this `Idempotency-Key` is still running.
+    pub fn idempotency_key_in_use() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            ErrorType::IdempotencyError,
+            "idempotency_key_in_use",
+            "A request with this Idempotency-Key is still being processed; retry later",
+        )
+        .with_param("Idempotency-Key")
+    }
+
+    /// 422: this `Idempotency-Key` was already used for a different request.
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorType::IdempotencyError,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different request (key, method, path or body)",
+        )
+        .with_param("Idempotency-Key")
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

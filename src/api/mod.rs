@@ -2,12 +2,14 @@
 //!
 //! Request path: `request_context` (request id, client address, security
 //! headers, audit entry) → routing → `auth::authenticate` (on `/v1`) →
-//! handler → service. Every error leaves as an `ApiError`.
+//! `idempotency::idempotency` (POSTs with `Idempotency-Key`) → handler →
+//! service. Every error leaves as an `ApiError`.
 
 pub mod auth;
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
@@ -24,6 +26,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::services::audit_writer::AuditSink;
 use crate::services::auth::Authenticator;
+use crate::services::idempotency::Idempotency;
 use crate::services::tokens::Vault;
 use crate::store::Store;
 
@@ -37,6 +40,7 @@ pub struct AppState {
     pub auth: Authenticator,
     pub audit: AuditSink,
     pub vault: Arc<Vault>,
+    pub idempotency: Idempotency,
     /// Peers whose `X-Forwarded-For` is believed (a TLS-terminating proxy).
     pub trusted_proxies: Arc<[IpNet]>,
     pub body_limit: usize,
@@ -51,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", post(routes::tokens::create))
         .route("/tokens/{id}", get(routes::tokens::show).delete(routes::tokens::delete))
         .route("/tokens/{id}/reveal", post(routes::tokens::reveal))
+        // Inside authentication: a key belongs to the authenticated merchant.
+        .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let body_limit = state.body_limit;
     Router::new()

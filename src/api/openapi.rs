@@ -7,19 +7,21 @@
 //! authenticated route (401, 429, 500, 503) are added by [`SharedResponses`]
 //! to every operation that declares `security`, so a new route cannot forget
 //! them. 405 belongs to no operation: it answers a method the document does
-//! not list for a path (with `Allow`). `scripts/schema-fuzz.sh` checks the
-//! document against a running server.
+//! not list for a path (with `Allow`). Every authenticated POST honours
+//! `Idempotency-Key`: [`IdempotencyHeader`] adds the optional header, its
+//! 400/409/422 answers and the `Idempotent-Replayed` response header.
+//! `scripts/schema-fuzz.sh` checks the document against a running server.
 
 use std::sync::OnceLock;
 
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{
     AllOfBuilder, AnyOfBuilder, ArrayItems, Object, ObjectBuilder, Schema, SchemaType, Type,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, Header, Ref, RefOr, Response};
+use utoipa::openapi::{Content, Header, Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
@@ -35,7 +37,7 @@ use super::routes::{health, merchant, tokens};
         tokens::create, tokens::show, tokens::delete, tokens::reveal
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>)),
-    modifiers(&BearerAuth, &SharedResponses, &ListItemRefs, &AtLeastOneField),
+    modifiers(&BearerAuth, &IdempotencyHeader, &SharedResponses, &ListItemRefs, &AtLeastOneField),
     tags((name = "merchant"), (name = "api_keys"), (name = "health"))
 )]
 pub struct ApiDoc;
@@ -112,6 +114,102 @@ impl Modify for SharedResponses {
             components.responses.insert(name.to_owned(), RefOr::T(response));
         }
     }
+}
+
+/// The answers of the idempotency middleware: (status, name under
+/// `#/components/responses`, description).
+const IDEMPOTENCY_RESPONSES: [(&str, &str, &str); 3] = [
+    (
+        "400",
+        "InvalidIdempotencyKey",
+        "`Idempotency-Key` is not 1 to 255 printable ASCII characters, or was sent more than once (`idempotency_key_invalid`).",
+    ),
+    (
+        "409",
+        "IdempotencyKeyInUse",
+        "A request with this `Idempotency-Key` is still being processed (`idempotency_key_in_use`); retry later.",
+    ),
+    (
+        "422",
+        "IdempotencyKeyReused",
+        "This `Idempotency-Key` was already used with a different request: another body, path or API key (`idempotency_key_reused`).",
+    ),
+];
+
+/// Adds `Idempotency-Key` to every authenticated POST (see the module docs).
+/// A handler's own 400/409 keeps its entry, with the middleware's answer
+/// appended to its description.
+struct IdempotencyHeader;
+
+impl Modify for IdempotencyHeader {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let Some(operation) = item.post.as_mut() else {
+                continue;
+            };
+            if operation.security.as_ref().is_none_or(|s| s.is_empty()) {
+                continue;
+            }
+            let key = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(crate::domain::idempotency_key::MAX_LEN))
+                // Printable ASCII; HTTP strips spaces at either end.
+                .pattern(Some("^[!-~](?:[ -~]{0,253}[!-~])?$"));
+            let parameter = ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "Makes the request safe to retry: the same key with the same request (API key, path, body) \
+                     within 24 hours replays the first answer with `Idempotent-Replayed: true`, without running \
+                     the request again. Scoped to the merchant.",
+                ))
+                .schema(Some(key))
+                .build();
+            operation.parameters.get_or_insert_with(Vec::new).push(parameter);
+            for (status, name, description) in IDEMPOTENCY_RESPONSES {
+                match operation.responses.responses.get_mut(status) {
+                    Some(RefOr::T(own)) => {
+                        own.description = if own.description.is_empty() {
+                            description.to_owned()
+                        } else {
+                            format!("{} Or: {description}", own.description)
+                        };
+                    }
+                    Some(RefOr::Ref(_)) => {}
+                    None => {
+                        operation
+                            .responses
+                            .responses
+                            .insert(status.to_owned(), RefOr::Ref(Ref::from_response_name(name)));
+                    }
+                }
+            }
+            for response in operation.responses.responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    add_replayed(response);
+                }
+            }
+        }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (_, name, description) in IDEMPOTENCY_RESPONSES {
+            let mut response = error_response(description);
+            add_replayed(&mut response);
+            components.responses.insert(name.to_owned(), RefOr::T(response));
+        }
+    }
+}
+
+/// A stored answer replayed for a repeated `Idempotency-Key` says so.
+fn add_replayed(response: &mut Response) {
+    let flag = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["true"]));
+    let mut replayed = Header::new(flag);
+    replayed.description =
+        Some("`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`.".to_owned());
+    response.headers.insert("Idempotent-Replayed".to_owned(), replayed);
 }
 
 /// A handler's own entry for a shared status (e.g. a route-specific 429) is
@@ -423,6 +521,46 @@ mod tests {
             assert_eq!(one_of_them[i]["required"][0], field);
             assert_eq!(one_of_them[i]["properties"][field]["type"][0], types[0]);
         }
+    }
+
+    #[test]
+    fn every_authenticated_post_takes_an_idempotency_key() {
+        let doc: Value = serde_json::from_str(super::document()).unwrap();
+        let mut posts = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
+                let header = parameters.iter().find(|p| p["name"] == "Idempotency-Key");
+                if method != "post" || op.get("security").is_none() {
+                    assert!(header.is_none(), "{method} {path}");
+                    continue;
+                }
+                posts += 1;
+                let header = header.unwrap_or_else(|| panic!("{method} {path} lacks Idempotency-Key"));
+                assert_eq!(
+                    (header["in"].as_str(), header["required"].as_bool()),
+                    (Some("header"), Some(false))
+                );
+                assert_eq!(header["schema"]["maxLength"], 255);
+                for status in ["400", "409", "422"] {
+                    assert!(op["responses"].get(status).is_some(), "{method} {path} lacks {status}");
+                }
+                let ok = op["responses"]
+                    .get("200")
+                    .unwrap_or_else(|| panic!("{method} {path} lacks 200"));
+                assert!(ok["headers"].get("Idempotent-Replayed").is_some(), "{method} {path}");
+            }
+        }
+        assert!(posts >= 4, "{posts}");
+        let responses = &doc["components"]["responses"];
+        assert!(responses["IdempotencyKeyReused"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("idempotency_key_reused"));
+        assert!(responses["IdempotencyKeyInUse"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("idempotency_key_in_use"));
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             pepper: settings.pepper,
             vault: settings.vault,
             lockout: settings.lockout.clone(),
+            idempotency: settings.idempotency.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
             body_limit: settings.body_limit,
         },

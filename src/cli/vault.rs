@@ -18,7 +18,7 @@ use super::output;
 
 #[derive(Debug, Subcommand)]
 pub enum VaultCommand {
-    /// How many live tokens each KEK version protects.
+    /// How many live tokens (and stored idempotent responses) each KEK version protects.
     Status,
     /// Re-wrap every data key under a new KEK (resumable; safe while serving).
     RotateKek {
@@ -28,7 +28,7 @@ pub enum VaultCommand {
         /// Version for the new KEK (default: one above every configured version).
         #[arg(long)]
         new_version: Option<u32>,
-        /// Stop after this many tokens (the rest are picked up by the next run).
+        /// Stop after this many records (the rest are picked up by the next run).
         #[arg(long)]
         limit: Option<u64>,
     },
@@ -39,17 +39,25 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
     match cmd {
         VaultCommand::Status => {
             let counts = kek_rotation::status(&store).await?;
-            let value = json!({ "kek_versions": counts.iter().map(|(v, n)| json!({"version": v, "tokens": n})).collect::<Vec<_>>() });
+            let responses = kek_rotation::response_status(&store).await?;
+            let value = json!({
+                "kek_versions": counts.iter().map(|(v, n)| json!({"version": v, "tokens": n})).collect::<Vec<_>>(),
+                "idempotent_responses": responses.iter().map(|(v, n)| json!({"version": v, "responses": n})).collect::<Vec<_>>(),
+            });
             output::print(ctx.json, &value, || {
-                if counts.is_empty() {
-                    "no live tokens".to_owned()
-                } else {
-                    counts
-                        .iter()
-                        .map(|(v, n)| format!("KEK version {v}: {n} tokens"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
+                let mut lines: Vec<String> = counts
+                    .iter()
+                    .map(|(v, n)| format!("KEK version {v}: {n} tokens"))
+                    .collect();
+                if lines.is_empty() {
+                    lines.push("no live tokens".to_owned());
                 }
+                lines.extend(
+                    responses
+                        .iter()
+                        .map(|(v, n)| format!("KEK version {v}: {n} stored idempotent responses")),
+                );
+                lines.join("\n")
             });
         }
         VaultCommand::RotateKek {
@@ -83,10 +91,13 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
             }
             output::print(ctx.json, &json!({ "version": next, "report": report }), || {
                 format!(
-                    "{} data keys re-wrapped under KEK version {next}; {} remaining under other versions{}",
+                    "{} data keys re-wrapped under KEK version {next}; {} remaining under other versions; \
+                     stored idempotent responses: {} re-wrapped, {} remaining{}",
                     report.rewrapped,
                     report.remaining,
-                    if report.remaining > 0 {
+                    report.responses_rewrapped,
+                    report.responses_remaining,
+                    if report.remaining > 0 || report.responses_remaining > 0 {
                         " (run again to finish)"
                     } else {
                         ""

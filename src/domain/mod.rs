@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod audit;
 pub mod card;
 pub mod event;
+pub mod idempotency_key;
 pub mod ids;
 pub mod key_record;
 pub mod merchant;

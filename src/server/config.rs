@@ -37,6 +37,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub keys: KeysConfig,
     pub lockout: LockoutConfig,
+    pub idempotency: IdempotencyConfig,
     pub database: DatabaseConfig,
     /// `text` or `json`.
     pub log_format: LogFormat,
@@ -58,6 +59,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             keys: KeysConfig::default(),
             lockout: LockoutConfig::default(),
+            idempotency: IdempotencyConfig::default(),
             database: DatabaseConfig::default(),
             log_format: LogFormat::Text,
         }
@@ -170,6 +172,25 @@ impl Default for LockoutConfig {
             threshold: 10,
             window: "15m".into(),
             duration: "30m".into(),
+        }
+    }
+}
+
+/// `Idempotency-Key` records: how long they live (at least 24h, so a client
+/// can retry for a day) and how long a running request holds its key before a
+/// retry may take it over (its gateway is presumed dead).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdempotencyConfig {
+    pub ttl: String,
+    pub lock_timeout: String,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            ttl: "24h".into(),
+            lock_timeout: "60s".into(),
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::api::{self, AppState};
 use crate::domain::time::parse_duration;
 use crate::services::audit_writer::AuditWriter;
 use crate::services::auth::{Authenticator, LockoutPolicy};
+use crate::services::idempotency::{self, Idempotency, IdempotencyPolicy, RequestMacKey};
 use crate::services::key_hasher::KeyHasher;
 use crate::services::keys::KeyPolicy;
 use crate::services::tokens::Vault;
@@ -52,6 +53,7 @@ pub struct Settings {
     pub vault: Arc<Vault>,
     pub key_policy: KeyPolicy,
     pub lockout: LockoutPolicy,
+    pub idempotency: IdempotencyPolicy,
     pub limits: ConnLimits,
     pub body_limit: usize,
     pub trusted_proxies: Vec<IpNet>,
@@ -157,6 +159,7 @@ impl Settings {
             vault,
             key_policy: key_policy(config)?,
             lockout: lockout_policy(config)?,
+            idempotency: idempotency_policy(config)?,
             limits: ConnLimits {
                 max_connections: config.limits.max_connections.max(1),
                 header_read_timeout: Duration::from_secs(config.limits.header_read_timeout_secs.max(1)),
@@ -259,6 +262,26 @@ fn lockout_policy(config: &Config) -> Result<LockoutPolicy, StartupError> {
     })
 }
 
+/// Records live at least [`idempotency::MIN_TTL`]; the lock lasts between
+/// one second and the record's lifetime.
+pub fn idempotency_policy(config: &Config) -> Result<IdempotencyPolicy, StartupError> {
+    let ttl =
+        parse_duration(&config.idempotency.ttl).map_err(|e| StartupError::Invalid(format!("idempotency.ttl: {e}")))?;
+    let lock_timeout = parse_duration(&config.idempotency.lock_timeout)
+        .map_err(|e| StartupError::Invalid(format!("idempotency.lock_timeout: {e}")))?;
+    if ttl < idempotency::MIN_TTL {
+        return Err(StartupError::Invalid(
+            "idempotency.ttl must be at least 24h: clients may retry for a day".into(),
+        ));
+    }
+    if lock_timeout < Duration::from_secs(1) || lock_timeout > ttl {
+        return Err(StartupError::Invalid(
+            "idempotency.lock_timeout must be at least 1s and at most idempotency.ttl".into(),
+        ));
+    }
+    Ok(IdempotencyPolicy { ttl, lock_timeout })
+}
+
 /// The running services behind the router.
 pub struct Gateway {
     pub state: AppState,
@@ -271,6 +294,7 @@ pub struct GatewayOptions {
     pub pepper: Pepper,
     pub vault: Arc<Vault>,
     pub lockout: LockoutPolicy,
+    pub idempotency: IdempotencyPolicy,
     pub trusted_proxies: Vec<IpNet>,
     pub body_limit: usize,
 }
@@ -278,14 +302,17 @@ pub struct GatewayOptions {
 impl Gateway {
     pub fn start(store: Store, options: GatewayOptions) -> Self {
         let (audit, audit_writer) = AuditWriter::spawn(store.clone());
+        let mac_key = RequestMacKey::derive(&options.pepper);
         let hasher = Arc::new(KeyHasher::new(options.pepper));
         let auth = Authenticator::new(store.clone(), hasher, options.lockout, audit.clone());
-        let maintenance = tokio::spawn(maintain(auth.clone(), Arc::clone(&options.vault)));
+        let idempotency = Idempotency::new(store.clone(), Arc::clone(&options.vault), mac_key, options.idempotency);
+        let maintenance = tokio::spawn(maintain(auth.clone(), Arc::clone(&options.vault), idempotency.clone()));
         let state = AppState {
             store,
             auth,
             audit,
             vault: options.vault,
+            idempotency,
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
         };
@@ -311,8 +338,9 @@ impl Gateway {
     }
 }
 
-/// Periodic housekeeping: forget old authentication failures and expired CVCs.
-async fn maintain(auth: Authenticator, vault: Arc<Vault>) {
+/// Periodic housekeeping: forget old authentication failures, expired CVCs
+/// and expired idempotency records.
+async fn maintain(auth: Authenticator, vault: Arc<Vault>, idempotency: Idempotency) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
@@ -320,5 +348,39 @@ async fn maintain(auth: Authenticator, vault: Arc<Vault>) {
         if let Err(e) = auth.prune().await {
             tracing::warn!(error = %e, "pruning authentication failures failed");
         }
+        if let Err(e) = idempotency.sweep().await {
+            tracing::warn!(error = %e, "deleting expired idempotency records failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(ttl: &str, lock_timeout: &str) -> Result<IdempotencyPolicy, StartupError> {
+        let mut config = Config::default();
+        config.idempotency.ttl = ttl.into();
+        config.idempotency.lock_timeout = lock_timeout.into();
+        idempotency_policy(&config)
+    }
+
+    #[test]
+    fn idempotency_records_live_at_least_a_day() {
+        let defaults = idempotency_policy(&Config::default()).unwrap();
+        assert_eq!(defaults.ttl, Duration::from_secs(86_400));
+        assert_eq!(defaults.lock_timeout, Duration::from_secs(60));
+        assert_eq!(policy("7d", "5m").unwrap().ttl, Duration::from_secs(7 * 86_400));
+        for (ttl, lock) in [
+            ("23h", "60s"),
+            ("1h", "60s"),
+            ("24h", "0s"),
+            ("24h", "25h"),
+            ("soon", "60s"),
+        ] {
+            assert!(policy(ttl, lock).is_err(), "{ttl} {lock}");
+        }
+        let err = policy("12h", "60s").unwrap_err().to_string();
+        assert!(err.contains("idempotency.ttl"), "{err}");
     }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod audit_writer;
 pub mod auth;
 pub mod error;
+pub mod idempotency;
 pub mod kek_rotation;
 pub mod key_hasher;
 pub mod keys;

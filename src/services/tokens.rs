@@ -23,7 +23,7 @@ use crate::domain::ids::{ApiKeyId, MerchantId, TokenId};
 use crate::domain::time::Timestamp;
 use crate::store::card_tokens::TokenRow;
 use crate::store::{self, Store};
-use crate::vault::{self, Aad, CvcStore, Fingerprinter, KekProvider, KekVersion, Sealed, VaultError};
+use crate::vault::{self, Aad, CvcStore, Fingerprinter, KekProvider, KekVersion, ResponseAad, Sealed, VaultError};
 
 use super::actor::Actor;
 use super::ServiceError;
@@ -70,6 +70,17 @@ impl Vault {
     /// Drops expired CVCs (called periodically).
     pub fn purge_expired(&self) -> usize {
         self.cvcs.purge_expired()
+    }
+
+    /// Seals a stored idempotent response under the current KEK
+    /// (`services::idempotency`): responses can hold secrets too.
+    pub fn seal_response(&self, aad: ResponseAad<'_>, plaintext: &[u8]) -> Result<Sealed, VaultError> {
+        vault::seal(self.keyring.as_ref(), aad, plaintext)
+    }
+
+    /// Opens a response sealed by [`Vault::seal_response`] for the same record.
+    pub fn open_response(&self, aad: ResponseAad<'_>, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        vault::open(self.keyring.as_ref(), aad, sealed)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod card_tokens;
 pub mod events;
 pub mod group_commit;
+pub mod idempotency_keys;
 pub mod lockouts;
 pub mod merchants;
 pub mod payments;

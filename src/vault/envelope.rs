@@ -5,7 +5,9 @@
 //! key-encryption key (KEK). Both layers authenticate the record's identity as
 //! associated data (`paywarden/v1/card/{merchant}/{token}`, and
 //! `paywarden/v1/card-dek/…` for the key), so ciphertext copied into another
-//! row, or between the two columns, fails to decrypt.
+//! row, or between the two columns, fails to decrypt. Each kind of record has
+//! its own label ([`Aad`] for cards, [`ResponseAad`] for stored idempotent
+//! responses), so one kind can never be opened as another.
 //!
 //! Invariants: a DEK encrypts exactly one plaintext and exists unwrapped only in
 //! zeroizing memory for the duration of one call; plaintext is returned only
@@ -44,21 +46,56 @@ pub struct Aad<'a> {
     pub merchant_id: &'a str,
 }
 
-impl Aad<'_> {
-    fn encode(&self, layer: &str) -> Result<Vec<u8>, VaultError> {
-        let valid = |s: &str| !s.is_empty() && !s.contains('/');
-        if !valid(self.token_id) || !valid(self.merchant_id) {
-            return Err(VaultError::InvalidAad);
-        }
-        Ok(format!("paywarden/v1/{layer}/{}/{}", self.merchant_id, self.token_id).into_bytes())
-    }
+/// The identity of a stored idempotent response (`services::idempotency`):
+/// its merchant and its record (derived from the client's key and the request
+/// MAC). Same rules as [`Aad`]; a different label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseAad<'a> {
+    pub merchant_id: &'a str,
+    pub record_id: &'a str,
+}
 
-    fn data(&self) -> Result<Vec<u8>, VaultError> {
-        self.encode("card")
-    }
+/// A record identity that [`seal`], [`open`] and [`rewrap`] bind as associated
+/// data. Implemented only in this module ([`Aad`], [`ResponseAad`]), so every
+/// kind of record has its own label.
+pub trait RecordIdentity: private::Encode + Copy {}
 
-    fn dek(&self) -> Result<Vec<u8>, VaultError> {
-        self.encode("card-dek")
+impl RecordIdentity for Aad<'_> {}
+impl RecordIdentity for ResponseAad<'_> {}
+
+mod private {
+    use super::VaultError;
+
+    pub trait Encode {
+        /// The associated data of the ciphertext (`dek == false`) or of the
+        /// wrapped data key (`dek == true`).
+        fn encode(&self, dek: bool) -> Result<Vec<u8>, VaultError>;
+    }
+}
+
+fn encode_identity(layer: &str, merchant_id: &str, record_id: &str) -> Result<Vec<u8>, VaultError> {
+    let valid = |s: &str| !s.is_empty() && !s.contains('/');
+    if !valid(record_id) || !valid(merchant_id) {
+        return Err(VaultError::InvalidAad);
+    }
+    Ok(format!("paywarden/v1/{layer}/{merchant_id}/{record_id}").into_bytes())
+}
+
+impl private::Encode for Aad<'_> {
+    fn encode(&self, dek: bool) -> Result<Vec<u8>, VaultError> {
+        let layer = if dek { "card-dek" } else { "card" };
+        encode_identity(layer, self.merchant_id, self.token_id)
+    }
+}
+
+impl private::Encode for ResponseAad<'_> {
+    fn encode(&self, dek: bool) -> Result<Vec<u8>, VaultError> {
+        let layer = if dek {
+            "idempotent-response-dek"
+        } else {
+            "idempotent-response"
+        };
+        encode_identity(layer, self.merchant_id, self.record_id)
     }
 }
 
@@ -137,12 +174,16 @@ impl fmt::Debug for Sealed {
 
 /// Encrypts `plaintext` for the record `aad` under a fresh DEK, wrapped by the
 /// provider's current KEK.
-pub fn seal<P: KekProvider + ?Sized>(keyring: &P, aad: Aad<'_>, plaintext: &[u8]) -> Result<Sealed, VaultError> {
+pub fn seal<P: KekProvider + ?Sized, A: RecordIdentity>(
+    keyring: &P,
+    aad: A,
+    plaintext: &[u8],
+) -> Result<Sealed, VaultError> {
     let (kek_version, kek) = keyring.current();
     let mut dek = SecretBox::new(Box::new([0u8; KEY_LEN]));
     random::fill(dek.expose_secret_mut())?;
-    let ciphertext = cipher::seal(dek.expose_secret(), &aad.data()?, plaintext)?;
-    let wrapped_dek = cipher::seal(kek.expose(), &aad.dek()?, dek.expose_secret())?;
+    let ciphertext = cipher::seal(dek.expose_secret(), &aad.encode(false)?, plaintext)?;
+    let wrapped_dek = cipher::seal(kek.expose(), &aad.encode(true)?, dek.expose_secret())?;
     Ok(Sealed {
         kek_version,
         wrapped_dek,
@@ -152,27 +193,27 @@ pub fn seal<P: KekProvider + ?Sized>(keyring: &P, aad: Aad<'_>, plaintext: &[u8]
 
 /// Decrypts a record sealed for the same `aad`. Fails if the KEK version is
 /// not held, if either layer was altered, or if the record belongs elsewhere.
-pub fn open<P: KekProvider + ?Sized>(
+pub fn open<P: KekProvider + ?Sized, A: RecordIdentity>(
     keyring: &P,
-    aad: Aad<'_>,
+    aad: A,
     sealed: &Sealed,
 ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
     let dek = unwrap_dek(keyring, aad, sealed)?;
-    cipher::open(as_key(&dek)?, &aad.data()?, &sealed.ciphertext)
+    cipher::open(as_key(&dek)?, &aad.encode(false)?, &sealed.ciphertext)
 }
 
 /// Re-wraps the record's DEK under KEK `to` (usually the new current version).
 /// The ciphertext is carried over unchanged; afterwards the old KEK is no
 /// longer needed for this record.
-pub fn rewrap<P: KekProvider + ?Sized>(
+pub fn rewrap<P: KekProvider + ?Sized, A: RecordIdentity>(
     keyring: &P,
-    aad: Aad<'_>,
+    aad: A,
     sealed: &Sealed,
     to: KekVersion,
 ) -> Result<Sealed, VaultError> {
     let new_kek = keyring.get(to).ok_or(VaultError::UnknownKekVersion(to))?;
     let dek = unwrap_dek(keyring, aad, sealed)?;
-    let wrapped_dek = cipher::seal(new_kek.expose(), &aad.dek()?, as_key(&dek)?)?;
+    let wrapped_dek = cipher::seal(new_kek.expose(), &aad.encode(true)?, as_key(&dek)?)?;
     Ok(Sealed {
         kek_version: to,
         wrapped_dek,
@@ -180,15 +221,15 @@ pub fn rewrap<P: KekProvider + ?Sized>(
     })
 }
 
-fn unwrap_dek<P: KekProvider + ?Sized>(
+fn unwrap_dek<P: KekProvider + ?Sized, A: RecordIdentity>(
     keyring: &P,
-    aad: Aad<'_>,
+    aad: A,
     sealed: &Sealed,
 ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
     let kek = keyring
         .get(sealed.kek_version)
         .ok_or(VaultError::UnknownKekVersion(sealed.kek_version))?;
-    cipher::open(kek.expose(), &aad.dek()?, &sealed.wrapped_dek)
+    cipher::open(kek.expose(), &aad.encode(true)?, &sealed.wrapped_dek)
 }
 
 fn as_key(bytes: &[u8]) -> Result<&[u8; KEY_LEN], VaultError> {
@@ -321,6 +362,36 @@ mod tests {
             open(&keyring, a, &elsewhere.unwrap()),
             Err(VaultError::UnknownKekVersion(_))
         ));
+    }
+
+    #[test]
+    fn a_card_and_a_stored_response_of_the_same_identity_do_not_open_as_each_other() {
+        let keyring = ring(V1, &[V1]);
+        let card = aad("mer_1", "tok_1");
+        let response = ResponseAad {
+            merchant_id: "mer_1",
+            record_id: "tok_1",
+        };
+        let sealed_card = seal(&keyring, card, PAN).unwrap();
+        let sealed_response = seal(&keyring, response, b"{}").unwrap();
+        assert!(matches!(
+            open(&keyring, response, &sealed_card),
+            Err(VaultError::Decrypt)
+        ));
+        assert!(matches!(
+            open(&keyring, card, &sealed_response),
+            Err(VaultError::Decrypt)
+        ));
+        assert_eq!(open(&keyring, response, &sealed_response).unwrap().as_slice(), b"{}");
+        let rotating = ring(V2, &[V1, V2]);
+        assert!(rewrap(&rotating, card, &sealed_response, V2).is_err());
+        let moved = rewrap(&rotating, response, &sealed_response, V2).unwrap();
+        assert_eq!(open(&rotating, response, &moved).unwrap().as_slice(), b"{}");
+        let slashed = ResponseAad {
+            merchant_id: "mer_1",
+            record_id: "a/b",
+        };
+        assert!(matches!(seal(&keyring, slashed, b"{}"), Err(VaultError::InvalidAad)));
     }
 
     #[test]

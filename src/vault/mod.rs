@@ -25,7 +25,7 @@ pub mod fingerprint;
 pub mod kek;
 
 pub use cvc::CvcStore;
-pub use envelope::{open, rewrap, seal, Aad, Sealed};
+pub use envelope::{open, rewrap, seal, Aad, RecordIdentity, ResponseAad, Sealed};
 pub use error::VaultError;
 pub use fingerprint::{Fingerprint, Fingerprinter};
 pub use kek::{Kek, KekError, KekProvider, KekVersion, StaticKeyring};

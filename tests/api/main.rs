@@ -12,6 +12,7 @@ mod cli;
 mod conventions;
 mod elements;
 mod group_commit;
+mod idempotency;
 mod merchant;
 mod process;
 mod tenancy;

@@ -210,6 +210,7 @@ impl TestApp {
                 pepper: SecretBox::new(Box::new(pepper)),
                 vault: Arc::new(vault),
                 lockout: self.lockout.clone(),
+                idempotency: Default::default(),
                 trusted_proxies: Vec::new(),
                 body_limit: 64 * 1024,
             },

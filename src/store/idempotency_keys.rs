@@ -1,0 +1,237 @@
+//! The `idempotency_keys` table: per merchant and client key, the MAC of the
+//! first request and, once it finished, its sealed response. Not found comes
+//! back as `None`; a key held by a live record as `StoreError::Duplicate`
+//! (from [`claim`]); conditional updates return whether a row changed.
+//!
+//! Invariant: no column holds a request body or an unkeyed hash of one, and
+//! the response is only ever written sealed (see `services::idempotency`).
+
+use sqlx::{Any, Executor};
+
+use super::StoreError;
+use crate::domain::time::Timestamp;
+
+/// `state` of a record whose first request is still running.
+pub const IN_PROGRESS: &str = "in_progress";
+/// `state` of a record holding its response.
+pub const DONE: &str = "done";
+
+/// A record as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IdempotencyRow {
+    pub merchant_id: String,
+    pub key: String,
+    /// Hex HMAC-SHA-256 of the request under the idempotency MAC key.
+    pub request_mac: String,
+    pub state: String,
+    /// The request that holds (or held) the lock and produced the response.
+    pub request_id: String,
+    pub locked_until: i64,
+    pub status_code: Option<i64>,
+    /// Base64 ciphertext of the response; `None` while in progress.
+    pub response: Option<String>,
+    /// Base64 wrapped data key of `response`.
+    pub wrapped_dek: Option<String>,
+    pub kek_version: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+const COLUMNS: &str = "merchant_id, key, request_mac, state, request_id, locked_until, status_code, response, \
+                       wrapped_dek, kek_version, created_at, expires_at";
+
+/// What [`claim`] writes: a fresh in-progress record.
+#[derive(Debug, Clone)]
+pub struct NewClaim<'a> {
+    pub merchant_id: &'a str,
+    pub key: &'a str,
+    pub request_mac: &'a str,
+    pub request_id: &'a str,
+    pub now: Timestamp,
+    pub locked_until: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Inserts an in-progress record, or replaces the record holding the key if
+/// it has expired, or if it is still in progress with an expired lock and the
+/// same request MAC (its gateway died mid-request). Anything else holding the
+/// key (a live record) is `StoreError::Duplicate`. One statement, so two
+/// concurrent claims of one key cannot both succeed.
+pub async fn claim<'e>(db: impl Executor<'e, Database = Any>, c: &NewClaim<'_>) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO idempotency_keys (merchant_id, key, request_mac, state, request_id, locked_until, status_code, \
+         response, wrapped_dek, kek_version, created_at, expires_at) \
+         VALUES ($1, $2, $3, 'in_progress', $4, $5, NULL, NULL, NULL, NULL, $6, $7) \
+         ON CONFLICT (merchant_id, key) DO UPDATE SET request_mac = excluded.request_mac, state = excluded.state, \
+         request_id = excluded.request_id, locked_until = excluded.locked_until, status_code = NULL, \
+         response = NULL, wrapped_dek = NULL, kek_version = NULL, created_at = excluded.created_at, \
+         expires_at = excluded.expires_at \
+         WHERE idempotency_keys.expires_at <= $8 \
+         OR (idempotency_keys.state = 'in_progress' AND idempotency_keys.locked_until <= $9 \
+             AND idempotency_keys.request_mac = excluded.request_mac)",
+    )
+    .bind(c.merchant_id)
+    .bind(c.key)
+    .bind(c.request_mac)
+    .bind(c.request_id)
+    .bind(c.locked_until.as_millis())
+    .bind(c.now.as_millis())
+    .bind(c.expires_at.as_millis())
+    .bind(c.now.as_millis())
+    .bind(c.now.as_millis())
+    .execute(db)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Duplicate)
+    }
+}
+
+/// The record of `key` for `merchant_id`, whatever its state or age.
+pub async fn get<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant_id: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM idempotency_keys WHERE merchant_id = $1 AND key = $2");
+    Ok(sqlx::query_as(&sql)
+        .bind(merchant_id)
+        .bind(key)
+        .fetch_optional(db)
+        .await?)
+}
+
+/// The sealed response of a finished request.
+#[derive(Debug, Clone)]
+pub struct Finished<'a> {
+    pub status_code: i64,
+    pub response: &'a str,
+    pub wrapped_dek: &'a str,
+    pub kek_version: i64,
+}
+
+/// Stores the response and marks the record done, only if `request_id` still
+/// holds it in progress (a takeover wins). Returns whether it changed.
+pub async fn finish<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant_id: &str,
+    key: &str,
+    request_id: &str,
+    f: &Finished<'_>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE idempotency_keys SET state = 'done', status_code = $1, response = $2, wrapped_dek = $3, \
+         kek_version = $4 \
+         WHERE merchant_id = $5 AND key = $6 AND request_id = $7 AND state = 'in_progress'",
+    )
+    .bind(f.status_code)
+    .bind(f.response)
+    .bind(f.wrapped_dek)
+    .bind(f.kek_version)
+    .bind(merchant_id)
+    .bind(key)
+    .bind(request_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes the in-progress record held by `request_id` (its request failed
+/// and may be retried). Returns whether it existed.
+pub async fn release<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant_id: &str,
+    key: &str,
+    request_id: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys \
+         WHERE merchant_id = $1 AND key = $2 AND request_id = $3 AND state = 'in_progress'",
+    )
+    .bind(merchant_id)
+    .bind(key)
+    .bind(request_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes every record that expired at or before `now`; returns how many.
+pub async fn delete_expired<'e>(db: impl Executor<'e, Database = Any>, now: Timestamp) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+        .bind(now.as_millis())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Stored responses per KEK version, for `vault status`.
+pub async fn count_by_kek_version<'e>(db: impl Executor<'e, Database = Any>) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT kek_version, COUNT(*) FROM idempotency_keys WHERE state = 'done' AND kek_version IS NOT NULL \
+         GROUP BY kek_version ORDER BY kek_version",
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// What re-wrapping needs of a stored response.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WrappedResponseRow {
+    pub merchant_id: String,
+    pub key: String,
+    pub request_mac: String,
+    pub kek_version: i64,
+    pub wrapped_dek: String,
+    pub response: String,
+}
+
+/// Up to `limit` stored responses after (`after_merchant`, `after_key`) whose
+/// data key is not wrapped by `version`, in (merchant, key) order.
+pub async fn page_not_at_version<'e>(
+    db: impl Executor<'e, Database = Any>,
+    version: i64,
+    after_merchant: &str,
+    after_key: &str,
+    limit: i64,
+) -> Result<Vec<WrappedResponseRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT merchant_id, key, request_mac, kek_version, wrapped_dek, response FROM idempotency_keys \
+         WHERE state = 'done' AND kek_version <> $1 AND wrapped_dek IS NOT NULL AND response IS NOT NULL \
+         AND (merchant_id > $2 OR (merchant_id = $3 AND key > $4)) \
+         ORDER BY merchant_id, key LIMIT $5",
+    )
+    .bind(version)
+    .bind(after_merchant)
+    .bind(after_merchant)
+    .bind(after_key)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Replaces a stored response's wrapped data key, only if the row still holds
+/// exactly the key that was re-wrapped (a concurrent rotation, expiry or reuse
+/// of the key wins). Returns whether it changed.
+pub async fn rewrap<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant_id: &str,
+    key: &str,
+    old_wrapped_dek: &str,
+    to: i64,
+    wrapped_dek: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE idempotency_keys SET kek_version = $1, wrapped_dek = $2 \
+         WHERE merchant_id = $3 AND key = $4 AND wrapped_dek = $5 AND state = 'done'",
+    )
+    .bind(to)
+    .bind(wrapped_dek)
+    .bind(merchant_id)
+    .bind(key)
+    .bind(old_wrapped_dek)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
