@@ -43,7 +43,7 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_by_merchant ON payments (merchant_id, id);
 CREATE INDEX payments_by_merchant_status ON payments (merchant_id, status, id);
-CREATE UNIQUE INDEX payments_by_idempotency_key ON payments (merchant_id, idempotency_key);
+CREATE INDEX payments_by_idempotency_key ON payments (merchant_id, idempotency_key);
 CREATE INDEX payments_awaiting_action ON payments (action_expires_at) WHERE status = 'requires_action';
 
 -- Every transition and every processor attempt of a payment, in order.
@@ -77,7 +77,7 @@ CREATE TABLE refunds (
 );
 CREATE INDEX refunds_by_merchant ON refunds (merchant_id, id);
 CREATE INDEX refunds_by_payment ON refunds (payment_id, id);
-CREATE UNIQUE INDEX refunds_by_idempotency_key ON refunds (merchant_id, idempotency_key);
+CREATE INDEX refunds_by_idempotency_key ON refunds (merchant_id, idempotency_key);
 
 -- The transactional outbox: an event is written in the same transaction as
 -- the change it describes; webhook deliveries are derived from it.

@@ -25,15 +25,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
             return Err(ApiError::unsupported_media_type());
         }
         let limit_hint = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large(limit_hint)
-            } else {
-                ApiError::invalid("body", "invalid_body", "The request body could not be read")
-            }
-        })?;
+        let bytes = read_body(req, state, limit_hint).await?;
         parse_json(&bytes).map(AppJson)
     }
+}
+
+/// A JSON body that may be left out: an empty body is `T::default()`; a
+/// non-empty one is parsed exactly like [`AppJson`].
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(req.headers());
+        let limit_hint = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+        let bytes = read_body(req, state, limit_hint).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson(T::default()));
+        }
+        if !json {
+            return Err(ApiError::unsupported_media_type());
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S, limit_hint: usize) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(limit_hint)
+        } else {
+            ApiError::invalid("body", "invalid_body", "The request body could not be read")
+        }
+    })
 }
 
 /// The configured body limit, for the 413 message.

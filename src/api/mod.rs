@@ -27,6 +27,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::services::audit_writer::AuditSink;
 use crate::services::auth::Authenticator;
 use crate::services::idempotency::Idempotency;
+use crate::services::payments::Payments;
 use crate::services::tokens::Vault;
 use crate::store::Store;
 
@@ -41,6 +42,7 @@ pub struct AppState {
     pub audit: AuditSink,
     pub vault: Arc<Vault>,
     pub idempotency: Idempotency,
+    pub payments: Payments,
     /// Peers whose `X-Forwarded-For` is believed (a TLS-terminating proxy).
     pub trusted_proxies: Arc<[IpNet]>,
     pub body_limit: usize,
@@ -55,6 +57,13 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", post(routes::tokens::create))
         .route("/tokens/{id}", get(routes::tokens::show).delete(routes::tokens::delete))
         .route("/tokens/{id}/reveal", post(routes::tokens::reveal))
+        .route("/payments", get(routes::payments::list).post(routes::payments::create))
+        .route("/payments/{id}", get(routes::payments::show))
+        .route("/payments/{id}/confirm", post(routes::payments::confirm))
+        .route("/payments/{id}/capture", post(routes::payments::capture))
+        .route("/payments/{id}/cancel", post(routes::payments::cancel))
+        .route("/refunds", get(routes::refunds::list).post(routes::refunds::create))
+        .route("/refunds/{id}", get(routes::refunds::show))
         // Inside authentication: a key belongs to the authenticated merchant.
         .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
@@ -65,6 +74,10 @@ pub fn router(state: AppState) -> Router {
         .route("/elements/card", get(routes::elements::card_page))
         .route("/elements/card.js", get(routes::elements::card_script))
         .route("/elements/card.css", get(routes::elements::card_style))
+        .route(
+            "/sandbox/3ds/{id}",
+            get(routes::sandbox_3ds::page).post(routes::sandbox_3ds::answer),
+        )
         .nest("/v1", v1)
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

@@ -9,6 +9,7 @@ use clap::Args;
 use crate::server::listener::{self, shutdown_signal};
 use crate::server::{dev, Gateway, GatewayOptions, Settings};
 use crate::services::key_hasher::KeyHasher;
+use crate::services::payments::PaymentPolicy;
 use crate::store::Store;
 
 use super::context::CliContext;
@@ -61,6 +62,14 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             vault: settings.vault,
             lockout: settings.lockout.clone(),
             idempotency: settings.idempotency.clone(),
+            payments: PaymentPolicy {
+                public_url: if settings.payments.public_url.is_empty() {
+                    format!("{}://{local}", if settings.tls.is_some() { "https" } else { "http" })
+                } else {
+                    settings.payments.public_url.clone()
+                },
+                ..settings.payments.clone()
+            },
             trusted_proxies: settings.trusted_proxies.clone(),
             body_limit: settings.body_limit,
         },

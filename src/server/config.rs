@@ -38,6 +38,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub lockout: LockoutConfig,
     pub idempotency: IdempotencyConfig,
+    pub payments: PaymentsConfig,
     pub database: DatabaseConfig,
     /// `text` or `json`.
     pub log_format: LogFormat,
@@ -60,6 +61,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             lockout: LockoutConfig::default(),
             idempotency: IdempotencyConfig::default(),
+            payments: PaymentsConfig::default(),
             database: DatabaseConfig::default(),
             log_format: LogFormat::Text,
         }
@@ -191,6 +193,29 @@ impl Default for IdempotencyConfig {
         Self {
             ttl: "24h".into(),
             lock_timeout: "60s".into(),
+        }
+    }
+}
+
+/// `[payments]`: limits of payments and the customer-facing address.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// Largest amount of one payment, in minor units.
+    pub max_amount: i64,
+    /// How long a customer has to answer a 3-D Secure challenge, e.g. `10m`.
+    pub challenge_ttl: String,
+    /// The public base URL customers' browsers reach the gateway at, e.g.
+    /// `https://pay.example.com` (default: the listening address).
+    pub public_url: Option<String>,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            max_amount: 99_999_999,
+            challenge_ttl: "10m".into(),
+            public_url: None,
         }
     }
 }

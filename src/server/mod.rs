@@ -19,12 +19,14 @@ use ipnet::IpNet;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
+use crate::connectors::Connectors;
 use crate::domain::time::parse_duration;
 use crate::services::audit_writer::AuditWriter;
 use crate::services::auth::{Authenticator, LockoutPolicy};
 use crate::services::idempotency::{self, Idempotency, IdempotencyPolicy, RequestMacKey};
 use crate::services::key_hasher::KeyHasher;
 use crate::services::keys::KeyPolicy;
+use crate::services::payments::{PaymentPolicy, Payments};
 use crate::services::tokens::Vault;
 use crate::store::{PoolSettings, Store};
 use crate::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
@@ -54,6 +56,9 @@ pub struct Settings {
     pub key_policy: KeyPolicy,
     pub lockout: LockoutPolicy,
     pub idempotency: IdempotencyPolicy,
+    /// `public_url` is empty when not configured: `serve` fills in the
+    /// listening address.
+    pub payments: PaymentPolicy,
     pub limits: ConnLimits,
     pub body_limit: usize,
     pub trusted_proxies: Vec<IpNet>,
@@ -160,6 +165,7 @@ impl Settings {
             key_policy: key_policy(config)?,
             lockout: lockout_policy(config)?,
             idempotency: idempotency_policy(config)?,
+            payments: payment_policy(config)?,
             limits: ConnLimits {
                 max_connections: config.limits.max_connections.max(1),
                 header_read_timeout: Duration::from_secs(config.limits.header_read_timeout_secs.max(1)),
@@ -262,6 +268,37 @@ fn lockout_policy(config: &Config) -> Result<LockoutPolicy, StartupError> {
     })
 }
 
+/// Payment limits; the challenge lifetime between 1 minute and 1 day.
+pub fn payment_policy(config: &Config) -> Result<PaymentPolicy, StartupError> {
+    let ttl = parse_duration(&config.payments.challenge_ttl)
+        .map_err(|e| StartupError::Invalid(format!("payments.challenge_ttl: {e}")))?;
+    if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(86_400) {
+        return Err(StartupError::Invalid(
+            "payments.challenge_ttl must be between 1m and 24h".into(),
+        ));
+    }
+    if config.payments.max_amount < 1 {
+        return Err(StartupError::Invalid("payments.max_amount must be positive".into()));
+    }
+    let public_url = match &config.payments.public_url {
+        Some(u) => {
+            let parsed = url::Url::parse(u)
+                .map_err(|_| StartupError::Invalid("payments.public_url must be an absolute URL".into()))?;
+            if parsed.scheme() != "https" && !config.plain_http {
+                return Err(StartupError::Invalid("payments.public_url must be https".into()));
+            }
+            u.trim_end_matches('/').to_owned()
+        }
+        None => String::new(),
+    };
+    Ok(PaymentPolicy {
+        max_amount: config.payments.max_amount,
+        challenge_ttl: ttl,
+        public_url,
+        ..PaymentPolicy::default()
+    })
+}
+
 /// Records live at least [`idempotency::MIN_TTL`]; the lock lasts between
 /// one second and the record's lifetime.
 pub fn idempotency_policy(config: &Config) -> Result<IdempotencyPolicy, StartupError> {
@@ -287,6 +324,7 @@ pub struct Gateway {
     pub state: AppState,
     audit_writer: AuditWriter,
     maintenance: JoinHandle<()>,
+    payment_upkeep: JoinHandle<()>,
 }
 
 /// What `Gateway::start` needs besides the store.
@@ -295,6 +333,7 @@ pub struct GatewayOptions {
     pub vault: Arc<Vault>,
     pub lockout: LockoutPolicy,
     pub idempotency: IdempotencyPolicy,
+    pub payments: PaymentPolicy,
     pub trusted_proxies: Vec<IpNet>,
     pub body_limit: usize,
 }
@@ -307,12 +346,20 @@ impl Gateway {
         let auth = Authenticator::new(store.clone(), hasher, options.lockout, audit.clone());
         let idempotency = Idempotency::new(store.clone(), Arc::clone(&options.vault), mac_key, options.idempotency);
         let maintenance = tokio::spawn(maintain(auth.clone(), Arc::clone(&options.vault), idempotency.clone()));
+        let payments = Payments::new(
+            store.clone(),
+            Arc::clone(&options.vault),
+            Connectors::builtin(),
+            options.payments,
+        );
+        let payment_upkeep = tokio::spawn(expire_challenges(payments.clone()));
         let state = AppState {
             store,
             auth,
             audit,
             vault: options.vault,
             idempotency,
+            payments,
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
         };
@@ -320,6 +367,7 @@ impl Gateway {
             state,
             audit_writer,
             maintenance,
+            payment_upkeep,
         }
     }
 
@@ -331,6 +379,7 @@ impl Gateway {
     /// the listener has stopped, so no request can queue another.
     pub async fn shutdown(self) {
         self.maintenance.abort();
+        self.payment_upkeep.abort();
         let store = self.state.store.clone();
         drop(self.state);
         self.audit_writer.shutdown().await;
@@ -350,6 +399,19 @@ async fn maintain(auth: Authenticator, vault: Arc<Vault>, idempotency: Idempoten
         }
         if let Err(e) = idempotency.sweep().await {
             tracing::warn!(error = %e, "deleting expired idempotency records failed");
+        }
+    }
+}
+
+/// Cancels payments whose 3-D Secure challenge went unanswered.
+async fn expire_challenges(payments: Payments) {
+    let mut tick = tokio::time::interval(payments.policy().sweep_interval);
+    loop {
+        tick.tick().await;
+        match payments.expire_challenges().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(payments = n, "expired unanswered 3-D Secure challenges"),
+            Err(e) => tracing::warn!(error = %e, "expiring 3-D Secure challenges failed"),
         }
     }
 }

@@ -42,7 +42,10 @@ pub async fn create(
     new: NewRefund,
 ) -> Result<RefundRow, ServiceError> {
     if let Some(key) = &new.idempotency_key {
-        if let Some(row) = store::refunds::get_by_idempotency_key(store.reader(), merchant, key).await? {
+        let since = Timestamp::now()
+            .saturating_sub(super::payments::RECOVERY_WINDOW)
+            .as_millis();
+        if let Some(row) = store::refunds::get_by_idempotency_key(store.reader(), merchant, key, since).await? {
             return Ok(row);
         }
     }

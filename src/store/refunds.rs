@@ -87,12 +87,15 @@ pub async fn get_by_idempotency_key<'e>(
     db: impl Executor<'e, Database = Any>,
     merchant: &MerchantId,
     key: &str,
+    since: i64,
 ) -> Result<Option<RefundRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND idempotency_key = $2"
+        "SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND idempotency_key = $2 AND created_at >= $3 \
+         ORDER BY id DESC LIMIT 1"
     ))
     .bind(merchant.as_str())
     .bind(key)
+    .bind(since)
     .fetch_optional(db)
     .await?)
 }

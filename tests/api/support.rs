@@ -24,6 +24,7 @@ use paywarden::services::auth::LockoutPolicy;
 use paywarden::services::key_hasher::KeyHasher;
 use paywarden::services::keys::{self, IssuedKey, KeyPolicy, NewKey};
 use paywarden::services::merchants;
+use paywarden::services::payments::PaymentPolicy;
 use paywarden::services::tokens::Vault;
 use paywarden::store::{self, PoolSettings, Store};
 use paywarden::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
@@ -132,6 +133,8 @@ pub struct TestApp {
     pub main: Replica,
     hasher: Arc<KeyHasher>,
     lockout: LockoutPolicy,
+    /// The payments policy of every replica (`public_url` is set per replica).
+    pub payments: PaymentPolicy,
 }
 
 pub fn test_pepper() -> (String, [u8; 32]) {
@@ -144,6 +147,22 @@ pub async fn spawn_app(kind: Db) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(kind: Db, lockout: LockoutPolicy) -> Option<TestApp> {
+    spawn_app_full(kind, lockout, test_payment_policy()).await
+}
+
+/// Payments as in production, but expired challenges are found within 100 ms.
+pub fn test_payment_policy() -> PaymentPolicy {
+    PaymentPolicy {
+        sweep_interval: Duration::from_millis(100),
+        ..PaymentPolicy::default()
+    }
+}
+
+pub async fn spawn_app_with_payments(kind: Db, payments: PaymentPolicy) -> Option<TestApp> {
+    spawn_app_full(kind, LockoutPolicy::default(), payments).await
+}
+
+pub async fn spawn_app_full(kind: Db, lockout: LockoutPolicy, payments: PaymentPolicy) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(kind, &dir).await?;
     let store = Store::open(
@@ -177,6 +196,7 @@ pub async fn spawn_app_with(kind: Db, lockout: LockoutPolicy) -> Option<TestApp>
         },
         hasher,
         lockout,
+        payments,
     };
     app.main = app.spawn_replica().await;
     Some(app)
@@ -199,6 +219,9 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("https://127.0.0.1:{}", addr.port());
         let pepper: [u8; 32] = base64::engine::general_purpose::STANDARD
             .decode(&self.pepper_b64)
             .unwrap()
@@ -211,14 +234,16 @@ impl TestApp {
                 vault: Arc::new(vault),
                 lockout: self.lockout.clone(),
                 idempotency: Default::default(),
+                payments: PaymentPolicy {
+                    public_url: base.clone(),
+                    ..self.payments.clone()
+                },
                 trusted_proxies: Vec::new(),
                 body_limit: 64 * 1024,
             },
         );
         let (cert, key) = tls::dev_paths(self.dir.path());
         let tls = tls::server_config(&cert, &key).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let router = gateway.router();
         let server = tokio::spawn(async move {
@@ -229,7 +254,7 @@ impl TestApp {
             gateway.shutdown().await;
         });
         Replica {
-            base: format!("https://127.0.0.1:{}", addr.port()),
+            base,
             client: client_trusting(&self.cert_pem),
             shutdown: Some(tx),
             server: Some(server),

@@ -5,4 +5,7 @@ pub mod api_keys;
 pub mod elements;
 pub mod health;
 pub mod merchant;
+pub mod payments;
+pub mod refunds;
+pub mod sandbox_3ds;
 pub mod tokens;

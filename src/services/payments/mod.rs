@@ -37,6 +37,11 @@ use super::ServiceError;
 use change::Change;
 use view::NextActionView;
 
+/// How far back an idempotency key finds the payment it created (the
+/// Idempotency-Key layer replays answers; this catches a retry that took over
+/// the key of a request that died after writing its payment).
+pub const RECOVERY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 /// Limits and addresses of the payments service.
 #[derive(Debug, Clone)]
 pub struct PaymentPolicy {
@@ -47,6 +52,8 @@ pub struct PaymentPolicy {
     /// The gateway's public base URL (`https://pay.example.com`), for the
     /// challenge page links given to customers.
     pub public_url: String,
+    /// How often unanswered challenges are looked for.
+    pub sweep_interval: Duration,
 }
 
 impl Default for PaymentPolicy {
@@ -55,6 +62,7 @@ impl Default for PaymentPolicy {
             max_amount: 99_999_999,
             challenge_ttl: Duration::from_secs(600),
             public_url: "https://127.0.0.1:8443".into(),
+            sweep_interval: Duration::from_secs(5),
         }
     }
 }
@@ -171,9 +179,10 @@ impl Payments {
         if let Some(key) = &new.idempotency_key {
             // A recovery point: a retry after a crash finds the payment its
             // first attempt created instead of creating a second one.
-            if let Some(row) =
-                store::payments::get_by_idempotency_key(self.store.reader(), &owner.merchant, key).await?
-            {
+            let since = Timestamp::now().saturating_sub(RECOVERY_WINDOW).as_millis();
+            let found =
+                store::payments::get_by_idempotency_key(self.store.reader(), &owner.merchant, key, since).await?;
+            if let Some(row) = found {
                 return self.with_history(row).await;
             }
         }
@@ -232,7 +241,7 @@ impl Payments {
             now,
         };
         change.created();
-        let committed = match (new.confirm, card) {
+        let row = match (new.confirm, card) {
             (true, Some(card)) => {
                 change.action = "payment.confirmed";
                 change.step(Step::Confirm, "succeeded", None).map_err(illegal)?;
@@ -240,22 +249,11 @@ impl Payments {
                     change = self.write_ahead(change, actor).await?;
                 }
                 flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-                change.commit(&self.store, actor).await
+                change.commit(&self.store, actor).await?
             }
-            _ => change.commit(&self.store, actor).await,
+            _ => change.commit(&self.store, actor).await?,
         };
-        match committed {
-            Ok(row) => self.with_history(row).await,
-            // Two requests with one idempotency key raced: the other one won.
-            Err(ServiceError::Store(StoreError::Duplicate)) if new.idempotency_key.is_some() => {
-                let key = new.idempotency_key.as_deref().unwrap_or_default();
-                let row = store::payments::get_by_idempotency_key(self.store.reader(), &owner.merchant, key)
-                    .await?
-                    .ok_or(ServiceError::Store(StoreError::Duplicate))?;
-                self.with_history(row).await
-            }
-            Err(e) => Err(e),
-        }
+        self.with_history(row).await
     }
 
     /// Confirms a payment waiting for confirmation (attaching a card first if
@@ -589,7 +587,7 @@ fn illegal(e: PaymentError) -> ServiceError {
 
 /// Whether `presented` is the challenge secret in the page URL we issued
 /// (compared in constant time).
-fn challenge_matches(url: &str, presented: &str) -> bool {
+pub fn challenge_matches(url: &str, presented: &str) -> bool {
     let Ok(parsed) = url::Url::parse(url) else { return false };
     let Some((_, expected)) = parsed.query_pairs().find(|(k, _)| k == "challenge") else {
         return false;
