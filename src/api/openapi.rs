@@ -27,18 +27,23 @@ use utoipa::{Modify, OpenApi};
 use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
 use super::pagination::ListResponse;
 use super::routes::api_keys::{self, ApiKeyView};
-use super::routes::{health, merchant, tokens};
+use super::routes::{health, merchant, payments, refunds, tokens};
+use crate::services::payments::view::{PaymentView, RefundView};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "paywarden", description = "Security-first payment gateway API. Amounts are integers in minor units; errors share one format."),
     paths(
         health::healthz, merchant::show, merchant::update, api_keys::list, api_keys::show, api_keys::revoke,
-        tokens::create, tokens::show, tokens::delete, tokens::reveal
+        tokens::create, tokens::show, tokens::delete, tokens::reveal,
+        payments::create, payments::show, payments::list, payments::confirm, payments::capture, payments::cancel,
+        refunds::create, refunds::show, refunds::list
     ),
-    components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>)),
+    components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>,
+        PaymentView, ListResponse<PaymentView>, RefundView, ListResponse<RefundView>)),
     modifiers(&BearerAuth, &IdempotencyHeader, &SharedResponses, &ListItemRefs, &AtLeastOneField),
-    tags((name = "merchant"), (name = "api_keys"), (name = "health"))
+    tags((name = "merchant"), (name = "api_keys"), (name = "health"), (name = "tokens"), (name = "payments"),
+        (name = "refunds"))
 )]
 pub struct ApiDoc;
 

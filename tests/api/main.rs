@@ -14,6 +14,7 @@ mod elements;
 mod group_commit;
 mod idempotency;
 mod merchant;
+mod payments;
 mod process;
 mod tenancy;
 mod tokens;

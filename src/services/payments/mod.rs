@@ -276,8 +276,6 @@ impl Payments {
         if let Some(url) = &confirmation.return_url {
             change.row.return_url = Some(url.as_str().to_owned());
         }
-        // Refuse before the card is opened (and its CVC consumed).
-        change.state.clone().apply(Step::Confirm).map_err(illegal)?;
         let token = change
             .row
             .payment_method
@@ -290,6 +288,8 @@ impl Payments {
                     "This payment has no payment_method; pass one to confirm",
                 )
             })?;
+        // Refuse before the card is opened (and its CVC consumed).
+        change.state.clone().apply(Step::Confirm).map_err(illegal)?;
         let card = self.open_card(owner, &token, true).await?;
         let connector = self.connector(&change.row.connector)?;
         change.step(Step::Confirm, "succeeded", None).map_err(illegal)?;
