@@ -16,5 +16,6 @@ mod idempotency;
 mod merchant;
 mod payments;
 mod process;
+mod refunds;
 mod tenancy;
 mod tokens;
