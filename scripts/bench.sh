@@ -7,8 +7,13 @@
 # first-start banner; both endpoints are warmed up; then wrk measures
 #   * GET /healthz                                   (bare: TLS + routing + middleware)
 #   * GET /v1/merchant  Authorization: Bearer sk_... (key lookup + audit-log write)
-# in alternating order between backends. Reports requests/s, p50/p99 latency
-# and the authenticated/bare throughput ratio as a markdown table, written to
+#   * POST /v1/tokens   (publishable key)            (vault seal + durable commit + audit)
+#   * POST /v1/payments (confirm: true, automatic capture, sandbox connector)
+#   * POST /v1/refunds  (1 minor unit of one large payment per request)
+# in rotating order between backends; then, for payments, hey holds half of
+# the measured payment throughput at a fixed rate and reports its latency
+# percentiles. Reports requests/s, p50/p99 latency and each endpoint's
+# throughput as a ratio of the bare endpoint's, as a markdown table written to
 # docs/benchmarks.md and printed.
 #
 # Usage:  scripts/bench.sh                       # 10 s per measurement
@@ -21,6 +26,7 @@
 #   BENCH_BACKENDS ["sqlite postgres"]  postgres is skipped if not reachable
 #   BENCH_PG_HOST [127.0.0.1] BENCH_PG_PORT [5432] BENCH_PG_USER [postgres] BENCH_PG_DB [test]
 #   BENCH_OUT [docs/benchmarks.md]
+#   BENCH_HALF_LOAD_WORKERS [16] hey workers for the fixed-rate payment run
 #   PAYWARDEN_BIN              binary to benchmark; when set, no build is done
 #                              [default: cargo build --release; target/release/paywarden]
 #
@@ -52,12 +58,13 @@ for v in "$secs" "$warmup" "$threads" "$conns"; do
 done
 
 # --- tools ------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  log "installing wrk (apt-get)"
+if ! command -v wrk >/dev/null 2>&1 || ! command -v hey >/dev/null 2>&1; then
+  log "installing wrk and hey (apt-get)"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >&2 \
-    || die "cannot install wrk"
+  $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk hey >&2 \
+    || die "cannot install wrk and hey"
 fi
+half_workers=${BENCH_HALF_LOAD_WORKERS:-16}
 for tool in curl python3; do command -v "$tool" >/dev/null 2>&1 || die "$tool not found"; done
 
 # --- binary -----------------------------------------------------------------
@@ -178,6 +185,17 @@ for backend in $backends; do
   bare_url="https://$host:$port/healthz"
   auth_url="https://$host:$port/v1/merchant"
   tokens_url="https://$host:$port/v1/tokens"
+  payments_url="https://$host:$port/v1/payments"
+  refunds_url="https://$host:$port/v1/refunds"
+  api() { curl -sk --max-time 10 -H "Authorization: Bearer $key" -H 'Content-Type: application/json' "$@"; }
+  # One token serves every payment (its CVC goes with the first authorization).
+  tok=$(api "$tokens_url" -d '{"card":{"number":"4242424242424242","exp_month":12,"exp_year":2034,"cvc":"123"}}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || die "cannot create a token ($backend)"
+  # One large payment to refund one minor unit at a time.
+  big=$(api "$payments_url" -d "{\"amount\":99999999,\"currency\":\"usd\",\"payment_method\":\"$tok\",\"confirm\":true}" \
+    | python3 -c 'import json,sys; p=json.load(sys.stdin); assert p["status"]=="succeeded", p; print(p["id"])') \
+    || die "cannot create the payment to refund ($backend)"
+  payment_body="{\"amount\":1999,\"currency\":\"usd\",\"payment_method\":\"$tok\",\"confirm\":true}"
   # POST /v1/tokens with the publishable key, as the hosted card fields page does.
   cat >"$work/tokenize.lua" <<LUA
 wrk.method = "POST"
@@ -185,26 +203,44 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $pkey"
 wrk.body = '{"card":{"number":"4242424242424242","exp_month":12,"exp_year":2034,"cvc":"123"}}'
 LUA
+  cat >"$work/payment.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $key"
+wrk.body = '$payment_body'
+LUA
+  cat >"$work/refund.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $key"
+wrk.body = '{"payment":"$big","amount":1}'
+LUA
   measure() {
     case $1 in
       bare) run_wrk "$2" "$3" "$bare_url";;
       auth) run_wrk "$2" "$3" "$auth_url" -H "Authorization: Bearer $key";;
       tokenize) run_wrk "$2" "$3" "$tokens_url" -s "$work/tokenize.lua";;
+      payment) run_wrk "$2" "$3" "$payments_url" -s "$work/payment.lua";;
+      refund) run_wrk "$2" "$3" "$refunds_url" -s "$work/refund.lua";;
     esac
   }
+  endpoints="bare auth tokenize payment refund"
   log "$backend: warm-up ${warmup}s per endpoint"
-  for ep in bare auth tokenize; do measure "$ep" "$backend-warm-$ep" "$warmup"; done
+  for ep in $endpoints; do measure "$ep" "$backend-warm-$ep" "$warmup"; done
 
   # Rotate which endpoint goes first from one backend to the next.
-  case $((i % 3)) in
-    0) order="bare auth tokenize";;
-    1) order="auth tokenize bare";;
-    *) order="tokenize bare auth";;
-  esac
+  order=$(python3 -c "import sys; e=sys.argv[1].split(); k=$i % len(e); print(' '.join(e[k:] + e[:k]))" "$endpoints")
   for ep in $order; do
     log "$backend: measuring $ep (${secs}s)"
     measure "$ep" "$backend-$ep" "$secs"
   done
+  # Latency at half of the measured payment throughput, at a fixed rate.
+  rate=$(python3 -c "import re,sys; t=open(sys.argv[1]).read(); print(max(1, int(float(re.search(r'^Requests/sec:\s+([\d.]+)', t, re.M).group(1)) / 2)))" "$work/$backend-payment.txt")
+  per_worker=$(python3 -c "print(max(1, round($rate / $half_workers)))")
+  log "$backend: payments at a fixed $((per_worker * half_workers)) req/s (${secs}s)"
+  hey -z "${secs}s" -c "$half_workers" -q "$per_worker" -m POST -T application/json \
+    -H "Authorization: Bearer $key" -d "$payment_body" "$payments_url" >"$work/$backend-payment-half.txt" 2>&1 \
+    || { cat "$work/$backend-payment-half.txt" >&2; die "hey failed"; }
   stop_server
   if [ "$backend" = postgres ]; then psql_ -c "drop schema if exists $pg_schema cascade" >/dev/null 2>&1 || true; pg_schema=""; fi
   ran+=("$backend:${order// /,}")
@@ -224,7 +260,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
 mkdir -p "$(dirname "$out_md")"
 
 BENCH_WORK=$work BENCH_RAN="${ran[*]}" BENCH_COMMIT=$commit BENCH_CPU=${cpu:-unknown} BENCH_NPROC=$(nproc) \
-BENCH_SECS=$secs BENCH_WARM=$warmup BENCH_T=$threads BENCH_C=$conns BENCH_LOGNOTE=$log_note \
+BENCH_SECS=$secs BENCH_HALF=$half_workers BENCH_WARM=$warmup BENCH_T=$threads BENCH_C=$conns BENCH_LOGNOTE=$log_note \
 BENCH_WRK="$(wrk --version 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)" \
 BENCH_BUILD="$([ -n "${PAYWARDEN_BIN:-}" ] && echo "binary $bin (PAYWARDEN_BIN)" || echo "release profile (\`cargo build --release\`)"), $(rustc --version 2>/dev/null || echo 'rustc unknown')" \
 python3 - "$out_md" <<'PY'
@@ -252,18 +288,40 @@ def parse(label):
 def fmt_ms(v):
     return f"{v:.2f} ms" if v < 100 else f"{v:.0f} ms"
 
+def parse_hey(label):
+    t = open(os.path.join(work, label + ".txt"), encoding="utf-8").read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    p50 = float(re.search(r"50%+ in ([\d.]+) secs", t).group(1)) * 1000
+    p99 = float(re.search(r"99%+ in ([\d.]+) secs", t).group(1)) * 1000
+    codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", t)}
+    errs = re.search(r"Error distribution:(.*)", t, re.S)
+    err_count = sum(int(n) for n in re.findall(r"\[(\d+)\]", errs.group(1))) if errs else 0
+    total = sum(codes.values())
+    return {"rps": rps, "p50": p50, "p99": p99, "total": total, "errors": total - codes.get(200, 0) + err_count}
+
+ENDPOINTS = (
+    ("bare", "`GET /healthz` (bare)"),
+    ("auth", "`GET /v1/merchant` (bearer key, audited)"),
+    ("tokenize", "`POST /v1/tokens` (publishable key; sealed, durable commit, audited)"),
+    ("payment", "`POST /v1/payments` (confirm, sandbox, automatic capture; durable commit, events, audited)"),
+    ("refund", "`POST /v1/refunds` (1 unit of a succeeded payment; durable commit, event, audited)"),
+)
 names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
-rows, ratios, bad = [], [], []
+rows, ratios, halves, bad = [], [], [], []
 for item in env["BENCH_RAN"].split():
     backend, order = item.split(":", 1)
-    r = {ep: parse(f"{backend}-{ep}") for ep in ("bare", "auth", "tokenize")}
-    for ep, path in (("bare", "`GET /healthz` (bare)"), ("auth", "`GET /v1/merchant` (bearer key, audited)"),
-                     ("tokenize", "`POST /v1/tokens` (publishable key; sealed, durable commit, audited)")):
+    r = {ep: parse(f"{backend}-{ep}") for ep, _ in ENDPOINTS}
+    for ep, path in ENDPOINTS:
         x = r[ep]
         rows.append(f"| {names[backend]} | {path} | {x['rps']:,.0f} | {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {x['total']:,} | {x['errors']} |")
         if x["errors"]:
             bad.append(f"{names[backend]} {ep}: {x['errors']} non-2xx responses or socket errors")
-    ratios.append(f"| {names[backend]} | {r['auth']['rps'] / r['bare']['rps']:.3f} | {r['tokenize']['rps'] / r['bare']['rps']:.3f} | {' → '.join(order.split(','))} |")
+    half = parse_hey(f"{backend}-payment-half")
+    if half["errors"]:
+        bad.append(f"{names[backend]} payments at half load: {half['errors']} non-200 responses or errors")
+    halves.append(f"| {names[backend]} | {half['rps']:,.0f} | {fmt_ms(half['p50'])} | {fmt_ms(half['p99'])} | {half['total']:,} | {half['errors']} |")
+    ratio = lambda ep: f"{r[ep]['rps'] / r['bare']['rps']:.3f}"
+    ratios.append(f"| {names[backend]} | {ratio('auth')} | {ratio('tokenize')} | {ratio('payment')} | {ratio('refund')} | {' → '.join(order.split(','))} |")
 
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 lines = [
@@ -288,9 +346,17 @@ lines += [
     "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     *rows,
     "",
-    "| Backend | Throughput ratio authenticated read / bare | Throughput ratio tokenization / bare | Measured order |",
-    "| --- | ---: | ---: | --- |",
+    "Throughput of each endpoint as a ratio of the bare endpoint's, same server, same run:",
+    "",
+    "| Backend | authenticated read | tokenization | payment create+confirm | refund | Measured order |",
+    "| --- | ---: | ---: | ---: | ---: | --- |",
     *ratios,
+    "",
+    f"Payments at half of the measured payment throughput, held at a fixed rate by hey ({env['BENCH_HALF']} workers, {env['BENCH_SECS']} s):",
+    "",
+    "| Backend | Requests/s | p50 | p99 | Requests | Errors |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    *halves,
     "",
     "Errors counts non-2xx responses plus socket errors reported by wrk; a run with errors is not a valid measurement.",
 ]
