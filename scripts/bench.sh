@@ -97,7 +97,7 @@ cleanup() {
   local rc=$?
   stop_server
   if [ -n "$pg_schema" ]; then psql_ -c "drop schema if exists $pg_schema cascade" >/dev/null 2>&1 || true; fi
-  rm -rf "$work"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
   exit "$rc"
 }
 trap cleanup EXIT

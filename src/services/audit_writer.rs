@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use crate::domain::audit::{AuditEvent, Outcome};
+use crate::store::group_commit::WriteJob;
 use crate::store::{self, Store, StoreError};
 
 /// Largest number of entries appended in one transaction.
@@ -118,11 +119,11 @@ async fn write_batch(store: &Store, batch: &[AuditEvent]) -> Result<(), StoreErr
             *at = (*at).max(e.at.as_millis());
         }
     }
-    let mut tx = store.begin().await?;
-    store::audit::append(&mut tx, batch).await?;
-    for (key, at) in last_used {
-        store::api_keys::touch_last_used(&mut *tx, key, at).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    // Through the group commit: on SQLite its thread writes inline, and the
+    // batch shares a commit with the state changes queued alongside it.
+    let ops = last_used
+        .into_iter()
+        .map(|(key, at)| store::api_keys::touch_last_used_op(key, at))
+        .collect();
+    store.group_commit().run(WriteJob::new(ops, batch.to_vec())).await
 }

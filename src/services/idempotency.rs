@@ -33,6 +33,7 @@ use zeroize::Zeroizing;
 use crate::domain::idempotency_key::IdempotencyKey;
 use crate::domain::ids::{ApiKeyId, MerchantId, RequestId};
 use crate::domain::time::Timestamp;
+use crate::store::group_commit::WriteJob;
 use crate::store::idempotency_keys::{self, Finished, IdempotencyRow, NewClaim, DONE, IN_PROGRESS};
 use crate::store::{Store, StoreError};
 use crate::vault::{KekVersion, ResponseAad, Sealed, VaultError};
@@ -190,34 +191,25 @@ impl Idempotency {
     ) -> Result<Begun, ServiceError> {
         for _ in 0..BEGIN_ATTEMPTS {
             let now = Timestamp::now();
-            let (merchant_id, key_text, mac_hex, request) = (
-                merchant.to_string(),
-                key.as_str().to_owned(),
-                mac.0.clone(),
-                request_id.to_string(),
-            );
             let (locked_until, expires_at) = (
                 now.saturating_add(self.policy.lock_timeout),
                 now.saturating_add(self.policy.ttl),
             );
+            let merchant_id = merchant.to_string();
+            let request = request_id.to_string();
+            let claim = NewClaim {
+                merchant_id: &merchant_id,
+                key: key.as_str(),
+                request_mac: &mac.0,
+                request_id: &request,
+                now,
+                locked_until,
+                expires_at,
+            };
             let claimed = self
                 .store
                 .group_commit()
-                .run(move |conn| {
-                    Box::pin(async move {
-                        let claim = NewClaim {
-                            merchant_id: &merchant_id,
-                            key: &key_text,
-                            request_mac: &mac_hex,
-                            request_id: &request,
-                            now,
-                            locked_until,
-                            expires_at,
-                        };
-                        idempotency_keys::claim(&mut *conn, &claim).await?;
-                        Ok(Vec::new())
-                    })
-                })
+                .run(WriteJob::new(vec![idempotency_keys::claim_op(&claim)], Vec::new()))
                 .await;
             match claimed {
                 Ok(()) => {
@@ -313,35 +305,25 @@ impl Claim {
         };
         let plain = encode(content_type, body);
         let sealed = self.service.vault.seal_response(aad, &plain)?;
-        let (merchant_id, key, request_id) = (
-            self.merchant.to_string(),
-            self.key.as_str().to_owned(),
-            self.request_id.to_string(),
-        );
-        let (response, wrapped_dek, kek_version) = (
-            sealed.ciphertext_base64(),
-            sealed.wrapped_dek_base64(),
-            i64::from(sealed.kek_version().get()),
-        );
+        let (response, wrapped_dek) = (sealed.ciphertext_base64(), sealed.wrapped_dek_base64());
+        let finished = Finished {
+            status_code: i64::from(status),
+            response: &response,
+            wrapped_dek: &wrapped_dek,
+            kek_version: i64::from(sealed.kek_version().get()),
+        };
         let stored = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = Arc::clone(&stored);
+        let op = idempotency_keys::finish_op(
+            self.merchant.as_str(),
+            self.key.as_str(),
+            self.request_id.as_str(),
+            &finished,
+            Arc::clone(&stored),
+        );
         self.service
             .store
             .group_commit()
-            .run(move |conn| {
-                Box::pin(async move {
-                    let finished = Finished {
-                        status_code: i64::from(status),
-                        response: &response,
-                        wrapped_dek: &wrapped_dek,
-                        kek_version,
-                    };
-                    let changed =
-                        idempotency_keys::finish(&mut *conn, &merchant_id, &key, &request_id, &finished).await?;
-                    flag.store(changed, std::sync::atomic::Ordering::Relaxed);
-                    Ok(Vec::new())
-                })
-            })
+            .run(WriteJob::new(vec![op], Vec::new()))
             .await?;
         if !stored.load(std::sync::atomic::Ordering::Relaxed) {
             tracing::warn!(
@@ -354,20 +336,11 @@ impl Claim {
 
     /// Releases the key (the request failed in a way worth retrying).
     pub async fn abandon(self) -> Result<(), ServiceError> {
-        let (merchant_id, key, request_id) = (
-            self.merchant.to_string(),
-            self.key.as_str().to_owned(),
-            self.request_id.to_string(),
-        );
+        let op = idempotency_keys::release_op(self.merchant.as_str(), self.key.as_str(), self.request_id.as_str());
         self.service
             .store
             .group_commit()
-            .run(move |conn| {
-                Box::pin(async move {
-                    idempotency_keys::release(&mut *conn, &merchant_id, &key, &request_id).await?;
-                    Ok(Vec::new())
-                })
-            })
+            .run(WriteJob::new(vec![op], Vec::new()))
             .await?;
         Ok(())
     }

@@ -17,6 +17,7 @@ use crate::domain::payment::PaymentStatus;
 use crate::domain::payment_fields::RefundReason;
 use crate::domain::time::Timestamp;
 use crate::store::events::EventRow;
+use crate::store::group_commit::WriteJob;
 use crate::store::refunds::RefundRow;
 use crate::store::{self, Store, StoreError};
 
@@ -203,44 +204,27 @@ async fn write(
             .map(|r| format!(": {r}"))
             .unwrap_or_default()
     ));
-    let (job_merchant, job_payment, row) = (merchant.clone(), payment.clone(), row.clone());
-    let result = store
-        .group_commit()
-        .run(move |conn| {
-            Box::pin(async move {
-                let (merchant, payment) = (&job_merchant, &job_payment);
-                let at = row.updated_at;
-                match write {
-                    Write::Reserve => {
-                        if !store::payments::reserve_refund(&mut *conn, merchant, payment, row.amount, at).await? {
-                            return Err(StoreError::Conflict);
-                        }
-                        store::refunds::insert(&mut *conn, &row).await?;
-                    }
-                    Write::Settle => {
-                        if !store::refunds::settle(&mut *conn, &row).await? {
-                            return Err(StoreError::Conflict);
-                        }
-                        if failed {
-                            store::payments::release_refund(&mut *conn, merchant, payment, row.amount, at).await?;
-                        }
-                    }
-                    Write::Whole => {
-                        if !failed
-                            && !store::payments::reserve_refund(&mut *conn, merchant, payment, row.amount, at).await?
-                        {
-                            return Err(StoreError::Conflict);
-                        }
-                        store::refunds::insert(&mut *conn, &row).await?;
-                    }
-                }
-                if let Some(event) = &event_row {
-                    store::events::insert(&mut *conn, event).await?;
-                }
-                Ok(vec![audit])
-            })
-        })
-        .await;
+    let at = row.updated_at;
+    let mut ops = match write {
+        Write::Reserve => vec![
+            store::payments::reserve_refund_op(merchant, payment, row.amount, at),
+            store::refunds::insert_op(row),
+        ],
+        Write::Settle if failed => vec![
+            store::refunds::settle_op(row),
+            store::payments::release_refund_op(merchant, payment, row.amount, at),
+        ],
+        Write::Settle => vec![store::refunds::settle_op(row)],
+        Write::Whole if failed => vec![store::refunds::insert_op(row)],
+        Write::Whole => vec![
+            store::payments::reserve_refund_op(merchant, payment, row.amount, at),
+            store::refunds::insert_op(row),
+        ],
+    };
+    if let Some(event) = &event_row {
+        ops.extend(store::events::insert_ops(event));
+    }
+    let result = store.group_commit().run(WriteJob::new(ops, vec![audit])).await;
     match result {
         Ok(()) => Ok(()),
         // Another refund took what was left in the meantime.

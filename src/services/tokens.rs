@@ -22,6 +22,7 @@ use crate::domain::card::{CardBrand, CardNumber, CardholderName, Cvc, ExpiryDate
 use crate::domain::ids::{ApiKeyId, MerchantId, TokenId};
 use crate::domain::time::Timestamp;
 use crate::store::card_tokens::TokenRow;
+use crate::store::group_commit::WriteJob;
 use crate::store::{self, Store};
 use crate::vault::{self, Aad, CvcStore, Fingerprinter, KekProvider, KekVersion, ResponseAad, Sealed, VaultError};
 
@@ -169,12 +170,7 @@ pub async fn tokenize(
     // tokenizations (group commit): one durable flush for many cards.
     store
         .group_commit()
-        .run(move |conn| {
-            Box::pin(async move {
-                store::card_tokens::insert(&mut *conn, &row).await?;
-                Ok(vec![event])
-            })
-        })
+        .run(WriteJob::new(vec![store::card_tokens::insert_op(&row)], vec![event]))
         .await?;
     if let Some(cvc) = card.cvc {
         // After the commit: a CVC never waits for a token that does not exist.

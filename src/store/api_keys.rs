@@ -4,6 +4,7 @@
 
 use sqlx::{Any, Executor};
 
+use super::write_op::WriteOp;
 use super::{json_column, to_json_column, After, Store, StoreError};
 use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::ids::{ApiKeyId, MerchantId};
@@ -170,13 +171,11 @@ pub async fn mark_rotated<'e>(
 }
 
 /// Moves `last_used_at` forward (never back) to `at`.
-pub async fn touch_last_used<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
-        .bind(at)
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(())
+pub fn touch_last_used_op(id: &str, at: i64) -> WriteOp {
+    WriteOp::new(
+        "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+        vec![at.into(), id.into()],
+    )
 }
 
 /// Builds a SELECT over the fixed column list with a fixed WHERE clause. Only

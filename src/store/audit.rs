@@ -135,6 +135,55 @@ pub async fn append(tx: &mut AnyConnection, events: &[AuditEvent]) -> Result<i64
     Ok(last_seq)
 }
 
+/// [`append`] on the SQLite commit thread's own connection, in its open
+/// transaction.
+pub fn append_rusqlite(conn: &rusqlite::Connection, events: &[AuditEvent]) -> Result<(), StoreError> {
+    use super::write_op::sqlite_error;
+    let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("too many audit events".into()))?;
+    if count == 0 {
+        return Ok(());
+    }
+    let (last_seq, mut prev_hash): (i64, String) = conn
+        .prepare_cached("UPDATE audit_head SET seq = seq + ?1 WHERE id = 1 RETURNING seq, hash")
+        .and_then(|mut stmt| stmt.query_row([count], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(sqlite_error)?;
+    let first_seq = last_seq - count + 1;
+    for (offset, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
+        let sql = insert_statement(chunk.len(), true);
+        let mut stmt = conn.prepare_cached(&sql).map_err(sqlite_error)?;
+        let mut index = 1;
+        let chunk_first = first_seq + i64::try_from(offset * ROWS_PER_INSERT).unwrap_or(0);
+        for (seq, event) in (chunk_first..).zip(chunk) {
+            let hash = chain_hash(seq, event, &prev_hash);
+            let prev = std::mem::replace(&mut prev_hash, hash.clone());
+            let values: [&dyn rusqlite::ToSql; COLUMNS_PER_ROW] = [
+                &seq,
+                &event.at.as_millis(),
+                &event.request_id,
+                &event.merchant_id,
+                &event.key_id,
+                &event.client_ip,
+                &event.user_agent,
+                &event.action,
+                &event.resource,
+                &event.outcome.as_str(),
+                &event.reason,
+                &prev,
+                &hash,
+            ];
+            for value in values {
+                stmt.raw_bind_parameter(index, value).map_err(sqlite_error)?;
+                index += 1;
+            }
+        }
+        stmt.raw_execute().map_err(sqlite_error)?;
+    }
+    conn.prepare_cached("UPDATE audit_head SET hash = ?1 WHERE id = 1")
+        .and_then(|mut stmt| stmt.execute([&prev_hash]))
+        .map_err(sqlite_error)?;
+    Ok(())
+}
+
 /// The head: the last sequence number and its hash.
 pub async fn head<'e>(db: impl Executor<'e, Database = Any>) -> Result<(i64, String), StoreError> {
     Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")

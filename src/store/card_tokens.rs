@@ -4,6 +4,7 @@
 
 use sqlx::{Any, Executor};
 
+use super::write_op::WriteOp;
 use super::StoreError;
 use crate::domain::ids::{MerchantId, TokenId};
 use crate::domain::time::Timestamp;
@@ -32,29 +33,28 @@ pub struct TokenRow {
 const COLUMNS: &str = "id, merchant_id, mode, brand, bin, last4, exp_month, exp_year, fingerprint, kek_version, \
                        wrapped_dek, ciphertext, created_at, shredded_at";
 
-pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &TokenRow) -> Result<(), StoreError> {
-    sqlx::query(
+/// The insert of a new token, for a group-commit job.
+pub fn insert_op(row: &TokenRow) -> WriteOp {
+    WriteOp::new(
         "INSERT INTO card_tokens (id, merchant_id, mode, brand, bin, last4, exp_month, exp_year, fingerprint, \
          kek_version, wrapped_dek, ciphertext, created_at, shredded_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)",
+        vec![
+            (&row.id).into(),
+            (&row.merchant_id).into(),
+            (&row.mode).into(),
+            (&row.brand).into(),
+            (&row.bin).into(),
+            (&row.last4).into(),
+            row.exp_month.into(),
+            row.exp_year.into(),
+            (&row.fingerprint).into(),
+            row.kek_version.into(),
+            (&row.wrapped_dek).into(),
+            (&row.ciphertext).into(),
+            row.created_at.into(),
+        ],
     )
-    .bind(&row.id)
-    .bind(&row.merchant_id)
-    .bind(&row.mode)
-    .bind(&row.brand)
-    .bind(&row.bin)
-    .bind(&row.last4)
-    .bind(row.exp_month)
-    .bind(row.exp_year)
-    .bind(&row.fingerprint)
-    .bind(row.kek_version)
-    .bind(row.wrapped_dek.as_deref())
-    .bind(row.ciphertext.as_deref())
-    .bind(row.created_at)
-    .execute(db)
-    .await
-    .map_err(StoreError::from_insert)?;
-    Ok(())
 }
 
 /// The token `id` only if `merchant` owns it and it is not shredded.

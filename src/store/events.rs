@@ -2,8 +2,9 @@
 //! transaction of the change they describe and never updated; listing is
 //! newest first (event ids are time-ordered).
 
-use sqlx::{Any, AnyConnection, Executor};
+use sqlx::{Any, Executor};
 
+use super::write_op::WriteOp;
 use super::StoreError;
 use crate::domain::ids::{EventId, MerchantId};
 
@@ -22,24 +23,22 @@ pub struct EventRow {
 
 const COLUMNS: &str = "id, merchant_id, mode, type, object_id, data, created_at";
 
-/// Inserts the event and queues its webhook deliveries, in the caller's
-/// transaction.
-pub async fn insert(conn: &mut AnyConnection, row: &EventRow) -> Result<(), StoreError> {
-    sqlx::query(
+/// The insert of an event and of its webhook deliveries, for the job of
+/// the change it describes.
+pub fn insert_ops(row: &EventRow) -> Vec<WriteOp> {
+    vec![WriteOp::new(
         "INSERT INTO events (id, merchant_id, mode, type, object_id, data, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&row.id)
-    .bind(&row.merchant_id)
-    .bind(&row.mode)
-    .bind(&row.event_type)
-    .bind(&row.object_id)
-    .bind(&row.data)
-    .bind(row.created_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::from_insert)?;
-    Ok(())
+        vec![
+            (&row.id).into(),
+            (&row.merchant_id).into(),
+            (&row.mode).into(),
+            (&row.event_type).into(),
+            (&row.object_id).into(),
+            (&row.data).into(),
+            row.created_at.into(),
+        ],
+    )]
 }
 
 pub async fn get<'e>(

@@ -8,6 +8,10 @@
 
 use sqlx::{Any, Executor};
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::write_op::{Failure, WriteOp};
 use super::StoreError;
 use crate::domain::time::Timestamp;
 
@@ -40,7 +44,7 @@ pub struct IdempotencyRow {
 const COLUMNS: &str = "merchant_id, key, request_mac, state, request_id, locked_until, status_code, response, \
                        wrapped_dek, kek_version, created_at, expires_at";
 
-/// What [`claim`] writes: a fresh in-progress record.
+/// What [`claim_op`] writes: a fresh in-progress record.
 #[derive(Debug, Clone)]
 pub struct NewClaim<'a> {
     pub merchant_id: &'a str,
@@ -57,8 +61,8 @@ pub struct NewClaim<'a> {
 /// same request MAC (its gateway died mid-request). Anything else holding the
 /// key (a live record) is `StoreError::Duplicate`. One statement, so two
 /// concurrent claims of one key cannot both succeed.
-pub async fn claim<'e>(db: impl Executor<'e, Database = Any>, c: &NewClaim<'_>) -> Result<(), StoreError> {
-    let done = sqlx::query(
+pub fn claim_op(c: &NewClaim<'_>) -> WriteOp {
+    WriteOp::new(
         "INSERT INTO idempotency_keys (merchant_id, key, request_mac, state, request_id, locked_until, status_code, \
          response, wrapped_dek, kek_version, created_at, expires_at) \
          VALUES ($1, $2, $3, 'in_progress', $4, $5, NULL, NULL, NULL, NULL, $6, $7) \
@@ -69,23 +73,19 @@ pub async fn claim<'e>(db: impl Executor<'e, Database = Any>, c: &NewClaim<'_>) 
          WHERE idempotency_keys.expires_at <= $8 \
          OR (idempotency_keys.state = 'in_progress' AND idempotency_keys.locked_until <= $9 \
              AND idempotency_keys.request_mac = excluded.request_mac)",
+        vec![
+            c.merchant_id.into(),
+            c.key.into(),
+            c.request_mac.into(),
+            c.request_id.into(),
+            c.locked_until.as_millis().into(),
+            c.now.as_millis().into(),
+            c.expires_at.as_millis().into(),
+            c.now.as_millis().into(),
+            c.now.as_millis().into(),
+        ],
     )
-    .bind(c.merchant_id)
-    .bind(c.key)
-    .bind(c.request_mac)
-    .bind(c.request_id)
-    .bind(c.locked_until.as_millis())
-    .bind(c.now.as_millis())
-    .bind(c.expires_at.as_millis())
-    .bind(c.now.as_millis())
-    .bind(c.now.as_millis())
-    .execute(db)
-    .await?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Duplicate)
-    }
+    .expect_one(Failure::Duplicate)
 }
 
 /// The record of `key` for `merchant_id`, whatever its state or age.
@@ -113,48 +113,38 @@ pub struct Finished<'a> {
 
 /// Stores the response and marks the record done, only if `request_id` still
 /// holds it in progress (a takeover wins). Returns whether it changed.
-pub async fn finish<'e>(
-    db: impl Executor<'e, Database = Any>,
+pub fn finish_op(
     merchant_id: &str,
     key: &str,
     request_id: &str,
     f: &Finished<'_>,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    changed: Arc<AtomicBool>,
+) -> WriteOp {
+    WriteOp::new(
         "UPDATE idempotency_keys SET state = 'done', status_code = $1, response = $2, wrapped_dek = $3, \
          kek_version = $4 \
          WHERE merchant_id = $5 AND key = $6 AND request_id = $7 AND state = 'in_progress'",
+        vec![
+            f.status_code.into(),
+            f.response.into(),
+            f.wrapped_dek.into(),
+            f.kek_version.into(),
+            merchant_id.into(),
+            key.into(),
+            request_id.into(),
+        ],
     )
-    .bind(f.status_code)
-    .bind(f.response)
-    .bind(f.wrapped_dek)
-    .bind(f.kek_version)
-    .bind(merchant_id)
-    .bind(key)
-    .bind(request_id)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .report_to(changed)
 }
 
 /// Deletes the in-progress record held by `request_id` (its request failed
 /// and may be retried). Returns whether it existed.
-pub async fn release<'e>(
-    db: impl Executor<'e, Database = Any>,
-    merchant_id: &str,
-    key: &str,
-    request_id: &str,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+pub fn release_op(merchant_id: &str, key: &str, request_id: &str) -> WriteOp {
+    WriteOp::new(
         "DELETE FROM idempotency_keys \
          WHERE merchant_id = $1 AND key = $2 AND request_id = $3 AND state = 'in_progress'",
+        vec![merchant_id.into(), key.into(), request_id.into()],
     )
-    .bind(merchant_id)
-    .bind(key)
-    .bind(request_id)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// Deletes every record that expired at or before `now`; returns how many.

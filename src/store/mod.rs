@@ -21,6 +21,7 @@ pub mod merchants;
 pub mod payments;
 pub mod refunds;
 pub mod sqlite_fast;
+pub mod write_op;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -135,6 +136,7 @@ impl Store {
                 let reader = sqlite_pool(settings.max_connections.clamp(2, 4), settings)
                     .connect_with(options)
                     .await?;
+                // Migrations run before the commit thread opens its connection.
                 let group = group_commit::GroupCommit::start(writer.clone());
                 Store {
                     backend,
@@ -168,10 +170,9 @@ impl Store {
         let mut store = store;
         if backend == Backend::Sqlite {
             if let Some(path) = sqlite_path(url) {
-                store.fast = Some(std::sync::Arc::new(sqlite_fast::FastReader::open(
-                    std::path::Path::new(path),
-                    2,
-                )?));
+                let path = std::path::Path::new(path);
+                store.fast = Some(std::sync::Arc::new(sqlite_fast::FastReader::open(path, 2)?));
+                store.group = group_commit::GroupCommit::start_sqlite(path)?;
             }
         }
         Ok(store)

@@ -5,8 +5,9 @@
 //! of one payment can never both apply. Refund amounts are reserved with a
 //! conditional increment that the database checks against what was captured.
 
-use sqlx::{Any, AnyConnection, Executor};
+use sqlx::{Any, Executor};
 
+use super::write_op::{Failure, WriteOp};
 use super::StoreError;
 use crate::domain::ids::{MerchantId, PaymentId};
 
@@ -64,120 +65,97 @@ pub struct HistoryRow {
     pub reason: Option<String>,
 }
 
-pub async fn insert(conn: &mut AnyConnection, row: &PaymentRow) -> Result<(), StoreError> {
-    sqlx::query(
+pub fn insert_op(row: &PaymentRow) -> WriteOp {
+    WriteOp::new(
         "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, capture_method, payment_method, \
          amount_capturable, amount_received, amount_refunded, description, metadata, customer_ip, customer_email, \
          return_url, connector, processor_reference, decline_code, failure_code, failure_message, next_action, \
          action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
          $21, $22, $23, $24, $25, $26, $27, $28)",
+        vec![
+            (&row.id).into(),
+            (&row.merchant_id).into(),
+            (&row.mode).into(),
+            (&row.status).into(),
+            row.amount.into(),
+            (&row.currency).into(),
+            (&row.capture_method).into(),
+            (&row.payment_method).into(),
+            row.amount_capturable.into(),
+            row.amount_received.into(),
+            row.amount_refunded.into(),
+            (&row.description).into(),
+            (&row.metadata).into(),
+            (&row.customer_ip).into(),
+            (&row.customer_email).into(),
+            (&row.return_url).into(),
+            (&row.connector).into(),
+            (&row.processor_reference).into(),
+            (&row.decline_code).into(),
+            (&row.failure_code).into(),
+            (&row.failure_message).into(),
+            (&row.next_action).into(),
+            row.action_expires_at.into(),
+            (&row.cancellation_reason).into(),
+            (&row.idempotency_key).into(),
+            row.version.into(),
+            row.created_at.into(),
+            row.updated_at.into(),
+        ],
     )
-    .bind(&row.id)
-    .bind(&row.merchant_id)
-    .bind(&row.mode)
-    .bind(&row.status)
-    .bind(row.amount)
-    .bind(&row.currency)
-    .bind(&row.capture_method)
-    .bind(row.payment_method.as_deref())
-    .bind(row.amount_capturable)
-    .bind(row.amount_received)
-    .bind(row.amount_refunded)
-    .bind(row.description.as_deref())
-    .bind(&row.metadata)
-    .bind(row.customer_ip.as_deref())
-    .bind(row.customer_email.as_deref())
-    .bind(row.return_url.as_deref())
-    .bind(&row.connector)
-    .bind(row.processor_reference.as_deref())
-    .bind(row.decline_code.as_deref())
-    .bind(row.failure_code.as_deref())
-    .bind(row.failure_message.as_deref())
-    .bind(row.next_action.as_deref())
-    .bind(row.action_expires_at)
-    .bind(row.cancellation_reason.as_deref())
-    .bind(row.idempotency_key.as_deref())
-    .bind(row.version)
-    .bind(row.created_at)
-    .bind(row.updated_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::from_insert)?;
-    Ok(())
 }
 
 /// Writes every mutable column of `row` (whose `version` is the new one) if
-/// the stored row still has version `row.version - 1`. Returns whether it did.
-pub async fn update(conn: &mut AnyConnection, row: &PaymentRow) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+/// the stored row still has version `row.version - 1`; otherwise the job
+/// fails with `StoreError::Conflict`.
+pub fn update_op(row: &PaymentRow) -> WriteOp {
+    WriteOp::new(
         "UPDATE payments SET status = $1, payment_method = $2, amount_capturable = $3, amount_received = $4, \
          processor_reference = $5, decline_code = $6, failure_code = $7, failure_message = $8, next_action = $9, \
          action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13 \
          WHERE id = $14 AND merchant_id = $15 AND version = $16",
+        vec![
+            (&row.status).into(),
+            (&row.payment_method).into(),
+            row.amount_capturable.into(),
+            row.amount_received.into(),
+            (&row.processor_reference).into(),
+            (&row.decline_code).into(),
+            (&row.failure_code).into(),
+            (&row.failure_message).into(),
+            (&row.next_action).into(),
+            row.action_expires_at.into(),
+            (&row.cancellation_reason).into(),
+            row.version.into(),
+            row.updated_at.into(),
+            (&row.id).into(),
+            (&row.merchant_id).into(),
+            (row.version - 1).into(),
+        ],
     )
-    .bind(&row.status)
-    .bind(row.payment_method.as_deref())
-    .bind(row.amount_capturable)
-    .bind(row.amount_received)
-    .bind(row.processor_reference.as_deref())
-    .bind(row.decline_code.as_deref())
-    .bind(row.failure_code.as_deref())
-    .bind(row.failure_message.as_deref())
-    .bind(row.next_action.as_deref())
-    .bind(row.action_expires_at)
-    .bind(row.cancellation_reason.as_deref())
-    .bind(row.version)
-    .bind(row.updated_at)
-    .bind(&row.id)
-    .bind(&row.merchant_id)
-    .bind(row.version - 1)
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .expect_one(Failure::Conflict)
 }
 
 /// Adds `amount` to what is refunded of a succeeded payment, only if the
-/// total stays within what was captured. Returns whether it did.
-pub async fn reserve_refund(
-    conn: &mut AnyConnection,
-    merchant: &MerchantId,
-    id: &PaymentId,
-    amount: i64,
-    at: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+/// total stays within what was captured; otherwise the job fails with
+/// `StoreError::Conflict`.
+pub fn reserve_refund_op(merchant: &MerchantId, id: &PaymentId, amount: i64, at: i64) -> WriteOp {
+    WriteOp::new(
         "UPDATE payments SET amount_refunded = amount_refunded + $1, version = version + 1, updated_at = $2 \
          WHERE id = $3 AND merchant_id = $4 AND status = 'succeeded' AND amount_refunded + $1 <= amount_received",
+        vec![amount.into(), at.into(), id.as_str().into(), merchant.as_str().into()],
     )
-    .bind(amount)
-    .bind(at)
-    .bind(id.as_str())
-    .bind(merchant.as_str())
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .expect_one(Failure::Conflict)
 }
 
-/// Gives back a reservation made by [`reserve_refund`] (the refund failed).
-pub async fn release_refund(
-    conn: &mut AnyConnection,
-    merchant: &MerchantId,
-    id: &PaymentId,
-    amount: i64,
-    at: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+/// Gives back a reservation made by [`reserve_refund_op`] (the refund failed).
+pub fn release_refund_op(merchant: &MerchantId, id: &PaymentId, amount: i64, at: i64) -> WriteOp {
+    WriteOp::new(
         "UPDATE payments SET amount_refunded = amount_refunded - $1, version = version + 1, updated_at = $2 \
          WHERE id = $3 AND merchant_id = $4 AND amount_refunded >= $1",
+        vec![amount.into(), at.into(), id.as_str().into(), merchant.as_str().into()],
     )
-    .bind(amount)
-    .bind(at)
-    .bind(id.as_str())
-    .bind(merchant.as_str())
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 pub async fn get<'e>(
@@ -295,25 +273,26 @@ pub async fn stuck_processing<'e>(
 }
 
 /// Appends history entries (one statement for up to eight).
-pub async fn insert_history(conn: &mut AnyConnection, rows: &[HistoryRow]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(HISTORY_ROWS_PER_INSERT) {
-        let sql = history_insert_statement(chunk.len());
-        let mut query = sqlx::query(&sql);
-        for r in chunk {
-            query = query
-                .bind(&r.payment_id)
-                .bind(r.seq)
-                .bind(r.at)
-                .bind(&r.action)
-                .bind(r.from_status.as_deref())
-                .bind(&r.to_status)
-                .bind(&r.outcome)
-                .bind(r.amount)
-                .bind(r.reason.as_deref());
-        }
-        query.execute(&mut *conn).await.map_err(StoreError::from_insert)?;
-    }
-    Ok(())
+pub fn history_ops(rows: &[HistoryRow]) -> Vec<WriteOp> {
+    rows.chunks(HISTORY_ROWS_PER_INSERT)
+        .map(|chunk| {
+            let mut params = Vec::with_capacity(chunk.len() * HISTORY_COLUMNS);
+            for r in chunk {
+                params.extend([
+                    (&r.payment_id).into(),
+                    r.seq.into(),
+                    r.at.into(),
+                    (&r.action).into(),
+                    (&r.from_status).into(),
+                    (&r.to_status).into(),
+                    (&r.outcome).into(),
+                    r.amount.into(),
+                    (&r.reason).into(),
+                ]);
+            }
+            WriteOp::new(history_insert_statement(chunk.len()), params)
+        })
+        .collect()
 }
 
 const HISTORY_ROWS_PER_INSERT: usize = 8;

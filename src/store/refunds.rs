@@ -2,8 +2,9 @@
 //! reservation of its amount on the payment, then moved to `succeeded` or
 //! `failed` once the processor has answered.
 
-use sqlx::{Any, AnyConnection, Executor};
+use sqlx::{Any, Executor};
 
+use super::write_op::{Failure, WriteOp};
 use super::StoreError;
 use crate::domain::ids::{MerchantId, PaymentId, RefundId};
 
@@ -27,46 +28,45 @@ pub struct RefundRow {
 const COLUMNS: &str = "id, merchant_id, payment_id, mode, amount, currency, status, reason, failure_reason, \
                        processor_reference, idempotency_key, created_at, updated_at";
 
-pub async fn insert(conn: &mut AnyConnection, row: &RefundRow) -> Result<(), StoreError> {
-    sqlx::query(
+pub fn insert_op(row: &RefundRow) -> WriteOp {
+    WriteOp::new(
         "INSERT INTO refunds (id, merchant_id, payment_id, mode, amount, currency, status, reason, failure_reason, \
          processor_reference, idempotency_key, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        vec![
+            (&row.id).into(),
+            (&row.merchant_id).into(),
+            (&row.payment_id).into(),
+            (&row.mode).into(),
+            row.amount.into(),
+            (&row.currency).into(),
+            (&row.status).into(),
+            (&row.reason).into(),
+            (&row.failure_reason).into(),
+            (&row.processor_reference).into(),
+            (&row.idempotency_key).into(),
+            row.created_at.into(),
+            row.updated_at.into(),
+        ],
     )
-    .bind(&row.id)
-    .bind(&row.merchant_id)
-    .bind(&row.payment_id)
-    .bind(&row.mode)
-    .bind(row.amount)
-    .bind(&row.currency)
-    .bind(&row.status)
-    .bind(row.reason.as_deref())
-    .bind(row.failure_reason.as_deref())
-    .bind(row.processor_reference.as_deref())
-    .bind(row.idempotency_key.as_deref())
-    .bind(row.created_at)
-    .bind(row.updated_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::from_insert)?;
-    Ok(())
 }
 
-/// Settles a pending refund. Returns whether a pending refund was updated.
-pub async fn settle(conn: &mut AnyConnection, row: &RefundRow) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+/// Settles a pending refund; the job fails with `StoreError::Conflict` if
+/// it is no longer pending.
+pub fn settle_op(row: &RefundRow) -> WriteOp {
+    WriteOp::new(
         "UPDATE refunds SET status = $1, failure_reason = $2, processor_reference = $3, updated_at = $4 \
          WHERE id = $5 AND merchant_id = $6 AND status = 'pending'",
+        vec![
+            (&row.status).into(),
+            (&row.failure_reason).into(),
+            (&row.processor_reference).into(),
+            row.updated_at.into(),
+            (&row.id).into(),
+            (&row.merchant_id).into(),
+        ],
     )
-    .bind(&row.status)
-    .bind(row.failure_reason.as_deref())
-    .bind(row.processor_reference.as_deref())
-    .bind(row.updated_at)
-    .bind(&row.id)
-    .bind(&row.merchant_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .expect_one(Failure::Conflict)
 }
 
 pub async fn get<'e>(

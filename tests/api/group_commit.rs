@@ -4,6 +4,8 @@
 
 use paywarden::domain::api_key::KeyKind;
 use paywarden::domain::audit::{AuditEvent, Outcome};
+use paywarden::store::group_commit::WriteJob;
+use paywarden::store::write_op::{Value, WriteOp};
 use serde_json::json;
 
 use crate::both_backends;
@@ -43,22 +45,18 @@ both_backends! {
         for i in 0..20 {
             let queue = queue.clone();
             jobs.push(tokio::spawn(async move {
+                let mut event = AuditEvent::new("test.job", Outcome::Success);
+                event.resource = Some(format!("job {i}"));
+                let mut ops = vec![WriteOp::new(
+                    "INSERT INTO merchants (id, name, created_at) VALUES ($1, 'job', 0)",
+                    vec![Value::Text(format!("mer_job{i:019}"))],
+                )];
+                if i % 5 == 0 {
+                    // Fails after writing: its row and audit entry must vanish with it.
+                    ops.push(WriteOp::new("INSERT INTO no_such_table VALUES (1)", vec![]));
+                }
                 queue
-                    .run(move |conn| {
-                        Box::pin(async move {
-                            let mut event = AuditEvent::new("test.job", Outcome::Success);
-                            event.resource = Some(format!("job {i}"));
-                            sqlx::query("INSERT INTO merchants (id, name, created_at) VALUES ($1, 'job', 0)")
-                                .bind(format!("mer_job{i:019}"))
-                                .execute(&mut *conn)
-                                .await?;
-                            if i % 5 == 0 {
-                                // Fails after writing: its row and audit entry must vanish with it.
-                                sqlx::query("INSERT INTO no_such_table VALUES (1)").execute(&mut *conn).await?;
-                            }
-                            Ok(vec![event])
-                        })
-                    })
+                    .run(WriteJob::new(ops, vec![event]))
                     .await
                     .is_ok()
             }));
@@ -77,5 +75,22 @@ both_backends! {
         assert!(written.iter().all(|r| !r.event.resource.as_deref().unwrap().ends_with(" 0") && !r.event.resource.as_deref().unwrap().ends_with(" 5")));
         let out = app.cli(&["audit", "verify"]);
         assert!(out.status.success(), "the chain has no hole where failed jobs were: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+both_backends! {
+    async fn a_compare_and_set_that_finds_the_row_changed_fails_its_job(app) {
+        use paywarden::store::write_op::Failure;
+        let queue = app.store.group_commit().clone();
+        let m = app.merchant("Versioned").await;
+        let rename = |from: &str, to: &str| WriteOp::new(
+            "UPDATE merchants SET name = $1 WHERE id = $2 AND name = $3",
+            vec![to.into(), m.as_str().into(), from.into()],
+        ).expect_one(Failure::Conflict);
+        queue.run(WriteJob::new(vec![rename("Versioned", "Second")], vec![])).await.unwrap();
+        let stale = queue.run(WriteJob::new(vec![rename("Versioned", "Third")], vec![])).await;
+        assert!(matches!(stale, Err(paywarden::store::StoreError::Conflict)), "{stale:?}");
+        let (name,): (String,) = sqlx::query_as("SELECT name FROM merchants WHERE id = $1").bind(m.as_str()).fetch_one(app.store.reader()).await.unwrap();
+        assert_eq!(name, "Second");
     }
 }

@@ -10,6 +10,7 @@ use crate::domain::time::Timestamp;
 use crate::services::actor::Actor;
 use crate::services::ServiceError;
 use crate::store::events::EventRow;
+use crate::store::group_commit::WriteJob;
 use crate::store::payments::{HistoryRow, PaymentRow};
 use crate::store::{self, Store, StoreError};
 
@@ -144,25 +145,18 @@ impl Change {
                 .map(|c| format!("declined: {c}"))
                 .unwrap_or_default()
         ));
-        let row = self.row.clone();
-        let is_new = self.is_new;
-        let history = self.history;
+        let mut ops = vec![if self.is_new {
+            store::payments::insert_op(&self.row)
+        } else {
+            store::payments::update_op(&self.row)
+        }];
+        ops.extend(store::payments::history_ops(&self.history));
+        for event in &event_rows {
+            ops.extend(store::events::insert_ops(event));
+        }
         store
             .group_commit()
-            .run(move |conn| {
-                Box::pin(async move {
-                    if is_new {
-                        store::payments::insert(&mut *conn, &row).await?;
-                    } else if !store::payments::update(&mut *conn, &row).await? {
-                        return Err(StoreError::Conflict);
-                    }
-                    store::payments::insert_history(&mut *conn, &history).await?;
-                    for event in &event_rows {
-                        store::events::insert(&mut *conn, event).await?;
-                    }
-                    Ok(vec![audit])
-                })
-            })
+            .run(WriteJob::new(ops, vec![audit]))
             .await
             .map_err(|e| match e {
                 StoreError::Conflict => ServiceError::Conflict {

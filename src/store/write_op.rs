@@ -1,0 +1,211 @@
+//! Write operations as data: a constant SQL statement, its parameters, and
+//! what its row count must be. A job of the group commit is a list of them,
+//! so one job can run on either backend: through sqlx on PostgreSQL, and on
+//! SQLite inline on the committing thread's own connection (no thread hop
+//! per statement).
+//!
+//! Invariant: `sql` is always a constant of a store module with `$n`
+//! placeholders; values travel only as parameters.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::StoreError;
+
+/// A parameter value. NULLs carry their column type: PostgreSQL refuses a
+/// text NULL for a BIGINT column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Int(i64),
+    Text(String),
+    NullInt,
+    NullText,
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Value::NullInt, Value::Int)
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Value::NullText, Value::Text)
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        v.map_or(Value::NullText, |s| Value::Text(s.to_owned()))
+    }
+}
+
+impl From<&Option<String>> for Value {
+    fn from(v: &Option<String>) -> Self {
+        v.as_deref().into()
+    }
+}
+
+/// What the number of affected rows must be.
+#[derive(Debug, Clone)]
+pub enum Expect {
+    /// Anything.
+    Any,
+    /// Exactly one row, or the job fails with this error (and is rolled back).
+    OneRow(Failure),
+    /// Records whether exactly one row changed; never fails.
+    Report(Arc<AtomicBool>),
+}
+
+/// The error a failed expectation turns into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A compare-and-set found the row changed.
+    Conflict,
+    /// An insert-if-absent found the row present.
+    Duplicate,
+}
+
+/// One statement of a job.
+#[derive(Debug, Clone)]
+pub struct WriteOp {
+    /// A constant, or built only from constants and a row count.
+    pub sql: Cow<'static, str>,
+    pub params: Vec<Value>,
+    pub expect: Expect,
+}
+
+impl WriteOp {
+    pub fn new(sql: impl Into<Cow<'static, str>>, params: Vec<Value>) -> Self {
+        Self {
+            sql: sql.into(),
+            params,
+            expect: Expect::Any,
+        }
+    }
+
+    /// The job fails with `failure` unless exactly one row changes.
+    pub fn expect_one(mut self, failure: Failure) -> Self {
+        self.expect = Expect::OneRow(failure);
+        self
+    }
+
+    /// Sets `flag` to whether exactly one row changed.
+    pub fn report_to(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.expect = Expect::Report(flag);
+        self
+    }
+
+    /// Checks the row count against the expectation.
+    pub(crate) fn check(&self, rows: u64) -> Result<(), StoreError> {
+        match &self.expect {
+            Expect::Any => Ok(()),
+            Expect::OneRow(_) if rows == 1 => Ok(()),
+            Expect::OneRow(Failure::Conflict) => Err(StoreError::Conflict),
+            Expect::OneRow(Failure::Duplicate) => Err(StoreError::Duplicate),
+            Expect::Report(flag) => {
+                flag.store(rows == 1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs the statement through sqlx (PostgreSQL, or SQLite without the
+    /// inline writer).
+    pub(crate) async fn run_sqlx(&self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+        let mut query = sqlx::query(&self.sql);
+        for value in &self.params {
+            query = match value {
+                Value::Int(v) => query.bind(*v),
+                Value::Text(v) => query.bind(v.as_str()),
+                Value::NullInt => query.bind(None::<i64>),
+                Value::NullText => query.bind(None::<String>),
+            };
+        }
+        let done = query.execute(&mut *conn).await.map_err(StoreError::from_insert)?;
+        self.check(done.rows_affected())
+    }
+
+    /// Runs the statement on a rusqlite connection. Parameters are bound by
+    /// their `$n` names, so reuse and order of placeholders do not matter.
+    pub(crate) fn run_rusqlite(&self, conn: &rusqlite::Connection) -> Result<(), StoreError> {
+        let mut stmt = conn.prepare_cached(&self.sql).map_err(sqlite_error)?;
+        for (i, value) in self.params.iter().enumerate() {
+            let Some(index) = stmt.parameter_index(&format!("${}", i + 1)).map_err(sqlite_error)? else {
+                return Err(StoreError::Corrupt(format!("statement has no parameter ${}", i + 1)));
+            };
+            let bound = match value {
+                Value::Int(v) => stmt.raw_bind_parameter(index, v),
+                Value::Text(v) => stmt.raw_bind_parameter(index, v.as_str()),
+                Value::NullInt | Value::NullText => stmt.raw_bind_parameter(index, rusqlite::types::Null),
+            };
+            bound.map_err(sqlite_error)?;
+        }
+        let rows = stmt.raw_execute().map_err(sqlite_error)?;
+        self.check(u64::try_from(rows).unwrap_or(0))
+    }
+}
+
+/// Maps a rusqlite error; a unique violation is `Duplicate`.
+pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Duplicate
+        }
+        _ => StoreError::Corrupt(format!("sqlite: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_bind_by_name_whatever_their_order() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (a BIGINT, b TEXT, c BIGINT)")
+            .unwrap();
+        WriteOp::new(
+            "INSERT INTO t (b, a, c) VALUES ($2, $1, $1)",
+            vec![7.into(), "x".into()],
+        )
+        .run_rusqlite(&conn)
+        .unwrap();
+        let row: (i64, String, i64) = conn
+            .query_row("SELECT a, b, c FROM t", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap();
+        assert_eq!(row, (7, "x".to_owned(), 7));
+        let missing = WriteOp::new("UPDATE t SET a = $1 WHERE b = $2", vec![1.into(), "nope".into()])
+            .expect_one(Failure::Conflict)
+            .run_rusqlite(&conn);
+        assert!(matches!(missing, Err(StoreError::Conflict)));
+    }
+}
