@@ -251,7 +251,7 @@ pub async fn open_for_payment(
     merchant: &MerchantId,
     id: &TokenId,
 ) -> Result<Option<(Token, CardDetails)>, ServiceError> {
-    let Some(row) = store::card_tokens::get_live(store.reader(), merchant, id).await? else {
+    let Some(row) = store::card_tokens::get_live_inline(store, merchant, id).await? else {
         return Ok(None);
     };
     let token = token_from_row(&row)?;

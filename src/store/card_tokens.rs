@@ -57,6 +57,39 @@ pub fn insert_op(row: &TokenRow) -> WriteOp {
     )
 }
 
+/// [`get_live`], inline on SQLite (no thread hop: it is on the payment path).
+pub async fn get_live_inline(
+    store: &super::Store,
+    merchant: &MerchantId,
+    id: &TokenId,
+) -> Result<Option<TokenRow>, StoreError> {
+    let Some(fast) = store.fast_reader() else {
+        return get_live(store.reader(), merchant, id).await;
+    };
+    let sql = format!("SELECT {COLUMNS} FROM card_tokens WHERE id = ?1 AND merchant_id = ?2 AND shredded_at IS NULL");
+    fast.with(|conn| {
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params![id.as_str(), merchant.as_str()])?;
+        let Some(r) = rows.next()? else { return Ok(None) };
+        Ok(Some(TokenRow {
+            id: r.get(0)?,
+            merchant_id: r.get(1)?,
+            mode: r.get(2)?,
+            brand: r.get(3)?,
+            bin: r.get(4)?,
+            last4: r.get(5)?,
+            exp_month: r.get(6)?,
+            exp_year: r.get(7)?,
+            fingerprint: r.get(8)?,
+            kek_version: r.get(9)?,
+            wrapped_dek: r.get(10)?,
+            ciphertext: r.get(11)?,
+            created_at: r.get(12)?,
+            shredded_at: r.get(13)?,
+        }))
+    })
+}
+
 /// The token `id` only if `merchant` owns it and it is not shredded.
 pub async fn get_live<'e>(
     db: impl Executor<'e, Database = Any>,

@@ -103,7 +103,8 @@ impl Change {
     /// Writes the payment, its history, its events and the audit entry in one
     /// (group) commit. A concurrent change of the same payment makes this a
     /// `StoreError::Conflict`; an idempotency-key collision a `Duplicate`.
-    pub async fn commit(self, store: &Store, actor: &Actor) -> Result<PaymentRow, ServiceError> {
+    /// Returns the row as written and the history entries this change added.
+    pub async fn commit(self, store: &Store, actor: &Actor) -> Result<(PaymentRow, Vec<HistoryRow>), ServiceError> {
         if self.history.len() > usize::try_from(HISTORY_SLOTS).unwrap_or(0) {
             return Err(ServiceError::Store(StoreError::Corrupt(
                 "too many history entries in one change".into(),
@@ -165,6 +166,6 @@ impl Change {
                 },
                 other => ServiceError::Store(other),
             })?;
-        Ok(self.row)
+        Ok((self.row, self.history))
     }
 }

@@ -241,19 +241,20 @@ impl Payments {
             now,
         };
         change.created();
-        let row = match (new.confirm, card) {
-            (true, Some(card)) => {
-                change.action = "payment.confirmed";
-                change.step(Step::Confirm, "succeeded", None).map_err(illegal)?;
-                if connector.has_external_effects() {
-                    change = self.write_ahead(change, actor).await?;
-                }
+        if let (true, Some(card)) = (new.confirm, card) {
+            change.action = "payment.confirmed";
+            change.step(Step::Confirm, "succeeded", None).map_err(illegal)?;
+            if connector.has_external_effects() {
+                change = self.write_ahead(change, actor).await?;
                 flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-                change.commit(&self.store, actor).await?
+                let (row, _) = change.commit(&self.store, actor).await?;
+                return self.with_history(row).await;
             }
-            _ => change.commit(&self.store, actor).await?,
-        };
-        self.with_history(row).await
+            flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
+        }
+        // A new payment's history is exactly what this change wrote.
+        let (row, history) = change.commit(&self.store, actor).await?;
+        Ok(PaymentRecord { row, history })
     }
 
     /// Confirms a payment waiting for confirmation (attaching a card first if
@@ -297,7 +298,7 @@ impl Payments {
             change = self.write_ahead(change, actor).await?;
         }
         flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-        let row = change.commit(&self.store, actor).await?;
+        let (row, _) = change.commit(&self.store, actor).await?;
         self.with_history(row).await
     }
 
@@ -336,7 +337,7 @@ impl Payments {
                     .map_err(illegal)?;
                 change.emit(EventType::PaymentCaptured);
                 change.emit(EventType::PaymentSucceeded);
-                let row = change.commit(&self.store, actor).await?;
+                let (row, _) = change.commit(&self.store, actor).await?;
                 self.with_history(row).await
             }
             Ok(crate::connectors::CaptureOutcome::Failed { code }) => {
@@ -379,7 +380,7 @@ impl Payments {
         change.row.next_action = None;
         change.row.action_expires_at = None;
         change.emit(EventType::PaymentCanceled);
-        let row = change.commit(&self.store, actor).await?;
+        let (row, _) = change.commit(&self.store, actor).await?;
         self.with_history(row).await
     }
 
@@ -442,7 +443,7 @@ impl Payments {
                 .step(Step::Fail, "failed", Some("the customer failed authentication".into()))
                 .map_err(illegal)?;
             flow::declined(&mut change, crate::connectors::DeclineCode::AuthenticationFailed);
-            let payment = change.commit(&self.store, actor).await?;
+            let (payment, _) = change.commit(&self.store, actor).await?;
             return Ok(ChallengeResult { payment, return_url });
         }
         change.step(Step::Authenticated, "succeeded", None).map_err(illegal)?;
@@ -469,7 +470,7 @@ impl Payments {
             Some(&authentication),
         )
         .await;
-        let payment = change.commit(&self.store, actor).await?;
+        let (payment, _) = change.commit(&self.store, actor).await?;
         Ok(ChallengeResult { payment, return_url })
     }
 
@@ -512,7 +513,7 @@ impl Payments {
     async fn write_ahead(&self, change: Change, actor: &Actor) -> Result<Change, ServiceError> {
         let state = change.state.clone();
         let action = change.action;
-        let row = change.commit(&self.store, actor).await?;
+        let (row, _) = change.commit(&self.store, actor).await?;
         Ok(Change::of(row, state, action))
     }
 
