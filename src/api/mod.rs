@@ -34,9 +34,26 @@ use crate::store::Store;
 use error::ApiError;
 use extract::BodyLimit;
 
-/// What handlers share.
+/// What handlers share: a cheap handle (one reference count) to
+/// [`AppServices`], cloned by every extractor of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl AppState {
+    pub fn new(services: AppServices) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+/// The services behind the API.
+pub struct AppServices {
     pub store: Store,
     pub auth: Authenticator,
     pub audit: AuditSink,

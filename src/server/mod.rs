@@ -18,7 +18,7 @@ use axum::Router;
 use ipnet::IpNet;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppServices, AppState};
 use crate::connectors::Connectors;
 use crate::domain::time::parse_duration;
 use crate::services::audit_writer::AuditWriter;
@@ -353,7 +353,7 @@ impl Gateway {
             options.payments,
         );
         let payment_upkeep = tokio::spawn(expire_challenges(payments.clone()));
-        let state = AppState {
+        let state = AppState::new(AppServices {
             store,
             auth,
             audit,
@@ -362,7 +362,7 @@ impl Gateway {
             payments,
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
-        };
+        });
         Gateway {
             state,
             audit_writer,

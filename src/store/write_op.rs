@@ -155,9 +155,14 @@ impl WriteOp {
     /// their `$n` names, so reuse and order of placeholders do not matter.
     pub(crate) fn run_rusqlite(&self, conn: &rusqlite::Connection) -> Result<(), StoreError> {
         let mut stmt = conn.prepare_cached(&self.sql).map_err(sqlite_error)?;
-        for (i, value) in self.params.iter().enumerate() {
-            let Some(index) = stmt.parameter_index(&format!("${}", i + 1)).map_err(sqlite_error)? else {
-                return Err(StoreError::Corrupt(format!("statement has no parameter ${}", i + 1)));
+        for index in 1..=stmt.parameter_count() {
+            let position = stmt
+                .parameter_name(index)
+                .and_then(|name| name.strip_prefix('$'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.checked_sub(1));
+            let Some(value) = position.and_then(|p| self.params.get(p)) else {
+                return Err(StoreError::Corrupt(format!("statement parameter {index} has no value")));
             };
             let bound = match value {
                 Value::Int(v) => stmt.raw_bind_parameter(index, v),
