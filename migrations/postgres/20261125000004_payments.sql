@@ -42,8 +42,7 @@ CREATE TABLE payments (
     CHECK (amount_capturable <= amount)
 );
 CREATE INDEX payments_by_merchant ON payments (merchant_id, id);
-CREATE INDEX payments_by_merchant_status ON payments (merchant_id, status, id);
-CREATE INDEX payments_by_idempotency_key ON payments (merchant_id, idempotency_key);
+CREATE INDEX payments_by_idempotency_key ON payments (merchant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX payments_awaiting_action ON payments (action_expires_at) WHERE status = 'requires_action';
 
 -- Every transition and every processor attempt of a payment, in order.
@@ -77,7 +76,7 @@ CREATE TABLE refunds (
 );
 CREATE INDEX refunds_by_merchant ON refunds (merchant_id, id);
 CREATE INDEX refunds_by_payment ON refunds (payment_id, id);
-CREATE INDEX refunds_by_idempotency_key ON refunds (merchant_id, idempotency_key);
+CREATE INDEX refunds_by_idempotency_key ON refunds (merchant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 -- The transactional outbox: an event is written in the same transaction as
 -- the change it describes; webhook deliveries are derived from it.
@@ -91,7 +90,6 @@ CREATE TABLE events (
     created_at   BIGINT NOT NULL
 );
 CREATE INDEX events_by_merchant ON events (merchant_id, id);
-CREATE INDEX events_by_merchant_type ON events (merchant_id, type, id);
 
 -- Which connector (processor) a merchant's payments are routed to.
 ALTER TABLE merchants ADD COLUMN connector TEXT NOT NULL DEFAULT 'sandbox';
