@@ -210,6 +210,17 @@ impl ApiError {
         .with_param("Idempotency-Key")
     }
 
+    /// 400: `Idempotency-Key` sent to a route that does not take part in
+    /// idempotency (`idempotency::NOT_IDEMPOTENT`); `action` names what it
+    /// does, e.g. "Revealing a card".
+    pub fn idempotency_not_supported(action: &str) -> Self {
+        Self::invalid(
+            "Idempotency-Key",
+            "idempotency_not_supported",
+            format!("{action} is not idempotent: send this request without an Idempotency-Key header"),
+        )
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -12,11 +12,16 @@
 //! 429 release the key so that a retry runs again. Once claimed, the handler
 //! runs to the end in its own task even if the client goes away, so its answer
 //! is stored rather than left for the lock to expire.
+//!
+//! Routes listed in [`NOT_IDEMPOTENT`] (by route template, as `MatchedPath`
+//! names them) opt out: a request to one of them that carries the header is
+//! refused with 400 `idempotency_not_supported` before anything is stored or
+//! the handler runs; without the header it runs as usual.
 
 use std::panic::AssertUnwindSafe;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, OriginalUri, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -41,6 +46,32 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 /// Largest answer buffered for storage; ours are a few KiB at most.
 const MAX_STORED_RESPONSE: usize = 4 * 1024 * 1024;
 
+/// A POST route that does not take part in idempotency.
+#[derive(Debug)]
+pub struct NotIdempotent {
+    /// The route template, as `MatchedPath` and the OpenAPI document name it.
+    pub route: &'static str,
+    /// What the route does, for the refusal's message.
+    pub action: &'static str,
+}
+
+/// The POST routes that refuse `Idempotency-Key`.
+///
+/// A card reveal answers with the full number: a stored answer would keep a
+/// second (sealed) copy of it outside the vault for a day, and a replay would
+/// hand it out again past the reveal rate limit and without a
+/// `token.revealed` audit entry. Each reveal must run, and be counted and
+/// audited, on its own.
+pub const NOT_IDEMPOTENT: &[NotIdempotent] = &[NotIdempotent {
+    route: "/v1/tokens/{id}/reveal",
+    action: "Revealing a card",
+}];
+
+/// The opt-out entry of `route` (a route template), if it has one.
+pub fn not_idempotent(route: &str) -> Option<&'static NotIdempotent> {
+    NOT_IDEMPOTENT.iter().find(|n| n.route == route)
+}
+
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
@@ -49,6 +80,10 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     let Some(value) = values.next() else {
         return next.run(req).await;
     };
+    let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    if let Some(opted_out) = route.and_then(not_idempotent) {
+        return ApiError::idempotency_not_supported(opted_out.action).into_response();
+    }
     if values.next().is_some() {
         return invalid_key("Send one Idempotency-Key header, not several").into_response();
     }
@@ -117,10 +152,16 @@ async fn run_to_completion(claim: Claim, next: Next, req: Request, request_id: S
     }
 }
 
-/// Stores the handler's answer (below 500, except 429) or releases the key.
+/// True for an answer that a retry must get again (below 500, except 429); a
+/// server error or a rate limit says "try again", so the retry must run.
+fn is_final(status: StatusCode) -> bool {
+    !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
+}
+
+/// Stores the handler's final answer, or releases the key.
 async fn record(claim: Claim, response: Response) -> Response {
     let status = response.status();
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    if !is_final(status) {
         release(claim).await;
         return response;
     }
@@ -197,5 +238,30 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for IdempotencyK
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<IdempotencyKey>().cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::{is_final, not_idempotent};
+
+    #[test]
+    fn answers_below_500_are_final_except_429() {
+        for status in [200, 201, 400, 403, 404, 409, 422] {
+            assert!(is_final(StatusCode::from_u16(status).unwrap()), "{status}");
+        }
+        for status in [429, 500, 502, 503] {
+            assert!(!is_final(StatusCode::from_u16(status).unwrap()), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_card_reveal_is_not_idempotent() {
+        assert!(not_idempotent("/v1/tokens/{id}/reveal").is_some());
+        assert!(not_idempotent("/v1/tokens").is_none());
+        // A template, not a concrete path.
+        assert!(not_idempotent("/v1/tokens/tok_123/reveal").is_none());
     }
 }

@@ -9,7 +9,9 @@
 //! them. 405 belongs to no operation: it answers a method the document does
 //! not list for a path (with `Allow`). Every authenticated POST honours
 //! `Idempotency-Key`: [`IdempotencyHeader`] adds the optional header, its
-//! 400/409/422 answers and the `Idempotent-Replayed` response header.
+//! 400/409/422 answers and the `Idempotent-Replayed` response header, except
+//! to the routes in `idempotency::NOT_IDEMPOTENT` (a card reveal), which refuse
+//! the header and document that refusal in their own annotation.
 //! `scripts/schema-fuzz.sh` checks the document against a running server.
 
 use std::sync::OnceLock;
@@ -25,6 +27,7 @@ use utoipa::openapi::{Content, Header, Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
+use super::idempotency;
 use super::pagination::ListResponse;
 use super::routes::api_keys::{self, ApiKeyView};
 use super::routes::{health, merchant, payments, refunds, tokens};
@@ -141,14 +144,17 @@ const IDEMPOTENCY_RESPONSES: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// Adds `Idempotency-Key` to every authenticated POST (see the module docs).
-/// A handler's own 400/409 keeps its entry, with the middleware's answer
-/// appended to its description.
+/// Adds `Idempotency-Key` to every authenticated POST but those that opt out
+/// (see the module docs). A handler's own 400/409 keeps its entry, with the
+/// middleware's answer appended to its description.
 struct IdempotencyHeader;
 
 impl Modify for IdempotencyHeader {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in &mut openapi.paths.paths {
+            if idempotency::not_idempotent(path).is_some() {
+                continue;
+            }
             let Some(operation) = item.post.as_mut() else {
                 continue;
             };
@@ -529,15 +535,37 @@ mod tests {
     }
 
     #[test]
-    fn every_authenticated_post_takes_an_idempotency_key() {
+    fn every_authenticated_post_takes_an_idempotency_key_but_those_that_opt_out() {
         let doc: Value = serde_json::from_str(super::document()).unwrap();
-        let mut posts = 0;
+        let (mut posts, mut opted_out) = (0, 0);
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
                 let header = parameters.iter().find(|p| p["name"] == "Idempotency-Key");
                 if method != "post" || op.get("security").is_none() {
                     assert!(header.is_none(), "{method} {path}");
+                    continue;
+                }
+                if super::idempotency::not_idempotent(path).is_some() {
+                    opted_out += 1;
+                    assert!(header.is_none(), "{method} {path} refuses Idempotency-Key");
+                    let refusal = op["responses"]["400"]["description"].as_str().unwrap_or_default();
+                    assert!(
+                        refusal.contains("idempotency_not_supported"),
+                        "{method} {path}: {refusal}"
+                    );
+                    let description = op["description"].as_str().unwrap_or_default();
+                    assert!(
+                        description.contains("Idempotency-Key"),
+                        "{method} {path}: {description}"
+                    );
+                    for status in ["409", "422"] {
+                        assert!(
+                            op["responses"].get(status).is_none(),
+                            "{method} {path} answers no {status}"
+                        );
+                    }
+                    assert!(op["responses"]["200"]["headers"].get("Idempotent-Replayed").is_none());
                     continue;
                 }
                 posts += 1;
@@ -556,7 +584,12 @@ mod tests {
                 assert!(ok["headers"].get("Idempotent-Replayed").is_some(), "{method} {path}");
             }
         }
-        assert!(posts >= 4, "{posts}");
+        assert!(posts >= 3, "{posts}");
+        assert_eq!(
+            opted_out,
+            super::idempotency::NOT_IDEMPOTENT.len(),
+            "every opted-out route is an authenticated POST of the document"
+        );
         let responses = &doc["components"]["responses"];
         assert!(responses["IdempotencyKeyReused"]["description"]
             .as_str()

@@ -16,10 +16,12 @@
 //! compared in constant time. The MAC covers the authenticating API key's id,
 //! so an answer is only replayed to the key that caused it (a replay skips the
 //! handler and its permission checks: a publishable key must not be able to
-//! replay a restricted key's card reveal). A stored answer can hold secrets
-//! too (a revealed number), so it is sealed with the vault's envelope
-//! encryption, bound to the merchant, key and request MAC. Nothing here logs
-//! or returns a request body.
+//! replay what a restricted key was answered). A stored answer can hold card
+//! data (a token's BIN, last four and fingerprint), so it is sealed with the
+//! vault's envelope encryption, bound to the merchant, key and request MAC.
+//! A card reveal never comes here: the API refuses `Idempotency-Key` on it
+//! (`api::idempotency::NOT_IDEMPOTENT`), so no stored answer holds a full
+//! number. Nothing here logs or returns a request body.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -209,8 +209,18 @@ pub async fn delete(
     }))
 }
 
+/// Reveals a token's full card number.
+///
+/// Only for a restricted key listing `tokens:reveal`; audited (`token.revealed`) before the number is
+/// returned; at most 10 reveals per key per minute. Not idempotent: every reveal runs, counts against the
+/// limit and is audited, and its answer is never stored for replay, so a request carrying an
+/// `Idempotency-Key` header is refused with 400 `idempotency_not_supported` (nothing is stored and nothing
+/// is revealed); send it without the header.
 #[utoipa::path(post, path = "/v1/tokens/{id}/reveal", operation_id = "reveal_token", tag = "tokens", params(("id" = String, Path)),
-    responses((status = 200, body = RevealedCardView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+    responses((status = 200, body = RevealedCardView),
+        (status = 400, body = ErrorEnvelope,
+            description = "An `Idempotency-Key` header was sent: a reveal is not idempotent and must be sent without it (`idempotency_not_supported`)."),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn reveal(
