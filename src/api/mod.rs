@@ -40,6 +40,8 @@ pub struct AppState {
     /// Peers whose `X-Forwarded-For` is believed (a TLS-terminating proxy).
     pub trusted_proxies: Arc<[IpNet]>,
     pub body_limit: usize,
+    /// The gateway runs with `--dev` (e.g. `http://localhost` webhooks allowed).
+    pub dev_mode: bool,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -51,6 +53,23 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", post(routes::tokens::create))
         .route("/tokens/{id}", get(routes::tokens::show).delete(routes::tokens::delete))
         .route("/tokens/{id}/reveal", post(routes::tokens::reveal))
+        .route("/events", get(routes::events::list))
+        .route("/events/{id}", get(routes::events::show))
+        .route(
+            "/webhook_endpoints",
+            get(routes::webhook_endpoints::list).post(routes::webhook_endpoints::create),
+        )
+        .route(
+            "/webhook_endpoints/{id}",
+            get(routes::webhook_endpoints::show)
+                .post(routes::webhook_endpoints::update)
+                .delete(routes::webhook_endpoints::delete),
+        )
+        .route(
+            "/webhook_endpoints/{id}/rotate_secret",
+            post(routes::webhook_endpoints::rotate_secret),
+        )
+        .route("/webhook_endpoints/{id}/attempts", get(routes::webhook_endpoints::attempts))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let body_limit = state.body_limit;
     Router::new()

@@ -25,18 +25,26 @@ use utoipa::{Modify, OpenApi};
 use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
 use super::pagination::ListResponse;
 use super::routes::api_keys::{self, ApiKeyView};
-use super::routes::{health, merchant, tokens};
+use super::routes::webhook_endpoints::{self, WebhookAttemptView};
+use super::routes::{events, health, merchant, tokens};
+use crate::webhooks::endpoint::WebhookEndpoint;
+use crate::webhooks::payload::EventView;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "paywarden", description = "Security-first payment gateway API. Amounts are integers in minor units; errors share one format."),
     paths(
         health::healthz, merchant::show, merchant::update, api_keys::list, api_keys::show, api_keys::revoke,
-        tokens::create, tokens::show, tokens::delete, tokens::reveal
+        tokens::create, tokens::show, tokens::delete, tokens::reveal,
+        events::list, events::show,
+        webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::show, webhook_endpoints::update,
+        webhook_endpoints::delete, webhook_endpoints::rotate_secret, webhook_endpoints::attempts
     ),
-    components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>)),
+    components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>,
+        EventView, ListResponse<EventView>, WebhookEndpoint, ListResponse<WebhookEndpoint>,
+        WebhookAttemptView, ListResponse<WebhookAttemptView>)),
     modifiers(&BearerAuth, &SharedResponses, &ListItemRefs, &AtLeastOneField),
-    tags((name = "merchant"), (name = "api_keys"), (name = "health"))
+    tags((name = "merchant"), (name = "api_keys"), (name = "health"), (name = "events"), (name = "webhook_endpoints"))
 )]
 pub struct ApiDoc;
 

@@ -62,6 +62,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             lockout: settings.lockout.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
             body_limit: settings.body_limit,
+            webhooks: settings.webhooks,
         },
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };

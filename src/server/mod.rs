@@ -27,6 +27,8 @@ use crate::services::keys::KeyPolicy;
 use crate::services::tokens::Vault;
 use crate::store::{PoolSettings, Store};
 use crate::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
+use crate::webhooks::delivery::DeliveryWorker;
+use crate::webhooks::settings::{self as webhook_settings, RetrySchedule, WebhookSettings};
 
 use config::Config;
 use listener::ConnLimits;
@@ -56,6 +58,7 @@ pub struct Settings {
     pub body_limit: usize,
     pub trusted_proxies: Vec<IpNet>,
     pub pool: PoolSettings,
+    pub webhooks: WebhookSettings,
     pub dev: bool,
 }
 
@@ -169,6 +172,7 @@ impl Settings {
                 max_connections: config.database.max_connections.max(2),
                 ..PoolSettings::default()
             },
+            webhooks: webhooks(config, dev)?,
             dev,
         })
     }
@@ -238,6 +242,43 @@ fn build_vault(
     Ok(Vault::new(Arc::new(keyring), Fingerprinter::new(fingerprint_key), cvcs))
 }
 
+/// The webhook delivery settings; outside dev mode the retry window is at
+/// least 3 days and the lease outlasts an attempt.
+pub fn webhooks(config: &Config, dev: bool) -> Result<WebhookSettings, StartupError> {
+    let w = &config.webhooks;
+    let duration = |name: &str, value: &str| {
+        parse_duration(value).map_err(|e| StartupError::Invalid(format!("webhooks.{name}: {e}")))
+    };
+    let retry = RetrySchedule {
+        initial: duration("retry_initial", &w.retry_initial)?,
+        max_interval: duration("retry_max_interval", &w.retry_max_interval)?,
+        window: duration("retry_window", &w.retry_window)?,
+    };
+    let poll_interval = duration("poll_interval", &w.poll_interval)?;
+    let lease = duration("lease", &w.lease)?;
+    if retry.initial.is_zero() || poll_interval.is_zero() || lease.is_zero() {
+        return Err(StartupError::Invalid("webhooks: durations must be positive".into()));
+    }
+    if !dev && retry.window < webhook_settings::MIN_RETRY_WINDOW {
+        return Err(StartupError::Invalid(
+            "webhooks.retry_window must be at least 3d (shorter only with --dev)".into(),
+        ));
+    }
+    if !dev && lease < webhook_settings::MIN_LEASE {
+        return Err(StartupError::Invalid(
+            "webhooks.lease must be at least 15s, longer than one attempt (shorter only with --dev)".into(),
+        ));
+    }
+    let ca = match &w.extra_root_ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            StartupError::Invalid(format!("webhooks.extra_root_ca_file {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    WebhookSettings::new(dev, ca.as_deref(), retry, poll_interval, lease)
+        .map_err(|e| StartupError::Invalid(e.to_string()))
+}
+
 pub fn key_policy(config: &Config) -> Result<KeyPolicy, StartupError> {
     let max = parse_duration(&config.keys.max_live_lifetime)
         .map_err(|e| StartupError::Invalid(format!("keys.max_live_lifetime: {e}")))?;
@@ -264,6 +305,7 @@ pub struct Gateway {
     pub state: AppState,
     audit_writer: AuditWriter,
     maintenance: JoinHandle<()>,
+    webhooks: DeliveryWorker,
 }
 
 /// What `Gateway::start` needs besides the store.
@@ -273,6 +315,7 @@ pub struct GatewayOptions {
     pub lockout: LockoutPolicy,
     pub trusted_proxies: Vec<IpNet>,
     pub body_limit: usize,
+    pub webhooks: WebhookSettings,
 }
 
 impl Gateway {
@@ -281,6 +324,8 @@ impl Gateway {
         let hasher = Arc::new(KeyHasher::new(options.pepper));
         let auth = Authenticator::new(store.clone(), hasher, options.lockout, audit.clone());
         let maintenance = tokio::spawn(maintain(auth.clone(), Arc::clone(&options.vault)));
+        let dev_mode = options.webhooks.dev;
+        let webhooks = DeliveryWorker::spawn(store.clone(), options.vault.keyring_arc(), options.webhooks);
         let state = AppState {
             store,
             auth,
@@ -288,11 +333,13 @@ impl Gateway {
             vault: options.vault,
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
+            dev_mode,
         };
         Gateway {
             state,
             audit_writer,
             maintenance,
+            webhooks,
         }
     }
 
@@ -304,6 +351,7 @@ impl Gateway {
     /// the listener has stopped, so no request can queue another.
     pub async fn shutdown(self) {
         self.maintenance.abort();
+        self.webhooks.shutdown().await;
         let store = self.state.store.clone();
         drop(self.state);
         self.audit_writer.shutdown().await;

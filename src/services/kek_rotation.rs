@@ -3,7 +3,8 @@
 //! touched (only the small wrapped key changes), each token is updated on its
 //! own, conditionally on still having the old version, so the walk can be
 //! interrupted and resumed at any point, and tokens created meanwhile are
-//! picked up by the next pass.
+//! picked up by the next pass. Webhook signing secrets, sealed the same way,
+//! are re-wrapped after the tokens (`webhook_endpoints::rewrap_secrets`).
 
 use crate::domain::audit::Outcome;
 use crate::store::{self, Store};
@@ -73,9 +74,17 @@ pub async fn rotate(
         }
         progress(&report);
     }
+    if limit.is_none() {
+        let (rewrapped, skipped) = super::webhook_endpoints::rewrap_secrets(store, keyring, to).await?;
+        report.rewrapped += rewrapped;
+        report.skipped += skipped;
+        progress(&report);
+    }
+    let webhook_secrets = super::webhook_endpoints::secrets_by_kek_version(store).await?;
     report.remaining = status(store)
         .await?
         .iter()
+        .chain(webhook_secrets.iter())
         .filter(|(v, _)| *v != target)
         .map(|(_, n)| n)
         .sum();

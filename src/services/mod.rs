@@ -11,6 +11,8 @@ pub mod kek_rotation;
 pub mod key_hasher;
 pub mod keys;
 pub mod merchants;
+pub mod events;
 pub mod tokens;
+pub mod webhook_endpoints;
 
 pub use error::ServiceError;

@@ -39,6 +39,7 @@ pub async fn insert(conn: &mut AnyConnection, row: &EventRow) -> Result<(), Stor
     .execute(&mut *conn)
     .await
     .map_err(StoreError::from_insert)?;
+    super::webhook_deliveries::enqueue_for_event(conn, row).await?;
     Ok(())
 }
 

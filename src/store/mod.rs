@@ -18,6 +18,9 @@ pub mod group_commit;
 pub mod lockouts;
 pub mod merchants;
 pub mod sqlite_fast;
+pub mod webhook_attempts;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -3,6 +3,8 @@
 
 pub mod api_keys;
 pub mod elements;
+pub mod events;
 pub mod health;
 pub mod merchant;
 pub mod tokens;
+pub mod webhook_endpoints;
