@@ -62,6 +62,6 @@ CREATE TABLE webhook_attempts (
     status_code   BIGINT,
     error         TEXT,
     duration_ms   BIGINT NOT NULL,
-    succeeded     BOOLEAN NOT NULL
+    outcome       TEXT NOT NULL CHECK (outcome IN ('succeeded', 'failed'))
 );
 CREATE INDEX webhook_attempts_by_endpoint ON webhook_attempts (endpoint_id, id);

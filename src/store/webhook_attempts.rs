@@ -18,17 +18,18 @@ pub struct AttemptRow {
     pub status_code: Option<i64>,
     pub error: Option<String>,
     pub duration_ms: i64,
-    pub succeeded: bool,
+    /// `succeeded` (a 2xx came back) or `failed`.
+    pub outcome: String,
 }
 
 const COLUMNS: &str =
-    "id, endpoint_id, event_id, merchant_id, attempt, attempted_at, status_code, error, duration_ms, succeeded";
+    "id, endpoint_id, event_id, merchant_id, attempt, attempted_at, status_code, error, duration_ms, outcome";
 
 /// Inserts an attempt. A duplicate id is `StoreError::Duplicate`.
 pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &AttemptRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO webhook_attempts (id, endpoint_id, event_id, merchant_id, attempt, attempted_at, status_code, \
-         error, duration_ms, succeeded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         error, duration_ms, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&row.id)
     .bind(&row.endpoint_id)
@@ -39,7 +40,7 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &AttemptRow)
     .bind(row.status_code)
     .bind(&row.error)
     .bind(row.duration_ms)
-    .bind(row.succeeded)
+    .bind(&row.outcome)
     .execute(db)
     .await
     .map_err(StoreError::from_insert)?;

@@ -270,7 +270,7 @@ impl Worker {
             status_code: sent.status_code,
             error: error.clone(),
             duration_ms: sent.duration_ms,
-            succeeded: delivered,
+            outcome: if delivered { "succeeded" } else { "failed" }.to_owned(),
         };
         let mut tx = self.store.begin().await?;
         let outcome = AttemptOutcome {

