@@ -18,4 +18,5 @@ mod process;
 mod receiver;
 mod tenancy;
 mod tokens;
+mod webhook_crash;
 mod webhooks;
