@@ -426,3 +426,32 @@ both_backends! {
         assert_eq!(app.get("/v1/events", &reader).await.status(), 403, "events need events:read");
     }
 }
+
+both_backends! {
+    async fn kek_rotation_rewraps_webhook_secrets(app) {
+        use paywarden::store::webhook_endpoints::SealedColumns;
+        use paywarden::vault::{KekVersion, StaticKeyring};
+        let (_, sk) = app.merchant_with_secret("Kek").await;
+        let (id, old) = endpoint(app, &sk, "https://hooks.example.com/kek", &["*"]).await;
+        let rotated: Value = app.post(&format!("/v1/webhook_endpoints/{id}/rotate_secret"), &sk, &json!({})).await.json().await.unwrap();
+        let new = rotated["secret"].as_str().unwrap().to_owned();
+        let (new_b64, _) = crate::support::test_pepper();
+        let new_file = app.data_path().join("kek-v2");
+        std::fs::write(&new_file, &new_b64).unwrap();
+        let report = app.cli_json(&["vault", "rotate-kek", "--new-key-file", new_file.to_str().unwrap(), "--new-version", "2"]);
+        assert_eq!(report["report"]["rewrapped"], 1, "{report}");
+        assert_eq!(report["report"]["remaining"], 0, "{report}");
+        let row: (String, i64, String, String, i64, String, String) = sqlx::query_as(
+            "SELECT merchant_id, kek_version, secret_wrapped_dek, secret_ciphertext, previous_kek_version, \
+             previous_wrapped_dek, previous_ciphertext FROM webhook_endpoints WHERE id = $1")
+            .bind(&id).fetch_one(app.store.reader()).await.unwrap();
+        assert_eq!((row.1, row.4), (2, 2));
+        // Only the new KEK is needed now, for both secrets.
+        let only_new = StaticKeyring::single(KekVersion::new(2), crate::support::kek(&new_b64));
+        let open = |v, w: &str, c: &str| paywarden::webhooks::secret::open(&only_new, &id, &row.0,
+            &SealedColumns { kek_version: v, wrapped_dek: w.to_owned(), ciphertext: c.to_owned() })
+            .unwrap().expose_secret().to_owned();
+        assert_eq!(open(row.1, &row.2, &row.3), new);
+        assert_eq!(open(row.4, &row.5, &row.6), old);
+    }
+}
