@@ -69,7 +69,10 @@ pub fn router(state: AppState) -> Router {
             "/webhook_endpoints/{id}/rotate_secret",
             post(routes::webhook_endpoints::rotate_secret),
         )
-        .route("/webhook_endpoints/{id}/attempts", get(routes::webhook_endpoints::attempts))
+        .route(
+            "/webhook_endpoints/{id}/attempts",
+            get(routes::webhook_endpoints::attempts),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let body_limit = state.body_limit;
     Router::new()

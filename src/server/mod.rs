@@ -270,9 +270,10 @@ pub fn webhooks(config: &Config, dev: bool) -> Result<WebhookSettings, StartupEr
         ));
     }
     let ca = match &w.extra_root_ca_file {
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            StartupError::Invalid(format!("webhooks.extra_root_ca_file {}: {e}", path.display()))
-        })?),
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| StartupError::Invalid(format!("webhooks.extra_root_ca_file {}: {e}", path.display())))?,
+        ),
         None => None,
     };
     WebhookSettings::new(dev, ca.as_deref(), retry, poll_interval, lease)

@@ -7,11 +7,11 @@ pub mod audit;
 pub mod audit_writer;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod kek_rotation;
 pub mod key_hasher;
 pub mod keys;
 pub mod merchants;
-pub mod events;
 pub mod tokens;
 pub mod webhook_endpoints;
 

@@ -67,7 +67,8 @@ async fn checked_url(raw: &str, mode: Mode, dev: bool) -> Result<String, Service
 }
 
 fn checked_events(raw: &[String]) -> Result<String, ServiceError> {
-    let events = parse_events(raw).map_err(|e: EventsError| ServiceError::invalid("events", "events_invalid", format!("events {e}")))?;
+    let events = parse_events(raw)
+        .map_err(|e: EventsError| ServiceError::invalid("events", "events_invalid", format!("events {e}")))?;
     Ok(store::to_json_column(&events))
 }
 
@@ -111,7 +112,11 @@ pub async fn create(
     Ok((WebhookEndpoint::from_row(&row, now)?, secret))
 }
 
-pub async fn get(store: &Store, merchant: &MerchantId, id: &WebhookEndpointId) -> Result<WebhookEndpoint, ServiceError> {
+pub async fn get(
+    store: &Store,
+    merchant: &MerchantId,
+    id: &WebhookEndpointId,
+) -> Result<WebhookEndpoint, ServiceError> {
     let row = store::webhook_endpoints::get(store.reader(), merchant, id)
         .await?
         .ok_or_else(not_found)?;
@@ -132,7 +137,11 @@ pub async fn list(
         .collect()
 }
 
-pub async fn update(cx: &Context<'_>, id: &WebhookEndpointId, changes: Changes) -> Result<WebhookEndpoint, ServiceError> {
+pub async fn update(
+    cx: &Context<'_>,
+    id: &WebhookEndpointId,
+    changes: Changes,
+) -> Result<WebhookEndpoint, ServiceError> {
     let row = store::webhook_endpoints::get(cx.store.reader(), cx.merchant, id)
         .await?
         .ok_or_else(not_found)?;
@@ -157,7 +166,14 @@ pub async fn update(cx: &Context<'_>, id: &WebhookEndpointId, changes: Changes) 
     event.resource = Some(id.to_string());
     event.reason = Some(format!("status {status}"));
     let mut tx = cx.store.begin().await?;
-    if !store::webhook_endpoints::update(&mut *tx, cx.merchant, id, &url, &events, status, disabled_at, now).await? {
+    let change = store::webhook_endpoints::EndpointUpdate {
+        url: &url,
+        events: &events,
+        status,
+        disabled_at,
+        now,
+    };
+    if !store::webhook_endpoints::update(&mut *tx, cx.merchant, id, &change).await? {
         return Err(not_found());
     }
     if status == "disabled" {
@@ -207,9 +223,11 @@ pub async fn rotate_secret(
     let row = store::webhook_endpoints::get(cx.store.reader(), cx.merchant, id)
         .await?
         .ok_or_else(not_found)?;
-    let (Some(version), Some(wrapped), Some(ciphertext)) =
-        (row.kek_version, row.secret_wrapped_dek.clone(), row.secret_ciphertext.clone())
-    else {
+    let (Some(version), Some(wrapped), Some(ciphertext)) = (
+        row.kek_version,
+        row.secret_wrapped_dek.clone(),
+        row.secret_ciphertext.clone(),
+    ) else {
         return Err(not_found());
     };
     let previous = SealedColumns {
@@ -226,9 +244,14 @@ pub async fn rotate_secret(
     event.resource = Some(id.to_string());
     event.reason = Some(format!("previous secret valid for {overlap} s"));
     let mut tx = cx.store.begin().await?;
-    let rotated =
-        store::webhook_endpoints::rotate_secret(&mut *tx, cx.merchant, id, &ciphertext, &sealed, &previous, expires, now)
-            .await?;
+    let rotation = store::webhook_endpoints::Rotation {
+        expected_ciphertext: &ciphertext,
+        new: &sealed,
+        previous: &previous,
+        previous_expires_at: expires,
+        now,
+    };
+    let rotated = store::webhook_endpoints::rotate_secret(&mut *tx, cx.merchant, id, &rotation).await?;
     if !rotated {
         return Err(ServiceError::Conflict {
             code: "concurrent_rotation",
@@ -283,7 +306,11 @@ pub async fn rewrap_secrets(
                 ciphertext: c.clone(),
             };
             let new_current = secret::rewrap(keyring, &row.id, &row.merchant_id, &current, to)?;
-            let previous = match (row.previous_kek_version, &row.previous_wrapped_dek, &row.previous_ciphertext) {
+            let previous = match (
+                row.previous_kek_version,
+                &row.previous_wrapped_dek,
+                &row.previous_ciphertext,
+            ) {
                 (Some(pv), Some(pw), Some(pc)) => {
                     let columns = SealedColumns {
                         kek_version: pv,

@@ -85,10 +85,12 @@ pub async fn get<'e>(
 /// An endpoint by id alone, whatever its merchant or status (the delivery
 /// worker, which reads ids from its own deliveries).
 pub async fn get_any<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> Result<Option<EndpointRow>, StoreError> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 /// Up to `limit` of the merchant's endpoints (not deleted) in id order,
@@ -110,27 +112,35 @@ pub async fn list<'e>(
     .await?)
 }
 
-/// Sets url, subscriptions and status (`enabled`/`disabled`) of a live
-/// (not deleted) endpoint. `false` if there is none for this merchant.
+/// The new state of an endpoint in [`update`].
+#[derive(Debug, Clone)]
+pub struct EndpointUpdate<'a> {
+    pub url: &'a str,
+    /// JSON array, as in [`EndpointRow::events`].
+    pub events: &'a str,
+    /// `enabled` or `disabled`.
+    pub status: &'a str,
+    pub disabled_at: Option<i64>,
+    pub now: i64,
+}
+
+/// Sets url, subscriptions and status of a live (not deleted) endpoint.
+/// `false` if there is none for this merchant.
 pub async fn update<'e>(
     db: impl Executor<'e, Database = Any>,
     merchant: &MerchantId,
     id: &WebhookEndpointId,
-    url: &str,
-    events: &str,
-    status: &str,
-    disabled_at: Option<i64>,
-    now: i64,
+    change: &EndpointUpdate<'_>,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE webhook_endpoints SET url = $1, events = $2, status = $3, disabled_at = $4, updated_at = $5 \
          WHERE id = $6 AND merchant_id = $7 AND status <> 'deleted'",
     )
-    .bind(url)
-    .bind(events)
-    .bind(status)
-    .bind(disabled_at)
-    .bind(now)
+    .bind(change.url)
+    .bind(change.events)
+    .bind(change.status)
+    .bind(change.disabled_at)
+    .bind(change.now)
     .bind(id.as_str())
     .bind(merchant.as_str())
     .execute(db)
@@ -182,19 +192,27 @@ pub struct SealedColumns {
     pub ciphertext: String,
 }
 
-/// Replaces the secret with `new` and keeps `previous` (the old secret)
-/// until `previous_expires_at`. Conditional on the current secret still
-/// being `expected_ciphertext`, so two concurrent rotations cannot both win:
-/// `false` if the endpoint is gone or was rotated meanwhile.
+/// A secret rotation for [`rotate_secret`].
+#[derive(Debug, Clone)]
+pub struct Rotation<'a> {
+    /// The current secret's ciphertext as read: the rotation applies only
+    /// if it is still the current one.
+    pub expected_ciphertext: &'a str,
+    pub new: &'a SealedColumns,
+    /// The old secret, kept until `previous_expires_at`.
+    pub previous: &'a SealedColumns,
+    pub previous_expires_at: i64,
+    pub now: i64,
+}
+
+/// Replaces the secret and keeps the old one until it expires. Conditional
+/// on the current secret being unchanged, so two concurrent rotations cannot
+/// both win: `false` if the endpoint is gone or was rotated meanwhile.
 pub async fn rotate_secret<'e>(
     db: impl Executor<'e, Database = Any>,
     merchant: &MerchantId,
     id: &WebhookEndpointId,
-    expected_ciphertext: &str,
-    new: &SealedColumns,
-    previous: &SealedColumns,
-    previous_expires_at: i64,
-    now: i64,
+    rotation: &Rotation<'_>,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE webhook_endpoints SET kek_version = $1, secret_wrapped_dek = $2, secret_ciphertext = $3, \
@@ -202,17 +220,17 @@ pub async fn rotate_secret<'e>(
          updated_at = $8 \
          WHERE id = $9 AND merchant_id = $10 AND status <> 'deleted' AND secret_ciphertext = $11",
     )
-    .bind(new.kek_version)
-    .bind(&new.wrapped_dek)
-    .bind(&new.ciphertext)
-    .bind(previous.kek_version)
-    .bind(&previous.wrapped_dek)
-    .bind(&previous.ciphertext)
-    .bind(previous_expires_at)
-    .bind(now)
+    .bind(rotation.new.kek_version)
+    .bind(&rotation.new.wrapped_dek)
+    .bind(&rotation.new.ciphertext)
+    .bind(rotation.previous.kek_version)
+    .bind(&rotation.previous.wrapped_dek)
+    .bind(&rotation.previous.ciphertext)
+    .bind(rotation.previous_expires_at)
+    .bind(rotation.now)
     .bind(id.as_str())
     .bind(merchant.as_str())
-    .bind(expected_ciphertext)
+    .bind(rotation.expected_ciphertext)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

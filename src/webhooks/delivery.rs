@@ -124,8 +124,9 @@ impl Worker {
             let token = random::base62_string(24).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let until = now.saturating_add(self.settings.lease).as_millis();
             let mut tx = self.store.begin().await?;
-            let won = store::webhook_deliveries::claim(&mut *tx, &d.endpoint_id, &d.event_id, &token, now.as_millis(), until)
-                .await?;
+            let won =
+                store::webhook_deliveries::claim(&mut *tx, &d.endpoint_id, &d.event_id, &token, now.as_millis(), until)
+                    .await?;
             tx.commit().await?;
             if won {
                 claimed.push((d, token));
@@ -141,7 +142,8 @@ impl Worker {
     }
 
     async fn deliver(&self, delivery: &DeliveryRow, token: &str) -> Result<(), StoreError> {
-        let Some(endpoint) = store::webhook_endpoints::get_any(self.store.reader(), &delivery.endpoint_id).await? else {
+        let Some(endpoint) = store::webhook_endpoints::get_any(self.store.reader(), &delivery.endpoint_id).await?
+        else {
             return Ok(());
         };
         if endpoint.status != "enabled" {
@@ -218,7 +220,11 @@ impl Worker {
         };
         let body = view.to_body();
         let timestamp = Timestamp::now().as_secs();
-        let header = signature::header_value(secrets.iter().map(secret::WebhookSecret::expose_secret), timestamp, &body);
+        let header = signature::header_value(
+            secrets.iter().map(secret::WebhookSecret::expose_secret),
+            timestamp,
+            &body,
+        );
         let client = match mode {
             Mode::Live => &self.settings.live_client,
             Mode::Test => &self.settings.test_client,
@@ -242,7 +248,13 @@ impl Worker {
 
     /// Writes the attempt and the delivery's new state under the lease; on a
     /// final failure also disables the endpoint and emits the event.
-    async fn record(&self, d: &DeliveryRow, endpoint: &EndpointRow, token: &str, sent: &Sent) -> Result<(), StoreError> {
+    async fn record(
+        &self,
+        d: &DeliveryRow,
+        endpoint: &EndpointRow,
+        token: &str,
+        sent: &Sent,
+    ) -> Result<(), StoreError> {
         let now = Timestamp::now();
         let failures = d.attempts + 1;
         let delivered = sent.delivered();
@@ -252,7 +264,10 @@ impl Worker {
         } else if exhausted {
             ("failed", now.as_millis())
         } else {
-            ("pending", now.saturating_add(self.settings.retry.delay(failures)).as_millis())
+            (
+                "pending",
+                now.saturating_add(self.settings.retry.delay(failures)).as_millis(),
+            )
         };
         let error = sent
             .error
@@ -311,8 +326,13 @@ impl Worker {
         if !store::webhook_endpoints::disable(&mut **tx, &endpoint.id, now.as_millis()).await? {
             return Ok(());
         }
-        store::webhook_deliveries::fail_pending_of_endpoint(&mut **tx, &endpoint.id, "endpoint_disabled", now.as_millis())
-            .await?;
+        store::webhook_deliveries::fail_pending_of_endpoint(
+            &mut **tx,
+            &endpoint.id,
+            "endpoint_disabled",
+            now.as_millis(),
+        )
+        .await?;
         let Some(row) = store::webhook_endpoints::get_any(&mut **tx, &endpoint.id).await? else {
             return Ok(());
         };
@@ -328,7 +348,7 @@ impl Worker {
             data: view.to_json(),
             created_at: now.as_millis(),
         };
-        store::events::insert(&mut **tx, &event).await?;
+        store::events::insert(tx, &event).await?;
         let mut audit = AuditEvent::new("webhook_endpoint.disabled", Outcome::Success);
         audit.merchant_id = Some(endpoint.merchant_id.clone());
         audit.resource = Some(endpoint.id.clone());
@@ -338,7 +358,7 @@ impl Worker {
             d.event_id,
             d.attempts + 1
         ));
-        store::audit::append(&mut **tx, &[audit]).await?;
+        store::audit::append(tx, &[audit]).await?;
         tracing::warn!(endpoint = %endpoint.id, "webhook endpoint disabled after its retry window");
         Ok(())
     }

@@ -37,7 +37,11 @@ pub fn parse_events(raw: &[String]) -> Result<Vec<String>, EventsError> {
     }
     let mut parsed = raw
         .iter()
-        .map(|e| EventType::parse(e).map(|t| t.as_str().to_owned()).ok_or(EventsError::Unknown))
+        .map(|e| {
+            EventType::parse(e)
+                .map(|t| t.as_str().to_owned())
+                .ok_or(EventsError::Unknown)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     parsed.sort();
     parsed.dedup();

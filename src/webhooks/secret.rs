@@ -49,7 +49,11 @@ pub fn seal<P: KekProvider + ?Sized>(
     merchant_id: &str,
     secret: &WebhookSecret,
 ) -> Result<SealedColumns, VaultError> {
-    let sealed = vault::seal(keyring, aad(endpoint_id, merchant_id), secret.expose_secret().as_bytes())?;
+    let sealed = vault::seal(
+        keyring,
+        aad(endpoint_id, merchant_id),
+        secret.expose_secret().as_bytes(),
+    )?;
     Ok(SealedColumns {
         kek_version: i64::from(sealed.kek_version().get()),
         wrapped_dek: sealed.wrapped_dek_base64(),
@@ -103,8 +107,17 @@ mod tests {
         let keyring = StaticKeyring::single(KekVersion::new(1), Kek::generate().unwrap());
         let columns = seal(&keyring, "we_1", "mer_1", &a).unwrap();
         assert!(!columns.ciphertext.contains(a.expose_secret()));
-        assert_eq!(open(&keyring, "we_1", "mer_1", &columns).unwrap().expose_secret(), a.expose_secret());
-        assert!(open(&keyring, "we_2", "mer_1", &columns).is_err(), "bound to the endpoint");
-        assert!(open(&keyring, "we_1", "mer_2", &columns).is_err(), "bound to the merchant");
+        assert_eq!(
+            open(&keyring, "we_1", "mer_1", &columns).unwrap().expose_secret(),
+            a.expose_secret()
+        );
+        assert!(
+            open(&keyring, "we_2", "mer_1", &columns).is_err(),
+            "bound to the endpoint"
+        );
+        assert!(
+            open(&keyring, "we_1", "mer_2", &columns).is_err(),
+            "bound to the merchant"
+        );
     }
 }

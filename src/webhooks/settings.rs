@@ -116,7 +116,8 @@ impl WebhookSettings {
     ) -> Result<Self, SettingsError> {
         let extra = match extra_root_ca_pem {
             Some(pem) => {
-                let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| SettingsError::RootCa(e.to_string()))?;
+                let certs =
+                    reqwest::Certificate::from_pem_bundle(pem).map_err(|e| SettingsError::RootCa(e.to_string()))?;
                 if certs.is_empty() {
                     return Err(SettingsError::RootCa("no certificate in the file".into()));
                 }
@@ -164,10 +165,20 @@ mod tests {
         let d1 = s.delay(1);
         assert!(d1 >= Duration::from_secs(60) && d1 <= Duration::from_secs(75), "{d1:?}");
         let d3 = s.delay(3);
-        assert!(d3 >= Duration::from_secs(240) && d3 <= Duration::from_secs(300), "{d3:?}");
+        assert!(
+            d3 >= Duration::from_secs(240) && d3 <= Duration::from_secs(300),
+            "{d3:?}"
+        );
         let d40 = s.delay(40);
         assert!(d40 >= s.max_interval && d40 <= s.max_interval.mul_f64(1.25));
-        assert!((0..50).map(|_| s.delay(2)).collect::<std::collections::HashSet<_>>().len() > 1, "jittered");
+        assert!(
+            (0..50)
+                .map(|_| s.delay(2))
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 1,
+            "jittered"
+        );
         // Retries continue for at least three days after the event.
         let day = 86_400_000;
         assert!(!s.exhausted(0, 3 * day - 1));

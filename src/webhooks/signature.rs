@@ -211,10 +211,16 @@ mod tests {
         let event = verify_at(BODY, &header, "whsec_a", NOW).unwrap();
         assert_eq!(event.id, "evt_1");
         assert_eq!(event.signed_at, NOW);
-        assert_eq!(verify_at(BODY, &header, "whsec_b", NOW), Err(VerifyError::SignatureMismatch));
+        assert_eq!(
+            verify_at(BODY, &header, "whsec_b", NOW),
+            Err(VerifyError::SignatureMismatch)
+        );
         let mut tampered = BODY.to_vec();
         tampered[10] ^= 1;
-        assert_eq!(verify_at(&tampered, &header, "whsec_a", NOW), Err(VerifyError::SignatureMismatch));
+        assert_eq!(
+            verify_at(&tampered, &header, "whsec_a", NOW),
+            Err(VerifyError::SignatureMismatch)
+        );
         assert_eq!(
             verify_at(BODY, &header, "whsec_a", NOW + 301),
             Err(VerifyError::TimestampOutOfTolerance)
@@ -258,7 +264,10 @@ mod tests {
             (&format!("t={NOW},v1={}", &sig[..63]), VerifyError::MalformedHeader),
             (&format!("t={NOW},v1={sig}00"), VerifyError::MalformedHeader),
             (&format!("t={NOW},v1=zz{}", &sig[2..]), VerifyError::MalformedHeader),
-            (&format!("t=99999999999999999999,v1={sig}"), VerifyError::MalformedHeader),
+            (
+                &format!("t=99999999999999999999,v1={sig}"),
+                VerifyError::MalformedHeader,
+            ),
             (&format!("t={NOW},,v1={sig}"), VerifyError::MalformedHeader),
             (&format!("t={NOW},=x,v1={sig}"), VerifyError::MalformedHeader),
         ] {
@@ -266,7 +275,10 @@ mod tests {
         }
         let many = format!("t={NOW}{}", format!(",v1={sig}").repeat(9));
         assert_eq!(parse_header(&many).err(), Some(VerifyError::MalformedHeader));
-        assert_eq!(parse_header(&"a".repeat(5000)).err(), Some(VerifyError::MalformedHeader));
+        assert_eq!(
+            parse_header(&"a".repeat(5000)).err(),
+            Some(VerifyError::MalformedHeader)
+        );
         // Spaces around items are tolerated (some proxies fold headers).
         assert!(verify_at(BODY, &format!("t={NOW}, v1={sig}"), "s", NOW).is_ok());
         // A valid signature over a payload that is not an event.

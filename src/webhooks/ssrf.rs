@@ -205,8 +205,12 @@ impl reqwest::dns::Resolve for GuardedResolver {
             }
             match public_addresses(&host, 0).await {
                 Ok(addrs) => Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs),
-                Err(UrlError::NonPublicAddress) => Err(Box::new(BlockedAddress) as Box<dyn std::error::Error + Send + Sync>),
-                Err(e) => Err(Box::new(std::io::Error::other(e.to_string())) as Box<dyn std::error::Error + Send + Sync>),
+                Err(UrlError::NonPublicAddress) => {
+                    Err(Box::new(BlockedAddress) as Box<dyn std::error::Error + Send + Sync>)
+                }
+                Err(e) => {
+                    Err(Box::new(std::io::Error::other(e.to_string())) as Box<dyn std::error::Error + Send + Sync>)
+                }
             }
         })
     }
@@ -227,12 +231,18 @@ mod tests {
         assert!(live("https://hooks.example.com/pw").is_ok());
         assert_eq!(live("http://hooks.example.com/pw").err(), Some(UrlError::NotHttps));
         assert_eq!(live("ftp://hooks.example.com/").err(), Some(UrlError::NotHttps));
-        assert_eq!(live("https://u:p@hooks.example.com/").err(), Some(UrlError::Credentials));
+        assert_eq!(
+            live("https://u:p@hooks.example.com/").err(),
+            Some(UrlError::Credentials)
+        );
         assert_eq!(live("https://u@hooks.example.com/").err(), Some(UrlError::Credentials));
         assert_eq!(live("https://hooks.example.com/#x").err(), Some(UrlError::Fragment));
         assert_eq!(live("not a url").err(), Some(UrlError::Malformed));
         assert_eq!(live("https://").err(), Some(UrlError::Malformed));
-        assert_eq!(live(&format!("https://a.example/{}", "x".repeat(2048))).err(), Some(UrlError::Malformed));
+        assert_eq!(
+            live(&format!("https://a.example/{}", "x".repeat(2048))).err(),
+            Some(UrlError::Malformed)
+        );
     }
 
     #[test]
@@ -240,9 +250,18 @@ mod tests {
         assert!(check_url("http://localhost:3000/hook", Mode::Test, true).is_ok());
         assert!(check_url("http://127.0.0.1:3000/hook", Mode::Test, true).is_ok());
         assert!(check_url("http://[::1]:3000/hook", Mode::Test, true).is_ok());
-        assert_eq!(check_url("http://localhost:3000/", Mode::Test, false).err(), Some(UrlError::NotHttps));
-        assert_eq!(check_url("http://example.com/", Mode::Test, true).err(), Some(UrlError::NotHttps));
-        assert_eq!(check_url("http://10.0.0.1/", Mode::Test, true).err(), Some(UrlError::NotHttps));
+        assert_eq!(
+            check_url("http://localhost:3000/", Mode::Test, false).err(),
+            Some(UrlError::NotHttps)
+        );
+        assert_eq!(
+            check_url("http://example.com/", Mode::Test, true).err(),
+            Some(UrlError::NotHttps)
+        );
+        assert_eq!(
+            check_url("http://10.0.0.1/", Mode::Test, true).err(),
+            Some(UrlError::NotHttps)
+        );
     }
 
     #[test]

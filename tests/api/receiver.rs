@@ -149,7 +149,9 @@ impl Receiver {
                 tokio::time::Instant::now() < deadline,
                 "the receiver never saw what was expected; it got {} requests: {:?}",
                 got.len(),
-                got.iter().map(|r| String::from_utf8_lossy(&r.body).into_owned()).collect::<Vec<_>>()
+                got.iter()
+                    .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+                    .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -393,7 +393,9 @@ pub fn test_ca() -> &'static TestCa {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "paywarden webhook test CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "paywarden webhook test CA");
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let leaf_key = KeyPair::generate().unwrap();
         let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])

@@ -95,16 +95,32 @@ async fn crash_and_restart_lose_no_delivery(kind: Db) {
     let store_url = url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("paywarden.db").display()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut gateway = Gateway::start(dir.path(), port, url.as_deref());
     let client = wait_ready(dir.path(), port).await;
     let sk = {
         let text = gateway.stdout.lock().unwrap().clone();
-        let line = text.lines().find(|l| l.contains("Test secret key:")).expect("dev banner").to_owned();
+        let line = text
+            .lines()
+            .find(|l| l.contains("Test secret key:"))
+            .expect("dev banner")
+            .to_owned();
         line.split_whitespace().last().unwrap().to_owned()
     };
     let api = |path: &str| format!("https://127.0.0.1:{port}{path}");
-    let me: Value = client.get(api("/v1/merchant")).bearer_auth(&sk).send().await.unwrap().json().await.unwrap();
+    let me: Value = client
+        .get(api("/v1/merchant"))
+        .bearer_auth(&sk)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let merchant = MerchantId::parse(me["id"].as_str().unwrap()).unwrap();
 
     // A slow receiver, so that deliveries are in flight when the gateway dies.
@@ -125,13 +141,23 @@ async fn crash_and_restart_lose_no_delivery(kind: Db) {
     let store = Store::open(&store_url, &PoolSettings::default()).await.unwrap();
     let mut expected = std::collections::HashSet::new();
     for i in 0..12 {
-        let id = emit(&store, &merchant, Mode::Test, "payment.succeeded", json!({"id": format!("pay_{i}")})).await;
+        let id = emit(
+            &store,
+            &merchant,
+            Mode::Test,
+            "payment.succeeded",
+            json!({"id": format!("pay_{i}")}),
+        )
+        .await;
         expected.insert(id);
     }
     receiver.wait_for(Duration::from_secs(20), |r| !r.is_empty()).await;
     gateway.sigkill();
     let before_restart = receiver.received().len();
-    assert!(before_restart < 12 * 2, "the crash came while deliveries were still due");
+    assert!(
+        before_restart < 12 * 2,
+        "the crash came while deliveries were still due"
+    );
     let pending: Vec<String> = sqlx::query_as::<_, (String,)>("SELECT status FROM webhook_deliveries")
         .fetch_all(store.reader())
         .await

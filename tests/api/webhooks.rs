@@ -21,7 +21,9 @@ fn now_secs() -> i64 {
 
 /// Creates an endpoint; returns (id, secret).
 async fn endpoint(app: &TestApp, sk: &str, url: &str, events: &[&str]) -> (String, String) {
-    let r = app.post("/v1/webhook_endpoints", sk, &json!({"url": url, "events": events})).await;
+    let r = app
+        .post("/v1/webhook_endpoints", sk, &json!({"url": url, "events": events}))
+        .await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     (
@@ -47,7 +49,10 @@ async fn wait_api(app: &TestApp, path: &str, sk: &str, pred: impl Fn(&Value) -> 
         if pred(&body) {
             return body;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{path} never satisfied the condition: {body}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never satisfied the condition: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -42,7 +42,9 @@ impl IntoParams for EventsQuery {
                 .parameter_in(ParameterIn::Query)
                 .required(Required::False)
                 .description(Some("Only events of this type."))
-                .schema(Some(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(types))))
+                .schema(Some(
+                    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(types)),
+                ))
                 .build(),
         );
         params
@@ -65,7 +67,8 @@ pub async fn list(
         .event_type
         .as_deref()
         .map(|t| {
-            EventType::parse(t).ok_or_else(|| ApiError::invalid("type", "parameter_invalid", "type is not an event type"))
+            EventType::parse(t)
+                .ok_or_else(|| ApiError::invalid("type", "parameter_invalid", "type is not an event type"))
         })
         .transpose()?;
     let page = ListParams {

@@ -168,8 +168,13 @@ pub async fn create(
 ) -> Result<Json<WebhookEndpointWithSecret>, ApiError> {
     auth.require_private_key()?.require(Permission::WebhooksWrite)?;
     let actor = auth.actor();
-    let (endpoint, secret) =
-        webhook_endpoints::create(&context(&state, &auth, &actor), auth.key().mode, &body.url, &body.events).await?;
+    let (endpoint, secret) = webhook_endpoints::create(
+        &context(&state, &auth, &actor),
+        auth.key().mode,
+        &body.url,
+        &body.events,
+    )
+    .await?;
     audited.mark();
     Ok(Json(WebhookEndpointWithSecret {
         endpoint,
@@ -205,7 +210,9 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
     auth.require_private_key()?.require(Permission::WebhooksRead)?;
-    Ok(Json(webhook_endpoints::get(&state.store, auth.merchant(), &endpoint_id(&id)?).await?))
+    Ok(Json(
+        webhook_endpoints::get(&state.store, auth.merchant(), &endpoint_id(&id)?).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/webhook_endpoints/{id}", operation_id = "update_webhook_endpoint", tag = "webhook_endpoints",
