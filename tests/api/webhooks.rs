@@ -460,3 +460,34 @@ both_backends! {
         assert_eq!(open(row.4, &row.5, &row.6), old);
     }
 }
+
+both_backends! {
+    async fn the_openapi_document_describes_events_and_webhook_endpoints(app) {
+        let doc: Value = app.client().get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+        let paths = &doc["paths"];
+        for (path, methods) in [
+            ("/v1/events", &["get"][..]),
+            ("/v1/events/{id}", &["get"]),
+            ("/v1/webhook_endpoints", &["get", "post"]),
+            ("/v1/webhook_endpoints/{id}", &["get", "post", "delete"]),
+            ("/v1/webhook_endpoints/{id}/rotate_secret", &["post"]),
+            ("/v1/webhook_endpoints/{id}/attempts", &["get"]),
+        ] {
+            for m in methods {
+                assert!(paths[path][m]["operationId"].is_string(), "{m} {path} undocumented");
+            }
+        }
+        let schemas = &doc["components"]["schemas"];
+        let events = &schemas["CreateWebhookEndpoint"]["properties"]["events"];
+        assert_eq!(events["minItems"], 1);
+        let names = events["items"]["enum"].as_array().unwrap();
+        assert!(names.contains(&json!("*")) && names.contains(&json!("payment.succeeded")));
+        assert_eq!(schemas["CreateWebhookEndpoint"]["additionalProperties"], false);
+        assert!(schemas["WebhookEndpoint"]["properties"].get("secret").is_none());
+        let with_secret = schemas["WebhookEndpointWithSecret"].to_string();
+        assert!(with_secret.contains("secret"), "{with_secret}");
+        let types = doc["paths"]["/v1/events"]["get"]["parameters"].as_array().unwrap().iter()
+            .find(|p| p["name"] == "type").unwrap()["schema"]["enum"].as_array().unwrap().len();
+        assert_eq!(types, paywarden::domain::event::EventType::ALL.len());
+    }
+}

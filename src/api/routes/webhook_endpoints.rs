@@ -8,14 +8,15 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterIn};
-use utoipa::openapi::schema::Object;
+use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, Type};
 use utoipa::IntoParams;
 
+use crate::domain::event::EventType;
 use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
 use crate::domain::permission::Permission;
 use crate::services::webhook_endpoints::{self, Changes, Context};
 use crate::store::webhook_attempts::AttemptRow;
-use crate::webhooks::endpoint::WebhookEndpoint;
+use crate::webhooks::endpoint::{WebhookEndpoint, ALL_EVENTS, MAX_EVENTS};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
@@ -29,15 +30,19 @@ use super::super::AppState;
 pub struct CreateWebhookEndpoint {
     /// `https://…` (plain `http://localhost` only in development mode). In
     /// live mode the host must resolve to public addresses only.
+    #[schema(max_length = 2048)]
     pub url: String,
     /// Event types to receive, or `["*"]` for all.
+    #[schema(schema_with = events_schema)]
     pub events: Vec<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhookEndpoint {
+    #[schema(max_length = 2048)]
     pub url: Option<String>,
+    #[schema(schema_with = nullable_events_schema)]
     pub events: Option<Vec<String>>,
     /// `false` re-enables an endpoint (e.g. after it was disabled for failing).
     pub disabled: Option<bool>,
@@ -89,6 +94,30 @@ pub struct WebhookAttemptView {
     pub error: Option<String>,
     pub duration_ms: i64,
     pub succeeded: bool,
+}
+
+/// 1 to 32 event types, or `*`.
+fn events_array() -> utoipa::openapi::schema::ArrayBuilder {
+    let mut names: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+    names.push(ALL_EVENTS);
+    let item = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names));
+    ArrayBuilder::new()
+        .items(item)
+        .min_items(Some(1))
+        .max_items(Some(MAX_EVENTS))
+}
+
+fn events_schema() -> Array {
+    events_array().build()
+}
+
+fn nullable_events_schema() -> Array {
+    events_array()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Array,
+            Type::Null,
+        ]))
+        .build()
 }
 
 fn endpoint_object() -> Object {
