@@ -17,6 +17,9 @@
 //! - [`api`]: the axum router, extractors, `ApiError`, OpenAPI.
 //! - [`server`]: configuration, TLS, the accept loop, graceful shutdown.
 //! - [`cli`]: the operator commands of the `paywarden` binary.
+//! - [`webhooks`]: signed outbound webhooks from the events outbox: the
+//!   delivery worker, the SSRF guard, and the signature verifier exported
+//!   for merchants ([`webhooks::verify`]).
 
 pub mod api;
 pub mod cli;
@@ -26,3 +29,4 @@ pub mod server;
 pub mod services;
 pub mod store;
 pub mod vault;
+pub mod webhooks;

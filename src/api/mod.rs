@@ -63,6 +63,8 @@ pub struct AppServices {
     /// Peers whose `X-Forwarded-For` is believed (a TLS-terminating proxy).
     pub trusted_proxies: Arc<[IpNet]>,
     pub body_limit: usize,
+    /// The gateway runs with `--dev` (e.g. `http://localhost` webhooks allowed).
+    pub dev_mode: bool,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -81,6 +83,26 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/{id}/cancel", post(routes::payments::cancel))
         .route("/refunds", get(routes::refunds::list).post(routes::refunds::create))
         .route("/refunds/{id}", get(routes::refunds::show))
+        .route("/events", get(routes::events::list))
+        .route("/events/{id}", get(routes::events::show))
+        .route(
+            "/webhook_endpoints",
+            get(routes::webhook_endpoints::list).post(routes::webhook_endpoints::create),
+        )
+        .route(
+            "/webhook_endpoints/{id}",
+            get(routes::webhook_endpoints::show)
+                .post(routes::webhook_endpoints::update)
+                .delete(routes::webhook_endpoints::delete),
+        )
+        .route(
+            "/webhook_endpoints/{id}/rotate_secret",
+            post(routes::webhook_endpoints::rotate_secret),
+        )
+        .route(
+            "/webhook_endpoints/{id}/attempts",
+            get(routes::webhook_endpoints::attempts),
+        )
         // Inside authentication: a key belongs to the authenticated merchant.
         .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

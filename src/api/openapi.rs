@@ -30,8 +30,11 @@ use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
 use super::idempotency;
 use super::pagination::ListResponse;
 use super::routes::api_keys::{self, ApiKeyView};
-use super::routes::{health, merchant, payments, refunds, tokens};
+use super::routes::webhook_endpoints::{self, WebhookAttemptView};
+use super::routes::{events, health, merchant, payments, refunds, tokens};
 use crate::services::payments::view::{PaymentView, RefundView};
+use crate::webhooks::endpoint::WebhookEndpoint;
+use crate::webhooks::payload::EventView;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,13 +43,18 @@ use crate::services::payments::view::{PaymentView, RefundView};
         health::healthz, merchant::show, merchant::update, api_keys::list, api_keys::show, api_keys::revoke,
         tokens::create, tokens::show, tokens::delete, tokens::reveal,
         payments::create, payments::show, payments::list, payments::confirm, payments::capture, payments::cancel,
-        refunds::create, refunds::show, refunds::list
+        refunds::create, refunds::show, refunds::list,
+        events::list, events::show,
+        webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::show, webhook_endpoints::update,
+        webhook_endpoints::delete, webhook_endpoints::rotate_secret, webhook_endpoints::attempts
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>,
-        PaymentView, ListResponse<PaymentView>, RefundView, ListResponse<RefundView>)),
+        PaymentView, ListResponse<PaymentView>, RefundView, ListResponse<RefundView>,
+        EventView, ListResponse<EventView>, WebhookEndpoint, ListResponse<WebhookEndpoint>,
+        WebhookAttemptView, ListResponse<WebhookAttemptView>)),
     modifiers(&BearerAuth, &IdempotencyHeader, &SharedResponses, &ListItemRefs, &AtLeastOneField),
     tags((name = "merchant"), (name = "api_keys"), (name = "health"), (name = "tokens"), (name = "payments"),
-        (name = "refunds"))
+        (name = "refunds"), (name = "events"), (name = "webhook_endpoints"))
 )]
 pub struct ApiDoc;
 

@@ -72,6 +72,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             },
             trusted_proxies: settings.trusted_proxies.clone(),
             body_limit: settings.body_limit,
+            webhooks: settings.webhooks,
         },
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };

@@ -131,6 +131,11 @@ typed_id!(
     "we_"
 );
 typed_id!(
+    /// One HTTP attempt to deliver an event to a webhook endpoint (time-ordered).
+    WebhookAttemptId,
+    "wha_"
+);
+typed_id!(
     /// One API request, echoed in the `Request-Id` header and every error.
     RequestId,
     "req_"

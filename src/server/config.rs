@@ -40,6 +40,7 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     pub payments: PaymentsConfig,
     pub database: DatabaseConfig,
+    pub webhooks: WebhooksConfig,
     /// `text` or `json`.
     pub log_format: LogFormat,
 }
@@ -63,6 +64,7 @@ impl Default for Config {
             idempotency: IdempotencyConfig::default(),
             payments: PaymentsConfig::default(),
             database: DatabaseConfig::default(),
+            webhooks: WebhooksConfig::default(),
             log_format: LogFormat::Text,
         }
     }
@@ -229,6 +231,39 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self { max_connections: 16 }
+    }
+}
+
+/// Outbound webhooks. The retry window may be shortened below 3 days and the
+/// lease below 15 s only in `--dev` mode (tests).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// A PEM file of CA certificates trusted for webhook URLs in addition to
+    /// the system's (e.g. a private CA). Verification is never turned off.
+    pub extra_root_ca_file: Option<PathBuf>,
+    /// How often due deliveries are looked for, e.g. `1s`.
+    pub poll_interval: String,
+    /// Delay after the first failed attempt; doubles after each, e.g. `1m`.
+    pub retry_initial: String,
+    /// Longest delay between attempts, e.g. `6h`.
+    pub retry_max_interval: String,
+    /// How long after the event a delivery is retried, e.g. `3d`.
+    pub retry_window: String,
+    /// How long a claimed delivery belongs to one replica, e.g. `60s`.
+    pub lease: String,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            extra_root_ca_file: None,
+            poll_interval: "1s".into(),
+            retry_initial: "1m".into(),
+            retry_max_interval: "6h".into(),
+            retry_window: "3d".into(),
+            lease: "60s".into(),
+        }
     }
 }
 

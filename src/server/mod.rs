@@ -30,6 +30,8 @@ use crate::services::payments::{PaymentPolicy, Payments};
 use crate::services::tokens::Vault;
 use crate::store::{PoolSettings, Store};
 use crate::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
+use crate::webhooks::delivery::DeliveryWorker;
+use crate::webhooks::settings::{self as webhook_settings, RetrySchedule, WebhookSettings};
 
 use config::Config;
 use listener::ConnLimits;
@@ -63,6 +65,7 @@ pub struct Settings {
     pub body_limit: usize,
     pub trusted_proxies: Vec<IpNet>,
     pub pool: PoolSettings,
+    pub webhooks: WebhookSettings,
     pub dev: bool,
 }
 
@@ -178,6 +181,7 @@ impl Settings {
                 max_connections: config.database.max_connections.max(2),
                 ..PoolSettings::default()
             },
+            webhooks: webhooks(config, dev)?,
             dev,
         })
     }
@@ -245,6 +249,44 @@ fn build_vault(
     let cvcs =
         CvcStore::new(ttl, crate::vault::cvc::DEFAULT_CAPACITY).map_err(|e| StartupError::Invalid(e.to_string()))?;
     Ok(Vault::new(Arc::new(keyring), Fingerprinter::new(fingerprint_key), cvcs))
+}
+
+/// The webhook delivery settings; outside dev mode the retry window is at
+/// least 3 days and the lease outlasts an attempt.
+pub fn webhooks(config: &Config, dev: bool) -> Result<WebhookSettings, StartupError> {
+    let w = &config.webhooks;
+    let duration = |name: &str, value: &str| {
+        parse_duration(value).map_err(|e| StartupError::Invalid(format!("webhooks.{name}: {e}")))
+    };
+    let retry = RetrySchedule {
+        initial: duration("retry_initial", &w.retry_initial)?,
+        max_interval: duration("retry_max_interval", &w.retry_max_interval)?,
+        window: duration("retry_window", &w.retry_window)?,
+    };
+    let poll_interval = duration("poll_interval", &w.poll_interval)?;
+    let lease = duration("lease", &w.lease)?;
+    if retry.initial.is_zero() || poll_interval.is_zero() || lease.is_zero() {
+        return Err(StartupError::Invalid("webhooks: durations must be positive".into()));
+    }
+    if !dev && retry.window < webhook_settings::MIN_RETRY_WINDOW {
+        return Err(StartupError::Invalid(
+            "webhooks.retry_window must be at least 3d (shorter only with --dev)".into(),
+        ));
+    }
+    if !dev && lease < webhook_settings::MIN_LEASE {
+        return Err(StartupError::Invalid(
+            "webhooks.lease must be at least 15s, longer than one attempt (shorter only with --dev)".into(),
+        ));
+    }
+    let ca = match &w.extra_root_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| StartupError::Invalid(format!("webhooks.extra_root_ca_file {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    WebhookSettings::new(dev, ca.as_deref(), retry, poll_interval, lease)
+        .map_err(|e| StartupError::Invalid(e.to_string()))
 }
 
 pub fn key_policy(config: &Config) -> Result<KeyPolicy, StartupError> {
@@ -325,6 +367,7 @@ pub struct Gateway {
     audit_writer: AuditWriter,
     maintenance: JoinHandle<()>,
     payment_upkeep: JoinHandle<()>,
+    webhooks: DeliveryWorker,
 }
 
 /// What `Gateway::start` needs besides the store.
@@ -336,6 +379,7 @@ pub struct GatewayOptions {
     pub payments: PaymentPolicy,
     pub trusted_proxies: Vec<IpNet>,
     pub body_limit: usize,
+    pub webhooks: WebhookSettings,
 }
 
 impl Gateway {
@@ -353,6 +397,8 @@ impl Gateway {
             options.payments,
         );
         let payment_upkeep = tokio::spawn(expire_challenges(payments.clone()));
+        let dev_mode = options.webhooks.dev;
+        let webhooks = DeliveryWorker::spawn(store.clone(), options.vault.keyring_arc(), options.webhooks);
         let state = AppState::new(AppServices {
             store,
             auth,
@@ -362,12 +408,14 @@ impl Gateway {
             payments,
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
+            dev_mode,
         });
         Gateway {
             state,
             audit_writer,
             maintenance,
             payment_upkeep,
+            webhooks,
         }
     }
 
@@ -380,6 +428,7 @@ impl Gateway {
     pub async fn shutdown(self) {
         self.maintenance.abort();
         self.payment_upkeep.abort();
+        self.webhooks.shutdown().await;
         let store = self.state.store.clone();
         drop(self.state);
         self.audit_writer.shutdown().await;

@@ -1,10 +1,11 @@
-//! Online KEK rotation: every live token's data key, and the data key of every
-//! stored idempotent response (which can hold a revealed number), is
+//! Online KEK rotation: every live token's data key, the data key of every
+//! stored idempotent response, and every webhook signing secret are
 //! re-wrapped under a new key-encryption key while the gateway keeps serving.
 //! Ciphertexts are not touched (only the small wrapped key changes), each
 //! record is updated on its own, conditionally on still having the old wrapped
 //! key, so the walk can be interrupted and resumed at any point, and records
-//! created meanwhile are picked up by the next pass.
+//! created meanwhile are picked up by the next pass. Webhook secrets are
+//! re-wrapped on full runs (without `--limit`), after the tokens and responses.
 
 use crate::domain::audit::Outcome;
 use crate::store::{self, Store};
@@ -90,9 +91,17 @@ pub async fn rotate(
     if limit.is_none_or(|l| report.handled() < l) {
         rotate_responses(store, keyring, to, limit, &mut report, &mut progress).await?;
     }
-    let elsewhere = |counts: Vec<(i64, i64)>| counts.iter().filter(|(v, _)| *v != target).map(|(_, n)| n).sum();
-    report.remaining = elsewhere(status(store).await?);
-    report.responses_remaining = elsewhere(response_status(store).await?);
+    if limit.is_none() {
+        let (rewrapped, skipped) = super::webhook_endpoints::rewrap_secrets(store, keyring, to).await?;
+        report.rewrapped += rewrapped;
+        report.skipped += skipped;
+        progress(&report);
+    }
+    let webhook_secrets = super::webhook_endpoints::secrets_by_kek_version(store).await?;
+    let elsewhere = |counts: &[(i64, i64)]| counts.iter().filter(|(v, _)| *v != target).map(|(_, n)| n).sum();
+    let tokens = status(store).await?;
+    report.remaining = elsewhere(&tokens) + elsewhere(&webhook_secrets);
+    report.responses_remaining = elsewhere(&response_status(store).await?);
     let mut event = actor.event("vault.kek_rotated", Outcome::Success);
     event.resource = Some(format!("kek version {to}"));
     event.reason = Some(format!(

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod audit_writer;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod kek_rotation;
 pub mod key_hasher;
@@ -15,5 +16,6 @@ pub mod merchants;
 pub mod payments;
 pub mod refunds;
 pub mod tokens;
+pub mod webhook_endpoints;
 
 pub use error::ServiceError;

@@ -68,6 +68,16 @@ impl Vault {
         entry.1 <= REVEALS_PER_MINUTE
     }
 
+    /// The KEK keyring (webhook signing secrets are sealed under it too).
+    pub fn keyring(&self) -> &dyn KekProvider {
+        self.keyring.as_ref()
+    }
+
+    /// The keyring, shared (for the webhook delivery worker).
+    pub fn keyring_arc(&self) -> Arc<dyn KekProvider> {
+        Arc::clone(&self.keyring)
+    }
+
     /// Drops expired CVCs (called periodically).
     pub fn purge_expired(&self) -> usize {
         self.cvcs.purge_expired()

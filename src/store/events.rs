@@ -2,7 +2,7 @@
 //! transaction of the change they describe and never updated; listing is
 //! newest first (event ids are time-ordered).
 
-use sqlx::{Any, Executor};
+use sqlx::{Any, AnyConnection, Executor};
 
 use super::write_op::WriteOp;
 use super::StoreError;
@@ -23,10 +23,11 @@ pub struct EventRow {
 
 const COLUMNS: &str = "id, merchant_id, mode, type, object_id, data, created_at";
 
-/// The insert of an event and of its webhook deliveries, for the job of
+/// The insert of an event and of its webhook deliveries (one per enabled
+/// endpoint of the merchant and mode subscribed to its type), for the job of
 /// the change it describes.
 pub fn insert_ops(row: &EventRow) -> Vec<WriteOp> {
-    vec![WriteOp::new(
+    let event = WriteOp::new(
         "INSERT INTO events (id, merchant_id, mode, type, object_id, data, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         vec![
@@ -38,7 +39,16 @@ pub fn insert_ops(row: &EventRow) -> Vec<WriteOp> {
             (&row.data).into(),
             row.created_at.into(),
         ],
-    )]
+    );
+    vec![event, super::webhook_deliveries::enqueue_for_event_op(row)]
+}
+
+/// [`insert_ops`] in the caller's own transaction.
+pub async fn insert(conn: &mut AnyConnection, row: &EventRow) -> Result<(), StoreError> {
+    for op in insert_ops(row) {
+        op.run_sqlx(conn).await?;
+    }
+    Ok(())
 }
 
 pub async fn get<'e>(

@@ -21,6 +21,9 @@ pub mod merchants;
 pub mod payments;
 pub mod refunds;
 pub mod sqlite_fast;
+pub mod webhook_attempts;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 pub mod write_op;
 
 use std::str::FromStr;

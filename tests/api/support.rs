@@ -28,6 +28,7 @@ use paywarden::services::payments::PaymentPolicy;
 use paywarden::services::tokens::Vault;
 use paywarden::store::{self, PoolSettings, Store};
 use paywarden::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
+use paywarden::webhooks::settings::{RetrySchedule, WebhookSettings};
 use secrecy::SecretBox;
 use serde_json::Value;
 use sqlx::Connection;
@@ -240,6 +241,7 @@ impl TestApp {
                 },
                 trusted_proxies: Vec::new(),
                 body_limit: 64 * 1024,
+                webhooks: webhook_settings(),
             },
         );
         let (cert, key) = tls::dev_paths(self.dir.path());
@@ -396,6 +398,73 @@ impl TestApp {
         self.store.close().await;
         self.db.drop_schema().await;
     }
+}
+
+/// A CA of the tests' own that signs the certificates of webhook receivers
+/// (`receiver.rs`); every test gateway trusts it through its webhook
+/// settings, exactly as an operator's `webhooks.extra_root_ca_file` does.
+pub struct TestCa {
+    pub ca_pem: String,
+    /// A leaf for `localhost` and `127.0.0.1`, signed by the CA.
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// The CA certificate as a file (for the real binary's configuration).
+    pub ca_file: PathBuf,
+}
+
+pub fn test_ca() -> &'static TestCa {
+    static CA: std::sync::OnceLock<TestCa> = std::sync::OnceLock::new();
+    CA.get_or_init(|| {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "paywarden webhook test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "paywarden-webhook-ca-{}-{}",
+            std::process::id(),
+            paywarden::domain::random::base62_string(8).unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert_file, key_file, ca_file) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("ca.pem"));
+        std::fs::write(&cert_file, leaf.pem()).unwrap();
+        std::fs::write(&key_file, leaf_key.serialize_pem()).unwrap();
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        TestCa {
+            ca_pem: ca.pem(),
+            cert_file,
+            key_file,
+            ca_file,
+        }
+    })
+}
+
+/// The retry schedule of test gateways: 100 ms doubling to 400 ms, for 4 s.
+pub const TEST_RETRY: RetrySchedule = RetrySchedule {
+    initial: Duration::from_millis(100),
+    max_interval: Duration::from_millis(400),
+    window: Duration::from_secs(4),
+};
+
+/// Webhook settings of test gateways: the test CA trusted (verification on),
+/// a fast retry schedule and poll interval.
+pub fn webhook_settings() -> WebhookSettings {
+    WebhookSettings::new(
+        false,
+        Some(test_ca().ca_pem.as_bytes()),
+        TEST_RETRY,
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    )
+    .unwrap()
 }
 
 /// A KEK from base64.

@@ -1,0 +1,103 @@
+//! `/v1/events`: the merchant's events, newest first, optionally of one
+//! type; the same JSON that webhook deliveries carry.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::Required;
+use utoipa::IntoParams;
+
+use crate::domain::event::EventType;
+use crate::domain::ids::EventId;
+use crate::domain::permission::Permission;
+use crate::services::events;
+use crate::webhooks::payload::EventView;
+
+use super::super::auth::Authenticated;
+use super::super::error::{ApiError, ErrorEnvelope};
+use super::super::extract::AppQuery;
+use super::super::pagination::{self, ListParams, ListResponse};
+use super::super::AppState;
+
+/// `limit`, `starting_after` (an event id: the events older than it) and
+/// `type`. Anything else is a 400.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    pub limit: Option<i64>,
+    pub starting_after: Option<String>,
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+}
+
+impl IntoParams for EventsQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut params = pagination::list_params(EventId::PREFIX);
+        let types: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        params.push(
+            ParameterBuilder::new()
+                .name("type")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some("Only events of this type."))
+                .schema(Some(
+                    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(types)),
+                ))
+                .build(),
+        );
+        params
+    }
+}
+
+#[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = "events", params(EventsQuery),
+    responses(
+        (status = 200, description = "The merchant's events, newest first.", body = ListResponse<EventView>),
+        (status = 400, description = "A query parameter is invalid or unknown (`parameter_invalid`).", body = ErrorEnvelope),
+        (status = 403, description = "A publishable key, or a key without `events:read`.", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    AppQuery(query): AppQuery<EventsQuery>,
+) -> Result<Json<ListResponse<EventView>>, ApiError> {
+    auth.require_private_key()?.require(Permission::EventsRead)?;
+    let event_type = query
+        .event_type
+        .as_deref()
+        .map(|t| {
+            EventType::parse(t)
+                .ok_or_else(|| ApiError::invalid("type", "parameter_invalid", "type is not an event type"))
+        })
+        .transpose()?;
+    let page = ListParams {
+        limit: query.limit,
+        starting_after: query.starting_after,
+    };
+    let limit = page.limit()?;
+    let before = page.cursor(EventId::parse)?;
+    let rows = events::list(
+        &state.store,
+        auth.merchant(),
+        event_type.map(EventType::as_str),
+        before.as_ref(),
+        limit + 1,
+    )
+    .await?;
+    Ok(Json(ListResponse::from_overfetch(rows, limit)))
+}
+
+#[utoipa::path(get, path = "/v1/events/{id}", operation_id = "get_event", tag = "events",
+    params(("id" = String, Path, pattern = r"^evt_[0-9A-Za-z]{24}$")),
+    responses((status = 200, body = EventView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<EventView>, ApiError> {
+    auth.require_private_key()?.require(Permission::EventsRead)?;
+    let id = EventId::parse(&id).map_err(|_| ApiError::not_found("event", "id"))?;
+    Ok(Json(events::get(&state.store, auth.merchant(), &id).await?))
+}

@@ -1,0 +1,347 @@
+//! Webhook endpoints: create (the secret is returned once), list, show,
+//! update (url, events, enable/disable), delete, rotate the signing secret
+//! with an overlap, and list delivery attempts.
+//!
+//! Invariants: each change commits with its audit entry; the secret exists
+//! in clear only in the value returned by `create`/`rotate_secret` and is
+//! stored sealed; URLs pass the SSRF policy (live mode: resolved addresses
+//! are checked too) before anything is written; another merchant's endpoint
+//! is reported exactly like a missing one.
+
+use crate::domain::api_key::Mode;
+use crate::domain::audit::Outcome;
+use crate::domain::ids::{MerchantId, WebhookAttemptId, WebhookEndpointId};
+use crate::domain::time::Timestamp;
+use crate::store::webhook_attempts::AttemptRow;
+use crate::store::webhook_endpoints::{EndpointRow, SealedColumns};
+use crate::store::{self, Store};
+use crate::vault::KekProvider;
+use crate::webhooks::endpoint::{parse_events, EventsError, WebhookEndpoint};
+use crate::webhooks::secret::{self, WebhookSecret};
+use crate::webhooks::ssrf::{self, UrlError};
+
+use super::actor::Actor;
+use super::ServiceError;
+
+/// Default overlap during which a rotated-out secret still signs: 24 hours.
+pub const DEFAULT_OVERLAP_SECS: i64 = 86_400;
+/// Longest overlap a rotation may ask for: 7 days.
+pub const MAX_OVERLAP_SECS: i64 = 7 * 86_400;
+
+/// What the endpoint services need besides the store.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub keyring: &'a dyn KekProvider,
+    /// The gateway runs in development mode (`http://localhost` allowed).
+    pub dev: bool,
+    pub actor: &'a Actor,
+    pub merchant: &'a MerchantId,
+}
+
+/// Fields of an update; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::NotFound {
+        resource: "webhook_endpoint",
+        param: "id",
+    }
+}
+
+async fn checked_url(raw: &str, mode: Mode, dev: bool) -> Result<String, ServiceError> {
+    let url_error = |e: UrlError| {
+        let code = match e {
+            UrlError::NonPublicAddress | UrlError::Unresolvable => "url_not_allowed",
+            _ => "url_invalid",
+        };
+        ServiceError::invalid("url", code, format!("url {e}"))
+    };
+    let url = ssrf::check_url(raw, mode, dev).map_err(url_error)?;
+    ssrf::resolve_checked(&url, mode).await.map_err(url_error)?;
+    Ok(url.as_str().to_owned())
+}
+
+fn checked_events(raw: &[String]) -> Result<String, ServiceError> {
+    let events = parse_events(raw)
+        .map_err(|e: EventsError| ServiceError::invalid("events", "events_invalid", format!("events {e}")))?;
+    Ok(store::to_json_column(&events))
+}
+
+pub async fn create(
+    cx: &Context<'_>,
+    mode: Mode,
+    url: &str,
+    events: &[String],
+) -> Result<(WebhookEndpoint, WebhookSecret), ServiceError> {
+    let url = checked_url(url, mode, cx.dev).await?;
+    let events = checked_events(events)?;
+    let id = WebhookEndpointId::generate()?;
+    let secret = WebhookSecret::generate()?;
+    let sealed = secret::seal(cx.keyring, id.as_str(), cx.merchant.as_str(), &secret)?;
+    let now = Timestamp::now().as_millis();
+    let row = EndpointRow {
+        id: id.to_string(),
+        merchant_id: cx.merchant.to_string(),
+        mode: mode.as_str().to_owned(),
+        url,
+        events,
+        status: "enabled".to_owned(),
+        kek_version: Some(sealed.kek_version),
+        secret_wrapped_dek: Some(sealed.wrapped_dek),
+        secret_ciphertext: Some(sealed.ciphertext),
+        previous_kek_version: None,
+        previous_wrapped_dek: None,
+        previous_ciphertext: None,
+        previous_expires_at: None,
+        created_at: now,
+        updated_at: now,
+        disabled_at: None,
+    };
+    let mut event = cx.actor.event("webhook_endpoint.created", Outcome::Success);
+    event.merchant_id = Some(cx.merchant.to_string());
+    event.resource = Some(id.to_string());
+    let mut tx = cx.store.begin().await?;
+    store::webhook_endpoints::insert(&mut *tx, &row).await?;
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    Ok((WebhookEndpoint::from_row(&row, now)?, secret))
+}
+
+pub async fn get(
+    store: &Store,
+    merchant: &MerchantId,
+    id: &WebhookEndpointId,
+) -> Result<WebhookEndpoint, ServiceError> {
+    let row = store::webhook_endpoints::get(store.reader(), merchant, id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(WebhookEndpoint::from_row(&row, Timestamp::now().as_millis())?)
+}
+
+pub async fn list(
+    store: &Store,
+    merchant: &MerchantId,
+    after: Option<&WebhookEndpointId>,
+    limit: i64,
+) -> Result<Vec<WebhookEndpoint>, ServiceError> {
+    let now = Timestamp::now().as_millis();
+    store::webhook_endpoints::list(store.reader(), merchant, after, limit)
+        .await?
+        .iter()
+        .map(|row| WebhookEndpoint::from_row(row, now).map_err(ServiceError::from))
+        .collect()
+}
+
+pub async fn update(
+    cx: &Context<'_>,
+    id: &WebhookEndpointId,
+    changes: Changes,
+) -> Result<WebhookEndpoint, ServiceError> {
+    let row = store::webhook_endpoints::get(cx.store.reader(), cx.merchant, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let mode = Mode::parse(&row.mode).unwrap_or(Mode::Live);
+    let url = match &changes.url {
+        Some(u) => checked_url(u, mode, cx.dev).await?,
+        None => row.url.clone(),
+    };
+    let events = match &changes.events {
+        Some(e) => checked_events(e)?,
+        None => row.events.clone(),
+    };
+    let now = Timestamp::now().as_millis();
+    let (status, disabled_at) = match changes.disabled {
+        Some(true) if row.status == "enabled" => ("disabled", Some(now)),
+        Some(true) => ("disabled", row.disabled_at),
+        Some(false) => ("enabled", None),
+        None => (row.status.as_str(), row.disabled_at),
+    };
+    let mut event = cx.actor.event("webhook_endpoint.updated", Outcome::Success);
+    event.merchant_id = Some(cx.merchant.to_string());
+    event.resource = Some(id.to_string());
+    event.reason = Some(format!("status {status}"));
+    let mut tx = cx.store.begin().await?;
+    let change = store::webhook_endpoints::EndpointUpdate {
+        url: &url,
+        events: &events,
+        status,
+        disabled_at,
+        now,
+    };
+    if !store::webhook_endpoints::update(&mut *tx, cx.merchant, id, &change).await? {
+        return Err(not_found());
+    }
+    if status == "disabled" {
+        store::webhook_deliveries::fail_pending_of_endpoint(&mut *tx, id.as_str(), "endpoint_disabled", now).await?;
+    }
+    store::audit::append(&mut tx, &[event]).await?;
+    let updated = store::webhook_endpoints::get(&mut *tx, cx.merchant, id)
+        .await?
+        .ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok(WebhookEndpoint::from_row(&updated, now)?)
+}
+
+/// Deletes the endpoint: its secrets are destroyed and its pending
+/// deliveries given up.
+pub async fn delete(cx: &Context<'_>, id: &WebhookEndpointId) -> Result<(), ServiceError> {
+    let now = Timestamp::now().as_millis();
+    let mut event = cx.actor.event("webhook_endpoint.deleted", Outcome::Success);
+    event.merchant_id = Some(cx.merchant.to_string());
+    event.resource = Some(id.to_string());
+    let mut tx = cx.store.begin().await?;
+    if !store::webhook_endpoints::delete(&mut *tx, cx.merchant, id, now).await? {
+        return Err(not_found());
+    }
+    store::webhook_deliveries::fail_pending_of_endpoint(&mut *tx, id.as_str(), "endpoint_deleted", now).await?;
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Replaces the signing secret. The old one keeps signing (a second `v1`)
+/// for `overlap_secs` (default 24 h, at most 7 days; 0 ends it at once).
+/// Returns the new secret, which is never shown again.
+pub async fn rotate_secret(
+    cx: &Context<'_>,
+    id: &WebhookEndpointId,
+    overlap_secs: Option<i64>,
+) -> Result<(WebhookEndpoint, WebhookSecret), ServiceError> {
+    let overlap = overlap_secs.unwrap_or(DEFAULT_OVERLAP_SECS);
+    if !(0..=MAX_OVERLAP_SECS).contains(&overlap) {
+        return Err(ServiceError::invalid(
+            "expires_in",
+            "parameter_invalid",
+            format!("expires_in must be between 0 and {MAX_OVERLAP_SECS} seconds"),
+        ));
+    }
+    let row = store::webhook_endpoints::get(cx.store.reader(), cx.merchant, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let (Some(version), Some(wrapped), Some(ciphertext)) = (
+        row.kek_version,
+        row.secret_wrapped_dek.clone(),
+        row.secret_ciphertext.clone(),
+    ) else {
+        return Err(not_found());
+    };
+    let previous = SealedColumns {
+        kek_version: version,
+        wrapped_dek: wrapped,
+        ciphertext: ciphertext.clone(),
+    };
+    let secret = WebhookSecret::generate()?;
+    let sealed = secret::seal(cx.keyring, id.as_str(), cx.merchant.as_str(), &secret)?;
+    let now = Timestamp::now().as_millis();
+    let expires = now.saturating_add(overlap.saturating_mul(1000));
+    let mut event = cx.actor.event("webhook_endpoint.secret_rotated", Outcome::Success);
+    event.merchant_id = Some(cx.merchant.to_string());
+    event.resource = Some(id.to_string());
+    event.reason = Some(format!("previous secret valid for {overlap} s"));
+    let mut tx = cx.store.begin().await?;
+    let rotation = store::webhook_endpoints::Rotation {
+        expected_ciphertext: &ciphertext,
+        new: &sealed,
+        previous: &previous,
+        previous_expires_at: expires,
+        now,
+    };
+    let rotated = store::webhook_endpoints::rotate_secret(&mut *tx, cx.merchant, id, &rotation).await?;
+    if !rotated {
+        return Err(ServiceError::Conflict {
+            code: "concurrent_rotation",
+            message: "the endpoint changed during the rotation; try again".into(),
+        });
+    }
+    store::audit::append(&mut tx, &[event]).await?;
+    let updated = store::webhook_endpoints::get(&mut *tx, cx.merchant, id)
+        .await?
+        .ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok((WebhookEndpoint::from_row(&updated, now)?, secret))
+}
+
+/// The delivery attempts to the merchant's endpoint, newest first.
+pub async fn attempts(
+    store: &Store,
+    merchant: &MerchantId,
+    id: &WebhookEndpointId,
+    before: Option<&WebhookAttemptId>,
+    limit: i64,
+) -> Result<Vec<AttemptRow>, ServiceError> {
+    store::webhook_endpoints::get(store.reader(), merchant, id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(store::webhook_attempts::list(store.reader(), merchant, id, before, limit).await?)
+}
+
+/// KEK rotation of the sealed webhook secrets: re-wraps every data key not
+/// under `to`, each endpoint conditionally on its secret being unchanged.
+/// Returns (re-wrapped, skipped).
+pub async fn rewrap_secrets(
+    store: &Store,
+    keyring: &dyn KekProvider,
+    to: crate::vault::KekVersion,
+) -> Result<(u64, u64), ServiceError> {
+    let target = i64::from(to.get());
+    let (mut rewrapped, mut skipped) = (0u64, 0u64);
+    let mut after = String::new();
+    loop {
+        let page = store::webhook_endpoints::page_not_at_version(store.reader(), target, &after, 200).await?;
+        let Some(last) = page.last() else { break };
+        after.clone_from(&last.id);
+        for row in page {
+            let (Some(v), Some(w), Some(c)) = (row.kek_version, &row.secret_wrapped_dek, &row.secret_ciphertext) else {
+                skipped += 1;
+                continue;
+            };
+            let current = SealedColumns {
+                kek_version: v,
+                wrapped_dek: w.clone(),
+                ciphertext: c.clone(),
+            };
+            let new_current = secret::rewrap(keyring, &row.id, &row.merchant_id, &current, to)?;
+            let previous = match (
+                row.previous_kek_version,
+                &row.previous_wrapped_dek,
+                &row.previous_ciphertext,
+            ) {
+                (Some(pv), Some(pw), Some(pc)) => {
+                    let columns = SealedColumns {
+                        kek_version: pv,
+                        wrapped_dek: pw.clone(),
+                        ciphertext: pc.clone(),
+                    };
+                    Some(secret::rewrap(keyring, &row.id, &row.merchant_id, &columns, to)?)
+                }
+                _ => None,
+            };
+            let mut tx = store.begin().await?;
+            let changed = store::webhook_endpoints::rewrap(
+                &mut *tx,
+                &row.id,
+                c,
+                (target, &new_current),
+                previous.as_deref().map(|p| (target, p)),
+            )
+            .await?;
+            tx.commit().await?;
+            if changed {
+                rewrapped += 1;
+            } else {
+                skipped += 1;
+            }
+        }
+    }
+    Ok((rewrapped, skipped))
+}
+
+/// Sealed webhook secrets per KEK version.
+pub async fn secrets_by_kek_version(store: &Store) -> Result<Vec<(i64, i64)>, ServiceError> {
+    Ok(store::webhook_endpoints::count_by_kek_version(store.reader()).await?)
+}

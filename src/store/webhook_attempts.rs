@@ -1,0 +1,69 @@
+//! The `webhook_attempts` table: every HTTP attempt of a delivery, as the
+//! merchant sees it through the API. Rows are inserted and never updated;
+//! attempt ids are time-ordered, so listing is newest first by id.
+
+use sqlx::{Any, Executor};
+
+use super::StoreError;
+use crate::domain::ids::{MerchantId, WebhookAttemptId, WebhookEndpointId};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_id: String,
+    pub merchant_id: String,
+    pub attempt: i64,
+    pub attempted_at: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// `succeeded` (a 2xx came back) or `failed`.
+    pub outcome: String,
+}
+
+const COLUMNS: &str =
+    "id, endpoint_id, event_id, merchant_id, attempt, attempted_at, status_code, error, duration_ms, outcome";
+
+/// Inserts an attempt. A duplicate id is `StoreError::Duplicate`.
+pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &AttemptRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO webhook_attempts (id, endpoint_id, event_id, merchant_id, attempt, attempted_at, status_code, \
+         error, duration_ms, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&row.id)
+    .bind(&row.endpoint_id)
+    .bind(&row.event_id)
+    .bind(&row.merchant_id)
+    .bind(row.attempt)
+    .bind(row.attempted_at)
+    .bind(row.status_code)
+    .bind(&row.error)
+    .bind(row.duration_ms)
+    .bind(&row.outcome)
+    .execute(db)
+    .await
+    .map_err(StoreError::from_insert)?;
+    Ok(())
+}
+
+/// Up to `limit` attempts to the merchant's endpoint, newest first, older
+/// than `before` when given. Another merchant's endpoint yields nothing.
+pub async fn list<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+    endpoint: &WebhookEndpointId,
+    before: Option<&WebhookAttemptId>,
+    limit: i64,
+) -> Result<Vec<AttemptRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM webhook_attempts WHERE endpoint_id = $1 AND merchant_id = $2 \
+         AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(endpoint.as_str())
+    .bind(merchant.as_str())
+    .bind(before.map(WebhookAttemptId::as_str))
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}

@@ -1,0 +1,210 @@
+//! The `webhook_deliveries` table: one row per endpoint × event, the
+//! outbox's fan-out, and the lease that makes one worker the owner of an
+//! attempt.
+//!
+//! Single-statement primitives. A lease is taken with a conditional UPDATE
+//! (compare-and-set on `lease_until`), which serialises on the row in both
+//! backends: of two replicas claiming the same delivery, exactly one sees
+//! `true`. Every later write of the attempt is conditional on the lease token,
+//! so a worker whose lease ran out cannot overwrite the next owner's result.
+
+use sqlx::{Any, Executor};
+
+use super::events::EventRow;
+use super::write_op::WriteOp;
+use super::StoreError;
+
+/// A delivery row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub endpoint_id: String,
+    pub event_id: String,
+    pub merchant_id: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, last_status_code, \
+     last_error, created_at, updated_at";
+
+/// `LIKE` pattern text for `value`, with `\` as the escape character.
+fn like_escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 4);
+    for c in value.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Queues a pending delivery of `event` for every enabled endpoint of its
+/// merchant and mode that subscribes to its type or to `*`, in the caller's
+/// transaction (called by `events::insert`). Returns how many were queued.
+pub fn enqueue_for_event_op(event: &EventRow) -> WriteOp {
+    // `events` is a JSON array of strings without escapes (event types are
+    // `[a-z_.]`), so `"type"` appears in it exactly when subscribed.
+    let pattern = format!("%\"{}\"%", like_escaped(&event.event_type));
+    WriteOp::new(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, \
+         created_at, updated_at) \
+         SELECT id, $1, merchant_id, 'pending', 0, $2, $2, $2 FROM webhook_endpoints \
+         WHERE merchant_id = $3 AND mode = $4 AND status = 'enabled' \
+         AND (events LIKE $5 ESCAPE '\\' OR events LIKE '%\"*\"%')",
+        vec![
+            (&event.id).into(),
+            event.created_at.into(),
+            (&event.merchant_id).into(),
+            (&event.mode).into(),
+            pattern.into(),
+        ],
+    )
+}
+
+/// Up to `limit` deliveries that are due at `now`, not leased, and whose
+/// endpoint is enabled, oldest due first. Candidates only: take each with
+/// [`claim`].
+pub async fn due<'e>(
+    db: impl Executor<'e, Database = Any>,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT d.endpoint_id, d.event_id, d.merchant_id, d.status, d.attempts, d.next_attempt_at, \
+         d.last_status_code, d.last_error, d.created_at, d.updated_at \
+         FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
+         AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.status = 'enabled' \
+         ORDER BY d.next_attempt_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Takes the lease of a pending, due, unleased delivery until `until`.
+/// `true` only for the one caller that took it.
+pub async fn claim<'e>(
+    db: impl Executor<'e, Database = Any>,
+    endpoint_id: &str,
+    event_id: &str,
+    token: &str,
+    now: i64,
+    until: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE webhook_deliveries SET lease_token = $1, lease_until = $2 \
+         WHERE endpoint_id = $3 AND event_id = $4 AND status = 'pending' AND next_attempt_at <= $5 \
+         AND (lease_until IS NULL OR lease_until < $5)",
+    )
+    .bind(token)
+    .bind(until)
+    .bind(endpoint_id)
+    .bind(event_id)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The outcome of one attempt, written under the lease.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome<'a> {
+    /// `pending` (retry at `next_attempt_at`), `succeeded` or `failed`.
+    pub status: &'a str,
+    pub next_attempt_at: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<&'a str>,
+    pub now: i64,
+}
+
+/// Records an attempt's outcome and releases the lease. `false` if the
+/// lease is no longer `token`'s (it expired and another worker took it).
+pub async fn finish_attempt<'e>(
+    db: impl Executor<'e, Database = Any>,
+    endpoint_id: &str,
+    event_id: &str,
+    token: &str,
+    outcome: &AttemptOutcome<'_>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
+         last_status_code = $3, last_error = $4, updated_at = $5, lease_token = NULL, lease_until = NULL \
+         WHERE endpoint_id = $6 AND event_id = $7 AND lease_token = $8",
+    )
+    .bind(outcome.status)
+    .bind(outcome.next_attempt_at)
+    .bind(outcome.status_code)
+    .bind(outcome.error)
+    .bind(outcome.now)
+    .bind(endpoint_id)
+    .bind(event_id)
+    .bind(token)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives up every pending delivery of an endpoint (it was disabled or
+/// deleted) with `reason` as the last error. Returns how many.
+pub async fn fail_pending_of_endpoint<'e>(
+    db: impl Executor<'e, Database = Any>,
+    endpoint_id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE webhook_deliveries SET status = 'failed', last_error = $1, updated_at = $2, \
+         lease_token = NULL, lease_until = NULL WHERE endpoint_id = $3 AND status = 'pending'",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(endpoint_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The deliveries of one event, in endpoint order (diagnostics and tests).
+pub async fn of_event<'e>(
+    db: impl Executor<'e, Database = Any>,
+    event_id: &str,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM webhook_deliveries WHERE event_id = $1 ORDER BY endpoint_id"
+    ))
+    .bind(event_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// The deliveries of one endpoint, in event order.
+pub async fn of_endpoint<'e>(
+    db: impl Executor<'e, Database = Any>,
+    endpoint_id: &str,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY event_id"
+    ))
+    .bind(endpoint_id)
+    .fetch_all(db)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escaped;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_escaped("payment.requires_action"), "payment.requires\\_action");
+        assert_eq!(like_escaped("a%b\\c"), "a\\%b\\\\c");
+    }
+}

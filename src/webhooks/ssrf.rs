@@ -1,0 +1,351 @@
+//! Where webhooks may go: the URL policy and the SSRF guard.
+//!
+//! Invariants:
+//! - A webhook URL is `https://` without credentials or fragment; `http://`
+//!   only to a loopback host when the gateway runs in dev mode.
+//! - A live-mode endpoint only ever reaches public addresses: its host, if an
+//!   IP literal, and every address its name resolves to must pass
+//!   [`is_public`] (no loopback, private, link-local, CGNAT, unique-local,
+//!   multicast, unspecified, documentation or cloud-metadata address, also
+//!   not in IPv4-mapped, 6to4, NAT64 or Teredo form). Checked at creation and
+//!   again at each delivery by [`GuardedResolver`], which hands the HTTP client
+//!   only the addresses it checked, so DNS rebinding between check and connect
+//!   cannot bypass it.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use url::{Host, Url};
+
+use crate::domain::api_key::Mode;
+
+/// Longest accepted webhook URL.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// Why a URL may not receive webhooks. Messages describe the rule, never the
+/// input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("must be an absolute URL of at most 2048 characters")]
+    Malformed,
+    #[error("must use https (plain http only to localhost in development mode)")]
+    NotHttps,
+    #[error("must not contain credentials")]
+    Credentials,
+    #[error("must not contain a fragment")]
+    Fragment,
+    #[error("must not point to a private, loopback, link-local or otherwise non-public address")]
+    NonPublicAddress,
+    #[error("could not be resolved to an address")]
+    Unresolvable,
+}
+
+/// A URL that passed the static checks of [`check_url`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrl(Url);
+
+impl WebhookUrl {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+}
+
+/// Checks scheme, credentials and (for IP literals in live mode) the address.
+/// `dev` is the gateway's development mode. Names are checked by [`resolve_checked`].
+pub fn check_url(raw: &str, mode: Mode, dev: bool) -> Result<WebhookUrl, UrlError> {
+    if raw.len() > MAX_URL_LEN {
+        return Err(UrlError::Malformed);
+    }
+    let url = Url::parse(raw).map_err(|_| UrlError::Malformed)?;
+    let host = url.host().ok_or(UrlError::Malformed)?;
+    match url.scheme() {
+        "https" => {}
+        "http" if dev && is_loopback_host(&host) => {}
+        _ => return Err(UrlError::NotHttps),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlError::Credentials);
+    }
+    if url.fragment().is_some() {
+        return Err(UrlError::Fragment);
+    }
+    if mode == Mode::Live {
+        match host {
+            Host::Ipv4(ip) if !is_public(IpAddr::V4(ip)) => return Err(UrlError::NonPublicAddress),
+            Host::Ipv6(ip) if !is_public(IpAddr::V6(ip)) => return Err(UrlError::NonPublicAddress),
+            Host::Domain(name) if is_local_name(name) => return Err(UrlError::NonPublicAddress),
+            _ => {}
+        }
+    }
+    Ok(WebhookUrl(url))
+}
+
+/// For a live-mode URL with a host name: resolves it and requires every
+/// address to be public. Test-mode URLs and IP literals pass unchanged.
+pub async fn resolve_checked(url: &WebhookUrl, mode: Mode) -> Result<(), UrlError> {
+    if mode != Mode::Live {
+        return Ok(());
+    }
+    let Some(Host::Domain(name)) = url.url().host() else {
+        return Ok(());
+    };
+    let port = url.url().port_or_known_default().unwrap_or(443);
+    public_addresses(name, port).await.map(drop)
+}
+
+/// Every address of `name`, if all are public.
+async fn public_addresses(name: &str, port: u16) -> Result<Vec<SocketAddr>, UrlError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+        .await
+        .map_err(|_| UrlError::Unresolvable)?
+        .collect();
+    if addrs.is_empty() {
+        return Err(UrlError::Unresolvable);
+    }
+    if addrs.iter().any(|a| !is_public(a.ip())) {
+        return Err(UrlError::NonPublicAddress);
+    }
+    Ok(addrs)
+}
+
+fn is_loopback_host(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        Host::Ipv4(ip) => ip.is_loopback(),
+        Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+/// Names that are local by definition, whatever DNS says.
+fn is_local_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name.ends_with(".local") || name.ends_with(".internal")
+}
+
+/// Whether `ip` is a globally reachable unicast address.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    let blocked = a == 0                                   // "this network", 0.0.0.0
+        || a == 10                                         // private
+        || (a == 100 && (64..128).contains(&b))            // CGNAT 100.64/10 (incl. 100.100.100.200 metadata)
+        || a == 127                                        // loopback
+        || (a == 169 && b == 254)                          // link-local, incl. 169.254.169.254 metadata
+        || (a == 172 && (16..32).contains(&b))             // private
+        || (a == 192 && b == 0 && c == 0)                  // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2)                  // TEST-NET-1
+        || (a == 192 && b == 88 && c == 99)                // 6to4 relay anycast
+        || (a == 192 && b == 168)                          // private
+        || (a == 198 && (b == 18 || b == 19))              // benchmarking
+        || (a == 198 && b == 51 && c == 100)               // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113)                // TEST-NET-3
+        || a >= 224; // multicast, reserved, broadcast
+    !blocked
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    let [s0, s1, ..] = s;
+    // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) forms.
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    if s.iter().take(6).all(|&x| x == 0) {
+        // ::, ::1 and the deprecated IPv4-compatible addresses.
+        return false;
+    }
+    // NAT64 (64:ff9b::/96): the embedded IPv4 address decides.
+    if s0 == 0x64 && s1 == 0xff9b && s.iter().skip(2).take(4).all(|&x| x == 0) {
+        let o = ip.octets();
+        let [.., a, b, c, d] = o;
+        return is_public_v4(Ipv4Addr::new(a, b, c, d));
+    }
+    // 6to4 (2002::/16): the IPv4 address in the next 32 bits decides.
+    if s0 == 0x2002 {
+        let [hi, lo] = [s1.to_be_bytes(), s.get(2).copied().unwrap_or(0).to_be_bytes()];
+        return is_public_v4(Ipv4Addr::new(hi[0], hi[1], lo[0], lo[1]));
+    }
+    let blocked = (s0 & 0xfe00) == 0xfc00               // unique local fc00::/7 (incl. fd00:ec2::254 metadata)
+        || (s0 & 0xffc0) == 0xfe80                      // link-local fe80::/10
+        || (s0 & 0xffc0) == 0xfec0                      // site-local (deprecated) fec0::/10
+        || (s0 & 0xff00) == 0xff00                      // multicast
+        || (s0 == 0x2001 && s1 == 0x0db8)               // documentation
+        || (s0 == 0x2001 && s1 == 0x0000)               // Teredo (tunnels to arbitrary IPv4)
+        || (s0 == 0x0100 && s1 == 0 && s.get(2) == Some(&0) && s.get(3) == Some(&0)) // discard 100::/64
+        || (s0 == 0x0064 && s1 == 0xff9b && s.get(2) == Some(&1)); // local-use NAT64 64:ff9b:1::/48
+    !blocked
+}
+
+/// The resolver of the live-mode HTTP client: resolves with the system
+/// resolver and fails unless every address is public, then hands the client
+/// exactly those addresses, so the connection goes where the check looked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GuardedResolver;
+
+/// The error a [`GuardedResolver`] fails a lookup with.
+#[derive(Debug, thiserror::Error)]
+#[error("webhook host resolves to a non-public address")]
+pub struct BlockedAddress;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            if is_local_name(&host) {
+                return Err(Box::new(BlockedAddress) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            match public_addresses(&host, 0).await {
+                Ok(addrs) => Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs),
+                Err(UrlError::NonPublicAddress) => {
+                    Err(Box::new(BlockedAddress) as Box<dyn std::error::Error + Send + Sync>)
+                }
+                Err(e) => {
+                    Err(Box::new(std::io::Error::other(e.to_string())) as Box<dyn std::error::Error + Send + Sync>)
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn live(raw: &str) -> Result<WebhookUrl, UrlError> {
+        check_url(raw, Mode::Live, false)
+    }
+
+    #[test]
+    fn only_https_without_credentials() {
+        assert!(live("https://hooks.example.com/pw").is_ok());
+        assert_eq!(live("http://hooks.example.com/pw").err(), Some(UrlError::NotHttps));
+        assert_eq!(live("ftp://hooks.example.com/").err(), Some(UrlError::NotHttps));
+        assert_eq!(
+            live("https://u:p@hooks.example.com/").err(),
+            Some(UrlError::Credentials)
+        );
+        assert_eq!(live("https://u@hooks.example.com/").err(), Some(UrlError::Credentials));
+        assert_eq!(live("https://hooks.example.com/#x").err(), Some(UrlError::Fragment));
+        assert_eq!(live("not a url").err(), Some(UrlError::Malformed));
+        assert_eq!(live("https://").err(), Some(UrlError::Malformed));
+        assert_eq!(
+            live(&format!("https://a.example/{}", "x".repeat(2048))).err(),
+            Some(UrlError::Malformed)
+        );
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_in_dev_mode() {
+        assert!(check_url("http://localhost:3000/hook", Mode::Test, true).is_ok());
+        assert!(check_url("http://127.0.0.1:3000/hook", Mode::Test, true).is_ok());
+        assert!(check_url("http://[::1]:3000/hook", Mode::Test, true).is_ok());
+        assert_eq!(
+            check_url("http://localhost:3000/", Mode::Test, false).err(),
+            Some(UrlError::NotHttps)
+        );
+        assert_eq!(
+            check_url("http://example.com/", Mode::Test, true).err(),
+            Some(UrlError::NotHttps)
+        );
+        assert_eq!(
+            check_url("http://10.0.0.1/", Mode::Test, true).err(),
+            Some(UrlError::NotHttps)
+        );
+    }
+
+    #[test]
+    fn live_mode_refuses_non_public_literals_and_local_names() {
+        for url in [
+            "https://127.0.0.1/",
+            "https://127.1.2.3:8443/",
+            "https://10.1.2.3/",
+            "https://172.16.0.1/",
+            "https://172.31.255.255/",
+            "https://192.168.1.1/",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://100.64.0.1/",
+            "https://100.100.100.200/",
+            "https://0.0.0.0/",
+            "https://224.0.0.1/",
+            "https://255.255.255.255/",
+            "https://[::1]/",
+            "https://[::]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://[::ffff:10.0.0.1]/",
+            "https://[fe80::1]/",
+            "https://[fc00::1]/",
+            "https://[fd00:ec2::254]/",
+            "https://[ff02::1]/",
+            "https://[64:ff9b::a00:1]/",
+            "https://[2002:a00:1::]/",
+            "https://[2001:0:4136:e378::1]/",
+            "https://localhost/",
+            "https://api.localhost/",
+            "https://LOCALHOST./",
+            "https://2130706433/",
+            "https://0x7f.1/",
+        ] {
+            assert_eq!(live(url).err(), Some(UrlError::NonPublicAddress), "{url}");
+        }
+        for url in [
+            "https://8.8.8.8/",
+            "https://172.32.0.1/",
+            "https://[2606:4700:4700::1111]/",
+            "https://[64:ff9b::808:808]/",
+        ] {
+            assert!(live(url).is_ok(), "{url}");
+        }
+        // Test mode may target private networks (a merchant's staging server).
+        assert!(check_url("https://10.1.2.3/", Mode::Test, false).is_ok());
+        assert!(check_url("https://127.0.0.1:9/", Mode::Test, false).is_ok());
+    }
+
+    #[tokio::test]
+    async fn live_mode_names_must_resolve_to_public_addresses() {
+        let url = check_url("https://localhost:8443/", Mode::Test, false).unwrap();
+        assert_eq!(resolve_checked(&url, Mode::Live).await, Err(UrlError::NonPublicAddress));
+        assert_eq!(resolve_checked(&url, Mode::Test).await, Ok(()));
+        let literal = check_url("https://8.8.8.8/", Mode::Live, false).unwrap();
+        assert_eq!(resolve_checked(&literal, Mode::Live).await, Ok(()));
+        assert!(public_addresses("localhost", 443).await.is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn mapped_and_plain_v4_agree(a: u8, b: u8, c: u8, d: u8) {
+            let v4 = Ipv4Addr::new(a, b, c, d);
+            prop_assert_eq!(is_public(IpAddr::V6(v4.to_ipv6_mapped())), is_public(IpAddr::V4(v4)));
+            if !is_public(IpAddr::V4(v4)) {
+                let url = format!("https://{v4}/");
+                prop_assert_eq!(live(&url).err(), Some(UrlError::NonPublicAddress));
+            }
+        }
+
+        #[test]
+        fn private_ranges_are_never_public(x: u32) {
+            for (base, bits) in [(0x0A00_0000u32, 8), (0xAC10_0000, 12), (0xC0A8_0000, 16), (0x7F00_0000, 8), (0xA9FE_0000, 16), (0x6440_0000, 10)] {
+                let mask = u32::MAX >> bits;
+                let ip = Ipv4Addr::from(base | (x & mask));
+                prop_assert!(!is_public(IpAddr::V4(ip)), "{}", ip);
+            }
+        }
+
+        #[test]
+        fn url_checks_never_panic(raw in ".{0,200}", dev: bool, live_mode: bool) {
+            let mode = if live_mode { Mode::Live } else { Mode::Test };
+            let _ = check_url(&raw, mode, dev);
+        }
+    }
+}
