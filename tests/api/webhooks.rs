@@ -491,3 +491,37 @@ both_backends! {
         assert_eq!(types, paywarden::domain::event::EventType::ALL.len());
     }
 }
+
+both_backends! {
+    async fn a_payment_and_its_refund_reach_the_merchant_as_signed_events(app) {
+        let (_, sk) = app.merchant_with_secret("Shop").await;
+        let receiver = Receiver::start().await;
+        let (_, secret) = endpoint(app, &sk, &receiver.url("/hooks"), &["*"]).await;
+        let p = crate::payments::pay(app, &sk, "4242424242424242", 2500, "automatic").await;
+        let pay_id = p["id"].as_str().unwrap().to_owned();
+        let r = app.post("/v1/refunds", &sk, &json!({"payment": pay_id, "amount": 500})).await;
+        assert_eq!(r.status(), 200);
+        let got = receiver.wait_for(WAIT, |r| r.len() >= 3).await;
+        let mut types = Vec::new();
+        for delivery in &got {
+            let event = verify(&delivery.body, &delivery.signature, &secret).unwrap();
+            types.push(event.event_type.clone());
+            if event.event_type == "payment.succeeded" {
+                assert_eq!(event.data["object"]["id"], pay_id.as_str());
+                assert_eq!(event.data["object"]["amount_received"], 2500);
+                let text = String::from_utf8(delivery.body.clone()).unwrap();
+                assert!(!text.contains("4242424242424242"), "no card number in a webhook");
+            }
+            if event.event_type == "refund.succeeded" {
+                assert_eq!(event.data["object"]["payment"], pay_id.as_str());
+            }
+        }
+        types.sort();
+        assert_eq!(types, ["payment.created", "payment.succeeded", "refund.succeeded"]);
+        // The same events, newest first, through the API.
+        let (status, listed) = json_of(app.get("/v1/events?limit=3", &sk).await).await;
+        assert_eq!(status, 200);
+        let listed: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(listed, ["refund.succeeded", "payment.succeeded", "payment.created"]);
+    }
+}
