@@ -256,21 +256,6 @@ pub async fn expired_actions<'e>(
     .await?)
 }
 
-/// Payments left `processing` since before `older_than` (a crash between the
-/// processor call and the write of its outcome), oldest first.
-pub async fn stuck_processing<'e>(
-    db: impl Executor<'e, Database = Any>,
-    older_than: i64,
-    limit: i64,
-) -> Result<Vec<PaymentRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE status = 'processing' AND updated_at < $1 ORDER BY updated_at LIMIT $2"
-    ))
-    .bind(older_than)
-    .bind(limit)
-    .fetch_all(db)
-    .await?)
-}
 
 /// Appends history entries (one statement for up to eight).
 pub fn history_ops(rows: &[HistoryRow]) -> Vec<WriteOp> {

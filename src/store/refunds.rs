@@ -120,19 +120,3 @@ pub async fn list<'e>(
     .fetch_all(db)
     .await?)
 }
-
-/// Refunds left `pending` since before `older_than` (a crash between the
-/// processor call and the write of its outcome), oldest first.
-pub async fn stuck_pending<'e>(
-    db: impl Executor<'e, Database = Any>,
-    older_than: i64,
-    limit: i64,
-) -> Result<Vec<RefundRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM refunds WHERE status = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2"
-    ))
-    .bind(older_than)
-    .bind(limit)
-    .fetch_all(db)
-    .await?)
-}
