@@ -10,9 +10,9 @@
 #   * POST /v1/tokens   (publishable key)            (vault seal + durable commit + audit)
 #   * POST /v1/payments (confirm: true, automatic capture, sandbox connector)
 #   * POST /v1/refunds  (1 minor unit of one large payment per request)
-# in rotating order between backends; then, for payments, hey holds half of
-# the measured payment throughput at a fixed rate and reports its latency
-# percentiles. Reports requests/s, p50/p99 latency and each endpoint's
+# in rotating order between backends; then, for payments, examples/loadgen.rs
+# (open loop: one request every 1/rate s, latency counted from when each was
+# due) holds half of the measured payment throughput and reports p50/p99. Reports requests/s, p50/p99 latency and each endpoint's
 # throughput as a ratio of the bare endpoint's, as a markdown table written to
 # docs/benchmarks.md and printed.
 #
@@ -26,7 +26,6 @@
 #   BENCH_BACKENDS ["sqlite postgres"]  postgres is skipped if not reachable
 #   BENCH_PG_HOST [127.0.0.1] BENCH_PG_PORT [5432] BENCH_PG_USER [postgres] BENCH_PG_DB [test]
 #   BENCH_OUT [docs/benchmarks.md]
-#   BENCH_HALF_LOAD_WORKERS [16] hey workers for the fixed-rate payment run
 #   PAYWARDEN_BIN              binary to benchmark; when set, no build is done
 #                              [default: cargo build --release; target/release/paywarden]
 #
@@ -58,13 +57,15 @@ for v in "$secs" "$warmup" "$threads" "$conns"; do
 done
 
 # --- tools ------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1 || ! command -v hey >/dev/null 2>&1; then
-  log "installing wrk and hey (apt-get)"
+if ! command -v wrk >/dev/null 2>&1; then
+  log "installing wrk (apt-get)"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk hey >&2 \
-    || die "cannot install wrk and hey"
+  $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >&2 \
+    || die "cannot install wrk"
 fi
-half_workers=${BENCH_HALF_LOAD_WORKERS:-16}
+log "cargo build --release --example loadgen"
+cargo build --release --quiet --example loadgen >&2 || die "cannot build the fixed-rate load generator"
+loadgen=${CARGO_TARGET_DIR:-$repo/target}/release/examples/loadgen
 for tool in curl python3; do command -v "$tool" >/dev/null 2>&1 || die "$tool not found"; done
 
 # --- binary -----------------------------------------------------------------
@@ -145,6 +146,7 @@ start_server() {
     log "server ($name) did not become ready; its stderr:"; tail -n 20 "$dir/server.err" >&2
     exit 1
   done
+  cert=$dir/data/dev-tls/cert.pem
   key=$(grep -o 'sk_test_[A-Za-z0-9]*' "$dir/server.out" | head -n 1 || true)
   pkey=$(grep -o 'pk_test_[A-Za-z0-9]*' "$dir/server.out" | head -n 1 || true)
   [ -n "$key" ] || die "no 'Test secret key: sk_test_...' line in the banner of the $name server"
@@ -236,11 +238,10 @@ LUA
   done
   # Latency at half of the measured payment throughput, at a fixed rate.
   rate=$(python3 -c "import re,sys; t=open(sys.argv[1]).read(); print(max(1, int(float(re.search(r'^Requests/sec:\s+([\d.]+)', t, re.M).group(1)) / 2)))" "$work/$backend-payment.txt")
-  per_worker=$(python3 -c "print(max(1, round($rate / $half_workers)))")
-  log "$backend: payments at a fixed $((per_worker * half_workers)) req/s (${secs}s)"
-  hey -z "${secs}s" -c "$half_workers" -q "$per_worker" -m POST -T application/json \
-    -H "Authorization: Bearer $key" -d "$payment_body" "$payments_url" >"$work/$backend-payment-half.txt" 2>&1 \
-    || { cat "$work/$backend-payment-half.txt" >&2; die "hey failed"; }
+  log "$backend: payments at a fixed $rate req/s (${secs}s)"
+  "$loadgen" --url "$payments_url" --rate "$rate" --seconds "$secs" --ca "$cert" \
+    --header "Authorization: Bearer $key" --header "Content-Type: application/json" --body "$payment_body" \
+    >"$work/$backend-payment-half.txt" 2>&1 || { cat "$work/$backend-payment-half.txt" >&2; die "loadgen failed"; }
   stop_server
   if [ "$backend" = postgres ]; then psql_ -c "drop schema if exists $pg_schema cascade" >/dev/null 2>&1 || true; pg_schema=""; fi
   ran+=("$backend:${order// /,}")
@@ -260,7 +261,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
 mkdir -p "$(dirname "$out_md")"
 
 BENCH_WORK=$work BENCH_RAN="${ran[*]}" BENCH_COMMIT=$commit BENCH_CPU=${cpu:-unknown} BENCH_NPROC=$(nproc) \
-BENCH_SECS=$secs BENCH_HALF=$half_workers BENCH_WARM=$warmup BENCH_T=$threads BENCH_C=$conns BENCH_LOGNOTE=$log_note \
+BENCH_SECS=$secs BENCH_WARM=$warmup BENCH_T=$threads BENCH_C=$conns BENCH_LOGNOTE=$log_note \
 BENCH_WRK="$(wrk --version 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)" \
 BENCH_BUILD="$([ -n "${PAYWARDEN_BIN:-}" ] && echo "binary $bin (PAYWARDEN_BIN)" || echo "release profile (\`cargo build --release\`)"), $(rustc --version 2>/dev/null || echo 'rustc unknown')" \
 python3 - "$out_md" <<'PY'
@@ -288,16 +289,11 @@ def parse(label):
 def fmt_ms(v):
     return f"{v:.2f} ms" if v < 100 else f"{v:.0f} ms"
 
-def parse_hey(label):
+def parse_loadgen(label):
     t = open(os.path.join(work, label + ".txt"), encoding="utf-8").read()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-    p50 = float(re.search(r"50%+ in ([\d.]+) secs", t).group(1)) * 1000
-    p99 = float(re.search(r"99%+ in ([\d.]+) secs", t).group(1)) * 1000
-    codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", t)}
-    errs = re.search(r"Error distribution:(.*)", t, re.S)
-    err_count = sum(int(n) for n in re.findall(r"\[(\d+)\]", errs.group(1))) if errs else 0
-    total = sum(codes.values())
-    return {"rps": rps, "p50": p50, "p99": p99, "total": total, "errors": total - codes.get(200, 0) + err_count}
+    f = dict(kv.split("=", 1) for kv in t.split())
+    return {"rps": float(f["rate"]), "p50": float(f["p50_ms"]), "p99": float(f["p99_ms"]),
+            "total": int(f["sent"]), "errors": int(f["errors"])}
 
 ENDPOINTS = (
     ("bare", "`GET /healthz` (bare)"),
@@ -316,7 +312,7 @@ for item in env["BENCH_RAN"].split():
         rows.append(f"| {names[backend]} | {path} | {x['rps']:,.0f} | {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {x['total']:,} | {x['errors']} |")
         if x["errors"]:
             bad.append(f"{names[backend]} {ep}: {x['errors']} non-2xx responses or socket errors")
-    half = parse_hey(f"{backend}-payment-half")
+    half = parse_loadgen(f"{backend}-payment-half")
     if half["errors"]:
         bad.append(f"{names[backend]} payments at half load: {half['errors']} non-200 responses or errors")
     halves.append(f"| {names[backend]} | {half['rps']:,.0f} | {fmt_ms(half['p50'])} | {fmt_ms(half['p99'])} | {half['total']:,} | {half['errors']} |")
@@ -352,7 +348,8 @@ lines += [
     "| --- | ---: | ---: | ---: | ---: | --- |",
     *ratios,
     "",
-    f"Payments at half of the measured payment throughput, held at a fixed rate by hey ({env['BENCH_HALF']} workers, {env['BENCH_SECS']} s):",
+    f"Payments at half of the measured payment throughput, sent at a fixed rate for {env['BENCH_SECS']} s by `examples/loadgen.rs` "
+    "(open loop; each latency counted from when its request was due):",
     "",
     "| Backend | Requests/s | p50 | p99 | Requests | Errors |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",

@@ -256,7 +256,6 @@ pub async fn expired_actions<'e>(
     .await?)
 }
 
-
 /// Appends history entries (one statement for up to eight).
 pub fn history_ops(rows: &[HistoryRow]) -> Vec<WriteOp> {
     rows.chunks(HISTORY_ROWS_PER_INSERT)
