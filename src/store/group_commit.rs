@@ -218,7 +218,7 @@ fn run_sqlite(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Queued>, pa
 /// Runs a batch in one transaction. An error here (begin, audit, commit)
 /// fails the whole batch; a job's own failure only its savepoint.
 fn commit_sqlite(conn: &rusqlite::Connection, batch: &mut Vec<Queued>) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite_error)?;
+    run_cached(conn, "BEGIN IMMEDIATE")?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
     for queued in batch.iter_mut() {
@@ -229,7 +229,7 @@ fn commit_sqlite(conn: &rusqlite::Connection, batch: &mut Vec<Queued>) -> Result
         outcomes.push(result);
     }
     super::audit::append_rusqlite(conn, &events)?;
-    let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    let committed = run_cached(conn, "COMMIT").map_err(|e| e.to_string());
     if committed.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
@@ -240,7 +240,7 @@ fn commit_sqlite(conn: &rusqlite::Connection, batch: &mut Vec<Queued>) -> Result
 /// The job's own result inside; the outer error only if the savepoint
 /// machinery itself failed.
 fn run_job_sqlite(conn: &rusqlite::Connection, job: &WriteJob) -> Result<Result<(), StoreError>, StoreError> {
-    conn.execute_batch("SAVEPOINT pw_job").map_err(sqlite_error)?;
+    run_cached(conn, "SAVEPOINT pw_job")?;
     let mut result = Ok(());
     for op in &job.ops {
         if let Err(e) = op.run_rusqlite(conn) {
@@ -254,6 +254,14 @@ fn run_job_sqlite(conn: &rusqlite::Connection, job: &WriteJob) -> Result<Result<
     }
     conn.execute_batch("RELEASE SAVEPOINT pw_job").map_err(sqlite_error)?;
     Ok(result)
+}
+
+/// Transaction control through the statement cache: parsed once, not per job.
+fn run_cached(conn: &rusqlite::Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute([]))
+        .map(drop)
+        .map_err(sqlite_error)
 }
 
 fn fail_all(batch: &mut Vec<Queued>, message: &str) {

@@ -32,37 +32,28 @@ pub struct DeliveryRow {
 const COLUMNS: &str = "endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, last_status_code, \
      last_error, created_at, updated_at";
 
-/// `LIKE` pattern text for `value`, with `\` as the escape character.
-fn like_escaped(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 4);
-    for c in value.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Queues a pending delivery of `event` for every enabled endpoint of its
 /// merchant and mode that subscribes to its type or to `*`, in the caller's
 /// transaction (called by `events::insert`). Returns how many were queued.
 pub fn enqueue_for_event_op(event: &EventRow) -> WriteOp {
     // `events` is a JSON array of strings without escapes (event types are
-    // `[a-z_.]`), so `"type"` appears in it exactly when subscribed.
-    let pattern = format!("%\"{}\"%", like_escaped(&event.event_type));
+    // `[a-z_.]`), so `"type"` appears in it exactly when subscribed. The
+    // substring test is `replace(…) <> events`, not `LIKE $5`: SQLite
+    // re-prepares a statement whose LIKE pattern is a parameter every time the
+    // pattern changes, and this runs for every event.
+    let quoted = format!("\"{}\"", event.event_type);
     WriteOp::new(
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, \
          created_at, updated_at) \
          SELECT id, $1, merchant_id, 'pending', 0, $2, $2, $2 FROM webhook_endpoints \
          WHERE merchant_id = $3 AND mode = $4 AND status = 'enabled' \
-         AND (events LIKE $5 ESCAPE '\\' OR events LIKE '%\"*\"%')",
+         AND (replace(events, $5, '') <> events OR replace(events, '\"*\"', '') <> events)",
         vec![
             (&event.id).into(),
             event.created_at.into(),
             (&event.merchant_id).into(),
             (&event.mode).into(),
-            pattern.into(),
+            quoted.into(),
         ],
     )
 }
@@ -196,15 +187,4 @@ pub async fn of_endpoint<'e>(
     .bind(endpoint_id)
     .fetch_all(db)
     .await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_escaped;
-
-    #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(like_escaped("payment.requires_action"), "payment.requires\\_action");
-        assert_eq!(like_escaped("a%b\\c"), "a\\%b\\\\c");
-    }
 }
