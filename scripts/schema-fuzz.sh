@@ -147,8 +147,12 @@ SACRIFICE_KEY_ID="$(cli key create --merchant "$(api /v1/merchant "$SECRET_KEY" 
 # requests, and a key reused for another request is rightly refused (422
 # idempotency_key_reused) even though each request alone is schema-valid. So a
 # well-formed key is made specific to its request (suffixed with a digest of
-# method, path, query and body): identical requests still share a key, and get
-# the stored answer replayed; malformed keys (negative cases) are sent as generated.
+# what the server's request MAC covers: the API key, as a hash, and method,
+# path, query and body as sent, key order included; two identities fuzz the
+# API, and the same body sent with the other merchant's key is another
+# request): identical requests still
+# share a key, and get the stored answer replayed; malformed keys (negative
+# cases) are sent as generated.
 cat >"$WORK/paywarden_fuzz_hooks.py" <<'PY'
 import hashlib
 import json
@@ -162,6 +166,14 @@ SACRIFICE = os.environ["SCHEMA_FUZZ_SACRIFICE_KEY_ID"]
 WELL_FORMED_KEY = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")
 
 
+def header(headers, name):
+    """A header's value from a case's or a request's headers, whatever its case."""
+    for key, value in (headers or {}).items():
+        if isinstance(key, str) and key.lower() == name.lower():
+            return value
+    return None
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     if case.operation.path == "/v1/api_keys/{id}/revoke" and case.path_parameters:
@@ -169,9 +181,11 @@ def before_call(context, case, kwargs):
             case.path_parameters["id"] = SACRIFICE
     key = (case.headers or {}).get("Idempotency-Key")
     if isinstance(key, str) and WELL_FORMED_KEY.fullmatch(key):
-        request = json.dumps(
-            [case.method, case.formatted_path, case.query, case.body], sort_keys=True, default=repr
-        )
+        authorization = header(case.headers, "Authorization") or header(kwargs.get("headers"), "Authorization")
+        identity = hashlib.sha256(str(authorization).encode()).hexdigest()
+        # Not sorted: the MAC covers the body's bytes, and `{"a": 1, "b": 2}`
+        # is another request than `{"b": 2, "a": 1}` (and `1` than `1.0`).
+        request = json.dumps([identity, case.method, case.formatted_path, case.query, case.body], default=repr)
         digest = hashlib.sha256(request.encode()).hexdigest()[:16]
         case.headers["Idempotency-Key"] = f"{key[:200]}.{digest}"
 PY

@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
 use super::idempotency;
+use super::field_schemas::ConfirmNeedsPaymentMethod;
 use super::pagination::ListResponse;
 use super::routes::api_keys::{self, ApiKeyView};
 use super::routes::webhook_endpoints::{self, WebhookAttemptView};
@@ -52,7 +53,8 @@ use crate::webhooks::payload::EventView;
         PaymentView, ListResponse<PaymentView>, RefundView, ListResponse<RefundView>,
         EventView, ListResponse<EventView>, WebhookEndpoint, ListResponse<WebhookEndpoint>,
         WebhookAttemptView, ListResponse<WebhookAttemptView>)),
-    modifiers(&BearerAuth, &IdempotencyHeader, &SharedResponses, &ListItemRefs, &AtLeastOneField),
+    modifiers(&BearerAuth, &IdempotencyHeader, &SharedResponses, &ListItemRefs, &AtLeastOneField,
+        &ConfirmNeedsPaymentMethod),
     tags((name = "merchant"), (name = "api_keys"), (name = "health"), (name = "tokens"), (name = "payments"),
         (name = "refunds"), (name = "events"), (name = "webhook_endpoints"))
 )]
@@ -387,7 +389,7 @@ pub async fn serve() -> impl IntoResponse {
 mod tests {
     use serde_json::Value;
 
-    use crate::domain::ids::{ApiKeyId, MerchantId};
+    use crate::domain::ids::{ApiKeyId, MerchantId, PaymentId, RefundId};
 
     #[test]
     fn id_patterns_describe_generated_ids() {
@@ -497,6 +499,7 @@ mod tests {
     #[test]
     fn path_parameters_are_documented_once_with_their_shape() {
         let doc: Value = serde_json::from_str(super::document()).unwrap();
+        let mut checked = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
@@ -516,13 +519,41 @@ mod tests {
                 for p in parameters.iter().filter(|p| p["in"] == "path") {
                     let name = p["name"].as_str().unwrap();
                     assert!(path.contains(&format!("{{{name}}}")), "{method} {path}: {name}");
-                    if path.starts_with("/v1/api_keys/") {
-                        let expected = super::id_schema(ApiKeyId::PREFIX).build().pattern;
+                    let prefix = [
+                        ("/v1/api_keys/", ApiKeyId::PREFIX),
+                        ("/v1/payments/", PaymentId::PREFIX),
+                        ("/v1/refunds/", RefundId::PREFIX),
+                    ]
+                    .into_iter()
+                    .find_map(|(route, prefix)| path.starts_with(route).then_some(prefix));
+                    if let Some(prefix) = prefix {
+                        let expected = super::id_schema(prefix).build().pattern;
                         assert_eq!(p["schema"]["pattern"].as_str(), expected.as_deref(), "{method} {path}");
+                        checked += 1;
                     }
                 }
             }
         }
+        assert_eq!(checked, 2 + 4 + 1, "api_keys, payments and refunds routes with an id");
+    }
+
+    /// Every POST that reads a JSON body says what an oversized (413) or
+    /// non-JSON (415) body gets.
+    #[test]
+    fn posts_with_a_body_document_413_and_415() {
+        let doc: Value = serde_json::from_str(super::document()).unwrap();
+        let mut bodies = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let Some(op) = item.get("post") else { continue };
+            if op.get("requestBody").is_none() {
+                continue;
+            }
+            bodies += 1;
+            for status in ["400", "413", "415"] {
+                assert!(op["responses"].get(status).is_some(), "POST {path} lacks {status}");
+            }
+        }
+        assert!(bodies >= 7, "{bodies}");
     }
 
     /// `null` is "not given" (serde's `Option`), and one field must be given.

@@ -178,17 +178,27 @@ pub struct Currency {
 pub struct UnknownCurrency;
 
 impl Currency {
-    /// Parses a three-letter ISO 4217 code, in either case.
+    /// Parses a three-letter ISO 4217 code spelled all lower-case (`usd`, as
+    /// the API shows it) or all upper-case (`USD`), and nothing else: the
+    /// OpenAPI document lists exactly these spellings ([`Currency::codes`]),
+    /// and a mixed-case `Usd` is refused like an unknown code.
     pub fn parse(input: &str) -> Result<Self, UnknownCurrency> {
-        if input.len() != 3 {
+        let lower = input.bytes().all(|b| b.is_ascii_lowercase());
+        let upper = input.bytes().all(|b| b.is_ascii_uppercase());
+        if input.len() != 3 || !(lower || upper) {
             return Err(UnknownCurrency);
         }
-        let upper = input.to_ascii_uppercase();
+        let wanted = input.to_ascii_uppercase();
         CURRENCIES
             .iter()
-            .find(|(code, _)| *code == upper)
+            .find(|(code, _)| *code == wanted)
             .map(|&(code, exponent)| Currency { code, exponent })
             .ok_or(UnknownCurrency)
+    }
+
+    /// Every currency the gateway knows, by upper-case code.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        CURRENCIES.iter().map(|&(code, _)| code)
     }
 
     /// The upper-case ISO code, e.g. `USD`.
@@ -287,6 +297,19 @@ mod tests {
         assert_eq!(Currency::parse("kwd").unwrap().exponent(), 3);
         assert!(Currency::parse("xyz").is_err());
         assert!(Currency::parse("usdx").is_err());
+    }
+
+    #[test]
+    fn currencies_are_spelled_all_lower_or_all_upper_case() {
+        for code in Currency::codes() {
+            assert_eq!(Currency::parse(code).unwrap().code(), code);
+            assert_eq!(Currency::parse(&code.to_ascii_lowercase()).unwrap().code(), code);
+        }
+        for mixed in ["Usd", "uSD", "usD", "EuR"] {
+            assert!(Currency::parse(mixed).is_err(), "{mixed}");
+        }
+        assert!(Currency::parse("").is_err());
+        assert!(Currency::parse("ｕｓｄ").is_err());
     }
 
     #[test]

@@ -215,7 +215,7 @@ pub struct PaymentsConfig {
 impl Default for PaymentsConfig {
     fn default() -> Self {
         Self {
-            max_amount: 99_999_999,
+            max_amount: crate::services::payments::DEFAULT_MAX_AMOUNT,
             challenge_ttl: "10m".into(),
             public_url: None,
         }

@@ -162,7 +162,10 @@ both_backends! {
         assert_eq!(p["metadata"]["order_id"], "42");
         let id = p["id"].as_str().unwrap();
         let (status, e) = error_of(app.post(&format!("/v1/payments/{id}/confirm"), &sk, &json!({})).await).await;
-        assert_eq!((status, e["param"].as_str().unwrap()), (400, "payment_method"));
+        assert_eq!((status, e["code"].as_str().unwrap()), (409, "payment_unexpected_state"), "no card to confirm with: {e}");
+        let unknown = "tok_000000000000000000000000";
+        let (status, e) = error_of(app.post(&format!("/v1/payments/{id}/confirm"), &sk, &json!({"payment_method": unknown})).await).await;
+        assert_eq!((status, e["code"].as_str().unwrap(), e["param"].as_str().unwrap()), (404, "resource_missing", "payment_method"));
         let tok = token(app, &sk, "5555555555554444").await;
         let r = app.post(&format!("/v1/payments/{id}/confirm"), &sk, &json!({"payment_method": tok})).await;
         assert_eq!(r.status(), 200);
@@ -266,7 +269,11 @@ both_backends! {
             (json!({"amount": 100, "currency": "usd", "description": "a\u{202E}b"}), "description", "parameter_invalid"),
             (json!({"amount": 100, "currency": "usd", "metadata": (0..21).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}), "metadata", "parameter_invalid"),
             (json!({"amount": 100, "currency": "usd", "confirm": true}), "payment_method", "parameter_missing"),
-            (json!({"amount": 100, "currency": "usd", "payment_method": "tok_nope"}), "payment_method", "resource_missing"),
+            (json!({"amount": 100, "currency": "usd", "payment_method": "tok_nope"}), "payment_method", "parameter_invalid"),
+            (json!({"amount": 100, "currency": "Usd"}), "currency", "invalid_currency"),
+            (json!({"amount": 100.5, "currency": "usd"}), "amount", "parameter_invalid"),
+            (json!({"amount": 100, "currency": "usd", "customer_ip": "01.2.3.4"}), "customer_ip", "parameter_invalid"),
+            (json!({"amount": 100, "currency": "usd", "return_url": "https://user@shop.example/"}), "return_url", "parameter_invalid"),
             (json!({"amount": 100, "currency": "usd", "status": "succeeded", "payment_method": tok}), "status", "parameter_unknown"),
             (json!({"amount": 100, "currency": "usd", "amount_refunded": 5}), "amount_refunded", "parameter_unknown"),
         ];
@@ -280,11 +287,13 @@ both_backends! {
         }
         let count: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM payments").fetch_one(app.store.reader()).await.unwrap();
         assert_eq!(count.0, 0, "nothing was half-created");
-        // Zero-decimal and three-decimal currencies take their own minor units.
-        for currency in ["jpy", "kwd"] {
-            let r = app.post("/v1/payments", &sk, &json!({"amount": 1500, "currency": currency})).await;
+        // Zero-decimal and three-decimal currencies take their own minor units;
+        // a code may be spelled upper-case, and a whole number as a float.
+        for (amount, currency) in [(json!(1500), "jpy"), (json!(1500.0), "KWD")] {
+            let r = app.post("/v1/payments", &sk, &json!({"amount": amount, "currency": currency})).await;
             assert_eq!(r.status(), 200);
-            assert_eq!(r.json::<Value>().await.unwrap()["currency"], currency);
+            let p: Value = r.json().await.unwrap();
+            assert_eq!((p["amount"].as_i64(), p["currency"].as_str()), (Some(1500), Some(currency.to_ascii_lowercase().as_str())));
         }
     }
 
@@ -360,7 +369,7 @@ both_backends! {
         // Nor can one merchant charge another merchant's card token.
         let foreign = token(app, &sk, "4242424242424242").await;
         let (status, e) = error_of(app.post("/v1/payments", &other, &json!({"amount": 100, "currency": "usd", "payment_method": foreign, "confirm": true})).await).await;
-        assert_eq!((status, e["param"].as_str().unwrap()), (400, "payment_method"));
+        assert_eq!((status, e["code"].as_str().unwrap(), e["param"].as_str().unwrap()), (404, "resource_missing", "payment_method"));
         let still: Value = app.get(&format!("/v1/payments/{id}"), &sk).await.json().await.unwrap();
         assert_eq!(still["status"], "requires_capture");
     }

@@ -6,17 +6,18 @@
 //! payment comes back `failed` with its `decline_code`.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::IntoParams;
 
 use crate::domain::idempotency_key::IdempotencyKey;
 use crate::domain::ids::{PaymentId, TokenId};
 use crate::domain::money::{Currency, InvalidAmount, MinorUnits, Money};
 use crate::domain::payment::{CaptureMethod, PaymentStatus};
-use crate::domain::payment_fields::{CustomerEmail, Description, FieldError, Metadata, ReturnUrl};
+use crate::domain::payment_fields::{self, CustomerEmail, Description, FieldError, Metadata, ReturnUrl};
 use crate::domain::permission::Permission;
 use crate::domain::restrictions::RestrictionViolation;
 use crate::services::payments::view::PaymentView;
@@ -27,31 +28,37 @@ use crate::store::payments::ListFilter;
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppJson, AppQuery, OptionalJson};
+use super::super::field_schemas;
+use super::super::json_integer::JsonInteger;
 use super::super::pagination::ListResponse;
 use super::super::AppState;
 
+// Each field's schema states exactly what its parser accepts
+// (`field_schemas`); `field_schemas::ConfirmNeedsPaymentMethod` adds the rule
+// that `confirm: true` needs a `payment_method`.
+/// A new payment; `confirm: true` needs a `payment_method`.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
-    /// A positive integer in the currency's minor unit (cents for USD, yen for JPY).
-    pub amount: i64,
-    /// ISO 4217 code, e.g. `usd`, `eur`, `jpy`.
+    #[schema(schema_with = field_schemas::payment_amount)]
+    pub amount: JsonInteger,
+    #[schema(schema_with = field_schemas::currency)]
     pub currency: String,
-    /// A card token (`tok_…`) of this merchant and mode.
+    #[schema(schema_with = field_schemas::payment_method)]
     pub payment_method: Option<String>,
     /// `automatic` (default) or `manual`.
     pub capture_method: Option<CaptureMethod>,
     /// Confirm at once (needs `payment_method`). Default false.
     pub confirm: Option<bool>,
-    /// Up to 1000 characters.
+    #[schema(schema_with = field_schemas::description)]
     pub description: Option<String>,
-    /// Up to 20 keys (1–40 characters of letters, digits, `_-.`) with values
-    /// of up to 500 characters.
+    #[schema(schema_with = field_schemas::metadata)]
     pub metadata: Option<BTreeMap<String, String>>,
-    /// The customer's IP address.
+    #[schema(schema_with = field_schemas::customer_ip)]
     pub customer_ip: Option<String>,
+    #[schema(schema_with = field_schemas::customer_email)]
     pub customer_email: Option<String>,
-    /// Where the customer returns after 3-D Secure: https (http only for localhost).
+    #[schema(schema_with = field_schemas::return_url)]
     pub return_url: Option<String>,
 }
 
@@ -59,15 +66,17 @@ pub struct CreatePayment {
 #[serde(deny_unknown_fields)]
 pub struct ConfirmPayment {
     /// Attach (or replace) the card token before confirming.
+    #[schema(schema_with = field_schemas::payment_method)]
     pub payment_method: Option<String>,
+    #[schema(schema_with = field_schemas::return_url)]
     pub return_url: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CapturePayment {
-    /// At most the authorized amount; default all of it. The rest is released.
-    pub amount_to_capture: Option<i64>,
+    #[schema(schema_with = field_schemas::capture_amount)]
+    pub amount_to_capture: Option<JsonInteger>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema, Default)]
@@ -76,25 +85,24 @@ pub struct CancelPayment {
     pub cancellation_reason: Option<CancellationReason>,
 }
 
-/// The query of `GET /v1/payments`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+/// The query of `GET /v1/payments`; its OpenAPI description is
+/// [`field_schemas::payment_list_params`].
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
 pub struct PaymentListQuery {
-    /// 1 to 100 (default 10).
     pub limit: Option<i64>,
-    /// A payment id: return older payments than it (lists are newest first).
     pub starting_after: Option<String>,
-    /// Only payments in this status.
     pub status: Option<String>,
-    /// Only payments created at or after this time (seconds since the epoch).
     #[serde(rename = "created[gte]")]
-    #[param(rename = "created[gte]")]
     pub created_gte: Option<i64>,
-    /// Only payments created at or before this time (seconds since the epoch).
     #[serde(rename = "created[lte]")]
-    #[param(rename = "created[lte]")]
     pub created_lte: Option<i64>,
+}
+
+impl IntoParams for PaymentListQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        field_schemas::payment_list_params()
+    }
 }
 
 fn field_error(e: FieldError) -> ApiError {
@@ -132,8 +140,16 @@ pub(crate) fn parse_money(auth: &Authenticated, amount: i64, currency: &str, max
     Ok(money)
 }
 
+/// A malformed token id is a 400 (the document's pattern refuses it too); a
+/// well-formed one that is not this merchant's is a 404 from the service.
 fn token(raw: &str) -> Result<TokenId, ApiError> {
-    TokenId::parse(raw).map_err(|_| ApiError::invalid("payment_method", "resource_missing", "No such payment_method"))
+    TokenId::parse(raw).map_err(|_| {
+        ApiError::invalid(
+            "payment_method",
+            "parameter_invalid",
+            "payment_method is not a token id",
+        )
+    })
 }
 
 fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
@@ -154,9 +170,12 @@ fn full_view(record: &PaymentRecord) -> Json<PaymentView> {
 
 #[utoipa::path(post, path = "/v1/payments", operation_id = "create_payment", tag = "payments", request_body = CreatePayment,
     responses((status = 200, description = "The payment; declines come back as `status: failed` with a `decline_code`.", body = PaymentView),
-        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
-        (status = 409, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope),
-        (status = 422, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)),
+        (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid (`invalid_json`, `parameter_unknown`, `parameter_missing`, `parameter_invalid`, `invalid_amount`, `amount_too_large`, `invalid_currency`).", body = ErrorEnvelope),
+        (status = 403, description = "Not a private key, no `payments:write`, or a key restriction (`amount_above_key_limit`, `currency_not_allowed`).", body = ErrorEnvelope),
+        (status = 404, description = "No such `payment_method` for this merchant and mode (`resource_missing`).", body = ErrorEnvelope),
+        (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
+        (status = 415, description = "The body is not `application/json` (`unsupported_content_type`).", body = ErrorEnvelope),
+        (status = 502, description = "The processor could not be reached; nothing was changed (`processor_unavailable`).", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -167,15 +186,13 @@ pub async fn create(
 ) -> Result<Json<PaymentView>, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsWrite)?;
     let policy = state.payments.policy();
-    let money = parse_money(&auth, body.amount, &body.currency, policy.max_amount)?;
+    let money = parse_money(&auth, body.amount.get(), &body.currency, policy.max_amount)?;
     let customer_ip = body
         .customer_ip
         .as_deref()
-        .map(|ip| {
-            ip.parse::<IpAddr>()
-                .map_err(|_| ApiError::invalid("customer_ip", "parameter_invalid", "customer_ip is not an IP address"))
-        })
-        .transpose()?;
+        .map(payment_fields::parse_customer_ip)
+        .transpose()
+        .map_err(field_error)?;
     let new = NewPayment {
         money,
         capture_method: body.capture_method.unwrap_or_default(),
@@ -209,10 +226,16 @@ pub async fn create(
 }
 
 #[utoipa::path(post, path = "/v1/payments/{id}/confirm", operation_id = "confirm_payment", tag = "payments",
-    params(("id" = String, Path)), request_body = ConfirmPayment,
-    responses((status = 200, body = PaymentView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
-        (status = 429, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)),
+    params(("id" = String, Path, pattern = r"^pay_[0-9A-Za-z]{24}$",
+        description = "The payment's id. A malformed id, or another merchant's payment, is a 404 like an unknown one.")), request_body = ConfirmPayment,
+    responses((status = 200, description = "The payment, sent to the processor; declines come back as `status: failed`.", body = PaymentView),
+        (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid.", body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "No such payment, or no such `payment_method` (`resource_missing`).", body = ErrorEnvelope),
+        (status = 409, description = "The payment cannot be confirmed in its status, or has no `payment_method` (`payment_unexpected_state`).", body = ErrorEnvelope),
+        (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
+        (status = 415, description = "A body that is not `application/json` (`unsupported_content_type`); the body may be left out.", body = ErrorEnvelope),
+        (status = 502, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn confirm(
     State(state): State<AppState>,
@@ -241,11 +264,16 @@ pub async fn confirm(
 }
 
 #[utoipa::path(post, path = "/v1/payments/{id}/capture", operation_id = "capture_payment", tag = "payments",
-    params(("id" = String, Path)), request_body = CapturePayment,
-    responses((status = 200, body = PaymentView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+    params(("id" = String, Path, pattern = r"^pay_[0-9A-Za-z]{24}$",
+        description = "The payment's id. A malformed id, or another merchant's payment, is a 404 like an unknown one.")), request_body = CapturePayment,
+    responses((status = 200, description = "The payment, captured.", body = PaymentView),
+        (status = 400, description = "The body is not valid JSON or has an unknown field, or `amount_to_capture` is larger than the authorized amount (`amount_too_large`).", body = ErrorEnvelope),
         (status = 402, description = "The processor refused the capture (`capture_failed`).", body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
-        (status = 429, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "The payment is not waiting for capture (`payment_unexpected_state`).", body = ErrorEnvelope),
+        (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
+        (status = 415, description = "A body that is not `application/json` (`unsupported_content_type`); the body may be left out.", body = ErrorEnvelope),
+        (status = 502, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn capture(
     State(state): State<AppState>,
@@ -258,7 +286,12 @@ pub async fn capture(
     let id = payment_id(&id)?;
     let record = state
         .payments
-        .capture(&auth.actor(), auth.merchant(), &id, body.amount_to_capture)
+        .capture(
+            &auth.actor(),
+            auth.merchant(),
+            &id,
+            body.amount_to_capture.map(JsonInteger::get),
+        )
         .await;
     // A refused capture is recorded (history and audit) before it is answered.
     if matches!(&record, Ok(_) | Err(ServiceError::Declined { .. })) {
@@ -268,10 +301,15 @@ pub async fn capture(
 }
 
 #[utoipa::path(post, path = "/v1/payments/{id}/cancel", operation_id = "cancel_payment", tag = "payments",
-    params(("id" = String, Path)), request_body = CancelPayment,
-    responses((status = 200, body = PaymentView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
-        (status = 429, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)),
+    params(("id" = String, Path, pattern = r"^pay_[0-9A-Za-z]{24}$",
+        description = "The payment's id. A malformed id, or another merchant's payment, is a 404 like an unknown one.")), request_body = CancelPayment,
+    responses((status = 200, description = "The payment, canceled; any authorization released.", body = PaymentView),
+        (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid.", body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "The payment cannot be canceled in its status (`payment_unexpected_state`).", body = ErrorEnvelope),
+        (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
+        (status = 415, description = "A body that is not `application/json` (`unsupported_content_type`); the body may be left out.", body = ErrorEnvelope),
+        (status = 502, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -290,9 +328,10 @@ pub async fn cancel(
     Ok(full_view(&record))
 }
 
-#[utoipa::path(get, path = "/v1/payments/{id}", operation_id = "get_payment", tag = "payments", params(("id" = String, Path)),
-    responses((status = 200, body = PaymentView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
-        (status = 404, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
+#[utoipa::path(get, path = "/v1/payments/{id}", operation_id = "get_payment", tag = "payments",
+    params(("id" = String, Path, pattern = r"^pay_[0-9A-Za-z]{24}$",
+        description = "The payment's id. A malformed id, or another merchant's payment, is a 404 like an unknown one.")),
+    responses((status = 200, body = PaymentView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn show(
     State(state): State<AppState>,
@@ -305,8 +344,9 @@ pub async fn show(
 }
 
 #[utoipa::path(get, path = "/v1/payments", operation_id = "list_payments", tag = "payments", params(PaymentListQuery),
-    responses((status = 200, body = ListResponse<PaymentView>), (status = 400, body = ErrorEnvelope),
-        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
+    responses((status = 200, description = "The merchant's payments, newest first, without their history.", body = ListResponse<PaymentView>),
+        (status = 400, description = "A query parameter is invalid or unknown (`parameter_invalid`).", body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -328,18 +368,26 @@ pub async fn list(
                 .ok_or_else(|| ApiError::invalid("status", "parameter_invalid", "status is not a payment status"))
         })
         .transpose()?;
-    let seconds = |param: &'static str, v: Option<i64>| {
+    // Any time from 0 to i64::MAX seconds is valid; past the millisecond
+    // range it means "later than anything stored", hence saturation.
+    let millis = |param: &'static str, v: Option<i64>| {
         v.map(|s| {
-            s.checked_mul(1000).filter(|ms| *ms >= 0).ok_or_else(|| {
-                ApiError::invalid(param, "parameter_invalid", format!("{param} must be a time in seconds"))
-            })
+            if s < 0 {
+                Err(ApiError::invalid(
+                    param,
+                    "parameter_invalid",
+                    format!("{param} must be a time in seconds since the epoch"),
+                ))
+            } else {
+                Ok(s.saturating_mul(1000))
+            }
         })
         .transpose()
     };
     let filter = ListFilter {
         status: status.map(PaymentStatus::as_str),
-        created_gte: seconds("created[gte]", query.created_gte)?,
-        created_lte: seconds("created[lte]", query.created_lte)?.map(|ms| ms + 999),
+        created_gte: millis("created[gte]", query.created_gte)?,
+        created_lte: millis("created[lte]", query.created_lte)?.map(|ms| ms.saturating_add(999)),
         before: before.as_ref(),
     };
     let rows = state.payments.list(auth.merchant(), filter, limit + 1).await?;

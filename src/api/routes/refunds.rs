@@ -4,6 +4,8 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::IntoParams;
 
 use crate::domain::idempotency_key::IdempotencyKey;
 use crate::domain::ids::{PaymentId, RefundId};
@@ -15,37 +17,46 @@ use crate::services::refunds::{self, NewRefund};
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppJson, AppQuery};
+use super::super::field_schemas;
+use super::super::json_integer::JsonInteger;
 use super::super::pagination::{ListParams, ListResponse};
 use super::super::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRefund {
-    /// The succeeded payment to refund (`pay_…`).
+    #[schema(schema_with = field_schemas::refunded_payment)]
     pub payment: String,
-    /// Minor units; default: everything not yet refunded.
-    pub amount: Option<i64>,
+    #[schema(schema_with = field_schemas::refund_amount)]
+    pub amount: Option<JsonInteger>,
     pub reason: Option<RefundReason>,
 }
 
-/// The query of `GET /v1/refunds`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+/// The query of `GET /v1/refunds`; its OpenAPI description is
+/// [`field_schemas::refund_list_params`].
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
 pub struct RefundListQuery {
-    /// 1 to 100 (default 10).
     pub limit: Option<i64>,
-    /// A refund id: return older refunds than it (lists are newest first).
     pub starting_after: Option<String>,
-    /// Only refunds of this payment.
     pub payment: Option<String>,
+}
+
+impl IntoParams for RefundListQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        field_schemas::refund_list_params()
+    }
 }
 
 #[utoipa::path(post, path = "/v1/refunds", operation_id = "create_refund", tag = "refunds", request_body = CreateRefund,
     responses((status = 200, description = "The refund; a processor refusal comes back as `status: failed`.", body = RefundView),
-        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
-        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope),
-        (status = 429, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)),
+        (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid (`invalid_json`, `parameter_unknown`, `parameter_missing`, `parameter_invalid`); or `amount` is more than is left to refund (`amount_too_large`).", body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "No such payment of this merchant (`resource_missing`).", body = ErrorEnvelope),
+        (status = 409, description = "The payment has not succeeded (`payment_unexpected_state`).", body = ErrorEnvelope),
+        (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
+        (status = 415, description = "The body is not `application/json` (`unsupported_content_type`).", body = ErrorEnvelope),
+        (status = 502, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -55,10 +66,11 @@ pub async fn create(
     AppJson(body): AppJson<CreateRefund>,
 ) -> Result<Json<RefundView>, ApiError> {
     auth.require_private_key()?.require(Permission::RefundsWrite)?;
-    let payment = PaymentId::parse(&body.payment).map_err(|_| ApiError::not_found("payment", "payment"))?;
+    let payment = PaymentId::parse(&body.payment)
+        .map_err(|_| ApiError::invalid("payment", "parameter_invalid", "payment is not a payment id"))?;
     let new = NewRefund {
         payment,
-        amount: body.amount,
+        amount: body.amount.map(JsonInteger::get),
         reason: body.reason,
         idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
     };
@@ -74,9 +86,10 @@ pub async fn create(
     Ok(Json(RefundView::from_row(&row)))
 }
 
-#[utoipa::path(get, path = "/v1/refunds/{id}", operation_id = "get_refund", tag = "refunds", params(("id" = String, Path)),
-    responses((status = 200, body = RefundView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
-        (status = 404, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
+#[utoipa::path(get, path = "/v1/refunds/{id}", operation_id = "get_refund", tag = "refunds",
+    params(("id" = String, Path, pattern = r"^re_[0-9A-Za-z]{24}$",
+        description = "The refund's id. A malformed id, or another merchant's refund, is a 404 like an unknown one.")),
+    responses((status = 200, body = RefundView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn show(
     State(state): State<AppState>,
@@ -90,8 +103,9 @@ pub async fn show(
 }
 
 #[utoipa::path(get, path = "/v1/refunds", operation_id = "list_refunds", tag = "refunds", params(RefundListQuery),
-    responses((status = 200, body = ListResponse<RefundView>), (status = 400, body = ErrorEnvelope),
-        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)),
+    responses((status = 200, description = "The merchant's refunds, newest first.", body = ListResponse<RefundView>),
+        (status = 400, description = "A query parameter is invalid or unknown (`parameter_invalid`).", body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,

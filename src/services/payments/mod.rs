@@ -42,6 +42,10 @@ use view::NextActionView;
 /// the key of a request that died after writing its payment).
 pub const RECOVERY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
+/// The largest amount of one payment unless `payments.max_amount` says
+/// otherwise (the OpenAPI document states this one).
+pub const DEFAULT_MAX_AMOUNT: i64 = 99_999_999;
+
 /// Limits and addresses of the payments service.
 #[derive(Debug, Clone)]
 pub struct PaymentPolicy {
@@ -59,7 +63,7 @@ pub struct PaymentPolicy {
 impl Default for PaymentPolicy {
     fn default() -> Self {
         Self {
-            max_amount: 99_999_999,
+            max_amount: DEFAULT_MAX_AMOUNT,
             challenge_ttl: Duration::from_secs(600),
             public_url: "https://127.0.0.1:8443".into(),
             sweep_interval: Duration::from_secs(5),
@@ -282,12 +286,11 @@ impl Payments {
             .payment_method
             .as_deref()
             .map(|t| TokenId::from_trusted(t.to_owned()))
-            .ok_or_else(|| {
-                ServiceError::invalid(
-                    "payment_method",
-                    "parameter_missing",
-                    "This payment has no payment_method; pass one to confirm",
-                )
+            .ok_or_else(|| ServiceError::Conflict {
+                // The payment's state, not the request's shape: the same
+                // body confirms a payment that has a card.
+                code: "payment_unexpected_state",
+                message: "This payment has no payment_method; pass one to confirm".to_owned(),
             })?;
         // Refuse before the card is opened (and its CVC consumed).
         change.state.clone().apply(Step::Confirm).map_err(illegal)?;
@@ -533,14 +536,18 @@ impl Payments {
     }
 
     /// Opens the token for an authorization. A token of another merchant, a
-    /// shredded one, or one of the other mode is `payment_method` not found.
+    /// shredded one, or one of the other mode is `payment_method` not found
+    /// (404, like a token that never existed).
     async fn open_card(
         &self,
         owner: &Owner,
         token: &TokenId,
         first_use: bool,
     ) -> Result<crate::connectors::CardDetails, ServiceError> {
-        let missing = || ServiceError::invalid("payment_method", "resource_missing", "No such payment_method");
+        let missing = || ServiceError::NotFound {
+            resource: "payment_method",
+            param: "payment_method",
+        };
         let (meta, mut card) = tokens::open_for_payment(&self.store, &self.vault, &owner.merchant, token)
             .await?
             .ok_or_else(missing)?;

@@ -2,6 +2,12 @@
 //! parameter and header of the live server. Every case must answer a clean 4xx
 //! (or, for inert text, store it verbatim), leak no internal detail, and leave
 //! the data intact: row counts as expected and the audit chain verifying.
+//!
+//! This file holds the shared payloads and checks, and the cases for
+//! merchants, keys, bodies and headers; `payments` those for payments,
+//! refunds and the 3-D Secure page.
+
+mod payments;
 
 use std::sync::Arc;
 
