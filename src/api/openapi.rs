@@ -27,8 +27,8 @@ use utoipa::openapi::{Content, Header, Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
-use super::idempotency;
 use super::field_schemas::ConfirmNeedsPaymentMethod;
+use super::idempotency;
 use super::pagination::ListResponse;
 use super::routes::api_keys::{self, ApiKeyView};
 use super::routes::webhook_endpoints::{self, WebhookAttemptView};

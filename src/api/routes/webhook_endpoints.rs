@@ -21,6 +21,7 @@ use crate::webhooks::endpoint::{WebhookEndpoint, ALL_EVENTS, MAX_EVENTS};
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppJson, AppQuery};
+use super::super::json_integer::JsonInteger;
 use super::super::openapi;
 use super::super::pagination::{self, ListParams, ListResponse};
 use super::super::AppState;
@@ -52,8 +53,9 @@ pub struct UpdateWebhookEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
     /// Seconds the old secret keeps signing, 0 to 604800 (default 86400).
-    #[schema(minimum = 0, maximum = 604800)]
-    pub expires_in: Option<i64>,
+    /// An integer as JSON Schema counts them (`3600` and `3600.0` alike).
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 604800)]
+    pub expires_in: Option<JsonInteger>,
 }
 
 /// An endpoint with its signing secret: only in the responses of creation
@@ -309,8 +311,12 @@ pub async fn rotate_secret(
     auth.require_private_key()?.require(Permission::WebhooksWrite)?;
     let id = endpoint_id(&id)?;
     let actor = auth.actor();
-    let (endpoint, secret) =
-        webhook_endpoints::rotate_secret(&context(&state, &auth, &actor), &id, body.expires_in).await?;
+    let (endpoint, secret) = webhook_endpoints::rotate_secret(
+        &context(&state, &auth, &actor),
+        &id,
+        body.expires_in.map(JsonInteger::get),
+    )
+    .await?;
     audited.mark();
     Ok(Json(WebhookEndpointWithSecret {
         endpoint,
