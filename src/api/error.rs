@@ -109,6 +109,18 @@ impl ApiError {
         .with_param(param)
     }
 
+    /// 409: a reference in the body names nothing of this merchant, while
+    /// the request's target exists (see `ServiceError::ReferenceNotFound`).
+    pub fn reference_missing(resource: &str, param: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            ErrorType::InvalidRequestError,
+            "resource_missing",
+            format!("No such {resource}"),
+        )
+        .with_param(param)
+    }
+
     pub fn route_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -273,6 +285,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::NotFound { resource, param } => ApiError::not_found(resource, param),
+            ServiceError::ReferenceNotFound { resource, param } => ApiError::reference_missing(resource, param),
             ServiceError::Invalid { param, code, message } => ApiError::invalid(param, code, message),
             ServiceError::Conflict { code, message } => ApiError::conflict(code, message),
             ServiceError::RateLimited { message } => ApiError::rate_limited(message),

@@ -101,7 +101,7 @@ fn nullable_id(prefix: &str, description: &str) -> Object {
 pub fn payment_method() -> Object {
     nullable_id(
         TokenId::PREFIX,
-        "A card token (`tok_…`) of this merchant and mode; an unknown one (or another merchant's) is a 404 \
+        "A card token (`tok_…`) of this merchant and mode; an unknown one (or another merchant's) is a 409 \
          `resource_missing`.",
     )
 }

@@ -1,5 +1,6 @@
 //! The accept loop: TLS handshakes, HTTP/1.1 and HTTP/2 connections, the
-//! connection limit, header read timeout, and graceful shutdown.
+//! connection limit, header read timeout, lingering close (`linger`), and
+//! graceful shutdown.
 //!
 //! `serve(listener, …, shutdown)` takes its listener and shutdown signal as
 //! parameters, so tests bind `127.0.0.1:0` and stop the server themselves.
@@ -23,6 +24,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::linger::Lingering;
 use crate::api::context::PeerAddr;
 
 #[derive(Debug, Clone)]
@@ -124,7 +126,7 @@ async fn serve_connection<I>(
         let app = app.clone();
         async move { Ok::<_, Infallible>(app.oneshot(req).await.unwrap_or_else(|never| match never {})) }
     });
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(Lingering::new(io)), service);
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod dev;
 pub mod files;
+pub mod linger;
 pub mod listener;
 pub mod secrets;
 pub mod telemetry;

@@ -13,6 +13,17 @@ pub enum ServiceError {
         resource: &'static str,
         param: &'static str,
     },
+    /// A well-formed reference in the request body to an object the request
+    /// uses (the card of `payment_method`) names no object of this merchant;
+    /// another merchant's object is reported alike. Not a 404: the request's
+    /// own target (the payment being confirmed) exists, and a 404 would say it
+    /// does not. (A refund's `payment` is its parent, as a path segment would
+    /// be, and stays a `NotFound`.)
+    #[error("no such {resource}")]
+    ReferenceNotFound {
+        resource: &'static str,
+        param: &'static str,
+    },
     /// Input parsed but is not acceptable.
     #[error("{message}")]
     Invalid {

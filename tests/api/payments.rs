@@ -165,7 +165,7 @@ both_backends! {
         assert_eq!((status, e["code"].as_str().unwrap()), (409, "payment_unexpected_state"), "no card to confirm with: {e}");
         let unknown = "tok_000000000000000000000000";
         let (status, e) = error_of(app.post(&format!("/v1/payments/{id}/confirm"), &sk, &json!({"payment_method": unknown})).await).await;
-        assert_eq!((status, e["code"].as_str().unwrap(), e["param"].as_str().unwrap()), (404, "resource_missing", "payment_method"));
+        assert_eq!((status, e["code"].as_str().unwrap(), e["param"].as_str().unwrap()), (409, "resource_missing", "payment_method"));
         let tok = token(app, &sk, "5555555555554444").await;
         let r = app.post(&format!("/v1/payments/{id}/confirm"), &sk, &json!({"payment_method": tok})).await;
         assert_eq!(r.status(), 200);
@@ -347,6 +347,12 @@ both_backends! {
         assert_eq!(future["data"].as_array().unwrap().len(), 0);
         let past: Value = app.get("/v1/payments?created[lte]=4000000000&created[gte]=0", &sk).await.json().await.unwrap();
         assert_eq!(past["data"].as_array().unwrap().len(), 5);
+        // Every time the document allows is answered, the largest included.
+        let max = i64::MAX;
+        let never: Value = app.get(&format!("/v1/payments?created[gte]={max}"), &sk).await.json().await.unwrap();
+        assert_eq!(never["data"].as_array().unwrap().len(), 0);
+        let ever: Value = app.get(&format!("/v1/payments?created[lte]={max}"), &sk).await.json().await.unwrap();
+        assert_eq!(ever["data"].as_array().unwrap().len(), 5);
         for bad in ["status=paid", "created[gte]=-1", "starting_after=pay_x", "colour=red"] {
             let r = app.get(&format!("/v1/payments?{bad}"), &sk).await;
             assert_eq!(r.status(), 400, "{bad}");
@@ -369,7 +375,7 @@ both_backends! {
         // Nor can one merchant charge another merchant's card token.
         let foreign = token(app, &sk, "4242424242424242").await;
         let (status, e) = error_of(app.post("/v1/payments", &other, &json!({"amount": 100, "currency": "usd", "payment_method": foreign, "confirm": true})).await).await;
-        assert_eq!((status, e["code"].as_str().unwrap(), e["param"].as_str().unwrap()), (404, "resource_missing", "payment_method"));
+        assert_eq!((status, e["code"].as_str().unwrap(), e["param"].as_str().unwrap()), (409, "resource_missing", "payment_method"));
         let still: Value = app.get(&format!("/v1/payments/{id}"), &sk).await.json().await.unwrap();
         assert_eq!(still["status"], "requires_capture");
     }

@@ -141,7 +141,7 @@ pub(crate) fn parse_money(auth: &Authenticated, amount: i64, currency: &str, max
 }
 
 /// A malformed token id is a 400 (the document's pattern refuses it too); a
-/// well-formed one that is not this merchant's is a 404 from the service.
+/// well-formed one that is not this merchant's is a 409 from the service.
 fn token(raw: &str) -> Result<TokenId, ApiError> {
     TokenId::parse(raw).map_err(|_| {
         ApiError::invalid(
@@ -172,7 +172,7 @@ fn full_view(record: &PaymentRecord) -> Json<PaymentView> {
     responses((status = 200, description = "The payment; declines come back as `status: failed` with a `decline_code`.", body = PaymentView),
         (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid (`invalid_json`, `parameter_unknown`, `parameter_missing`, `parameter_invalid`, `invalid_amount`, `amount_too_large`, `invalid_currency`).", body = ErrorEnvelope),
         (status = 403, description = "Not a private key, no `payments:write`, or a key restriction (`amount_above_key_limit`, `currency_not_allowed`).", body = ErrorEnvelope),
-        (status = 404, description = "No such `payment_method` for this merchant and mode (`resource_missing`).", body = ErrorEnvelope),
+        (status = 409, description = "`payment_method` is not a card token of this merchant and mode (`resource_missing`, `param: payment_method`).", body = ErrorEnvelope),
         (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
         (status = 415, description = "The body is not `application/json` (`unsupported_content_type`).", body = ErrorEnvelope),
         (status = 502, description = "The processor could not be reached; nothing was changed (`processor_unavailable`).", body = ErrorEnvelope)),
@@ -231,8 +231,8 @@ pub async fn create(
     responses((status = 200, description = "The payment, sent to the processor; declines come back as `status: failed`.", body = PaymentView),
         (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid.", body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope),
-        (status = 404, description = "No such payment, or no such `payment_method` (`resource_missing`).", body = ErrorEnvelope),
-        (status = 409, description = "The payment cannot be confirmed in its status, or has no `payment_method` (`payment_unexpected_state`).", body = ErrorEnvelope),
+        (status = 404, description = "No such payment of this merchant (`resource_missing`).", body = ErrorEnvelope),
+        (status = 409, description = "The payment cannot be confirmed in its status, or has no `payment_method` (`payment_unexpected_state`); or `payment_method` is not a card token of this merchant and mode (`resource_missing`, `param: payment_method`).", body = ErrorEnvelope),
         (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
         (status = 415, description = "A body that is not `application/json` (`unsupported_content_type`); the body may be left out.", body = ErrorEnvelope),
         (status = 502, body = ErrorEnvelope)),

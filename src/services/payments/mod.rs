@@ -536,15 +536,15 @@ impl Payments {
     }
 
     /// Opens the token for an authorization. A token of another merchant, a
-    /// shredded one, or one of the other mode is `payment_method` not found
-    /// (404, like a token that never existed).
+    /// shredded one, or one of the other mode is `payment_method` not found,
+    /// exactly like a token that never existed.
     async fn open_card(
         &self,
         owner: &Owner,
         token: &TokenId,
         first_use: bool,
     ) -> Result<crate::connectors::CardDetails, ServiceError> {
-        let missing = || ServiceError::NotFound {
+        let missing = || ServiceError::ReferenceNotFound {
             resource: "payment_method",
             param: "payment_method",
         };

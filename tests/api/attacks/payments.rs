@@ -336,8 +336,12 @@ both_backends! {
             v["error"]["request_id"] = Value::Null;
             (status, v)
         };
-        // (method, path, body) for the target's object and for a missing one.
-        let pair = |method: &'static str, theirs: (String, Option<Value>), missing: (String, Option<Value>)| (method, [theirs, missing]);
+        // (method, path, body) for the target's object and for a missing one,
+        // and the status both get: 404 for the request's own target, 409 for
+        // a reference in the body (the target exists; see
+        // `ServiceError::ReferenceNotFound`).
+        let pair = |method: &'static str, theirs: (String, Option<Value>), missing: (String, Option<Value>)| (method, 404, [theirs, missing]);
+        let reference = |theirs: (String, Option<Value>), missing: (String, Option<Value>)| ("POST", 409, [theirs, missing]);
         let routes = [
             pair("GET", (format!("/v1/payments/{}", t.paid), None), (format!("/v1/payments/{missing_payment}"), None)),
             pair("GET", (format!("/v1/refunds/{}", t.refund), None), (format!("/v1/refunds/{missing_refund}"), None)),
@@ -361,24 +365,22 @@ both_backends! {
                 ("/v1/refunds".to_owned(), Some(json!({"payment": t.paid, "amount": 1}))),
                 ("/v1/refunds".to_owned(), Some(json!({"payment": missing_payment, "amount": 1}))),
             ),
-            pair(
-                "POST",
+            reference(
                 ("/v1/payments".to_owned(), Some(json!({"amount": 100, "currency": "usd", "payment_method": t.token, "confirm": true}))),
                 ("/v1/payments".to_owned(), Some(json!({"amount": 100, "currency": "usd", "payment_method": missing_token, "confirm": true}))),
             ),
-            pair(
-                "POST",
+            reference(
                 (format!("/v1/payments/{own}/confirm"), Some(json!({"payment_method": t.token}))),
                 (format!("/v1/payments/{own}/confirm"), Some(json!({"payment_method": missing_token}))),
             ),
         ];
-        for (method, cases) in routes {
+        for (method, expected, cases) in routes {
             let mut answers = Vec::new();
             for (path, body) in &cases {
                 let body = body.as_ref().map(|b| b.to_string().into_bytes());
                 let (status, text) = send(app, method, path, &t.other, body.as_deref()).await;
                 assert_clean(status, &text, path);
-                assert_eq!(status, 404, "{method} {path}: {text}");
+                assert_eq!(status, expected, "{method} {path}: {text}");
                 for id in [&t.paid, &t.held, &t.refund, &t.token] {
                     assert!(!text.contains(id.as_str()), "the answer names no object: {text}");
                 }
