@@ -299,6 +299,13 @@ impl From<ServiceError> for ApiError {
                 "The payment processor could not be reached; nothing was changed. Retry with the same Idempotency-Key",
             )
             .with_detail(detail),
+            // The in-memory CVC holder is at capacity: a bounded store refuses
+            // rather than grow or drop CVCs silently; retry shortly.
+            ServiceError::Vault(crate::vault::VaultError::CvcStoreFull) => {
+                let mut e = ApiError::unavailable("the CVC holder is full");
+                e.retry_after = Some(Duration::from_secs(5));
+                e
+            }
             other @ (ServiceError::Store(_) | ServiceError::Random(_) | ServiceError::Vault(_)) => {
                 ApiError::internal(other.to_string())
             }
