@@ -229,7 +229,7 @@ fn run_job_sqlite(conn: &rusqlite::Connection, job: &WriteJob) -> Result<Result<
         conn.execute_batch("ROLLBACK TO SAVEPOINT pw_job")
             .map_err(sqlite_error)?;
     }
-    conn.execute_batch("RELEASE SAVEPOINT pw_job").map_err(sqlite_error)?;
+    run_cached(conn, "RELEASE SAVEPOINT pw_job")?;
     Ok(result)
 }
 
