@@ -309,6 +309,102 @@ mod tests {
         assert!(Backend::from_url("mysql://h/db").is_err());
     }
 
+    /// The clustering migration rebuilds populated tables: every row and
+    /// reference survives, the audit chain still verifies, and foreign keys
+    /// are enforced again afterwards.
+    #[tokio::test]
+    async fn clustering_migration_keeps_populated_sqlite_data() {
+        const CLUSTERING: i64 = 20261126000007;
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/pw.db?mode=rwc", dir.path().display());
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .after_connect(|conn, _| Box::pin(async move { conn.execute("PRAGMA foreign_keys = ON").await.map(drop) }))
+            .connect(&url)
+            .await
+            .unwrap();
+        let full = sqlx::migrate!("./migrations/sqlite");
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = full
+            .migrations
+            .iter()
+            .filter(|m| m.version < CLUSTERING)
+            .cloned()
+            .collect();
+        before.run(&pool).await.unwrap();
+
+        let seed = [
+            "INSERT INTO merchants (id, name, created_at) VALUES ('mer_1', 'M', 1)",
+            "INSERT INTO card_tokens (id, merchant_id, mode, brand, bin, last4, exp_month, exp_year, fingerprint, \
+             kek_version, wrapped_dek, ciphertext, created_at) \
+             VALUES ('tok_1', 'mer_1', 'test', 'visa', '424242', '4242', 12, 2030, 'fp', 1, 'w', 'c', 1)",
+            "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, capture_method, payment_method, \
+             amount_capturable, amount_received, amount_refunded, metadata, connector, version, created_at, updated_at) \
+             VALUES ('pay_1', 'mer_1', 'test', 'succeeded', 500, 'usd', 'automatic', 'tok_1', 0, 500, 100, '{}', \
+             'sandbox', 3, 1, 2)",
+            "INSERT INTO payment_history (payment_id, seq, at, action, to_status, outcome) \
+             VALUES ('pay_1', 16, 1, 'create', 'requires_confirmation', 'ok'), \
+                    ('pay_1', 17, 2, 'capture', 'succeeded', 'ok')",
+            "INSERT INTO refunds (id, merchant_id, payment_id, mode, amount, currency, status, created_at, updated_at) \
+             VALUES ('re_1', 'mer_1', 'pay_1', 'test', 100, 'usd', 'succeeded', 3, 3)",
+            "INSERT INTO events (id, merchant_id, mode, type, object_id, data, created_at) \
+             VALUES ('evt_1', 'mer_1', 'test', 'payment.succeeded', 'pay_1', '{}', 2)",
+        ];
+        for sql in seed {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let mut tx = pool.begin().await.unwrap();
+        let entries: Vec<_> = (0..3)
+            .map(|i| {
+                crate::domain::audit::AuditEvent::new(&format!("test.{i}"), crate::domain::audit::Outcome::Success)
+            })
+            .collect();
+        audit::append(&mut tx, &entries).await.unwrap();
+        tx.commit().await.unwrap();
+
+        full.run(&pool).await.unwrap();
+
+        for (table, rows) in [
+            ("card_tokens", 1),
+            ("payments", 1),
+            ("payment_history", 2),
+            ("refunds", 1),
+            ("events", 1),
+            ("audit_log", 3),
+        ] {
+            let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(n, rows, "{table}");
+        }
+        for table in ["card_tokens", "payments", "payment_history", "events"] {
+            let (sql,): (String,) = sqlx::query_as("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = $1")
+                .bind(table)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert!(sql.ends_with("WITHOUT ROWID"), "{table}: {sql}");
+        }
+        let violations = sqlx::query("PRAGMA foreign_key_check").fetch_all(&pool).await.unwrap();
+        assert!(violations.is_empty());
+        // Enforcement is back on: a refund of a payment that does not exist is refused.
+        let orphan = sqlx::query(
+            "INSERT INTO refunds (id, merchant_id, payment_id, mode, amount, currency, status, created_at, updated_at) \
+             VALUES ('re_2', 'mer_1', 'pay_missing', 'test', 1, 'usd', 'succeeded', 3, 3)",
+        )
+        .execute(&pool)
+        .await;
+        assert!(orphan.is_err());
+        pool.close().await;
+
+        let store = Store::open(&url, &PoolSettings::default()).await.unwrap();
+        let report = crate::services::audit::verify(&store).await.unwrap();
+        assert!(report.intact(), "{report:?}");
+        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&CLUSTERING));
+    }
+
     #[test]
     fn sqlite_urls_create_their_file() {
         assert_eq!(sqlite_url_creating_file("sqlite://a.db"), "sqlite://a.db?mode=rwc");
