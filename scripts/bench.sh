@@ -12,7 +12,10 @@
 #   * POST /v1/refunds  (1 minor unit of one large payment per request)
 # in rotating order between backends; then, for payments, examples/loadgen.rs
 # (open loop: one request every 1/rate s, latency counted from when each was
-# due) holds half of the measured payment throughput and reports p50/p99. Reports requests/s, p50/p99 latency and each endpoint's
+# due) holds half of the measured payment throughput and reports p50/p99;
+# last, webhook fan-out: endpoints subscribed to payment.succeeded on a local
+# receiver (examples/webhook_sink.rs, which verifies every signature), a burst
+# of payments, and deliveries per second from the first to the last arrival. Reports requests/s, p50/p99 latency and each endpoint's
 # throughput as a ratio of the bare endpoint's, as a markdown table written to
 # docs/benchmarks.md and printed.
 #
@@ -24,6 +27,9 @@
 #   BENCH_THREADS [2]          wrk threads
 #   BENCH_CONNECTIONS [32]     wrk connections (keep-alive)
 #   BENCH_BACKENDS ["sqlite postgres"]  postgres is skipped if not reachable
+#   BENCH_FANOUT_ENDPOINTS [4] BENCH_FANOUT_RATE [1000] BENCH_FANOUT_SECONDS [3]
+#                              webhook fan-out: endpoints, payment rate and duration of the burst
+#   BENCH_FANOUT_TIMEOUT [180] longest wait for every delivery to arrive
 #   BENCH_PG_HOST [127.0.0.1] BENCH_PG_PORT [5432] BENCH_PG_USER [postgres] BENCH_PG_DB [test]
 #   BENCH_OUT [docs/benchmarks.md]
 #   PAYWARDEN_BIN              binary to benchmark; when set, no build is done
@@ -38,6 +44,10 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
 secs=${BENCH_SECONDS:-10}
+fanout=${BENCH_FANOUT_ENDPOINTS:-4}
+fan_rate=${BENCH_FANOUT_RATE:-1000}
+fan_secs=${BENCH_FANOUT_SECONDS:-3}
+fan_timeout=${BENCH_FANOUT_TIMEOUT:-180}
 warmup=${BENCH_WARMUP_SECONDS:-3}
 threads=${BENCH_THREADS:-2}
 conns=${BENCH_CONNECTIONS:-32}
@@ -63,9 +73,11 @@ if ! command -v wrk >/dev/null 2>&1; then
   $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >&2 \
     || die "cannot install wrk"
 fi
-log "cargo build --release --example loadgen"
-cargo build --release --quiet --example loadgen >&2 || die "cannot build the fixed-rate load generator"
+log "cargo build --release --example loadgen --example webhook_sink"
+cargo build --release --quiet --example loadgen --example webhook_sink >&2 \
+  || die "cannot build the fixed-rate load generator and the webhook sink"
 loadgen=${CARGO_TARGET_DIR:-$repo/target}/release/examples/loadgen
+sink=${CARGO_TARGET_DIR:-$repo/target}/release/examples/webhook_sink
 for tool in curl python3; do command -v "$tool" >/dev/null 2>&1 || die "$tool not found"; done
 
 # --- binary -----------------------------------------------------------------
@@ -81,7 +93,11 @@ fi
 # --- state and cleanup --------------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/paywarden-bench.XXXXXX")
 server_pid=""
+sink_pid=""
 pg_schema=""
+stop_sink() {
+  if [ -n "$sink_pid" ]; then kill "$sink_pid" 2>/dev/null || true; wait "$sink_pid" 2>/dev/null || true; sink_pid=""; fi
+}
 stop_server() {
   if [ -n "$server_pid" ]; then
     if kill -0 "$server_pid" 2>/dev/null; then
@@ -96,6 +112,7 @@ stop_server() {
 psql_() { PGCONNECT_TIMEOUT=3 psql -X -q -v ON_ERROR_STOP=1 -h "$pg_host" -p "$pg_port" -U "$pg_user" -d "$pg_db" "$@"; }
 cleanup() {
   local rc=$?
+  stop_sink
   stop_server
   if [ -n "$pg_schema" ]; then psql_ -c "drop schema if exists $pg_schema cascade" >/dev/null 2>&1 || true; fi
   [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
@@ -245,6 +262,34 @@ LUA
   "$loadgen" --url "$payments_url" --rate "$rate" --seconds "$secs" --ca "$cert" \
     --header "Authorization: Bearer $key" --header "Content-Type: application/json" --body "$payment_body" \
     >"$work/$backend-payment-half.txt" 2>&1 || { cat "$work/$backend-payment-half.txt" >&2; die "loadgen failed"; }
+  # Webhook fan-out: endpoints subscribed to payment.succeeded on a local
+  # receiver that verifies every signature; a burst of payments, then the
+  # time until every delivery has arrived.
+  sink_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  : >"$work/$backend-secrets"
+  "$sink" --listen "$host:$sink_port" --secrets-file "$work/$backend-secrets" >"$work/$backend-sink.out" 2>&1 &
+  sink_pid=$!
+  for _ in $(seq 1 50); do curl -s --max-time 1 -o /dev/null "http://$host:$sink_port/count" && break; sleep 0.1; done
+  for n in $(seq 1 "$fanout"); do
+    api "https://$host:$port/v1/webhook_endpoints" \
+      -d "{\"url\":\"http://$host:$sink_port/hook/$n\",\"events\":[\"payment.succeeded\"]}" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])' >>"$work/$backend-secrets" \
+      || die "cannot register webhook endpoint $n ($backend)"
+  done
+  log "$backend: webhook fan-out to $fanout endpoints, payments at $fan_rate req/s for ${fan_secs}s"
+  "$loadgen" --url "$payments_url" --rate "$fan_rate" --seconds "$fan_secs" --ca "$cert" \
+    --header "Authorization: Bearer $key" --header "Content-Type: application/json" --body "$payment_body" \
+    >"$work/$backend-fanout-load.txt" 2>&1 || { cat "$work/$backend-fanout-load.txt" >&2; die "loadgen failed"; }
+  expected=$(( fanout * $(sed -n 's/.*ok=\([0-9]*\).*/\1/p' "$work/$backend-fanout-load.txt") ))
+  deadline=$(( $(date +%s) + fan_timeout ))
+  while :; do
+    count=$(curl -s --max-time 2 "http://$host:$sink_port/count" || true)
+    got=$(sed -n 's/^deliveries=\([0-9]*\).*/\1/p' <<<"$count")
+    if [ "${got:-0}" -ge "$expected" ] || [ "$(date +%s)" -ge "$deadline" ]; then break; fi
+    sleep 0.5
+  done
+  echo "expected=$expected $count" >"$work/$backend-fanout.txt"
+  stop_sink
   stop_server
   if [ "$backend" = postgres ]; then psql_ -c "drop schema if exists $pg_schema cascade" >/dev/null 2>&1 || true; pg_schema=""; fi
   ran+=("$backend:${order// /,}")
@@ -264,7 +309,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
 mkdir -p "$(dirname "$out_md")"
 
 BENCH_WORK=$work BENCH_RAN="${ran[*]}" BENCH_COMMIT=$commit BENCH_CPU=${cpu:-unknown} BENCH_NPROC=$(nproc) \
-BENCH_SECS=$secs BENCH_WARM=$warmup BENCH_T=$threads BENCH_C=$conns BENCH_LOGNOTE=$log_note \
+BENCH_SECS=$secs BENCH_WARM=$warmup BENCH_FANOUT=$fanout BENCH_FANOUT_RATE=$fan_rate BENCH_FANOUT_SECONDS=$fan_secs BENCH_T=$threads BENCH_C=$conns BENCH_LOGNOTE=$log_note \
 BENCH_WRK="$(wrk --version 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)" \
 BENCH_BUILD="$([ -n "${PAYWARDEN_BIN:-}" ] && echo "binary $bin (PAYWARDEN_BIN)" || echo "release profile (\`cargo build --release\`)"), $(rustc --version 2>/dev/null || echo 'rustc unknown')" \
 python3 - "$out_md" <<'PY'
@@ -289,6 +334,15 @@ def parse(label):
     errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in sock.groups()) if sock else 0)
     return {"rps": rps, "p50": p50, "p99": p99, "total": total, "errors": errors}
 
+def parse_fanout(backend):
+    f = dict(kv.split("=", 1) for kv in open(os.path.join(work, f"{backend}-fanout.txt"), encoding="utf-8").read().split())
+    load = parse_loadgen(f"{backend}-fanout-load")
+    got, first, last = int(f.get("deliveries", 0)), int(f.get("first_ms", 0)), int(f.get("last_ms", 0))
+    seconds = max(last - first, 1) / 1000.0
+    return {"expected": int(f["expected"]), "got": got, "bad": int(f.get("bad_signatures", 0)),
+            "payments": load["total"] - load["errors"], "endpoints": int(env["BENCH_FANOUT"]),
+            "rate": got / seconds, "seconds": seconds}
+
 def fmt_ms(v):
     return f"{v:.2f} ms" if v < 100 else f"{v:.0f} ms"
 
@@ -306,7 +360,7 @@ ENDPOINTS = (
     ("refund", "`POST /v1/refunds` (1 unit of a succeeded payment; durable commit, event, audited)"),
 )
 names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
-rows, ratios, halves, bad = [], [], [], []
+rows, ratios, halves, fans, bad = [], [], [], [], []
 for item in env["BENCH_RAN"].split():
     backend, order = item.split(":", 1)
     r = {ep: parse(f"{backend}-{ep}") for ep, _ in ENDPOINTS}
@@ -320,7 +374,13 @@ for item in env["BENCH_RAN"].split():
         bad.append(f"{names[backend]} payments at half load: {half['errors']} non-200 responses or errors")
     halves.append(f"| {names[backend]} | {half['rps']:,.0f} | {fmt_ms(half['p50'])} | {fmt_ms(half['p99'])} | {half['total']:,} | {half['errors']} |")
     ratio = lambda ep: f"{r[ep]['rps'] / r['bare']['rps']:.3f}"
-    ratios.append(f"| {names[backend]} | {ratio('auth')} | {ratio('tokenize')} | {ratio('payment')} | {ratio('refund')} | {' → '.join(order.split(','))} |")
+    fan = parse_fanout(backend)
+    if fan["got"] < fan["expected"] or fan["bad"]:
+        bad.append(f"{names[backend]} webhook fan-out: {fan['got']} of {fan['expected']} deliveries, {fan['bad']} bad signatures")
+    fans.append(f"| {names[backend]} | {fan['endpoints']} | {fan['payments']:,} | {fan['got']:,} of {fan['expected']:,} | "
+                f"{fan['rate']:,.0f} | {fan['seconds']:.1f} s | {fan['bad']} |")
+    ratios.append(f"| {names[backend]} | {ratio('auth')} | {ratio('tokenize')} | {ratio('payment')} | {ratio('refund')} | "
+                  f"{fan['rate'] / r['bare']['rps']:.3f} | {' → '.join(order.split(','))} |")
 
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 lines = [
@@ -347,8 +407,8 @@ lines += [
     "",
     "Throughput of each endpoint as a ratio of the bare endpoint's, same server, same run:",
     "",
-    "| Backend | authenticated read | tokenization | payment create+confirm | refund | Measured order |",
-    "| --- | ---: | ---: | ---: | ---: | --- |",
+    "| Backend | authenticated read | tokenization | payment create+confirm | refund | webhook fan-out (deliveries) | Measured order |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     *ratios,
     "",
     f"Payments at half of the measured payment throughput, sent at a fixed rate for {env['BENCH_SECS']} s by `examples/loadgen.rs` "
@@ -357,6 +417,16 @@ lines += [
     "| Backend | Requests/s | p50 | p99 | Requests | Errors |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
     *halves,
+    "",
+    "",
+    f"Webhook fan-out: {env['BENCH_FANOUT']} endpoints subscribed to `payment.succeeded` on a local receiver "
+    "(`examples/webhook_sink.rs`, plain HTTP on 127.0.0.1 as dev mode allows, verifying every `Paywarden-Signature` "
+    f"with the crate's exported verifier); payments sent at {env['BENCH_FANOUT_RATE']} req/s for "
+    f"{env['BENCH_FANOUT_SECONDS']} s; deliveries per second from the first arrival to the last:",
+    "",
+    "| Backend | Endpoints | Payments | Delivered | Deliveries/s | First to last | Bad signatures |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    *fans,
     "",
     "Errors counts non-2xx responses plus socket errors reported by wrk; a run with errors is not a valid measurement.",
 ]

@@ -97,16 +97,22 @@ impl Worker {
             }
             let round = self.round();
             let mut grace = stopped.clone();
-            tokio::select! {
-                result = round => {
-                    if let Err(e) = result {
+            let full = tokio::select! {
+                result = round => match result {
+                    Ok(claimed) => claimed >= self.settings.batch,
+                    Err(e) => {
                         tracing::warn!(error = %e, "webhook delivery round failed");
+                        false
                     }
-                }
+                },
                 () = async move {
                     let _ = grace.wait_for(|s| *s).await;
                     tokio::time::sleep(SHUTDOWN_GRACE).await;
                 } => return,
+            };
+            if full {
+                // More may be due right now: no pause while there is a backlog.
+                continue;
             }
             tokio::select! {
                 () = tokio::time::sleep(self.settings.poll_interval) => {}
@@ -115,30 +121,35 @@ impl Worker {
         }
     }
 
-    /// Claims up to a batch of due deliveries and sends them concurrently.
-    async fn round(&self) -> Result<(), StoreError> {
+    /// Claims up to a batch of due deliveries (in one transaction) and sends
+    /// them concurrently; returns how many it claimed.
+    async fn round(&self) -> Result<i64, StoreError> {
         let now = Timestamp::now();
         let due = store::webhook_deliveries::due(self.store.reader(), now.as_millis(), self.settings.batch).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let until = now.saturating_add(self.settings.lease).as_millis();
         let mut claimed = Vec::new();
+        let mut tx = self.store.begin().await?;
         for d in due {
             let token = random::base62_string(24).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let until = now.saturating_add(self.settings.lease).as_millis();
-            let mut tx = self.store.begin().await?;
             let won =
                 store::webhook_deliveries::claim(&mut *tx, &d.endpoint_id, &d.event_id, &token, now.as_millis(), until)
                     .await?;
-            tx.commit().await?;
             if won {
                 claimed.push((d, token));
             }
         }
+        tx.commit().await?;
+        let count = i64::try_from(claimed.len()).unwrap_or(i64::MAX);
         let results = join_all(claimed.iter().map(|(d, token)| self.deliver(d, token))).await;
         for r in results {
             if let Err(e) = r {
                 tracing::warn!(error = %e, "webhook delivery could not be recorded");
             }
         }
-        Ok(())
+        Ok(count)
     }
 
     async fn deliver(&self, delivery: &DeliveryRow, token: &str) -> Result<(), StoreError> {

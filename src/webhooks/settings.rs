@@ -148,7 +148,7 @@ impl WebhookSettings {
             retry,
             poll_interval,
             lease,
-            batch: 16,
+            batch: 64,
             test_client: build(false)?,
             live_client: build(true)?,
         })
