@@ -8,9 +8,7 @@
 //! except `reveal`, which requires `tokens:reveal` and writes its audit entry
 //! before the number leaves.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
@@ -30,14 +28,15 @@ use super::actor::Actor;
 use super::ServiceError;
 
 /// Reveals allowed per key per minute.
-const REVEALS_PER_MINUTE: u32 = 10;
+const REVEALS_PER_MINUTE: i64 = 10;
+/// The window of that allowance, in milliseconds.
+const REVEAL_WINDOW_MS: i64 = 60_000;
 
 /// The vault's keys and in-memory state, shared by every request.
 pub struct Vault {
     keyring: Arc<dyn KekProvider>,
     fingerprinter: Fingerprinter,
     cvcs: CvcStore,
-    reveals: Mutex<HashMap<ApiKeyId, (Instant, u32)>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -52,20 +51,7 @@ impl Vault {
             keyring,
             fingerprinter,
             cvcs,
-            reveals: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// Counts a reveal against the key's per-minute allowance.
-    fn allow_reveal(&self, key: &ApiKeyId) -> bool {
-        let Ok(mut map) = self.reveals.lock() else { return false };
-        let now = Instant::now();
-        let entry = map.entry(key.clone()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= REVEALS_PER_MINUTE
     }
 
     /// The KEK keyring (webhook signing secrets are sealed under it too).
@@ -232,12 +218,18 @@ pub async fn reveal(
     key: &ApiKeyId,
     id: &TokenId,
 ) -> Result<RevealedCard, ServiceError> {
-    if !vault.allow_reveal(key) {
+    // Counted in the database, in the transaction that audits the reveal:
+    // one allowance across every replica, and no reveal without its entry.
+    let mut tx = store.begin().await?;
+    let used =
+        store::reveal_allowances::count_reveal(&mut *tx, key.as_str(), Timestamp::now().as_millis(), REVEAL_WINDOW_MS)
+            .await?;
+    if used > REVEALS_PER_MINUTE {
         return Err(ServiceError::RateLimited {
             message: "Too many card reveals with this key; try again in a minute".into(),
         });
     }
-    let row = store::card_tokens::get_live(store.reader(), merchant, id)
+    let row = store::card_tokens::get_live(&mut *tx, merchant, id)
         .await?
         .ok_or_else(not_found)?;
     let (number, name) = decrypt(vault, merchant, &row)?;
@@ -249,7 +241,6 @@ pub async fn reveal(
     let mut event = actor.event("token.revealed", Outcome::Success);
     event.merchant_id = Some(merchant.to_string());
     event.resource = Some(id.to_string());
-    let mut tx = store.begin().await?;
     store::audit::append(&mut tx, &[event]).await?;
     tx.commit().await?;
     Ok(revealed)

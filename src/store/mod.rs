@@ -20,6 +20,7 @@ pub mod lockouts;
 pub mod merchants;
 pub mod payments;
 pub mod refunds;
+pub mod reveal_allowances;
 pub mod sqlite_fast;
 pub mod webhook_attempts;
 pub mod webhook_deliveries;

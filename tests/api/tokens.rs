@@ -123,6 +123,36 @@ both_backends! {
         assert_eq!((status, err["code"].as_str().unwrap()), (429, "rate_limited"), "reveals are tightly limited");
     }
 
+    async fn the_reveal_allowance_is_shared_by_every_replica(app) {
+        let m = app.merchant("Revealing").await;
+        let sk = app.key(&m, KeyKind::Secret, &[]).await;
+        let revealer = app.key(&m, KeyKind::Restricted, &[Permission::TokensReveal]).await;
+        let other = app.key(&m, KeyKind::Restricted, &[Permission::TokensReveal]).await;
+        let id = tokenize(app, sk.secret.expose(), "4242424242424242").await["id"].as_str().unwrap().to_owned();
+        let mut replica = app.spawn_replica().await;
+        let reveal_on = |base: &str, client: &reqwest::Client, secret: &str| {
+            client.post(format!("{base}/v1/tokens/{id}/reveal")).bearer_auth(secret.to_owned()).json(&json!({})).send()
+        };
+        // Ten reveals, alternating between the two gateways, use up the key's minute.
+        for i in 0..10 {
+            let r = if i % 2 == 0 {
+                reveal_on(&app.main.base, &app.main.client, revealer.secret.expose()).await.unwrap()
+            } else {
+                reveal_on(&replica.base, &replica.client, revealer.secret.expose()).await.unwrap()
+            };
+            assert_eq!(r.status(), 200, "reveal {i}");
+        }
+        for (base, client) in [(&app.main.base, &app.main.client), (&replica.base, &replica.client)] {
+            let (status, err) = error_of(reveal_on(base, client, revealer.secret.expose()).await.unwrap()).await;
+            assert_eq!((status, err["code"].as_str().unwrap()), (429, "rate_limited"), "refused on every replica");
+        }
+        // The allowance is per key: another key of the merchant still reveals.
+        assert_eq!(reveal_on(&replica.base, &replica.client, other.secret.expose()).await.unwrap().status(), 200);
+        let revealed = app.audit().await.iter().filter(|r| r.event.action == "token.revealed").count();
+        assert_eq!(revealed, 11, "every reveal audited, refused ones not as reveals");
+        replica.stop().await;
+    }
+
     async fn shredding_destroys_the_key_material(app) {
         let m = app.merchant("Shred").await;
         let sk = app.key(&m, KeyKind::Secret, &[]).await;
