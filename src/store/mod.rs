@@ -403,7 +403,7 @@ mod tests {
         let store = Store::open(&url, &PoolSettings::default()).await.unwrap();
         let report = crate::services::audit::verify(&store).await.unwrap();
         assert!(report.intact(), "{report:?}");
-        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&CLUSTERING));
+        assert!(store.applied_migrations().await.unwrap().contains(&CLUSTERING));
     }
 
     #[test]
