@@ -307,6 +307,8 @@ both_backends! {
         // The old KEK is no longer needed.
         let only_new = StaticKeyring::single(KekVersion::new(2), kek(&new_b64));
         let mut after = app.spawn_replica_with(app.vault_with(only_new)).await;
+        // A second revealing key: the first one used five of its ten reveals this minute.
+        let revealer = app.key(&m, KeyKind::Restricted, &[Permission::TokensReveal]).await;
         for (id, n) in ids.iter().map(String::as_str).zip(numbers).chain([(late["id"].as_str().unwrap(), "5200828282828210")]) {
             let r: Value = after.client.post(format!("{}/v1/tokens/{id}/reveal", after.base)).bearer_auth(revealer.secret.expose()).json(&json!({})).send().await.unwrap().json().await.unwrap();
             assert_eq!(r["card"]["number"], n, "after rotation, with only the new KEK");
