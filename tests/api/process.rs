@@ -96,8 +96,11 @@ impl Server {
 
     fn dev_client(&self) -> reqwest::Client {
         for _ in 0..200 {
+            // Only a complete certificate: the server may still be writing the file.
             if let Ok(pem) = std::fs::read(self.dir.join("dev-tls/cert.pem")) {
-                return client_trusting(&pem);
+                if String::from_utf8_lossy(&pem).contains("-----END CERTIFICATE-----") {
+                    return client_trusting(&pem);
+                }
             }
             std::thread::sleep(Duration::from_millis(25));
         }
