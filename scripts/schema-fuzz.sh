@@ -190,6 +190,62 @@ def before_call(context, case, kwargs):
         case.headers["Idempotency-Key"] = f"{key[:200]}.{digest}"
 PY
 
+# Real objects of the demo merchant, so that operations on one object reach
+# past the lookup: with only generated ids every such request is a 404 (and an
+# operation whose cases happen to be mostly negative-auth ones would look as if
+# it only ever answered 401). Each id parameter (and a refund's `payment`) draws
+# from these ids half of the time. Whatever the object's state, a schema-valid
+# request must then get an acceptable answer: a step its status does not allow,
+# or an amount above what it holds, is a 409, never a 400.
+python3 - "$BASE" "$SECRET_KEY" "$CERT" "$OWN_KEY_ID" "$SACRIFICE_KEY_ID" >"$WORK/dictionaries.toml" <<'PY'
+import json, ssl, sys, urllib.request
+base, key, cafile, own_key, sacrifice = sys.argv[1:6]
+context = ssl.create_default_context(cafile=cafile)
+
+def post(path, body):
+    request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, context=context, timeout=10) as r:
+        return json.load(r)
+
+card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
+tokens = [post("/v1/tokens", {"card": card})["id"] for _ in range(6)]
+payments = [
+    post("/v1/payments", {"amount": 1500, "currency": "usd"})["id"],
+    post("/v1/payments", {"amount": 2500, "currency": "usd", "payment_method": tokens[0]})["id"],
+    post("/v1/payments", {"amount": 3500, "currency": "usd", "payment_method": tokens[1],
+                          "confirm": True, "capture_method": "manual"})["id"],
+]
+paid = post("/v1/payments", {"amount": 4500, "currency": "eur", "payment_method": tokens[2], "confirm": True})["id"]
+payments.append(paid)
+refunds = [post("/v1/refunds", {"payment": paid, "amount": 100})["id"]]
+endpoints = [post("/v1/webhook_endpoints", {"url": f"http://localhost:9/hook{i}", "events": ["*"]})["id"]
+             for i in range(3)]
+request = urllib.request.Request(base + "/v1/events?limit=5", headers={"Authorization": f"Bearer {key}"})
+with urllib.request.urlopen(request, context=context, timeout=10) as r:
+    events = [e["id"] for e in json.load(r)["data"]]
+ids = {"token_ids": tokens, "payment_ids": payments, "refund_ids": refunds,
+       "endpoint_ids": endpoints, "event_ids": events, "api_key_ids": [own_key, sacrifice]}
+for name, values in ids.items():
+    print(f"[dictionaries.{name}]\nvalues = {json.dumps(values)}\n")
+bindings = {
+    "token_ids": ["get_token", "delete_token", "reveal_token"],
+    "payment_ids": ["get_payment", "confirm_payment", "cancel_payment", "capture_payment"],
+    "refund_ids": ["get_refund"],
+    "event_ids": ["get_event"],
+    "endpoint_ids": ["get_webhook_endpoint", "delete_webhook_endpoint", "list_webhook_attempts",
+                     "rotate_webhook_endpoint_secret", "update_webhook_endpoint"],
+    "api_key_ids": ["get_api_key", "revoke_api_key"],
+}
+for name, operations in bindings.items():
+    for operation in operations:
+        print(f'[[operations]]\ninclude-operation-id = "{operation}"\n'
+              f'parameters = {{ "path.id" = {{ dictionary = "{name}", probability = 0.5 }} }}\n')
+print('[[operations]]\ninclude-operation-id = "create_refund"\n'
+      'parameters = { "body.payment" = { dictionary = "payment_ids", probability = 0.5 } }\n')
+PY
+log "seeded $(grep -c '^\[dictionaries' "$WORK/dictionaries.toml") id dictionaries for the run"
+
 # Both merchants' secret keys (secret keys hold every permission, so no 403
 # stands in for a real answer). The demo merchant's is used unless an operation
 # refuses it; `peers` makes object_level_authorization replay each one's reads
@@ -215,6 +271,7 @@ fail-on = [$FAIL_ON_WARNINGS]
 path = "$WORK/auth.json"
 peers = ["demo_merchant", "peer_merchant"]
 TOML
+cat "$WORK/dictionaries.toml" >>"$WORK/schemathesis.toml"
 
 # Every built-in check ("all"), none excluded. use_after_free and
 # ensure_resource_availability only act after a DELETE or a POST that creates a

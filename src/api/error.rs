@@ -288,6 +288,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::ReferenceNotFound { resource, param } => ApiError::reference_missing(resource, param),
             ServiceError::Invalid { param, code, message } => ApiError::invalid(param, code, message),
             ServiceError::Conflict { code, message } => ApiError::conflict(code, message),
+            ServiceError::ExceedsBalance { param, code, message } => {
+                ApiError::conflict(code, message).with_param(param)
+            }
             ServiceError::RateLimited { message } => ApiError::rate_limited(message),
             ServiceError::Declined { code, message } => {
                 ApiError::new(StatusCode::PAYMENT_REQUIRED, ErrorType::CardError, code, message)

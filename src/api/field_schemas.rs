@@ -58,7 +58,7 @@ pub fn capture_amount() -> Object {
         .schema_type(or_null(Type::Integer))
         .minimum(Some(1))
         .description(Some(format!(
-            "At most the authorized amount (a larger one is a 400 `amount_too_large`); default all of it. The \
+            "At most the authorized amount (a larger one is a 409 `amount_exceeds_capturable`); default all of it. The \
              rest is released. {WHOLE_FLOATS}"
         )))
         .build()
@@ -70,8 +70,9 @@ pub fn refund_amount() -> Object {
         .schema_type(or_null(Type::Integer))
         .minimum(Some(1))
         .description(Some(format!(
-            "Minor units, at most what is left to refund of the payment (a larger amount is a 400 \
-             `amount_too_large`); default: everything not yet refunded. {WHOLE_FLOATS}"
+            "Minor units, at most what is left to refund of the payment (a larger amount, or none when \
+             nothing is left, is a 409 `amount_exceeds_refundable`); default: everything not yet refunded. \
+             {WHOLE_FLOATS}"
         )))
         .build()
 }

@@ -34,6 +34,15 @@ pub enum ServiceError {
     /// The request conflicts with the resource's current state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A well-formed amount is more than the resource's current balance allows
+    /// (what is left to refund or to capture): a conflict with its state, not
+    /// bad input, since the same request may succeed against another object.
+    #[error("{message}")]
+    ExceedsBalance {
+        param: &'static str,
+        code: &'static str,
+        message: String,
+    },
     /// The processor or issuer refused the operation (a card error).
     #[error("{message}")]
     Declined { code: &'static str, message: String },

@@ -30,7 +30,7 @@ use super::ServiceError;
 pub struct NewRefund {
     pub payment: PaymentId,
     /// `None`: everything still refundable.
-    pub amount: Option<i64>,
+    pub amount: Option<MinorUnits>,
     pub reason: Option<RefundReason>,
     pub idempotency_key: Option<String>,
 }
@@ -66,7 +66,7 @@ pub async fn create(
         });
     }
     let refundable = payment.amount_received - payment.amount_refunded;
-    let amount = new.amount.unwrap_or(refundable);
+    let amount = new.amount.map_or(refundable, MinorUnits::get);
     if amount <= 0 || amount > refundable {
         return Err(too_large(refundable));
     }
@@ -239,11 +239,11 @@ async fn write(
 }
 
 fn too_large(refundable: i64) -> ServiceError {
-    ServiceError::invalid(
-        "amount",
-        "amount_too_large",
-        format!("The refund amount must be between 1 and what is left to refund ({refundable})"),
-    )
+    ServiceError::ExceedsBalance {
+        param: "amount",
+        code: "amount_exceeds_refundable",
+        message: format!("The refund amount must be between 1 and what is left to refund ({refundable})"),
+    }
 }
 
 fn corrupt(column: &str) -> ServiceError {

@@ -119,7 +119,7 @@ both_backends! {
         assert_eq!(p["amount_capturable"], 5000);
         let id = p["id"].as_str().unwrap();
         let (status, e) = error_of(app.post(&format!("/v1/payments/{id}/capture"), &sk, &json!({"amount_to_capture": 5001})).await).await;
-        assert_eq!((status, e["code"].as_str().unwrap(), e["param"].as_str().unwrap()), (400, "amount_too_large", "amount_to_capture"));
+        assert_eq!((status, e["code"].as_str().unwrap(), e["param"].as_str().unwrap()), (409, "amount_exceeds_capturable", "amount_to_capture"));
         let r = app.post(&format!("/v1/payments/{id}/capture"), &sk, &json!({"amount_to_capture": 3000})).await;
         assert_eq!(r.status(), 200);
         let captured: Value = r.json().await.unwrap();

@@ -25,12 +25,14 @@ both_backends! {
         assert_eq!((first["status"].as_str(), first["amount"].as_i64()), (Some("succeeded"), Some(300)));
         assert_eq!(first["reason"], "requested_by_customer");
         let (status, e) = error_of(app.post("/v1/refunds", &sk, &json!({"payment": id, "amount": 701})).await).await;
-        assert_eq!((status, e["code"].as_str().unwrap(), e["param"].as_str().unwrap()), (400, "amount_too_large", "amount"));
+        assert_eq!((status, e["code"].as_str().unwrap(), e["param"].as_str().unwrap()), (409, "amount_exceeds_refundable", "amount"));
         assert!(e["message"].as_str().unwrap().contains("700"));
         let rest: Value = app.post("/v1/refunds", &sk, &json!({"payment": id})).await.json().await.unwrap();
         assert_eq!(rest["amount"], 700, "no amount: everything left");
         let (status, _) = error_of(app.post("/v1/refunds", &sk, &json!({"payment": id, "amount": 1})).await).await;
-        assert_eq!(status, 400);
+        assert_eq!(status, 409);
+        let (status, e) = error_of(app.post("/v1/refunds", &sk, &json!({"payment": id})).await).await;
+        assert_eq!((status, e["code"].as_str().unwrap()), (409, "amount_exceeds_refundable"), "nothing left to refund");
         let after: Value = app.get(&format!("/v1/payments/{id}"), &sk).await.json().await.unwrap();
         assert_eq!(after["amount_refunded"], 1000);
         let listed: Value = app.get(&format!("/v1/refunds?payment={id}"), &sk).await.json().await.unwrap();
@@ -63,7 +65,7 @@ both_backends! {
         for t in tasks {
             match t.await.unwrap() {
                 200 => ok += 1,
-                400 => {}
+                409 => {}
                 other => panic!("unexpected status {other}"),
             }
         }

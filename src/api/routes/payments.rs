@@ -109,6 +109,18 @@ fn field_error(e: FieldError) -> ApiError {
     ApiError::invalid(e.param, "parameter_invalid", e.message)
 }
 
+/// An amount that must be positive but whose upper bound is the object's
+/// balance (what is left to capture or refund), which the service checks.
+pub(crate) fn positive_amount(param: &'static str, amount: JsonInteger) -> Result<MinorUnits, ApiError> {
+    MinorUnits::parse(amount.get(), i64::MAX).map_err(|_| {
+        ApiError::invalid(
+            param,
+            "invalid_amount",
+            format!("{param} must be a positive integer in the currency's minor unit"),
+        )
+    })
+}
+
 /// Amount and currency, against the gateway's maximum and the key's limits.
 pub(crate) fn parse_money(auth: &Authenticated, amount: i64, currency: &str, max: i64) -> Result<Money, ApiError> {
     let currency =
@@ -267,10 +279,10 @@ pub async fn confirm(
     params(("id" = String, Path, pattern = r"^pay_[0-9A-Za-z]{24}$",
         description = "The payment's id. A malformed id, or another merchant's payment, is a 404 like an unknown one.")), request_body = CapturePayment,
     responses((status = 200, description = "The payment, captured.", body = PaymentView),
-        (status = 400, description = "The body is not valid JSON or has an unknown field, or `amount_to_capture` is larger than the authorized amount (`amount_too_large`).", body = ErrorEnvelope),
+        (status = 400, description = "The body is not valid JSON or has an unknown field, or `amount_to_capture` is not a positive integer (`invalid_amount`).", body = ErrorEnvelope),
         (status = 402, description = "The processor refused the capture (`capture_failed`).", body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
-        (status = 409, description = "The payment is not waiting for capture (`payment_unexpected_state`).", body = ErrorEnvelope),
+        (status = 409, description = "The payment is not waiting for capture (`payment_unexpected_state`), or `amount_to_capture` is larger than the authorized amount (`amount_exceeds_capturable`, `param: amount_to_capture`).", body = ErrorEnvelope),
         (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
         (status = 415, description = "A body that is not `application/json` (`unsupported_content_type`); the body may be left out.", body = ErrorEnvelope),
         (status = 502, body = ErrorEnvelope)),
@@ -290,7 +302,9 @@ pub async fn capture(
             &auth.actor(),
             auth.merchant(),
             &id,
-            body.amount_to_capture.map(JsonInteger::get),
+            body.amount_to_capture
+                .map(|a| positive_amount("amount_to_capture", a))
+                .transpose()?,
         )
         .await;
     // A refused capture is recorded (history and audit) before it is answered.

@@ -50,10 +50,10 @@ impl IntoParams for RefundListQuery {
 
 #[utoipa::path(post, path = "/v1/refunds", operation_id = "create_refund", tag = "refunds", request_body = CreateRefund,
     responses((status = 200, description = "The refund; a processor refusal comes back as `status: failed`.", body = RefundView),
-        (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid (`invalid_json`, `parameter_unknown`, `parameter_missing`, `parameter_invalid`); or `amount` is more than is left to refund (`amount_too_large`).", body = ErrorEnvelope),
+        (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid (`invalid_json`, `parameter_unknown`, `parameter_missing`, `parameter_invalid`, `invalid_amount`).", body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope),
         (status = 404, description = "No such payment of this merchant (`resource_missing`).", body = ErrorEnvelope),
-        (status = 409, description = "The payment has not succeeded (`payment_unexpected_state`).", body = ErrorEnvelope),
+        (status = 409, description = "The payment has not succeeded (`payment_unexpected_state`), or `amount` (or, without one, the whole payment) is more than is left to refund (`amount_exceeds_refundable`, `param: amount`).", body = ErrorEnvelope),
         (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
         (status = 415, description = "The body is not `application/json` (`unsupported_content_type`).", body = ErrorEnvelope),
         (status = 502, body = ErrorEnvelope)),
@@ -70,7 +70,10 @@ pub async fn create(
         .map_err(|_| ApiError::invalid("payment", "parameter_invalid", "payment is not a payment id"))?;
     let new = NewRefund {
         payment,
-        amount: body.amount.map(JsonInteger::get),
+        amount: body
+            .amount
+            .map(|a| super::payments::positive_amount("amount", a))
+            .transpose()?,
         reason: body.reason,
         idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
     };

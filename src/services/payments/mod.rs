@@ -312,18 +312,18 @@ impl Payments {
         actor: &Actor,
         merchant: &MerchantId,
         id: &PaymentId,
-        amount: Option<i64>,
+        amount: Option<MinorUnits>,
     ) -> Result<PaymentRecord, ServiceError> {
         let row = self.load(merchant, id).await?;
         let state = state_of(&row)?;
-        let amount = amount.unwrap_or(state.amount_capturable);
+        let amount = amount.map_or(state.amount_capturable, MinorUnits::get);
         // The state machine decides before the processor is asked.
         state.clone().apply(Step::Capture { amount }).map_err(|e| match e {
-            PaymentError::AmountOutOfRange { max } => ServiceError::invalid(
-                "amount_to_capture",
-                "amount_too_large",
-                format!("amount_to_capture must be between 1 and the authorized amount ({max})"),
-            ),
+            PaymentError::AmountOutOfRange { max } => ServiceError::ExceedsBalance {
+                param: "amount_to_capture",
+                code: "amount_exceeds_capturable",
+                message: format!("amount_to_capture must be between 1 and the authorized amount ({max})"),
+            },
             other => illegal(other),
         })?;
         let connector = self.connector(&row.connector)?;

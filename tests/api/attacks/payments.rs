@@ -235,15 +235,17 @@ both_backends! {
             }
         }
         // Well-formed but too large for what is there.
-        for (path, body, code) in [
-            ("/v1/payments".to_owned(), json!({"currency": "usd", "amount": 100_000_000}), "amount_too_large"),
-            (format!("/v1/payments/{}/capture", t.held), json!({"amount_to_capture": 3001}), "amount_too_large"),
-            ("/v1/refunds".to_owned(), json!({"payment": t.paid, "amount": 4001}), "amount_too_large"),
+        // Above the configured maximum is bad input (400); above what the
+        // payment holds is a conflict with its state (409).
+        for (path, body, expected, code) in [
+            ("/v1/payments".to_owned(), json!({"currency": "usd", "amount": 100_000_000}), 400, "amount_too_large"),
+            (format!("/v1/payments/{}/capture", t.held), json!({"amount_to_capture": 3001}), 409, "amount_exceeds_capturable"),
+            ("/v1/refunds".to_owned(), json!({"payment": t.paid, "amount": 4001}), 409, "amount_exceeds_refundable"),
         ] {
             let (status, text) = post_json(app, &path, &t.sk, &body).await;
             assert_clean(status, &text, &path);
             let e: Value = serde_json::from_str(&text).unwrap();
-            assert_eq!((status, e["error"]["code"].as_str()), (400, Some(code)), "{path}: {text}");
+            assert_eq!((status, e["error"]["code"].as_str()), (expected, Some(code)), "{path}: {text}");
         }
         assert_eq!(rows(app).await, before, "nothing was created");
         intact(app, &t).await;
