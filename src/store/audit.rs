@@ -137,7 +137,7 @@ pub async fn append(tx: &mut AnyConnection, events: &[AuditEvent]) -> Result<i64
 
 /// [`append`] on the SQLite commit thread's own connection, in its open
 /// transaction.
-pub fn append_rusqlite(conn: &rusqlite::Connection, events: &[AuditEvent]) -> Result<(), StoreError> {
+pub fn append_rusqlite(conn: &rusqlite::Connection, events: &[&AuditEvent]) -> Result<(), StoreError> {
     use super::write_op::sqlite_error;
     let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("too many audit events".into()))?;
     if count == 0 {

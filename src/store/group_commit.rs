@@ -3,14 +3,17 @@
 //! With durable commits (SQLite `synchronous=FULL`, PostgreSQL's WAL flush),
 //! every commit waits for the disk. Writers hand their work to this queue as
 //! a [`WriteJob`] (statements as data, plus the audit entries describing
-//! them); one committer takes whatever is queued, runs each job inside its
-//! own SAVEPOINT of a single transaction, appends the audit entries of the
-//! jobs that succeeded in one go (one chain-head update for the batch),
-//! commits once, and then answers every caller. A job that fails is rolled
-//! back to its savepoint alone, and its audit entries are never written; if
-//! the commit fails, every job of the batch is told so. A caller is answered
-//! only after its work and its audit entries are durable, so semantics are
-//! those of its own transaction.
+//! them); one committer takes whatever is queued, runs every job in a single
+//! transaction, appends the audit entries of the jobs that succeeded in one
+//! go (one chain-head update for the batch), commits once, and then answers
+//! every caller. A job that fails is undone alone (its own SAVEPOINT), and its
+//! audit entries are never written; if the commit fails, every job of the
+//! batch is told so. A caller is answered only after its work and its audit
+//! entries are durable, so semantics are those of its own transaction.
+//!
+//! On SQLite the batch first runs without savepoints (they cost a copy of
+//! every page each job touches) and, only if a job fails, is rolled back and
+//! run again with one savepoint per job.
 //!
 //! On PostgreSQL the committer is a task running the statements through
 //! sqlx. On SQLite it is a thread with its own connection that runs a whole
@@ -174,12 +177,7 @@ fn run_sqlite(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Queued>, pa
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        drain(&mut rx, &mut batch);
         if let Err(e) = commit_sqlite(&conn, &mut batch) {
             fail_all(&mut batch, &e.to_string());
             // A connection in an unknown state is replaced, not reused.
@@ -192,19 +190,43 @@ fn run_sqlite(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Queued>, pa
     }
 }
 
+fn drain(rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 /// Runs a batch in one transaction. An error here (begin, audit, commit)
-/// fails the whole batch; a job's own failure only its savepoint.
+/// fails the whole batch; a job's own failure only that job.
+///
+/// Jobs almost never fail (a failure is a lost compare-and-set race or a
+/// violated constraint), so the batch first runs without savepoints: a
+/// savepoint per job makes SQLite copy every page a job touches into a
+/// statement journal, and the jobs of a batch all touch the same last pages of
+/// the same tables. If any job fails, the whole transaction is rolled back
+/// and the batch runs again with a savepoint per job, so that only the failing
+/// job is undone and the others commit as they would have alone.
 fn commit_sqlite(conn: &rusqlite::Connection, batch: &mut Vec<Queued>) -> Result<(), StoreError> {
     run_cached(conn, "BEGIN IMMEDIATE")?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut events = Vec::new();
-    for queued in batch.iter_mut() {
-        let result = run_job_sqlite(conn, &queued.job)?;
-        if result.is_ok() {
-            events.append(&mut queued.job.audit);
-        }
-        outcomes.push(result);
-    }
+    let outcomes = if run_all_sqlite(conn, batch).is_ok() {
+        batch.iter().map(|_| Ok(())).collect()
+    } else {
+        run_cached(conn, "ROLLBACK")?;
+        run_cached(conn, "BEGIN IMMEDIATE")?;
+        batch
+            .iter()
+            .map(|queued| run_job_sqlite(conn, &queued.job))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let events: Vec<&AuditEvent> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .flat_map(|(queued, _)| &queued.job.audit)
+        .collect();
     super::audit::append_rusqlite(conn, &events)?;
     let committed = run_cached(conn, "COMMIT").map_err(|e| e.to_string());
     if committed.is_err() {
@@ -212,6 +234,14 @@ fn commit_sqlite(conn: &rusqlite::Connection, batch: &mut Vec<Queued>) -> Result
     }
     answer_all(batch, outcomes, committed);
     Ok(())
+}
+
+/// Every statement of every job, in order, stopping at the first failure.
+fn run_all_sqlite(conn: &rusqlite::Connection, batch: &[Queued]) -> Result<(), StoreError> {
+    batch
+        .iter()
+        .flat_map(|queued| &queued.job.ops)
+        .try_for_each(|op| op.run_rusqlite(conn))
 }
 
 /// The job's own result inside; the outer error only if the savepoint
@@ -256,5 +286,101 @@ fn answer_all(batch: &mut Vec<Queued>, outcomes: Vec<Result<(), StoreError>>, co
             (Err(e), _) => Err(StoreError::Corrupt(format!("group commit failed: {e}"))),
         };
         let _ = queued.done.send(answer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit::Outcome;
+    use crate::store::write_op::Value;
+
+    /// A database with the real SQLite schema, and the commit connection on it.
+    fn migrated() -> (tempfile::TempDir, rusqlite::Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(rusqlite::Connection::open(&path).unwrap());
+        let conn = open_sqlite_writer(&path).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for file in files {
+            conn.execute_batch(&std::fs::read_to_string(file).unwrap()).unwrap();
+        }
+        (dir, conn)
+    }
+
+    fn job(name: &str, fail_after_write: bool) -> (Queued, oneshot::Receiver<Result<(), StoreError>>) {
+        let mut ops = vec![WriteOp::new(
+            "INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, 0)",
+            vec![Value::Text(format!("mer_{name:0>24}")), Value::Text(name.to_owned())],
+        )];
+        if fail_after_write {
+            ops.push(WriteOp::new(
+                "INSERT INTO merchants (id, name, created_at) VALUES (NULL, 'x', 0)",
+                vec![],
+            ));
+        }
+        let mut audit = AuditEvent::new("test.job", Outcome::Success);
+        audit.resource = Some(name.to_owned());
+        let (done, answer) = oneshot::channel();
+        (
+            Queued {
+                job: WriteJob::new(ops, vec![audit]),
+                done,
+            },
+            answer,
+        )
+    }
+
+    fn names(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_failing_job_in_a_batch_is_undone_alone_and_the_others_commit() {
+        let (_dir, conn) = migrated();
+        let (a, a_done) = job("first", false);
+        let (b, b_done) = job("broken", true);
+        let (c, c_done) = job("third", false);
+        let mut batch = vec![a, b, c];
+        commit_sqlite(&conn, &mut batch).unwrap();
+        assert!(batch.is_empty(), "every job was answered");
+        assert!(a_done.blocking_recv().unwrap().is_ok());
+        assert!(b_done.blocking_recv().unwrap().is_err());
+        assert!(c_done.blocking_recv().unwrap().is_ok());
+        assert_eq!(
+            names(&conn, "SELECT name FROM merchants ORDER BY name"),
+            ["first", "third"]
+        );
+        assert_eq!(
+            names(
+                &conn,
+                "SELECT resource FROM audit_log WHERE action = 'test.job' ORDER BY seq"
+            ),
+            ["first", "third"],
+            "the failed job's audit entry is not written, and the others keep their order"
+        );
+    }
+
+    #[test]
+    fn a_batch_without_failures_commits_every_job_in_order() {
+        let (_dir, conn) = migrated();
+        let (mut batch, answers): (Vec<_>, Vec<_>) = (0..5).map(|i| job(&format!("job{i}"), false)).unzip();
+        commit_sqlite(&conn, &mut batch).unwrap();
+        for answer in answers {
+            assert!(answer.blocking_recv().unwrap().is_ok());
+        }
+        assert_eq!(
+            names(
+                &conn,
+                "SELECT resource FROM audit_log WHERE action = 'test.job' ORDER BY seq"
+            ),
+            ["job0", "job1", "job2", "job3", "job4"]
+        );
     }
 }
