@@ -310,9 +310,9 @@ mod tests {
         assert!(Backend::from_url("mysql://h/db").is_err());
     }
 
-    /// The clustering migration rebuilds populated tables: every row and
-    /// reference survives, the audit chain still verifies, and foreign keys
-    /// are enforced again afterwards.
+    /// The layout migrations (7 clusters tables, 9 unclusters events) rebuild
+    /// populated tables: every row and reference survives, the audit chain
+    /// still verifies, and foreign keys are enforced again afterwards.
     #[tokio::test]
     async fn clustering_migration_keeps_populated_sqlite_data() {
         const CLUSTERING: i64 = 20261126000007;
@@ -351,6 +351,11 @@ mod tests {
              VALUES ('re_1', 'mer_1', 'pay_1', 'test', 100, 'usd', 'succeeded', 3, 3)",
             "INSERT INTO events (id, merchant_id, mode, type, object_id, data, created_at) \
              VALUES ('evt_1', 'mer_1', 'test', 'payment.succeeded', 'pay_1', '{}', 2)",
+            "INSERT INTO webhook_endpoints (id, merchant_id, mode, url, events, status, kek_version, \
+             secret_wrapped_dek, secret_ciphertext, created_at, updated_at) \
+             VALUES ('we_1', 'mer_1', 'test', 'https://hooks.example/x', '[\"*\"]', 'enabled', 1, 'w', 'c', 1, 1)",
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, \
+             created_at, updated_at) VALUES ('we_1', 'evt_1', 'mer_1', 'pending', 0, 2, 2, 2)",
         ];
         for sql in seed {
             sqlx::query(sql).execute(&pool).await.unwrap();
@@ -372,6 +377,7 @@ mod tests {
             ("payment_history", 2),
             ("refunds", 1),
             ("events", 1),
+            ("webhook_deliveries", 1),
             ("audit_log", 3),
         ] {
             let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
@@ -380,13 +386,19 @@ mod tests {
                 .unwrap();
             assert_eq!(n, rows, "{table}");
         }
-        for table in ["card_tokens", "payments", "payment_history", "events"] {
+        // Clustered by migration 7; events back to a rowid table by migration 9.
+        for (table, clustered) in [
+            ("card_tokens", true),
+            ("payments", true),
+            ("payment_history", true),
+            ("events", false),
+        ] {
             let (sql,): (String,) = sqlx::query_as("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = $1")
                 .bind(table)
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-            assert!(sql.ends_with("WITHOUT ROWID"), "{table}: {sql}");
+            assert_eq!(sql.ends_with("WITHOUT ROWID"), clustered, "{table}: {sql}");
         }
         let violations = sqlx::query("PRAGMA foreign_key_check").fetch_all(&pool).await.unwrap();
         assert!(violations.is_empty());
