@@ -311,7 +311,10 @@ st_run api --checks "$CHECKS" --exclude-operation-id create_token --exclude-oper
 # expired, none of which JSON Schema can express, so a schema-valid card may
 # rightly be refused with 400. Negative data and conformance are still checked.
 log "running schemathesis on POST /v1/tokens"
-st_run tokens --checks "$CHECKS" --exclude-checks positive_data_acceptance --include-operation-id create_token "$@" || status=$?
+# The token operations its links lead to run along, so the stateful phase can
+# follow a new token to reading and deleting it.
+st_run tokens --checks "$CHECKS" --exclude-checks positive_data_acceptance --include-operation-id create_token \
+    --include-operation-id get_token --include-operation-id delete_token "$@" || status=$?
 # Webhook endpoints, likewise: whether a URL is acceptable depends on its
 # scheme, credentials and (live mode) the addresses its host resolves to, which
 # a JSON schema cannot say; every other check applies.

@@ -378,7 +378,42 @@ pub fn id_schema(prefix: &str) -> ObjectBuilder {
 /// The document, rendered once.
 pub fn document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".to_owned()))
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        camel_case_links(&mut doc);
+        serde_json::to_string(&doc).unwrap_or_else(|_| "{}".to_owned())
+    })
+}
+
+/// utoipa 5 writes a response link's fields in snake case (`operation_id`);
+/// OpenAPI (and every client that follows links) reads `operationId`,
+/// `operationRef` and `requestBody`.
+fn camel_case_links(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) else {
+        return;
+    };
+    let responses = paths
+        .values_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(serde_json::Value::as_object_mut))
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let Some(links) = response.get_mut("links").and_then(serde_json::Value::as_object_mut) else {
+            continue;
+        };
+        for link in links.values_mut().filter_map(serde_json::Value::as_object_mut) {
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_owned(), value);
+                }
+            }
+        }
+    }
 }
 
 pub async fn serve() -> impl IntoResponse {
@@ -403,6 +438,49 @@ mod tests {
             assert_eq!(rest.len(), 24, "{id}");
             assert!(rest.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
         }
+    }
+
+    /// Every link names an operation of the document and takes the id the
+    /// response carries, so a client (or Schemathesis's stateful phase) can
+    /// follow a created object to the operations on it.
+    #[test]
+    fn creating_operations_link_to_the_operations_on_what_they_created() {
+        let doc: Value = serde_json::from_str(super::document()).unwrap();
+        let mut operations = std::collections::HashMap::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                operations.insert(op["operationId"].as_str().unwrap().to_owned(), op.clone());
+            }
+        }
+        let linked = |from: &str| -> Vec<String> {
+            let links = operations[from]["responses"]["200"]["links"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for link in links.values() {
+                let target = link["operationId"].as_str().unwrap();
+                assert!(operations.contains_key(target), "{from} links to unknown {target}");
+                assert_eq!(link["parameters"]["id"], "$response.body#/id", "{from} -> {target}");
+                let params = operations[target]["parameters"].as_array().unwrap();
+                assert!(
+                    params.iter().any(|p| p["name"] == "id" && p["in"] == "path"),
+                    "{target} takes an id"
+                );
+            }
+            let mut targets: Vec<String> = links
+                .values()
+                .map(|l| l["operationId"].as_str().unwrap().to_owned())
+                .collect();
+            targets.sort();
+            targets
+        };
+        assert_eq!(
+            linked("create_payment"),
+            ["cancel_payment", "capture_payment", "confirm_payment", "get_payment"]
+        );
+        assert_eq!(linked("create_refund"), ["get_refund"]);
+        assert_eq!(linked("create_token"), ["delete_token", "get_token"]);
+        assert_eq!(linked("create_webhook_endpoint").len(), 5);
     }
 
     #[test]

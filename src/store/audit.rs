@@ -5,6 +5,8 @@
 //! SQLite): appends from every replica serialise on it, so the chain stays a
 //! single line even with several gateways sharing one database.
 
+use std::borrow::Borrow;
+
 use sqlx::{Any, Executor};
 
 use sqlx::AnyConnection;
@@ -90,7 +92,7 @@ fn insert_statement(rows: usize, positional: bool) -> String {
 
 /// Appends `events` in order, chained to the current head, inside `tx`.
 /// Returns the sequence number of the last entry appended.
-pub async fn append(tx: &mut AnyConnection, events: &[AuditEvent]) -> Result<i64, StoreError> {
+pub async fn append<E: Borrow<AuditEvent>>(tx: &mut AnyConnection, events: &[E]) -> Result<i64, StoreError> {
     let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("too many audit events".into()))?;
     if count == 0 {
         return head(&mut *tx).await.map(|(seq, _)| seq);
@@ -104,13 +106,14 @@ pub async fn append(tx: &mut AnyConnection, events: &[AuditEvent]) -> Result<i64
     let positional = tx.backend_name() == "SQLite";
     let mut hashes = Vec::with_capacity(events.len());
     for (seq, event) in (first_seq..).zip(events) {
-        let hash = chain_hash(seq, event, &prev_hash);
+        let hash = chain_hash(seq, event.borrow(), &prev_hash);
         hashes.push((seq, std::mem::replace(&mut prev_hash, hash.clone()), hash));
     }
     for (chunk, chunk_hashes) in events.chunks(ROWS_PER_INSERT).zip(hashes.chunks(ROWS_PER_INSERT)) {
         let sql = insert_statement(chunk.len(), positional);
         let mut query = sqlx::query(&sql);
         for (event, (seq, prev, hash)) in chunk.iter().zip(chunk_hashes) {
+            let event = event.borrow();
             query = query
                 .bind(*seq)
                 .bind(event.at.as_millis())
@@ -137,7 +140,7 @@ pub async fn append(tx: &mut AnyConnection, events: &[AuditEvent]) -> Result<i64
 
 /// [`append`] on the SQLite commit thread's own connection, in its open
 /// transaction.
-pub fn append_rusqlite(conn: &rusqlite::Connection, events: &[&AuditEvent]) -> Result<(), StoreError> {
+pub fn append_rusqlite<E: Borrow<AuditEvent>>(conn: &rusqlite::Connection, events: &[E]) -> Result<(), StoreError> {
     use super::write_op::sqlite_error;
     let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("too many audit events".into()))?;
     if count == 0 {
@@ -153,6 +156,7 @@ pub fn append_rusqlite(conn: &rusqlite::Connection, events: &[&AuditEvent]) -> R
     let sql = insert_statement(1, true);
     let mut stmt = conn.prepare_cached(&sql).map_err(sqlite_error)?;
     for (seq, event) in (first_seq..).zip(events) {
+        let event = event.borrow();
         let hash = chain_hash(seq, event, &prev_hash);
         let prev = std::mem::replace(&mut prev_hash, hash.clone());
         stmt.execute(rusqlite::params![

@@ -11,9 +11,10 @@
 //! batch is told so. A caller is answered only after its work and its audit
 //! entries are durable, so semantics are those of its own transaction.
 //!
-//! On SQLite the batch first runs without savepoints (they cost a copy of
-//! every page each job touches) and, only if a job fails, is rolled back and
-//! run again with one savepoint per job.
+//! The batch first runs without savepoints (on SQLite they cost a copy of
+//! every page each job touches, on PostgreSQL two round trips per job) and,
+//! only if a job fails, is rolled back and run again with one savepoint per
+//! job.
 //!
 //! On PostgreSQL the committer is a task running the statements through
 //! sqlx. On SQLite it is a thread with its own connection that runs a whole
@@ -118,25 +119,51 @@ async fn run_sqlx(writer: AnyPool, mut rx: mpsc::Receiver<Queued>) {
     }
 }
 
+/// The whole batch in one transaction. As on SQLite, the jobs first run
+/// without savepoints (a savepoint is a round trip of its own here, and two
+/// per job); if one fails, the transaction is rolled back and the batch runs
+/// again with a savepoint per job, so that only the failing job is undone.
 async fn commit_sqlx(writer: &AnyPool, batch: &mut Vec<Queued>) {
     let mut tx = match writer.begin().await {
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, &format!("cannot begin: {e}")),
     };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut events = Vec::new();
-    for queued in batch.iter_mut() {
-        let result = run_job_sqlx(&mut tx, &queued.job).await;
-        if result.is_ok() {
-            events.append(&mut queued.job.audit);
+    let outcomes: Vec<Result<(), StoreError>> = if run_all_sqlx(&mut tx, batch).await.is_ok() {
+        batch.iter().map(|_| Ok(())).collect()
+    } else {
+        let retried = match tx.rollback().await {
+            Ok(()) => writer.begin().await,
+            Err(e) => Err(e),
+        };
+        tx = match retried {
+            Ok(tx) => tx,
+            Err(e) => return fail_all(batch, &format!("cannot begin again: {e}")),
+        };
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for queued in batch.iter() {
+            outcomes.push(run_job_sqlx(&mut tx, &queued.job).await);
         }
-        outcomes.push(result);
-    }
+        outcomes
+    };
+    let events: Vec<&AuditEvent> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .flat_map(|(queued, _)| &queued.job.audit)
+        .collect();
     let committed = match super::audit::append(&mut tx, &events).await {
         Ok(_) => tx.commit().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     answer_all(batch, outcomes, committed);
+}
+
+/// Every statement of every job, in order, stopping at the first failure.
+async fn run_all_sqlx(conn: &mut AnyConnection, batch: &[Queued]) -> Result<(), StoreError> {
+    for op in batch.iter().flat_map(|queued| &queued.job.ops) {
+        op.run_sqlx(conn).await?;
+    }
+    Ok(())
 }
 
 /// Runs one job inside a savepoint, so its failure undoes only its own writes.

@@ -181,7 +181,8 @@ fn full_view(record: &PaymentRecord) -> Json<PaymentView> {
 }
 
 #[utoipa::path(post, path = "/v1/payments", operation_id = "create_payment", tag = "payments", request_body = CreatePayment,
-    responses((status = 200, description = "The payment; declines come back as `status: failed` with a `decline_code`.", body = PaymentView),
+    responses((status = 200, description = "The payment; declines come back as `status: failed` with a `decline_code`.", body = PaymentView,
+            links(("get_payment" = (operation_id = "get_payment", parameters(("id" = "$response.body#/id")))), ("confirm_payment" = (operation_id = "confirm_payment", parameters(("id" = "$response.body#/id")))), ("capture_payment" = (operation_id = "capture_payment", parameters(("id" = "$response.body#/id")))), ("cancel_payment" = (operation_id = "cancel_payment", parameters(("id" = "$response.body#/id")))))),
         (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid (`invalid_json`, `parameter_unknown`, `parameter_missing`, `parameter_invalid`, `invalid_amount`, `amount_too_large`, `invalid_currency`).", body = ErrorEnvelope),
         (status = 403, description = "Not a private key, no `payments:write`, or a key restriction (`amount_above_key_limit`, `currency_not_allowed`).", body = ErrorEnvelope),
         (status = 409, description = "`payment_method` is not a card token of this merchant and mode (`resource_missing`, `param: payment_method`).", body = ErrorEnvelope),

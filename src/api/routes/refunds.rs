@@ -49,7 +49,8 @@ impl IntoParams for RefundListQuery {
 }
 
 #[utoipa::path(post, path = "/v1/refunds", operation_id = "create_refund", tag = "refunds", request_body = CreateRefund,
-    responses((status = 200, description = "The refund; a processor refusal comes back as `status: failed`.", body = RefundView),
+    responses((status = 200, description = "The refund; a processor refusal comes back as `status: failed`.", body = RefundView,
+            links(("get_refund" = (operation_id = "get_refund", parameters(("id" = "$response.body#/id")))))),
         (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid (`invalid_json`, `parameter_unknown`, `parameter_missing`, `parameter_invalid`, `invalid_amount`).", body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope),
         (status = 404, description = "No such payment of this merchant (`resource_missing`).", body = ErrorEnvelope),

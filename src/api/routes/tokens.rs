@@ -149,7 +149,8 @@ fn token_id(raw: &str) -> Result<TokenId, ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/tokens", operation_id = "create_token", tag = "tokens", request_body = CreateToken,
-    responses((status = 200, body = TokenView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+    responses((status = 200, body = TokenView, links(("get_token" = (operation_id = "get_token", parameters(("id" = "$response.body#/id")))), ("delete_token" = (operation_id = "delete_token", parameters(("id" = "$response.body#/id")))))),
+        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope),
         (status = 429, body = ErrorEnvelope)),
     security(("bearer" = [])))]

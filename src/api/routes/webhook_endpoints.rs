@@ -186,7 +186,8 @@ fn context<'a>(state: &'a AppState, auth: &'a Authenticated, actor: &'a crate::s
 #[utoipa::path(post, path = "/v1/webhook_endpoints", operation_id = "create_webhook_endpoint", tag = "webhook_endpoints",
     request_body = CreateWebhookEndpoint,
     responses(
-        (status = 200, description = "The endpoint and its signing secret (shown only now).", body = WebhookEndpointWithSecret),
+        (status = 200, description = "The endpoint and its signing secret (shown only now).", body = WebhookEndpointWithSecret,
+            links(("get_webhook_endpoint" = (operation_id = "get_webhook_endpoint", parameters(("id" = "$response.body#/id")))), ("update_webhook_endpoint" = (operation_id = "update_webhook_endpoint", parameters(("id" = "$response.body#/id")))), ("delete_webhook_endpoint" = (operation_id = "delete_webhook_endpoint", parameters(("id" = "$response.body#/id")))), ("rotate_webhook_endpoint_secret" = (operation_id = "rotate_webhook_endpoint_secret", parameters(("id" = "$response.body#/id")))), ("list_webhook_attempts" = (operation_id = "list_webhook_attempts", parameters(("id" = "$response.body#/id")))))),
         (status = 400, description = "A field is invalid (`url_invalid`, `url_not_allowed`, `events_invalid`, …), named in `param`.", body = ErrorEnvelope),
         (status = 403, description = "A publishable key, or a key without `webhooks:write`.", body = ErrorEnvelope),
         (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope)),
