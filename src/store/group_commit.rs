@@ -34,6 +34,8 @@ use crate::domain::audit::AuditEvent;
 /// Largest number of jobs sharing one commit.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8192;
+/// Batches committed at the same time on PostgreSQL.
+const POSTGRES_COMMITTERS: usize = 4;
 
 /// One caller's writes: statements in order, and the audit entries that
 /// describe them (written only if every statement succeeds).
@@ -67,10 +69,22 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the committing task on `writer` (PostgreSQL).
+    /// Starts the committing tasks on `writer` (PostgreSQL).
+    ///
+    /// Several committers take batches from the one queue, each in its own
+    /// transaction on its own connection, so that one batch's round trips and
+    /// commit overlap with the next one's instead of queueing behind them. This
+    /// is what several replicas sharing the database already do: concurrent
+    /// jobs on the same rows are ordered by PostgreSQL's row locks (a
+    /// compare-and-set or a refund reservation re-checks its condition once the
+    /// other transaction has committed), and the audit chain by the lock on
+    /// its head row, taken last in every batch.
     pub fn start(writer: AnyPool) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run_sqlx(writer, rx));
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..POSTGRES_COMMITTERS {
+            tokio::spawn(run_sqlx(writer.clone(), std::sync::Arc::clone(&rx)));
+        }
         Self { queue: tx }
     }
 
@@ -105,15 +119,15 @@ impl GroupCommit {
     }
 }
 
-async fn run_sqlx(writer: AnyPool, mut rx: mpsc::Receiver<Queued>) {
+async fn run_sqlx(writer: AnyPool, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Queued>>>) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+    loop {
+        {
+            // The queue is held only while a batch is taken from it.
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            batch.push(first);
+            drain(&mut rx, &mut batch);
         }
         commit_sqlx(&writer, &mut batch).await;
     }
