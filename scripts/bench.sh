@@ -412,7 +412,8 @@ lines += [
     *ratios,
     "",
     f"Payments at half of the measured payment throughput, sent at a fixed rate for {env['BENCH_SECS']} s by `examples/loadgen.rs` "
-    "(open loop; each latency counted from when its request was due):",
+    "(open loop; each latency counted from when its request was due; 64 keep-alive connections opened before the run, "
+    "as wrk opens its own, and more whenever all are busy):",
     "",
     "| Backend | Requests/s | p50 | p99 | Requests | Errors |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
