@@ -4,7 +4,9 @@
 //! Invariants: every failure looks the same to the client (one uniform 401)
 //! while the audit trail records the true reason; a known and an unknown key
 //! cost the same work (one HMAC, one indexed lookup, one constant-time
-//! compare); key state is read from the database on every request, so a
+//! compare); key state comes from the database, through a cache whose copies
+//! live at most 200 ms while every change of key, merchant or lockout state
+//! waits longer than that before it is answered (`store::auth_cache`), so a
 //! revocation takes effect on the next request on every replica.
 
 use std::net::IpAddr;
@@ -17,6 +19,7 @@ use crate::domain::key_record::ApiKey;
 use crate::domain::merchant::Merchant;
 use crate::domain::restrictions::canonical;
 use crate::domain::time::Timestamp;
+use crate::store::auth_cache::{ReadStart, Verified};
 use crate::store::{self, Store};
 
 use super::actor::{Actor, RequestMeta};
@@ -89,7 +92,9 @@ impl Authenticator {
     ///
     /// One database round trip: the key (by keyed hash), its merchant and the
     /// client address's lockout are read together. A malformed or missing key
-    /// still makes the same lookup (with an empty hash), so it costs the same.
+    /// still makes the same lookup (with an empty hash), so it costs the same;
+    /// only a key that passes every check may be answered from the cache
+    /// instead (`store::auth_cache`), and it gets a 200 either way.
     pub async fn authenticate(&self, presented: Option<&str>, meta: &RequestMeta) -> Result<Caller, AuthRejection> {
         let now = Timestamp::now();
         let ip = canonical(meta.client_ip);
@@ -102,6 +107,16 @@ impl Authenticator {
             .as_ref()
             .map(|secret| self.hasher.hash(secret))
             .unwrap_or_default();
+        // A key verified a moment ago, if it passes every check again (a
+        // refusal always reads the database below, like an unknown key).
+        if parsed.is_ok() {
+            if let Some(Verified { key, merchant }) = self.store.auth_cache().get(&computed, &ip_text) {
+                if let Ok(key) = Self::check(key, &computed, &computed, ip, now) {
+                    return Ok(Caller { key, merchant });
+                }
+            }
+        }
+        let read = ReadStart::now();
         let lookup = match store::api_keys::lookup_for_auth(&self.store, &computed, &ip_text, now).await {
             Ok(lookup) => lookup,
             Err(e) => return Err(AuthRejection::Unavailable(e.into())),
@@ -121,7 +136,14 @@ impl Authenticator {
             }
         };
         match verdict {
-            Ok(caller) => Ok(caller),
+            Ok(caller) => {
+                let verified = Verified {
+                    key: caller.key.clone(),
+                    merchant: caller.merchant.clone(),
+                };
+                self.store.auth_cache().put(&computed, &ip_text, &verified, read);
+                Ok(caller)
+            }
             Err(rejected) => {
                 let (reason, key) = *rejected;
                 self.record_failure(meta, &ip_text, now, reason, key.as_ref()).await
@@ -196,7 +218,12 @@ impl Authenticator {
         }
         .await;
         match result {
-            Ok(Some(until)) => Err(AuthRejection::LockedOut { until }),
+            Ok(Some(until)) => {
+                // The lockout holds from the next request on, on every replica,
+                // also for keys that were verified a moment ago.
+                self.store.auth_state_changed().await;
+                Err(AuthRejection::LockedOut { until })
+            }
             Ok(None) => Err(AuthRejection::Unauthenticated),
             Err(e) => Err(AuthRejection::Unavailable(e)),
         }

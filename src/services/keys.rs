@@ -141,11 +141,14 @@ pub async fn rotate(
     }
     store::audit::append(&mut tx, &[event]).await?;
     tx.commit().await?;
+    // The old key's new end applies from the next request on, everywhere.
+    store.auth_state_changed().await;
     Ok(IssuedKey { key, secret })
 }
 
 /// Revokes a key: it is refused from the next request on, on every replica
-/// (every request reads the key's state from the shared database).
+/// (this returns only once no gateway can still hold the key as it was:
+/// `store::auth_cache`).
 pub async fn revoke(
     store: &Store,
     actor: &Actor,
@@ -166,6 +169,7 @@ pub async fn revoke(
     }
     store::audit::append(&mut tx, &[event]).await?;
     tx.commit().await?;
+    store.auth_state_changed().await;
     Ok(ApiKey {
         revoked_at: Some(now),
         ..key

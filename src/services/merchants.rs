@@ -82,5 +82,8 @@ pub async fn update(
     store::audit::append(&mut tx, &[event]).await?;
     let merchant = store::merchants::get(&mut *tx, id).await?.ok_or_else(missing)?;
     tx.commit().await?;
+    // Requests read the merchant along with their key: the change applies
+    // from the next request on, on every replica.
+    store.auth_state_changed().await;
     Ok(merchant)
 }

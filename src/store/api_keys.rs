@@ -228,9 +228,10 @@ const AUTH_LOOKUP: &str = "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix,
      LEFT JOIN merchants m ON m.id = k.merchant_id \
      LEFT JOIN ip_lockouts l ON l.client_ip = $2 AND l.locked_until > $3";
 
-/// One read per request: the probe row always exists, so the lockout is read
-/// even when no key matches (and a known and an unknown key cost the same).
-/// On SQLite it runs inline ([`super::sqlite_fast`]); on PostgreSQL through the pool.
+/// One read: the key (by keyed hash), its merchant and the client address's
+/// lockout. The probe row always exists, so the lockout is read even when no
+/// key matches (and a known and an unknown key cost the same). On SQLite it
+/// runs inline ([`super::sqlite_fast`]); on PostgreSQL through the pool.
 pub async fn lookup_for_auth(
     store: &Store,
     key_hash: &str,

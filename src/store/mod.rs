@@ -12,6 +12,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod auth_cache;
 pub mod card_tokens;
 pub mod events;
 pub mod group_commit;
@@ -117,6 +118,8 @@ pub struct Store {
     fast: Option<std::sync::Arc<sqlite_fast::FastReader>>,
     /// Small write transactions that share commits (group commit).
     group: group_commit::GroupCommit,
+    /// Recent authentication lookups (see [`auth_cache`] for why it is exact).
+    auth_cache: std::sync::Arc<auth_cache::AuthCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -148,6 +151,7 @@ impl Store {
                     reader,
                     fast: None,
                     group,
+                    auth_cache: Default::default(),
                 }
             }
             Backend::Postgres => {
@@ -167,6 +171,7 @@ impl Store {
                     reader: pool,
                     fast: None,
                     group,
+                    auth_cache: Default::default(),
                 }
             }
         };
@@ -202,6 +207,18 @@ impl Store {
     /// The inline SQLite reader, when the backend is SQLite.
     pub fn fast_reader(&self) -> Option<&sqlite_fast::FastReader> {
         self.fast.as_deref()
+    }
+
+    /// The cache of authentication lookups.
+    pub fn auth_cache(&self) -> &auth_cache::AuthCache {
+        &self.auth_cache
+    }
+
+    /// Call after committing a change of a key, a merchant or a lockout and
+    /// before answering it: returns once no gateway can still act on the state
+    /// before the change ([`auth_cache`]).
+    pub async fn auth_state_changed(&self) {
+        self.auth_cache.settle().await;
     }
 
     /// The group-commit queue for small, frequent write transactions.

@@ -63,6 +63,7 @@ both_backends! {
         let shown: Value = app.get(&format!("/v1/api_keys/{}", victim.key.id), sk.secret.expose()).await.json().await.unwrap();
         assert_eq!(shown["id"], victim.key.id.as_str());
         assert!(shown["revoked_at"].is_null());
+        assert_eq!(app.get("/v1/merchant", victim.secret.expose()).await.status(), 200, "verified, so cached");
         let r = app.post(&format!("/v1/api_keys/{}/revoke", victim.key.id), sk.secret.expose(), &json!({})).await;
         assert_eq!(r.status(), 200);
         assert!(r.json::<Value>().await.unwrap()["revoked_at"].is_i64());

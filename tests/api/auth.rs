@@ -28,6 +28,16 @@ async fn lockout_is_shared_between_replicas(kind: Db) {
     };
     let (_, sk) = app.merchant_with_secret("Locked").await;
     let mut replica = app.spawn_replica().await;
+    // The valid key was just verified on both, so both hold it in their cache.
+    assert_eq!(app.get("/v1/merchant", &sk).await.status(), 200);
+    let on_replica = replica
+        .client
+        .get(format!("{}/v1/merchant", replica.base))
+        .bearer_auth(&sk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_replica.status(), 200);
     for i in 0..10 {
         let r = app
             .client()
@@ -136,18 +146,50 @@ both_backends! {
     async fn revocation_takes_effect_on_the_next_request_on_every_replica(app) {
         let m = app.merchant("Revoke").await;
         let k = app.key(&m, KeyKind::Secret, &[]).await;
+        let by_api = app.key(&m, KeyKind::Secret, &[]).await;
         let mut replica = app.spawn_replica().await;
         let on_replica = |key: String| {
             let c = replica.client.clone();
             let url = format!("{}/v1/merchant", replica.base);
             async move { c.get(url).bearer_auth(key).send().await.unwrap().status() }
         };
-        assert_eq!(on_replica(k.secret.expose().to_owned()).await, 200);
-        assert_eq!(app.get("/v1/merchant", k.secret.expose()).await.status(), 200);
+        // Both keys were just verified on both gateways (and are cached there).
+        for key in [&k, &by_api] {
+            assert_eq!(on_replica(key.secret.expose().to_owned()).await, 200);
+            assert_eq!(app.get("/v1/merchant", key.secret.expose()).await.status(), 200);
+        }
+        // By the operator CLI, another process.
         let out = app.cli_json(&["key", "revoke", k.key.id.as_str()]);
         assert!(out["revoked_at"].is_i64());
         assert_eq!(on_replica(k.secret.expose().to_owned()).await, 401);
         assert_eq!(app.get("/v1/merchant", k.secret.expose()).await.status(), 401);
+        // Through the API of the replica: the main gateway refuses it next.
+        let revoke = replica
+            .client
+            .post(format!("{}/v1/api_keys/{}/revoke", replica.base, by_api.key.id))
+            .bearer_auth(by_api.secret.expose())
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoke.status(), 200);
+        assert_eq!(app.get("/v1/merchant", by_api.secret.expose()).await.status(), 401);
+        assert_eq!(on_replica(by_api.secret.expose().to_owned()).await, 401);
+        replica.stop().await;
+    }
+
+    async fn merchant_changes_apply_on_the_next_request_on_every_replica(app) {
+        let (_, sk) = app.merchant_with_secret("Before").await;
+        let mut replica = app.spawn_replica().await;
+        let name_on_replica = || {
+            let c = replica.client.clone();
+            let (url, sk) = (format!("{}/v1/merchant", replica.base), sk.clone());
+            async move { c.get(url).bearer_auth(sk).send().await.unwrap().json::<Value>().await.unwrap()["name"].clone() }
+        };
+        assert_eq!(name_on_replica().await, "Before");
+        let r = app.post("/v1/merchant", &sk, &serde_json::json!({"name": "After"})).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(name_on_replica().await, "After", "the replica's cached copy is gone by the time the change is answered");
         replica.stop().await;
     }
 
