@@ -274,13 +274,22 @@ pub fn history_ops(rows: &[HistoryRow]) -> Vec<WriteOp> {
                     (&r.reason).into(),
                 ]);
             }
-            WriteOp::new(history_insert_statement(chunk.len()), params)
+            WriteOp::new(history_insert_sql(chunk.len()), params)
         })
         .collect()
 }
 
 const HISTORY_ROWS_PER_INSERT: usize = 8;
 const HISTORY_COLUMNS: usize = 9;
+
+/// [`history_insert_statement`] for `rows` rows, built once per row count.
+fn history_insert_sql(rows: usize) -> &'static str {
+    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| (1..=HISTORY_ROWS_PER_INSERT).map(history_insert_statement).collect());
+    statements
+        .get(rows.clamp(1, HISTORY_ROWS_PER_INSERT) - 1)
+        .map_or("", String::as_str)
+}
 
 /// `INSERT … VALUES ($1, …, $9), ($10, …)`: built from constants and a row
 /// count only.
