@@ -36,6 +36,9 @@ impl CliContext {
     /// Opens the configured database (applying migrations).
     pub async fn store(&self) -> anyhow::Result<Store> {
         let url = self.config.database_url();
+        if !self.dev {
+            crate::server::database::check_transport(&url).map_err(anyhow::Error::msg)?;
+        }
         if url.starts_with("sqlite:") {
             crate::server::files::create_private_dir(&self.config.data_dir)
                 .with_context(|| format!("cannot create data directory {}", self.config.data_dir.display()))?;

@@ -2,6 +2,7 @@
 //! wiring services together, and running the listener until shutdown.
 
 pub mod config;
+pub mod database;
 pub mod dev;
 pub mod files;
 pub mod linger;
@@ -153,6 +154,10 @@ impl Settings {
         let (Some(pepper), tls) = (pepper, tls) else {
             return Err(StartupError::Invalid("secret material could not be loaded".into()));
         };
+        let database_url = config.database_url();
+        if !dev {
+            database::check_transport(&database_url).map_err(StartupError::Invalid)?;
+        }
         let tls = match tls {
             Some((cert, key)) => {
                 Some(tls::server_config(&cert, &key).map_err(|e| StartupError::Invalid(e.to_string()))?)
@@ -162,7 +167,7 @@ impl Settings {
         Ok(Settings {
             listen: config.listen,
             data_dir: config.data_dir.clone(),
-            database_url: config.database_url(),
+            database_url,
             tls,
             pepper,
             vault,

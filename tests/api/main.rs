@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod cli;
 mod conventions;
+mod database_tls;
 mod elements;
 mod events;
 mod group_commit;
