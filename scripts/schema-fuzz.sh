@@ -140,8 +140,17 @@ OWN_KEY_ID="$(api /v1/merchant "$SECRET_KEY" | json_field key.id)"
 # failures. The stateful phase does find those ids (list -> revoke), so a hook
 # points any revoke of a fuzzing identity's own key at a sacrificial one instead:
 # a third key of the demo merchant, which the run may revoke (200, then 409).
-SACRIFICE_KEY_ID="$(cli key create --merchant "$(api /v1/merchant "$SECRET_KEY" | json_field id)" \
+DEMO_MERCHANT="$(api /v1/merchant "$SECRET_KEY" | json_field id)"
+SACRIFICE_KEY_ID="$(cli key create --merchant "$DEMO_MERCHANT" \
     --kind secret --description "schema-fuzz: may be revoked" | json_field id)"
+# Card reveal is granted to no key by default, not even to secret keys (which
+# only ever get 403 there): its run uses a restricted key holding
+# `tokens:reveal`, so the operation is exercised for real (200, then 429 past
+# the limit of 10 a minute; 404 for unknown tokens; 400 with Idempotency-Key).
+REVEAL_JSON="$(cli key create --merchant "$DEMO_MERCHANT" --kind restricted --permission tokens:reveal \
+    --description "schema-fuzz: reveal")"
+REVEAL_KEY="$(json_field secret <<<"$REVEAL_JSON")"
+REVEAL_KEY_ID="$(json_field id <<<"$REVEAL_JSON")"
 #
 # Idempotency-Key: the generator repeats short keys ("0", "!") across different
 # requests, and a key reused for another request is rightly refused (422
@@ -210,6 +219,8 @@ def post(path, body):
 
 card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
 tokens = [post("/v1/tokens", {"card": card})["id"] for _ in range(6)]
+# Tokens for the reveal run alone: the other runs may delete theirs.
+revealable = [post("/v1/tokens", {"card": card})["id"] for _ in range(3)]
 payments = [
     post("/v1/payments", {"amount": 1500, "currency": "usd"})["id"],
     post("/v1/payments", {"amount": 2500, "currency": "usd", "payment_method": tokens[0]})["id"],
@@ -224,12 +235,13 @@ endpoints = [post("/v1/webhook_endpoints", {"url": f"http://localhost:9/hook{i}"
 request = urllib.request.Request(base + "/v1/events?limit=5", headers={"Authorization": f"Bearer {key}"})
 with urllib.request.urlopen(request, context=context, timeout=10) as r:
     events = [e["id"] for e in json.load(r)["data"]]
-ids = {"token_ids": tokens, "payment_ids": payments, "refund_ids": refunds,
+ids = {"token_ids": tokens, "revealable_token_ids": revealable, "payment_ids": payments, "refund_ids": refunds,
        "endpoint_ids": endpoints, "event_ids": events, "api_key_ids": [own_key, sacrifice]}
 for name, values in ids.items():
     print(f"[dictionaries.{name}]\nvalues = {json.dumps(values)}\n")
 bindings = {
-    "token_ids": ["get_token", "delete_token", "reveal_token"],
+    "token_ids": ["get_token", "delete_token"],
+    "revealable_token_ids": ["reveal_token"],
     "payment_ids": ["get_payment", "confirm_payment", "cancel_payment", "capture_payment"],
     "refund_ids": ["get_refund"],
     "event_ids": ["get_event"],
@@ -250,11 +262,12 @@ log "seeded $(grep -c '^\[dictionaries' "$WORK/dictionaries.toml") id dictionari
 # stands in for a real answer). The demo merchant's is used unless an operation
 # refuses it; `peers` makes object_level_authorization replay each one's reads
 # of its own objects as the other, which must not get them.
-python3 - "$WORK/auth.json" "$SECRET_KEY" "$PEER_KEY" <<'PY'
+python3 - "$WORK/auth.json" "$SECRET_KEY" "$PEER_KEY" "$WORK/auth-reveal.json" "$REVEAL_KEY" <<'PY'
 import json, sys
-path, a, b = sys.argv[1:4]
+path, a, b, reveal_path, reveal = sys.argv[1:6]
 entry = lambda name, key: {"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {key}"}]}
 json.dump({"auth": [entry("demo_merchant", a), entry("peer_merchant", b)]}, open(path, "w"))
+json.dump({"auth": [entry("demo_revealer", reveal)]}, open(reveal_path, "w"))
 PY
 
 # Warnings that mean the run did not test what it should: an operation that
@@ -272,6 +285,8 @@ path = "$WORK/auth.json"
 peers = ["demo_merchant", "peer_merchant"]
 TOML
 cat "$WORK/dictionaries.toml" >>"$WORK/schemathesis.toml"
+# The reveal run: the same settings with the one identity that may reveal.
+sed -e "s|$WORK/auth.json|$WORK/auth-reveal.json|" -e '/^peers = /d' "$WORK/schemathesis.toml" >"$WORK/schemathesis-reveal.toml"
 
 # Every built-in check ("all"), none excluded. use_after_free and
 # ensure_resource_availability only act after a DELETE or a POST that creates a
@@ -287,9 +302,9 @@ SEED_ARGS=()
 st_run() {
     local name=$1; shift
     PYTHONPATH="$WORK" SCHEMATHESIS_HOOKS=paywarden_fuzz_hooks \
-    SCHEMA_FUZZ_PROTECTED_KEY_IDS="$OWN_KEY_ID,$PEER_KEY_ID" \
+    SCHEMA_FUZZ_PROTECTED_KEY_IDS="$OWN_KEY_ID,$PEER_KEY_ID,$REVEAL_KEY_ID" \
     SCHEMA_FUZZ_SACRIFICE_KEY_ID="$SACRIFICE_KEY_ID" \
-    "$ST" --config-file "$WORK/schemathesis.toml" run "$BASE/openapi.json" \
+    "$ST" --config-file "${ST_CONFIG:-$WORK/schemathesis.toml}" run "$BASE/openapi.json" \
     --tls-verify "$CERT" \
     --header "User-Agent: paywarden-schema-fuzz/$RUN_ID (schemathesis $SCHEMATHESIS_VERSION)" \
     --max-examples "$MAX_EXAMPLES" \
@@ -305,7 +320,11 @@ log "running schemathesis (run id $RUN_ID, $MAX_EXAMPLES examples per operation)
 status=0
 # Every operation but card tokenization, with every check.
 st_run api --checks "$CHECKS" --exclude-operation-id create_token --exclude-operation-id create_webhook_endpoint \
-    --exclude-operation-id update_webhook_endpoint "$@" || status=$?
+    --exclude-operation-id update_webhook_endpoint --exclude-operation-id reveal_token "$@" || status=$?
+log "running schemathesis on POST /v1/tokens/{id}/reveal (with a key that may reveal)"
+# One operation: no links to follow, so no stateful phase.
+ST_CONFIG="$WORK/schemathesis-reveal.toml" st_run reveal --checks "$CHECKS" --include-operation-id reveal_token \
+    --phases examples,coverage,fuzzing "$@" || status=$?
 # Card tokenization, with every check but positive_data_acceptance: a card is
 # valid only if it passes Luhn, matches its brand's CVC length and has not
 # expired, none of which JSON Schema can express, so a schema-valid card may
@@ -327,7 +346,7 @@ if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     tail -n 50 "$OUT/server.log" >&2
     status=1
 fi
-# Both fuzzing keys must still work: not revoked, their address not locked out.
+# The fuzzing keys must still work: not revoked, their address not locked out.
 for key in "$SECRET_KEY" "$PEER_KEY"; do
     api /v1/merchant "$key" >/dev/null 2>&1 || { log "a fuzzing key no longer authenticates after the run"; status=1; }
 done
