@@ -1,5 +1,9 @@
 -- Stores events as a rowid table again (SQLite only), undoing their
 -- clustering by primary key (migration 7); the other tables stay clustered.
+-- Events written by one change (`payment.created` and `payment.succeeded` of
+-- a payment confirmed at once) carry the same snapshot of their object: the
+-- later ones now store no copy of it, only `snapshot_of`, the id of the first
+-- (PostgreSQL: migration 10).
 --
 -- Events arrive in key order (time-ordered ids), so every insert lands on
 -- the right-most leaf. A rowid table takes a full right-most leaf by starting
@@ -25,8 +29,10 @@ CREATE TABLE events (
     mode         TEXT NOT NULL CHECK (mode IN ('test', 'live')),
     type         TEXT NOT NULL,
     object_id    TEXT NOT NULL,
-    data         TEXT NOT NULL,
-    created_at   BIGINT NOT NULL
+    data         TEXT,
+    snapshot_of  TEXT REFERENCES events (id),
+    created_at   BIGINT NOT NULL,
+    CHECK ((data IS NULL) = (snapshot_of IS NOT NULL))
 );
 INSERT INTO events (id, merchant_id, mode, type, object_id, data, created_at)
 SELECT id, merchant_id, mode, type, object_id, data, created_at FROM temp.events_rows ORDER BY id;

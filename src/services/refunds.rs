@@ -222,7 +222,7 @@ async fn write(
         ],
     };
     if let Some(event) = &event_row {
-        ops.extend(store::events::insert_ops(event));
+        ops.extend(store::events::insert_ops(std::slice::from_ref(event)));
     }
     let result = store.group_commit().run(WriteJob::new(ops, vec![audit])).await;
     match result {

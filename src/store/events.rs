@@ -4,7 +4,7 @@
 
 use sqlx::{Any, AnyConnection, Executor};
 
-use super::write_op::WriteOp;
+use super::write_op::{Value, WriteOp};
 use super::StoreError;
 use crate::domain::ids::{EventId, MerchantId};
 
@@ -21,31 +21,77 @@ pub struct EventRow {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, merchant_id, mode, type, object_id, data, created_at";
+/// The columns of an event as read: an event that shares its snapshot with an
+/// earlier event of the same change reads that event's `data` (`s`).
+const COLUMNS: &str =
+    "e.id, e.merchant_id, e.mode, e.type, e.object_id, COALESCE(e.data, s.data) AS data, e.created_at";
+const FROM: &str = "FROM events e LEFT JOIN events s ON s.id = e.snapshot_of AND s.merchant_id = e.merchant_id";
 
-/// The insert of an event and of its webhook deliveries (one per enabled
-/// endpoint of the merchant and mode subscribed to its type), for the job of
-/// the change it describes.
-pub fn insert_ops(row: &EventRow) -> Vec<WriteOp> {
-    let event = WriteOp::new(
-        "INSERT INTO events (id, merchant_id, mode, type, object_id, data, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        vec![
+/// The inserts of the events of one change, in order, and of their webhook
+/// deliveries (one per enabled endpoint of the merchant and mode subscribed to
+/// the event's type), for the job of that change. Events after the first whose
+/// `data` equals the first's store no copy of it, only a reference
+/// (`snapshot_of`): a payment confirmed at once writes its snapshot once for
+/// `payment.created` and `payment.succeeded`.
+pub fn insert_ops(rows: &[EventRow]) -> Vec<WriteOp> {
+    let Some(first) = rows.first() else { return Vec::new() };
+    let mut params = Vec::with_capacity(rows.len() * EVENT_COLUMNS);
+    for row in rows {
+        let shared = row.id != first.id && row.data == first.data;
+        params.extend([
             (&row.id).into(),
             (&row.merchant_id).into(),
             (&row.mode).into(),
             (&row.event_type).into(),
             (&row.object_id).into(),
-            (&row.data).into(),
+            if shared { Value::NullText } else { (&row.data).into() },
+            if shared { (&first.id).into() } else { Value::NullText },
             row.created_at.into(),
-        ],
+        ]);
+    }
+    let events = WriteOp::new(insert_sql(rows.len()), params);
+    let mut ops = vec![events];
+    ops.extend(super::webhook_deliveries::enqueue_for_events_op(rows));
+    ops
+}
+
+const EVENT_COLUMNS: usize = 8;
+/// Most events one change writes (more are inserted in several statements'
+/// worth of rows, which never happens: a change emits two at most).
+const MAX_EVENTS_PER_CHANGE: usize = 8;
+
+/// `INSERT … VALUES ($1, …, $8), ($9, …)` for `rows` rows, built once per count
+/// from constants.
+fn insert_sql(rows: usize) -> std::borrow::Cow<'static, str> {
+    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| (1..=MAX_EVENTS_PER_CHANGE).map(insert_statement).collect());
+    match statements.get(rows.wrapping_sub(1)) {
+        Some(sql) => sql.as_str().into(),
+        None => insert_statement(rows).into(),
+    }
+}
+
+fn insert_statement(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (id, merchant_id, mode, type, object_id, data, snapshot_of, created_at) VALUES ",
     );
-    vec![event, super::webhook_deliveries::enqueue_for_event_op(row)]
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let placeholders: Vec<String> = (1..=EVENT_COLUMNS)
+            .map(|c| format!("${}", row * EVENT_COLUMNS + c))
+            .collect();
+        sql.push('(');
+        sql.push_str(&placeholders.join(", "));
+        sql.push(')');
+    }
+    sql
 }
 
 /// [`insert_ops`] in the caller's own transaction.
-pub async fn insert(conn: &mut AnyConnection, row: &EventRow) -> Result<(), StoreError> {
-    for op in insert_ops(row) {
+pub async fn insert(conn: &mut AnyConnection, rows: &[EventRow]) -> Result<(), StoreError> {
+    for op in insert_ops(rows) {
         op.run_sqlx(conn).await?;
     }
     Ok(())
@@ -57,7 +103,7 @@ pub async fn get<'e>(
     id: &EventId,
 ) -> Result<Option<EventRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM events WHERE id = $1 AND merchant_id = $2"
+        "SELECT {COLUMNS} {FROM} WHERE e.id = $1 AND e.merchant_id = $2"
     ))
     .bind(id.as_str())
     .bind(merchant.as_str())
@@ -76,9 +122,9 @@ pub async fn list<'e>(
 ) -> Result<Vec<EventRow>, StoreError> {
     // `$2 IS NULL OR …`: one constant statement serves every filter combination.
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM events WHERE merchant_id = $1 \
-         AND ($2 IS NULL OR type = $2) AND ($3 IS NULL OR id < $3) \
-         ORDER BY id DESC LIMIT $4"
+        "SELECT {COLUMNS} {FROM} WHERE e.merchant_id = $1 \
+         AND ($2 IS NULL OR e.type = $2) AND ($3 IS NULL OR e.id < $3) \
+         ORDER BY e.id DESC LIMIT $4"
     ))
     .bind(merchant.as_str())
     .bind(event_type)

@@ -11,7 +11,7 @@
 use sqlx::{Any, Executor};
 
 use super::events::EventRow;
-use super::write_op::WriteOp;
+use super::write_op::{Value, WriteOp};
 use super::StoreError;
 
 /// A delivery row as stored.
@@ -32,29 +32,53 @@ pub struct DeliveryRow {
 const COLUMNS: &str = "endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, last_status_code, \
      last_error, created_at, updated_at";
 
-/// Queues a pending delivery of `event` for every enabled endpoint of its
-/// merchant and mode that subscribes to its type or to `*`, in the caller's
-/// transaction (called by `events::insert`). Returns how many were queued.
-pub fn enqueue_for_event_op(event: &EventRow) -> WriteOp {
+/// The deliveries of the events of one change: for each event, one per
+/// enabled endpoint of its merchant and mode subscribed to its type (or to
+/// `*`). One statement for all of them; `None` without events.
+pub fn enqueue_for_events_op(events: &[EventRow]) -> Option<WriteOp> {
+    let first = events.first()?;
     // `events` is a JSON array of strings without escapes (event types are
     // `[a-z_.]`), so `"type"` appears in it exactly when subscribed. The
-    // substring test is `replace(…) <> events`, not `LIKE $5`: SQLite
+    // substring test is `replace(…) <> events`, not `LIKE $n`: SQLite
     // re-prepares a statement whose LIKE pattern is a parameter every time the
-    // pattern changes, and this runs for every event.
-    let quoted = format!("\"{}\"", event.event_type);
-    WriteOp::new(
+    // pattern changes, and this runs for every change.
+    let mut params: Vec<Value> = vec![
+        first.created_at.into(),
+        (&first.merchant_id).into(),
+        (&first.mode).into(),
+    ];
+    for event in events {
+        params.push((&event.id).into());
+        params.push(format!("\"{}\"", event.event_type).into());
+    }
+    Some(WriteOp::new(enqueue_sql(events.len()), params))
+}
+
+/// Most events one statement takes; a change emits two at most.
+const MAX_EVENTS: usize = 8;
+
+fn enqueue_sql(events: usize) -> std::borrow::Cow<'static, str> {
+    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| (1..=MAX_EVENTS).map(enqueue_statement).collect());
+    match statements.get(events.wrapping_sub(1)) {
+        Some(sql) => sql.as_str().into(),
+        None => enqueue_statement(events).into(),
+    }
+}
+
+/// Built from constants and the number of events only.
+fn enqueue_statement(events: usize) -> String {
+    let values: Vec<String> = (0..events)
+        .map(|i| format!("(${}, ${})", 4 + 2 * i, 5 + 2 * i))
+        .collect();
+    format!(
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, \
          created_at, updated_at) \
-         SELECT id, $1, merchant_id, 'pending', 0, $2, $2, $2 FROM webhook_endpoints \
-         WHERE merchant_id = $3 AND mode = $4 AND status = 'enabled' \
-         AND (replace(events, $5, '') <> events OR replace(events, '\"*\"', '') <> events)",
-        vec![
-            (&event.id).into(),
-            event.created_at.into(),
-            (&event.merchant_id).into(),
-            (&event.mode).into(),
-            quoted.into(),
-        ],
+         SELECT w.id, ev.column1, w.merchant_id, 'pending', 0, $1, $1, $1 \
+         FROM webhook_endpoints w CROSS JOIN (VALUES {}) AS ev \
+         WHERE w.merchant_id = $2 AND w.mode = $3 AND w.status = 'enabled' \
+         AND (replace(w.events, ev.column2, '') <> w.events OR replace(w.events, '\"*\"', '') <> w.events)",
+        values.join(", ")
     )
 }
 

@@ -359,7 +359,7 @@ impl Worker {
             data: view.to_json(),
             created_at: now.as_millis(),
         };
-        store::events::insert(tx, &event).await?;
+        store::events::insert(tx, std::slice::from_ref(&event)).await?;
         let mut audit = AuditEvent::new("webhook_endpoint.disabled", Outcome::Success);
         audit.merchant_id = Some(endpoint.merchant_id.clone());
         audit.resource = Some(endpoint.id.clone());

@@ -59,6 +59,32 @@ both_backends! {
         assert_eq!(shown["data"]["object"]["n"], 1);
     }
 
+    async fn the_events_of_one_change_store_its_snapshot_once_and_each_shows_it(app) {
+        let (_, sk) = app.merchant_with_secret("Snapshots").await;
+        let payment = crate::payments::pay(app, &sk, "4242424242424242", 1234, "automatic").await;
+        let id = payment["id"].as_str().unwrap();
+        let listed: Value = app.get("/v1/events", &sk).await.json().await.unwrap();
+        let events = listed["data"].as_array().unwrap();
+        let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["payment.succeeded", "payment.created"], "newest first");
+        for event in events {
+            assert_eq!(event["data"]["object"]["id"], id);
+            assert_eq!(event["data"]["object"]["status"], "succeeded");
+            assert_eq!(event["data"]["object"]["amount"], 1234);
+            let shown: Value = app.get(&format!("/v1/events/{}", event["id"].as_str().unwrap()), &sk).await.json().await.unwrap();
+            assert_eq!(&shown, event, "one event reads as it is listed");
+        }
+        let (created, succeeded) = (events[1]["id"].as_str().unwrap(), events[0]["id"].as_str().unwrap());
+        let rows: Vec<(String, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT id, data, snapshot_of FROM events WHERE object_id = $1 ORDER BY id")
+                .bind(id).fetch_all(app.store.reader()).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].0, created);
+        assert!(rows[0].1.as_deref().is_some_and(|d| d.contains(id)) && rows[0].2.is_none(), "the first holds the snapshot");
+        assert_eq!((rows[1].0.as_str(), rows[1].1.as_deref(), rows[1].2.as_deref()), (succeeded, None, Some(created)),
+            "the second refers to it");
+    }
+
     async fn events_of_other_merchants_are_invisible(app) {
         let (a, a_sk) = app.merchant_with_secret("A").await;
         let (_, b_sk) = app.merchant_with_secret("B").await;

@@ -181,7 +181,9 @@ pub async fn emit(store: &Store, merchant: &MerchantId, mode: Mode, event_type: 
         created_at: now.as_millis(),
     };
     let mut tx = store.begin().await.unwrap();
-    paywarden::store::events::insert(&mut tx, &row).await.unwrap();
+    paywarden::store::events::insert(&mut tx, std::slice::from_ref(&row))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     id
 }

@@ -152,9 +152,8 @@ impl Change {
             store::payments::update_op(&self.row)
         }];
         ops.extend(store::payments::history_ops(&self.history));
-        for event in &event_rows {
-            ops.extend(store::events::insert_ops(event));
-        }
+        // One snapshot for all of them: the events of one change share it.
+        ops.extend(store::events::insert_ops(&event_rows));
         store
             .group_commit()
             .run(WriteJob::new(ops, vec![audit]))
