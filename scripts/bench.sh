@@ -413,7 +413,7 @@ lines += [
     "",
     f"Payments at half of the measured payment throughput, sent at a fixed rate for {env['BENCH_SECS']} s by `examples/loadgen.rs` "
     "(open loop; each latency counted from when its request was due; 64 keep-alive connections opened before the run, "
-    "as wrk opens its own, and more whenever all are busy):",
+    "as wrk2 opens its own, and at most 64 requests in flight; a request that finds them all busy waits, its wait counted):",
     "",
     "| Backend | Requests/s | p50 | p99 | Requests | Errors |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",

@@ -89,18 +89,22 @@ impl GroupCommit {
     }
 
     /// Starts the committing thread on its own connection to the SQLite
-    /// database at `path`.
-    /// SQLite's automatic checkpoint stays on: it runs in the commit that
-    /// crosses the threshold, which keeps the WAL small. (Passive checkpoints
-    /// from another connection let it grow without bound under constant load:
-    /// measured, 3.5 GB in half a minute.)
+    /// database at `path`, and beside it the checkpointer
+    /// ([`super::sqlite_checkpointer`]), which stops with it.
     pub fn start_sqlite(path: &Path) -> Result<Self, StoreError> {
         let conn = open_sqlite_writer(path)?;
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (keep_checkpointing, checkpointer_stop) = std::sync::mpsc::channel::<()>();
+        if super::sqlite_checkpointer::is_wal(&conn) {
+            super::sqlite_checkpointer::start(open_sqlite_writer(path)?, checkpointer_stop)?;
+        }
         let path: PathBuf = path.to_path_buf();
         std::thread::Builder::new()
             .name("paywarden-commit".into())
-            .spawn(move || run_sqlite(conn, rx, path))
+            .spawn(move || {
+                run_sqlite(conn, rx, path);
+                drop(keep_checkpointing);
+            })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the commit thread: {e}")))?;
         Ok(Self { queue: tx })
     }

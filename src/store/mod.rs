@@ -22,6 +22,7 @@ pub mod merchants;
 pub mod payments;
 pub mod refunds;
 pub mod reveal_allowances;
+pub mod sqlite_checkpointer;
 pub mod sqlite_fast;
 pub mod webhook_attempts;
 pub mod webhook_deliveries;
