@@ -63,22 +63,36 @@ pub fn behaviour(digits: &str) -> Behaviour {
 /// Most authorizations remembered for `sync`; the oldest are forgotten first.
 const MEMORY: usize = 100_000;
 
+/// What the sandbox "processor" remembers of the payments it authorized, in
+/// two generations of at most `MEMORY / 2` each: when the current one is
+/// full it becomes the previous one and the old previous one is forgotten.
+/// (A map with a removal per insertion fills with tombstones and rehashes
+/// all of its entries every so often, on some unlucky payment's request.)
 #[derive(Default)]
 struct Ledger {
-    by_payment: HashMap<String, RemoteStatus>,
-    order: std::collections::VecDeque<String>,
+    current: HashMap<String, RemoteStatus>,
+    previous: HashMap<String, RemoteStatus>,
 }
 
 impl Ledger {
+    const GENERATION: usize = MEMORY / 2;
+
     fn record(&mut self, payment: &str, status: RemoteStatus) {
-        if self.by_payment.insert(payment.to_owned(), status).is_none() {
-            self.order.push_back(payment.to_owned());
-            if self.order.len() > MEMORY {
-                if let Some(old) = self.order.pop_front() {
-                    self.by_payment.remove(&old);
-                }
-            }
+        if let Some(known) = self.previous.get_mut(payment) {
+            *known = status;
+            return;
         }
+        if self.current.capacity() == 0 {
+            self.current.reserve(Self::GENERATION);
+        }
+        if self.current.len() >= Self::GENERATION && !self.current.contains_key(payment) {
+            self.previous = std::mem::replace(&mut self.current, HashMap::with_capacity(Self::GENERATION));
+        }
+        self.current.insert(payment.to_owned(), status);
+    }
+
+    fn get(&self, payment: &str) -> Option<&RemoteStatus> {
+        self.current.get(payment).or_else(|| self.previous.get(payment))
     }
 }
 
@@ -214,7 +228,7 @@ impl Connector for Sandbox {
             .ledger
             .lock()
             .ok()
-            .and_then(|l| l.by_payment.get(payment.as_str()).cloned())
+            .and_then(|l| l.get(payment.as_str()).cloned())
             .unwrap_or(RemoteStatus::NotFound);
         async move { Ok(status) }.boxed()
     }
@@ -231,6 +245,31 @@ mod tests {
     use crate::connectors::CardDetails;
     use crate::domain::card::{CardNumber, ExpiryDate};
     use crate::domain::money::{Currency, MinorUnits};
+
+    #[test]
+    fn the_ledger_remembers_the_last_generation_and_forgets_older_payments() {
+        let mut ledger = Ledger::default();
+        let gen = Ledger::GENERATION;
+        ledger.record("pay_first", RemoteStatus::Voided);
+        for i in 1..gen {
+            ledger.record(&format!("pay_{i}"), RemoteStatus::NotFound);
+        }
+        // The next payment starts a new generation; the first is still known
+        // and can still change.
+        ledger.record("pay_next", RemoteStatus::Voided);
+        assert_eq!(ledger.get("pay_first"), Some(&RemoteStatus::Voided));
+        ledger.record("pay_first", RemoteStatus::Authorized { reference: "r".into() });
+        assert!(matches!(ledger.get("pay_first"), Some(RemoteStatus::Authorized { .. })));
+        assert_eq!(ledger.current.len(), 1, "an update of a known payment adds nothing");
+        for i in 0..gen {
+            ledger.record(&format!("pay_later_{i}"), RemoteStatus::NotFound);
+        }
+        // Two generations on, the first payments are forgotten; memory stays bounded.
+        assert_eq!(ledger.get("pay_first"), None);
+        assert_eq!(ledger.get("pay_1"), None);
+        assert!(ledger.get("pay_next").is_some());
+        assert!(ledger.current.len() + ledger.previous.len() <= MEMORY);
+    }
 
     fn card(number: &str) -> CardDetails {
         CardDetails {

@@ -155,15 +155,15 @@ impl WriteOp {
     /// their `$n` names, so reuse and order of placeholders do not matter.
     pub(crate) fn run_rusqlite(&self, conn: &rusqlite::Connection) -> Result<(), StoreError> {
         let mut stmt = conn.prepare_cached(&self.sql).map_err(sqlite_error)?;
-        for index in 1..=stmt.parameter_count() {
-            let position = stmt
-                .parameter_name(index)
-                .and_then(|name| name.strip_prefix('$'))
-                .and_then(|n| n.parse::<usize>().ok())
-                .and_then(|n| n.checked_sub(1));
-            let Some(value) = position.and_then(|p| self.params.get(p)) else {
-                return Err(StoreError::Corrupt(format!("statement parameter {index} has no value")));
+        let positions = sqlite_positions::of(&self.sql, &stmt)?;
+        for (index, position) in positions.iter().enumerate() {
+            let Some(value) = self.params.get(*position) else {
+                return Err(StoreError::Corrupt(format!(
+                    "statement parameter {} has no value",
+                    index + 1
+                )));
             };
+            let index = index + 1;
             let bound = match value {
                 Value::Int(v) => stmt.raw_bind_parameter(index, v),
                 Value::Text(v) => stmt.raw_bind_parameter(index, v.as_str()),
@@ -173,6 +173,53 @@ impl WriteOp {
         }
         let rows = stmt.raw_execute().map_err(sqlite_error)?;
         self.check(u64::try_from(rows).unwrap_or(0))
+    }
+}
+
+/// Which `$n` each SQLite parameter index stands for, per statement text.
+///
+/// SQLite numbers named parameters such as `$3` in the order they first
+/// appear, and finding the name of an index walks a list: per statement,
+/// quadratic in its parameters (a multi-row insert has dozens). The mapping
+/// of a statement text never changes, so the committing thread works it out
+/// once per text.
+mod sqlite_positions {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
+    use super::StoreError;
+
+    /// Statement texts remembered; the store has a few dozen.
+    const MAX_TEXTS: usize = 512;
+
+    thread_local! {
+        static KNOWN: RefCell<HashMap<String, Rc<[usize]>>> = RefCell::new(HashMap::new());
+    }
+
+    /// For each parameter index of `stmt` (prepared from `sql`), the 0-based
+    /// position of its value (`$n` → `n - 1`).
+    pub(super) fn of(sql: &str, stmt: &rusqlite::Statement<'_>) -> Result<Rc<[usize]>, StoreError> {
+        if let Some(known) = KNOWN.with(|k| k.borrow().get(sql).cloned()) {
+            return Ok(known);
+        }
+        let positions = (1..=stmt.parameter_count())
+            .map(|index| {
+                stmt.parameter_name(index)
+                    .and_then(|name| name.strip_prefix('$'))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|n| n.checked_sub(1))
+                    .ok_or_else(|| StoreError::Corrupt(format!("statement parameter {index} is not $n")))
+            })
+            .collect::<Result<Rc<[usize]>, _>>()?;
+        KNOWN.with(|k| {
+            let mut known = k.borrow_mut();
+            if known.len() >= MAX_TEXTS {
+                known.clear();
+            }
+            known.insert(sql.to_owned(), Rc::clone(&positions));
+        });
+        Ok(positions)
     }
 }
 
@@ -208,6 +255,17 @@ mod tests {
             .query_row("SELECT a, b, c FROM t", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap();
         assert_eq!(row, (7, "x".to_owned(), 7));
+        // The second run of the same text uses the remembered positions.
+        WriteOp::new(
+            "INSERT INTO t (b, a, c) VALUES ($2, $1, $1)",
+            vec![8.into(), "y".into()],
+        )
+        .run_rusqlite(&conn)
+        .unwrap();
+        let second: (i64, i64) = conn
+            .query_row("SELECT a, c FROM t WHERE b = 'y'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(second, (8, 8));
         let missing = WriteOp::new("UPDATE t SET a = $1 WHERE b = $2", vec![1.into(), "nope".into()])
             .expect_one(Failure::Conflict)
             .run_rusqlite(&conn);
