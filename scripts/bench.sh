@@ -10,7 +10,12 @@
 #   * POST /v1/tokens   (publishable key)            (vault seal + durable commit + audit)
 #   * POST /v1/payments (confirm: true, automatic capture, sandbox connector)
 #   * POST /v1/refunds  (1 minor unit of one large payment per request)
-# in rotating order between backends; then, for payments, examples/loadgen.rs
+# in rounds (BENCH_ROUNDS, default 3): each endpoint is measured between two
+# runs of the bare endpoint, and its ratio is taken to the mean of those two,
+# so a change of the machine's speed during the run (a VM's neighbours) moves
+# both sides of a ratio alike; the report gives each ratio's median over the
+# rounds and its range. The order of the endpoints rotates between backends.
+# Then, for payments, examples/loadgen.rs
 # (open loop: one request every 1/rate s, latency counted from when each was
 # due) holds half of the measured payment throughput and reports p50/p99;
 # last, webhook fan-out: endpoints subscribed to payment.succeeded on a local
@@ -19,10 +24,12 @@
 # throughput as a ratio of the bare endpoint's, as a markdown table written to
 # docs/benchmarks.md and printed.
 #
-# Usage:  scripts/bench.sh                       # 10 s per measurement
+# Usage:  scripts/bench.sh                       # 3 rounds, 5 s per measurement
 #         BENCH_SECONDS=5 scripts/bench.sh
 # Environment (defaults in brackets):
-#   BENCH_SECONDS [10]         duration of each measured wrk run
+#   BENCH_SECONDS [5]          duration of each measured wrk run
+#   BENCH_ROUNDS [3]           rounds of measurements (bare, endpoint, bare, endpoint, ..., bare)
+#   BENCH_HALF_SECONDS [10]    duration of the fixed-rate payment run at half load
 #   BENCH_WARMUP_SECONDS [3]   duration of the warm-up run of each endpoint
 #   BENCH_THREADS [2]          wrk threads
 #   BENCH_CONNECTIONS [32]     wrk connections (keep-alive)
@@ -43,7 +50,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-secs=${BENCH_SECONDS:-10}
+secs=${BENCH_SECONDS:-5}
+rounds=${BENCH_ROUNDS:-3}
+half_secs=${BENCH_HALF_SECONDS:-10}
 fanout=${BENCH_FANOUT_ENDPOINTS:-4}
 fan_rate=${BENCH_FANOUT_RATE:-1000}
 fan_secs=${BENCH_FANOUT_SECONDS:-3}
@@ -62,8 +71,8 @@ host=127.0.0.1
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-for v in "$secs" "$warmup" "$threads" "$conns"; do
-  [[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -gt 0 ] || die "BENCH_SECONDS/WARMUP/THREADS/CONNECTIONS must be positive integers"
+for v in "$secs" "$rounds" "$half_secs" "$warmup" "$threads" "$conns"; do
+  [[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -gt 0 ] || die "BENCH_SECONDS/ROUNDS/WARMUP/THREADS/CONNECTIONS must be positive integers"
 done
 
 # --- tools ------------------------------------------------------------------
@@ -250,16 +259,26 @@ LUA
   log "$backend: warm-up ${warmup}s per endpoint"
   for ep in $endpoints; do measure "$ep" "$backend-warm-$ep" "$warmup"; done
 
-  # Rotate which endpoint goes first from one backend to the next.
-  order=$(python3 -c "import sys; e=sys.argv[1].split(); k=$i % len(e); print(' '.join(e[k:] + e[:k]))" "$endpoints")
-  for ep in $order; do
-    log "$backend: measuring $ep (${secs}s)"
-    measure "$ep" "$backend-$ep" "$secs"
+  # Rotate which endpoint goes first from one backend to the next; in each
+  # round every endpoint runs between two runs of the bare one.
+  measured="auth tokenize payment refund"
+  order=$(python3 -c "import sys; e=sys.argv[1].split(); k=$i % len(e); print(' '.join(e[k:] + e[:k]))" "$measured")
+  for k in $(seq 1 "$rounds"); do
+    log "$backend: round $k of $rounds (${secs}s per measurement)"
+    measure bare "$backend-bare-r$k-0" "$secs"
+    j=0
+    for ep in $order; do
+      j=$((j + 1))
+      measure "$ep" "$backend-$ep-r$k" "$secs"
+      measure bare "$backend-bare-r$k-$j" "$secs"
+    done
   done
-  # Latency at half of the measured payment throughput, at a fixed rate.
-  rate=$(python3 -c "import re,sys; t=open(sys.argv[1]).read(); print(max(1, int(float(re.search(r'^Requests/sec:\s+([\d.]+)', t, re.M).group(1)) / 2)))" "$work/$backend-payment.txt")
-  log "$backend: payments at a fixed $rate req/s (${secs}s)"
-  "$loadgen" --url "$payments_url" --rate "$rate" --seconds "$secs" --ca "$cert" \
+  # Latency at half of the measured payment throughput (median of the rounds), at a fixed rate.
+  rate=$(python3 -c "
+import re, statistics, sys
+rps = [float(re.search(r'^Requests/sec:\s+([\d.]+)', open(f).read(), re.M).group(1)) for f in sys.argv[1:]]
+print(max(1, int(statistics.median(rps) / 2)))" "$work/$backend"-payment-r*.txt)
+  "$loadgen" --url "$payments_url" --rate "$rate" --seconds "$half_secs" --ca "$cert" \
     --header "Authorization: Bearer $key" --header "Content-Type: application/json" --body "$payment_body" \
     >"$work/$backend-payment-half.txt" 2>&1 || { cat "$work/$backend-payment-half.txt" >&2; die "loadgen failed"; }
   # Webhook fan-out: endpoints subscribed to payment.succeeded on a local
@@ -309,11 +328,11 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
 mkdir -p "$(dirname "$out_md")"
 
 BENCH_WORK=$work BENCH_RAN="${ran[*]}" BENCH_COMMIT=$commit BENCH_CPU=${cpu:-unknown} BENCH_NPROC=$(nproc) \
-BENCH_SECS=$secs BENCH_WARM=$warmup BENCH_FANOUT=$fanout BENCH_FANOUT_RATE=$fan_rate BENCH_FANOUT_SECONDS=$fan_secs BENCH_T=$threads BENCH_C=$conns BENCH_LOGNOTE=$log_note \
+BENCH_SECS=$secs BENCH_HALF_SECS=$half_secs BENCH_ROUNDS=$rounds BENCH_WARM=$warmup BENCH_FANOUT=$fanout BENCH_FANOUT_RATE=$fan_rate BENCH_FANOUT_SECONDS=$fan_secs BENCH_T=$threads BENCH_C=$conns BENCH_LOGNOTE=$log_note \
 BENCH_WRK="$(wrk --version 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)" \
 BENCH_BUILD="$([ -n "${PAYWARDEN_BIN:-}" ] && echo "binary $bin (PAYWARDEN_BIN)" || echo "release profile (\`cargo build --release\`)"), $(rustc --version 2>/dev/null || echo 'rustc unknown')" \
 python3 - "$out_md" <<'PY'
-import os, re, sys, datetime
+import os, re, sys, datetime, statistics
 
 env = os.environ
 work = env["BENCH_WORK"]
@@ -361,9 +380,25 @@ ENDPOINTS = (
 )
 names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 rows, ratios, halves, fans, bad = [], [], [], [], []
+rounds = int(env["BENCH_ROUNDS"])
+
+def combine(runs):
+    """One row from several runs of an endpoint: medians of rate and latency, sums of counts."""
+    return {"rps": statistics.median(x["rps"] for x in runs), "p50": statistics.median(x["p50"] for x in runs),
+            "p99": statistics.median(x["p99"] for x in runs), "total": sum(x["total"] for x in runs),
+            "errors": sum(x["errors"] for x in runs)}
+
 for item in env["BENCH_RAN"].split():
     backend, order = item.split(":", 1)
-    r = {ep: parse(f"{backend}-{ep}") for ep, _ in ENDPOINTS}
+    order = order.split(",")
+    runs = {ep: [parse(f"{backend}-{ep}-r{k}") for k in range(1, rounds + 1)] for ep in order}
+    bare_runs = {(k, j): parse(f"{backend}-bare-r{k}-{j}") for k in range(1, rounds + 1) for j in range(len(order) + 1)}
+    runs["bare"] = list(bare_runs.values())
+    # Each run of an endpoint against the mean of the bare runs just before and after it.
+    per_round = {ep: [runs[ep][k - 1]["rps"] / ((bare_runs[(k, j)]["rps"] + bare_runs[(k, j + 1)]["rps"]) / 2)
+                      for k in range(1, rounds + 1)]
+                 for j, ep in enumerate(order)}
+    r = {ep: combine(v) for ep, v in runs.items()}
     for ep, path in ENDPOINTS:
         x = r[ep]
         rows.append(f"| {names[backend]} | {path} | {x['rps']:,.0f} | {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {x['total']:,} | {x['errors']} |")
@@ -373,14 +408,16 @@ for item in env["BENCH_RAN"].split():
     if half["errors"]:
         bad.append(f"{names[backend]} payments at half load: {half['errors']} non-200 responses or errors")
     halves.append(f"| {names[backend]} | {half['rps']:,.0f} | {fmt_ms(half['p50'])} | {fmt_ms(half['p99'])} | {half['total']:,} | {half['errors']} |")
-    ratio = lambda ep: f"{r[ep]['rps'] / r['bare']['rps']:.3f}"
+    def ratio(ep):
+        v = per_round[ep]
+        return f"{statistics.median(v):.3f} ({min(v):.3f}–{max(v):.3f})" if len(v) > 1 else f"{v[0]:.3f}"
     fan = parse_fanout(backend)
     if fan["got"] < fan["expected"] or fan["bad"]:
         bad.append(f"{names[backend]} webhook fan-out: {fan['got']} of {fan['expected']} deliveries, {fan['bad']} bad signatures")
     fans.append(f"| {names[backend]} | {fan['endpoints']} | {fan['payments']:,} | {fan['got']:,} of {fan['expected']:,} | "
                 f"{fan['rate']:,.0f} | {fan['seconds']:.1f} s | {fan['bad']} |")
     ratios.append(f"| {names[backend]} | {ratio('auth')} | {ratio('tokenize')} | {ratio('payment')} | {ratio('refund')} | "
-                  f"{fan['rate'] / r['bare']['rps']:.3f} | {' → '.join(order.split(','))} |")
+                  f"{fan['rate'] / r['bare']['rps']:.3f} | bare → {' → bare → '.join(order)} → bare |")
 
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 lines = [
@@ -393,7 +430,7 @@ lines = [
     f"- Machine: {env['BENCH_NPROC']} CPUs (`nproc`), {env['BENCH_CPU']}; wrk and the server share them",
     f"- Build: {env['BENCH_BUILD']}",
     f"- Load: {env['BENCH_WRK']}, {env['BENCH_T']} threads, {env['BENCH_C']} keep-alive connections, "
-    f"{env['BENCH_SECS']} s per measurement after a {env['BENCH_WARM']} s warm-up of each endpoint; "
+    f"{env['BENCH_ROUNDS']} rounds of {env['BENCH_SECS']} s per measurement after a {env['BENCH_WARM']} s warm-up of each endpoint; "
     "HTTPS (HTTP/1.1 over TLS, self-signed dev certificate) on 127.0.0.1",
     "- Server: `paywarden serve --dev`, fresh data dir per backend (PostgreSQL: fresh schema), `PAYWARDEN_LOG=warn`",
 ]
@@ -401,17 +438,21 @@ if env.get("BENCH_LOGNOTE"):
     lines.append(f"- Note: {env['BENCH_LOGNOTE']}")
 lines += [
     "",
+    "Requests/s, p50 and p99 are medians over the rounds (the bare endpoint's over all of its runs); Requests and Errors are totals.",
+    "",
     "| Backend | Endpoint | Requests/s | p50 | p99 | Requests | Errors |",
     "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     *rows,
     "",
-    "Throughput of each endpoint as a ratio of the bare endpoint's, same server, same run:",
+    "Throughput of each endpoint as a ratio of the bare endpoint's, same server, same run: in each round, to the mean of "
+    "the bare runs just before and after it; the median over the rounds, and in brackets the lowest and highest round. "
+    "The fan-out ratio is to the bare endpoint's median:",
     "",
     "| Backend | authenticated read | tokenization | payment create+confirm | refund | webhook fan-out (deliveries) | Measured order |",
     "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     *ratios,
     "",
-    f"Payments at half of the measured payment throughput, sent at a fixed rate for {env['BENCH_SECS']} s by `examples/loadgen.rs` "
+    f"Payments at half of the measured payment throughput (its median), sent at a fixed rate for {env['BENCH_HALF_SECS']} s by `examples/loadgen.rs` "
     "(open loop; each latency counted from when its request was due; 64 keep-alive connections opened before the run, "
     "as wrk2 opens its own, and at most 64 requests in flight; a request that finds them all busy waits, its wait counted):",
     "",
