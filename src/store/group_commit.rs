@@ -163,12 +163,7 @@ async fn commit_sqlx(writer: &AnyPool, batch: &mut Vec<Queued>) {
         }
         outcomes
     };
-    let events: Vec<&AuditEvent> = batch
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, outcome)| outcome.is_ok())
-        .flat_map(|(queued, _)| &queued.job.audit)
-        .collect();
+    let events = audit_of_succeeded(batch, &outcomes);
     let committed = match super::audit::append(&mut tx, &events).await {
         Ok(_) => tx.commit().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
@@ -266,12 +261,7 @@ fn commit_sqlite(conn: &rusqlite::Connection, batch: &mut Vec<Queued>) -> Result
             .map(|queued| run_job_sqlite(conn, &queued.job))
             .collect::<Result<Vec<_>, _>>()?
     };
-    let events: Vec<&AuditEvent> = batch
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, outcome)| outcome.is_ok())
-        .flat_map(|(queued, _)| &queued.job.audit)
-        .collect();
+    let events = audit_of_succeeded(batch, &outcomes);
     super::audit::append_rusqlite(conn, &events)?;
     let committed = run_cached(conn, "COMMIT").map_err(|e| e.to_string());
     if committed.is_err() {
@@ -314,6 +304,16 @@ fn run_cached(conn: &rusqlite::Connection, sql: &str) -> Result<(), StoreError> 
         .and_then(|mut stmt| stmt.execute([]))
         .map(drop)
         .map_err(sqlite_error)
+}
+
+/// The audit entries of the jobs of `batch` whose outcome is a success.
+fn audit_of_succeeded<'a>(batch: &'a [Queued], outcomes: &[Result<(), StoreError>]) -> Vec<&'a AuditEvent> {
+    batch
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .flat_map(|(queued, _)| &queued.job.audit)
+        .collect()
 }
 
 fn fail_all(batch: &mut Vec<Queued>, message: &str) {
