@@ -4,7 +4,7 @@
 
 use sqlx::{Any, AnyConnection, Executor};
 
-use super::write_op::{Value, WriteOp};
+use super::write_op::{StatementsPerCount, Value, WriteOp};
 use super::StoreError;
 use crate::domain::ids::{EventId, MerchantId};
 
@@ -63,12 +63,8 @@ const MAX_EVENTS_PER_CHANGE: usize = 8;
 /// `INSERT … VALUES ($1, …, $8), ($9, …)` for `rows` rows, built once per count
 /// from constants.
 fn insert_sql(rows: usize) -> std::borrow::Cow<'static, str> {
-    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let statements = STATEMENTS.get_or_init(|| (1..=MAX_EVENTS_PER_CHANGE).map(insert_statement).collect());
-    match statements.get(rows.wrapping_sub(1)) {
-        Some(sql) => sql.as_str().into(),
-        None => insert_statement(rows).into(),
-    }
+    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(MAX_EVENTS_PER_CHANGE, insert_statement);
+    STATEMENTS.get(rows)
 }
 
 fn insert_statement(rows: usize) -> String {

@@ -7,7 +7,7 @@
 
 use sqlx::{Any, Executor};
 
-use super::write_op::{Failure, WriteOp};
+use super::write_op::{Failure, StatementsPerCount, WriteOp};
 use super::StoreError;
 use crate::domain::ids::{MerchantId, PaymentId};
 
@@ -283,12 +283,9 @@ const HISTORY_ROWS_PER_INSERT: usize = 8;
 const HISTORY_COLUMNS: usize = 9;
 
 /// [`history_insert_statement`] for `rows` rows, built once per row count.
-fn history_insert_sql(rows: usize) -> &'static str {
-    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let statements = STATEMENTS.get_or_init(|| (1..=HISTORY_ROWS_PER_INSERT).map(history_insert_statement).collect());
-    statements
-        .get(rows.clamp(1, HISTORY_ROWS_PER_INSERT) - 1)
-        .map_or("", String::as_str)
+fn history_insert_sql(rows: usize) -> std::borrow::Cow<'static, str> {
+    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(HISTORY_ROWS_PER_INSERT, history_insert_statement);
+    STATEMENTS.get(rows)
 }
 
 /// `INSERT … VALUES ($1, …, $9), ($10, …)`: built from constants and a row

@@ -11,7 +11,7 @@
 use sqlx::{Any, Executor};
 
 use super::events::EventRow;
-use super::write_op::{Value, WriteOp};
+use super::write_op::{StatementsPerCount, Value, WriteOp};
 use super::StoreError;
 
 /// A delivery row as stored.
@@ -58,12 +58,8 @@ pub fn enqueue_for_events_op(events: &[EventRow]) -> Option<WriteOp> {
 const MAX_EVENTS: usize = 8;
 
 fn enqueue_sql(events: usize) -> std::borrow::Cow<'static, str> {
-    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let statements = STATEMENTS.get_or_init(|| (1..=MAX_EVENTS).map(enqueue_statement).collect());
-    match statements.get(events.wrapping_sub(1)) {
-        Some(sql) => sql.as_str().into(),
-        None => enqueue_statement(events).into(),
-    }
+    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(MAX_EVENTS, enqueue_statement);
+    STATEMENTS.get(events)
 }
 
 /// Built from constants and the number of events only.

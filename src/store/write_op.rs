@@ -91,6 +91,36 @@ pub enum Failure {
     Duplicate,
 }
 
+/// Multi-row statements, built once per row count.
+///
+/// A store module holds one of these as a `static` with the function that
+/// builds its statement for `n` rows (from constants and `n` only); counts
+/// above `max` are built on each call, as they never happen in practice.
+pub struct StatementsPerCount {
+    max: usize,
+    build: fn(usize) -> String,
+    built: std::sync::OnceLock<Vec<String>>,
+}
+
+impl StatementsPerCount {
+    pub const fn new(max: usize, build: fn(usize) -> String) -> Self {
+        Self {
+            max,
+            build,
+            built: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The statement for `rows` rows (at least one).
+    pub fn get(&'static self, rows: usize) -> Cow<'static, str> {
+        let built = self.built.get_or_init(|| (1..=self.max).map(self.build).collect());
+        match built.get(rows.max(1) - 1) {
+            Some(sql) => Cow::Borrowed(sql.as_str()),
+            None => Cow::Owned((self.build)(rows)),
+        }
+    }
+}
+
 /// One statement of a job.
 #[derive(Debug, Clone)]
 pub struct WriteOp {
@@ -239,6 +269,19 @@ pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_per_count_are_built_once_up_to_their_maximum() {
+        fn build(rows: usize) -> String {
+            format!("rows {rows}")
+        }
+        static STATEMENTS: StatementsPerCount = StatementsPerCount::new(3, build);
+        assert!(matches!(STATEMENTS.get(2), Cow::Borrowed("rows 2")));
+        assert!(matches!(STATEMENTS.get(0), Cow::Borrowed("rows 1")));
+        let above = STATEMENTS.get(4);
+        assert!(matches!(above, Cow::Owned(_)));
+        assert_eq!(above, "rows 4");
+    }
 
     #[test]
     fn parameters_bind_by_name_whatever_their_order() {
