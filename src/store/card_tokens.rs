@@ -66,9 +66,11 @@ pub async fn get_live_inline(
     let Some(fast) = store.fast_reader() else {
         return get_live(store.reader(), merchant, id).await;
     };
-    let sql = format!("SELECT {COLUMNS} FROM card_tokens WHERE id = ?1 AND merchant_id = ?2 AND shredded_at IS NULL");
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {COLUMNS} FROM card_tokens WHERE id = ?1 AND merchant_id = ?2 AND shredded_at IS NULL")
+    });
     fast.with(|conn| {
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&SQL)?;
         let mut rows = stmt.query(rusqlite::params![id.as_str(), merchant.as_str()])?;
         let Some(r) = rows.next()? else { return Ok(None) };
         Ok(Some(TokenRow {

@@ -22,8 +22,13 @@ use std::time::Duration;
 
 use super::StoreError;
 
-/// How often committed pages are copied into the database file.
-const INTERVAL: Duration = Duration::from_millis(5);
+/// How often committed pages are copied into the database file. Each commit
+/// rewrites the right-most pages of the tables it appends to; one checkpoint
+/// per interval copies each such page once, however many commits changed it
+/// (at 5 ms this thread took 8% of a core under payment load, at 25 ms 3%,
+/// with the same latency tail). Under constant load the WAL gathers a few
+/// hundred pages per interval, below the automatic checkpoint's 1000.
+const INTERVAL: Duration = Duration::from_millis(25);
 
 /// Starts the checkpointer on its own connection to the database at `path`.
 /// It stops when `stop`'s sender is dropped (with the commit thread).
