@@ -206,6 +206,7 @@ PY
 # from these ids half of the time. Whatever the object's state, a schema-valid
 # request must then get an acceptable answer: a step its status does not allow,
 # or an amount above what it holds, is a 409, never a 400.
+seed_objects() {
 python3 - "$BASE" "$SECRET_KEY" "$CERT" "$OWN_KEY_ID" "$SACRIFICE_KEY_ID" >"$WORK/dictionaries.toml" <<'PY'
 import json, ssl, sys, urllib.request
 base, key, cafile, own_key, sacrifice = sys.argv[1:6]
@@ -219,7 +220,10 @@ def post(path, body):
 
 card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
 tokens = [post("/v1/tokens", {"card": card})["id"] for _ in range(6)]
-# Tokens for the reveal run alone: the other runs may delete theirs.
+# Deleting operations draw from objects of their own, so that within a run
+# the reads keep finding theirs.
+deletable_tokens = [post("/v1/tokens", {"card": card})["id"] for _ in range(3)]
+# Tokens for the reveal run alone.
 revealable = [post("/v1/tokens", {"card": card})["id"] for _ in range(3)]
 payments = [
     post("/v1/payments", {"amount": 1500, "currency": "usd"})["id"],
@@ -232,21 +236,26 @@ payments.append(paid)
 refunds = [post("/v1/refunds", {"payment": paid, "amount": 100})["id"]]
 endpoints = [post("/v1/webhook_endpoints", {"url": f"http://localhost:9/hook{i}", "events": ["*"]})["id"]
              for i in range(3)]
+deletable_endpoints = [post("/v1/webhook_endpoints", {"url": f"http://localhost:9/gone{i}", "events": ["*"]})["id"]
+                       for i in range(2)]
 request = urllib.request.Request(base + "/v1/events?limit=5", headers={"Authorization": f"Bearer {key}"})
 with urllib.request.urlopen(request, context=context, timeout=10) as r:
     events = [e["id"] for e in json.load(r)["data"]]
-ids = {"token_ids": tokens, "revealable_token_ids": revealable, "payment_ids": payments, "refund_ids": refunds,
-       "endpoint_ids": endpoints, "event_ids": events, "api_key_ids": [own_key, sacrifice]}
+ids = {"token_ids": tokens, "deletable_token_ids": deletable_tokens, "revealable_token_ids": revealable,
+       "payment_ids": payments, "refund_ids": refunds, "endpoint_ids": endpoints,
+       "deletable_endpoint_ids": deletable_endpoints, "event_ids": events, "api_key_ids": [own_key, sacrifice]}
 for name, values in ids.items():
     print(f"[dictionaries.{name}]\nvalues = {json.dumps(values)}\n")
 bindings = {
-    "token_ids": ["get_token", "delete_token"],
+    "token_ids": ["get_token"],
+    "deletable_token_ids": ["delete_token"],
     "revealable_token_ids": ["reveal_token"],
     "payment_ids": ["get_payment", "confirm_payment", "cancel_payment", "capture_payment"],
     "refund_ids": ["get_refund"],
     "event_ids": ["get_event"],
-    "endpoint_ids": ["get_webhook_endpoint", "delete_webhook_endpoint", "list_webhook_attempts",
-                     "rotate_webhook_endpoint_secret", "update_webhook_endpoint"],
+    "endpoint_ids": ["get_webhook_endpoint", "list_webhook_attempts", "rotate_webhook_endpoint_secret",
+                     "update_webhook_endpoint"],
+    "deletable_endpoint_ids": ["delete_webhook_endpoint"],
     "api_key_ids": ["get_api_key", "revoke_api_key"],
 }
 for name, operations in bindings.items():
@@ -257,6 +266,7 @@ print('[[operations]]\ninclude-operation-id = "create_refund"\n'
       'parameters = { "body.payment" = { dictionary = "payment_ids", probability = 0.5 } }\n')
 PY
 log "seeded $(grep -c '^\[dictionaries' "$WORK/dictionaries.toml") id dictionaries for the run"
+}
 
 # Both merchants' secret keys (secret keys hold every permission, so no 403
 # stands in for a real answer). The demo merchant's is used unless an operation
@@ -276,6 +286,7 @@ PY
 # Not `rate_limited`: a per-key limit answering 429 is correct behaviour (the
 # address lockout, disabled above, is checked after the run instead).
 FAIL_ON_WARNINGS='"missing_auth", "unsupported_regex", "unresolvable_reference", "missing_deserializer"'
+write_config() {
 cat >"$WORK/schemathesis.toml" <<TOML
 [warnings]
 fail-on = [$FAIL_ON_WARNINGS]
@@ -287,6 +298,14 @@ TOML
 cat "$WORK/dictionaries.toml" >>"$WORK/schemathesis.toml"
 # The reveal run: the same settings with the one identity that may reveal.
 sed -e "s|$WORK/auth.json|$WORK/auth-reveal.json|" -e '/^peers = /d' "$WORK/schemathesis.toml" >"$WORK/schemathesis-reveal.toml"
+}
+# Each run starts from objects of its own: a run's stateful phase follows
+# links from reading an object to deleting it, so the objects seeded for one
+# run are gone by the next, whose reads would then only ever answer 404 (and
+# 401 to the unauthenticated checks, which Schemathesis reports as an
+# operation that never authenticates).
+fresh_objects() { seed_objects; write_config; }
+fresh_objects
 
 # Every built-in check ("all"), none excluded. use_after_free and
 # ensure_resource_availability only act after a DELETE or a POST that creates a
@@ -330,6 +349,7 @@ ST_CONFIG="$WORK/schemathesis-reveal.toml" st_run reveal --checks "$CHECKS" --in
 # expired, none of which JSON Schema can express, so a schema-valid card may
 # rightly be refused with 400. Negative data and conformance are still checked.
 log "running schemathesis on POST /v1/tokens"
+fresh_objects
 # The token operations its links lead to run along, so the stateful phase can
 # follow a new token to reading and deleting it.
 st_run tokens --checks "$CHECKS" --exclude-checks positive_data_acceptance --include-operation-id create_token \
@@ -338,6 +358,7 @@ st_run tokens --checks "$CHECKS" --exclude-checks positive_data_acceptance --inc
 # scheme, credentials and (live mode) the addresses its host resolves to, which
 # a JSON schema cannot say; every other check applies.
 log "running schemathesis on POST /v1/webhook_endpoints[/{id}]"
+fresh_objects
 st_run webhooks --checks "$CHECKS" --exclude-checks positive_data_acceptance \
     --include-operation-id create_webhook_endpoint --include-operation-id update_webhook_endpoint "$@" || status=$?
 
