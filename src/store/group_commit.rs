@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
-use super::write_op::{sqlite_error, WriteOp};
+use super::write_op::{sqlite_error, SqliteStatements, WriteOp};
 use super::StoreError;
 use crate::domain::audit::AuditEvent;
 
@@ -51,9 +51,14 @@ impl WriteJob {
     }
 }
 
+/// What a caller gets back: the outcome, and its job to free.
+type Answer = (Result<(), StoreError>, WriteJob);
+
 struct Queued {
     job: WriteJob,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    /// The outcome, and the job itself back: its statements and parameters
+    /// were allocated by the caller's thread, and are freed there.
+    done: oneshot::Sender<Answer>,
 }
 
 /// The sending side; cheap to clone.
@@ -120,6 +125,7 @@ impl GroupCommit {
         answer
             .await
             .map_err(|_| StoreError::Corrupt("the group-commit task dropped a job".into()))?
+            .0
     }
 }
 
@@ -209,25 +215,43 @@ fn open_sqlite_writer(path: &Path) -> Result<rusqlite::Connection, StoreError> {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
     )
     .map_err(sqlite_error)?;
+    // The automatic checkpoint (the backstop behind the checkpointer thread,
+    // see there) at 4000 WAL pages instead of 1000.
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = {}",
+        super::sqlite_checkpointer::AUTOMATIC_CHECKPOINT_PAGES
+    ))
+    .map_err(sqlite_error)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
 fn run_sqlite(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Queued>, path: PathBuf) {
+    while let Some(failure) = commit_until_failure(&conn, &mut rx) {
+        tracing::error!(error = %failure, "an SQLite batch failed; reopening the commit connection");
+        // A connection in an unknown state is replaced, not reused.
+        let _ = conn.execute_batch("ROLLBACK");
+        match open_sqlite_writer(&path) {
+            Ok(fresh) => conn = fresh,
+            Err(e) => tracing::error!(error = %e, "cannot reopen the SQLite commit connection"),
+        }
+    }
+}
+
+/// Commits batches until the queue closes (`None`) or a batch fails as a
+/// whole (its error; every job of it has been told).
+fn commit_until_failure(conn: &rusqlite::Connection, rx: &mut mpsc::Receiver<Queued>) -> Option<StoreError> {
+    let mut statements = SqliteStatements::new(conn);
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
-        drain(&mut rx, &mut batch);
-        if let Err(e) = commit_sqlite(&conn, &mut batch) {
+        drain(rx, &mut batch);
+        if let Err(e) = commit_sqlite(&mut statements, &mut batch) {
             fail_all(&mut batch, &e.to_string());
-            // A connection in an unknown state is replaced, not reused.
-            let _ = conn.execute_batch("ROLLBACK");
-            match open_sqlite_writer(&path) {
-                Ok(fresh) => conn = fresh,
-                Err(e) => tracing::error!(error = %e, "cannot reopen the SQLite commit connection"),
-            }
+            return Some(e);
         }
     }
+    None
 }
 
 fn drain(rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
@@ -249,16 +273,17 @@ fn drain(rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
 /// the same tables. If any job fails, the whole transaction is rolled back
 /// and the batch runs again with a savepoint per job, so that only the failing
 /// job is undone and the others commit as they would have alone.
-fn commit_sqlite(conn: &rusqlite::Connection, batch: &mut Vec<Queued>) -> Result<(), StoreError> {
+fn commit_sqlite(statements: &mut SqliteStatements<'_>, batch: &mut Vec<Queued>) -> Result<(), StoreError> {
+    let conn = statements.conn();
     run_cached(conn, "BEGIN IMMEDIATE")?;
-    let outcomes = if run_all_sqlite(conn, batch).is_ok() {
+    let outcomes = if run_all_sqlite(statements, batch).is_ok() {
         batch.iter().map(|_| Ok(())).collect()
     } else {
         run_cached(conn, "ROLLBACK")?;
         run_cached(conn, "BEGIN IMMEDIATE")?;
         batch
             .iter()
-            .map(|queued| run_job_sqlite(conn, &queued.job))
+            .map(|queued| run_job_sqlite(statements, &queued.job))
             .collect::<Result<Vec<_>, _>>()?
     };
     let events = audit_of_succeeded(batch, &outcomes);
@@ -272,20 +297,21 @@ fn commit_sqlite(conn: &rusqlite::Connection, batch: &mut Vec<Queued>) -> Result
 }
 
 /// Every statement of every job, in order, stopping at the first failure.
-fn run_all_sqlite(conn: &rusqlite::Connection, batch: &[Queued]) -> Result<(), StoreError> {
+fn run_all_sqlite(statements: &mut SqliteStatements<'_>, batch: &[Queued]) -> Result<(), StoreError> {
     batch
         .iter()
         .flat_map(|queued| &queued.job.ops)
-        .try_for_each(|op| op.run_rusqlite(conn))
+        .try_for_each(|op| op.run_rusqlite(statements))
 }
 
 /// The job's own result inside; the outer error only if the savepoint
 /// machinery itself failed.
-fn run_job_sqlite(conn: &rusqlite::Connection, job: &WriteJob) -> Result<Result<(), StoreError>, StoreError> {
+fn run_job_sqlite(statements: &mut SqliteStatements<'_>, job: &WriteJob) -> Result<Result<(), StoreError>, StoreError> {
+    let conn = statements.conn();
     run_cached(conn, "SAVEPOINT pw_job")?;
     let mut result = Ok(());
     for op in &job.ops {
-        if let Err(e) = op.run_rusqlite(conn) {
+        if let Err(e) = op.run_rusqlite(statements) {
             result = Err(e);
             break;
         }
@@ -318,9 +344,10 @@ fn audit_of_succeeded<'a>(batch: &'a [Queued], outcomes: &[Result<(), StoreError
 
 fn fail_all(batch: &mut Vec<Queued>, message: &str) {
     for queued in batch.drain(..) {
-        let _ = queued
-            .done
-            .send(Err(StoreError::Corrupt(format!("group commit failed: {message}"))));
+        let _ = queued.done.send((
+            Err(StoreError::Corrupt(format!("group commit failed: {message}"))),
+            queued.job,
+        ));
     }
 }
 
@@ -330,7 +357,7 @@ fn answer_all(batch: &mut Vec<Queued>, outcomes: Vec<Result<(), StoreError>>, co
             (Ok(()), outcome) => outcome,
             (Err(e), _) => Err(StoreError::Corrupt(format!("group commit failed: {e}"))),
         };
-        let _ = queued.done.send(answer);
+        let _ = queued.done.send((answer, queued.job));
     }
 }
 
@@ -357,7 +384,7 @@ mod tests {
         (dir, conn)
     }
 
-    fn job(name: &str, fail_after_write: bool) -> (Queued, oneshot::Receiver<Result<(), StoreError>>) {
+    fn job(name: &str, fail_after_write: bool) -> (Queued, oneshot::Receiver<Answer>) {
         let mut ops = vec![WriteOp::new(
             "INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, 0)",
             vec![Value::Text(format!("mer_{name:0>24}")), Value::Text(name.to_owned())],
@@ -393,11 +420,11 @@ mod tests {
         let (b, b_done) = job("broken", true);
         let (c, c_done) = job("third", false);
         let mut batch = vec![a, b, c];
-        commit_sqlite(&conn, &mut batch).unwrap();
+        commit_sqlite(&mut SqliteStatements::new(&conn), &mut batch).unwrap();
         assert!(batch.is_empty(), "every job was answered");
-        assert!(a_done.blocking_recv().unwrap().is_ok());
-        assert!(b_done.blocking_recv().unwrap().is_err());
-        assert!(c_done.blocking_recv().unwrap().is_ok());
+        assert!(a_done.blocking_recv().unwrap().0.is_ok());
+        assert!(b_done.blocking_recv().unwrap().0.is_err());
+        assert!(c_done.blocking_recv().unwrap().0.is_ok());
         assert_eq!(
             names(&conn, "SELECT name FROM merchants ORDER BY name"),
             ["first", "third"]
@@ -416,9 +443,9 @@ mod tests {
     fn a_batch_without_failures_commits_every_job_in_order() {
         let (_dir, conn) = migrated();
         let (mut batch, answers): (Vec<_>, Vec<_>) = (0..5).map(|i| job(&format!("job{i}"), false)).unzip();
-        commit_sqlite(&conn, &mut batch).unwrap();
+        commit_sqlite(&mut SqliteStatements::new(&conn), &mut batch).unwrap();
         for answer in answers {
-            assert!(answer.blocking_recv().unwrap().is_ok());
+            assert!(answer.blocking_recv().unwrap().0.is_ok());
         }
         assert_eq!(
             names(

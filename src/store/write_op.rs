@@ -181,28 +181,97 @@ impl WriteOp {
         self.check(done.rows_affected())
     }
 
-    /// Runs the statement on a rusqlite connection. Parameters are bound by
-    /// their `$n` names, so reuse and order of placeholders do not matter.
-    pub(crate) fn run_rusqlite(&self, conn: &rusqlite::Connection) -> Result<(), StoreError> {
-        let mut stmt = conn.prepare_cached(&self.sql).map_err(sqlite_error)?;
-        let positions = sqlite_positions::of(&self.sql, &stmt)?;
-        for (index, position) in positions.iter().enumerate() {
-            let Some(value) = self.params.get(*position) else {
-                return Err(StoreError::Corrupt(format!(
-                    "statement parameter {} has no value",
-                    index + 1
-                )));
-            };
-            let index = index + 1;
-            let bound = match value {
-                Value::Int(v) => stmt.raw_bind_parameter(index, v),
-                Value::Text(v) => stmt.raw_bind_parameter(index, v.as_str()),
-                Value::NullInt | Value::NullText => stmt.raw_bind_parameter(index, rusqlite::types::Null),
-            };
-            bound.map_err(sqlite_error)?;
-        }
-        let rows = stmt.raw_execute().map_err(sqlite_error)?;
+    /// Runs the statement on the connection of `statements`. Parameters are
+    /// bound by their `$n` names, so reuse and order of placeholders do not
+    /// matter.
+    pub(crate) fn run_rusqlite(&self, statements: &mut SqliteStatements<'_>) -> Result<(), StoreError> {
+        let rows = match &self.sql {
+            Cow::Borrowed(text) => {
+                let prepared = statements.prepared(text)?;
+                bind_and_execute(&mut prepared.statement, &prepared.positions, &self.params)?
+            }
+            Cow::Owned(text) => {
+                let mut statement = statements.conn.prepare_cached(text).map_err(sqlite_error)?;
+                let positions = sqlite_positions::of(text, &statement)?;
+                bind_and_execute(&mut statement, &positions, &self.params)?
+            }
+        };
         self.check(u64::try_from(rows).unwrap_or(0))
+    }
+}
+
+/// Binds `params` (`positions[i]` is the value of parameter index `i + 1`),
+/// runs the statement and clears its bindings again. Returns the row count.
+fn bind_and_execute(
+    statement: &mut rusqlite::Statement<'_>,
+    positions: &[usize],
+    params: &[Value],
+) -> Result<usize, StoreError> {
+    for (index, position) in positions.iter().enumerate() {
+        let Some(value) = params.get(*position) else {
+            return Err(StoreError::Corrupt(format!(
+                "statement parameter {} has no value",
+                index + 1
+            )));
+        };
+        let index = index + 1;
+        let bound = match value {
+            Value::Int(v) => statement.raw_bind_parameter(index, v),
+            Value::Text(v) => statement.raw_bind_parameter(index, v.as_str()),
+            Value::NullInt | Value::NullText => statement.raw_bind_parameter(index, rusqlite::types::Null),
+        };
+        bound.map_err(sqlite_error)?;
+    }
+    let rows = statement.raw_execute().map_err(sqlite_error);
+    statement.clear_bindings();
+    rows
+}
+
+/// The committing thread's prepared statements, on its one connection.
+///
+/// Statement texts are constants (`&'static str`), so a statement is found
+/// by the address and length of its text: rusqlite's own cache hashes the
+/// whole text twice per use (taking the statement out and putting it back),
+/// and a payment's insert alone is 700 characters. Texts built at run time
+/// (`Cow::Owned`) go through rusqlite's cache.
+pub(crate) struct SqliteStatements<'c> {
+    conn: &'c rusqlite::Connection,
+    by_text: std::collections::HashMap<(usize, usize), Prepared<'c>>,
+}
+
+struct Prepared<'c> {
+    statement: rusqlite::Statement<'c>,
+    positions: std::rc::Rc<[usize]>,
+}
+
+/// Statements kept at most; the store has a few dozen constant texts.
+const MAX_PREPARED: usize = 256;
+
+impl<'c> SqliteStatements<'c> {
+    pub(crate) fn new(conn: &'c rusqlite::Connection) -> Self {
+        Self {
+            conn,
+            by_text: std::collections::HashMap::new(),
+        }
+    }
+
+    pub(crate) fn conn(&self) -> &'c rusqlite::Connection {
+        self.conn
+    }
+
+    fn prepared(&mut self, text: &'static str) -> Result<&mut Prepared<'c>, StoreError> {
+        let key = (text.as_ptr() as usize, text.len());
+        if !self.by_text.contains_key(&key) {
+            if self.by_text.len() >= MAX_PREPARED {
+                self.by_text.clear();
+            }
+            let statement = self.conn.prepare(text).map_err(sqlite_error)?;
+            let positions = sqlite_positions::of(text, &statement)?;
+            self.by_text.insert(key, Prepared { statement, positions });
+        }
+        self.by_text
+            .get_mut(&key)
+            .ok_or_else(|| StoreError::Corrupt("prepared statement vanished".into()))
     }
 }
 
@@ -288,22 +357,24 @@ mod tests {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (a BIGINT, b TEXT, c BIGINT)")
             .unwrap();
+        let mut statements = SqliteStatements::new(&conn);
         WriteOp::new(
             "INSERT INTO t (b, a, c) VALUES ($2, $1, $1)",
             vec![7.into(), "x".into()],
         )
-        .run_rusqlite(&conn)
+        .run_rusqlite(&mut statements)
         .unwrap();
         let row: (i64, String, i64) = conn
             .query_row("SELECT a, b, c FROM t", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap();
         assert_eq!(row, (7, "x".to_owned(), 7));
-        // The second run of the same text uses the remembered positions.
+        // The second run of the same text reuses the prepared statement and
+        // its parameter positions.
         WriteOp::new(
             "INSERT INTO t (b, a, c) VALUES ($2, $1, $1)",
             vec![8.into(), "y".into()],
         )
-        .run_rusqlite(&conn)
+        .run_rusqlite(&mut statements)
         .unwrap();
         let second: (i64, i64) = conn
             .query_row("SELECT a, c FROM t WHERE b = 'y'", [], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -311,7 +382,7 @@ mod tests {
         assert_eq!(second, (8, 8));
         let missing = WriteOp::new("UPDATE t SET a = $1 WHERE b = $2", vec![1.into(), "nope".into()])
             .expect_one(Failure::Conflict)
-            .run_rusqlite(&conn);
+            .run_rusqlite(&mut statements);
         assert!(matches!(missing, Err(StoreError::Conflict)));
     }
 }
