@@ -328,9 +328,11 @@ mod tests {
         assert!(Backend::from_url("mysql://h/db").is_err());
     }
 
-    /// The layout migrations (7 clusters tables, 9 unclusters events) rebuild
-    /// populated tables: every row and reference survives, the audit chain
-    /// still verifies, and foreign keys are enforced again afterwards.
+    /// The layout migrations (7 clusters tables, 9 unclusters events, 11 moves
+    /// each payment's history into its row) rebuild populated tables: every
+    /// row and reference survives, history entries keep their order, the
+    /// audit chain still verifies, and foreign keys are enforced again
+    /// afterwards.
     #[tokio::test]
     async fn clustering_migration_keeps_populated_sqlite_data() {
         const CLUSTERING: i64 = 20261126000007;
@@ -392,7 +394,6 @@ mod tests {
         for (table, rows) in [
             ("card_tokens", 1),
             ("payments", 1),
-            ("payment_history", 2),
             ("refunds", 1),
             ("events", 1),
             ("webhook_deliveries", 1),
@@ -405,12 +406,7 @@ mod tests {
             assert_eq!(n, rows, "{table}");
         }
         // Clustered by migration 7; events back to a rowid table by migration 9.
-        for (table, clustered) in [
-            ("card_tokens", true),
-            ("payments", true),
-            ("payment_history", true),
-            ("events", false),
-        ] {
+        for (table, clustered) in [("card_tokens", true), ("payments", true), ("events", false)] {
             let (sql,): (String,) = sqlx::query_as("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = $1")
                 .bind(table)
                 .fetch_one(&pool)
@@ -418,6 +414,28 @@ mod tests {
                 .unwrap();
             assert_eq!(sql.ends_with("WITHOUT ROWID"), clustered, "{table}: {sql}");
         }
+        let (history,): (String,) = sqlx::query_as("SELECT history FROM payments WHERE id = 'pay_1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let entries = payments::parse_history(&history).unwrap();
+        let steps: Vec<_> = entries
+            .iter()
+            .map(|e| (e.at, e.action.as_str(), e.to_status.as_str(), e.from_status.as_deref()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (1, "create", "requires_confirmation", None),
+                (2, "capture", "succeeded", None)
+            ]
+        );
+        let (tables,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'payment_history'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(tables, 0, "the history table is gone");
         let violations = sqlx::query("PRAGMA foreign_key_check").fetch_all(&pool).await.unwrap();
         assert!(violations.is_empty());
         // Enforcement is back on: a refund of a payment that does not exist is refused.

@@ -1,4 +1,4 @@
-//! The `payments` and `payment_history` tables.
+//! The `payments` table, each payment's history a JSON array in its row.
 //!
 //! Writes are compare-and-set: an update names the version it read and
 //! changes nothing if the row moved on in between, so two concurrent changes
@@ -7,7 +7,7 @@
 
 use sqlx::{Any, Executor};
 
-use super::write_op::{Failure, StatementsPerCount, WriteOp};
+use super::write_op::{Failure, WriteOp};
 use super::StoreError;
 use crate::domain::ids::{MerchantId, PaymentId};
 
@@ -44,25 +44,38 @@ pub struct PaymentRow {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// JSON array of [`HistoryEntry`], oldest first.
+    pub history: String,
 }
 
 const COLUMNS: &str = "id, merchant_id, mode, status, amount, currency, capture_method, payment_method, \
      amount_capturable, amount_received, amount_refunded, description, metadata, customer_ip, customer_email, \
      return_url, connector, processor_reference, decline_code, failure_code, failure_message, next_action, \
-     action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at";
+     action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history";
 
-/// One entry of a payment's history.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct HistoryRow {
-    pub payment_id: String,
-    pub seq: i64,
+/// One entry of a payment's history: an attempt or a transition.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryEntry {
+    /// Milliseconds since the epoch.
     pub at: i64,
     pub action: String,
+    #[serde(rename = "from")]
     pub from_status: Option<String>,
+    #[serde(rename = "to")]
     pub to_status: String,
     pub outcome: String,
     pub amount: Option<i64>,
     pub reason: Option<String>,
+}
+
+/// The entries of a stored `history` column.
+pub fn parse_history(column: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+    serde_json::from_str(column).map_err(|e| StoreError::Corrupt(format!("payment history: {e}")))
+}
+
+/// The `history` column holding `entries`.
+pub fn history_column(entries: &[HistoryEntry]) -> Result<String, StoreError> {
+    serde_json::to_string(entries).map_err(|e| StoreError::Corrupt(format!("payment history: {e}")))
 }
 
 pub fn insert_op(row: &PaymentRow) -> WriteOp {
@@ -70,9 +83,9 @@ pub fn insert_op(row: &PaymentRow) -> WriteOp {
         "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, capture_method, payment_method, \
          amount_capturable, amount_received, amount_refunded, description, metadata, customer_ip, customer_email, \
          return_url, connector, processor_reference, decline_code, failure_code, failure_message, next_action, \
-         action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at) \
+         action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-         $21, $22, $23, $24, $25, $26, $27, $28)",
+         $21, $22, $23, $24, $25, $26, $27, $28, $29)",
         vec![
             (&row.id).into(),
             (&row.merchant_id).into(),
@@ -102,6 +115,7 @@ pub fn insert_op(row: &PaymentRow) -> WriteOp {
             row.version.into(),
             row.created_at.into(),
             row.updated_at.into(),
+            (&row.history).into(),
         ],
     )
 }
@@ -113,8 +127,8 @@ pub fn update_op(row: &PaymentRow) -> WriteOp {
     WriteOp::new(
         "UPDATE payments SET status = $1, payment_method = $2, amount_capturable = $3, amount_received = $4, \
          processor_reference = $5, decline_code = $6, failure_code = $7, failure_message = $8, next_action = $9, \
-         action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13 \
-         WHERE id = $14 AND merchant_id = $15 AND version = $16",
+         action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13, history = $14 \
+         WHERE id = $15 AND merchant_id = $16 AND version = $17",
         vec![
             (&row.status).into(),
             (&row.payment_method).into(),
@@ -129,6 +143,7 @@ pub fn update_op(row: &PaymentRow) -> WriteOp {
             (&row.cancellation_reason).into(),
             row.version.into(),
             row.updated_at.into(),
+            (&row.history).into(),
             (&row.id).into(),
             (&row.merchant_id).into(),
             (row.version - 1).into(),
@@ -256,82 +271,36 @@ pub async fn expired_actions<'e>(
     .await?)
 }
 
-/// Appends history entries (one statement for up to eight).
-pub fn history_ops(rows: &[HistoryRow]) -> Vec<WriteOp> {
-    rows.chunks(HISTORY_ROWS_PER_INSERT)
-        .map(|chunk| {
-            let mut params = Vec::with_capacity(chunk.len() * HISTORY_COLUMNS);
-            for r in chunk {
-                params.extend([
-                    (&r.payment_id).into(),
-                    r.seq.into(),
-                    r.at.into(),
-                    (&r.action).into(),
-                    (&r.from_status).into(),
-                    (&r.to_status).into(),
-                    (&r.outcome).into(),
-                    r.amount.into(),
-                    (&r.reason).into(),
-                ]);
-            }
-            WriteOp::new(history_insert_sql(chunk.len()), params)
-        })
-        .collect()
-}
-
-const HISTORY_ROWS_PER_INSERT: usize = 8;
-const HISTORY_COLUMNS: usize = 9;
-
-/// [`history_insert_statement`] for `rows` rows, built once per row count.
-fn history_insert_sql(rows: usize) -> std::borrow::Cow<'static, str> {
-    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(HISTORY_ROWS_PER_INSERT, history_insert_statement);
-    STATEMENTS.get(rows)
-}
-
-/// `INSERT … VALUES ($1, …, $9), ($10, …)`: built from constants and a row
-/// count only.
-fn history_insert_statement(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO payment_history (payment_id, seq, at, action, from_status, to_status, outcome, amount, reason) \
-         VALUES ",
-    );
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for col in 0..HISTORY_COLUMNS {
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", row * HISTORY_COLUMNS + col + 1));
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-/// A payment's history, oldest first.
-pub async fn history<'e>(
-    db: impl Executor<'e, Database = Any>,
-    payment: &PaymentId,
-) -> Result<Vec<HistoryRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT payment_id, seq, at, action, from_status, to_status, outcome, amount, reason \
-         FROM payment_history WHERE payment_id = $1 ORDER BY seq",
-    )
-    .bind(payment.as_str())
-    .fetch_all(db)
-    .await?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn history_statement_numbers_every_placeholder_once() {
-        let sql = history_insert_statement(2);
-        assert!(sql.ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9), ($10, $11, $12, $13, $14, $15, $16, $17, $18)"));
+    fn history_column_round_trips_in_order_with_its_field_names() {
+        let entries = vec![
+            HistoryEntry {
+                at: 1,
+                action: "create".into(),
+                from_status: None,
+                to_status: "requires_confirmation".into(),
+                outcome: "succeeded".into(),
+                amount: Some(500),
+                reason: None,
+            },
+            HistoryEntry {
+                at: 2,
+                action: "confirm".into(),
+                from_status: Some("requires_confirmation".into()),
+                to_status: "processing".into(),
+                outcome: "succeeded".into(),
+                amount: None,
+                reason: Some("why".into()),
+            },
+        ];
+        let column = history_column(&entries).unwrap();
+        assert!(column.starts_with(r#"[{"at":1,"action":"create","from":null,"to":"requires_confirmation""#));
+        assert_eq!(parse_history(&column).unwrap(), entries);
+        assert!(parse_history("[]").unwrap().is_empty());
+        assert!(matches!(parse_history("{"), Err(StoreError::Corrupt(_))));
     }
 }

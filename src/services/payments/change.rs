@@ -11,14 +11,10 @@ use crate::services::actor::Actor;
 use crate::services::ServiceError;
 use crate::store::events::EventRow;
 use crate::store::group_commit::WriteJob;
-use crate::store::payments::{HistoryRow, PaymentRow};
+use crate::store::payments::{self as stored, HistoryEntry, PaymentRow};
 use crate::store::{self, Store, StoreError};
 
 use super::view::PaymentView;
-
-/// History entries a single change may add (they are numbered
-/// `version * HISTORY_SLOTS + i`, so numbering needs no read).
-const HISTORY_SLOTS: i64 = 16;
 
 /// A payment being changed.
 pub(super) struct Change {
@@ -26,7 +22,8 @@ pub(super) struct Change {
     pub state: PaymentState,
     /// Inserted (a new payment) rather than updated.
     pub is_new: bool,
-    pub history: Vec<HistoryRow>,
+    /// The entries this change adds to the payment's history.
+    pub history: Vec<HistoryEntry>,
     pub events: Vec<EventType>,
     /// The audit action, e.g. `payment.confirmed`.
     pub action: &'static str,
@@ -75,10 +72,7 @@ impl Change {
     }
 
     fn record(&mut self, action: &str, from: Option<&str>, outcome: &str, amount: Option<i64>, reason: Option<String>) {
-        let i = i64::try_from(self.history.len()).unwrap_or(HISTORY_SLOTS - 1);
-        self.history.push(HistoryRow {
-            payment_id: self.row.id.clone(),
-            seq: self.row.version * HISTORY_SLOTS + i.min(HISTORY_SLOTS - 1),
+        self.history.push(HistoryEntry {
             at: self.now.as_millis(),
             action: action.to_owned(),
             from_status: from.map(str::to_owned),
@@ -100,16 +94,18 @@ impl Change {
         self.events.push(event);
     }
 
-    /// Writes the payment, its history, its events and the audit entry in one
-    /// (group) commit. A concurrent change of the same payment makes this a
+    /// Writes the payment with its history, its events and the audit entry in
+    /// one (group) commit. A concurrent change of the same payment makes this a
     /// `StoreError::Conflict`; an idempotency-key collision a `Duplicate`.
-    /// Returns the row as written and the history entries this change added.
-    pub async fn commit(self, store: &Store, actor: &Actor) -> Result<(PaymentRow, Vec<HistoryRow>), ServiceError> {
-        if self.history.len() > usize::try_from(HISTORY_SLOTS).unwrap_or(0) {
-            return Err(ServiceError::Store(StoreError::Corrupt(
-                "too many history entries in one change".into(),
-            )));
-        }
+    /// Returns the row as written and its whole history.
+    pub async fn commit(
+        mut self,
+        store: &Store,
+        actor: &Actor,
+    ) -> Result<(PaymentRow, Vec<HistoryEntry>), ServiceError> {
+        let mut history = stored::parse_history(&self.row.history)?;
+        history.append(&mut self.history);
+        self.row.history = stored::history_column(&history)?;
         let snapshot = serde_json::to_string(&PaymentView::from_row(&self.row, None))
             .map_err(|e| StoreError::Corrupt(format!("payment snapshot: {e}")))?;
         // Sorted, so the events of one change keep their order even within
@@ -151,7 +147,6 @@ impl Change {
         } else {
             store::payments::update_op(&self.row)
         }];
-        ops.extend(store::payments::history_ops(&self.history));
         // One snapshot for all of them: the events of one change share it.
         ops.extend(store::events::insert_ops(&event_rows));
         store
@@ -165,6 +160,6 @@ impl Change {
                 },
                 other => ServiceError::Store(other),
             })?;
-        Ok((self.row, self.history))
+        Ok((self.row, history))
     }
 }

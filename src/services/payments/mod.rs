@@ -27,7 +27,7 @@ use crate::domain::money::{Currency, MinorUnits, Money};
 use crate::domain::payment::{CaptureMethod, PaymentError, PaymentState, PaymentStatus, Step};
 use crate::domain::payment_fields::{CustomerEmail, Description, Metadata, ReturnUrl};
 use crate::domain::time::Timestamp;
-use crate::store::payments::{HistoryRow, ListFilter, PaymentRow};
+use crate::store::payments::{HistoryEntry, ListFilter, PaymentRow};
 use crate::store::{self, Store, StoreError};
 
 use super::actor::Actor;
@@ -144,7 +144,13 @@ impl CancellationReason {
 #[derive(Debug, Clone)]
 pub struct PaymentRecord {
     pub row: PaymentRow,
-    pub history: Vec<HistoryRow>,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// A stored payment with its history taken from its row.
+fn record_of(row: PaymentRow) -> Result<PaymentRecord, ServiceError> {
+    let history = store::payments::parse_history(&row.history)?;
+    Ok(PaymentRecord { row, history })
 }
 
 /// Where the customer's browser goes after answering a challenge.
@@ -187,7 +193,7 @@ impl Payments {
             let found =
                 store::payments::get_by_idempotency_key(self.store.reader(), &owner.merchant, key, since).await?;
             if let Some(row) = found {
-                return self.with_history(row).await;
+                return record_of(row);
             }
         }
         if new.confirm && new.payment_method.is_none() {
@@ -234,6 +240,7 @@ impl Payments {
             version: 1,
             created_at: now.as_millis(),
             updated_at: now.as_millis(),
+            history: "[]".to_owned(),
         };
         let mut change = Change {
             row,
@@ -252,11 +259,10 @@ impl Payments {
                 change = self.write_ahead(change, actor).await?;
                 flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
                 let (row, _) = change.commit(&self.store, actor).await?;
-                return self.with_history(row).await;
+                return record_of(row);
             }
             flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
         }
-        // A new payment's history is exactly what this change wrote.
         let (row, history) = change.commit(&self.store, actor).await?;
         Ok(PaymentRecord { row, history })
     }
@@ -302,7 +308,7 @@ impl Payments {
         }
         flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
         let (row, _) = change.commit(&self.store, actor).await?;
-        self.with_history(row).await
+        record_of(row)
     }
 
     /// Captures an authorized payment, fully or partly (`amount` ≤ authorized;
@@ -341,7 +347,7 @@ impl Payments {
                 change.emit(EventType::PaymentCaptured);
                 change.emit(EventType::PaymentSucceeded);
                 let (row, _) = change.commit(&self.store, actor).await?;
-                self.with_history(row).await
+                record_of(row)
             }
             Ok(crate::connectors::CaptureOutcome::Failed { code }) => {
                 change.action = "payment.capture_failed";
@@ -384,12 +390,12 @@ impl Payments {
         change.row.action_expires_at = None;
         change.emit(EventType::PaymentCanceled);
         let (row, _) = change.commit(&self.store, actor).await?;
-        self.with_history(row).await
+        record_of(row)
     }
 
     pub async fn get(&self, merchant: &MerchantId, id: &PaymentId) -> Result<PaymentRecord, ServiceError> {
         let row = self.load(merchant, id).await?;
-        self.with_history(row).await
+        record_of(row)
     }
 
     pub async fn list(
@@ -527,12 +533,6 @@ impl Payments {
                 resource: "payment",
                 param: "id",
             })
-    }
-
-    async fn with_history(&self, row: PaymentRow) -> Result<PaymentRecord, ServiceError> {
-        let id = PaymentId::from_trusted(row.id.clone());
-        let history = store::payments::history(self.store.reader(), &id).await?;
-        Ok(PaymentRecord { row, history })
     }
 
     /// Opens the token for an authorization. A token of another merchant, a

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::store::payments::{HistoryRow, PaymentRow};
+use crate::store::payments::{HistoryEntry, PaymentRow};
 use crate::store::refunds::RefundRow;
 
 /// A payment as merchants see it.
@@ -88,7 +88,7 @@ pub struct HistoryView {
 }
 
 impl PaymentView {
-    pub fn from_row(row: &PaymentRow, history: Option<&[HistoryRow]>) -> Self {
+    pub fn from_row(row: &PaymentRow, history: Option<&[HistoryEntry]>) -> Self {
         PaymentView {
             id: row.id.clone(),
             object: "payment",
