@@ -16,6 +16,7 @@ mod events;
 mod group_commit;
 mod idempotency;
 mod merchant;
+mod migrations;
 mod payments;
 mod process;
 mod receiver;
