@@ -258,8 +258,8 @@ impl Payments {
             if connector.has_external_effects() {
                 change = self.write_ahead(change, actor).await?;
                 flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-                let (row, _) = change.commit(&self.store, actor).await?;
-                return record_of(row);
+                let (row, history) = change.commit(&self.store, actor).await?;
+                return Ok(PaymentRecord { row, history });
             }
             flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
         }
@@ -307,8 +307,8 @@ impl Payments {
             change = self.write_ahead(change, actor).await?;
         }
         flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-        let (row, _) = change.commit(&self.store, actor).await?;
-        record_of(row)
+        let (row, history) = change.commit(&self.store, actor).await?;
+        Ok(PaymentRecord { row, history })
     }
 
     /// Captures an authorized payment, fully or partly (`amount` ≤ authorized;
@@ -346,8 +346,8 @@ impl Payments {
                     .map_err(illegal)?;
                 change.emit(EventType::PaymentCaptured);
                 change.emit(EventType::PaymentSucceeded);
-                let (row, _) = change.commit(&self.store, actor).await?;
-                record_of(row)
+                let (row, history) = change.commit(&self.store, actor).await?;
+                Ok(PaymentRecord { row, history })
             }
             Ok(crate::connectors::CaptureOutcome::Failed { code }) => {
                 change.action = "payment.capture_failed";
@@ -389,8 +389,8 @@ impl Payments {
         change.row.next_action = None;
         change.row.action_expires_at = None;
         change.emit(EventType::PaymentCanceled);
-        let (row, _) = change.commit(&self.store, actor).await?;
-        record_of(row)
+        let (row, history) = change.commit(&self.store, actor).await?;
+        Ok(PaymentRecord { row, history })
     }
 
     pub async fn get(&self, merchant: &MerchantId, id: &PaymentId) -> Result<PaymentRecord, ServiceError> {
