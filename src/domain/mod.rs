@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod audit;
 pub mod card;
 pub mod event;
+pub mod fraud_rules;
 pub mod idempotency_key;
 pub mod ids;
 pub mod key_record;
