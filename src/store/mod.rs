@@ -329,8 +329,8 @@ mod tests {
     }
 
     /// The layout migrations (7 clusters tables, 9 unclusters events, 11 moves
-    /// each payment's history into its row, 12 unclusters payments) rebuild
-    /// populated tables: every
+    /// each payment's history into its row, 12 unclusters payments, 13 keys
+    /// events by merchant) rebuild populated tables: every
     /// row and reference survives, history entries keep their order, the
     /// audit chain still verifies, and foreign keys are enforced again
     /// afterwards.
@@ -448,6 +448,54 @@ mod tests {
         .execute(&pool)
         .await;
         assert!(orphan.is_err());
+        // Migration 13: events are keyed by (merchant_id, id), their one index,
+        // and whatever refers to an event names it with its own merchant.
+        let indexes: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events' ORDER BY name")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(indexes, [("sqlite_autoindex_events_1".to_owned(),)]);
+        let key: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_index_info('sqlite_autoindex_events_1')")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(key, [("merchant_id".to_owned(),), ("id".to_owned(),)]);
+        for sql in [
+            "INSERT INTO merchants (id, name, created_at) VALUES ('mer_2', 'Other', 1)",
+            "INSERT INTO webhook_endpoints (id, merchant_id, mode, url, events, status, kek_version, \
+             secret_wrapped_dek, secret_ciphertext, created_at, updated_at) \
+             VALUES ('we_2', 'mer_2', 'test', 'https://hooks.example/y', '[\"*\"]', 'enabled', 1, 'w', 'c', 1, 1)",
+            // An event sharing the snapshot of an event of its own merchant.
+            "INSERT INTO events (id, merchant_id, mode, type, object_id, data, snapshot_of, created_at) \
+             VALUES ('evt_2', 'mer_1', 'test', 'payment.captured', 'pay_1', NULL, 'evt_1', 2)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        for (what, sql) in [
+            (
+                "a delivery of another merchant's event",
+                "INSERT INTO webhook_deliveries (endpoint_id, event_id, merchant_id, status, attempts, \
+                 next_attempt_at, created_at, updated_at) VALUES ('we_2', 'evt_1', 'mer_2', 'pending', 0, 2, 2, 2)",
+            ),
+            (
+                "an attempt of another merchant's event",
+                "INSERT INTO webhook_attempts (id, endpoint_id, event_id, merchant_id, attempt, attempted_at, \
+                 duration_ms, outcome) VALUES ('wa_1', 'we_2', 'evt_1', 'mer_2', 1, 2, 1, 'failed')",
+            ),
+            (
+                "a snapshot of another merchant's event",
+                "INSERT INTO events (id, merchant_id, mode, type, object_id, data, snapshot_of, created_at) \
+                 VALUES ('evt_3', 'mer_2', 'test', 'payment.captured', 'pay_1', NULL, 'evt_1', 2)",
+            ),
+            (
+                "a delivery of an event that does not exist",
+                "INSERT INTO webhook_deliveries (endpoint_id, event_id, merchant_id, status, attempts, \
+                 next_attempt_at, created_at, updated_at) VALUES ('we_1', 'evt_missing', 'mer_1', 'pending', 0, 2, 2, 2)",
+            ),
+        ] {
+            assert!(sqlx::query(sql).execute(&pool).await.is_err(), "{what} was accepted");
+        }
         pool.close().await;
 
         let store = Store::open(&url, &PoolSettings::default()).await.unwrap();
