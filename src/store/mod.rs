@@ -489,6 +489,11 @@ mod tests {
                  VALUES ('evt_3', 'mer_2', 'test', 'payment.captured', 'pay_1', NULL, 'evt_1', 2)",
             ),
             (
+                "a refund of another merchant's payment",
+                "INSERT INTO refunds (id, merchant_id, payment_id, mode, amount, currency, status, created_at, \
+                 updated_at) VALUES ('re_3', 'mer_2', 'pay_1', 'test', 1, 'usd', 'succeeded', 3, 3)",
+            ),
+            (
                 "a delivery of an event that does not exist",
                 "INSERT INTO webhook_deliveries (endpoint_id, event_id, merchant_id, status, attempts, \
                  next_attempt_at, created_at, updated_at) VALUES ('we_1', 'evt_missing', 'mer_1', 'pending', 0, 2, 2, 2)",
@@ -496,6 +501,40 @@ mod tests {
         ] {
             assert!(sqlx::query(sql).execute(&pool).await.is_err(), "{what} was accepted");
         }
+        // Migration 12: payments are keyed by (merchant_id, id) too; the read by
+        // id alone (the challenge page) goes through the partial index of
+        // payments with a next action, never a scan of the table.
+        let indexes: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'payments' ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let names: Vec<&str> = indexes.iter().map(|(n,)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "payments_awaiting_action",
+                "payments_by_idempotency_key",
+                "payments_with_next_action",
+                "sqlite_autoindex_payments_1"
+            ]
+        );
+        let key: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_index_info('sqlite_autoindex_payments_1')")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(key, [("merchant_id".to_owned(),), ("id".to_owned(),)]);
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN SELECT * FROM payments WHERE id = 'pay_1' AND next_action IS NOT NULL",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(
+            plan.iter().any(|(_, _, _, step)| step.contains("USING INDEX payments_with_next_action")),
+            "{plan:?}"
+        );
         pool.close().await;
 
         let store = Store::open(&url, &PoolSettings::default()).await.unwrap();

@@ -188,12 +188,17 @@ pub async fn get<'e>(
 }
 
 /// A payment by id alone, for the customer-facing challenge page (which
-/// proves itself with the challenge secret, not an API key).
+/// proves itself with the challenge secret, not an API key): only a payment
+/// that carries a `next_action` (the challenge link and its secret) has a
+/// page, so no other is ever found here. On SQLite a partial index holds
+/// just those (payments are keyed by merchant there).
 pub async fn get_unscoped<'e>(
     db: impl Executor<'e, Database = Any>,
     id: &PaymentId,
 ) -> Result<Option<PaymentRow>, StoreError> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE id = $1 AND next_action IS NOT NULL"
+    ))
         .bind(id.as_str())
         .fetch_optional(db)
         .await?)
