@@ -525,14 +525,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(key, [("merchant_id".to_owned(),), ("id".to_owned(),)]);
-        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-            "EXPLAIN QUERY PLAN SELECT * FROM payments WHERE id = 'pay_1' AND next_action IS NOT NULL",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as("EXPLAIN QUERY PLAN SELECT * FROM payments WHERE id = 'pay_1' AND next_action IS NOT NULL")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
         assert!(
-            plan.iter().any(|(_, _, _, step)| step.contains("USING INDEX payments_with_next_action")),
+            plan.iter()
+                .any(|(_, _, _, step)| step.contains("USING INDEX payments_with_next_action")),
             "{plan:?}"
         );
         pool.close().await;

@@ -199,9 +199,9 @@ pub async fn get_unscoped<'e>(
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payments WHERE id = $1 AND next_action IS NOT NULL"
     ))
-        .bind(id.as_str())
-        .fetch_optional(db)
-        .await?)
+    .bind(id.as_str())
+    .fetch_optional(db)
+    .await?)
 }
 
 /// The payment a merchant created with this idempotency key, if any.
