@@ -163,7 +163,7 @@ impl Attribute {
     /// says what it must be ("a lower-case ISO 4217 code such as \"usd\"").
     pub(super) fn check_value(self, value: &str) -> Result<(), &'static str> {
         let Some(form) = self.form() else {
-            return Err("no string");
+            return Err("no string: it is not a string attribute");
         };
         let (ok, wanted) = match form {
             Form::Currency => (
@@ -199,7 +199,7 @@ impl Attribute {
     /// everything) and a beginning of some value the attribute can take.
     pub(super) fn check_prefix(self, prefix: &str) -> Result<(), &'static str> {
         let Some(form) = self.form() else {
-            return Err("no string");
+            return Err("no string: it is not a string attribute");
         };
         let (ok, wanted) = match form {
             Form::Currency => (prefix.len() <= 3 && lower(prefix), "1 to 3 lower-case letters"),

@@ -49,8 +49,10 @@ fn exact_value(attribute: Attribute) -> BoxedStrategy<String> {
     }
 }
 
+/// Mostly a handful of small integers, so that facts and literals meet
+/// (equal, just below, just above), sometimes any.
 fn small_or_any_integer() -> impl Strategy<Value = i64> {
-    prop_oneof![-3i64..=3, any::<i64>()]
+    prop_oneof![4 => -2i64..=2, 1 => any::<i64>()]
 }
 
 fn literal(attribute: Attribute) -> BoxedStrategy<Literal> {
@@ -278,6 +280,8 @@ const PIECES: &[&str] = &[
 ];
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
     #[test]
     fn printed_sets_parse_back_equal(set in rule_set()) {
         let printed = set.to_string();
