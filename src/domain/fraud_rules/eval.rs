@@ -6,13 +6,13 @@
 //! - `points` is the saturating sum of the matching `score` rules; `score` is
 //!   `points` clamped to `0..=100`, so negative rules offset positive ones
 //!   but no sum leaves the range.
-//! - The decision is the strongest verdict of a matching rule, by precedence
-//!   `block` > `challenge` > `review` > `allow`, decided by the first rule
-//!   with it. Only when no verdict rule matches does the score decide, with
-//!   the caller's [`Thresholds`]: `block` from `block_at`, `review` from
-//!   `review_at`, `allow` below. So a matching `allow` (an allow-list) or
-//!   `review` (send to a person) takes the decision away from the score:
-//!   write `score` rules for signals and verdict rules for decisions.
+//! - The score gives a decision with the caller's [`Thresholds`]: `block`
+//!   from `block_at`, `review` from `review_at`, `allow` below. The strongest
+//!   verdict of a matching rule (precedence `block` > `challenge` > `review`
+//!   > `allow`, the first rule with it) replaces that decision only if it is
+//!   at least as strong: a matching `review` never lets a blocking score
+//!   through. `allow` is the one exception, an allow-list: it overrides the
+//!   score (never a stronger verdict, which would have won the precedence).
 //!
 //! Invariants: a test of an absent fact, or of a value of the wrong type
 //! (a context bug), is false whatever its operator; `not` is plain negation.
@@ -167,7 +167,8 @@ pub struct Matched<'r> {
 pub enum DecidedBy<'r> {
     /// The first matching rule with the strongest verdict.
     Rule(&'r RuleName),
-    /// No verdict rule matched: the score and the thresholds.
+    /// The score and the thresholds: no verdict rule matched, or only a
+    /// weaker one than the score's decision (other than `allow`).
     Score,
 }
 
@@ -212,9 +213,15 @@ impl RuleSet {
             }
         }
         let score = u8::try_from(points.clamp(0, 100)).unwrap_or(100);
+        let by_score = thresholds.decide(score);
         let (decision, decided_by) = match strongest {
-            Some((verdict, name)) => (verdict, DecidedBy::Rule(name)),
-            None => (thresholds.decide(score), DecidedBy::Score),
+            // An `allow` rule is an allowlist: it overrides the score (never a
+            // stronger verdict, which would be `strongest` instead).
+            Some((Decision::Allow, name)) => (Decision::Allow, DecidedBy::Rule(name)),
+            // `review`, `challenge` and `block` only ever strengthen the
+            // decision: a matching `review` does not let a blocking score through.
+            Some((verdict, name)) if verdict >= by_score => (verdict, DecidedBy::Rule(name)),
+            Some(_) | None => (by_score, DecidedBy::Score),
         };
         Assessment {
             decision,

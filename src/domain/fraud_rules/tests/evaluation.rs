@@ -169,8 +169,26 @@ fn verdicts_take_precedence_block_challenge_review_allow() {
     let set = parse("rule s : score 100 when amount > 1\nrule trusted : allow when currency == \"usd\"");
     let assessment = set.evaluate(&facts, thresholds());
     assert_eq!((assessment.decision, assessment.score), (Decision::Allow, 100));
-    let set = parse("rule s : score 100 when amount > 1\nrule person : review when currency == \"usd\"");
-    assert_eq!(set.evaluate(&facts, thresholds()).decision, Decision::Review);
+    // A weaker verdict than the score's never lets it through: review and
+    // challenge do not unblock a blocking score (only allow, an allowlist, does).
+    for weaker in ["review", "challenge"] {
+        let set = parse(&format!(
+            "rule s : score 100 when amount > 1\nrule person : {weaker} when currency == \"usd\""
+        ));
+        let assessment = set.evaluate(&facts, thresholds());
+        assert_eq!(
+            (assessment.decision, assessment.decided_by),
+            (Decision::Block, DecidedBy::Score),
+            "{weaker}"
+        );
+    }
+    // A verdict at least as strong as the score's decides, and is named.
+    let set = parse("rule s : score 60 when amount > 1\nrule person : challenge when currency == \"usd\"");
+    let assessment = set.evaluate(&facts, thresholds());
+    assert_eq!(
+        assessment.decided_by,
+        DecidedBy::Rule(&RuleName::parse("person").unwrap())
+    );
 }
 
 #[test]

@@ -338,7 +338,13 @@ proptest! {
         } else {
             Decision::Allow
         };
-        let expected = verdict.unwrap_or((by_score, DecidedBy::Score));
+        // An `allow` verdict overrides the score; any other verdict applies
+        // only when it is at least as strong as the score's decision.
+        let expected = match verdict {
+            Some((Decision::Allow, by)) => (Decision::Allow, by),
+            Some((decision, by)) if decision >= by_score => (decision, by),
+            _ => (by_score, DecidedBy::Score),
+        };
         prop_assert_eq!((assessment.decision, assessment.decided_by), expected);
     }
 }
