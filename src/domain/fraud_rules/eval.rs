@@ -8,11 +8,11 @@
 //!   but no sum leaves the range.
 //! - The score gives a decision with the caller's [`Thresholds`]: `block`
 //!   from `block_at`, `review` from `review_at`, `allow` below. The strongest
-//!   verdict of a matching rule (precedence `block` > `challenge` > `review`
-//!   > `allow`, the first rule with it) replaces that decision only if it is
-//!   at least as strong: a matching `review` never lets a blocking score
-//!   through. `allow` is the one exception, an allow-list: it overrides the
-//!   score (never a stronger verdict, which would have won the precedence).
+//!   verdict of a matching rule (by precedence: `block`, `challenge`,
+//!   `review`, `allow`; the first rule with it) replaces that decision only
+//!   if it is at least as strong: a matching `review` never lets a blocking
+//!   score through. `allow` is the one exception, an allow-list: it overrides
+//!   the score (never a stronger verdict, which would have won instead).
 //!
 //! Invariants: a test of an absent fact, or of a value of the wrong type
 //! (a context bug), is false whatever its operator; `not` is plain negation.
