@@ -14,8 +14,9 @@
 # Environment:
 #   PAYWARDEN_BIN     server binary (default: <repo>/target/debug/paywarden;
 #                     built with `cargo build` if that default is missing)
-#   PYTHON            Python 3 interpreter (default: python3); sslyze is
-#                     installed into it with pip when missing
+#   PYTHON            Python 3 interpreter (default: python3); sslyze, pinned
+#                     to SSLYZE_VERSION below, is installed into it with pip
+#                     when it is missing or another version is installed
 #   TLS_SCAN_KEEP=1   keep the temp dir (sslyze JSON, server logs) for debugging
 set -euo pipefail
 
@@ -31,10 +32,15 @@ for tool in openssl curl "$PYTHON"; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found"
 done
 
-# sslyze: install with pip if missing.
-if ! "$PYTHON" -c 'import sslyze' 2>/dev/null; then
-  log "installing sslyze with pip"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check sslyze >&2 || die "pip install sslyze failed"
+# sslyze, pinned: its JSON output is what tls_policy.py reads, and a new
+# release must not change the scan under us. Installed with pip when missing
+# or of another version.
+SSLYZE_VERSION=6.3.1
+installed=$("$PYTHON" -c 'import importlib.metadata as m; print(m.version("sslyze"))' 2>/dev/null || true)
+if [ "$installed" != "$SSLYZE_VERSION" ]; then
+  log "installing sslyze==$SSLYZE_VERSION with pip (found: ${installed:-none})"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check "sslyze==$SSLYZE_VERSION" >&2 \
+    || die "pip install sslyze==$SSLYZE_VERSION failed"
 fi
 
 # Server binary.
@@ -66,10 +72,12 @@ trap 'exit 143' TERM
 # A free loopback port (the OS picks one; the tiny race with another process is acceptable here).
 port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 
-# The server reads every PAYWARDEN_* variable as configuration and rejects
-# unknown ones (PAYWARDEN_BIN, and PAYWARDEN_LOG in the current build), and a
-# PAYWARDEN_DATABASE_URL from the caller's shell would change the backend:
-# start it with none of them, so the scan is hermetic.
+# The server reads PAYWARDEN_* variables as configuration and rejects unknown
+# keys (PAYWARDEN_BIN would be one), and a PAYWARDEN_DATABASE_URL or
+# PAYWARDEN_TLS__* from the caller's shell would change what is scanned: start
+# it with none of them, so the scan is hermetic. That drops PAYWARDEN_LOG too
+# (the log filter, which is not configuration): the server logs at its default
+# level, to $work/server.err (kept with TLS_SCAN_KEEP=1).
 unset_args=()
 while IFS= read -r name; do unset_args+=(-u "$name"); done < <(compgen -e | grep '^PAYWARDEN_' || true)
 
