@@ -321,6 +321,10 @@ impl From<AuthRejection> for ApiError {
         match r {
             AuthRejection::Unauthenticated => ApiError::unauthenticated(),
             AuthRejection::LockedOut { until } => ApiError::locked_out(until),
+            AuthRejection::MerchantFrozen => ApiError::forbidden(
+                "merchant_frozen",
+                "This merchant account is frozen by the gateway operator; contact them to restore access",
+            ),
             AuthRejection::Unavailable(e) => ApiError::unavailable(e.to_string()),
         }
     }

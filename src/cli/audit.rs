@@ -55,17 +55,18 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
             if let Err(e) = record(&store, event).await {
                 eprintln!("warning: could not record this verification in the audit trail: {e:#}");
             }
-            output::print(
-                ctx.json,
-                &json!({ "intact": intact, "report": report }),
-                || match &report.first_break {
-                    None => format!("audit chain intact: {} entries verified", report.entries_checked),
+            output::print(ctx.json, &json!({ "intact": intact, "report": report }), || {
+                match &report.first_break {
+                    None => format!(
+                        "audit chain intact: {} entries verified\nhead: entry {}, hash {}\nRecord the head hash outside this database: a later chain must extend it.",
+                        report.entries_checked, report.head_seq, report.head_hash
+                    ),
                     Some(b) => format!(
                         "AUDIT CHAIN BROKEN at entry {}: {} ({} entries verified before it)",
                         b.seq, b.problem, report.entries_checked
                     ),
-                },
-            );
+                }
+            });
             if intact {
                 ExitCode::SUCCESS
             } else {

@@ -1,4 +1,4 @@
-//! `paywarden key create|list|rotate|revoke`.
+//! `paywarden key create|list|rotate|revoke|revoke-all`.
 
 use std::process::ExitCode;
 
@@ -73,6 +73,11 @@ pub enum KeyCommand {
     },
     /// Revoke a key: refused from the next request on.
     Revoke { id: String },
+    /// Revoke every key of a merchant at once (incident response).
+    RevokeAll {
+        #[arg(long, value_name = "MERCHANT_ID")]
+        merchant: String,
+    },
 }
 
 pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
@@ -175,6 +180,14 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
             let key = keys::revoke(&store, &ctx.actor("key revoke"), None, &ApiKeyId::parse(&id)?).await?;
             output::print(ctx.json, &json!(ApiKeyView::from(&key)), || {
                 format!("revoked {}", key.id)
+            });
+        }
+        KeyCommand::RevokeAll { merchant } => {
+            let merchant = MerchantId::parse(&merchant)?;
+            let revoked = keys::revoke_all(&store, &ctx.actor("key revoke-all"), &merchant).await?;
+            let views: Vec<ApiKeyView> = revoked.iter().map(ApiKeyView::from).collect();
+            output::print(ctx.json, &json!({ "revoked": views }), || {
+                format!("revoked {} key(s) of merchant {merchant}", views.len())
             });
         }
     }

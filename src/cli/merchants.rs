@@ -1,4 +1,4 @@
-//! `paywarden merchant create|list`.
+//! `paywarden merchant create|list|show|freeze|unfreeze`.
 
 use std::process::ExitCode;
 
@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::domain::ids::MerchantId;
-use crate::domain::merchant::{Merchant, MerchantName};
+use crate::domain::merchant::{FreezeReason, Merchant, MerchantName};
 use crate::services::merchants;
 
 use super::context::CliContext;
@@ -26,10 +26,49 @@ pub enum MerchantCommand {
         #[arg(long, value_name = "MERCHANT_ID")]
         starting_after: Option<String>,
     },
+    /// Show one merchant, including whether it is frozen.
+    Show {
+        #[arg(value_name = "MERCHANT_ID")]
+        id: String,
+    },
+    /// Freeze a merchant: every key of it is refused (403 merchant_frozen)
+    /// from the next request on, on every replica. Reversible.
+    Freeze {
+        #[arg(value_name = "MERCHANT_ID")]
+        id: String,
+        /// Why (kept with the freeze and in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a merchant's freeze.
+    Unfreeze {
+        #[arg(value_name = "MERCHANT_ID")]
+        id: String,
+        /// Why (kept in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 fn view(m: &Merchant) -> serde_json::Value {
-    json!({ "id": m.id.as_str(), "name": m.name.as_str(), "created": m.created_at.as_secs() })
+    let frozen = m
+        .frozen
+        .as_ref()
+        .map(|f| json!({ "at": f.at.as_secs(), "reason": f.reason.as_str() }));
+    json!({
+        "id": m.id.as_str(),
+        "name": m.name.as_str(),
+        "created": m.created_at.as_secs(),
+        "connector": m.connector,
+        "frozen": frozen,
+    })
+}
+
+fn state(m: &Merchant) -> String {
+    match &m.frozen {
+        None => "active".to_owned(),
+        Some(f) => format!("FROZEN since {} ({})", f.at.to_rfc3339(), f.reason.as_str()),
+    }
 }
 
 pub async fn run(ctx: CliContext, cmd: MerchantCommand) -> anyhow::Result<ExitCode> {
@@ -48,10 +87,41 @@ pub async fn run(ctx: CliContext, cmd: MerchantCommand) -> anyhow::Result<ExitCo
             let value = json!({ "data": list.iter().map(view).collect::<Vec<_>>() });
             output::print(ctx.json, &value, || {
                 list.iter()
-                    .map(|m| format!("{}  {}", m.id, m.name.as_str()))
+                    .map(|m| format!("{}  {}  {}", m.id, m.name.as_str(), state(m)))
                     .collect::<Vec<_>>()
                     .join("\n")
             });
+        }
+        MerchantCommand::Show { id } => {
+            let m = merchants::get(&store, &MerchantId::parse(&id)?).await?;
+            output::print(ctx.json, &view(&m), || {
+                format!(
+                    "{}  {}\ncreated {}\nconnector {}\n{}",
+                    m.id,
+                    m.name.as_str(),
+                    m.created_at.to_rfc3339(),
+                    m.connector,
+                    state(&m)
+                )
+            });
+        }
+        MerchantCommand::Freeze { id, reason } => {
+            let reason = FreezeReason::parse(&reason).map_err(|e| anyhow::anyhow!("--reason: {e}"))?;
+            let m = merchants::freeze(&store, &ctx.actor("merchant freeze"), &MerchantId::parse(&id)?, reason).await?;
+            output::print(ctx.json, &view(&m), || {
+                format!("froze merchant {}: its keys are refused from now on", m.id)
+            });
+        }
+        MerchantCommand::Unfreeze { id, reason } => {
+            let reason = FreezeReason::parse(&reason).map_err(|e| anyhow::anyhow!("--reason: {e}"))?;
+            let m = merchants::unfreeze(
+                &store,
+                &ctx.actor("merchant unfreeze"),
+                &MerchantId::parse(&id)?,
+                reason,
+            )
+            .await?;
+            output::print(ctx.json, &view(&m), || format!("unfroze merchant {}", m.id));
         }
     }
     store.close().await;

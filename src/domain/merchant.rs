@@ -49,6 +49,51 @@ pub struct Merchant {
     pub element_origins: Vec<ElementOrigin>,
     /// The connector (processor) its payments are routed to.
     pub connector: String,
+    /// Set while the operator has frozen the merchant: every key is refused.
+    pub frozen: Option<Freeze>,
+}
+
+/// An operator's freeze of a merchant (incident containment), with its time
+/// and the operator's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freeze {
+    pub at: Timestamp,
+    pub reason: FreezeReason,
+}
+
+/// Longest freeze reason accepted (characters).
+pub const MAX_FREEZE_REASON_CHARS: usize = 500;
+
+/// Why an operator froze or unfroze a merchant: non-empty, bounded, without
+/// control or invisible direction characters (it is shown to operators and
+/// written to the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreezeReason(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("reason must be 1 to {MAX_FREEZE_REASON_CHARS} characters without control characters")]
+pub struct InvalidFreezeReason;
+
+impl FreezeReason {
+    pub fn parse(input: &str) -> Result<Self, InvalidFreezeReason> {
+        let trimmed = input.trim();
+        let count = trimmed.chars().count();
+        if count == 0
+            || count > MAX_FREEZE_REASON_CHARS
+            || trimmed.chars().any(|c| c.is_control() || is_bidi_control(c))
+        {
+            return Err(InvalidFreezeReason);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn from_trusted(stored: String) -> Self {
+        Self(stored)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Most origins a merchant may register for the hosted card fields page.
@@ -123,6 +168,19 @@ mod tests {
         assert!(MerchantName::parse(&"x".repeat(201)).is_err());
         assert!(MerchantName::parse("abc\u{202E}gpj.exe").is_err());
         assert!(MerchantName::parse("Café Zürich 東京").is_ok());
+    }
+
+    #[test]
+    fn freeze_reasons_are_trimmed_bounded_and_printable() {
+        assert_eq!(
+            FreezeReason::parse("  card testing from key_1  ").unwrap().as_str(),
+            "card testing from key_1"
+        );
+        assert!(FreezeReason::parse("   ").is_err());
+        assert!(FreezeReason::parse("line\nbreak").is_err());
+        assert!(FreezeReason::parse("abc\u{202E}def").is_err());
+        assert!(FreezeReason::parse(&"x".repeat(MAX_FREEZE_REASON_CHARS)).is_ok());
+        assert!(FreezeReason::parse(&"x".repeat(MAX_FREEZE_REASON_CHARS + 1)).is_err());
     }
 
     #[test]

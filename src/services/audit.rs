@@ -17,6 +17,9 @@ const PAGE: i64 = 2_000;
 pub struct VerifyReport {
     pub entries_checked: u64,
     pub head_seq: i64,
+    /// The hash of the head entry (all zeros for an empty trail). Recorded
+    /// outside the database, it pins the chain up to that entry.
+    pub head_hash: String,
     /// The first break, if the chain is not intact.
     pub first_break: Option<ChainBreak>,
 }
@@ -43,6 +46,7 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, ServiceError> {
                 return Ok(VerifyReport {
                     entries_checked: checked,
                     head_seq,
+                    head_hash,
                     first_break: Some(first_break),
                 });
             }
@@ -56,6 +60,7 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, ServiceError> {
     Ok(VerifyReport {
         entries_checked: checked,
         head_seq,
+        head_hash,
         first_break,
     })
 }

@@ -54,6 +54,10 @@ pub enum AuthRejection {
     Unauthenticated,
     /// The client address is locked out until the given time.
     LockedOut { until: Timestamp },
+    /// A genuine, usable key of a merchant the operator has frozen. Not a
+    /// guessing attempt (the key matched), so it does not count towards the
+    /// client address's lockout.
+    MerchantFrozen,
     /// Authentication could not be decided (storage failure).
     Unavailable(ServiceError),
 }
@@ -136,6 +140,10 @@ impl Authenticator {
             }
         };
         match verdict {
+            Ok(caller) if caller.merchant.frozen.is_some() => {
+                self.record_frozen(meta, &caller).await;
+                Err(AuthRejection::MerchantFrozen)
+            }
             Ok(caller) => {
                 let verified = Verified {
                     key: caller.key.clone(),
@@ -172,6 +180,21 @@ impl Authenticator {
             )));
         }
         Ok(key)
+    }
+
+    /// Audits a refused request of a frozen merchant (through the audit
+    /// writer: nothing else changes).
+    async fn record_frozen(&self, meta: &RequestMeta, caller: &Caller) {
+        let mut event = Actor::Anonymous { meta: meta.clone() }.event("auth.merchant_frozen", Outcome::Denied);
+        event.merchant_id = Some(caller.merchant.id.to_string());
+        event.key_id = Some(caller.key.id.to_string());
+        event.resource = Some(meta.route.clone());
+        event.reason = caller
+            .merchant
+            .frozen
+            .as_ref()
+            .map(|f| format!("merchant frozen since {}", f.at.to_rfc3339()));
+        self.audit.record(event).await;
     }
 
     /// Audits the failure with its true reason, counts it against the client

@@ -176,6 +176,46 @@ pub async fn revoke(
     })
 }
 
+/// Revokes every key of `merchant` that is not revoked yet, in one
+/// transaction with an audit entry per key; like [`revoke`], returns once no
+/// gateway can still accept any of them. Returns the keys revoked now.
+pub async fn revoke_all(store: &Store, actor: &Actor, merchant: &MerchantId) -> Result<Vec<ApiKey>, ServiceError> {
+    let now = Timestamp::now();
+    let mut tx = store.begin().await?;
+    if store::merchants::get(&mut *tx, merchant).await?.is_none() {
+        return Err(ServiceError::NotFound {
+            resource: "merchant",
+            param: "merchant",
+        });
+    }
+    let mut revoked = Vec::new();
+    let mut events = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store::api_keys::list_for_merchant(&mut *tx, merchant, after.as_deref(), 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.to_string());
+        for key in page {
+            if key.revoked_at.is_some() || !store::api_keys::revoke(&mut *tx, &key.id, now).await? {
+                continue;
+            }
+            let mut event = actor.event("api_key.revoked", Outcome::Success);
+            event.merchant_id = Some(merchant.to_string());
+            event.resource = Some(key.id.to_string());
+            event.reason = Some("revoke-all of the merchant's keys".into());
+            events.push(event);
+            revoked.push(ApiKey {
+                revoked_at: Some(now),
+                ..key
+            });
+        }
+    }
+    store::audit::append(&mut tx, &events).await?;
+    tx.commit().await?;
+    store.auth_state_changed().await;
+    Ok(revoked)
+}
+
 pub async fn list(
     store: &Store,
     merchant: &MerchantId,

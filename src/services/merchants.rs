@@ -1,9 +1,9 @@
-//! Merchant use cases: create and update (each audited in its transaction),
-//! get, list.
+//! Merchant use cases: create, update, freeze and unfreeze (each audited in
+//! its transaction), get, list.
 
 use crate::domain::audit::Outcome;
 use crate::domain::ids::MerchantId;
-use crate::domain::merchant::{ElementOrigin, Merchant, MerchantName};
+use crate::domain::merchant::{ElementOrigin, Freeze, FreezeReason, Merchant, MerchantName};
 use crate::domain::time::Timestamp;
 use crate::store::{self, Store};
 
@@ -27,6 +27,7 @@ pub async fn create(store: &Store, actor: &Actor, name: MerchantName) -> Result<
         created_at: Timestamp::now(),
         element_origins: Vec::new(),
         connector: DEFAULT_CONNECTOR.to_owned(),
+        frozen: None,
     };
     let mut event = actor.event("merchant.created", Outcome::Success);
     event.merchant_id = Some(merchant.id.to_string());
@@ -86,4 +87,66 @@ pub async fn update(
     // from the next request on, on every replica.
     store.auth_state_changed().await;
     Ok(merchant)
+}
+
+/// Freezes a merchant: every one of its keys is refused from the next request
+/// on, on every replica (this returns only once no gateway can still hold a
+/// key of it as verified). Reversible with [`unfreeze`]; nothing else changes.
+pub async fn freeze(
+    store: &Store,
+    actor: &Actor,
+    id: &MerchantId,
+    reason: FreezeReason,
+) -> Result<Merchant, ServiceError> {
+    let freeze = Freeze {
+        at: Timestamp::now(),
+        reason,
+    };
+    let mut event = actor.event("merchant.frozen", Outcome::Success);
+    event.merchant_id = Some(id.to_string());
+    event.resource = Some(id.to_string());
+    event.reason = Some(freeze.reason.as_str().to_owned());
+    let mut tx = store.begin().await?;
+    let current = store::merchants::get(&mut *tx, id).await?.ok_or_else(missing)?;
+    if current.frozen.is_some() || !store::merchants::freeze(&mut *tx, id, &freeze).await? {
+        return Err(ServiceError::Conflict {
+            code: "merchant_already_frozen",
+            message: "this merchant is already frozen".into(),
+        });
+    }
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    store.auth_state_changed().await;
+    Ok(Merchant {
+        frozen: Some(freeze),
+        ..current
+    })
+}
+
+/// Lifts a freeze: the merchant's keys that are otherwise usable work again.
+pub async fn unfreeze(
+    store: &Store,
+    actor: &Actor,
+    id: &MerchantId,
+    reason: FreezeReason,
+) -> Result<Merchant, ServiceError> {
+    let mut event = actor.event("merchant.unfrozen", Outcome::Success);
+    event.merchant_id = Some(id.to_string());
+    event.resource = Some(id.to_string());
+    event.reason = Some(reason.as_str().to_owned());
+    let mut tx = store.begin().await?;
+    let current = store::merchants::get(&mut *tx, id).await?.ok_or_else(missing)?;
+    if !store::merchants::unfreeze(&mut *tx, id).await? {
+        return Err(ServiceError::Conflict {
+            code: "merchant_not_frozen",
+            message: "this merchant is not frozen".into(),
+        });
+    }
+    store::audit::append(&mut tx, &[event]).await?;
+    tx.commit().await?;
+    store.auth_state_changed().await;
+    Ok(Merchant {
+        frozen: None,
+        ..current
+    })
 }

@@ -217,12 +217,15 @@ struct AuthRow {
     merchant_element_origins: Option<String>,
     merchant_connector: Option<String>,
     locked_until: Option<i64>,
+    merchant_frozen_at: Option<i64>,
+    merchant_frozen_reason: Option<String>,
 }
 
 const AUTH_LOOKUP: &str = "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix, k.last4, k.permissions, \
      k.max_amount, k.currencies, k.allowed_ips, k.description, k.created_at, k.expires_at, k.revoked_at, \
      k.last_used_at, k.rotated_to, k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, \
-     m.element_origins AS merchant_element_origins, m.connector AS merchant_connector, l.locked_until \
+     m.element_origins AS merchant_element_origins, m.connector AS merchant_connector, l.locked_until, \
+     m.frozen_at AS merchant_frozen_at, m.frozen_reason AS merchant_frozen_reason \
      FROM (SELECT 1 AS probe) AS p \
      LEFT JOIN api_keys k ON k.key_hash = $1 \
      LEFT JOIN merchants m ON m.id = k.merchant_id \
@@ -265,6 +268,8 @@ pub async fn lookup_for_auth(
                     merchant_element_origins: r.get(19)?,
                     merchant_connector: r.get(20)?,
                     locked_until: r.get(21)?,
+                    merchant_frozen_at: r.get(22)?,
+                    merchant_frozen_reason: r.get(23)?,
                 })
             })
         })?,
@@ -309,6 +314,7 @@ pub async fn lookup_for_auth(
                     row.merchant_element_origins.as_deref().unwrap_or("[]"),
                 )?,
                 connector: row.merchant_connector.ok_or_else(corrupt)?,
+                frozen: super::merchants::freeze_from_columns(row.merchant_frozen_at, row.merchant_frozen_reason),
             };
             Some((key, hash, merchant))
         }

@@ -165,6 +165,7 @@ mod tests {
                 created_at: Timestamp::now(),
                 element_origins: Vec::new(),
                 connector: "sandbox".into(),
+                frozen: None,
             },
         }
     }

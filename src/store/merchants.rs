@@ -5,7 +5,7 @@ use sqlx::{Any, Executor};
 
 use super::{json_column, to_json_column, After, StoreError};
 use crate::domain::ids::MerchantId;
-use crate::domain::merchant::{ElementOrigin, Merchant, MerchantName};
+use crate::domain::merchant::{ElementOrigin, Freeze, FreezeReason, Merchant, MerchantName};
 use crate::domain::time::Timestamp;
 
 #[derive(sqlx::FromRow)]
@@ -15,6 +15,8 @@ struct Row {
     created_at: i64,
     element_origins: String,
     connector: String,
+    frozen_at: Option<i64>,
+    frozen_reason: Option<String>,
 }
 
 impl TryFrom<Row> for Merchant {
@@ -26,11 +28,21 @@ impl TryFrom<Row> for Merchant {
             created_at: Timestamp::from_millis(r.created_at),
             element_origins: json_column("element_origins", &r.element_origins)?,
             connector: r.connector,
+            frozen: freeze_from_columns(r.frozen_at, r.frozen_reason),
         })
     }
 }
 
-const COLUMNS: &str = "id, name, created_at, element_origins, connector";
+const COLUMNS: &str = "id, name, created_at, element_origins, connector, frozen_at, frozen_reason";
+
+/// The freeze held in the `frozen_at` / `frozen_reason` columns (also read by
+/// the authentication lookup). A time without a reason still freezes.
+pub(super) fn freeze_from_columns(at: Option<i64>, reason: Option<String>) -> Option<Freeze> {
+    at.map(|at| Freeze {
+        at: Timestamp::from_millis(at),
+        reason: FreezeReason::from_trusted(reason.unwrap_or_default()),
+    })
+}
 
 pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, m: &Merchant) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO merchants (id, name, created_at, element_origins, connector) VALUES ($1, $2, $3, $4, $5)")
@@ -94,5 +106,34 @@ pub async fn update_element_origins<'e>(
         .bind(id.as_str())
         .execute(db)
         .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Freezes the merchant unless it already is. Returns whether a row changed
+/// (false: not found, or frozen already).
+pub async fn freeze<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &MerchantId,
+    freeze: &Freeze,
+) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("UPDATE merchants SET frozen_at = $1, frozen_reason = $2 WHERE id = $3 AND frozen_at IS NULL")
+            .bind(freeze.at.as_millis())
+            .bind(freeze.reason.as_str())
+            .bind(id.as_str())
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Lifts the merchant's freeze. Returns whether a row changed (false: not
+/// found, or not frozen).
+pub async fn unfreeze<'e>(db: impl Executor<'e, Database = Any>, id: &MerchantId) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE merchants SET frozen_at = NULL, frozen_reason = NULL WHERE id = $1 AND frozen_at IS NOT NULL",
+    )
+    .bind(id.as_str())
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() == 1)
 }

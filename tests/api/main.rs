@@ -13,6 +13,7 @@ mod conventions;
 mod database_tls;
 mod elements;
 mod events;
+mod freeze;
 mod group_commit;
 mod idempotency;
 mod merchant;

@@ -455,6 +455,17 @@ impl Payments {
             let (payment, _) = change.commit(&self.store, actor).await?;
             return Ok(ChallengeResult { payment, return_url });
         }
+        // A frozen merchant authorizes nothing, also not a challenge answered
+        // after the freeze: the payment waits, and expires if still frozen.
+        let frozen = store::merchants::get(self.store.reader(), &merchant)
+            .await?
+            .is_none_or(|m| m.frozen.is_some());
+        if frozen {
+            return Err(ServiceError::Conflict {
+                code: "merchant_frozen",
+                message: "This merchant's account is frozen; the payment cannot be authorized now".into(),
+            });
+        }
         change.step(Step::Authenticated, "succeeded", None).map_err(illegal)?;
         let owner = Owner {
             merchant,
