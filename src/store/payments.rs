@@ -54,18 +54,102 @@ const COLUMNS: &str = "id, merchant_id, mode, status, amount, currency, capture_
      action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history";
 
 /// One entry of a payment's history: an attempt or a transition.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+///
+/// Stored as a JSON array `[at, action, from, to, outcome, amount, reason]`
+/// (the column is rewritten on every change of its payment, so names repeated
+/// in every entry would be most of its bytes). Entries written as objects
+/// with those names (before 2026-12-06, and by PostgreSQL migration 11) are
+/// read too, and rewritten as arrays by the payment's next change.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
     /// Milliseconds since the epoch.
     pub at: i64,
     pub action: String,
-    #[serde(rename = "from")]
     pub from_status: Option<String>,
-    #[serde(rename = "to")]
     pub to_status: String,
     pub outcome: String,
     pub amount: Option<i64>,
     pub reason: Option<String>,
+}
+
+/// The stored array form, by reference (what is written).
+type EntryRef<'a> = (
+    i64,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    Option<i64>,
+    Option<&'a str>,
+);
+
+/// The stored array form, owned (what is read).
+type EntryArray = (i64, String, Option<String>, String, String, Option<i64>, Option<String>);
+
+/// The earlier object form.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryObject {
+    at: i64,
+    action: String,
+    from: Option<String>,
+    to: String,
+    outcome: String,
+    amount: Option<i64>,
+    reason: Option<String>,
+}
+
+impl serde::Serialize for HistoryEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let entry: EntryRef<'_> = (
+            self.at,
+            &self.action,
+            self.from_status.as_deref(),
+            &self.to_status,
+            &self.outcome,
+            self.amount,
+            self.reason.as_deref(),
+        );
+        entry.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HistoryEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EitherForm;
+        impl<'de> serde::de::Visitor<'de> for EitherForm {
+            type Value = HistoryEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a history entry (array or object)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<HistoryEntry, A::Error> {
+                let (at, action, from_status, to_status, outcome, amount, reason): EntryArray =
+                    serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(HistoryEntry {
+                    at,
+                    action,
+                    from_status,
+                    to_status,
+                    outcome,
+                    amount,
+                    reason,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<HistoryEntry, A::Error> {
+                let o: EntryObject = serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(HistoryEntry {
+                    at: o.at,
+                    action: o.action,
+                    from_status: o.from,
+                    to_status: o.to,
+                    outcome: o.outcome,
+                    amount: o.amount,
+                    reason: o.reason,
+                })
+            }
+        }
+        deserializer.deserialize_any(EitherForm)
+    }
 }
 
 /// The entries of a stored `history` column.
@@ -281,7 +365,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn history_column_round_trips_in_order_with_its_field_names() {
+    fn history_column_is_compact_round_trips_in_order_and_reads_the_object_form() {
         let entries = vec![
             HistoryEntry {
                 at: 1,
@@ -303,8 +387,24 @@ mod tests {
             },
         ];
         let column = history_column(&entries).unwrap();
-        assert!(column.starts_with(r#"[{"at":1,"action":"create","from":null,"to":"requires_confirmation""#));
+        assert_eq!(
+            column,
+            r#"[[1,"create",null,"requires_confirmation","succeeded",500,null],[2,"confirm","requires_confirmation","processing","succeeded",null,"why"]]"#
+        );
         assert_eq!(parse_history(&column).unwrap(), entries);
+        // The earlier object form (and a column mixing both) reads the same.
+        let objects = r#"[{"at":1,"action":"create","from":null,"to":"requires_confirmation","outcome":"succeeded","amount":500,"reason":null},
+            [2,"confirm","requires_confirmation","processing","succeeded",null,"why"]]"#;
+        assert_eq!(parse_history(objects).unwrap(), entries);
+        for broken in [
+            r#"[[1,"create",null,"requires_confirmation","succeeded",500]]"#,
+            r#"[[1,"create",null,"requires_confirmation","succeeded",500,null,"extra"]]"#,
+            r#"[{"at":1,"action":"create","to":"x","outcome":"y","amount":null,"reason":null,"evil":1}]"#,
+            r#"[{"at":"1","action":"create","from":null,"to":"x","outcome":"y","amount":null,"reason":null}]"#,
+            r#"[7]"#,
+        ] {
+            assert!(matches!(parse_history(broken), Err(StoreError::Corrupt(_))), "{broken}");
+        }
         assert!(parse_history("[]").unwrap().is_empty());
         assert!(matches!(parse_history("{"), Err(StoreError::Corrupt(_))));
     }
