@@ -136,7 +136,8 @@ impl<'de> serde::Deserialize<'de> for HistoryEntry {
                 })
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<HistoryEntry, A::Error> {
-                let o: EntryObject = serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                let o: EntryObject =
+                    serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 Ok(HistoryEntry {
                     at: o.at,
                     action: o.action,
