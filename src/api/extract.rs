@@ -1,5 +1,6 @@
 //! Extractors that answer rejections in the API's own error format: JSON
-//! bodies (unknown fields rejected, size-limited), and query strings.
+//! bodies (unknown fields rejected, size-limited), query strings, and the
+//! `{id}` of a path.
 //!
 //! Invariant: an error message never echoes a value from the request. serde's
 //! own messages for wrong types and unknown variants quote the input, so they
@@ -7,7 +8,9 @@
 //! when it cannot itself be a card number or key.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
@@ -175,6 +178,30 @@ fn safe_param(param: &str) -> Option<String> {
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '[' | ']'));
     let digits = param.chars().filter(char::is_ascii_digit).count();
     (plain && !param.is_empty() && param.len() <= 64 && digits <= 4).then(|| param.to_owned())
+}
+
+/// The `{id}` of a path, percent-decoded. An id whose bytes are not UTF-8
+/// (`/v1/payments/%FF`) comes through as U+FFFD, which no id parser accepts:
+/// it gets the handler's own answer for a malformed id (the same 404 as an
+/// unknown one), where axum's `Path` would answer a plain-text 400 outside
+/// the API's error format.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(PathId(id)),
+            Err(PathRejection::FailedToDeserializePathParams(e))
+                if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+            {
+                Ok(PathId(char::REPLACEMENT_CHARACTER.to_string()))
+            }
+            // The route has no single `{id}`: a mistake in the router, not the request.
+            Err(e) => Err(ApiError::internal(format!("path id: {e}"))),
+        }
+    }
 }
 
 /// A query string parsed into `T`; rejections are `ApiError`s.

@@ -2,7 +2,7 @@
 //! revokes one. Issuing and rotating keys is an operator action (CLI): a leaked
 //! secret key must not be able to mint itself successors.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -18,7 +18,7 @@ use crate::services::keys;
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
-use super::super::extract::AppQuery;
+use super::super::extract::{AppQuery, PathId};
 use super::super::openapi;
 use super::super::pagination::{self, ListParams, ListResponse};
 use super::super::AppState;
@@ -145,7 +145,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     auth.require(Permission::ApiKeysRead)?;
     let key = keys::get(&state.store, Some(auth.merchant()), &key_id(&id)?).await?;
@@ -165,7 +165,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     auth: Authenticated,
     audited: AuditedInTx,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     auth.require(Permission::ApiKeysWrite)?;
     let key = keys::revoke(&state.store, &auth.actor(), Some(auth.merchant()), &key_id(&id)?).await?;

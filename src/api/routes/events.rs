@@ -1,7 +1,7 @@
 //! `/v1/events`: the merchant's events, newest first, optionally of one
 //! type; the same JSON that webhook deliveries carry.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -17,7 +17,7 @@ use crate::webhooks::payload::EventView;
 
 use super::super::auth::Authenticated;
 use super::super::error::{ApiError, ErrorEnvelope};
-use super::super::extract::AppQuery;
+use super::super::extract::{AppQuery, PathId};
 use super::super::pagination::{self, ListParams, ListResponse};
 use super::super::AppState;
 
@@ -95,7 +95,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<EventView>, ApiError> {
     auth.require_private_key()?.require(Permission::EventsRead)?;
     let id = EventId::parse(&id).map_err(|_| ApiError::not_found("event", "id"))?;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -27,7 +27,7 @@ use crate::store::payments::ListFilter;
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
-use super::super::extract::{AppJson, AppQuery, OptionalJson};
+use super::super::extract::{AppJson, AppQuery, OptionalJson, PathId};
 use super::super::field_schemas;
 use super::super::json_integer::JsonInteger;
 use super::super::pagination::ListResponse;
@@ -254,7 +254,7 @@ pub async fn confirm(
     State(state): State<AppState>,
     auth: Authenticated,
     audited: AuditedInTx,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     OptionalJson(body): OptionalJson<ConfirmPayment>,
 ) -> Result<Json<PaymentView>, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsWrite)?;
@@ -292,7 +292,7 @@ pub async fn capture(
     State(state): State<AppState>,
     auth: Authenticated,
     audited: AuditedInTx,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     OptionalJson(body): OptionalJson<CapturePayment>,
 ) -> Result<Json<PaymentView>, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsWrite)?;
@@ -330,7 +330,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     auth: Authenticated,
     audited: AuditedInTx,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     OptionalJson(body): OptionalJson<CancelPayment>,
 ) -> Result<Json<PaymentView>, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsWrite)?;
@@ -351,7 +351,7 @@ pub async fn cancel(
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<PaymentView>, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsRead)?;
     let record = state.payments.get(auth.merchant(), &payment_id(&id)?).await?;

@@ -1,7 +1,7 @@
 //! `/v1/refunds`: refund a succeeded payment (partly or wholly, several times,
 //! never beyond what was captured), read and list refunds.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -16,7 +16,7 @@ use crate::services::refunds::{self, NewRefund};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
-use super::super::extract::{AppJson, AppQuery};
+use super::super::extract::{AppJson, AppQuery, PathId};
 use super::super::field_schemas;
 use super::super::json_integer::JsonInteger;
 use super::super::pagination::{ListParams, ListResponse};
@@ -98,7 +98,7 @@ pub async fn create(
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<RefundView>, ApiError> {
     auth.require_private_key()?.require(Permission::RefundsRead)?;
     let id = RefundId::parse(&id).map_err(|_| ApiError::not_found("refund", "id"))?;

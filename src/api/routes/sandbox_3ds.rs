@@ -9,7 +9,7 @@
 //! be framed.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -23,7 +23,7 @@ use crate::services::payments::view::NextActionView;
 use crate::store;
 
 use super::super::error::ApiError;
-use super::super::extract::AppQuery;
+use super::super::extract::{AppQuery, PathId};
 use super::super::AppState;
 
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; \
@@ -75,7 +75,7 @@ fn display_amount(amount: i64, currency: &str) -> String {
 
 pub async fn page(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     AppQuery(query): AppQuery<ChallengeQuery>,
 ) -> Result<Response, ApiError> {
     let id = PaymentId::parse(&id).map_err(|_| no_such_challenge())?;
@@ -110,7 +110,7 @@ pub async fn page(
 pub async fn answer(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = PaymentId::parse(&id).map_err(|_| no_such_challenge())?;

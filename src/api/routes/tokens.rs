@@ -4,7 +4,7 @@
 //! The card number and CVC are deserialised straight into secret types; they
 //! are parsed into domain types here and never echoed in an error.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
@@ -19,7 +19,7 @@ use crate::services::tokens::{self, CardInput, Token};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
-use super::super::extract::AppJson;
+use super::super::extract::{AppJson, PathId};
 use super::super::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -182,7 +182,7 @@ pub async fn create(
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<TokenView>, ApiError> {
     auth.require(Permission::TokensRead)?;
     let token = tokens::get(&state.store, auth.merchant(), &token_id(&id)?).await?;
@@ -197,7 +197,7 @@ pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
     audited: AuditedInTx,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<DeletedToken>, ApiError> {
     auth.require_private_key()?.require(Permission::TokensWrite)?;
     let id = token_id(&id)?;
@@ -228,7 +228,7 @@ pub async fn reveal(
     State(state): State<AppState>,
     auth: Authenticated,
     audited: AuditedInTx,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<(StatusCode, Json<RevealedCardView>), ApiError> {
     auth.require(Permission::TokensReveal)?;
     let id = token_id(&id)?;

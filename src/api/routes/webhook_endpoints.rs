@@ -4,7 +4,7 @@
 //! The signing secret appears in exactly two responses (creation and
 //! rotation) and nowhere else: not in other views, errors, logs or audit.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -20,7 +20,7 @@ use crate::webhooks::endpoint::{WebhookEndpoint, ALL_EVENTS, MAX_EVENTS};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
-use super::super::extract::{AppJson, AppQuery};
+use super::super::extract::{AppJson, AppQuery, PathId};
 use super::super::json_integer::JsonInteger;
 use super::super::openapi;
 use super::super::pagination::{self, ListParams, ListResponse};
@@ -239,7 +239,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
     auth.require_private_key()?.require(Permission::WebhooksRead)?;
     Ok(Json(
@@ -256,7 +256,7 @@ pub async fn update(
     State(state): State<AppState>,
     auth: Authenticated,
     audited: AuditedInTx,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     AppJson(body): AppJson<UpdateWebhookEndpoint>,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
     auth.require_private_key()?.require(Permission::WebhooksWrite)?;
@@ -280,7 +280,7 @@ pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
     audited: AuditedInTx,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<DeletedWebhookEndpoint>, ApiError> {
     auth.require_private_key()?.require(Permission::WebhooksWrite)?;
     let id = endpoint_id(&id)?;
@@ -306,7 +306,7 @@ pub async fn rotate_secret(
     State(state): State<AppState>,
     auth: Authenticated,
     audited: AuditedInTx,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     AppJson(body): AppJson<RotateSecret>,
 ) -> Result<Json<WebhookEndpointWithSecret>, ApiError> {
     auth.require_private_key()?.require(Permission::WebhooksWrite)?;
@@ -334,7 +334,7 @@ pub async fn rotate_secret(
 pub async fn attempts(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     AppQuery(query): AppQuery<ListParams>,
 ) -> Result<Json<ListResponse<WebhookAttemptView>>, ApiError> {
     auth.require_private_key()?.require(Permission::WebhooksRead)?;

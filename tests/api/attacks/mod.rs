@@ -1,15 +1,26 @@
 //! The attack suite: hostile input in every string field, path segment, query
 //! parameter and header of the live server. Every case must answer a clean 4xx
 //! (or, for inert text, store it verbatim), leak no internal detail, and leave
-//! the data intact: row counts as expected and the audit chain verifying.
+//! the data intact: every table holds the rows it held before (plus what the
+//! case legitimately created), and the audit trail kept every entry, recorded
+//! the attack and still verifies ([`Rows`], [`assert_intact`]).
 //!
 //! This file holds the shared payloads and checks, and the cases for
-//! merchants, keys, bodies and headers; `payments` those for payments,
-//! refunds and the 3-D Secure page.
+//! merchants, keys, headers and path traversal; `bodies` malformed bodies on
+//! every POST endpoint and invalid UTF-8 in paths and queries; `payments`
+//! payments, refunds and the 3-D Secure page; `tokens` the vault; `webhooks`
+//! webhook endpoints; `events` the event list; `elements` the hosted card
+//! fields page and the origins that may embed it.
 
+mod bodies;
+mod elements;
+mod events;
 mod payments;
+mod tokens;
+mod webhooks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,16 +68,98 @@ fn assert_clean(status: u16, body: &str, case: &str) {
     }
 }
 
-async fn counts(app: &TestApp) -> (i64, i64) {
-    let (m,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM merchants")
-        .fetch_one(app.store.reader())
-        .await
-        .unwrap();
-    let (k,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_keys")
-        .fetch_one(app.store.reader())
-        .await
-        .unwrap();
-    (m, k)
+/// Row counts of every table an attack could reach, and of the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rows {
+    merchants: i64,
+    api_keys: i64,
+    card_tokens: i64,
+    webhook_endpoints: i64,
+    payments: i64,
+    refunds: i64,
+    events: i64,
+    /// Attacks add to it (every request is audited); nothing may take from it.
+    audit_log: i64,
+}
+
+impl Rows {
+    async fn count(app: &TestApp) -> Self {
+        let n = |table: &'static str| async move {
+            let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(app.store.reader())
+                .await
+                .unwrap();
+            n
+        };
+        Self {
+            merchants: n("merchants").await,
+            api_keys: n("api_keys").await,
+            card_tokens: n("card_tokens").await,
+            webhook_endpoints: n("webhook_endpoints").await,
+            payments: n("payments").await,
+            refunds: n("refunds").await,
+            events: n("events").await,
+            audit_log: n("audit_log").await,
+        }
+    }
+
+    /// The counts before an attack, taken from a trail that verifies.
+    async fn snapshot(app: &TestApp) -> Self {
+        let rows = Self::count(app).await;
+        assert_chain_covers(app, rows.audit_log).await;
+        rows
+    }
+
+    /// The data tables alone, which an attack must leave exactly as they were.
+    fn data(self) -> Self {
+        Self { audit_log: 0, ..self }
+    }
+}
+
+/// Walks the audit chain from its first entry (`services::audit::verify`, as
+/// `paywarden audit verify` does): it must be intact and hold at least `entries`.
+async fn assert_chain_covers(app: &TestApp, entries: i64) {
+    let report = paywarden::services::audit::verify(&app.store).await.unwrap();
+    assert!(report.intact(), "audit chain broken: {:?}", report.first_break);
+    assert!(
+        i64::try_from(report.entries_checked).unwrap() >= entries,
+        "the chain covers {} entries, {entries} were counted",
+        report.entries_checked
+    );
+}
+
+/// After an attack: every data table holds exactly the rows of `before` plus
+/// what `created` adds (the rows the case legitimately made, e.g.
+/// `|r| r.payments += 1`); the audit trail lost nothing, recorded the attack
+/// (at least one entry more than before, or as many as `created` asks for)
+/// and its chain verifies from the first entry.
+async fn assert_intact(app: &TestApp, before: Rows, created: impl FnOnce(&mut Rows)) {
+    let mut expected = before;
+    expected.audit_log += 1;
+    created(&mut expected);
+    // Request entries reach the trail through the batched writer, within
+    // about 100 ms of their answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let now = Rows::count(app).await;
+        if now.audit_log >= expected.audit_log || tokio::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        after.data(),
+        expected.data(),
+        "rows appeared, vanished or were not created"
+    );
+    assert!(
+        after.audit_log >= expected.audit_log,
+        "the audit trail holds {} entries, at least {} expected (it held {} before)",
+        after.audit_log,
+        expected.audit_log,
+        before.audit_log
+    );
+    assert_chain_covers(app, after.audit_log).await;
 }
 
 fn enc(s: &str) -> String {
@@ -82,7 +175,7 @@ fn enc(s: &str) -> String {
 }
 
 /// Sends raw bytes over TLS and returns the status line's code (0 if the
-/// server closed the connection without answering).
+/// server closed the connection without answering) and the whole response.
 async fn raw_request(app: &TestApp, request: &[u8]) -> (u16, String) {
     let mut roots = rustls::RootCertStore::empty();
     let cert = rustls_pki_types::CertificateDer::from_pem_slice(&app.cert_pem).unwrap();
@@ -99,10 +192,44 @@ async fn raw_request(app: &TestApp, request: &[u8]) -> (u16, String) {
     let mut tls = connector.connect(name, tcp).await.unwrap();
     tls.write_all(request).await.unwrap();
     let mut buf = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), tls.read_to_end(&mut buf)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut buf)).await;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, text)
+}
+
+/// `METHOD target` with `key` (and, for a POST, the JSON body `{}`), sent
+/// byte for byte: no client library removes dot segments or re-encodes
+/// escapes on the way. Returns the status and the response body.
+async fn raw(app: &TestApp, method: &str, target: &str, key: &str) -> (u16, String) {
+    let body = if method == "POST" {
+        "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    } else {
+        "Content-Length: 0\r\n\r\n"
+    };
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n{body}"
+    );
+    let (status, text) = raw_request(app, request.as_bytes()).await;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned();
+    (status, body)
+}
+
+/// The error names neither the value nor any part of it that JSON escaping
+/// would hide from a search of the raw text.
+fn assert_not_echoed(error: &Value, payload: &str, case: &str) {
+    for field in ["message", "param"] {
+        let text = error["error"][field].as_str().unwrap_or_default();
+        assert!(!text.contains(payload), "{case}: {field} echoes the value: {error}");
+    }
+}
+
+/// A clean 4xx in the API's own error format.
+fn assert_api_error(status: u16, body: &str, case: &str) -> Value {
+    assert_clean(status, body, case);
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{case}: not JSON ({e}): {body}"));
+    assert!(v["error"]["code"].is_string(), "{case}: {body}");
+    v
 }
 
 use rustls_pki_types::pem::PemObject;
@@ -111,7 +238,7 @@ both_backends! {
     async fn injection_and_markup_in_paths_queries_and_bodies_are_inert(app) {
         let (_, sk) = app.merchant_with_secret("Target").await;
         let other = app.merchant_with_secret("Other").await;
-        let before = counts(app).await;
+        let before = Rows::snapshot(app).await;
         for payload in SQLI.iter().chain(XSS) {
             let r = app.get(&format!("/v1/api_keys/{}", enc(payload)), &sk).await;
             let status = r.status().as_u16();
@@ -132,65 +259,17 @@ both_backends! {
             assert_eq!(r.headers()["x-content-type-options"], "nosniff");
             let body: Value = r.json().await.unwrap();
             assert_eq!(body["name"], *payload);
+            let shown: Value = app.get("/v1/merchant", &sk).await.json().await.unwrap();
+            assert_eq!(shown["name"], *payload, "read back verbatim");
         }
-        assert_eq!(counts(app).await, before, "no row appeared or vanished");
         let theirs: Value = app.get("/v1/merchant", &other.1).await.json().await.unwrap();
         assert_eq!(theirs["name"], "Other");
-        let out = app.cli(&["audit", "verify"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert_intact(app, before, |_| {}).await;
     }
 
-    async fn malformed_oversized_and_tricky_bodies_are_refused(app) {
-        let (_, sk) = app.merchant_with_secret("Bodies").await;
-        let before = counts(app).await;
-        let post_raw = |ct: Option<&'static str>, body: Vec<u8>| {
-            let mut req = app.client().post(app.url("/v1/merchant")).bearer_auth(&sk).body(body);
-            if let Some(ct) = ct {
-                req = req.header("content-type", ct);
-            }
-            req.send()
-        };
-        let cases: Vec<(&str, Option<&'static str>, Vec<u8>, u16)> = vec![
-            ("oversized body", Some("application/json"), format!("{{\"name\":\"{}\"}}", "a".repeat(100_000)).into_bytes(), 413),
-            ("oversized field", Some("application/json"), format!("{{\"name\":\"{}\"}}", "a".repeat(5_000)).into_bytes(), 400),
-            ("deep nesting", Some("application/json"), format!("{}{}", "{\"a\":".repeat(3000), "}".repeat(3000)).into_bytes(), 400),
-            ("truncated", Some("application/json"), b"{\"name\":".to_vec(), 400),
-            ("trailing garbage", Some("application/json"), b"{\"name\":\"x\"} {}".to_vec(), 400),
-            ("duplicate key", Some("application/json"), b"{\"name\":\"x\",\"name\":\"y\"}".to_vec(), 400),
-            ("invalid utf-8", Some("application/json"), b"{\"name\":\"\xff\xfe\"}".to_vec(), 400),
-            ("NUL", Some("application/json"), b"{\"name\":\"a\\u0000b\"}".to_vec(), 400),
-            ("bidi override", Some("application/json"), "{\"name\":\"abc\u{202E}txt.exe\"}".as_bytes().to_vec(), 400),
-            ("array", Some("application/json"), b"[]".to_vec(), 400),
-            ("null", Some("application/json"), b"null".to_vec(), 400),
-            ("number", Some("application/json"), b"{\"name\": 1e400}".to_vec(), 400),
-            ("no content type", None, b"{\"name\":\"x\"}".to_vec(), 415),
-            ("text/plain", Some("text/plain"), b"{\"name\":\"x\"}".to_vec(), 415),
-            ("form", Some("application/x-www-form-urlencoded"), b"name=x".to_vec(), 415),
-            ("multipart", Some("multipart/form-data; boundary=x"), b"--x\r\n\r\nx\r\n--x--".to_vec(), 415),
-            ("xml", Some("application/xml"), b"<name>x</name>".to_vec(), 415),
-        ];
-        for (case, ct, body, want) in cases {
-            let r = post_raw(ct, body).await.unwrap();
-            let status = r.status().as_u16();
-            let text = r.text().await.unwrap();
-            assert_eq!(status, want, "{case}: {text}");
-            assert_clean(status, &text, case);
-            let v: Value = serde_json::from_str(&text).unwrap();
-            assert!(v["error"]["code"].is_string(), "{case}");
-        }
-        for (q, case) in [("limit=-1", "negative"), ("limit=0", "zero"), ("limit=1.5", "fractional"), ("limit=99999999999999999999999", "overflow"), ("limit=1e3", "exponent")] {
-            let r = app.get(&format!("/v1/api_keys?{q}"), &sk).await;
-            let status = r.status().as_u16();
-            assert_eq!(status, 400, "{case}");
-            assert_clean(status, &r.text().await.unwrap(), case);
-        }
-        let body: Value = app.get("/v1/merchant", &sk).await.json().await.unwrap();
-        assert_eq!(body["name"], "Bodies", "nothing was half-written");
-        assert_eq!(counts(app).await, before);
-    }
-
-    async fn header_tricks_and_traversal_are_refused(app) {
+    async fn header_tricks_are_refused(app) {
         let (_, sk) = app.merchant_with_secret("Headers").await;
+        let before = Rows::snapshot(app).await;
         // Obsolete line folding, a NUL in a header, and a bare LF are protocol errors.
         for (case, req) in [
             ("obs-fold", format!("GET /v1/merchant HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {sk}\r\nX-A: a\r\n b\r\n\r\n")),
@@ -205,14 +284,67 @@ both_backends! {
         let (status, text) = raw_request(app, format!("GET /v1/api_keys?starting_after=a%0d%0aSet-Cookie:%20x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {sk}\r\nConnection: close\r\n\r\n").as_bytes()).await;
         assert_eq!(status, 400, "{text}");
         assert!(!text.to_lowercase().contains("set-cookie"));
-        for path in ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/v1/..%2f..%2fetc/passwd", "/elements/..%2f..%2fCargo.toml", "/v1/api_keys/..%2f..%2f..%2fetc%2fpasswd", "//etc/passwd", "/.env", "/.git/config"] {
-            let r = app.client().get(app.url(path)).bearer_auth(&sk).send().await.unwrap();
-            let status = r.status().as_u16();
-            let text = r.text().await.unwrap();
-            assert_clean(status, &text, path);
-            assert!(!text.contains("root:") && !text.contains("[package]") && !text.contains("[core]"), "{path}: {text}");
+        assert_intact(app, before, |_| {}).await;
+    }
+
+    async fn dot_segments_and_encoded_traversal_reach_no_other_route_or_file(app) {
+        let (_, sk) = app.merchant_with_secret("Traversal").await;
+        let held = crate::payments::pay(app, &sk, "4242424242424242", 3000, "manual").await;
+        assert_eq!(held["status"], "requires_capture");
+        let held = held["id"].as_str().unwrap().to_owned();
+        let before = Rows::snapshot(app).await;
+        // Sent byte for byte: a client that removed the dot segments would
+        // send another, valid path (`/v1/merchant`, `/v1/payments/{id}/capture`,
+        // the payment list) instead of testing the server.
+        let gets = [
+            "/v1/../v1/merchant".to_owned(),
+            "/v1/./merchant".to_owned(),
+            "/v1/merchant/.".to_owned(),
+            "/v1/api_keys/../merchant".to_owned(),
+            "/v1/api_keys/%2e%2e/merchant".to_owned(),
+            "/v1/tokens/..%2f..%2fetc%2fpasswd".to_owned(),
+            "/v1/tokens/..%2F..%2F..%2FCargo.toml".to_owned(),
+            "/v1/api_keys/..%2f..%2f..%2fetc%2fpasswd".to_owned(),
+            format!("/v1/payments/{held}/.."),
+            format!("/v1/payments/{held}/%2e%2e"),
+            "/../../etc/passwd".to_owned(),
+            "/v1/../../../../etc/passwd".to_owned(),
+            "/%2e%2e/%2e%2e/etc/passwd".to_owned(),
+            "/v1/..%2f..%2fetc/passwd".to_owned(),
+            "/v1/..%5c..%5cCargo.toml".to_owned(),
+            "/elements/../../Cargo.toml".to_owned(),
+            "/elements/..%2f..%2fCargo.toml".to_owned(),
+            "/elements/card.js/../../../src/main.rs".to_owned(),
+            "/elements/%2e%2e/%2e%2e/src/api/elements/card.html".to_owned(),
+            "//etc/passwd".to_owned(),
+            "/.env".to_owned(),
+            "/.git/config".to_owned(),
+        ];
+        for path in &gets {
+            let (status, body) = raw(app, "GET", path, &sk).await;
+            let error = assert_api_error(status, &body, path);
+            // No route, or a route whose `{id}` is the whole rest: no such object.
+            let code = error["error"]["code"].as_str().unwrap();
+            assert_eq!(status, 404, "{path}: {body}");
+            assert!(code == "route_not_found" || code == "resource_missing", "{path}: {body}");
+            for served in ["root:", "[package]", "[core]", "fn main", "<label", "Traversal", "\"object\""] {
+                assert!(!body.contains(served), "{path}: {served:?} served: {body}");
+            }
         }
-        let out = app.cli(&["audit", "verify"]);
-        assert!(out.status.success());
+        // A POST whose dot segments would resolve to a capture captures nothing.
+        for path in [
+            format!("/v1/payments/{held}/cancel/../capture"),
+            format!("/v1/payments/{held}/cancel/%2e%2e/capture"),
+            format!("/v1/payments/x/../{held}/capture"),
+        ] {
+            let (status, body) = raw(app, "POST", &path, &sk).await;
+            let error = assert_api_error(status, &body, &path);
+            assert_eq!(status, 404, "{path}: {body}");
+            assert!(!body.contains(&held), "{path}: {body}");
+            assert!(error["error"]["code"] == "route_not_found" || error["error"]["code"] == "resource_missing", "{path}: {body}");
+        }
+        let now: Value = app.get(&format!("/v1/payments/{held}"), &sk).await.json().await.unwrap();
+        assert_eq!((&now["status"], &now["amount_received"]), (&json!("requires_capture"), &json!(0)), "{now}");
+        assert_intact(app, before, |_| {}).await;
     }
 }
