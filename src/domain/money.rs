@@ -336,4 +336,161 @@ mod tests {
             let _ = Currency::parse(&s);
         }
     }
+
+    /// The table's entry for `code` (any case), the reference the parser is
+    /// checked against.
+    fn table_entry(code: &str) -> Option<(&'static str, u8)> {
+        CURRENCIES.iter().copied().find(|(c, _)| c.eq_ignore_ascii_case(code))
+    }
+
+    /// A code of the table spelled with each letter's case drawn: all upper,
+    /// all lower and every mix of them.
+    fn any_casing_of_a_known_code() -> impl Strategy<Value = String> {
+        (proptest::sample::select(CURRENCIES), [any::<bool>(); 3]).prop_map(|((code, _), lower)| {
+            code.chars()
+                .zip(lower)
+                .map(|(c, lower)| if lower { c.to_ascii_lowercase() } else { c })
+                .collect()
+        })
+    }
+
+    /// A code of the table, all upper or all lower case.
+    fn one_case_known_code() -> impl Strategy<Value = String> {
+        (proptest::sample::select(CURRENCIES), any::<bool>()).prop_map(|((code, _), lower)| {
+            if lower {
+                code.to_ascii_lowercase()
+            } else {
+                code.to_owned()
+            }
+        })
+    }
+
+    /// Three ASCII letters: mostly not a code, sometimes one in some casing.
+    fn three_letters() -> impl Strategy<Value = String> {
+        prop_oneof!["[A-Za-z]{3}", "[A-Z]{3}", "[a-z]{3}", any_casing_of_a_known_code()]
+    }
+
+    /// Not three ASCII letters: other lengths, and three characters of which
+    /// at least one is something else (digits, non-ASCII letters that fold
+    /// to ASCII ones, whitespace, controls, lookalikes).
+    fn not_three_ascii_letters() -> impl Strategy<Value = String> {
+        let lookalikes = vec![
+            '\u{212A}', '\u{17F}', '\u{131}', '\u{FF21}', '\u{FF55}', '\u{435}', '\u{0}', '0', ' ', '-',
+        ];
+        let other = prop_oneof![
+            any::<char>().prop_filter("not an ASCII letter", |c| !c.is_ascii_alphabetic()),
+            proptest::sample::select(lookalikes),
+        ];
+        let known = one_case_known_code;
+        prop_oneof![
+            "\\PC{0,2}",
+            "\\PC{4,12}",
+            "[A-Za-z]{0,2}",
+            "[A-Za-z]{4,8}",
+            (known(), 0..3usize, other).prop_map(|(code, at, c)| {
+                code.chars()
+                    .enumerate()
+                    .map(|(i, k)| if i == at { c } else { k })
+                    .collect()
+            }),
+            (known(), "[ \t\n\\x00\u{00A0}\u{200B}\u{FEFF}]{1,2}").prop_map(|(code, pad)| format!("{pad}{code}")),
+            (known(), "[ \t\n\\x00\u{00A0}\u{200B}\u{FEFF}]{1,2}").prop_map(|(code, pad)| format!("{code}{pad}")),
+            (known(), "[A-Za-z]").prop_map(|(code, extra)| format!("{code}{extra}")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Every accepted spelling parses to the table's currency, prints back
+        /// as the same code (upper-case `code`, lower-case for the API) and
+        /// parses again equal from either, with its exponent unchanged.
+        #[test]
+        fn accepted_codes_round_trip(input in prop_oneof![3 => one_case_known_code(), 1 => three_letters()]) {
+            let Ok(currency) = Currency::parse(&input) else { return Ok(()) };
+            let (code, exponent) = table_entry(&input).expect("accepted codes are in the table");
+            prop_assert_eq!(currency.code(), code);
+            prop_assert_eq!(currency.code(), input.to_ascii_uppercase());
+            prop_assert_eq!(currency.exponent(), exponent);
+            prop_assert_eq!(currency.api_code(), code.to_ascii_lowercase());
+            prop_assert_eq!(currency.to_string(), currency.api_code());
+            prop_assert_eq!(format!("{currency:?}"), code);
+            for printed in [currency.code().to_owned(), currency.api_code(), currency.to_string()] {
+                let again = Currency::parse(&printed);
+                prop_assert_eq!(&again, &Ok(currency));
+                prop_assert_eq!(again.map(Currency::exponent), Ok(exponent));
+                prop_assert_eq!(printed.parse::<Currency>(), Ok(currency));
+            }
+            let json = serde_json::to_string(&currency).unwrap();
+            prop_assert_eq!(&json, &format!("\"{}\"", code.to_ascii_lowercase()));
+            prop_assert_eq!(serde_json::from_str::<Currency>(&json).ok(), Some(currency));
+        }
+
+        /// Three ASCII letters are accepted exactly when they spell a code of
+        /// the table all in upper case or all in lower case.
+        #[test]
+        fn three_letters_are_accepted_iff_a_code_of_the_table_in_one_case(input in three_letters()) {
+            let one_case = input.bytes().all(|b| b.is_ascii_uppercase()) || input.bytes().all(|b| b.is_ascii_lowercase());
+            let expected = table_entry(&input).filter(|_| one_case).map(|(code, _)| code);
+            prop_assert_eq!(Currency::parse(&input).ok().map(Currency::code), expected, "{:?}", input);
+            prop_assert_eq!(serde_json::from_value::<Currency>(serde_json::Value::from(input.as_str())).ok().map(Currency::code), expected);
+        }
+
+        /// Anything but three ASCII letters is refused.
+        #[test]
+        fn anything_but_three_ascii_letters_is_refused(input in not_three_ascii_letters()) {
+            prop_assume!(!(input.len() == 3 && input.bytes().all(|b| b.is_ascii_alphabetic())));
+            prop_assert_eq!(Currency::parse(&input), Err(UnknownCurrency), "{:?}", input);
+        }
+    }
+
+    #[test]
+    fn every_upper_case_three_letter_string_is_accepted_iff_in_the_table() {
+        let letters = b'A'..=b'Z';
+        let mut accepted = 0;
+        for a in letters.clone() {
+            for b in letters.clone() {
+                for c in letters.clone() {
+                    let upper = String::from_utf8(vec![a, b, c]).unwrap();
+                    let lower = upper.to_ascii_lowercase();
+                    let in_table = CURRENCIES.iter().any(|(code, _)| *code == upper);
+                    assert_eq!(Currency::parse(&upper).is_ok(), in_table, "{upper}");
+                    assert_eq!(Currency::parse(&lower).is_ok(), in_table, "{lower}");
+                    accepted += usize::from(in_table);
+                }
+            }
+        }
+        assert_eq!(
+            accepted,
+            CURRENCIES.len(),
+            "every table entry is three upper-case letters"
+        );
+        assert!(Currency::codes().eq(CURRENCIES.iter().map(|(code, _)| *code)));
+    }
+
+    /// Characters that Unicode case mapping or a reader's eye takes for an
+    /// ASCII letter: long s and dotless i (upper-case to S and I), the Kelvin
+    /// and Angstrom signs (lower-case to k and å), Cyrillic homoglyphs, and
+    /// the full-width form of the letter itself.
+    #[test]
+    fn a_code_with_a_lookalike_letter_is_refused() {
+        let lookalikes = [
+            '\u{17F}', '\u{131}', '\u{130}', '\u{212A}', '\u{212B}', '\u{430}', '\u{435}', '\u{441}', '\u{410}',
+            '\u{415}',
+        ];
+        for (code, _) in CURRENCIES {
+            for spelled in [code.to_string(), code.to_ascii_lowercase()] {
+                for at in 0..3 {
+                    let letter = spelled.chars().nth(at).unwrap();
+                    let full_width = char::from_u32(u32::from(letter) - u32::from('!') + 0xFF01).unwrap();
+                    for lookalike in lookalikes.iter().copied().chain([full_width]) {
+                        let mut chars: Vec<char> = spelled.chars().collect();
+                        chars[at] = lookalike;
+                        let input: String = chars.into_iter().collect();
+                        assert_eq!(Currency::parse(&input), Err(UnknownCurrency), "{input:?}");
+                    }
+                }
+            }
+        }
+    }
 }
