@@ -193,6 +193,7 @@ both_backends! {
                 ("oversized body", JSON, route.with(&"a".repeat(100_000)).into_bytes(), 413, "body_too_large", None),
                 ("oversized field", JSON, route.with(&"a".repeat(5_000)).into_bytes(), 400, "", Some(field.clone())),
                 ("NUL", JSON, route.with("a\u{0}b").into_bytes(), 400, "", Some(field.clone())),
+                ("raw NUL", JSON, route.with_bytes(b"a\x00b"), 400, "invalid_json", Some("body".into())),
                 ("bidi override", JSON, route.with("abc\u{202E}txt.exe").into_bytes(), 400, "", Some(field.clone())),
                 ("truncated", JSON, valid.as_bytes()[..valid.len() / 2].to_vec(), 400, "invalid_json", Some("body".into())),
                 ("trailing garbage", JSON, format!("{valid} {{}}").into_bytes(), 400, "invalid_json", Some("body".into())),
