@@ -17,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use url::{Host, Url};
 
 use crate::domain::api_key::Mode;
+use crate::domain::merchant::is_bidi_control;
 
 /// Longest accepted webhook URL.
 pub const MAX_URL_LEN: usize = 2048;
@@ -57,6 +58,16 @@ impl WebhookUrl {
 /// `dev` is the gateway's development mode. Names are checked by [`resolve_checked`].
 pub fn check_url(raw: &str, mode: Mode, dev: bool) -> Result<WebhookUrl, UrlError> {
     if raw.len() > MAX_URL_LEN {
+        return Err(UrlError::Malformed);
+    }
+    // The URL standard would quietly drop tabs and line breaks, map invisible
+    // characters in a host to nothing and percent-encode the rest: a URL that
+    // reads as one thing and calls another. Refused instead, like a payment's
+    // return_url.
+    if raw
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || is_bidi_control(c))
+    {
         return Err(UrlError::Malformed);
     }
     let url = Url::parse(raw).map_err(|_| UrlError::Malformed)?;
@@ -243,6 +254,20 @@ mod tests {
             live(&format!("https://a.example/{}", "x".repeat(2048))).err(),
             Some(UrlError::Malformed)
         );
+    }
+
+    #[test]
+    fn invisible_and_control_characters_are_refused_not_cleaned_up() {
+        for raw in [
+            "https://hooks\u{FEFF}.example.com/",
+            "https://hooks.example.com/p\tw",
+            "https://hooks.example.com/pw\r\n",
+            " https://hooks.example.com/",
+            "https://hooks.example.com/a\u{202E}b",
+            "https://hooks.example.com/?q=a\u{200B}",
+        ] {
+            assert_eq!(live(raw).err(), Some(UrlError::Malformed), "{raw:?}");
+        }
     }
 
     #[test]
