@@ -36,7 +36,7 @@ macro_rules! typed_id {
 
             /// A new random id.
             pub fn generate() -> Result<Self, RandomError> {
-                Ok(Self(format!("{}{}", Self::PREFIX, random::base62_string(RANDOM_LEN)?)))
+                Ok(Self(format!("{}{}", Self::PREFIX, random::id_string(RANDOM_LEN)?)))
             }
 
             /// A new id whose order among ids of its kind follows creation
@@ -47,7 +47,7 @@ macro_rules! typed_id {
                     "{}{}{}",
                     Self::PREFIX,
                     random::base62_fixed(millis, TIME_LEN),
-                    random::base62_string(RANDOM_LEN - TIME_LEN)?
+                    random::id_string(RANDOM_LEN - TIME_LEN)?
                 )))
             }
 
