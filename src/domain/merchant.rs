@@ -17,12 +17,9 @@ pub struct InvalidMerchantName;
 
 impl MerchantName {
     pub fn parse(input: &str) -> Result<Self, InvalidMerchantName> {
-        let trimmed = input.trim();
-        let count = trimmed.chars().count();
-        if count == 0 || count > MAX_NAME_CHARS || trimmed.chars().any(|c| c.is_control() || is_bidi_control(c)) {
-            return Err(InvalidMerchantName);
-        }
-        Ok(Self(trimmed.to_owned()))
+        printable_text(input, MAX_NAME_CHARS)
+            .map(Self)
+            .ok_or(InvalidMerchantName)
     }
 
     pub fn from_trusted(stored: String) -> Self {
@@ -32,6 +29,15 @@ impl MerchantName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `input` trimmed, if it is 1 to `max` characters without control or
+/// invisible direction characters (text shown to people as it is stored).
+fn printable_text(input: &str, max: usize) -> Option<String> {
+    let trimmed = input.trim();
+    let count = trimmed.chars().count();
+    let printable = !trimmed.chars().any(|c| c.is_control() || is_bidi_control(c));
+    (count > 0 && count <= max && printable).then(|| trimmed.to_owned())
 }
 
 /// Unicode bidirectional formatting characters (the "Trojan Source" set) and
@@ -76,15 +82,9 @@ pub struct InvalidFreezeReason;
 
 impl FreezeReason {
     pub fn parse(input: &str) -> Result<Self, InvalidFreezeReason> {
-        let trimmed = input.trim();
-        let count = trimmed.chars().count();
-        if count == 0
-            || count > MAX_FREEZE_REASON_CHARS
-            || trimmed.chars().any(|c| c.is_control() || is_bidi_control(c))
-        {
-            return Err(InvalidFreezeReason);
-        }
-        Ok(Self(trimmed.to_owned()))
+        printable_text(input, MAX_FREEZE_REASON_CHARS)
+            .map(Self)
+            .ok_or(InvalidFreezeReason)
     }
 
     pub fn from_trusted(stored: String) -> Self {

@@ -1,7 +1,7 @@
 //! Merchant use cases: create, update, freeze and unfreeze (each audited in
 //! its transaction), get, list.
 
-use crate::domain::audit::Outcome;
+use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::ids::MerchantId;
 use crate::domain::merchant::{ElementOrigin, Freeze, FreezeReason, Merchant, MerchantName};
 use crate::domain::time::Timestamp;
@@ -102,10 +102,7 @@ pub async fn freeze(
         at: Timestamp::now(),
         reason,
     };
-    let mut event = actor.event("merchant.frozen", Outcome::Success);
-    event.merchant_id = Some(id.to_string());
-    event.resource = Some(id.to_string());
-    event.reason = Some(freeze.reason.as_str().to_owned());
+    let event = freeze_event(actor, "merchant.frozen", id, &freeze.reason);
     let mut tx = store.begin().await?;
     let current = store::merchants::get(&mut *tx, id).await?.ok_or_else(missing)?;
     if current.frozen.is_some() || !store::merchants::freeze(&mut *tx, id, &freeze).await? {
@@ -130,10 +127,7 @@ pub async fn unfreeze(
     id: &MerchantId,
     reason: FreezeReason,
 ) -> Result<Merchant, ServiceError> {
-    let mut event = actor.event("merchant.unfrozen", Outcome::Success);
-    event.merchant_id = Some(id.to_string());
-    event.resource = Some(id.to_string());
-    event.reason = Some(reason.as_str().to_owned());
+    let event = freeze_event(actor, "merchant.unfrozen", id, &reason);
     let mut tx = store.begin().await?;
     let current = store::merchants::get(&mut *tx, id).await?.ok_or_else(missing)?;
     if !store::merchants::unfreeze(&mut *tx, id).await? {
@@ -149,4 +143,13 @@ pub async fn unfreeze(
         frozen: None,
         ..current
     })
+}
+
+/// The audit entry of a freeze or unfreeze, with the operator's reason.
+fn freeze_event(actor: &Actor, action: &str, id: &MerchantId, reason: &FreezeReason) -> AuditEvent {
+    let mut event = actor.event(action, Outcome::Success);
+    event.merchant_id = Some(id.to_string());
+    event.resource = Some(id.to_string());
+    event.reason = Some(reason.as_str().to_owned());
+    event
 }
