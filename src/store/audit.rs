@@ -146,11 +146,15 @@ pub fn append_rusqlite<E: Borrow<AuditEvent>>(conn: &rusqlite::Connection, event
     if count == 0 {
         return Ok(());
     }
-    let (last_seq, mut prev_hash): (i64, String) = conn
-        .prepare_cached("UPDATE audit_head SET seq = seq + ?1 WHERE id = 1 RETURNING seq, hash")
-        .and_then(|mut stmt| stmt.query_row([count], |r| Ok((r.get(0)?, r.get(1)?))))
+    // Read, then written once with the new head below: the commit thread
+    // holds the write lock (`BEGIN IMMEDIATE`), so nothing comes in between,
+    // and SQLite runs an `UPDATE … RETURNING` through a temporary table.
+    let (head_seq, mut prev_hash): (i64, String) = conn
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .and_then(|mut stmt| stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(sqlite_error)?;
-    let first_seq = last_seq - count + 1;
+    let first_seq = head_seq + 1;
+    let last_seq = head_seq + count;
     // One prepared single-row statement: inline on this thread, a row costs
     // microseconds, and the statement is parsed once for every batch size.
     let sql = insert_statement(1, true);
@@ -176,8 +180,8 @@ pub fn append_rusqlite<E: Borrow<AuditEvent>>(conn: &rusqlite::Connection, event
         ])
         .map_err(sqlite_error)?;
     }
-    conn.prepare_cached("UPDATE audit_head SET hash = ?1 WHERE id = 1")
-        .and_then(|mut stmt| stmt.execute([&prev_hash]))
+    conn.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")
+        .and_then(|mut stmt| stmt.execute(rusqlite::params![last_seq, &prev_hash]))
         .map_err(sqlite_error)?;
     Ok(())
 }

@@ -330,7 +330,8 @@ mod tests {
 
     /// The layout migrations (7 clusters tables, 9 unclusters events, 11 moves
     /// each payment's history into its row, 12 unclusters payments, 13 keys
-    /// events by merchant) rebuild populated tables: every
+    /// events by merchant, 15 rewrites the rules on states) rebuild populated
+    /// tables: every
     /// row and reference survives, history entries keep their order, the
     /// audit chain still verifies, and foreign keys are enforced again
     /// afterwards.
@@ -535,6 +536,46 @@ mod tests {
                 .any(|(_, _, _, step)| step.contains("USING INDEX payments_with_next_action")),
             "{plan:?}"
         );
+        // Migration 15: the rules on states still refuse what they refused,
+        // and writing a payment, refund or delivery builds no temporary
+        // B-tree (SQLite's `OpenEphemeral`, which an `IN` list of more than
+        // two constants costs on every execution).
+        for (what, sql) in [
+            (
+                "a payment in an unknown state",
+                "UPDATE payments SET status = 'settled' WHERE id = 'pay_1'",
+            ),
+            (
+                "a refund in an unknown state",
+                "UPDATE refunds SET status = 'reversed' WHERE id = 're_1'",
+            ),
+            (
+                "a delivery in an unknown state",
+                "UPDATE webhook_deliveries SET status = 'lost' WHERE event_id = 'evt_1'",
+            ),
+        ] {
+            assert!(sqlx::query(sql).execute(&pool).await.is_err(), "{what} was accepted");
+        }
+        let file = rusqlite::Connection::open(dir.path().join("pw.db")).unwrap();
+        for (what, sql) in [
+            ("payment insert", payments::INSERT_SQL.to_owned()),
+            ("payment update", payments::UPDATE_SQL.to_owned()),
+            ("refund insert", refunds::INSERT_SQL.to_owned()),
+            ("refund settlement", refunds::SETTLE_SQL.to_owned()),
+            ("delivery fan-out", webhook_deliveries::enqueue_statement(2)),
+        ] {
+            let mut explain = file.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let mut rows = explain.raw_query();
+            let mut opcodes = Vec::new();
+            while let Some(row) = rows.next().unwrap() {
+                opcodes.push(row.get::<_, String>(1).unwrap());
+            }
+            assert!(opcodes.iter().any(|op| op == "Halt"), "{what}: {opcodes:?}");
+            assert!(
+                !opcodes.iter().any(|op| op == "OpenEphemeral"),
+                "{what} builds a temporary B-tree: {opcodes:?}"
+            );
+        }
         pool.close().await;
 
         let store = Store::open(&url, &PoolSettings::default()).await.unwrap();

@@ -163,14 +163,18 @@ pub fn history_column(entries: &[HistoryEntry]) -> Result<String, StoreError> {
     serde_json::to_string(entries).map_err(|e| StoreError::Corrupt(format!("payment history: {e}")))
 }
 
-pub fn insert_op(row: &PaymentRow) -> WriteOp {
-    WriteOp::new(
-        "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, capture_method, payment_method, \
+/// The statement of [`insert_op`].
+pub(crate) const INSERT_SQL: &str =
+    "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, capture_method, payment_method, \
          amount_capturable, amount_received, amount_refunded, description, metadata, customer_ip, customer_email, \
          return_url, connector, processor_reference, decline_code, failure_code, failure_message, next_action, \
          action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-         $21, $22, $23, $24, $25, $26, $27, $28, $29)",
+         $21, $22, $23, $24, $25, $26, $27, $28, $29)";
+
+pub fn insert_op(row: &PaymentRow) -> WriteOp {
+    WriteOp::new(
+        INSERT_SQL,
         vec![
             (&row.id).into(),
             (&row.merchant_id).into(),
@@ -205,15 +209,19 @@ pub fn insert_op(row: &PaymentRow) -> WriteOp {
     )
 }
 
+/// The statement of [`update_op`].
+pub(crate) const UPDATE_SQL: &str =
+    "UPDATE payments SET status = $1, payment_method = $2, amount_capturable = $3, amount_received = $4, \
+         processor_reference = $5, decline_code = $6, failure_code = $7, failure_message = $8, next_action = $9, \
+         action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13, history = $14 \
+         WHERE id = $15 AND merchant_id = $16 AND version = $17";
+
 /// Writes every mutable column of `row` (whose `version` is the new one) if
 /// the stored row still has version `row.version - 1`; otherwise the job
 /// fails with `StoreError::Conflict`.
 pub fn update_op(row: &PaymentRow) -> WriteOp {
     WriteOp::new(
-        "UPDATE payments SET status = $1, payment_method = $2, amount_capturable = $3, amount_received = $4, \
-         processor_reference = $5, decline_code = $6, failure_code = $7, failure_message = $8, next_action = $9, \
-         action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13, history = $14 \
-         WHERE id = $15 AND merchant_id = $16 AND version = $17",
+        UPDATE_SQL,
         vec![
             (&row.status).into(),
             (&row.payment_method).into(),

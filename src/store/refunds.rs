@@ -28,11 +28,15 @@ pub struct RefundRow {
 const COLUMNS: &str = "id, merchant_id, payment_id, mode, amount, currency, status, reason, failure_reason, \
                        processor_reference, idempotency_key, created_at, updated_at";
 
+/// The statement of [`insert_op`].
+pub(crate) const INSERT_SQL: &str =
+    "INSERT INTO refunds (id, merchant_id, payment_id, mode, amount, currency, status, reason, failure_reason, \
+         processor_reference, idempotency_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
 pub fn insert_op(row: &RefundRow) -> WriteOp {
     WriteOp::new(
-        "INSERT INTO refunds (id, merchant_id, payment_id, mode, amount, currency, status, reason, failure_reason, \
-         processor_reference, idempotency_key, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        INSERT_SQL,
         vec![
             (&row.id).into(),
             (&row.merchant_id).into(),
@@ -51,12 +55,16 @@ pub fn insert_op(row: &RefundRow) -> WriteOp {
     )
 }
 
+/// The statement of [`settle_op`].
+pub(crate) const SETTLE_SQL: &str =
+    "UPDATE refunds SET status = $1, failure_reason = $2, processor_reference = $3, updated_at = $4 \
+         WHERE id = $5 AND merchant_id = $6 AND status = 'pending'";
+
 /// Settles a pending refund; the job fails with `StoreError::Conflict` if
 /// it is no longer pending.
 pub fn settle_op(row: &RefundRow) -> WriteOp {
     WriteOp::new(
-        "UPDATE refunds SET status = $1, failure_reason = $2, processor_reference = $3, updated_at = $4 \
-         WHERE id = $5 AND merchant_id = $6 AND status = 'pending'",
+        SETTLE_SQL,
         vec![
             (&row.status).into(),
             (&row.failure_reason).into(),

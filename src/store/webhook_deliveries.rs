@@ -62,19 +62,28 @@ fn enqueue_sql(events: usize) -> std::borrow::Cow<'static, str> {
     STATEMENTS.get(events)
 }
 
-/// Built from constants and the number of events only.
-fn enqueue_statement(events: usize) -> String {
-    let values: Vec<String> = (0..events)
-        .map(|i| format!("(${}, ${})", 4 + 2 * i, 5 + 2 * i))
+/// Built from constants and the number of events only: one `SELECT` of the
+/// subscribed endpoints per event, joined by `UNION ALL` (a `VALUES` list
+/// joined to the endpoints would be copied into a temporary table by SQLite
+/// on every execution).
+pub(crate) fn enqueue_statement(events: usize) -> String {
+    let selects: Vec<String> = (0..events)
+        .map(|i| {
+            format!(
+                "SELECT w.id, CAST(${} AS TEXT), w.merchant_id, 'pending', 0, CAST($1 AS BIGINT), \
+                 CAST($1 AS BIGINT), CAST($1 AS BIGINT) \
+                 FROM webhook_endpoints w \
+                 WHERE w.merchant_id = $2 AND w.mode = $3 AND w.status = 'enabled' \
+                 AND (replace(w.events, ${}, '') <> w.events OR replace(w.events, '\"*\"', '') <> w.events)",
+                4 + 2 * i,
+                5 + 2 * i
+            )
+        })
         .collect();
     format!(
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, \
-         created_at, updated_at) \
-         SELECT w.id, ev.column1, w.merchant_id, 'pending', 0, $1, $1, $1 \
-         FROM webhook_endpoints w CROSS JOIN (VALUES {}) AS ev \
-         WHERE w.merchant_id = $2 AND w.mode = $3 AND w.status = 'enabled' \
-         AND (replace(w.events, ev.column2, '') <> w.events OR replace(w.events, '\"*\"', '') <> w.events)",
-        values.join(", ")
+         created_at, updated_at) {}",
+        selects.join(" UNION ALL ")
     )
 }
 
