@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -176,8 +178,37 @@ fn owner(auth: &Authenticated) -> Owner {
     }
 }
 
-fn full_view(record: &PaymentRecord) -> Json<PaymentView> {
-    Json(PaymentView::from_row(&record.row, Some(&record.history)))
+/// A single payment with its history, as the body of a response.
+pub enum PaymentBody {
+    /// The JSON made from the snapshot the request's change wrote into its
+    /// events ([`PaymentView::json_with_history`]).
+    Spliced(Vec<u8>),
+    /// A payment this request read (or one without a usable snapshot).
+    View(Box<PaymentView>),
+}
+
+impl IntoResponse for PaymentBody {
+    fn into_response(self) -> Response {
+        match self {
+            PaymentBody::Spliced(json) => (
+                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                json,
+            )
+                .into_response(),
+            PaymentBody::View(view) => Json(view).into_response(),
+        }
+    }
+}
+
+fn full_view(record: &PaymentRecord) -> PaymentBody {
+    match record
+        .snapshot
+        .as_deref()
+        .and_then(|snapshot| PaymentView::json_with_history(snapshot, &record.history))
+    {
+        Some(json) => PaymentBody::Spliced(json),
+        None => PaymentBody::View(Box::new(PaymentView::from_row(&record.row, Some(&record.history)))),
+    }
 }
 
 #[utoipa::path(post, path = "/v1/payments", operation_id = "create_payment", tag = "payments", request_body = CreatePayment,
@@ -196,7 +227,7 @@ pub async fn create(
     audited: AuditedInTx,
     idempotency_key: Option<IdempotencyKey>,
     AppJson(body): AppJson<CreatePayment>,
-) -> Result<Json<PaymentView>, ApiError> {
+) -> Result<PaymentBody, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsWrite)?;
     let policy = state.payments.policy();
     let money = parse_money(&auth, body.amount.get(), &body.currency, policy.max_amount)?;
@@ -256,7 +287,7 @@ pub async fn confirm(
     audited: AuditedInTx,
     PathId(id): PathId,
     OptionalJson(body): OptionalJson<ConfirmPayment>,
-) -> Result<Json<PaymentView>, ApiError> {
+) -> Result<PaymentBody, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsWrite)?;
     let id = payment_id(&id)?;
     let confirmation = Confirmation {
@@ -294,7 +325,7 @@ pub async fn capture(
     audited: AuditedInTx,
     PathId(id): PathId,
     OptionalJson(body): OptionalJson<CapturePayment>,
-) -> Result<Json<PaymentView>, ApiError> {
+) -> Result<PaymentBody, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsWrite)?;
     let id = payment_id(&id)?;
     let record = state
@@ -332,7 +363,7 @@ pub async fn cancel(
     audited: AuditedInTx,
     PathId(id): PathId,
     OptionalJson(body): OptionalJson<CancelPayment>,
-) -> Result<Json<PaymentView>, ApiError> {
+) -> Result<PaymentBody, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsWrite)?;
     let id = payment_id(&id)?;
     let record = state
@@ -352,7 +383,7 @@ pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
     PathId(id): PathId,
-) -> Result<Json<PaymentView>, ApiError> {
+) -> Result<PaymentBody, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsRead)?;
     let record = state.payments.get(auth.merchant(), &payment_id(&id)?).await?;
     Ok(full_view(&record))

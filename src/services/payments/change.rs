@@ -15,6 +15,7 @@ use crate::store::payments::{self as stored, HistoryEntry, PaymentRow};
 use crate::store::{self, Store, StoreError};
 
 use super::view::PaymentView;
+use super::PaymentRecord;
 
 /// A payment being changed.
 pub(super) struct Change {
@@ -97,12 +98,8 @@ impl Change {
     /// Writes the payment with its history, its events and the audit entry in
     /// one (group) commit. A concurrent change of the same payment makes this a
     /// `StoreError::Conflict`; an idempotency-key collision a `Duplicate`.
-    /// Returns the row as written and its whole history.
-    pub async fn commit(
-        mut self,
-        store: &Store,
-        actor: &Actor,
-    ) -> Result<(PaymentRow, Vec<HistoryEntry>), ServiceError> {
+    /// Returns the row as written, its whole history and its snapshot.
+    pub async fn commit(mut self, store: &Store, actor: &Actor) -> Result<PaymentRecord, ServiceError> {
         let mut history = stored::parse_history(&self.row.history)?;
         history.append(&mut self.history);
         self.row.history = stored::history_column(&history)?;
@@ -160,6 +157,10 @@ impl Change {
                 },
                 other => ServiceError::Store(other),
             })?;
-        Ok((self.row, history))
+        Ok(PaymentRecord {
+            row: self.row,
+            history,
+            snapshot: Some(snapshot),
+        })
     }
 }

@@ -145,12 +145,20 @@ impl CancellationReason {
 pub struct PaymentRecord {
     pub row: PaymentRow,
     pub history: Vec<HistoryEntry>,
+    /// The payment's JSON without its history, exactly as the events of the
+    /// change that wrote it carry it; present when this request wrote it, so
+    /// that the response reuses it instead of serializing the payment again.
+    pub snapshot: Option<String>,
 }
 
 /// A stored payment with its history taken from its row.
 fn record_of(row: PaymentRow) -> Result<PaymentRecord, ServiceError> {
     let history = store::payments::parse_history(&row.history)?;
-    Ok(PaymentRecord { row, history })
+    Ok(PaymentRecord {
+        row,
+        history,
+        snapshot: None,
+    })
 }
 
 /// Where the customer's browser goes after answering a challenge.
@@ -258,13 +266,11 @@ impl Payments {
             if connector.has_external_effects() {
                 change = self.write_ahead(change, actor).await?;
                 flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-                let (row, history) = change.commit(&self.store, actor).await?;
-                return Ok(PaymentRecord { row, history });
+                return change.commit(&self.store, actor).await;
             }
             flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
         }
-        let (row, history) = change.commit(&self.store, actor).await?;
-        Ok(PaymentRecord { row, history })
+        change.commit(&self.store, actor).await
     }
 
     /// Confirms a payment waiting for confirmation (attaching a card first if
@@ -307,8 +313,7 @@ impl Payments {
             change = self.write_ahead(change, actor).await?;
         }
         flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-        let (row, history) = change.commit(&self.store, actor).await?;
-        Ok(PaymentRecord { row, history })
+        change.commit(&self.store, actor).await
     }
 
     /// Captures an authorized payment, fully or partly (`amount` ≤ authorized;
@@ -346,8 +351,7 @@ impl Payments {
                     .map_err(illegal)?;
                 change.emit(EventType::PaymentCaptured);
                 change.emit(EventType::PaymentSucceeded);
-                let (row, history) = change.commit(&self.store, actor).await?;
-                Ok(PaymentRecord { row, history })
+                change.commit(&self.store, actor).await
             }
             Ok(crate::connectors::CaptureOutcome::Failed { code }) => {
                 change.action = "payment.capture_failed";
@@ -389,8 +393,7 @@ impl Payments {
         change.row.next_action = None;
         change.row.action_expires_at = None;
         change.emit(EventType::PaymentCanceled);
-        let (row, history) = change.commit(&self.store, actor).await?;
-        Ok(PaymentRecord { row, history })
+        change.commit(&self.store, actor).await
     }
 
     pub async fn get(&self, merchant: &MerchantId, id: &PaymentId) -> Result<PaymentRecord, ServiceError> {
@@ -452,7 +455,7 @@ impl Payments {
                 .step(Step::Fail, "failed", Some("the customer failed authentication".into()))
                 .map_err(illegal)?;
             flow::declined(&mut change, crate::connectors::DeclineCode::AuthenticationFailed);
-            let (payment, _) = change.commit(&self.store, actor).await?;
+            let payment = change.commit(&self.store, actor).await?.row;
             return Ok(ChallengeResult { payment, return_url });
         }
         // A frozen merchant authorizes nothing, also not a challenge answered
@@ -490,7 +493,7 @@ impl Payments {
             Some(&authentication),
         )
         .await;
-        let (payment, _) = change.commit(&self.store, actor).await?;
+        let payment = change.commit(&self.store, actor).await?.row;
         Ok(ChallengeResult { payment, return_url })
     }
 
@@ -533,7 +536,7 @@ impl Payments {
     async fn write_ahead(&self, change: Change, actor: &Actor) -> Result<Change, ServiceError> {
         let state = change.state.clone();
         let action = change.action;
-        let (row, _) = change.commit(&self.store, actor).await?;
+        let row = change.commit(&self.store, actor).await?.row;
         Ok(Change::of(row, state, action))
     }
 

@@ -114,21 +114,42 @@ impl PaymentView {
             }),
             cancellation_reason: row.cancellation_reason.clone(),
             created: row.created_at.div_euclid(1000),
-            history: history.map(|h| {
-                h.iter()
-                    .map(|e| HistoryView {
-                        at_ms: e.at,
-                        action: e.action.clone(),
-                        from_status: e.from_status.clone(),
-                        to_status: e.to_status.clone(),
-                        outcome: e.outcome.clone(),
-                        amount: e.amount,
-                        reason: e.reason.clone(),
-                    })
-                    .collect()
-            }),
+            history: history.map(history_views),
         }
     }
+
+    /// The JSON of a payment with its history, from its `snapshot` (its JSON
+    /// without history, as [`PaymentView::from_row`] with no history
+    /// serializes it) and its history: the snapshot with `history` added as
+    /// its last field, byte for byte what serializing the whole view gives.
+    /// So a change serializes the payment once, for its events and its
+    /// response. `None` if `snapshot` is not a JSON object.
+    pub fn json_with_history(snapshot: &str, history: &[HistoryEntry]) -> Option<Vec<u8>> {
+        let fields = snapshot
+            .strip_suffix('}')
+            .filter(|f| f.starts_with('{') && f.len() > 1)?;
+        let mut json = Vec::with_capacity(snapshot.len() + 160 * history.len() + 16);
+        json.extend_from_slice(fields.as_bytes());
+        json.extend_from_slice(b",\"history\":");
+        serde_json::to_writer(&mut json, &history_views(history)).ok()?;
+        json.push(b'}');
+        Some(json)
+    }
+}
+
+fn history_views(history: &[HistoryEntry]) -> Vec<HistoryView> {
+    history
+        .iter()
+        .map(|e| HistoryView {
+            at_ms: e.at,
+            action: e.action.clone(),
+            from_status: e.from_status.clone(),
+            to_status: e.to_status.clone(),
+            outcome: e.outcome.clone(),
+            amount: e.amount,
+            reason: e.reason.clone(),
+        })
+        .collect()
 }
 
 /// A refund as merchants see it.
@@ -165,6 +186,95 @@ impl RefundView {
             reason: row.reason.clone(),
             failure_reason: row.failure_reason.clone(),
             created: row.created_at.div_euclid(1000),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> PaymentRow {
+        PaymentRow {
+            id: "pay_0Vd0SvHHnmGAbhXC8IhS4H0Q".into(),
+            merchant_id: "mer_1".into(),
+            mode: "test".into(),
+            status: "requires_action".into(),
+            amount: 1999,
+            currency: "EUR".into(),
+            capture_method: "manual".into(),
+            payment_method: Some("tok_abc".into()),
+            amount_capturable: 0,
+            amount_received: 0,
+            amount_refunded: 0,
+            description: Some("a \"quoted\" description \\ with é and \u{1}".into()),
+            metadata: r#"{"order":"42","note":"line\nbreak"}"#.into(),
+            customer_ip: Some("203.0.113.7".into()),
+            customer_email: Some("a@example.com".into()),
+            return_url: Some("https://shop.example/back?x=1&y=2".into()),
+            connector: "sandbox".into(),
+            processor_reference: Some("sbx_1".into()),
+            decline_code: Some("generic_decline".into()),
+            failure_code: Some("card_declined".into()),
+            failure_message: Some("The card was declined".into()),
+            next_action: Some(
+                r#"{"type":"redirect_to_url","url":"https://127.0.0.1/sandbox/3ds/pay_1?c=x","return_url":null,"expires_at":1700000000}"#
+                    .into(),
+            ),
+            action_expires_at: Some(1_700_000_000_000),
+            cancellation_reason: None,
+            idempotency_key: None,
+            version: 3,
+            created_at: 1_700_000_000_123,
+            updated_at: 1_700_000_000_456,
+            history: "[]".into(),
+        }
+    }
+
+    fn entry(action: &str, from: Option<&str>, to: &str, reason: Option<&str>) -> HistoryEntry {
+        HistoryEntry {
+            at: 1_700_000_000_123,
+            action: action.into(),
+            from_status: from.map(str::to_owned),
+            to_status: to.into(),
+            outcome: "succeeded".into(),
+            amount: from.is_none().then_some(1999),
+            reason: reason.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_payment_spliced_from_its_snapshot_is_byte_for_byte_its_serialized_view() {
+        let row = row();
+        let snapshot = serde_json::to_string(&PaymentView::from_row(&row, None)).unwrap();
+        for history in [
+            vec![],
+            vec![entry("create", None, "requires_payment_method", None)],
+            vec![
+                entry("create", None, "requires_confirmation", None),
+                entry("confirm", Some("requires_confirmation"), "processing", None),
+                entry(
+                    "authorize",
+                    Some("processing"),
+                    "requires_action",
+                    Some("3-D \"Secure\"\n"),
+                ),
+            ],
+        ] {
+            let spliced = PaymentView::json_with_history(&snapshot, &history).unwrap();
+            let whole = serde_json::to_vec(&PaymentView::from_row(&row, Some(&history))).unwrap();
+            assert_eq!(String::from_utf8(spliced).unwrap(), String::from_utf8(whole).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_snapshot_that_is_not_an_object_is_not_spliced() {
+        let history = [entry("create", None, "requires_payment_method", None)];
+        for snapshot in ["", "{}", "}", "[1]", "\"x\""] {
+            assert!(
+                PaymentView::json_with_history(snapshot, &history).is_none(),
+                "{snapshot:?}"
+            );
         }
     }
 }
