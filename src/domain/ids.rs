@@ -43,12 +43,11 @@ macro_rules! typed_id {
             /// time (to the millisecond; random within one millisecond).
             pub fn generate_time_ordered(at: super::time::Timestamp) -> Result<Self, RandomError> {
                 let millis = u64::try_from(at.as_millis()).unwrap_or(0);
-                Ok(Self(format!(
-                    "{}{}{}",
-                    Self::PREFIX,
-                    random::base62_fixed(millis, TIME_LEN),
-                    random::id_string(RANDOM_LEN - TIME_LEN)?
-                )))
+                let mut id = String::with_capacity(Self::PREFIX.len() + RANDOM_LEN);
+                id.push_str(Self::PREFIX);
+                id.push_str(&random::base62_fixed(millis, TIME_LEN));
+                id.push_str(&random::id_string(RANDOM_LEN - TIME_LEN)?);
+                Ok(Self(id))
             }
 
             /// Parses an id received from outside. Accepts exactly the shape that

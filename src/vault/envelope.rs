@@ -78,7 +78,9 @@ fn encode_identity(layer: &str, merchant_id: &str, record_id: &str) -> Result<Ve
     if !valid(record_id) || !valid(merchant_id) {
         return Err(VaultError::InvalidAad);
     }
-    Ok(format!("paywarden/v1/{layer}/{merchant_id}/{record_id}").into_bytes())
+    Ok(["paywarden/v1/", layer, "/", merchant_id, "/", record_id]
+        .concat()
+        .into_bytes())
 }
 
 impl private::Encode for Aad<'_> {

@@ -131,9 +131,37 @@ impl PaymentView {
         let mut json = Vec::with_capacity(snapshot.len() + 160 * history.len() + 16);
         json.extend_from_slice(fields.as_bytes());
         json.extend_from_slice(b",\"history\":");
-        serde_json::to_writer(&mut json, &history_views(history)).ok()?;
+        let entries: Vec<HistoryViewRef<'_>> = history.iter().map(HistoryViewRef::from).collect();
+        serde_json::to_writer(&mut json, &entries).ok()?;
         json.push(b'}');
         Some(json)
+    }
+}
+
+/// [`HistoryView`] borrowing its entry: the same fields in the same order,
+/// so the same JSON (the splicing test compares them), without copying.
+#[derive(Serialize)]
+struct HistoryViewRef<'a> {
+    at_ms: i64,
+    action: &'a str,
+    from_status: Option<&'a str>,
+    to_status: &'a str,
+    outcome: &'a str,
+    amount: Option<i64>,
+    reason: Option<&'a str>,
+}
+
+impl<'a> From<&'a HistoryEntry> for HistoryViewRef<'a> {
+    fn from(e: &'a HistoryEntry) -> Self {
+        HistoryViewRef {
+            at_ms: e.at,
+            action: &e.action,
+            from_status: e.from_status.as_deref(),
+            to_status: &e.to_status,
+            outcome: &e.outcome,
+            amount: e.amount,
+            reason: e.reason.as_deref(),
+        }
     }
 }
 
