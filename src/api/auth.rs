@@ -18,6 +18,7 @@ use crate::domain::ids::MerchantId;
 use crate::domain::key_record::ApiKey;
 use crate::domain::merchant::Merchant;
 use crate::domain::permission::Permission;
+use crate::domain::tenant::Tenant;
 use crate::services::actor::{Actor, RequestMeta};
 use crate::services::auth::AuthRejection;
 
@@ -29,6 +30,9 @@ use super::AppState;
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     key: Arc<ApiKey>,
+    /// The key's merchant and mode: everything the caller reaches is scoped
+    /// to it.
+    tenant: Tenant,
     /// The key's merchant, read in the same lookup as the key.
     merchant: Arc<Merchant>,
     meta: RequestMeta,
@@ -41,6 +45,11 @@ impl Authenticated {
 
     pub fn merchant(&self) -> &MerchantId {
         &self.key.merchant_id
+    }
+
+    /// The caller's world: its key's merchant and mode.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
     }
 
     /// The caller's merchant as it was when the request was authenticated.
@@ -86,7 +95,7 @@ impl Authenticated {
     pub fn actor(&self) -> Actor {
         Actor::Api {
             meta: self.meta.clone(),
-            merchant: self.key.merchant_id.clone(),
+            tenant: self.tenant.clone(),
             key: self.key.id.clone(),
         }
     }
@@ -140,9 +149,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     match state.auth.authenticate(presented.as_deref(), &meta).await {
         Ok(caller) => {
             if let Some(slot) = &slot {
-                slot.attribute(&caller.key.merchant_id, &caller.key.id);
+                slot.attribute(&caller.key.merchant_id, caller.key.mode, &caller.key.id);
             }
             req.extensions_mut().insert(Authenticated {
+                tenant: Tenant::new(caller.key.merchant_id.clone(), caller.key.mode),
                 key: Arc::new(caller.key),
                 merchant: Arc::new(caller.merchant),
                 meta,

@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
+use crate::domain::api_key::Mode;
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::ids::{ApiKeyId, MerchantId, RequestId};
 use crate::services::actor::RequestMeta;
@@ -55,15 +56,17 @@ struct SlotState {
     /// The matched route template, once routing has happened.
     route: Option<String>,
     merchant: Option<MerchantId>,
+    mode: Option<Mode>,
     key: Option<ApiKeyId>,
     /// A service (or the authenticator) already appended this request's entry.
     recorded: bool,
 }
 
 impl AuditSlot {
-    pub fn attribute(&self, merchant: &MerchantId, key: &ApiKeyId) {
+    pub fn attribute(&self, merchant: &MerchantId, mode: Mode, key: &ApiKeyId) {
         if let Ok(mut s) = self.inner.lock() {
             s.merchant = Some(merchant.clone());
+            s.mode = Some(mode);
             s.key = Some(key.clone());
         }
     }
@@ -80,6 +83,7 @@ impl AuditSlot {
         Some(SlotState {
             route: s.route.clone(),
             merchant: s.merchant.clone(),
+            mode: s.mode,
             key: s.key.clone(),
             recorded: s.recorded,
         })
@@ -169,6 +173,7 @@ async fn audit_request(
     let Some(SlotState {
         route,
         merchant,
+        mode,
         key,
         recorded,
     }) = slot.snapshot()
@@ -189,6 +194,7 @@ async fn audit_request(
     event.client_ip = Some(meta.client_ip.to_string());
     event.user_agent = meta.user_agent.as_deref().map(AuditEvent::sanitize_user_agent);
     event.merchant_id = merchant.map(|m| m.to_string());
+    event.mode = mode;
     event.key_id = key.map(|k| k.to_string());
     let route = route.unwrap_or_else(|| meta.route.clone());
     event.resource = Some(format!("{route} -> {}", status.as_u16()));

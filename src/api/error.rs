@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::permission::Permission;
+use crate::domain::restrictions::RestrictionViolation;
 use crate::domain::time::Timestamp;
 use crate::services::auth::AuthRejection;
 use crate::services::ServiceError;
@@ -272,6 +273,23 @@ impl ApiError {
         .with_detail(detail)
     }
 
+    /// 403 for a movement of money that the key's limits refuse.
+    pub fn key_limit(violation: &RestrictionViolation, amount_param: &'static str) -> Self {
+        match violation {
+            RestrictionViolation::AmountAboveKeyMaximum { max } => ApiError::forbidden(
+                "amount_above_key_limit",
+                format!("This API key may move at most {max} in one payment, capture or refund"),
+            )
+            .with_param(amount_param),
+            RestrictionViolation::CurrencyNotAllowed { currency } => ApiError::forbidden(
+                "currency_not_allowed",
+                format!("This API key may not move money in {currency}"),
+            )
+            .with_param("currency"),
+            other => ApiError::forbidden("key_restriction", other.to_string()),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -292,6 +310,10 @@ impl From<ServiceError> for ApiError {
                 ApiError::conflict(code, message).with_param(param)
             }
             ServiceError::RateLimited { message } => ApiError::rate_limited(message),
+            ServiceError::KeyLimit {
+                violation,
+                amount_param,
+            } => ApiError::key_limit(&violation, amount_param),
             ServiceError::Declined { code, message } => {
                 ApiError::new(StatusCode::PAYMENT_REQUIRED, ErrorType::CardError, code, message)
             }

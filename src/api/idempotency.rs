@@ -114,12 +114,13 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             return ApiError::invalid("body", "invalid_body", "The request body could not be read").into_response()
         }
     };
+    let lineage = &auth.key().lineage;
     let mac = state
         .idempotency
-        .request_mac(&auth.key().id, parts.method.as_str(), &path, &bytes);
+        .request_mac(lineage, parts.method.as_str(), &path, &bytes);
     match state
         .idempotency
-        .begin(auth.merchant(), &key, mac, &meta.request_id)
+        .begin(auth.tenant(), lineage, &key, mac, &meta.request_id)
         .await
     {
         Ok(Begun::Proceed(claim)) => {

@@ -144,7 +144,7 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
         }
         KeyCommand::List { merchant } => {
             let merchant = MerchantId::parse(&merchant)?;
-            let list = keys::list(&store, &merchant, None, 1000).await?;
+            let list = keys::list(&store, keys::ListScope::Merchant(&merchant), None, 1000).await?;
             let views: Vec<ApiKeyView> = list.iter().map(ApiKeyView::from).collect();
             output::print(ctx.json, &json!({ "data": views }), || {
                 views
@@ -169,7 +169,7 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                 &store,
                 &ctx.hasher()?,
                 &ctx.actor("key rotate"),
-                None,
+                keys::KeyScope::Operator,
                 &ApiKeyId::parse(&id)?,
                 grace,
             )
@@ -177,7 +177,13 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
             print_issued(&ctx, &issued, "rotated; new key");
         }
         KeyCommand::Revoke { id } => {
-            let key = keys::revoke(&store, &ctx.actor("key revoke"), None, &ApiKeyId::parse(&id)?).await?;
+            let key = keys::revoke(
+                &store,
+                &ctx.actor("key revoke"),
+                keys::KeyScope::Operator,
+                &ApiKeyId::parse(&id)?,
+            )
+            .await?;
             output::print(ctx.json, &json!(ApiKeyView::from(&key)), || {
                 format!("revoked {}", key.id)
             });

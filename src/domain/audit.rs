@@ -9,6 +9,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::api_key::Mode;
 use super::time::Timestamp;
 
 /// The hash that the first entry chains to.
@@ -58,6 +59,9 @@ pub struct AuditEvent {
     pub outcome: Outcome,
     /// Why: the true reason, for operators (never shown to clients).
     pub reason: Option<String>,
+    /// The mode (test or live) of the caller and of what was acted on; `None`
+    /// for operator and system actions without one.
+    pub mode: Option<Mode>,
 }
 
 /// Longest user agent kept in the trail.
@@ -77,6 +81,7 @@ impl AuditEvent {
             resource: None,
             outcome,
             reason: None,
+            mode: None,
         }
     }
 
@@ -124,6 +129,12 @@ pub fn chain_hash(seq: i64, event: &AuditEvent, prev_hash: &str) -> String {
     optional(&mut field, event.resource.as_deref());
     field(event.outcome.as_str().as_bytes());
     optional(&mut field, event.reason.as_deref());
+    // Added after the chain began: present only when set, under its own tag,
+    // so that entries without a mode (every earlier one) hash as they did.
+    if let Some(mode) = event.mode {
+        field(b"\x02mode");
+        field(mode.as_str().as_bytes());
+    }
     field(prev_hash.as_bytes());
     hex::encode(h.finalize())
 }

@@ -2,11 +2,14 @@
 //! printable ASCII characters (space through `~`). Anything else, including
 //! control characters and non-ASCII bytes, never becomes a key.
 
+use super::ids::ApiKeyId;
+
 /// Longest key accepted, in characters (= bytes: ASCII only).
 pub const MAX_LEN: usize = 255;
 
 /// A client-chosen key that makes a POST safe to retry. Not a secret: it is
-/// stored in clear, scoped to the merchant.
+/// stored in clear, scoped to the merchant, mode and key lineage of the API
+/// key that sent it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);
 
@@ -28,6 +31,14 @@ impl IdempotencyKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The key as what it created records it (a payment's or a refund's
+    /// recovery point): `<key lineage id>/<key>`, so that only the API key
+    /// that sent it (or its successor after a rotation) finds that object
+    /// by it. The lineage id holds no `/`, so the two parts never blur.
+    pub fn scoped_to(&self, lineage: &ApiKeyId) -> String {
+        format!("{lineage}/{}", self.0)
     }
 }
 

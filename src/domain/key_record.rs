@@ -30,6 +30,9 @@ pub struct ApiKey {
     pub last_used_at: Option<Timestamp>,
     /// Set when this key was rotated: the key that replaced it.
     pub rotated_to: Option<ApiKeyId>,
+    /// The first key of this key's rotation chain (its own id unless it was
+    /// issued by a rotation). Keys of one lineage share idempotency records.
+    pub lineage: ApiKeyId,
 }
 
 /// Why a well-formed key that exists may not be used. Recorded in the audit
@@ -85,6 +88,7 @@ mod tests {
             revoked_at: None,
             last_used_at: None,
             rotated_to: None,
+            lineage: ApiKeyId::generate().unwrap(),
         }
     }
 

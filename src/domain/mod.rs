@@ -19,4 +19,5 @@ pub mod permission;
 pub mod random;
 pub mod redact;
 pub mod restrictions;
+pub mod tenant;
 pub mod time;

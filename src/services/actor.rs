@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use crate::domain::audit::{AuditEvent, Outcome};
-use crate::domain::ids::{ApiKeyId, MerchantId, RequestId};
+use crate::domain::ids::{ApiKeyId, RequestId};
+use crate::domain::tenant::Tenant;
 
 /// Facts about one HTTP request that go into its audit entries.
 #[derive(Debug, Clone)]
@@ -23,7 +24,8 @@ pub enum Actor {
     /// An authenticated API caller.
     Api {
         meta: RequestMeta,
-        merchant: MerchantId,
+        /// The key's merchant and mode.
+        tenant: Tenant,
         key: ApiKeyId,
     },
     /// An API request not (yet) attributed to a key.
@@ -40,9 +42,10 @@ impl Actor {
             Actor::Operator { command } => {
                 e.user_agent = Some(format!("paywarden-cli {command}"));
             }
-            Actor::Api { meta, merchant, key } => {
+            Actor::Api { meta, tenant, key } => {
                 stamp_request(&mut e, meta);
-                e.merchant_id = Some(merchant.to_string());
+                e.merchant_id = Some(tenant.merchant().to_string());
+                e.mode = Some(tenant.mode());
                 e.key_id = Some(key.to_string());
             }
             Actor::Anonymous { meta } => stamp_request(&mut e, meta),

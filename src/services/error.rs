@@ -53,6 +53,14 @@ pub enum ServiceError {
     /// Too many requests of this kind; try again later.
     #[error("{message}")]
     RateLimited { message: String },
+    /// The calling key's limits (maximum amount, allowed currencies) refuse
+    /// this movement of money; nothing was changed. `amount_param` names the
+    /// request field that carried the amount.
+    #[error("{violation}")]
+    KeyLimit {
+        violation: crate::domain::restrictions::RestrictionViolation,
+        amount_param: &'static str,
+    },
     #[error("vault failure: {0}")]
     Vault(#[from] crate::vault::VaultError),
     #[error("storage failure: {0}")]

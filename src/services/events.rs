@@ -1,6 +1,8 @@
-//! Events as the API lists them: the merchant's own only, newest first.
+//! Events as the API lists them: the caller's own merchant and mode only,
+//! newest first.
 
-use crate::domain::ids::{EventId, MerchantId};
+use crate::domain::ids::EventId;
+use crate::domain::tenant::Tenant;
 use crate::store::{self, Store};
 use crate::webhooks::payload::EventView;
 
@@ -8,20 +10,20 @@ use super::ServiceError;
 
 pub async fn list(
     store: &Store,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     event_type: Option<&str>,
     before: Option<&EventId>,
     limit: i64,
 ) -> Result<Vec<EventView>, ServiceError> {
-    store::events::list(store.reader(), merchant, event_type, before, limit)
+    store::events::list(store.reader(), tenant, event_type, before, limit)
         .await?
         .iter()
         .map(|row| EventView::from_row(row).map_err(ServiceError::from))
         .collect()
 }
 
-pub async fn get(store: &Store, merchant: &MerchantId, id: &EventId) -> Result<EventView, ServiceError> {
-    let row = store::events::get(store.reader(), merchant, id)
+pub async fn get(store: &Store, tenant: &Tenant, id: &EventId) -> Result<EventView, ServiceError> {
+    let row = store::events::get(store.reader(), tenant, id)
         .await?
         .ok_or(ServiceError::NotFound {
             resource: "event",

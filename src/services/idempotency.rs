@@ -1,7 +1,14 @@
 //! Idempotency: a POST sent again with the same `Idempotency-Key` gets the
 //! first answer instead of running twice.
 //!
-//! [`Idempotency::begin`] claims the key for the merchant (one statement: an
+//! Records belong to the API key that made them: they are keyed by the
+//! caller's tenant (merchant and mode), its key's lineage (the key and the
+//! keys rotated from it, so a retry sent with the successor during a
+//! rotation's grace period is still deduplicated) and the client's key.
+//! Another key of the merchant is neither blocked by a record nor learns that
+//! it exists: the same client key is simply another record for it.
+//!
+//! [`Idempotency::begin`] claims the key for the lineage (one statement: an
 //! in-progress record is inserted, or an expired record, or a stale one whose
 //! gateway died mid-request, is taken over). If the key is held, the request
 //! MAC decides: another request → [`Begun::Reused`]; the same one still
@@ -13,12 +20,14 @@
 //! Invariants: a request body can hold a card number and CVC, so it is never
 //! stored, nor an unkeyed hash of it: a request is recognised by an
 //! HMAC-SHA-256 under a key derived from the API-key pepper (`RequestMacKey`),
-//! compared in constant time. The MAC covers the authenticating API key's id,
-//! so an answer is only replayed to the key that caused it (a replay skips the
-//! handler and its permission checks: a publishable key must not be able to
-//! replay what a restricted key was answered). A stored answer can hold card
-//! data (a token's BIN, last four and fingerprint), so it is sealed with the
-//! vault's envelope encryption, bound to the merchant, key and request MAC.
+//! compared in constant time. The MAC covers the authenticating key's lineage,
+//! and records are only found within it, so an answer is only replayed to the
+//! key that caused it or its successor, which holds the same kind, mode,
+//! permissions and restrictions (a replay skips the handler and its permission
+//! checks: a publishable key must not be able to replay what a restricted key
+//! was answered). A stored answer can hold card data (a token's BIN and last
+//! four), so it is sealed with the vault's envelope encryption, bound to the
+//! merchant, key and request MAC.
 //! A card reveal never comes here: the API refuses `Idempotency-Key` on it
 //! (`api::idempotency::NOT_IDEMPOTENT`), so no stored answer holds a full
 //! number. Nothing here logs or returns a request body.
@@ -33,10 +42,11 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::domain::idempotency_key::IdempotencyKey;
-use crate::domain::ids::{ApiKeyId, MerchantId, RequestId};
+use crate::domain::ids::{ApiKeyId, RequestId};
+use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::group_commit::WriteJob;
-use crate::store::idempotency_keys::{self, Finished, IdempotencyRow, NewClaim, DONE, IN_PROGRESS};
+use crate::store::idempotency_keys::{self, Finished, IdempotencyRow, NewClaim, RecordKey, DONE, IN_PROGRESS};
 use crate::store::{Store, StoreError};
 use crate::vault::{KekVersion, ResponseAad, Sealed, VaultError};
 
@@ -96,7 +106,7 @@ impl RequestMacKey {
     }
 }
 
-/// What a request is recognised by: hex HMAC-SHA-256 of the API key id,
+/// What a request is recognised by: hex HMAC-SHA-256 of the API key lineage,
 /// method, path and body (each length-prefixed). Keyed, so it reveals nothing
 /// of the body without the pepper.
 #[derive(Clone, PartialEq, Eq)]
@@ -171,37 +181,44 @@ impl Idempotency {
         }
     }
 
-    /// The MAC that recognises this request among later ones.
-    pub fn request_mac(&self, api_key: &ApiKeyId, method: &str, path: &str, body: &[u8]) -> RequestMac {
+    /// The MAC that recognises this request among later ones of the key
+    /// lineage `lineage`.
+    pub fn request_mac(&self, lineage: &ApiKeyId, method: &str, path: &str, body: &[u8]) -> RequestMac {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.mac_key.0.expose_secret()) else {
             return RequestMac(String::new());
         };
-        for field in [api_key.as_str().as_bytes(), method.as_bytes(), path.as_bytes(), body] {
+        for field in [lineage.as_str().as_bytes(), method.as_bytes(), path.as_bytes(), body] {
             mac.update(&u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
             mac.update(field);
         }
         RequestMac(hex::encode(mac.finalize().into_bytes()))
     }
 
-    /// Claims `key` for this request, or says why not (see the module docs).
+    /// Claims `key` for this request of `tenant`'s key lineage `lineage`, or
+    /// says why not (see the module docs).
     pub async fn begin(
         &self,
-        merchant: &MerchantId,
+        tenant: &Tenant,
+        lineage: &ApiKeyId,
         key: &IdempotencyKey,
         mac: RequestMac,
         request_id: &RequestId,
     ) -> Result<Begun, ServiceError> {
+        let record = RecordKey {
+            merchant_id: tenant.merchant_str(),
+            mode: tenant.mode_str(),
+            lineage_id: lineage.as_str(),
+            key: key.as_str(),
+        };
         for _ in 0..BEGIN_ATTEMPTS {
             let now = Timestamp::now();
             let (locked_until, expires_at) = (
                 now.saturating_add(self.policy.lock_timeout),
                 now.saturating_add(self.policy.ttl),
             );
-            let merchant_id = merchant.to_string();
             let request = request_id.to_string();
             let claim = NewClaim {
-                merchant_id: &merchant_id,
-                key: key.as_str(),
+                record,
                 request_mac: &mac.0,
                 request_id: &request,
                 now,
@@ -217,7 +234,8 @@ impl Idempotency {
                 Ok(()) => {
                     return Ok(Begun::Proceed(Claim {
                         service: self.clone(),
-                        merchant: merchant.clone(),
+                        tenant: tenant.clone(),
+                        lineage: lineage.clone(),
                         key: key.clone(),
                         mac,
                         request_id: request_id.clone(),
@@ -226,7 +244,7 @@ impl Idempotency {
                 Err(StoreError::Duplicate) => {}
                 Err(e) => return Err(e.into()),
             }
-            let held = idempotency_keys::get(self.store.reader(), merchant.as_str(), key.as_str()).await?;
+            let held = idempotency_keys::get(self.store.reader(), record).await?;
             let Some(row) = held else {
                 continue; // released meanwhile: claim again
             };
@@ -285,7 +303,8 @@ impl Idempotency {
 #[derive(Debug)]
 pub struct Claim {
     service: Idempotency,
-    merchant: MerchantId,
+    tenant: Tenant,
+    lineage: ApiKeyId,
     key: IdempotencyKey,
     mac: RequestMac,
     request_id: RequestId,
@@ -296,13 +315,22 @@ impl Claim {
         &self.key
     }
 
+    fn record(&self) -> RecordKey<'_> {
+        RecordKey {
+            merchant_id: self.tenant.merchant_str(),
+            mode: self.tenant.mode_str(),
+            lineage_id: self.lineage.as_str(),
+            key: self.key.as_str(),
+        }
+    }
+
     /// Seals and stores the answer, and marks the record done. If the lock was
     /// taken over meanwhile (this request ran past the lock timeout), the other
     /// request's record is left alone.
     pub async fn finish(self, status: u16, content_type: Option<&str>, body: &[u8]) -> Result<(), ServiceError> {
         let record = response_record_id(self.key.as_str(), &self.mac.0);
         let aad = ResponseAad {
-            merchant_id: self.merchant.as_str(),
+            merchant_id: self.tenant.merchant_str(),
             record_id: &record,
         };
         let plain = encode(content_type, body);
@@ -315,13 +343,7 @@ impl Claim {
             kek_version: i64::from(sealed.kek_version().get()),
         };
         let stored = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let op = idempotency_keys::finish_op(
-            self.merchant.as_str(),
-            self.key.as_str(),
-            self.request_id.as_str(),
-            &finished,
-            Arc::clone(&stored),
-        );
+        let op = idempotency_keys::finish_op(self.record(), self.request_id.as_str(), &finished, Arc::clone(&stored));
         self.service
             .store
             .group_commit()
@@ -338,7 +360,7 @@ impl Claim {
 
     /// Releases the key (the request failed in a way worth retrying).
     pub async fn abandon(self) -> Result<(), ServiceError> {
-        let op = idempotency_keys::release_op(self.merchant.as_str(), self.key.as_str(), self.request_id.as_str());
+        let op = idempotency_keys::release_op(self.record(), self.request_id.as_str());
         self.service
             .store
             .group_commit()

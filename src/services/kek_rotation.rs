@@ -142,15 +142,20 @@ async fn rotate_responses(
     progress: &mut impl FnMut(&RotationReport),
 ) -> Result<(), ServiceError> {
     let target = i64::from(to.get());
-    let (mut after_merchant, mut after_key) = (String::new(), String::new());
+    let mut after: Option<store::idempotency_keys::WrappedResponseRow> = None;
     loop {
-        let page =
-            store::idempotency_keys::page_not_at_version(store.reader(), target, &after_merchant, &after_key, PAGE)
-                .await?;
-        let Some(last) = page.last() else { break };
-        after_merchant.clone_from(&last.merchant_id);
-        after_key.clone_from(&last.key);
-        for row in page {
+        let cursor = after.as_ref().map_or(
+            store::idempotency_keys::RecordKey {
+                merchant_id: "",
+                mode: "",
+                lineage_id: "",
+                key: "",
+            },
+            |row| row.record(),
+        );
+        let page = store::idempotency_keys::page_not_at_version(store.reader(), target, cursor, PAGE).await?;
+        let Some(last) = page.last().cloned() else { break };
+        for row in &page {
             if limit.is_some_and(|l| report.handled() >= l) {
                 return Ok(());
             }
@@ -167,8 +172,7 @@ async fn rotate_responses(
             let mut tx = store.begin().await?;
             let changed = store::idempotency_keys::rewrap(
                 &mut *tx,
-                &row.merchant_id,
-                &row.key,
+                row.record(),
                 &row.wrapped_dek,
                 target,
                 &rewrapped.wrapped_dek_base64(),
@@ -181,6 +185,7 @@ async fn rotate_responses(
                 report.responses_skipped += 1;
             }
         }
+        after = Some(last);
         progress(report);
     }
     Ok(())

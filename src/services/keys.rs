@@ -14,6 +14,7 @@ use crate::domain::ids::{ApiKeyId, MerchantId};
 use crate::domain::key_record::{ApiKey, MAX_DESCRIPTION_CHARS};
 use crate::domain::permission::Permission;
 use crate::domain::restrictions::KeyRestrictions;
+use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::{self, Store};
 
@@ -74,6 +75,7 @@ pub async fn issue(
     let (key, secret) = build(new, now, expires_at)?;
     let mut event = actor.event("api_key.created", Outcome::Success);
     event.merchant_id = Some(key.merchant_id.to_string());
+    event.mode = Some(key.mode);
     event.resource = Some(key.id.to_string());
     event.reason = Some(format!("{} {} key", key.mode.as_str(), key.kind.as_str()));
     let mut tx = store.begin().await?;
@@ -89,7 +91,7 @@ pub async fn rotate(
     store: &Store,
     hasher: &KeyHasher,
     actor: &Actor,
-    scope: Option<&MerchantId>,
+    scope: KeyScope<'_>,
     id: &ApiKeyId,
     grace: Duration,
 ) -> Result<IssuedKey, ServiceError> {
@@ -122,9 +124,12 @@ pub async fn rotate(
         expires_in: None,
         description: old.description.clone(),
     };
-    let (key, secret) = build(new, now, expires_at)?;
+    let (mut key, secret) = build(new, now, expires_at)?;
+    // The successor continues its predecessor's lineage (and idempotency records).
+    key.lineage = old.lineage.clone();
     let mut event = actor.event("api_key.rotated", Outcome::Success);
     event.merchant_id = Some(old.merchant_id.to_string());
+    event.mode = Some(old.mode);
     event.resource = Some(old.id.to_string());
     event.reason = Some(format!(
         "replaced by {}; old key refused after {}",
@@ -149,16 +154,12 @@ pub async fn rotate(
 /// Revokes a key: it is refused from the next request on, on every replica
 /// (this returns only once no gateway can still hold the key as it was:
 /// `store::auth_cache`).
-pub async fn revoke(
-    store: &Store,
-    actor: &Actor,
-    scope: Option<&MerchantId>,
-    id: &ApiKeyId,
-) -> Result<ApiKey, ServiceError> {
+pub async fn revoke(store: &Store, actor: &Actor, scope: KeyScope<'_>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
     let key = find(store, scope, id).await?;
     let now = Timestamp::now();
     let mut event = actor.event("api_key.revoked", Outcome::Success);
     event.merchant_id = Some(key.merchant_id.to_string());
+    event.mode = Some(key.mode);
     event.resource = Some(key.id.to_string());
     let mut tx = store.begin().await?;
     if !store::api_keys::revoke(&mut *tx, &key.id, now).await? {
@@ -201,6 +202,7 @@ pub async fn revoke_all(store: &Store, actor: &Actor, merchant: &MerchantId) -> 
             }
             let mut event = actor.event("api_key.revoked", Outcome::Success);
             event.merchant_id = Some(merchant.to_string());
+            event.mode = Some(key.mode);
             event.resource = Some(key.id.to_string());
             event.reason = Some("revoke-all of the merchant's keys".into());
             events.push(event);
@@ -216,23 +218,49 @@ pub async fn revoke_all(store: &Store, actor: &Actor, merchant: &MerchantId) -> 
     Ok(revoked)
 }
 
+/// Whose keys a caller may see and change.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyScope<'a> {
+    /// An operator at the CLI: any key of any merchant, either mode.
+    Operator,
+    /// An API caller: its own merchant's keys of its own mode only.
+    Tenant(&'a Tenant),
+}
+
+/// The keys a caller sees: an API caller its tenant's; the operator every
+/// key of `merchant`.
 pub async fn list(
     store: &Store,
-    merchant: &MerchantId,
+    scope: ListScope<'_>,
     after: Option<&ApiKeyId>,
     limit: i64,
 ) -> Result<Vec<ApiKey>, ServiceError> {
-    Ok(store::api_keys::list_for_merchant(store.reader(), merchant, after.map(ApiKeyId::as_str), limit).await?)
+    let after = after.map(ApiKeyId::as_str);
+    Ok(match scope {
+        ListScope::Merchant(merchant) => {
+            store::api_keys::list_for_merchant(store.reader(), merchant, after, limit).await?
+        }
+        ListScope::Tenant(tenant) => store::api_keys::list_for_tenant(store.reader(), tenant, after, limit).await?,
+    })
 }
 
-pub async fn get(store: &Store, scope: Option<&MerchantId>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
+/// What [`list`] lists.
+#[derive(Debug, Clone, Copy)]
+pub enum ListScope<'a> {
+    /// Every key of the merchant, both modes (operator use).
+    Merchant(&'a MerchantId),
+    /// The keys of one merchant's mode (API callers).
+    Tenant(&'a Tenant),
+}
+
+pub async fn get(store: &Store, scope: KeyScope<'_>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
     find(store, scope, id).await
 }
 
-async fn find(store: &Store, scope: Option<&MerchantId>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
+async fn find(store: &Store, scope: KeyScope<'_>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
     let found = match scope {
-        Some(merchant) => store::api_keys::get_for_merchant(store.reader(), merchant, id).await?,
-        None => store::api_keys::get(store.reader(), id).await?,
+        KeyScope::Tenant(tenant) => store::api_keys::get_for_tenant(store.reader(), tenant, id).await?,
+        KeyScope::Operator => store::api_keys::get(store.reader(), id).await?,
     };
     found.ok_or(ServiceError::NotFound {
         resource: "api_key",
@@ -295,8 +323,10 @@ fn build(new: NewKey, now: Timestamp, expires_at: Option<Timestamp>) -> Result<(
     let mut permissions = new.permissions;
     permissions.sort_unstable();
     permissions.dedup();
+    let id = ApiKeyId::generate()?;
     let key = ApiKey {
-        id: ApiKeyId::generate()?,
+        lineage: id.clone(),
+        id,
         merchant_id: new.merchant,
         kind: new.kind,
         mode: new.mode,

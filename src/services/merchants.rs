@@ -43,6 +43,12 @@ pub async fn get(store: &Store, id: &MerchantId) -> Result<Merchant, ServiceErro
     store::merchants::get(store.reader(), id).await?.ok_or_else(missing)
 }
 
+/// Whether the merchant was ever issued a live key: from then on its
+/// merchant-wide settings belong to its live secret keys.
+pub async fn has_live_keys(store: &Store, id: &MerchantId) -> Result<bool, ServiceError> {
+    Ok(store::api_keys::merchant_has_live_keys(store.reader(), id).await?)
+}
+
 pub async fn list(store: &Store, after: Option<&MerchantId>, limit: i64) -> Result<Vec<Merchant>, ServiceError> {
     Ok(store::merchants::list(store.reader(), after.map(MerchantId::as_str), limit).await?)
 }

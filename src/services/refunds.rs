@@ -11,10 +11,11 @@
 use crate::connectors::{Connectors, RefundOutcome};
 use crate::domain::audit::Outcome;
 use crate::domain::event::EventType;
-use crate::domain::ids::{EventId, MerchantId, PaymentId, RefundId};
+use crate::domain::ids::{EventId, PaymentId, RefundId};
 use crate::domain::money::{Currency, MinorUnits, Money};
 use crate::domain::payment::PaymentStatus;
 use crate::domain::payment_fields::RefundReason;
+use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::events::EventRow;
 use crate::store::group_commit::WriteJob;
@@ -23,6 +24,7 @@ use crate::store::{self, Store, StoreError};
 
 use super::actor::Actor;
 use super::payments::view::RefundView;
+use super::payments::Caller;
 use super::ServiceError;
 
 /// A parsed `POST /v1/refunds`.
@@ -39,18 +41,19 @@ pub async fn create(
     store: &Store,
     connectors: &Connectors,
     actor: &Actor,
-    merchant: &MerchantId,
+    caller: Caller<'_>,
     new: NewRefund,
 ) -> Result<RefundRow, ServiceError> {
+    let tenant = caller.tenant;
     if let Some(key) = &new.idempotency_key {
         let since = Timestamp::now()
             .saturating_sub(super::payments::RECOVERY_WINDOW)
             .as_millis();
-        if let Some(row) = store::refunds::get_by_idempotency_key(store.reader(), merchant, key, since).await? {
+        if let Some(row) = store::refunds::get_by_idempotency_key(store.reader(), tenant, key, since).await? {
             return Ok(row);
         }
     }
-    let payment = store::payments::get(store.reader(), merchant, &new.payment)
+    let payment = store::payments::get(store.reader(), tenant, &new.payment)
         .await?
         .ok_or(ServiceError::NotFound {
             resource: "payment",
@@ -79,9 +82,10 @@ pub async fn create(
         amount: MinorUnits::parse(amount, i64::MAX).map_err(|_| corrupt("amount"))?,
         currency: Currency::parse(&payment.currency).map_err(|_| corrupt("currency"))?,
     };
+    caller.check_limits(money, "amount")?;
     let mut row = RefundRow {
         id: id.to_string(),
-        merchant_id: merchant.to_string(),
+        merchant_id: tenant.merchant().to_string(),
         payment_id: payment.id.clone(),
         mode: payment.mode.clone(),
         amount,
@@ -96,20 +100,20 @@ pub async fn create(
     };
     let reference = payment.processor_reference.clone().unwrap_or_default();
     if connector.has_external_effects() {
-        write(store, actor, merchant, &new.payment, &row, Write::Reserve).await?;
+        write(store, actor, tenant, &new.payment, &row, Write::Reserve).await?;
         let outcome = connector.refund(&reference, &id, money).await;
         settle(&mut row, outcome);
-        write(store, actor, merchant, &new.payment, &row, Write::Settle).await?;
+        write(store, actor, tenant, &new.payment, &row, Write::Settle).await?;
     } else {
         let outcome = connector.refund(&reference, &id, money).await;
         settle(&mut row, outcome);
-        write(store, actor, merchant, &new.payment, &row, Write::Whole).await?;
+        write(store, actor, tenant, &new.payment, &row, Write::Whole).await?;
     }
     Ok(row)
 }
 
-pub async fn get(store: &Store, merchant: &MerchantId, id: &RefundId) -> Result<RefundRow, ServiceError> {
-    store::refunds::get(store.reader(), merchant, id)
+pub async fn get(store: &Store, tenant: &Tenant, id: &RefundId) -> Result<RefundRow, ServiceError> {
+    store::refunds::get(store.reader(), tenant, id)
         .await?
         .ok_or(ServiceError::NotFound {
             resource: "refund",
@@ -119,12 +123,12 @@ pub async fn get(store: &Store, merchant: &MerchantId, id: &RefundId) -> Result<
 
 pub async fn list(
     store: &Store,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     payment: Option<&PaymentId>,
     before: Option<&RefundId>,
     limit: i64,
 ) -> Result<Vec<RefundRow>, ServiceError> {
-    Ok(store::refunds::list(store.reader(), merchant, payment, before, limit).await?)
+    Ok(store::refunds::list(store.reader(), tenant, payment, before, limit).await?)
 }
 
 /// Applies the processor's answer to the refund row.
@@ -160,7 +164,7 @@ enum Write {
 async fn write(
     store: &Store,
     actor: &Actor,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     payment: &PaymentId,
     row: &RefundRow,
     write: Write,
@@ -176,7 +180,7 @@ async fn write(
     let event_row = match event {
         Some(kind) => Some(EventRow {
             id: EventId::generate_time_ordered(Timestamp::now())?.to_string(),
-            merchant_id: merchant.to_string(),
+            merchant_id: tenant.merchant().to_string(),
             mode: row.mode.clone(),
             event_type: kind.as_str().to_owned(),
             object_id: row.id.clone(),
@@ -192,7 +196,8 @@ async fn write(
         _ => "refund.succeeded",
     };
     let mut audit = actor.event(action, if failed { Outcome::Failure } else { Outcome::Success });
-    audit.merchant_id = Some(merchant.to_string());
+    audit.merchant_id = Some(tenant.merchant().to_string());
+    audit.mode = Some(tenant.mode());
     audit.resource = Some(row.id.clone());
     audit.reason = Some(format!(
         "{} {} of {}{}",
@@ -207,17 +212,17 @@ async fn write(
     let at = row.updated_at;
     let mut ops = match write {
         Write::Reserve => vec![
-            store::payments::reserve_refund_op(merchant, payment, row.amount, at),
+            store::payments::reserve_refund_op(tenant, payment, row.amount, at),
             store::refunds::insert_op(row),
         ],
         Write::Settle if failed => vec![
             store::refunds::settle_op(row),
-            store::payments::release_refund_op(merchant, payment, row.amount, at),
+            store::payments::release_refund_op(tenant, payment, row.amount, at),
         ],
         Write::Settle => vec![store::refunds::settle_op(row)],
         Write::Whole if failed => vec![store::refunds::insert_op(row)],
         Write::Whole => vec![
-            store::payments::reserve_refund_op(merchant, payment, row.amount, at),
+            store::payments::reserve_refund_op(tenant, payment, row.amount, at),
             store::refunds::insert_op(row),
         ],
     };
@@ -229,7 +234,7 @@ async fn write(
         Ok(()) => Ok(()),
         // Another refund took what was left in the meantime.
         Err(StoreError::Conflict) if write != Write::Settle => {
-            let left = store::payments::get(store.reader(), merchant, payment)
+            let left = store::payments::get(store.reader(), tenant, payment)
                 .await?
                 .map_or(0, |p| p.amount_received - p.amount_refunded);
             Err(too_large(left))

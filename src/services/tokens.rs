@@ -18,6 +18,7 @@ use crate::domain::api_key::Mode;
 use crate::domain::audit::Outcome;
 use crate::domain::card::{CardBrand, CardNumber, CardholderName, Cvc, ExpiryDate};
 use crate::domain::ids::{ApiKeyId, MerchantId, TokenId};
+use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::card_tokens::TokenRow;
 use crate::store::group_commit::WriteJob;
@@ -115,10 +116,10 @@ pub async fn tokenize(
     store: &Store,
     vault: &Vault,
     actor: &Actor,
-    merchant: &MerchantId,
-    mode: Mode,
+    tenant: &Tenant,
     card: CardInput,
 ) -> Result<Token, ServiceError> {
+    let (merchant, mode) = (tenant.merchant(), tenant.mode());
     // Time-ordered, so new rows append to the id index instead of landing on
     // a random page of it: a durable commit then writes a few pages for a
     // whole batch of tokens rather than one page per token.
@@ -141,7 +142,7 @@ pub async fn tokenize(
         exp_year: card.expiry.year(),
         fingerprint: vault
             .fingerprinter
-            .fingerprint(merchant, &card.number)
+            .fingerprint(tenant, &card.number)
             .as_str()
             .to_owned(),
         created_at: now,
@@ -164,6 +165,7 @@ pub async fn tokenize(
     };
     let mut event = actor.event("token.created", Outcome::Success);
     event.merchant_id = Some(merchant.to_string());
+    event.mode = Some(mode);
     event.resource = Some(id.to_string());
     event.reason = Some(format!("{} card ending {}", token.brand.as_str(), token.last4));
     // Token and audit entry commit together, in a commit shared with other
@@ -179,8 +181,8 @@ pub async fn tokenize(
     Ok(token)
 }
 
-pub async fn get(store: &Store, merchant: &MerchantId, id: &TokenId) -> Result<Token, ServiceError> {
-    let row = store::card_tokens::get_live(store.reader(), merchant, id)
+pub async fn get(store: &Store, tenant: &Tenant, id: &TokenId) -> Result<Token, ServiceError> {
+    let row = store::card_tokens::get_live(store.reader(), tenant, id)
         .await?
         .ok_or_else(not_found)?;
     token_from_row(&row)
@@ -192,14 +194,15 @@ pub async fn shred(
     store: &Store,
     vault: &Vault,
     actor: &Actor,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &TokenId,
 ) -> Result<(), ServiceError> {
     let mut event = actor.event("token.shredded", Outcome::Success);
-    event.merchant_id = Some(merchant.to_string());
+    event.merchant_id = Some(tenant.merchant().to_string());
+    event.mode = Some(tenant.mode());
     event.resource = Some(id.to_string());
     let mut tx = store.begin().await?;
-    if !store::card_tokens::shred(&mut *tx, merchant, id, Timestamp::now()).await? {
+    if !store::card_tokens::shred(&mut *tx, tenant, id, Timestamp::now()).await? {
         return Err(not_found());
     }
     store::audit::append(&mut tx, &[event]).await?;
@@ -214,10 +217,11 @@ pub async fn reveal(
     store: &Store,
     vault: &Vault,
     actor: &Actor,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     key: &ApiKeyId,
     id: &TokenId,
 ) -> Result<RevealedCard, ServiceError> {
+    let merchant = tenant.merchant();
     // Counted in the database, in the transaction that audits the reveal:
     // one allowance across every replica, and no reveal without its entry.
     let mut tx = store.begin().await?;
@@ -229,7 +233,7 @@ pub async fn reveal(
             message: "Too many card reveals with this key; try again in a minute".into(),
         });
     }
-    let row = store::card_tokens::get_live(&mut *tx, merchant, id)
+    let row = store::card_tokens::get_live(&mut *tx, tenant, id)
         .await?
         .ok_or_else(not_found)?;
     let (number, name) = decrypt(vault, merchant, &row)?;
@@ -240,27 +244,28 @@ pub async fn reveal(
     };
     let mut event = actor.event("token.revealed", Outcome::Success);
     event.merchant_id = Some(merchant.to_string());
+    event.mode = Some(tenant.mode());
     event.resource = Some(id.to_string());
     store::audit::append(&mut tx, &[event]).await?;
     tx.commit().await?;
     Ok(revealed)
 }
 
-/// Opens a live token of `merchant` for its first (or a later) authorization:
+/// Opens a live token of `tenant` for its first (or a later) authorization:
 /// the number and name from the vault, the CVC taken out of the in-memory
 /// holder (so it is destroyed by this first use). `None` if there is no such
 /// live token.
 pub async fn open_for_payment(
     store: &Store,
     vault: &Vault,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &TokenId,
 ) -> Result<Option<(Token, CardDetails)>, ServiceError> {
-    let Some(row) = store::card_tokens::get_live_inline(store, merchant, id).await? else {
+    let Some(row) = store::card_tokens::get_live_inline(store, tenant, id).await? else {
         return Ok(None);
     };
     let token = token_from_row(&row)?;
-    let (digits, name) = decrypt(vault, merchant, &row)?;
+    let (digits, name) = decrypt(vault, tenant.merchant(), &row)?;
     let number = CardNumber::parse(&digits).map_err(|_| internal(VaultError::Decrypt))?;
     let expiry = ExpiryDate::from_stored(row.exp_month, row.exp_year).map_err(|_| internal(VaultError::Decrypt))?;
     let cvc = vault.cvcs.take(id.as_str())?;

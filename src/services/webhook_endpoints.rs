@@ -5,12 +5,13 @@
 //! Invariants: each change commits with its audit entry; the secret exists
 //! in clear only in the value returned by `create`/`rotate_secret` and is
 //! stored sealed; URLs pass the SSRF policy (live mode: resolved addresses
-//! are checked too) before anything is written; another merchant's endpoint
-//! is reported exactly like a missing one.
+//! are checked too) before anything is written; an endpoint of another
+//! merchant or of the other mode is reported exactly like a missing one.
 
 use crate::domain::api_key::Mode;
 use crate::domain::audit::Outcome;
-use crate::domain::ids::{MerchantId, WebhookAttemptId, WebhookEndpointId};
+use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
+use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::webhook_attempts::AttemptRow;
 use crate::store::webhook_endpoints::{EndpointRow, SealedColumns};
@@ -35,7 +36,19 @@ pub struct Context<'a> {
     /// The gateway runs in development mode (`http://localhost` allowed).
     pub dev: bool,
     pub actor: &'a Actor,
-    pub merchant: &'a MerchantId,
+    /// The caller's merchant and mode: the only endpoints it reaches.
+    pub tenant: &'a Tenant,
+}
+
+impl Context<'_> {
+    /// An audit event of this caller about endpoint `id`.
+    fn event(&self, action: &str, id: &WebhookEndpointId) -> crate::domain::audit::AuditEvent {
+        let mut event = self.actor.event(action, Outcome::Success);
+        event.merchant_id = Some(self.tenant.merchant().to_string());
+        event.mode = Some(self.tenant.mode());
+        event.resource = Some(id.to_string());
+        event
+    }
 }
 
 /// Fields of an update; `None` leaves a field as it is.
@@ -74,19 +87,19 @@ fn checked_events(raw: &[String]) -> Result<String, ServiceError> {
 
 pub async fn create(
     cx: &Context<'_>,
-    mode: Mode,
     url: &str,
     events: &[String],
 ) -> Result<(WebhookEndpoint, WebhookSecret), ServiceError> {
+    let mode = cx.tenant.mode();
     let url = checked_url(url, mode, cx.dev).await?;
     let events = checked_events(events)?;
     let id = WebhookEndpointId::generate()?;
     let secret = WebhookSecret::generate()?;
-    let sealed = secret::seal(cx.keyring, id.as_str(), cx.merchant.as_str(), &secret)?;
+    let sealed = secret::seal(cx.keyring, id.as_str(), cx.tenant.merchant_str(), &secret)?;
     let now = Timestamp::now().as_millis();
     let row = EndpointRow {
         id: id.to_string(),
-        merchant_id: cx.merchant.to_string(),
+        merchant_id: cx.tenant.merchant().to_string(),
         mode: mode.as_str().to_owned(),
         url,
         events,
@@ -102,9 +115,7 @@ pub async fn create(
         updated_at: now,
         disabled_at: None,
     };
-    let mut event = cx.actor.event("webhook_endpoint.created", Outcome::Success);
-    event.merchant_id = Some(cx.merchant.to_string());
-    event.resource = Some(id.to_string());
+    let event = cx.event("webhook_endpoint.created", &id);
     let mut tx = cx.store.begin().await?;
     store::webhook_endpoints::insert(&mut *tx, &row).await?;
     store::audit::append(&mut tx, &[event]).await?;
@@ -112,12 +123,8 @@ pub async fn create(
     Ok((WebhookEndpoint::from_row(&row, now)?, secret))
 }
 
-pub async fn get(
-    store: &Store,
-    merchant: &MerchantId,
-    id: &WebhookEndpointId,
-) -> Result<WebhookEndpoint, ServiceError> {
-    let row = store::webhook_endpoints::get(store.reader(), merchant, id)
+pub async fn get(store: &Store, tenant: &Tenant, id: &WebhookEndpointId) -> Result<WebhookEndpoint, ServiceError> {
+    let row = store::webhook_endpoints::get(store.reader(), tenant, id)
         .await?
         .ok_or_else(not_found)?;
     Ok(WebhookEndpoint::from_row(&row, Timestamp::now().as_millis())?)
@@ -125,12 +132,12 @@ pub async fn get(
 
 pub async fn list(
     store: &Store,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     after: Option<&WebhookEndpointId>,
     limit: i64,
 ) -> Result<Vec<WebhookEndpoint>, ServiceError> {
     let now = Timestamp::now().as_millis();
-    store::webhook_endpoints::list(store.reader(), merchant, after, limit)
+    store::webhook_endpoints::list(store.reader(), tenant, after, limit)
         .await?
         .iter()
         .map(|row| WebhookEndpoint::from_row(row, now).map_err(ServiceError::from))
@@ -142,10 +149,10 @@ pub async fn update(
     id: &WebhookEndpointId,
     changes: Changes,
 ) -> Result<WebhookEndpoint, ServiceError> {
-    let row = store::webhook_endpoints::get(cx.store.reader(), cx.merchant, id)
+    let row = store::webhook_endpoints::get(cx.store.reader(), cx.tenant, id)
         .await?
         .ok_or_else(not_found)?;
-    let mode = Mode::parse(&row.mode).unwrap_or(Mode::Live);
+    let mode = cx.tenant.mode();
     let url = match &changes.url {
         Some(u) => checked_url(u, mode, cx.dev).await?,
         None => row.url.clone(),
@@ -161,9 +168,7 @@ pub async fn update(
         Some(false) => ("enabled", None),
         None => (row.status.as_str(), row.disabled_at),
     };
-    let mut event = cx.actor.event("webhook_endpoint.updated", Outcome::Success);
-    event.merchant_id = Some(cx.merchant.to_string());
-    event.resource = Some(id.to_string());
+    let mut event = cx.event("webhook_endpoint.updated", id);
     event.reason = Some(format!("status {status}"));
     let mut tx = cx.store.begin().await?;
     let change = store::webhook_endpoints::EndpointUpdate {
@@ -173,14 +178,14 @@ pub async fn update(
         disabled_at,
         now,
     };
-    if !store::webhook_endpoints::update(&mut *tx, cx.merchant, id, &change).await? {
+    if !store::webhook_endpoints::update(&mut *tx, cx.tenant, id, &change).await? {
         return Err(not_found());
     }
     if status == "disabled" {
         store::webhook_deliveries::fail_pending_of_endpoint(&mut *tx, id.as_str(), "endpoint_disabled", now).await?;
     }
     store::audit::append(&mut tx, &[event]).await?;
-    let updated = store::webhook_endpoints::get(&mut *tx, cx.merchant, id)
+    let updated = store::webhook_endpoints::get(&mut *tx, cx.tenant, id)
         .await?
         .ok_or_else(not_found)?;
     tx.commit().await?;
@@ -191,11 +196,9 @@ pub async fn update(
 /// deliveries given up.
 pub async fn delete(cx: &Context<'_>, id: &WebhookEndpointId) -> Result<(), ServiceError> {
     let now = Timestamp::now().as_millis();
-    let mut event = cx.actor.event("webhook_endpoint.deleted", Outcome::Success);
-    event.merchant_id = Some(cx.merchant.to_string());
-    event.resource = Some(id.to_string());
+    let event = cx.event("webhook_endpoint.deleted", id);
     let mut tx = cx.store.begin().await?;
-    if !store::webhook_endpoints::delete(&mut *tx, cx.merchant, id, now).await? {
+    if !store::webhook_endpoints::delete(&mut *tx, cx.tenant, id, now).await? {
         return Err(not_found());
     }
     store::webhook_deliveries::fail_pending_of_endpoint(&mut *tx, id.as_str(), "endpoint_deleted", now).await?;
@@ -220,7 +223,7 @@ pub async fn rotate_secret(
             format!("expires_in must be between 0 and {MAX_OVERLAP_SECS} seconds"),
         ));
     }
-    let row = store::webhook_endpoints::get(cx.store.reader(), cx.merchant, id)
+    let row = store::webhook_endpoints::get(cx.store.reader(), cx.tenant, id)
         .await?
         .ok_or_else(not_found)?;
     let (Some(version), Some(wrapped), Some(ciphertext)) = (
@@ -236,12 +239,10 @@ pub async fn rotate_secret(
         ciphertext: ciphertext.clone(),
     };
     let secret = WebhookSecret::generate()?;
-    let sealed = secret::seal(cx.keyring, id.as_str(), cx.merchant.as_str(), &secret)?;
+    let sealed = secret::seal(cx.keyring, id.as_str(), cx.tenant.merchant_str(), &secret)?;
     let now = Timestamp::now().as_millis();
     let expires = now.saturating_add(overlap.saturating_mul(1000));
-    let mut event = cx.actor.event("webhook_endpoint.secret_rotated", Outcome::Success);
-    event.merchant_id = Some(cx.merchant.to_string());
-    event.resource = Some(id.to_string());
+    let mut event = cx.event("webhook_endpoint.secret_rotated", id);
     event.reason = Some(format!("previous secret valid for {overlap} s"));
     let mut tx = cx.store.begin().await?;
     let rotation = store::webhook_endpoints::Rotation {
@@ -251,7 +252,7 @@ pub async fn rotate_secret(
         previous_expires_at: expires,
         now,
     };
-    let rotated = store::webhook_endpoints::rotate_secret(&mut *tx, cx.merchant, id, &rotation).await?;
+    let rotated = store::webhook_endpoints::rotate_secret(&mut *tx, cx.tenant, id, &rotation).await?;
     if !rotated {
         return Err(ServiceError::Conflict {
             code: "concurrent_rotation",
@@ -259,7 +260,7 @@ pub async fn rotate_secret(
         });
     }
     store::audit::append(&mut tx, &[event]).await?;
-    let updated = store::webhook_endpoints::get(&mut *tx, cx.merchant, id)
+    let updated = store::webhook_endpoints::get(&mut *tx, cx.tenant, id)
         .await?
         .ok_or_else(not_found)?;
     tx.commit().await?;
@@ -269,15 +270,15 @@ pub async fn rotate_secret(
 /// The delivery attempts to the merchant's endpoint, newest first.
 pub async fn attempts(
     store: &Store,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &WebhookEndpointId,
     before: Option<&WebhookAttemptId>,
     limit: i64,
 ) -> Result<Vec<AttemptRow>, ServiceError> {
-    store::webhook_endpoints::get(store.reader(), merchant, id)
+    store::webhook_endpoints::get(store.reader(), tenant, id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(store::webhook_attempts::list(store.reader(), merchant, id, before, limit).await?)
+    Ok(store::webhook_attempts::list(store.reader(), tenant, id, before, limit).await?)
 }
 
 /// KEK rotation of the sealed webhook secrets: re-wraps every data key not

@@ -13,10 +13,12 @@ use crate::domain::merchant::{Merchant, MerchantName};
 use crate::domain::money::Currency;
 use crate::domain::permission::Permission;
 use crate::domain::restrictions::KeyRestrictions;
+use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 
 const COLUMNS: &str = "id, merchant_id, kind, mode, prefix, last4, permissions, max_amount, currencies, \
-                       allowed_ips, description, created_at, expires_at, revoked_at, last_used_at, rotated_to";
+                       allowed_ips, description, created_at, expires_at, revoked_at, last_used_at, rotated_to, \
+                       lineage_id";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -36,6 +38,7 @@ struct Row {
     revoked_at: Option<i64>,
     last_used_at: Option<i64>,
     rotated_to: Option<String>,
+    lineage_id: Option<String>,
 }
 
 impl TryFrom<Row> for ApiKey {
@@ -47,7 +50,6 @@ impl TryFrom<Row> for ApiKey {
             .map(|c| Currency::parse(c).map_err(|_| StoreError::Corrupt("api_keys.currencies".into())))
             .collect::<Result<_, _>>()?;
         Ok(ApiKey {
-            id: ApiKeyId::from_trusted(r.id),
             merchant_id: MerchantId::from_trusted(r.merchant_id),
             kind: KeyKind::parse(&r.kind).ok_or_else(|| StoreError::Corrupt("api_keys.kind".into()))?,
             mode: Mode::parse(&r.mode).ok_or_else(|| StoreError::Corrupt("api_keys.mode".into()))?,
@@ -65,6 +67,9 @@ impl TryFrom<Row> for ApiKey {
             revoked_at: r.revoked_at.map(Timestamp::from_millis),
             last_used_at: r.last_used_at.map(Timestamp::from_millis),
             rotated_to: r.rotated_to.map(ApiKeyId::from_trusted),
+            // Every row has one since migration 16; a key is its own lineage.
+            lineage: ApiKeyId::from_trusted(r.lineage_id.unwrap_or_else(|| r.id.clone())),
+            id: ApiKeyId::from_trusted(r.id),
         })
     }
 }
@@ -74,8 +79,9 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, key: &ApiKey, key
     let currencies: Vec<&str> = key.restrictions.currencies.iter().map(|c| c.code()).collect();
     sqlx::query(
         "INSERT INTO api_keys (id, merchant_id, kind, mode, key_hash, prefix, last4, permissions, max_amount, \
-         currencies, allowed_ips, description, created_at, expires_at, revoked_at, last_used_at, rotated_to) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, NULL, NULL)",
+         currencies, allowed_ips, description, created_at, expires_at, revoked_at, last_used_at, rotated_to, \
+         lineage_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, NULL, NULL, $15)",
     )
     .bind(key.id.as_str())
     .bind(key.merchant_id.as_str())
@@ -91,6 +97,7 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, key: &ApiKey, key
     .bind(key.description.as_deref())
     .bind(key.created_at.as_millis())
     .bind(key.expires_at.map(Timestamp::as_millis))
+    .bind(key.lineage.as_str())
     .execute(db)
     .await
     .map_err(StoreError::from_insert)?;
@@ -106,21 +113,58 @@ pub async fn get<'e>(db: impl Executor<'e, Database = Any>, id: &ApiKeyId) -> Re
     row.map(ApiKey::try_from).transpose()
 }
 
-/// The key `id` only if `merchant` owns it; another merchant's key is `None`.
-pub async fn get_for_merchant<'e>(
+/// The key `id` only if it is `tenant`'s; a key of another merchant or of the
+/// other mode is `None`.
+pub async fn get_for_tenant<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &ApiKeyId,
 ) -> Result<Option<ApiKey>, StoreError> {
-    let row: Option<Row> = sqlx::query_as(&format_select("id = $1 AND merchant_id = $2"))
+    let row: Option<Row> = sqlx::query_as(&format_select("id = $1 AND merchant_id = $2 AND mode = $3"))
         .bind(id.as_str())
-        .bind(merchant.as_str())
+        .bind(tenant.merchant_str())
+        .bind(tenant.mode_str())
         .fetch_optional(db)
         .await?;
     row.map(ApiKey::try_from).transpose()
 }
 
-/// Up to `limit` keys of `merchant` with ids after `after`, in id order.
+/// Up to `limit` keys of `tenant` with ids after `after`, in id order.
+pub async fn list_for_tenant<'e>(
+    db: impl Executor<'e, Database = Any>,
+    tenant: &Tenant,
+    after: After<'_>,
+    limit: i64,
+) -> Result<Vec<ApiKey>, StoreError> {
+    let sql = format!(
+        "{} ORDER BY id LIMIT $3",
+        format_select("merchant_id = $1 AND id > $2 AND mode = $4")
+    );
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(tenant.merchant_str())
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .bind(tenant.mode_str())
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(ApiKey::try_from).collect()
+}
+
+/// Whether `merchant` was ever issued a live key (revoked or not).
+pub async fn merchant_has_live_keys<'e>(
+    db: impl Executor<'e, Database = Any>,
+    merchant: &MerchantId,
+) -> Result<bool, StoreError> {
+    let found: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM api_keys WHERE merchant_id = $1 AND mode = 'live' LIMIT 1")
+            .bind(merchant.as_str())
+            .fetch_optional(db)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Up to `limit` keys of `merchant`, of both modes, with ids after `after`, in
+/// id order (operator use).
 pub async fn list_for_merchant<'e>(
     db: impl Executor<'e, Database = Any>,
     merchant: &MerchantId,
@@ -211,6 +255,7 @@ struct AuthRow {
     revoked_at: Option<i64>,
     last_used_at: Option<i64>,
     rotated_to: Option<String>,
+    lineage_id: Option<String>,
     key_hash: Option<String>,
     merchant_name: Option<String>,
     merchant_created_at: Option<i64>,
@@ -223,7 +268,7 @@ struct AuthRow {
 
 const AUTH_LOOKUP: &str = "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix, k.last4, k.permissions, \
      k.max_amount, k.currencies, k.allowed_ips, k.description, k.created_at, k.expires_at, k.revoked_at, \
-     k.last_used_at, k.rotated_to, k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, \
+     k.last_used_at, k.rotated_to, k.lineage_id, k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, \
      m.element_origins AS merchant_element_origins, m.connector AS merchant_connector, l.locked_until, \
      m.frozen_at AS merchant_frozen_at, m.frozen_reason AS merchant_frozen_reason \
      FROM (SELECT 1 AS probe) AS p \
@@ -262,14 +307,15 @@ pub async fn lookup_for_auth(
                     revoked_at: r.get(13)?,
                     last_used_at: r.get(14)?,
                     rotated_to: r.get(15)?,
-                    key_hash: r.get(16)?,
-                    merchant_name: r.get(17)?,
-                    merchant_created_at: r.get(18)?,
-                    merchant_element_origins: r.get(19)?,
-                    merchant_connector: r.get(20)?,
-                    locked_until: r.get(21)?,
-                    merchant_frozen_at: r.get(22)?,
-                    merchant_frozen_reason: r.get(23)?,
+                    lineage_id: r.get(16)?,
+                    key_hash: r.get(17)?,
+                    merchant_name: r.get(18)?,
+                    merchant_created_at: r.get(19)?,
+                    merchant_element_origins: r.get(20)?,
+                    merchant_connector: r.get(21)?,
+                    locked_until: r.get(22)?,
+                    merchant_frozen_at: r.get(23)?,
+                    merchant_frozen_reason: r.get(24)?,
                 })
             })
         })?,
@@ -303,6 +349,7 @@ pub async fn lookup_for_auth(
                 revoked_at: row.revoked_at,
                 last_used_at: row.last_used_at,
                 rotated_to: row.rotated_to,
+                lineage_id: row.lineage_id,
             };
             let key = ApiKey::try_from(full)?;
             let merchant = Merchant {

@@ -12,6 +12,7 @@ use sqlx::{Any, Executor};
 use sqlx::AnyConnection;
 
 use super::StoreError;
+use crate::domain::api_key::Mode;
 use crate::domain::audit::{chain_hash, AuditEvent, AuditRecord, Outcome};
 use crate::domain::time::Timestamp;
 
@@ -28,6 +29,7 @@ struct Row {
     resource: Option<String>,
     outcome: String,
     reason: Option<String>,
+    mode: Option<String>,
     prev_hash: String,
     hash: String,
 }
@@ -49,6 +51,8 @@ impl Row {
                 resource: self.resource,
                 outcome: Outcome::parse(&self.outcome).unwrap_or(Outcome::Failure),
                 reason: self.reason,
+                // An unknown mode reads as none, so the hash check reports it.
+                mode: self.mode.as_deref().and_then(Mode::parse),
             },
             prev_hash: self.prev_hash,
             hash: self.hash,
@@ -56,19 +60,19 @@ impl Row {
     }
 }
 
-/// Rows per multi-row INSERT: 13 parameters each, well under SQLite's and
+/// Rows per multi-row INSERT: 14 parameters each, well under SQLite's and
 /// PostgreSQL's parameter limits.
 const ROWS_PER_INSERT: usize = 100;
-const COLUMNS_PER_ROW: usize = 13;
+const COLUMNS_PER_ROW: usize = 14;
 
-/// `INSERT … VALUES ($1, …, $13), ($14, …)` for `rows` rows. Built only from
+/// `INSERT … VALUES ($1, …, $14), ($15, …)` for `rows` rows. Built only from
 /// constants and the row count; every value is a bound parameter. SQLite gets
 /// anonymous `?` placeholders: binding a named one makes SQLite search its
 /// name list, which is quadratic over a statement of a thousand parameters.
 fn insert_statement(rows: usize, positional: bool) -> String {
     let mut sql = String::from(
         "INSERT INTO audit_log (seq, at, request_id, merchant_id, key_id, client_ip, user_agent, action, \
-         resource, outcome, reason, prev_hash, hash) VALUES ",
+         resource, outcome, reason, mode, prev_hash, hash) VALUES ",
     );
     for row in 0..rows {
         if row > 0 {
@@ -126,6 +130,7 @@ pub async fn append<E: Borrow<AuditEvent>>(tx: &mut AnyConnection, events: &[E])
                 .bind(event.resource.as_deref())
                 .bind(event.outcome.as_str())
                 .bind(event.reason.as_deref())
+                .bind(event.mode.map(Mode::as_str))
                 .bind(prev.as_str())
                 .bind(hash.as_str());
         }
@@ -175,6 +180,7 @@ pub fn append_rusqlite<E: Borrow<AuditEvent>>(conn: &rusqlite::Connection, event
             event.resource,
             event.outcome.as_str(),
             event.reason,
+            event.mode.map(Mode::as_str),
             prev,
             hash,
         ])
@@ -201,7 +207,7 @@ pub async fn page<'e>(
 ) -> Result<Vec<AuditRecord>, StoreError> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT seq, at, request_id, merchant_id, key_id, client_ip, user_agent, action, resource, outcome, \
-         reason, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+         reason, mode, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
     )
     .bind(after)
     .bind(limit)

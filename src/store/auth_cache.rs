@@ -158,6 +158,7 @@ mod tests {
                 revoked_at: None,
                 last_used_at: None,
                 rotated_to: None,
+                lineage: ApiKeyId::generate().unwrap(),
             },
             merchant: Merchant {
                 id: merchant,

@@ -6,7 +6,8 @@ use sqlx::{Any, Executor};
 
 use super::write_op::WriteOp;
 use super::StoreError;
-use crate::domain::ids::{MerchantId, TokenId};
+use crate::domain::ids::TokenId;
+use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 
 /// A token row as stored.
@@ -60,18 +61,21 @@ pub fn insert_op(row: &TokenRow) -> WriteOp {
 /// [`get_live`], inline on SQLite (no thread hop: it is on the payment path).
 pub async fn get_live_inline(
     store: &super::Store,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &TokenId,
 ) -> Result<Option<TokenRow>, StoreError> {
     let Some(fast) = store.fast_reader() else {
-        return get_live(store.reader(), merchant, id).await;
+        return get_live(store.reader(), tenant, id).await;
     };
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!("SELECT {COLUMNS} FROM card_tokens WHERE id = ?1 AND merchant_id = ?2 AND shredded_at IS NULL")
+        format!(
+            "SELECT {COLUMNS} FROM card_tokens WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3 \
+             AND shredded_at IS NULL"
+        )
     });
     fast.with(|conn| {
         let mut stmt = conn.prepare_cached(&SQL)?;
-        let mut rows = stmt.query(rusqlite::params![id.as_str(), merchant.as_str()])?;
+        let mut rows = stmt.query(rusqlite::params![id.as_str(), tenant.merchant_str(), tenant.mode_str()])?;
         let Some(r) = rows.next()? else { return Ok(None) };
         Ok(Some(TokenRow {
             id: r.get(0)?,
@@ -92,35 +96,39 @@ pub async fn get_live_inline(
     })
 }
 
-/// The token `id` only if `merchant` owns it and it is not shredded.
+/// The token `id` only if it is `tenant`'s and not shredded.
 pub async fn get_live<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &TokenId,
 ) -> Result<Option<TokenRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM card_tokens WHERE id = $1 AND merchant_id = $2 AND shredded_at IS NULL");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM card_tokens WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND shredded_at IS NULL"
+    );
     Ok(sqlx::query_as(&sql)
         .bind(id.as_str())
-        .bind(merchant.as_str())
+        .bind(tenant.merchant_str())
+        .bind(tenant.mode_str())
         .fetch_optional(db)
         .await?)
 }
 
 /// Destroys the token's key material and ciphertext. Returns whether a live
-/// token of `merchant` was shredded.
+/// token of `tenant` was shredded.
 pub async fn shred<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &TokenId,
     at: Timestamp,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE card_tokens SET wrapped_dek = NULL, ciphertext = NULL, shredded_at = $1 \
-         WHERE id = $2 AND merchant_id = $3 AND shredded_at IS NULL",
+         WHERE id = $2 AND merchant_id = $3 AND mode = $4 AND shredded_at IS NULL",
     )
     .bind(at.as_millis())
     .bind(id.as_str())
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
+    .bind(tenant.mode_str())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

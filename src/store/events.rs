@@ -6,7 +6,8 @@ use sqlx::{Any, AnyConnection, Executor};
 
 use super::write_op::{StatementsPerCount, Value, WriteOp};
 use super::StoreError;
-use crate::domain::ids::{EventId, MerchantId};
+use crate::domain::ids::EventId;
+use crate::domain::tenant::Tenant;
 
 /// An event row as stored; `data` is the JSON snapshot of the object.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -95,37 +96,39 @@ pub async fn insert(conn: &mut AnyConnection, rows: &[EventRow]) -> Result<(), S
 
 pub async fn get<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &EventId,
 ) -> Result<Option<EventRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} {FROM} WHERE e.id = $1 AND e.merchant_id = $2"
+        "SELECT {COLUMNS} {FROM} WHERE e.id = $1 AND e.merchant_id = $2 AND e.mode = $3"
     ))
     .bind(id.as_str())
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
+    .bind(tenant.mode_str())
     .fetch_optional(db)
     .await?)
 }
 
-/// Up to `limit` events of `merchant`, newest first, older than `before` when
+/// Up to `limit` events of `tenant`, newest first, older than `before` when
 /// given, of one type when given.
 pub async fn list<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     event_type: Option<&str>,
     before: Option<&EventId>,
     limit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
     // `$2 IS NULL OR …`: one constant statement serves every filter combination.
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} {FROM} WHERE e.merchant_id = $1 \
+        "SELECT {COLUMNS} {FROM} WHERE e.merchant_id = $1 AND e.mode = $5 \
          AND ($2 IS NULL OR e.type = $2) AND ($3 IS NULL OR e.id < $3) \
          ORDER BY e.id DESC LIMIT $4"
     ))
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
     .bind(event_type)
     .bind(before.map(EventId::as_str))
     .bind(limit)
+    .bind(tenant.mode_str())
     .fetch_all(db)
     .await?)
 }

@@ -1,5 +1,6 @@
-//! The `idempotency_keys` table: per merchant and client key, the MAC of the
-//! first request and, once it finished, its sealed response. Not found comes
+//! The `idempotency_keys` table: per merchant, mode, key lineage (the API key
+//! that made the record, and the keys rotated from it) and client key, the
+//! MAC of the first request and, once it finished, its sealed response. Not found comes
 //! back as `None`; a key held by a live record as `StoreError::Duplicate`
 //! (from [`claim`]); conditional updates return whether a row changed.
 //!
@@ -24,6 +25,9 @@ pub const DONE: &str = "done";
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct IdempotencyRow {
     pub merchant_id: String,
+    pub mode: String,
+    /// The lineage of the API key that made the record (`api_keys.lineage_id`).
+    pub lineage_id: String,
     pub key: String,
     /// Hex HMAC-SHA-256 of the request under the idempotency MAC key.
     pub request_mac: String,
@@ -41,14 +45,25 @@ pub struct IdempotencyRow {
     pub expires_at: i64,
 }
 
-const COLUMNS: &str = "merchant_id, key, request_mac, state, request_id, locked_until, status_code, response, \
+const COLUMNS: &str =
+    "merchant_id, mode, lineage_id, key, request_mac, state, request_id, locked_until, status_code, response, \
                        wrapped_dek, kek_version, created_at, expires_at";
+
+/// What identifies a record: the caller's tenant and key lineage, and the
+/// client's key. Every read and write names all four, so a record is only ever
+/// seen by the key lineage that made it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordKey<'a> {
+    pub merchant_id: &'a str,
+    pub mode: &'a str,
+    pub lineage_id: &'a str,
+    pub key: &'a str,
+}
 
 /// What [`claim_op`] writes: a fresh in-progress record.
 #[derive(Debug, Clone)]
 pub struct NewClaim<'a> {
-    pub merchant_id: &'a str,
-    pub key: &'a str,
+    pub record: RecordKey<'a>,
     pub request_mac: &'a str,
     pub request_id: &'a str,
     pub now: Timestamp,
@@ -63,10 +78,10 @@ pub struct NewClaim<'a> {
 /// concurrent claims of one key cannot both succeed.
 pub fn claim_op(c: &NewClaim<'_>) -> WriteOp {
     WriteOp::new(
-        "INSERT INTO idempotency_keys (merchant_id, key, request_mac, state, request_id, locked_until, status_code, \
-         response, wrapped_dek, kek_version, created_at, expires_at) \
-         VALUES ($1, $2, $3, 'in_progress', $4, $5, NULL, NULL, NULL, NULL, $6, $7) \
-         ON CONFLICT (merchant_id, key) DO UPDATE SET request_mac = excluded.request_mac, state = excluded.state, \
+        "INSERT INTO idempotency_keys (merchant_id, mode, lineage_id, key, request_mac, state, request_id, \
+         locked_until, status_code, response, wrapped_dek, kek_version, created_at, expires_at) \
+         VALUES ($1, $10, $11, $2, $3, 'in_progress', $4, $5, NULL, NULL, NULL, NULL, $6, $7) \
+         ON CONFLICT (merchant_id, mode, lineage_id, key) DO UPDATE SET request_mac = excluded.request_mac, state = excluded.state, \
          request_id = excluded.request_id, locked_until = excluded.locked_until, status_code = NULL, \
          response = NULL, wrapped_dek = NULL, kek_version = NULL, created_at = excluded.created_at, \
          expires_at = excluded.expires_at \
@@ -74,8 +89,8 @@ pub fn claim_op(c: &NewClaim<'_>) -> WriteOp {
          OR (idempotency_keys.state = 'in_progress' AND idempotency_keys.locked_until <= $9 \
              AND idempotency_keys.request_mac = excluded.request_mac)",
         vec![
-            c.merchant_id.into(),
-            c.key.into(),
+            c.record.merchant_id.into(),
+            c.record.key.into(),
             c.request_mac.into(),
             c.request_id.into(),
             c.locked_until.as_millis().into(),
@@ -83,21 +98,27 @@ pub fn claim_op(c: &NewClaim<'_>) -> WriteOp {
             c.expires_at.as_millis().into(),
             c.now.as_millis().into(),
             c.now.as_millis().into(),
+            c.record.mode.into(),
+            c.record.lineage_id.into(),
         ],
     )
     .expect_one(Failure::Duplicate)
 }
 
-/// The record of `key` for `merchant_id`, whatever its state or age.
+/// The record `record`, whatever its state or age.
 pub async fn get<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant_id: &str,
-    key: &str,
+    record: RecordKey<'_>,
 ) -> Result<Option<IdempotencyRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM idempotency_keys WHERE merchant_id = $1 AND key = $2");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM idempotency_keys \
+         WHERE merchant_id = $1 AND mode = $2 AND lineage_id = $3 AND key = $4"
+    );
     Ok(sqlx::query_as(&sql)
-        .bind(merchant_id)
-        .bind(key)
+        .bind(record.merchant_id)
+        .bind(record.mode)
+        .bind(record.lineage_id)
+        .bind(record.key)
         .fetch_optional(db)
         .await?)
 }
@@ -113,24 +134,21 @@ pub struct Finished<'a> {
 
 /// Stores the response and marks the record done, only if `request_id` still
 /// holds it in progress (a takeover wins). Returns whether it changed.
-pub fn finish_op(
-    merchant_id: &str,
-    key: &str,
-    request_id: &str,
-    f: &Finished<'_>,
-    changed: Arc<AtomicBool>,
-) -> WriteOp {
+pub fn finish_op(record: RecordKey<'_>, request_id: &str, f: &Finished<'_>, changed: Arc<AtomicBool>) -> WriteOp {
     WriteOp::new(
         "UPDATE idempotency_keys SET state = 'done', status_code = $1, response = $2, wrapped_dek = $3, \
          kek_version = $4 \
-         WHERE merchant_id = $5 AND key = $6 AND request_id = $7 AND state = 'in_progress'",
+         WHERE merchant_id = $5 AND mode = $6 AND lineage_id = $7 AND key = $8 AND request_id = $9 \
+         AND state = 'in_progress'",
         vec![
             f.status_code.into(),
             f.response.into(),
             f.wrapped_dek.into(),
             f.kek_version.into(),
-            merchant_id.into(),
-            key.into(),
+            record.merchant_id.into(),
+            record.mode.into(),
+            record.lineage_id.into(),
+            record.key.into(),
             request_id.into(),
         ],
     )
@@ -139,11 +157,18 @@ pub fn finish_op(
 
 /// Deletes the in-progress record held by `request_id` (its request failed
 /// and may be retried). Returns whether it existed.
-pub fn release_op(merchant_id: &str, key: &str, request_id: &str) -> WriteOp {
+pub fn release_op(record: RecordKey<'_>, request_id: &str) -> WriteOp {
     WriteOp::new(
         "DELETE FROM idempotency_keys \
-         WHERE merchant_id = $1 AND key = $2 AND request_id = $3 AND state = 'in_progress'",
-        vec![merchant_id.into(), key.into(), request_id.into()],
+         WHERE merchant_id = $1 AND mode = $2 AND lineage_id = $3 AND key = $4 AND request_id = $5 \
+         AND state = 'in_progress'",
+        vec![
+            record.merchant_id.into(),
+            record.mode.into(),
+            record.lineage_id.into(),
+            record.key.into(),
+            request_id.into(),
+        ],
     )
 }
 
@@ -170,6 +195,8 @@ pub async fn count_by_kek_version<'e>(db: impl Executor<'e, Database = Any>) -> 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WrappedResponseRow {
     pub merchant_id: String,
+    pub mode: String,
+    pub lineage_id: String,
     pub key: String,
     pub request_mac: String,
     pub kek_version: i64,
@@ -177,25 +204,39 @@ pub struct WrappedResponseRow {
     pub response: String,
 }
 
-/// Up to `limit` stored responses after (`after_merchant`, `after_key`) whose
-/// data key is not wrapped by `version`, in (merchant, key) order.
+impl WrappedResponseRow {
+    /// The record this row is.
+    pub fn record(&self) -> RecordKey<'_> {
+        RecordKey {
+            merchant_id: &self.merchant_id,
+            mode: &self.mode,
+            lineage_id: &self.lineage_id,
+            key: &self.key,
+        }
+    }
+}
+
+/// Up to `limit` stored responses after the record `after` whose data key is
+/// not wrapped by `version`, in primary-key order (an empty `after` starts at
+/// the beginning).
 pub async fn page_not_at_version<'e>(
     db: impl Executor<'e, Database = Any>,
     version: i64,
-    after_merchant: &str,
-    after_key: &str,
+    after: RecordKey<'_>,
     limit: i64,
 ) -> Result<Vec<WrappedResponseRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT merchant_id, key, request_mac, kek_version, wrapped_dek, response FROM idempotency_keys \
+        "SELECT merchant_id, mode, lineage_id, key, request_mac, kek_version, wrapped_dek, response \
+         FROM idempotency_keys \
          WHERE state = 'done' AND kek_version <> $1 AND wrapped_dek IS NOT NULL AND response IS NOT NULL \
-         AND (merchant_id > $2 OR (merchant_id = $3 AND key > $4)) \
-         ORDER BY merchant_id, key LIMIT $5",
+         AND (merchant_id, mode, lineage_id, key) > ($2, $3, $4, $5) \
+         ORDER BY merchant_id, mode, lineage_id, key LIMIT $6",
     )
     .bind(version)
-    .bind(after_merchant)
-    .bind(after_merchant)
-    .bind(after_key)
+    .bind(after.merchant_id)
+    .bind(after.mode)
+    .bind(after.lineage_id)
+    .bind(after.key)
     .bind(limit)
     .fetch_all(db)
     .await?)
@@ -206,20 +247,22 @@ pub async fn page_not_at_version<'e>(
 /// of the key wins). Returns whether it changed.
 pub async fn rewrap<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant_id: &str,
-    key: &str,
+    record: RecordKey<'_>,
     old_wrapped_dek: &str,
     to: i64,
     wrapped_dek: &str,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE idempotency_keys SET kek_version = $1, wrapped_dek = $2 \
-         WHERE merchant_id = $3 AND key = $4 AND wrapped_dek = $5 AND state = 'done'",
+         WHERE merchant_id = $3 AND mode = $4 AND lineage_id = $5 AND key = $6 AND wrapped_dek = $7 \
+         AND state = 'done'",
     )
     .bind(to)
     .bind(wrapped_dek)
-    .bind(merchant_id)
-    .bind(key)
+    .bind(record.merchant_id)
+    .bind(record.mode)
+    .bind(record.lineage_id)
+    .bind(record.key)
     .bind(old_wrapped_dek)
     .execute(db)
     .await?;

@@ -382,14 +382,30 @@ mod tests {
         for sql in seed {
             sqlx::query(sql).execute(&pool).await.unwrap();
         }
-        let mut tx = pool.begin().await.unwrap();
-        let entries: Vec<_> = (0..3)
-            .map(|i| {
-                crate::domain::audit::AuditEvent::new(&format!("test.{i}"), crate::domain::audit::Outcome::Success)
-            })
-            .collect();
-        audit::append(&mut tx, &entries).await.unwrap();
-        tx.commit().await.unwrap();
+        // Entries as the schema of the time held them (no mode column yet).
+        let mut prev = crate::domain::audit::GENESIS_HASH.to_owned();
+        for seq in 1..=3_i64 {
+            let event =
+                crate::domain::audit::AuditEvent::new(&format!("test.{seq}"), crate::domain::audit::Outcome::Success);
+            let hash = crate::domain::audit::chain_hash(seq, &event, &prev);
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at, action, outcome, prev_hash, hash) VALUES ($1, $2, $3, 'success', $4, $5)",
+            )
+            .bind(seq)
+            .bind(event.at.as_millis())
+            .bind(&event.action)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&pool)
+            .await
+            .unwrap();
+            prev = hash;
+        }
+        sqlx::query("UPDATE audit_head SET seq = 3, hash = $1 WHERE id = 1")
+            .bind(&prev)
+            .execute(&pool)
+            .await
+            .unwrap();
 
         full.run(&pool).await.unwrap();
 

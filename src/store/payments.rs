@@ -9,7 +9,8 @@ use sqlx::{Any, Executor};
 
 use super::write_op::{Failure, WriteOp};
 use super::StoreError;
-use crate::domain::ids::{MerchantId, PaymentId};
+use crate::domain::ids::PaymentId;
+use crate::domain::tenant::Tenant;
 
 /// A payment row as stored. Money columns are minor units of `currency`.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,7 +41,11 @@ pub struct PaymentRow {
     pub next_action: Option<String>,
     pub action_expires_at: Option<i64>,
     pub cancellation_reason: Option<String>,
+    /// The key-scoped idempotency key of the request that created it.
     pub idempotency_key: Option<String>,
+    /// `capture` / `cancel` while a request holds the payment for that call
+    /// to a processor with external effects (see `services::payments`).
+    pub claim: Option<String>,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -51,7 +56,7 @@ pub struct PaymentRow {
 const COLUMNS: &str = "id, merchant_id, mode, status, amount, currency, capture_method, payment_method, \
      amount_capturable, amount_received, amount_refunded, description, metadata, customer_ip, customer_email, \
      return_url, connector, processor_reference, decline_code, failure_code, failure_message, next_action, \
-     action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history";
+     action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history, claim";
 
 /// One entry of a payment's history: an attempt or a transition.
 ///
@@ -168,9 +173,9 @@ pub(crate) const INSERT_SQL: &str =
     "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, capture_method, payment_method, \
          amount_capturable, amount_received, amount_refunded, description, metadata, customer_ip, customer_email, \
          return_url, connector, processor_reference, decline_code, failure_code, failure_message, next_action, \
-         action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history) \
+         action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history, claim) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-         $21, $22, $23, $24, $25, $26, $27, $28, $29)";
+         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)";
 
 pub fn insert_op(row: &PaymentRow) -> WriteOp {
     WriteOp::new(
@@ -205,6 +210,7 @@ pub fn insert_op(row: &PaymentRow) -> WriteOp {
             row.created_at.into(),
             row.updated_at.into(),
             (&row.history).into(),
+            (&row.claim).into(),
         ],
     )
 }
@@ -213,8 +219,9 @@ pub fn insert_op(row: &PaymentRow) -> WriteOp {
 pub(crate) const UPDATE_SQL: &str =
     "UPDATE payments SET status = $1, payment_method = $2, amount_capturable = $3, amount_received = $4, \
          processor_reference = $5, decline_code = $6, failure_code = $7, failure_message = $8, next_action = $9, \
-         action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13, history = $14 \
-         WHERE id = $15 AND merchant_id = $16 AND version = $17";
+         action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13, history = $14, \
+         claim = $19 \
+         WHERE id = $15 AND merchant_id = $16 AND version = $17 AND mode = $18";
 
 /// Writes every mutable column of `row` (whose `version` is the new one) if
 /// the stored row still has version `row.version - 1`; otherwise the job
@@ -240,6 +247,8 @@ pub fn update_op(row: &PaymentRow) -> WriteOp {
             (&row.id).into(),
             (&row.merchant_id).into(),
             (row.version - 1).into(),
+            (&row.mode).into(),
+            (&row.claim).into(),
         ],
     )
     .expect_one(Failure::Conflict)
@@ -248,34 +257,48 @@ pub fn update_op(row: &PaymentRow) -> WriteOp {
 /// Adds `amount` to what is refunded of a succeeded payment, only if the
 /// total stays within what was captured; otherwise the job fails with
 /// `StoreError::Conflict`.
-pub fn reserve_refund_op(merchant: &MerchantId, id: &PaymentId, amount: i64, at: i64) -> WriteOp {
+pub fn reserve_refund_op(tenant: &Tenant, id: &PaymentId, amount: i64, at: i64) -> WriteOp {
     WriteOp::new(
         "UPDATE payments SET amount_refunded = amount_refunded + $1, version = version + 1, updated_at = $2 \
-         WHERE id = $3 AND merchant_id = $4 AND status = 'succeeded' AND amount_refunded + $1 <= amount_received",
-        vec![amount.into(), at.into(), id.as_str().into(), merchant.as_str().into()],
+         WHERE id = $3 AND merchant_id = $4 AND mode = $5 AND status = 'succeeded' \
+         AND amount_refunded + $1 <= amount_received",
+        vec![
+            amount.into(),
+            at.into(),
+            id.as_str().into(),
+            tenant.merchant_str().into(),
+            tenant.mode_str().into(),
+        ],
     )
     .expect_one(Failure::Conflict)
 }
 
 /// Gives back a reservation made by [`reserve_refund_op`] (the refund failed).
-pub fn release_refund_op(merchant: &MerchantId, id: &PaymentId, amount: i64, at: i64) -> WriteOp {
+pub fn release_refund_op(tenant: &Tenant, id: &PaymentId, amount: i64, at: i64) -> WriteOp {
     WriteOp::new(
         "UPDATE payments SET amount_refunded = amount_refunded - $1, version = version + 1, updated_at = $2 \
-         WHERE id = $3 AND merchant_id = $4 AND amount_refunded >= $1",
-        vec![amount.into(), at.into(), id.as_str().into(), merchant.as_str().into()],
+         WHERE id = $3 AND merchant_id = $4 AND mode = $5 AND amount_refunded >= $1",
+        vec![
+            amount.into(),
+            at.into(),
+            id.as_str().into(),
+            tenant.merchant_str().into(),
+            tenant.mode_str().into(),
+        ],
     )
 }
 
 pub async fn get<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &PaymentId,
 ) -> Result<Option<PaymentRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2"
+        "SELECT {COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2 AND mode = $3"
     ))
     .bind(id.as_str())
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
+    .bind(tenant.mode_str())
     .fetch_optional(db)
     .await?)
 }
@@ -297,20 +320,22 @@ pub async fn get_unscoped<'e>(
     .await?)
 }
 
-/// The payment a merchant created with this idempotency key, if any.
+/// The payment of `tenant` created with this (key-scoped) idempotency key,
+/// if any.
 pub async fn get_by_idempotency_key<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     key: &str,
     since: i64,
 ) -> Result<Option<PaymentRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND idempotency_key = $2 AND created_at >= $3 \
-         ORDER BY id DESC LIMIT 1"
+         AND mode = $4 ORDER BY id DESC LIMIT 1"
     ))
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
     .bind(key)
     .bind(since)
+    .bind(tenant.mode_str())
     .fetch_optional(db)
     .await?)
 }
@@ -327,28 +352,29 @@ pub struct ListFilter<'a> {
     pub before: Option<&'a PaymentId>,
 }
 
-/// Up to `limit` payments of `merchant`, newest first.
+/// Up to `limit` payments of `tenant`, newest first.
 pub async fn list<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     filter: ListFilter<'_>,
     limit: i64,
 ) -> Result<Vec<PaymentRow>, StoreError> {
     // One constant statement for every filter combination: `$n IS NULL OR …`.
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 \
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND mode = $7 \
          AND ($2 IS NULL OR status = $2) \
          AND ($3 IS NULL OR created_at >= $3) \
          AND ($4 IS NULL OR created_at <= $4) \
          AND ($5 IS NULL OR id < $5) \
          ORDER BY id DESC LIMIT $6"
     ))
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
     .bind(filter.status)
     .bind(filter.created_gte)
     .bind(filter.created_lte)
     .bind(filter.before.map(PaymentId::as_str))
     .bind(limit)
+    .bind(tenant.mode_str())
     .fetch_all(db)
     .await?)
 }

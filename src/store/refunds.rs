@@ -6,7 +6,8 @@ use sqlx::{Any, Executor};
 
 use super::write_op::{Failure, WriteOp};
 use super::StoreError;
-use crate::domain::ids::{MerchantId, PaymentId, RefundId};
+use crate::domain::ids::{PaymentId, RefundId};
+use crate::domain::tenant::Tenant;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefundRow {
@@ -58,7 +59,7 @@ pub fn insert_op(row: &RefundRow) -> WriteOp {
 /// The statement of [`settle_op`].
 pub(crate) const SETTLE_SQL: &str =
     "UPDATE refunds SET status = $1, failure_reason = $2, processor_reference = $3, updated_at = $4 \
-         WHERE id = $5 AND merchant_id = $6 AND status = 'pending'";
+         WHERE id = $5 AND merchant_id = $6 AND mode = $7 AND status = 'pending'";
 
 /// Settles a pending refund; the job fails with `StoreError::Conflict` if
 /// it is no longer pending.
@@ -72,6 +73,7 @@ pub fn settle_op(row: &RefundRow) -> WriteOp {
             row.updated_at.into(),
             (&row.id).into(),
             (&row.merchant_id).into(),
+            (&row.mode).into(),
         ],
     )
     .expect_one(Failure::Conflict)
@@ -79,31 +81,33 @@ pub fn settle_op(row: &RefundRow) -> WriteOp {
 
 pub async fn get<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &RefundId,
 ) -> Result<Option<RefundRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM refunds WHERE id = $1 AND merchant_id = $2"
+        "SELECT {COLUMNS} FROM refunds WHERE id = $1 AND merchant_id = $2 AND mode = $3"
     ))
     .bind(id.as_str())
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
+    .bind(tenant.mode_str())
     .fetch_optional(db)
     .await?)
 }
 
 pub async fn get_by_idempotency_key<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     key: &str,
     since: i64,
 ) -> Result<Option<RefundRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND idempotency_key = $2 AND created_at >= $3 \
-         ORDER BY id DESC LIMIT 1"
+         AND mode = $4 ORDER BY id DESC LIMIT 1"
     ))
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
     .bind(key)
     .bind(since)
+    .bind(tenant.mode_str())
     .fetch_optional(db)
     .await?)
 }
@@ -112,19 +116,20 @@ pub async fn get_by_idempotency_key<'e>(
 /// given, older than `before` when given.
 pub async fn list<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     payment: Option<&PaymentId>,
     before: Option<&RefundId>,
     limit: i64,
 ) -> Result<Vec<RefundRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND ($2 IS NULL OR payment_id = $2) \
+        "SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND mode = $5 AND ($2 IS NULL OR payment_id = $2) \
          AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
     ))
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
     .bind(payment.map(PaymentId::as_str))
     .bind(before.map(RefundId::as_str))
     .bind(limit)
+    .bind(tenant.mode_str())
     .fetch_all(db)
     .await?)
 }

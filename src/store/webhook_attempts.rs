@@ -5,7 +5,8 @@
 use sqlx::{Any, Executor};
 
 use super::StoreError;
-use crate::domain::ids::{MerchantId, WebhookAttemptId, WebhookEndpointId};
+use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
+use crate::domain::tenant::Tenant;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttemptRow {
@@ -47,23 +48,26 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &AttemptRow)
     Ok(())
 }
 
-/// Up to `limit` attempts to the merchant's endpoint, newest first, older
-/// than `before` when given. Another merchant's endpoint yields nothing.
+/// Up to `limit` attempts to the tenant's endpoint, newest first, older than
+/// `before` when given. An endpoint of another merchant or of the other mode
+/// yields nothing.
 pub async fn list<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     endpoint: &WebhookEndpointId,
     before: Option<&WebhookAttemptId>,
     limit: i64,
 ) -> Result<Vec<AttemptRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM webhook_attempts WHERE endpoint_id = $1 AND merchant_id = $2 \
+         AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = $1 AND w.merchant_id = $2 AND w.mode = $5) \
          AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
     ))
     .bind(endpoint.as_str())
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
     .bind(before.map(WebhookAttemptId::as_str))
     .bind(limit)
+    .bind(tenant.mode_str())
     .fetch_all(db)
     .await?)
 }

@@ -70,7 +70,7 @@ pub(crate) fn enqueue_statement(events: usize) -> String {
     let selects: Vec<String> = (0..events)
         .map(|i| {
             format!(
-                "SELECT w.id, CAST(${} AS TEXT), w.merchant_id, 'pending', 0, CAST($1 AS BIGINT), \
+                "SELECT w.id, CAST(${} AS TEXT), w.merchant_id, w.mode, 'pending', 0, CAST($1 AS BIGINT), \
                  CAST($1 AS BIGINT), CAST($1 AS BIGINT) \
                  FROM webhook_endpoints w \
                  WHERE w.merchant_id = $2 AND w.mode = $3 AND w.status = 'enabled' \
@@ -81,8 +81,8 @@ pub(crate) fn enqueue_statement(events: usize) -> String {
         })
         .collect();
     format!(
-        "INSERT INTO webhook_deliveries (endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, \
-         created_at, updated_at) {}",
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, merchant_id, mode, status, attempts, \
+         next_attempt_at, created_at, updated_at) {}",
         selects.join(" UNION ALL ")
     )
 }

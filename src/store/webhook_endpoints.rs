@@ -1,15 +1,16 @@
 //! The `webhook_endpoints` table: a merchant's endpoints, their subscriptions
 //! and their signing secrets, sealed (never in clear).
 //!
-//! Single-statement primitives. Reads and writes are scoped by merchant: an id
-//! of another merchant reads as absent (`None` / `false`), exactly like a
-//! missing one. A deleted endpoint (`status = 'deleted'`) has no secrets left
+//! Single-statement primitives. Reads and writes are scoped by tenant (merchant
+//! and mode): an id of another merchant or of the other mode reads as absent
+//! (`None` / `false`), exactly like a missing one. A deleted endpoint (`status = 'deleted'`) has no secrets left
 //! and is invisible to `get` and `list`.
 
 use sqlx::{Any, Executor};
 
 use super::StoreError;
-use crate::domain::ids::{MerchantId, WebhookEndpointId};
+use crate::domain::ids::WebhookEndpointId;
+use crate::domain::tenant::Tenant;
 
 /// An endpoint row as stored. `events` is a JSON array of event types (or
 /// `["*"]`); the `secret_*` columns are a sealed record (base64).
@@ -70,14 +71,16 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &EndpointRow
 /// The merchant's endpoint, unless missing, another merchant's, or deleted.
 pub async fn get<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &WebhookEndpointId,
 ) -> Result<Option<EndpointRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2 AND status <> 'deleted'"
+        "SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2 AND mode = $3 \
+         AND status <> 'deleted'"
     ))
     .bind(id.as_str())
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
+    .bind(tenant.mode_str())
     .fetch_optional(db)
     .await?)
 }
@@ -97,17 +100,18 @@ pub async fn get_any<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> Res
 /// after `after` when given.
 pub async fn list<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     after: Option<&WebhookEndpointId>,
     limit: i64,
 ) -> Result<Vec<EndpointRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM webhook_endpoints WHERE merchant_id = $1 AND status <> 'deleted' \
+        "SELECT {COLUMNS} FROM webhook_endpoints WHERE merchant_id = $1 AND mode = $4 AND status <> 'deleted' \
          AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
     ))
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
     .bind(after.map(WebhookEndpointId::as_str))
     .bind(limit)
+    .bind(tenant.mode_str())
     .fetch_all(db)
     .await?)
 }
@@ -128,13 +132,13 @@ pub struct EndpointUpdate<'a> {
 /// `false` if there is none for this merchant.
 pub async fn update<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &WebhookEndpointId,
     change: &EndpointUpdate<'_>,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE webhook_endpoints SET url = $1, events = $2, status = $3, disabled_at = $4, updated_at = $5 \
-         WHERE id = $6 AND merchant_id = $7 AND status <> 'deleted'",
+         WHERE id = $6 AND merchant_id = $7 AND mode = $8 AND status <> 'deleted'",
     )
     .bind(change.url)
     .bind(change.events)
@@ -142,7 +146,8 @@ pub async fn update<'e>(
     .bind(change.disabled_at)
     .bind(change.now)
     .bind(id.as_str())
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
+    .bind(tenant.mode_str())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -166,7 +171,7 @@ pub async fn disable<'e>(db: impl Executor<'e, Database = Any>, id: &str, now: i
 /// `false` if there is no such endpoint for this merchant.
 pub async fn delete<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &WebhookEndpointId,
     now: i64,
 ) -> Result<bool, StoreError> {
@@ -174,11 +179,12 @@ pub async fn delete<'e>(
         "UPDATE webhook_endpoints SET status = 'deleted', kek_version = NULL, secret_wrapped_dek = NULL, \
          secret_ciphertext = NULL, previous_kek_version = NULL, previous_wrapped_dek = NULL, \
          previous_ciphertext = NULL, previous_expires_at = NULL, updated_at = $1 \
-         WHERE id = $2 AND merchant_id = $3 AND status <> 'deleted'",
+         WHERE id = $2 AND merchant_id = $3 AND mode = $4 AND status <> 'deleted'",
     )
     .bind(now)
     .bind(id.as_str())
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
+    .bind(tenant.mode_str())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -210,7 +216,7 @@ pub struct Rotation<'a> {
 /// both win: `false` if the endpoint is gone or was rotated meanwhile.
 pub async fn rotate_secret<'e>(
     db: impl Executor<'e, Database = Any>,
-    merchant: &MerchantId,
+    tenant: &Tenant,
     id: &WebhookEndpointId,
     rotation: &Rotation<'_>,
 ) -> Result<bool, StoreError> {
@@ -218,7 +224,7 @@ pub async fn rotate_secret<'e>(
         "UPDATE webhook_endpoints SET kek_version = $1, secret_wrapped_dek = $2, secret_ciphertext = $3, \
          previous_kek_version = $4, previous_wrapped_dek = $5, previous_ciphertext = $6, previous_expires_at = $7, \
          updated_at = $8 \
-         WHERE id = $9 AND merchant_id = $10 AND status <> 'deleted' AND secret_ciphertext = $11",
+         WHERE id = $9 AND merchant_id = $10 AND status <> 'deleted' AND secret_ciphertext = $11 AND mode = $12",
     )
     .bind(rotation.new.kek_version)
     .bind(&rotation.new.wrapped_dek)
@@ -229,8 +235,9 @@ pub async fn rotate_secret<'e>(
     .bind(rotation.previous_expires_at)
     .bind(rotation.now)
     .bind(id.as_str())
-    .bind(merchant.as_str())
+    .bind(tenant.merchant_str())
     .bind(rotation.expected_ciphertext)
+    .bind(tenant.mode_str())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -1,13 +1,17 @@
 //! Card fingerprints: a short, stable identifier of a card number, for spotting
 //! the same card twice without decrypting anything.
 //!
-//! `fingerprint = base62(HMAC-SHA-256(k_m, digits))[..16]`, where the
-//! per-merchant key `k_m = HMAC-SHA-256(server secret, "fingerprint/" ||
-//! merchant id)`.
+//! `fingerprint = base62(HMAC-SHA-256(k_t, digits))[..16]`, where the
+//! per-tenant key is `k_t = HMAC-SHA-256(server secret, "fingerprint/" ||
+//! merchant id)` in live mode and `HMAC-SHA-256(server secret,
+//! "fingerprint/test/" || merchant id)` in test mode (merchant ids start with
+//! `mer_`, so the two labels never meet).
 //!
 //! Invariants: the same card always gives the same fingerprint for one
-//! merchant, and unrelated fingerprints for two merchants, so fingerprints
-//! cannot be correlated across tenants. Without the server secret a fingerprint
+//! merchant and mode, and unrelated fingerprints for two merchants or for the
+//! two modes of one merchant, so fingerprints cannot be correlated across
+//! tenants: test mode takes any Luhn-valid number, and a test key must not be
+//! able to compute the fingerprints that live tokens carry. Without the server secret a fingerprint
 //! cannot be brute-forced back to a card number (the PAN space is small enough
 //! that an unkeyed hash could be).
 
@@ -18,9 +22,10 @@ use secrecy::{ExposeSecret, SecretBox};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::domain::api_key::Mode;
 use crate::domain::card::CardNumber;
-use crate::domain::ids::MerchantId;
 use crate::domain::random::BASE62;
+use crate::domain::tenant::Tenant;
 
 /// Length of the server secret in bytes.
 pub const FINGERPRINT_SECRET_LEN: usize = 32;
@@ -65,17 +70,22 @@ impl Fingerprinter {
         Self { secret }
     }
 
-    /// The fingerprint of `card` as seen by `merchant`.
-    pub fn fingerprint(&self, merchant: &MerchantId, card: &CardNumber) -> Fingerprint {
-        let merchant_key = self.merchant_key(merchant);
-        let tag = hmac(merchant_key.as_slice(), &[card.expose_digits().as_bytes()]);
+    /// The fingerprint of `card` as seen by `tenant` (a merchant's mode).
+    pub fn fingerprint(&self, tenant: &Tenant, card: &CardNumber) -> Fingerprint {
+        let tenant_key = self.tenant_key(tenant);
+        let tag = hmac(tenant_key.as_slice(), &[card.expose_digits().as_bytes()]);
         Fingerprint(encode(&tag))
     }
 
-    fn merchant_key(&self, merchant: &MerchantId) -> Zeroizing<[u8; 32]> {
+    fn tenant_key(&self, tenant: &Tenant) -> Zeroizing<[u8; 32]> {
+        // Live keeps the label fingerprints were first made with.
+        let label: &[u8] = match tenant.mode() {
+            Mode::Live => b"fingerprint/",
+            Mode::Test => b"fingerprint/test/",
+        };
         Zeroizing::new(hmac(
             self.secret.expose_secret(),
-            &[b"fingerprint/", merchant.as_str().as_bytes()],
+            &[label, tenant.merchant_str().as_bytes()],
         ))
     }
 }
@@ -116,28 +126,42 @@ fn encode(tag: &[u8; 32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::MerchantId;
     use crate::domain::random::is_base62;
+
+    fn live(merchant: &MerchantId) -> Tenant {
+        Tenant::new(merchant.clone(), Mode::Live)
+    }
+
+    fn test(merchant: &MerchantId) -> Tenant {
+        Tenant::new(merchant.clone(), Mode::Test)
+    }
 
     fn fingerprinter(byte: u8) -> Fingerprinter {
         Fingerprinter::new(SecretBox::new(Box::new([byte; FINGERPRINT_SECRET_LEN])))
     }
 
     #[test]
-    fn stable_per_merchant_and_different_across_merchants() {
+    fn stable_per_tenant_and_different_across_merchants_and_modes() {
         let fp = fingerprinter(1);
         let (m1, m2) = (MerchantId::generate().unwrap(), MerchantId::generate().unwrap());
         let card = CardNumber::parse("4242424242424242").unwrap();
         let same_card = CardNumber::parse("4242 4242 4242 4242").unwrap();
         let other_card = CardNumber::parse("5555555555554444").unwrap();
 
-        let a = fp.fingerprint(&m1, &card);
+        let a = fp.fingerprint(&live(&m1), &card);
         assert_eq!(a.as_str().len(), FINGERPRINT_LEN);
         assert!(is_base62(a.as_str()));
-        assert_eq!(a, fp.fingerprint(&m1, &same_card));
-        assert_ne!(a, fp.fingerprint(&m2, &card));
-        assert_ne!(a, fp.fingerprint(&m1, &other_card));
-        assert_ne!(a, fingerprinter(2).fingerprint(&m1, &card));
+        assert_eq!(a, fp.fingerprint(&live(&m1), &same_card));
+        assert_ne!(a, fp.fingerprint(&live(&m2), &card));
+        assert_ne!(a, fp.fingerprint(&live(&m1), &other_card));
+        assert_ne!(a, fingerprinter(2).fingerprint(&live(&m1), &card));
         assert!(!a.as_str().contains("4242"));
+        // A test key cannot compute what a live token's fingerprint is.
+        let t = fp.fingerprint(&test(&m1), &card);
+        assert_ne!(a, t);
+        assert_eq!(t, fp.fingerprint(&test(&m1), &same_card));
+        assert_ne!(t, fp.fingerprint(&test(&m2), &card));
     }
 
     #[test]
@@ -148,7 +172,8 @@ mod tests {
         let merchant = MerchantId::from_trusted("mer_000000000000000000000000".into());
         let card = CardNumber::parse("4242424242424242").unwrap();
         // Computed independently (Python `hmac`/`hashlib`, base62 little-end first).
-        assert_eq!(fp.fingerprint(&merchant, &card).as_str(), "j3pLPVaulffPkWVc");
+        assert_eq!(fp.fingerprint(&live(&merchant), &card).as_str(), "j3pLPVaulffPkWVc");
+        assert_eq!(fp.fingerprint(&test(&merchant), &card).as_str(), "eWfDsBazm0ZFbBAe");
         assert_eq!(format!("{fp:?}"), "Fingerprinter(***)");
     }
 }

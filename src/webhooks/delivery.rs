@@ -22,6 +22,7 @@ use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::event::EventType;
 use crate::domain::ids::{EventId, MerchantId, WebhookAttemptId};
 use crate::domain::random;
+use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::events::EventRow;
 use crate::store::webhook_attempts::AttemptRow;
@@ -161,9 +162,14 @@ impl Worker {
             // Disabled or deleted meanwhile: that change gave up its deliveries.
             return Ok(());
         }
-        let merchant = MerchantId::from_trusted(delivery.merchant_id.clone());
+        // The event is read in the endpoint's own merchant and mode: an
+        // endpoint is only ever sent events of its own world.
+        let Some(mode) = Mode::parse(&endpoint.mode) else {
+            return Err(StoreError::Corrupt("webhook_endpoints.mode".into()));
+        };
+        let tenant = Tenant::new(MerchantId::from_trusted(delivery.merchant_id.clone()), mode);
         let event_id = EventId::from_trusted(delivery.event_id.clone());
-        let Some(event) = store::events::get(self.store.reader(), &merchant, &event_id).await? else {
+        let Some(event) = store::events::get(self.store.reader(), &tenant, &event_id).await? else {
             return Ok(());
         };
         let sent = match self.secrets(&endpoint) {

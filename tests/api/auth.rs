@@ -103,7 +103,7 @@ both_backends! {
         let m = app.merchant("Uniform").await;
         let good = app.key(&m, KeyKind::Secret, &[]).await;
         let revoked = app.key(&m, KeyKind::Secret, &[]).await;
-        keys::revoke(&app.store, &operator(), None, &revoked.key.id).await.unwrap();
+        keys::revoke(&app.store, &operator(), keys::KeyScope::Operator, &revoked.key.id).await.unwrap();
         let mut short = new_key(&m, KeyKind::Secret, &[]);
         short.expires_in = Some(Duration::from_millis(1));
         let expired = app.issue(short).await;

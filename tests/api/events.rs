@@ -86,10 +86,13 @@ both_backends! {
     }
 
     async fn events_of_other_merchants_are_invisible(app) {
-        let (a, a_sk) = app.merchant_with_secret("A").await;
+        let (a, _) = app.merchant_with_secret("A").await;
         let (_, b_sk) = app.merchant_with_secret("B").await;
+        let mut live = crate::support::new_key(&a, paywarden::domain::api_key::KeyKind::Secret, &[]);
+        live.mode = Mode::Live;
+        let a_live = app.issue(live).await;
         let id = emit(&app.store, &a, Mode::Live, "payment.succeeded", json!({"id": "pay_a"})).await;
-        let mine: Value = app.get(&format!("/v1/events/{id}"), &a_sk).await.json().await.unwrap();
+        let mine: Value = app.get(&format!("/v1/events/{id}"), a_live.secret.expose()).await.json().await.unwrap();
         assert_eq!(mine["livemode"], true);
         let missing = paywarden::domain::ids::EventId::generate().unwrap().to_string();
         let mut answers = Vec::new();

@@ -5,6 +5,7 @@
 
 use paywarden::domain::api_key::Mode;
 use paywarden::domain::card::{CardNumber, Cvc, ExpiryDate};
+use paywarden::domain::tenant::Tenant;
 use paywarden::domain::time::Timestamp;
 use paywarden::services::tokens::{self, CardInput};
 use serde_json::{json, Value};
@@ -123,13 +124,16 @@ both_backends! {
             number,
             name: None,
         };
-        let token = tokens::tokenize(&app.store, &vault, &operator(), &merchant, Mode::Test, card).await.unwrap();
-        let (_, first) = tokens::open_for_payment(&app.store, &vault, &merchant, &token.id).await.unwrap().unwrap();
+        let tenant = Tenant::new(merchant.clone(), Mode::Test);
+        let token = tokens::tokenize(&app.store, &vault, &operator(), &tenant, card).await.unwrap();
+        let (_, first) = tokens::open_for_payment(&app.store, &vault, &tenant, &token.id).await.unwrap().unwrap();
         assert_eq!(first.cvc.as_ref().map(|c| c.expose().to_owned()).as_deref(), Some("123"));
         assert_eq!(first.number.expose_digits(), "4242424242424242");
-        let (_, second) = tokens::open_for_payment(&app.store, &vault, &merchant, &token.id).await.unwrap().unwrap();
+        let (_, second) = tokens::open_for_payment(&app.store, &vault, &tenant, &token.id).await.unwrap().unwrap();
         assert!(second.cvc.is_none(), "the first authorization took the CVC; it is gone");
-        let other = app.merchant("Other").await;
+        let other = Tenant::new(app.merchant("Other").await, Mode::Test);
         assert!(tokens::open_for_payment(&app.store, &vault, &other, &token.id).await.unwrap().is_none());
+        let live = Tenant::new(merchant, Mode::Live);
+        assert!(tokens::open_for_payment(&app.store, &vault, &live, &token.id).await.unwrap().is_none(), "a test token is not the live mode's");
     }
 }

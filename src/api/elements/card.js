@@ -6,6 +6,8 @@
   "use strict";
   var body = document.body;
   var key = body.getAttribute("data-key");
+  var mode = body.getAttribute("data-mode");
+  if (mode === "test") { document.getElementById("test-mode").hidden = false; }
   var parentOrigin = body.getAttribute("data-parent-origin");
   var form = document.getElementById("card-form");
   var number = document.getElementById("card-number");
@@ -110,7 +112,7 @@
       if (result.ok) {
         form.reset();
         brandLabel.textContent = "";
-        tell({ type: "paywarden:token", token: result.json.id, card: { brand: result.json.card.brand, last4: result.json.card.last4 } });
+        tell({ type: "paywarden:token", token: result.json.id, livemode: result.json.livemode === true, card: { brand: result.json.card.brand, last4: result.json.card.last4 } });
       } else {
         var err = result.json.error || {};
         document.getElementById("form-error").textContent = err.message || "The card could not be saved.";

@@ -14,7 +14,7 @@ use crate::domain::ids::ApiKeyId;
 use crate::domain::key_record::ApiKey;
 use crate::domain::permission::Permission;
 use crate::domain::time::Timestamp;
-use crate::services::keys;
+use crate::services::keys::{self, KeyScope, ListScope};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
@@ -127,7 +127,13 @@ pub async fn list(
     auth.require(Permission::ApiKeysRead)?;
     let limit = params.limit()?;
     let after = params.cursor(ApiKeyId::parse)?;
-    let keys = keys::list(&state.store, auth.merchant(), after.as_ref(), limit + 1).await?;
+    let keys = keys::list(
+        &state.store,
+        ListScope::Tenant(auth.tenant()),
+        after.as_ref(),
+        limit + 1,
+    )
+    .await?;
     Ok(Json(ListResponse::from_overfetch(
         keys.iter().map(ApiKeyView::from).collect(),
         limit,
@@ -148,7 +154,7 @@ pub async fn show(
     PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     auth.require(Permission::ApiKeysRead)?;
-    let key = keys::get(&state.store, Some(auth.merchant()), &key_id(&id)?).await?;
+    let key = keys::get(&state.store, KeyScope::Tenant(auth.tenant()), &key_id(&id)?).await?;
     Ok(Json(ApiKeyView::from(&key)))
 }
 
@@ -168,7 +174,13 @@ pub async fn revoke(
     PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     auth.require(Permission::ApiKeysWrite)?;
-    let key = keys::revoke(&state.store, &auth.actor(), Some(auth.merchant()), &key_id(&id)?).await?;
+    let key = keys::revoke(
+        &state.store,
+        &auth.actor(),
+        KeyScope::Tenant(auth.tenant()),
+        &key_id(&id)?,
+    )
+    .await?;
     audited.mark();
     Ok(Json(ApiKeyView::from(&key)))
 }

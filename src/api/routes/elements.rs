@@ -62,7 +62,10 @@ pub async fn card_page(
             "This origin is not registered for the card fields page; add it to the merchant's element_origins",
         ));
     }
+    // The page works in its key's own mode: its tokens are that mode's, and
+    // a test page says so to whoever fills it in.
     let html = PAGE
+        .replace("{{MODE}}", caller.key.mode.as_str())
         .replace("{{KEY}}", &escape(&query.key))
         .replace("{{ORIGIN}}", &escape(origin.as_str()));
     let csp = format!(

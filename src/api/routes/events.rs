@@ -79,7 +79,7 @@ pub async fn list(
     let before = page.cursor(EventId::parse)?;
     let rows = events::list(
         &state.store,
-        auth.merchant(),
+        auth.tenant(),
         event_type.map(EventType::as_str),
         before.as_ref(),
         limit + 1,
@@ -99,5 +99,5 @@ pub async fn show(
 ) -> Result<Json<EventView>, ApiError> {
     auth.require_private_key()?.require(Permission::EventsRead)?;
     let id = EventId::parse(&id).map_err(|_| ApiError::not_found("event", "id"))?;
-    Ok(Json(events::get(&state.store, auth.merchant(), &id).await?))
+    Ok(Json(events::get(&state.store, auth.tenant(), &id).await?))
 }

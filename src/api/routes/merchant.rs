@@ -94,7 +94,7 @@ fn element_origins() -> utoipa::openapi::schema::Array {
     responses(
         (status = 200, description = "The merchant, updated.", body = MerchantView),
         (status = 400, description = "The body is not valid JSON, has neither `name` nor `element_origins`, has an unknown field, or a value is invalid (`invalid_json`, `parameter_missing`, `parameter_unknown`, `parameter_invalid`).", body = ErrorEnvelope),
-        (status = 403, description = "Not a secret key (`secret_key_required`).", body = ErrorEnvelope),
+        (status = 403, description = "Not a secret key (`secret_key_required`), or a test key of a merchant that has live keys (`live_secret_key_required`).", body = ErrorEnvelope),
         (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),
         (status = 415, description = "The body is not `application/json` (`unsupported_content_type`).", body = ErrorEnvelope),
     ),
@@ -106,6 +106,15 @@ pub async fn update(
     AppJson(body): AppJson<UpdateMerchant>,
 ) -> Result<Json<MerchantView>, ApiError> {
     auth.require_secret_key()?;
+    // Name and element origins are the merchant's, not one mode's: once the
+    // merchant has live keys, a test key (handed to developers and CI) may no
+    // longer change what live customers see.
+    if auth.key().mode != Mode::Live && merchants::has_live_keys(&state.store, auth.merchant()).await? {
+        return Err(ApiError::forbidden(
+            "live_secret_key_required",
+            "This merchant has live keys: its settings can only be changed with a live secret key",
+        ));
+    }
     let name = body
         .name
         .as_deref()

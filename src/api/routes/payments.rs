@@ -21,9 +21,8 @@ use crate::domain::money::{Currency, InvalidAmount, MinorUnits, Money};
 use crate::domain::payment::{CaptureMethod, PaymentStatus};
 use crate::domain::payment_fields::{self, CustomerEmail, Description, FieldError, Metadata, ReturnUrl};
 use crate::domain::permission::Permission;
-use crate::domain::restrictions::RestrictionViolation;
 use crate::services::payments::view::PaymentView;
-use crate::services::payments::{CancellationReason, Confirmation, NewPayment, Owner, PaymentRecord};
+use crate::services::payments::{Caller, CancellationReason, Confirmation, NewPayment, PaymentRecord};
 use crate::services::ServiceError;
 use crate::store::payments::ListFilter;
 
@@ -123,8 +122,9 @@ pub(crate) fn positive_amount(param: &'static str, amount: JsonInteger) -> Resul
     })
 }
 
-/// Amount and currency, against the gateway's maximum and the key's limits.
-pub(crate) fn parse_money(auth: &Authenticated, amount: i64, currency: &str, max: i64) -> Result<Money, ApiError> {
+/// Amount and currency, against the gateway's maximum (the key's own limits
+/// are the service's: [`Caller::check_limits`]).
+pub(crate) fn parse_money(amount: i64, currency: &str, max: i64) -> Result<Money, ApiError> {
     let currency =
         Currency::parse(currency).map_err(|e| ApiError::invalid("currency", "invalid_currency", e.to_string()))?;
     let amount = MinorUnits::parse(amount, max).map_err(|e| match e {
@@ -137,21 +137,7 @@ pub(crate) fn parse_money(auth: &Authenticated, amount: i64, currency: &str, max
             ApiError::invalid("amount", "amount_too_large", format!("amount must be at most {max}"))
         }
     })?;
-    let money = Money { amount, currency };
-    auth.key().restrictions.check_money(money).map_err(|v| match v {
-        RestrictionViolation::AmountAboveKeyMaximum { max } => ApiError::forbidden(
-            "amount_above_key_limit",
-            format!("This API key may create payments of at most {max}"),
-        )
-        .with_param("amount"),
-        RestrictionViolation::CurrencyNotAllowed { currency } => ApiError::forbidden(
-            "currency_not_allowed",
-            format!("This API key may not create payments in {currency}"),
-        )
-        .with_param("currency"),
-        other => ApiError::forbidden("key_restriction", other.to_string()),
-    })?;
-    Ok(money)
+    Ok(Money { amount, currency })
 }
 
 /// A malformed token id is a 400 (the document's pattern refuses it too); a
@@ -170,11 +156,13 @@ fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
     PaymentId::parse(raw).map_err(|_| ApiError::not_found("payment", "id"))
 }
 
-fn owner(auth: &Authenticated) -> Owner {
-    Owner {
-        merchant: auth.merchant().clone(),
-        mode: auth.key().mode,
-        connector: auth.merchant_record().connector.clone(),
+/// The caller of a payment operation: the key's tenant, the merchant's
+/// connector and the key's limits.
+pub(crate) fn caller(auth: &Authenticated) -> Caller<'_> {
+    Caller {
+        tenant: auth.tenant(),
+        connector: &auth.merchant_record().connector,
+        limits: &auth.key().restrictions,
     }
 }
 
@@ -230,7 +218,7 @@ pub async fn create(
 ) -> Result<PaymentBody, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsWrite)?;
     let policy = state.payments.policy();
-    let money = parse_money(&auth, body.amount.get(), &body.currency, policy.max_amount)?;
+    let money = parse_money(body.amount.get(), &body.currency, policy.max_amount)?;
     let customer_ip = body
         .customer_ip
         .as_deref()
@@ -262,9 +250,9 @@ pub async fn create(
             .map(ReturnUrl::parse)
             .transpose()
             .map_err(field_error)?,
-        idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
+        idempotency_key: idempotency_key.map(|k| k.scoped_to(&auth.key().lineage)),
     };
-    let record = state.payments.create(&auth.actor(), &owner(&auth), new).await?;
+    let record = state.payments.create(&auth.actor(), caller(&auth), new).await?;
     audited.mark();
     Ok(full_view(&record))
 }
@@ -301,7 +289,7 @@ pub async fn confirm(
     };
     let record = state
         .payments
-        .confirm(&auth.actor(), &owner(&auth), &id, confirmation)
+        .confirm(&auth.actor(), caller(&auth), &id, confirmation)
         .await?;
     audited.mark();
     Ok(full_view(&record))
@@ -332,7 +320,7 @@ pub async fn capture(
         .payments
         .capture(
             &auth.actor(),
-            auth.merchant(),
+            caller(&auth),
             &id,
             body.amount_to_capture
                 .map(|a| positive_amount("amount_to_capture", a))
@@ -368,7 +356,7 @@ pub async fn cancel(
     let id = payment_id(&id)?;
     let record = state
         .payments
-        .cancel(&auth.actor(), auth.merchant(), &id, body.cancellation_reason)
+        .cancel(&auth.actor(), auth.tenant(), &id, body.cancellation_reason)
         .await?;
     audited.mark();
     Ok(full_view(&record))
@@ -385,7 +373,7 @@ pub async fn show(
     PathId(id): PathId,
 ) -> Result<PaymentBody, ApiError> {
     auth.require_private_key()?.require(Permission::PaymentsRead)?;
-    let record = state.payments.get(auth.merchant(), &payment_id(&id)?).await?;
+    let record = state.payments.get(auth.tenant(), &payment_id(&id)?).await?;
     Ok(full_view(&record))
 }
 
@@ -436,7 +424,7 @@ pub async fn list(
         created_lte: millis("created[lte]", query.created_lte)?.map(|ms| ms.saturating_add(999)),
         before: before.as_ref(),
     };
-    let rows = state.payments.list(auth.merchant(), filter, limit + 1).await?;
+    let rows = state.payments.list(auth.tenant(), filter, limit + 1).await?;
     let views = rows.iter().map(|r| PaymentView::from_row(r, None)).collect();
     Ok(Json(ListResponse::from_overfetch(views, limit)))
 }

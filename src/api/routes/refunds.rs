@@ -76,13 +76,13 @@ pub async fn create(
             .map(|a| super::payments::positive_amount("amount", a))
             .transpose()?,
         reason: body.reason,
-        idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
+        idempotency_key: idempotency_key.map(|k| k.scoped_to(&auth.key().lineage)),
     };
     let row = refunds::create(
         &state.store,
         state.payments.connectors(),
         &auth.actor(),
-        auth.merchant(),
+        super::payments::caller(&auth),
         new,
     )
     .await?;
@@ -102,7 +102,7 @@ pub async fn show(
 ) -> Result<Json<RefundView>, ApiError> {
     auth.require_private_key()?.require(Permission::RefundsRead)?;
     let id = RefundId::parse(&id).map_err(|_| ApiError::not_found("refund", "id"))?;
-    let row = refunds::get(&state.store, auth.merchant(), &id).await?;
+    let row = refunds::get(&state.store, auth.tenant(), &id).await?;
     Ok(Json(RefundView::from_row(&row)))
 }
 
@@ -133,7 +133,7 @@ pub async fn list(
         .transpose()?;
     let rows = refunds::list(
         &state.store,
-        auth.merchant(),
+        auth.tenant(),
         payment.as_ref(),
         before.as_ref(),
         limit + 1,

@@ -162,15 +162,7 @@ pub async fn create(
 ) -> Result<Json<TokenView>, ApiError> {
     auth.require(Permission::TokensWrite)?;
     let card = parse_card(body.card)?;
-    let token = tokens::tokenize(
-        &state.store,
-        &state.vault,
-        &auth.actor(),
-        auth.merchant(),
-        auth.key().mode,
-        card,
-    )
-    .await?;
+    let token = tokens::tokenize(&state.store, &state.vault, &auth.actor(), auth.tenant(), card).await?;
     audited.mark();
     Ok(Json(TokenView::from(&token)))
 }
@@ -185,7 +177,7 @@ pub async fn show(
     PathId(id): PathId,
 ) -> Result<Json<TokenView>, ApiError> {
     auth.require(Permission::TokensRead)?;
-    let token = tokens::get(&state.store, auth.merchant(), &token_id(&id)?).await?;
+    let token = tokens::get(&state.store, auth.tenant(), &token_id(&id)?).await?;
     Ok(Json(TokenView::from(&token)))
 }
 
@@ -201,7 +193,7 @@ pub async fn delete(
 ) -> Result<Json<DeletedToken>, ApiError> {
     auth.require_private_key()?.require(Permission::TokensWrite)?;
     let id = token_id(&id)?;
-    tokens::shred(&state.store, &state.vault, &auth.actor(), auth.merchant(), &id).await?;
+    tokens::shred(&state.store, &state.vault, &auth.actor(), auth.tenant(), &id).await?;
     audited.mark();
     Ok(Json(DeletedToken {
         id: id.to_string(),
@@ -236,7 +228,7 @@ pub async fn reveal(
         &state.store,
         &state.vault,
         &auth.actor(),
-        auth.merchant(),
+        auth.tenant(),
         &auth.key().id,
         &id,
     )

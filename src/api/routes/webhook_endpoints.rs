@@ -179,7 +179,7 @@ fn context<'a>(state: &'a AppState, auth: &'a Authenticated, actor: &'a crate::s
         keyring: state.vault.keyring(),
         dev: state.dev_mode,
         actor,
-        merchant: auth.merchant(),
+        tenant: auth.tenant(),
     }
 }
 
@@ -200,13 +200,8 @@ pub async fn create(
 ) -> Result<Json<WebhookEndpointWithSecret>, ApiError> {
     auth.require_private_key()?.require(Permission::WebhooksWrite)?;
     let actor = auth.actor();
-    let (endpoint, secret) = webhook_endpoints::create(
-        &context(&state, &auth, &actor),
-        auth.key().mode,
-        &body.url,
-        &body.events,
-    )
-    .await?;
+    let (endpoint, secret) =
+        webhook_endpoints::create(&context(&state, &auth, &actor), &body.url, &body.events).await?;
     audited.mark();
     Ok(Json(WebhookEndpointWithSecret {
         endpoint,
@@ -228,7 +223,7 @@ pub async fn list(
     auth.require_private_key()?.require(Permission::WebhooksRead)?;
     let limit = query.limit()?;
     let after = query.cursor(WebhookEndpointId::parse)?;
-    let rows = webhook_endpoints::list(&state.store, auth.merchant(), after.as_ref(), limit + 1).await?;
+    let rows = webhook_endpoints::list(&state.store, auth.tenant(), after.as_ref(), limit + 1).await?;
     Ok(Json(ListResponse::from_overfetch(rows, limit)))
 }
 
@@ -243,7 +238,7 @@ pub async fn show(
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
     auth.require_private_key()?.require(Permission::WebhooksRead)?;
     Ok(Json(
-        webhook_endpoints::get(&state.store, auth.merchant(), &endpoint_id(&id)?).await?,
+        webhook_endpoints::get(&state.store, auth.tenant(), &endpoint_id(&id)?).await?,
     ))
 }
 
@@ -341,7 +336,7 @@ pub async fn attempts(
     let id = endpoint_id(&id)?;
     let limit = query.limit()?;
     let before = query.cursor(WebhookAttemptId::parse)?;
-    let rows = webhook_endpoints::attempts(&state.store, auth.merchant(), &id, before.as_ref(), limit + 1).await?;
+    let rows = webhook_endpoints::attempts(&state.store, auth.tenant(), &id, before.as_ref(), limit + 1).await?;
     Ok(Json(ListResponse::from_overfetch(
         rows.into_iter().map(WebhookAttemptView::from).collect(),
         limit,

@@ -127,6 +127,7 @@ impl Change {
             .collect();
         let mut audit = actor.event(self.action, Outcome::Success);
         audit.merchant_id = Some(self.row.merchant_id.clone());
+        audit.mode = crate::domain::api_key::Mode::parse(&self.row.mode);
         audit.resource = Some(self.row.id.clone());
         audit.reason = Some(format!(
             "status {}; {} {} {}",

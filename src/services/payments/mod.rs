@@ -26,6 +26,8 @@ use crate::domain::ids::{MerchantId, PaymentId, TokenId};
 use crate::domain::money::{Currency, MinorUnits, Money};
 use crate::domain::payment::{CaptureMethod, PaymentError, PaymentState, PaymentStatus, Step};
 use crate::domain::payment_fields::{CustomerEmail, Description, Metadata, ReturnUrl};
+use crate::domain::restrictions::KeyRestrictions;
+use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::payments::{HistoryEntry, ListFilter, PaymentRow};
 use crate::store::{self, Store, StoreError};
@@ -88,14 +90,40 @@ impl std::fmt::Debug for Payments {
     }
 }
 
-/// The caller a payment is created for.
-#[derive(Debug, Clone)]
-pub struct Owner {
-    pub merchant: MerchantId,
-    pub mode: Mode,
-    /// The merchant's configured connector.
-    pub connector: String,
+/// Who asks for a payment operation: the key's tenant (every payment it
+/// reaches is of that merchant and mode), the merchant's configured
+/// connector, and the key's limits, which every operation that moves money
+/// passes through with its own amount ([`Caller::check_limits`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub tenant: &'a Tenant,
+    /// The merchant's configured connector (for new payments).
+    pub connector: &'a str,
+    /// The calling key's maximum amount and allowed currencies.
+    pub limits: &'a KeyRestrictions,
 }
+
+impl Caller<'_> {
+    /// The one check of a key's money limits: create (also without confirm),
+    /// confirm, capture and refund each pass `money` they would move, in the
+    /// payment's currency. `amount_param` names the request field of the
+    /// amount for the refusal.
+    pub fn check_limits(&self, money: Money, amount_param: &'static str) -> Result<(), ServiceError> {
+        self.limits
+            .check_money(money)
+            .map_err(|violation| ServiceError::KeyLimit {
+                violation,
+                amount_param,
+            })
+    }
+}
+
+/// How long a claim on a payment (a capture or cancel sent to a processor
+/// with external effects) keeps other requests from starting the same
+/// operation. Connector calls time out well before; a claim older than this
+/// was left by a gateway that died mid-call, and may be taken over (the
+/// processor deduplicates the repeated call by its idempotency key).
+pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A parsed `POST /v1/payments`.
 #[derive(Debug)]
@@ -193,13 +221,18 @@ impl Payments {
     }
 
     /// Creates a payment, and confirms it at once when asked to.
-    pub async fn create(&self, actor: &Actor, owner: &Owner, new: NewPayment) -> Result<PaymentRecord, ServiceError> {
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        caller: Caller<'_>,
+        new: NewPayment,
+    ) -> Result<PaymentRecord, ServiceError> {
+        caller.check_limits(new.money, "amount")?;
         if let Some(key) = &new.idempotency_key {
             // A recovery point: a retry after a crash finds the payment its
             // first attempt created instead of creating a second one.
             let since = Timestamp::now().saturating_sub(RECOVERY_WINDOW).as_millis();
-            let found =
-                store::payments::get_by_idempotency_key(self.store.reader(), &owner.merchant, key, since).await?;
+            let found = store::payments::get_by_idempotency_key(self.store.reader(), caller.tenant, key, since).await?;
             if let Some(row) = found {
                 return record_of(row);
             }
@@ -211,9 +244,9 @@ impl Payments {
                 "A payment created with confirm: true needs a payment_method",
             ));
         }
-        let connector = self.connector(&owner.connector)?;
+        let connector = self.connector(caller.connector)?;
         let card = match &new.payment_method {
-            Some(token) => Some(self.open_card(owner, token, new.confirm).await?),
+            Some(token) => Some(self.open_card(caller.tenant, token, new.confirm).await?),
             None => None,
         };
         let now = Timestamp::now();
@@ -221,8 +254,8 @@ impl Payments {
         let state = PaymentState::new(new.money, new.capture_method, new.payment_method.is_some());
         let row = PaymentRow {
             id: id.to_string(),
-            merchant_id: owner.merchant.to_string(),
-            mode: owner.mode.as_str().to_owned(),
+            merchant_id: caller.tenant.merchant().to_string(),
+            mode: caller.tenant.mode_str().to_owned(),
             status: state.status.as_str().to_owned(),
             amount: new.money.amount.get(),
             currency: new.money.currency.code().to_owned(),
@@ -245,6 +278,7 @@ impl Payments {
             action_expires_at: None,
             cancellation_reason: None,
             idempotency_key: new.idempotency_key.clone(),
+            claim: None,
             version: 1,
             created_at: now.as_millis(),
             updated_at: now.as_millis(),
@@ -278,12 +312,14 @@ impl Payments {
     pub async fn confirm(
         &self,
         actor: &Actor,
-        owner: &Owner,
+        caller: Caller<'_>,
         id: &PaymentId,
         confirmation: Confirmation,
     ) -> Result<PaymentRecord, ServiceError> {
-        let row = self.load(&owner.merchant, id).await?;
-        let mut change = Change::of(row.clone(), state_of(&row)?, "payment.confirmed");
+        let row = self.load(caller.tenant, id).await?;
+        let state = state_of(&row)?;
+        caller.check_limits(state.money, "amount")?;
+        let mut change = Change::of(row.clone(), state, "payment.confirmed");
         if let Some(token) = &confirmation.payment_method {
             change
                 .step(Step::AttachPaymentMethod, "succeeded", None)
@@ -306,7 +342,7 @@ impl Payments {
             })?;
         // Refuse before the card is opened (and its CVC consumed).
         change.state.clone().apply(Step::Confirm).map_err(illegal)?;
-        let card = self.open_card(owner, &token, true).await?;
+        let card = self.open_card(caller.tenant, &token, true).await?;
         let connector = self.connector(&change.row.connector)?;
         change.step(Step::Confirm, "succeeded", None).map_err(illegal)?;
         if connector.has_external_effects() {
@@ -321,11 +357,12 @@ impl Payments {
     pub async fn capture(
         &self,
         actor: &Actor,
-        merchant: &MerchantId,
+        caller: Caller<'_>,
         id: &PaymentId,
         amount: Option<MinorUnits>,
     ) -> Result<PaymentRecord, ServiceError> {
-        let row = self.load(merchant, id).await?;
+        let row = self.load(caller.tenant, id).await?;
+        refuse_if_claimed(&row)?;
         let state = state_of(&row)?;
         let amount = amount.map_or(state.amount_capturable, MinorUnits::get);
         // The state machine decides before the processor is asked.
@@ -343,7 +380,17 @@ impl Payments {
             amount: MinorUnits::parse(amount, i64::MAX).map_err(|_| corrupt("amount"))?,
             currency: currency_of(&row)?,
         };
+        caller.check_limits(money, "amount_to_capture")?;
+        // A processor with effects outside the gateway is called only by the
+        // request whose claim won the compare-and-set: two concurrent
+        // captures never both reach it.
+        let row = if connector.has_external_effects() {
+            self.claim(actor, row, &state, "capture").await?
+        } else {
+            row
+        };
         let mut change = Change::of(row, state, "payment.captured");
+        change.row.claim = None;
         match connector.capture(&reference, money).await {
             Ok(crate::connectors::CaptureOutcome::Captured) => {
                 change
@@ -362,7 +409,10 @@ impl Payments {
                     message: code.message().to_owned(),
                 })
             }
-            Err(e) => Err(ServiceError::ProcessorUnavailable { detail: e.to_string() }),
+            Err(e) => {
+                self.release_claim(change, actor, "capture").await?;
+                Err(ServiceError::ProcessorUnavailable { detail: e.to_string() })
+            }
         }
     }
 
@@ -370,22 +420,31 @@ impl Payments {
     pub async fn cancel(
         &self,
         actor: &Actor,
-        merchant: &MerchantId,
+        tenant: &Tenant,
         id: &PaymentId,
         reason: Option<CancellationReason>,
     ) -> Result<PaymentRecord, ServiceError> {
-        let row = self.load(merchant, id).await?;
+        let row = self.load(tenant, id).await?;
+        refuse_if_claimed(&row)?;
         let state = state_of(&row)?;
         state.clone().apply(Step::Cancel).map_err(illegal)?;
+        let mut row = row;
         if state.status == PaymentStatus::RequiresCapture {
             let connector = self.connector(&row.connector)?;
+            if connector.has_external_effects() {
+                row = self.claim(actor, row, &state, "cancel").await?;
+            }
             let reference = row.processor_reference.clone().unwrap_or_default();
-            connector
-                .void(&reference)
-                .await
-                .map_err(|e| ServiceError::ProcessorUnavailable { detail: e.to_string() })?;
+            if let Err(e) = connector.void(&reference).await {
+                if row.claim.is_some() {
+                    self.release_claim(Change::of(row, state, "payment.canceled"), actor, "cancel")
+                        .await?;
+                }
+                return Err(ServiceError::ProcessorUnavailable { detail: e.to_string() });
+            }
         }
         let mut change = Change::of(row, state, "payment.canceled");
+        change.row.claim = None;
         change
             .step(Step::Cancel, "succeeded", reason.map(|r| r.as_str().to_owned()))
             .map_err(illegal)?;
@@ -396,18 +455,49 @@ impl Payments {
         change.commit(&self.store, actor).await
     }
 
-    pub async fn get(&self, merchant: &MerchantId, id: &PaymentId) -> Result<PaymentRecord, ServiceError> {
-        let row = self.load(merchant, id).await?;
+    pub async fn get(&self, tenant: &Tenant, id: &PaymentId) -> Result<PaymentRecord, ServiceError> {
+        let row = self.load(tenant, id).await?;
         record_of(row)
     }
 
     pub async fn list(
         &self,
-        merchant: &MerchantId,
+        tenant: &Tenant,
         filter: ListFilter<'_>,
         limit: i64,
     ) -> Result<Vec<PaymentRow>, ServiceError> {
-        Ok(store::payments::list(self.store.reader(), merchant, filter, limit).await?)
+        Ok(store::payments::list(self.store.reader(), tenant, filter, limit).await?)
+    }
+
+    /// Claims `row` for `operation` (`capture`, `cancel`) before a processor
+    /// with external effects is called: one compare-and-set, so of two
+    /// concurrent requests only one goes on to the processor; the other gets
+    /// a 409. Returns the row as claimed.
+    async fn claim(
+        &self,
+        actor: &Actor,
+        row: PaymentRow,
+        state: &PaymentState,
+        operation: &'static str,
+    ) -> Result<PaymentRow, ServiceError> {
+        let mut claim = Change::of(row, state.clone(), claim_action(operation));
+        claim.row.claim = Some(operation.to_owned());
+        claim.attempt(operation, "started", None);
+        match claim.commit(&self.store, actor).await {
+            Ok(record) => Ok(record.row),
+            Err(ServiceError::Conflict { .. }) => Err(operation_in_progress()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a claim back after the processor could not be reached, so that
+    /// the operation may be retried at once.
+    async fn release_claim(&self, change: Change, actor: &Actor, operation: &str) -> Result<(), ServiceError> {
+        let mut change = change;
+        change.action = "payment.claim_released";
+        change.row.claim = None;
+        change.attempt(operation, "processor_unavailable", None);
+        change.commit(&self.store, actor).await.map(drop)
     }
 
     /// The customer answered the challenge page: resume authorization, or
@@ -445,6 +535,7 @@ impl Payments {
         }
         let merchant = MerchantId::from_trusted(row.merchant_id.clone());
         let mode = Mode::parse(&row.mode).ok_or_else(|| corrupt("mode"))?;
+        let tenant = Tenant::new(merchant.clone(), mode);
         let return_url = row.return_url.clone();
         let mut change = Change::of(row.clone(), state_of(&row)?, "payment.authenticated");
         change.row.next_action = None;
@@ -470,17 +561,12 @@ impl Payments {
             });
         }
         change.step(Step::Authenticated, "succeeded", None).map_err(illegal)?;
-        let owner = Owner {
-            merchant,
-            mode,
-            connector: row.connector.clone(),
-        };
         let token = row
             .payment_method
             .as_deref()
             .map(|t| TokenId::from_trusted(t.to_owned()))
             .ok_or_else(|| corrupt("payment_method"))?;
-        let card = self.open_card(&owner, &token, false).await?;
+        let card = self.open_card(&tenant, &token, false).await?;
         let connector = self.connector(&row.connector)?;
         let authentication = Authentication {
             reference: row.processor_reference.clone().unwrap_or_default(),
@@ -540,8 +626,8 @@ impl Payments {
         Ok(Change::of(row, state, action))
     }
 
-    async fn load(&self, merchant: &MerchantId, id: &PaymentId) -> Result<PaymentRow, ServiceError> {
-        store::payments::get(self.store.reader(), merchant, id)
+    async fn load(&self, tenant: &Tenant, id: &PaymentId) -> Result<PaymentRow, ServiceError> {
+        store::payments::get(self.store.reader(), tenant, id)
             .await?
             .ok_or(ServiceError::NotFound {
                 resource: "payment",
@@ -554,7 +640,7 @@ impl Payments {
     /// exactly like a token that never existed.
     async fn open_card(
         &self,
-        owner: &Owner,
+        tenant: &Tenant,
         token: &TokenId,
         first_use: bool,
     ) -> Result<crate::connectors::CardDetails, ServiceError> {
@@ -562,12 +648,9 @@ impl Payments {
             resource: "payment_method",
             param: "payment_method",
         };
-        let (meta, mut card) = tokens::open_for_payment(&self.store, &self.vault, &owner.merchant, token)
+        let (_, mut card) = tokens::open_for_payment(&self.store, &self.vault, tenant, token)
             .await?
             .ok_or_else(missing)?;
-        if meta.mode != owner.mode {
-            return Err(missing());
-        }
         if !first_use {
             card.cvc = None;
         }
@@ -597,6 +680,34 @@ fn currency_of(row: &PaymentRow) -> Result<Currency, ServiceError> {
 
 fn corrupt(column: &str) -> ServiceError {
     ServiceError::Store(StoreError::Corrupt(format!("payments.{column}")))
+}
+
+/// The audit action of a claim.
+fn claim_action(operation: &str) -> &'static str {
+    match operation {
+        "cancel" => "payment.cancel_started",
+        _ => "payment.capture_started",
+    }
+}
+
+/// 409 while another request's capture or cancel is at the processor.
+fn operation_in_progress() -> ServiceError {
+    ServiceError::Conflict {
+        code: "payment_operation_in_progress",
+        message: "Another request is capturing or canceling this payment at the processor; fetch it and retry".into(),
+    }
+}
+
+/// Refuses to start an operation on a payment another request has claimed
+/// (unless that claim is older than [`CLAIM_TIMEOUT`]).
+fn refuse_if_claimed(row: &PaymentRow) -> Result<(), ServiceError> {
+    let timeout = i64::try_from(CLAIM_TIMEOUT.as_millis()).unwrap_or(i64::MAX);
+    let live = row.claim.is_some() && Timestamp::now().as_millis().saturating_sub(row.updated_at) < timeout;
+    if live {
+        Err(operation_in_progress())
+    } else {
+        Ok(())
+    }
 }
 
 /// A refused transition: 409 naming the status and the action.

@@ -252,6 +252,7 @@ mod tests {
             action_expires_at: Some(1_700_000_000_000),
             cancellation_reason: None,
             idempotency_key: None,
+            claim: None,
             version: 3,
             created_at: 1_700_000_000_123,
             updated_at: 1_700_000_000_456,

@@ -15,6 +15,7 @@
 mod bodies;
 mod elements;
 mod events;
+mod modes;
 mod payments;
 mod tokens;
 mod webhooks;
