@@ -136,6 +136,8 @@ pub struct TestApp {
     lockout: LockoutPolicy,
     /// The payments policy of every replica (`public_url` is set per replica).
     pub payments: PaymentPolicy,
+    /// Proxies whose `X-Forwarded-For` every replica believes (none by default).
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub fn test_pepper() -> (String, [u8; 32]) {
@@ -164,6 +166,17 @@ pub async fn spawn_app_with_payments(kind: Db, payments: PaymentPolicy) -> Optio
 }
 
 pub async fn spawn_app_full(kind: Db, lockout: LockoutPolicy, payments: PaymentPolicy) -> Option<TestApp> {
+    spawn_app_behind_proxies(kind, lockout, payments, Vec::new()).await
+}
+
+/// A gateway that believes `X-Forwarded-For` from `trusted_proxies`, as one
+/// behind a load balancer does.
+pub async fn spawn_app_behind_proxies(
+    kind: Db,
+    lockout: LockoutPolicy,
+    payments: PaymentPolicy,
+    trusted_proxies: Vec<ipnet::IpNet>,
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(kind, &dir).await?;
     let store = Store::open(
@@ -198,6 +211,7 @@ pub async fn spawn_app_full(kind: Db, lockout: LockoutPolicy, payments: PaymentP
         hasher,
         lockout,
         payments,
+        trusted_proxies,
     };
     app.main = app.spawn_replica().await;
     Some(app)
@@ -239,7 +253,7 @@ impl TestApp {
                     public_url: base.clone(),
                     ..self.payments.clone()
                 },
-                trusted_proxies: Vec::new(),
+                trusted_proxies: self.trusted_proxies.clone(),
                 body_limit: 64 * 1024,
                 webhooks: webhook_settings(),
             },
