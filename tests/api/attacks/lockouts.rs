@@ -1,10 +1,14 @@
 //! Attacks on the client-address lockout: a lockout the operator cleared must
-//! not come back on the next mistake.
+//! not come back on the next mistake; behind a trusted proxy, a forwarded-for
+//! entry with a port is still the client's address, and a chain that cannot be
+//! read is refused (400) instead of being blamed on the proxy (which would lock
+//! out everyone behind it).
 
 use std::time::Duration;
 
 use paywarden::services::auth::LockoutPolicy;
 use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::support::{spawn_app_behind_proxies, test_payment_policy, Db, TestApp};
 
@@ -74,6 +78,106 @@ async fn clearing_a_lockout_also_forgets_the_failures(kind: Db) {
     app.stop().await;
 }
 
+async fn forwarded_for_with_ports_is_attributed_to_the_client(kind: Db) {
+    let Some(app) = app(kind, true).await else { return };
+    let (_, sk) = app.merchant_with_secret("Proxied").await;
+    for (entry, client) in [
+        ("198.51.100.20:4711", "198.51.100.20"),
+        ("[2001:db8::7]:4711", "2001:db8::7"),
+    ] {
+        // The proxy appends the client's address (with the client's port) to
+        // what the client sent.
+        lock_out(&app, Some(&format!("203.0.113.50, {entry}"))).await;
+        // The client is locked out, also when its proxy omits the port ...
+        assert_eq!(
+            get(&app, Some(&sk), Some(client)).await.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{entry} was not attributed to {client}"
+        );
+        // ... while the proxy itself and everyone else behind it are not.
+        assert_eq!(
+            get(&app, Some(&sk), None).await.status(),
+            StatusCode::OK,
+            "{entry} locked out the proxy"
+        );
+        assert_eq!(get(&app, Some(&sk), Some("192.0.2.33")).await.status(), StatusCode::OK);
+    }
+    let audit = app.audit().await;
+    let locked: Vec<_> = audit
+        .iter()
+        .filter(|r| r.event.action == "auth.lockout")
+        .filter_map(|r| r.event.resource.clone())
+        .collect();
+    assert_eq!(locked, ["198.51.100.20", "2001:db8::7"]);
+    app.stop().await;
+}
+
+async fn an_unreadable_forwarded_chain_is_refused_and_locks_nobody(kind: Db) {
+    let Some(app) = app(kind, true).await else { return };
+    let (_, sk) = app.merchant_with_secret("Garbled").await;
+    for (i, chain) in [
+        "not-an-address",
+        "198.51.100.20:notaport",
+        "2001:db8::7]:4711",
+        "198.51.100.20, ",
+        "unknown",
+        "198.51.100.20:4711:1",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = get(&app, Some(&format!("sk_test_guess{i}")), Some(chain)).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{chain:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "forwarded_for_invalid", "{chain:?}");
+        assert_eq!(body["error"]["param"], "X-Forwarded-For");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert!(body["error"]["request_id"].is_string());
+        assert!(
+            !body.to_string().contains(chain.trim_end_matches(", ")),
+            "the header is not echoed"
+        );
+    }
+    // More unreadable requests than the threshold: nobody is locked out.
+    assert_eq!(get(&app, Some(&sk), None).await.status(), StatusCode::OK);
+    assert_eq!(
+        get(&app, Some(&sk), Some("198.51.100.20")).await.status(),
+        StatusCode::OK
+    );
+    // Each refusal is audited (as the proxy's request), none as a failed authentication.
+    let audit = app
+        .wait_for_audit(|a| {
+            a.iter()
+                .filter(|r| r.event.reason.as_deref() == Some("forwarded_for_invalid"))
+                .count()
+                >= 6
+        })
+        .await;
+    assert!(!audit
+        .iter()
+        .any(|r| r.event.action == "auth.failed" || r.event.action == "auth.lockout"));
+    // Entries the client wrote before the proxy's own are never read, so
+    // garbage there does not matter: the right-most untrusted address counts.
+    assert_eq!(
+        get(&app, Some(&sk), Some("garbage, [2001:db8::9]:1, 192.0.2.34"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+async fn forwarded_for_from_an_untrusted_peer_is_ignored(kind: Db) {
+    let Some(app) = app(kind, false).await else { return };
+    let (_, sk) = app.merchant_with_secret("Direct").await;
+    // The peer is the client; what it claims to forward is not read at all.
+    assert_eq!(
+        get(&app, Some(&sk), Some("not-an-address")).await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
 /// Each case on SQLite and on PostgreSQL.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -95,4 +199,9 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(clearing_a_lockout_also_forgets_the_failures);
+on_both_backends!(
+    clearing_a_lockout_also_forgets_the_failures,
+    forwarded_for_with_ports_is_attributed_to_the_client,
+    an_unreadable_forwarded_chain_is_refused_and_locks_nobody,
+    forwarded_for_from_an_untrusted_peer_is_ignored,
+);
