@@ -2,7 +2,8 @@
 //! not come back on the next mistake; behind a trusted proxy, a forwarded-for
 //! entry with a port is still the client's address, and a chain that cannot be
 //! read is refused (400) instead of being blamed on the proxy (which would lock
-//! out everyone behind it).
+//! out everyone behind it); and requests without any credentials (which a page
+//! in a victim's browser can send) cannot lock out a client's correct key.
 
 use std::time::Duration;
 
@@ -178,6 +179,34 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored(kind: Db) {
     app.stop().await;
 }
 
+async fn requests_without_credentials_do_not_lock_out_a_correct_key(kind: Db) {
+    let Some(app) = app(kind, false).await else { return };
+    let (_, sk) = app.merchant_with_secret("Office").await;
+    // What a hostile page in a browser in the merchant's office can send.
+    for _ in 0..10 {
+        assert_eq!(get(&app, None, None).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        get(&app, Some(&sk), None).await.status(),
+        StatusCode::OK,
+        "credential-less requests locked out the address"
+    );
+    // They are still audited with their reason.
+    let audit = app
+        .wait_for_audit(|a| {
+            a.iter()
+                .filter(|r| r.event.reason.as_deref() == Some("no API key presented"))
+                .count()
+                >= 10
+        })
+        .await;
+    assert!(!audit.iter().any(|r| r.event.action == "auth.lockout"));
+    // Wrong keys are still counted, and lock the address at the threshold.
+    lock_out(&app, None).await;
+    assert_eq!(get(&app, Some(&sk), None).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.stop().await;
+}
+
 /// Each case on SQLite and on PostgreSQL.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -204,4 +233,5 @@ on_both_backends!(
     forwarded_for_with_ports_is_attributed_to_the_client,
     an_unreadable_forwarded_chain_is_refused_and_locks_nobody,
     forwarded_for_from_an_untrusted_peer_is_ignored,
+    requests_without_credentials_do_not_lock_out_a_correct_key,
 );
