@@ -17,6 +17,7 @@ use paywarden::domain::ids::MerchantId;
 use paywarden::domain::merchant::MerchantName;
 use paywarden::domain::permission::Permission;
 use paywarden::domain::restrictions::KeyRestrictions;
+use paywarden::server::files::DevSecrets;
 use paywarden::server::listener::{self, ConnLimits};
 use paywarden::server::{tls, Gateway, GatewayOptions};
 use paywarden::services::actor::Actor;
@@ -259,7 +260,7 @@ impl TestApp {
             },
         );
         let (cert, key) = tls::dev_paths(self.dir.path());
-        let tls = tls::server_config(&cert, &key).unwrap();
+        let tls = tls::server_config(&cert, &key, DevSecrets::Allowed).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let router = gateway.router();
         let server = tokio::spawn(async move {
@@ -450,7 +451,7 @@ pub fn test_ca() -> &'static TestCa {
         std::fs::create_dir_all(&dir).unwrap();
         let (cert_file, key_file, ca_file) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("ca.pem"));
         std::fs::write(&cert_file, leaf.pem()).unwrap();
-        std::fs::write(&key_file, leaf_key.serialize_pem()).unwrap();
+        write_secret_file(&key_file, &leaf_key.serialize_pem());
         std::fs::write(&ca_file, ca.pem()).unwrap();
         TestCa {
             ca_pem: ca.pem(),
@@ -489,6 +490,14 @@ pub fn kek(b64: &str) -> Kek {
         .try_into()
         .unwrap();
     Kek::new(SecretBox::new(Box::new(bytes)))
+}
+
+/// Writes a secret file as an operator must: owner-only (0600), which the
+/// gateway and CLI demand of every secret file they read.
+pub fn write_secret_file(path: impl AsRef<std::path::Path>, contents: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(&path, contents).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 pub fn operator() -> Actor {
