@@ -20,7 +20,7 @@ use crate::domain::merchant::Merchant;
 use crate::domain::permission::Permission;
 use crate::domain::tenant::Tenant;
 use crate::services::actor::{Actor, RequestMeta};
-use crate::services::auth::AuthRejection;
+use crate::services::auth::{AuthRejection, Credential};
 
 use super::context::{describe_route, AuditSlot};
 use super::error::ApiError;
@@ -145,8 +145,13 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     if let Some(slot) = &slot {
         slot.set_route(&meta.route);
     }
-    let presented = bearer_token(&req);
-    match state.auth.authenticate(presented.as_deref(), &meta).await {
+    let token = bearer_token(&req);
+    let presented = if req.headers().contains_key(header::AUTHORIZATION) {
+        Credential::Header(token.as_deref())
+    } else {
+        Credential::Missing
+    };
+    match state.auth.authenticate(presented, &meta).await {
         Ok(caller) => {
             if let Some(slot) = &slot {
                 slot.attribute(&caller.key.merchant_id, caller.key.mode, &caller.key.id);

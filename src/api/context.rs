@@ -2,14 +2,13 @@
 //! client address, adds the security headers, and appends the request's audit
 //! entry (unless a service already wrote it inside its own transaction).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::Response;
-use ipnet::IpNet;
+use axum::response::{IntoResponse, Response};
 
 use crate::domain::api_key::Mode;
 use crate::domain::audit::{AuditEvent, Outcome};
@@ -17,7 +16,8 @@ use crate::domain::ids::{ApiKeyId, MerchantId, RequestId};
 use crate::services::actor::RequestMeta;
 use crate::services::audit_writer::API_REQUEST;
 
-use super::error::ErrorSummary;
+use super::client_address::{client_ip, ForwardedForError};
+use super::error::{ApiError, ErrorSummary};
 use super::AppState;
 
 tokio::task_local! {
@@ -113,7 +113,12 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
         .map(|id| id.to_string())
         .unwrap_or_else(|_| "req_unavailable".into());
     let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
-    let client_ip = client_ip(peer, req.headers(), &state.trusted_proxies);
+    let resolved = client_ip(peer, req.headers(), &state.trusted_proxies);
+    // An unreadable chain is the proxy's request: audited under its address.
+    let client_ip = match resolved {
+        Ok(ip) => ip,
+        Err(ForwardedForError { proxy, .. }) => proxy,
+    };
     let route = describe_route(req.method(), None);
     let audited = route_is_audited(req.method(), req.uri().path());
     let meta = RequestMeta {
@@ -130,7 +135,13 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
     req.extensions_mut().insert(meta.clone());
     req.extensions_mut().insert(Arc::clone(&slot));
 
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(req)).await;
+    let mut response = match resolved {
+        Ok(_) => REQUEST_ID.scope(request_id.clone(), next.run(req)).await,
+        Err(e) => {
+            tracing::warn!(request_id = %request_id, error = %e, "refused a request whose X-Forwarded-For chain cannot be read; check the proxy's configuration");
+            REQUEST_ID.sync_scope(request_id.clone(), || forwarded_for_invalid().into_response())
+        }
+    };
 
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -151,6 +162,16 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
         audit_request(&state, &meta, &slot, response.status(), summary).await;
     }
     response
+}
+
+/// 400 for a request whose client address cannot be read from its trusted
+/// proxy's `X-Forwarded-For` (rather than blaming the proxy's own address).
+fn forwarded_for_invalid() -> ApiError {
+    ApiError::invalid(
+        "X-Forwarded-For",
+        "forwarded_for_invalid",
+        "The X-Forwarded-For header set by the proxy could not be read, so the client's address cannot be determined",
+    )
 }
 
 /// Health checks, the OpenAPI document and static page assets are not API
@@ -205,56 +226,4 @@ async fn audit_request(
 /// `METHOD /route/{param}`: the matched route template, never raw ids or query.
 pub fn describe_route(method: &Method, matched: Option<&MatchedPath>) -> String {
     format!("{method} {}", matched.map_or("(unmatched)", MatchedPath::as_str))
-}
-
-/// The client's address: the TCP peer, or — only when the peer is a trusted
-/// proxy — the right-most `X-Forwarded-For` entry that is not a trusted proxy.
-pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let peer = peer
-        .map(crate::domain::restrictions::canonical)
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
-        return peer;
-    }
-    let forwarded = headers
-        .get_all(HeaderName::from_static("x-forwarded-for"))
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect::<Vec<_>>();
-    for hop in forwarded.iter().rev() {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) => {
-                let ip = crate::domain::restrictions::canonical(ip);
-                if !is_trusted(&ip) {
-                    return ip;
-                }
-            }
-            // A malformed hop ends the trustworthy part of the chain.
-            Err(_) => return peer,
-        }
-    }
-    peer
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_for_is_only_believed_from_trusted_proxies() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 10.0.0.2"));
-        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
-        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
-        assert_eq!(
-            client_ip(Some(proxy), &headers, &trusted),
-            "203.0.113.9".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(client_ip(Some(stranger), &headers, &trusted), stranger);
-        assert_eq!(client_ip(Some(proxy), &headers, &[]), proxy);
-    }
 }

@@ -6,6 +6,7 @@
 //! service. Every error leaves as an `ApiError`.
 
 pub mod auth;
+pub mod client_address;
 pub mod context;
 pub mod error;
 pub mod extract;

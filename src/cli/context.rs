@@ -53,7 +53,7 @@ impl CliContext {
     /// The key hasher from the configured pepper (or, with `--dev`, the
     /// development pepper in the data dir).
     pub fn hasher(&self) -> anyhow::Result<KeyHasher> {
-        let pepper = match secrets::configured_pepper(&self.config)? {
+        let pepper = match secrets::configured_pepper(&self.config, self.dev)? {
             Some(p) => p,
             None if self.dev => secrets::ensure_dev_pepper(&self.config.data_dir)?,
             None => anyhow::bail!(

@@ -1,4 +1,7 @@
 //! `paywarden lockout clear IP`: lift a client address's lockout (audited).
+//! Clearing also forgets the address's recorded failures, in the same
+//! transaction: otherwise the failures that caused the lockout would still be
+//! within the window, and the next single mistake would lock it out again.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -30,15 +33,21 @@ pub async fn run(ctx: CliContext, cmd: LockoutCommand) -> anyhow::Result<ExitCod
             event.resource = Some(ip.clone());
             let mut tx = store.begin().await?;
             let existed = store::lockouts::unlock(&mut *tx, &ip).await?;
+            let forgotten = store::lockouts::forget_failures(&mut *tx, &ip).await?;
+            event.reason = Some(format!("{forgotten} recorded failures forgotten"));
             store::audit::append(&mut tx, &[event]).await?;
             tx.commit().await?;
-            output::print(ctx.json, &json!({ "ip": ip, "was_locked": existed }), || {
-                if existed {
-                    format!("lockout of {ip} lifted")
-                } else {
-                    format!("{ip} was not locked out")
-                }
-            });
+            output::print(
+                ctx.json,
+                &json!({ "ip": ip, "was_locked": existed, "failures_forgotten": forgotten }),
+                || {
+                    if existed {
+                        format!("lockout of {ip} lifted; {forgotten} recorded failures forgotten")
+                    } else {
+                        format!("{ip} was not locked out; {forgotten} recorded failures forgotten")
+                    }
+                },
+            );
         }
     }
     store.close().await;

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use serde_json::json;
 
+use crate::server::files::DevSecrets;
 use crate::server::{current_kek, kek_entries};
 use crate::services::kek_rotation;
 use crate::vault::{Kek, KekVersion, StaticKeyring};
@@ -67,13 +68,16 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
         } => {
             let current = current_kek(&ctx.config, ctx.dev)?
                 .context("missing configuration: vault.kek_file or vault.kek (the KEK in use now)")?;
-            let mut keys = kek_entries(&ctx.config, current)?;
+            let mut keys = kek_entries(&ctx.config, current, ctx.dev)?;
             let next = new_version.unwrap_or_else(|| keys.iter().map(|(v, _)| v.get()).max().unwrap_or(0) + 1);
             let to = KekVersion::new(next);
             if keys.iter().any(|(v, _)| *v == to) {
                 anyhow::bail!("--new-version {next} is already a configured KEK version");
             }
-            keys.push((to, Kek::read_file(&new_key_file)?));
+            keys.push((
+                to,
+                Kek::read_file(&new_key_file, DevSecrets::new(ctx.dev, &ctx.config.data_dir))?,
+            ));
             let keyring = StaticKeyring::new(to, keys)?;
             let quiet = ctx.json;
             let report = kek_rotation::rotate(&store, &keyring, &ctx.actor("vault rotate-kek"), to, limit, |r| {

@@ -36,6 +36,7 @@ use crate::webhooks::delivery::DeliveryWorker;
 use crate::webhooks::settings::{self as webhook_settings, RetrySchedule, WebhookSettings};
 
 use config::Config;
+use files::DevSecrets;
 use listener::ConnLimits;
 use secrets::Pepper;
 
@@ -100,7 +101,7 @@ impl Settings {
                 }
             }
         };
-        let pepper = match secrets::configured_pepper(config).map_err(|e| StartupError::Invalid(e.to_string()))? {
+        let pepper = match secrets::configured_pepper(config, dev).map_err(|e| StartupError::Invalid(e.to_string()))? {
             Some(p) => Some(p),
             None if dev => {
                 Some(secrets::ensure_dev_pepper(&config.data_dir).map_err(|e| StartupError::Invalid(e.to_string()))?)
@@ -150,7 +151,7 @@ impl Settings {
         let (Some(kek), Some(fingerprint_key)) = (kek, fingerprint_key) else {
             return Err(StartupError::Invalid("vault key material could not be loaded".into()));
         };
-        let vault = Arc::new(build_vault(config, kek, fingerprint_key)?);
+        let vault = Arc::new(build_vault(config, kek, fingerprint_key, dev)?);
         let (Some(pepper), tls) = (pepper, tls) else {
             return Err(StartupError::Invalid("secret material could not be loaded".into()));
         };
@@ -159,9 +160,10 @@ impl Settings {
             database::check_transport(&database_url).map_err(StartupError::Invalid)?;
         }
         let tls = match tls {
-            Some((cert, key)) => {
-                Some(tls::server_config(&cert, &key).map_err(|e| StartupError::Invalid(e.to_string()))?)
-            }
+            Some((cert, key)) => Some(
+                tls::server_config(&cert, &key, DevSecrets::new(dev, &config.data_dir))
+                    .map_err(|e| StartupError::Invalid(e.to_string()))?,
+            ),
             None => None,
         };
         Ok(Settings {
@@ -203,7 +205,7 @@ fn vault_key(
     dev: bool,
 ) -> Result<Option<secrecy::SecretBox<[u8; 32]>>, StartupError> {
     let invalid = |e: secrets::SecretError| StartupError::Invalid(e.to_string());
-    match secrets::configured_key(inline, file, name).map_err(invalid)? {
+    match secrets::configured_key(inline, file, name, DevSecrets::new(dev, &config.data_dir)).map_err(invalid)? {
         Some(k) => Ok(Some(k)),
         None if dev => secrets::ensure_dev_key(&config.data_dir, dev_file)
             .map(Some)
@@ -213,14 +215,21 @@ fn vault_key(
 }
 
 /// The configured KEKs: the current one first, then earlier versions still
-/// needed to read data keys not yet re-wrapped.
+/// needed to read data keys not yet re-wrapped (development secrets among
+/// them only when `dev`).
 pub fn kek_entries(
     config: &Config,
     current: secrecy::SecretBox<[u8; 32]>,
+    dev: bool,
 ) -> Result<Vec<(KekVersion, Kek)>, StartupError> {
     let mut keys = vec![(KekVersion::new(config.vault.kek_version), Kek::new(current))];
     for previous in &config.vault.previous_kek_files {
-        let k = secrets::read_pepper_file(&previous.file).map_err(|e| StartupError::Invalid(e.to_string()))?;
+        let k = secrets::read_pepper_file(
+            &previous.file,
+            "vault.previous_kek_files",
+            DevSecrets::new(dev, &config.data_dir),
+        )
+        .map_err(|e| StartupError::Invalid(e.to_string()))?;
         keys.push((KekVersion::new(previous.version), Kek::new(k)));
     }
     Ok(keys)
@@ -243,9 +252,10 @@ fn build_vault(
     config: &Config,
     kek: secrecy::SecretBox<[u8; 32]>,
     fingerprint_key: secrecy::SecretBox<[u8; 32]>,
+    dev: bool,
 ) -> Result<Vault, StartupError> {
     let current = KekVersion::new(config.vault.kek_version);
-    let keyring = StaticKeyring::new(current, kek_entries(config, kek)?)
+    let keyring = StaticKeyring::new(current, kek_entries(config, kek, dev)?)
         .map_err(|e| StartupError::Invalid(format!("vault keyring: {e}")))?;
     let ttl =
         parse_duration(&config.vault.cvc_ttl).map_err(|e| StartupError::Invalid(format!("vault.cvc_ttl: {e}")))?;

@@ -1,6 +1,9 @@
-//! Secret material the gateway needs at start: the API-key pepper. In
-//! development it is generated once under `<data_dir>/dev-secrets/` (0600);
-//! otherwise it must be configured, and start-up names exactly what is missing.
+//! Secret material the gateway needs at start: the API-key pepper, and the
+//! 32-byte vault keys read the same way. In development they are generated
+//! once under `<data_dir>/dev-secrets/` (0600, marked as development secrets:
+//! `files::write_dev_secret`); otherwise they must be configured, start-up
+//! names exactly what is missing, and a configured file must be owner-only and
+//! not a development secret (`files::read_secret`).
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +14,7 @@ use zeroize::Zeroize;
 use crate::services::key_hasher::PEPPER_LEN;
 
 use super::config::Config;
-use super::files;
+use super::files::{self, DevSecrets, SecretFileError};
 
 pub type Pepper = SecretBox<[u8; PEPPER_LEN]>;
 
@@ -19,10 +22,10 @@ pub type Pepper = SecretBox<[u8; PEPPER_LEN]>;
 pub enum SecretError {
     #[error("{0}")]
     Invalid(String),
-    #[error("cannot read {path}: {reason}")]
-    Unreadable { path: PathBuf, reason: String },
     #[error("cannot create development secret: {0}")]
     Dev(String),
+    #[error(transparent)]
+    File(#[from] SecretFileError),
 }
 
 /// Where the development pepper lives.
@@ -30,24 +33,28 @@ pub fn dev_pepper_path(data_dir: &Path) -> PathBuf {
     data_dir.join("dev-secrets").join("api_key_pepper")
 }
 
-/// The configured pepper, if any (inline or from a file).
-pub fn configured_pepper(config: &Config) -> Result<Option<Pepper>, SecretError> {
+/// The configured pepper, if any (inline or from a file). Development
+/// secrets are accepted only when `dev`.
+pub fn configured_pepper(config: &Config, dev: bool) -> Result<Option<Pepper>, SecretError> {
     configured_key(
         config.secrets.api_key_pepper.as_ref(),
         config.secrets.api_key_pepper_file.as_deref(),
         "secrets.api_key_pepper",
+        DevSecrets::new(dev, &config.data_dir),
     )
 }
 
 /// A 32-byte secret from inline base64 or a file, if either is configured.
+/// `name` is its configuration key (the file's is `{name}_file`).
 pub fn configured_key(
     inline: Option<&SecretString>,
     file: Option<&Path>,
     name: &str,
+    dev: DevSecrets<'_>,
 ) -> Result<Option<SecretBox<[u8; PEPPER_LEN]>>, SecretError> {
     match (inline, file) {
         (Some(inline), _) => decode_pepper(inline.expose_secret(), name).map(Some),
-        (None, Some(path)) => read_pepper_file(path).map(Some),
+        (None, Some(path)) => read_pepper_file(path, &format!("{name}_file"), dev).map(Some),
         (None, None) => Ok(None),
     }
 }
@@ -62,24 +69,20 @@ pub fn ensure_dev_key(data_dir: &Path, file_name: &str) -> Result<SecretBox<[u8;
         let mut bytes = crate::domain::random::bytes::<PEPPER_LEN>().map_err(|e| SecretError::Dev(e.to_string()))?;
         let mut encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
         bytes.zeroize();
-        let written = files::write_private(&path, encoded.as_bytes());
+        encoded.push('\n');
+        let written = files::write_dev_secret(&path, encoded.as_bytes());
         encoded.zeroize();
         written.map_err(|e| SecretError::Dev(e.to_string()))?;
     }
-    read_pepper_file(&path)
+    read_pepper_file(&path, "development secret", DevSecrets::Allowed)
 }
 
-/// Reads a base64 32-byte secret file.
-pub fn read_pepper_file(path: &Path) -> Result<Pepper, SecretError> {
-    if files::too_open(path) {
-        tracing::warn!(path = %path.display(), "pepper file is readable by group or others; restrict it to 0600");
-    }
-    let raw = std::fs::read_to_string(path).map_err(|e| SecretError::Unreadable {
-        path: path.into(),
-        reason: e.kind().to_string(),
-    })?;
-    let raw = SecretString::from(raw);
-    decode_pepper(raw.expose_secret().trim(), &path.display().to_string())
+/// Reads a base64 32-byte secret file (`what` names it in errors): refused if
+/// group or others may access it, or if it is a development secret and `dev`
+/// refuses those.
+pub fn read_pepper_file(path: &Path, what: &str, dev: DevSecrets<'_>) -> Result<Pepper, SecretError> {
+    let raw = files::read_secret(path, what, dev)?;
+    decode_pepper(raw.trim(), &path.display().to_string())
 }
 
 /// Loads the development pepper, creating it on first use.
@@ -117,6 +120,13 @@ mod tests {
         let b = ensure_dev_pepper(dir.path()).unwrap();
         assert_eq!(a.expose_secret(), b.expose_secret());
         assert!(!files::too_open(&dev_pepper_path(dir.path())));
+        let raw = std::fs::read_to_string(dev_pepper_path(dir.path())).unwrap();
+        assert!(raw.starts_with("# paywarden-dev"), "marked as a development secret");
+        let production = DevSecrets::Refused { data_dir: dir.path() };
+        assert!(matches!(
+            read_pepper_file(&dev_pepper_path(dir.path()), "x", production),
+            Err(SecretError::File(SecretFileError::DevGenerated { .. }))
+        ));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! TLS for the listener: rustls with TLS 1.2 and 1.3 only and AEAD suites with
 //! forward secrecy only (ECDHE key exchange; AES-GCM or ChaCha20-Poly1305).
 //! rustls implements no TLS 1.0/1.1, no compression and no renegotiation.
-//! In development, a self-signed certificate is generated under the data dir.
+//! In development, a self-signed certificate is generated under the data dir;
+//! its key is marked as a development secret, which a start without `--dev`
+//! refuses, as it refuses a key file that group or others may access.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use rustls::{ServerConfig, SupportedCipherSuite};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::files;
+use super::files::{self, DevSecrets, SecretFileError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -19,6 +21,8 @@ pub enum TlsError {
     Certificate { path: PathBuf, reason: String },
     #[error("cannot read the TLS private key {path}: {reason}")]
     PrivateKey { path: PathBuf, reason: String },
+    #[error(transparent)]
+    KeyFile(#[from] SecretFileError),
     #[error("TLS configuration rejected: {0}")]
     Config(String),
     #[error("cannot create the development certificate: {0}")]
@@ -39,8 +43,9 @@ fn allowed_suites() -> Vec<SupportedCipherSuite> {
         .collect()
 }
 
-/// Builds the server configuration from PEM files.
-pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+/// Builds the server configuration from PEM files. The key file must be
+/// owner-only, and a development key is accepted only if `dev` allows it.
+pub fn server_config(cert_file: &Path, key_file: &Path, dev: DevSecrets<'_>) -> Result<Arc<ServerConfig>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Certificate {
@@ -54,7 +59,8 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConf
         });
     }
     // The key file's content is never put into an error message.
-    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|_| TlsError::PrivateKey {
+    let pem = files::read_secret(key_file, "tls.key_file", dev)?;
+    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| TlsError::PrivateKey {
         path: key_file.into(),
         reason: "not a PEM private key".into(),
     })?;
@@ -90,8 +96,8 @@ pub fn ensure_dev_certificate(data_dir: &Path) -> Result<(PathBuf, PathBuf), Tls
             .map_err(|e| TlsError::DevCertificate(e.to_string()))?;
     let dir = data_dir.join("dev-tls");
     files::create_private_dir(&dir).map_err(|e| TlsError::DevCertificate(e.to_string()))?;
-    files::write_private(&key_path, certified.key_pair.serialize_pem().as_bytes())
-        .map_err(|e| TlsError::DevCertificate(e.to_string()))?;
+    let key_pem = zeroize::Zeroizing::new(certified.key_pair.serialize_pem());
+    files::write_dev_secret(&key_path, key_pem.as_bytes()).map_err(|e| TlsError::DevCertificate(e.to_string()))?;
     files::write_private(&cert_path, certified.cert.pem().as_bytes())
         .map_err(|e| TlsError::DevCertificate(e.to_string()))?;
     Ok((cert_path, key_path))
@@ -117,8 +123,27 @@ mod tests {
     fn dev_certificate_loads_into_a_server_config() {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = ensure_dev_certificate(dir.path()).unwrap();
-        assert!(server_config(&cert, &key).is_ok());
+        assert!(server_config(&cert, &key, DevSecrets::Allowed).is_ok());
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        let production = DevSecrets::Refused { data_dir: dir.path() };
+        let copy = tempfile::tempdir().unwrap();
+        let copied = copy.path().join("key.pem");
+        std::fs::copy(&key, &copied).unwrap();
+        for key in [&key, &copied] {
+            let err = server_config(&cert, key, production).unwrap_err();
+            assert!(
+                matches!(err, TlsError::KeyFile(SecretFileError::DevGenerated { .. })),
+                "{err}"
+            );
+        }
+        std::fs::set_permissions(&copied, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = server_config(&cert, &copied, DevSecrets::Allowed)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("0644") && err.contains(&copied.display().to_string()),
+            "{err}"
+        );
     }
 }

@@ -8,6 +8,19 @@
 //! live at most 200 ms while every change of key, merchant or lockout state
 //! waits longer than that before it is answered (`store::auth_cache`), so a
 //! revocation takes effect on the next request on every replica.
+//!
+//! What counts towards a client address's lockout: every failure of a request
+//! that presented an `Authorization` header (a wrong, malformed, revoked or
+//! expired key, or a header that is not a bearer token). A request with no
+//! `Authorization` header at all ([`Credential::Missing`]) is refused and
+//! audited like any failure but not counted: it is what any web page can make
+//! a visitor's browser send (a cross-origin page cannot add the header), so
+//! counting it would let a hostile page lock out the visitor's office, every
+//! server behind its address included. Not counting it costs no protection:
+//! a request without a key cannot guess one. Brute force still has to present
+//! keys, and every one of those counts exactly as before, with the same
+//! threshold; an address that is locked out stays refused for every request,
+//! with or without credentials.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -43,6 +56,43 @@ impl Default for LockoutPolicy {
             threshold: 10,
             window: Duration::from_secs(15 * 60),
             duration: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// The credential a request presented, as far as the lockout cares.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// No `Authorization` header at all. Refused and audited, but not counted
+    /// towards the client address's lockout (see the module comment).
+    Missing,
+    /// An `Authorization` header: its bearer token, or `None` when it is not a
+    /// well-formed `Bearer` header. Every failure counts.
+    Header(Option<&'a str>),
+    /// A key the caller passed some other way (the card fields page's
+    /// `?key=`). Every failure counts.
+    Given(&'a str),
+}
+
+impl<'a> Credential<'a> {
+    /// The presented key, if there is one to check.
+    fn key(self) -> Option<&'a str> {
+        match self {
+            Credential::Missing | Credential::Header(None) => None,
+            Credential::Header(Some(key)) | Credential::Given(key) => Some(key),
+        }
+    }
+
+    /// Whether a failure of this credential counts towards the lockout.
+    fn counts(self) -> bool {
+        !matches!(self, Credential::Missing)
+    }
+
+    /// The audit reason when there is no key to check.
+    fn absent_reason(self) -> &'static str {
+        match self {
+            Credential::Header(None) => "Authorization header is not a bearer token",
+            _ => "no API key presented",
         }
     }
 }
@@ -91,20 +141,21 @@ impl Authenticator {
         }
     }
 
-    /// Decides whether `presented` (the bearer token, if any) authenticates a
-    /// request from `meta.client_ip`. Failures are audited here.
+    /// Decides whether `presented` authenticates a request from
+    /// `meta.client_ip`. Failures are audited here, and counted towards the
+    /// address's lockout unless no credential was presented at all.
     ///
     /// One database round trip: the key (by keyed hash), its merchant and the
     /// client address's lockout are read together. A malformed or missing key
     /// still makes the same lookup (with an empty hash), so it costs the same;
     /// only a key that passes every check may be answered from the cache
     /// instead (`store::auth_cache`), and it gets a 200 either way.
-    pub async fn authenticate(&self, presented: Option<&str>, meta: &RequestMeta) -> Result<Caller, AuthRejection> {
+    pub async fn authenticate(&self, presented: Credential<'_>, meta: &RequestMeta) -> Result<Caller, AuthRejection> {
         let now = Timestamp::now();
         let ip = canonical(meta.client_ip);
         let ip_text = ip.to_string();
-        let parsed = match presented {
-            None => Err("no API key presented".to_owned()),
+        let parsed = match presented.key() {
+            None => Err(presented.absent_reason().to_owned()),
             Some(p) => ApiKeySecret::parse(p).map_err(|e| e.to_string()),
         };
         let computed = parsed
@@ -152,6 +203,11 @@ impl Authenticator {
                 self.store.auth_cache().put(&computed, &ip_text, &verified, read);
                 Ok(caller)
             }
+            Err(rejected) if !presented.counts() => {
+                let (reason, _) = *rejected;
+                self.record_uncounted(meta, reason).await;
+                Err(AuthRejection::Unauthenticated)
+            }
             Err(rejected) => {
                 let (reason, key) = *rejected;
                 self.record_failure(meta, &ip_text, now, reason, key.as_ref()).await
@@ -194,6 +250,15 @@ impl Authenticator {
             .frozen
             .as_ref()
             .map(|f| format!("merchant frozen since {}", f.at.to_rfc3339()));
+        self.audit.record(event).await;
+    }
+
+    /// Audits a refusal that does not count towards the lockout (through the
+    /// audit writer: nothing else changes).
+    async fn record_uncounted(&self, meta: &RequestMeta, reason: String) {
+        let mut event = Actor::Anonymous { meta: meta.clone() }.event("auth.failed", Outcome::Failure);
+        event.resource = Some(meta.route.clone());
+        event.reason = Some(reason);
         self.audit.record(event).await;
     }
 

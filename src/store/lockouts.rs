@@ -57,6 +57,16 @@ pub async fn lock<'e>(db: impl Executor<'e, Database = Any>, ip: &str, until: Ti
     Ok(())
 }
 
+/// Forgets every recorded failure of `ip` (with [`unlock`], so that a cleared
+/// address starts from zero failures). Returns how many were forgotten.
+pub async fn forget_failures<'e>(db: impl Executor<'e, Database = Any>, ip: &str) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM auth_failures WHERE client_ip = $1")
+        .bind(ip)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Lifts the lockout of `ip` (operator action). Returns whether one existed.
 pub async fn unlock<'e>(db: impl Executor<'e, Database = Any>, ip: &str) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM ip_lockouts WHERE client_ip = $1")

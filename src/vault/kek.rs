@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use super::cipher::KEY_LEN;
 use crate::domain::random::{self, RandomError};
-use crate::server::files;
+use crate::server::files::{self, DevSecrets, SecretFileError};
 
 /// KEK length in bytes (AES-256).
 pub const KEK_LEN: usize = KEY_LEN;
@@ -52,8 +52,8 @@ pub enum KekError {
     NotBase64 { origin: String },
     #[error("{origin} must decode to exactly {KEK_LEN} bytes")]
     WrongLength { origin: String },
-    #[error("cannot read {path}: {reason}")]
-    Unreadable { path: PathBuf, reason: String },
+    #[error(transparent)]
+    File(#[from] SecretFileError),
     #[error("environment variable {name} is not set (or not valid UTF-8)")]
     MissingEnv { name: String },
     #[error("key-encryption key version {0} is configured more than once")]
@@ -98,15 +98,10 @@ impl Kek {
     }
 
     /// Reads a file holding the base64 key (as written by [`generate_kek_file`]).
-    /// Warns if the file is readable by group or others.
-    pub fn read_file(path: &Path) -> Result<Self, KekError> {
-        if files::too_open(path) {
-            tracing::warn!(path = %path.display(), "KEK file is readable by group or others; restrict it to 0600");
-        }
-        let raw = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| KekError::Unreadable {
-            path: path.into(),
-            reason: e.kind().to_string(),
-        })?);
+    /// Refused if group or others may access it, or if it is a development
+    /// secret and `dev` refuses those (`files::read_secret`).
+    pub fn read_file(path: &Path, dev: DevSecrets<'_>) -> Result<Self, KekError> {
+        let raw = files::read_secret(path, "KEK file", dev)?;
         Self::from_base64(&raw, &path.display().to_string())
     }
 
@@ -269,13 +264,20 @@ mod tests {
         let path = dir.path().join("keys").join("kek-1");
         generate_kek_file(&path).unwrap();
         assert!(!files::too_open(&path));
-        let a = Kek::read_file(&path).unwrap();
+        let a = Kek::read_file(&path, DevSecrets::Allowed).unwrap();
         assert!(generate_kek_file(&path).is_err());
-        assert_eq!(Kek::read_file(&path).unwrap().expose(), a.expose());
+        assert_eq!(Kek::read_file(&path, DevSecrets::Allowed).unwrap().expose(), a.expose());
         assert!(matches!(
-            Kek::read_file(&dir.path().join("none")),
-            Err(KekError::Unreadable { .. })
+            Kek::read_file(&dir.path().join("none"), DevSecrets::Allowed),
+            Err(KekError::File(SecretFileError::Unreadable { .. }))
         ));
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = Kek::read_file(&path, DevSecrets::Allowed).unwrap_err();
+        assert!(
+            matches!(err, KekError::File(SecretFileError::TooOpen { mode: 0o640, .. })),
+            "{err}"
+        );
     }
 
     #[test]

@@ -491,7 +491,7 @@ both_backends! {
         assert_eq!(r.status, 200, "{}", r.text);
         let (new_b64, _) = test_pepper();
         let new_file = app.data_path().join("kek-v2");
-        std::fs::write(&new_file, &new_b64).unwrap();
+        crate::support::write_secret_file(&new_file, &new_b64);
         let new_file = new_file.to_str().unwrap().to_owned();
         let before = app.cli_json(&["vault", "status"]);
         assert_eq!(before["idempotent_responses"], json!([{"version": 1, "responses": 2}]));

@@ -22,6 +22,7 @@ mod payments;
 mod process;
 mod receiver;
 mod refunds;
+mod secret_files;
 mod tenancy;
 mod tokens;
 mod webhook_crash;

@@ -16,6 +16,7 @@ use axum::Router;
 use paywarden::domain::api_key::Mode;
 use paywarden::domain::ids::{EventId, MerchantId};
 use paywarden::domain::time::Timestamp;
+use paywarden::server::files::DevSecrets;
 use paywarden::server::listener::{self, ConnLimits};
 use paywarden::server::tls;
 use paywarden::store::events::EventRow;
@@ -90,7 +91,7 @@ async fn hook(State(script): State<Arc<Script>>, uri: Uri, headers: HeaderMap, b
 impl Receiver {
     pub async fn start() -> Receiver {
         let ca = test_ca();
-        let tls = tls::server_config(&ca.cert_file, &ca.key_file).unwrap();
+        let tls = tls::server_config(&ca.cert_file, &ca.key_file, DevSecrets::Allowed).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let script = Arc::new(Script::default());

@@ -17,6 +17,7 @@ use paywarden::domain::ids::MerchantId;
 use paywarden::domain::merchant::MerchantName;
 use paywarden::domain::permission::Permission;
 use paywarden::domain::restrictions::KeyRestrictions;
+use paywarden::server::files::DevSecrets;
 use paywarden::server::listener::{self, ConnLimits};
 use paywarden::server::{tls, Gateway, GatewayOptions};
 use paywarden::services::actor::Actor;
@@ -136,6 +137,8 @@ pub struct TestApp {
     lockout: LockoutPolicy,
     /// The payments policy of every replica (`public_url` is set per replica).
     pub payments: PaymentPolicy,
+    /// Proxies whose `X-Forwarded-For` every replica believes (none by default).
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub fn test_pepper() -> (String, [u8; 32]) {
@@ -164,6 +167,17 @@ pub async fn spawn_app_with_payments(kind: Db, payments: PaymentPolicy) -> Optio
 }
 
 pub async fn spawn_app_full(kind: Db, lockout: LockoutPolicy, payments: PaymentPolicy) -> Option<TestApp> {
+    spawn_app_behind_proxies(kind, lockout, payments, Vec::new()).await
+}
+
+/// A gateway that believes `X-Forwarded-For` from `trusted_proxies`, as one
+/// behind a load balancer does.
+pub async fn spawn_app_behind_proxies(
+    kind: Db,
+    lockout: LockoutPolicy,
+    payments: PaymentPolicy,
+    trusted_proxies: Vec<ipnet::IpNet>,
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(kind, &dir).await?;
     let store = Store::open(
@@ -198,6 +212,7 @@ pub async fn spawn_app_full(kind: Db, lockout: LockoutPolicy, payments: PaymentP
         hasher,
         lockout,
         payments,
+        trusted_proxies,
     };
     app.main = app.spawn_replica().await;
     Some(app)
@@ -239,13 +254,13 @@ impl TestApp {
                     public_url: base.clone(),
                     ..self.payments.clone()
                 },
-                trusted_proxies: Vec::new(),
+                trusted_proxies: self.trusted_proxies.clone(),
                 body_limit: 64 * 1024,
                 webhooks: webhook_settings(),
             },
         );
         let (cert, key) = tls::dev_paths(self.dir.path());
-        let tls = tls::server_config(&cert, &key).unwrap();
+        let tls = tls::server_config(&cert, &key, DevSecrets::Allowed).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let router = gateway.router();
         let server = tokio::spawn(async move {
@@ -436,7 +451,7 @@ pub fn test_ca() -> &'static TestCa {
         std::fs::create_dir_all(&dir).unwrap();
         let (cert_file, key_file, ca_file) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("ca.pem"));
         std::fs::write(&cert_file, leaf.pem()).unwrap();
-        std::fs::write(&key_file, leaf_key.serialize_pem()).unwrap();
+        write_secret_file(&key_file, &leaf_key.serialize_pem());
         std::fs::write(&ca_file, ca.pem()).unwrap();
         TestCa {
             ca_pem: ca.pem(),
@@ -475,6 +490,14 @@ pub fn kek(b64: &str) -> Kek {
         .try_into()
         .unwrap();
     Kek::new(SecretBox::new(Box::new(bytes)))
+}
+
+/// Writes a secret file as an operator must: owner-only (0600), which the
+/// gateway and CLI demand of every secret file they read.
+pub fn write_secret_file(path: impl AsRef<std::path::Path>, contents: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(&path, contents).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 pub fn operator() -> Actor {

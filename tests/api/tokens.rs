@@ -281,7 +281,7 @@ both_backends! {
         }
         let (new_b64, _) = test_pepper();
         let new_file = app.data_path().join("kek-v2");
-        std::fs::write(&new_file, &new_b64).unwrap();
+        crate::support::write_secret_file(&new_file, &new_b64);
         let new_file = new_file.to_str().unwrap().to_owned();
 
         // Interrupted after two tokens…

@@ -442,7 +442,7 @@ both_backends! {
         let new = rotated["secret"].as_str().unwrap().to_owned();
         let (new_b64, _) = crate::support::test_pepper();
         let new_file = app.data_path().join("kek-v2");
-        std::fs::write(&new_file, &new_b64).unwrap();
+        crate::support::write_secret_file(&new_file, &new_b64);
         let report = app.cli_json(&["vault", "rotate-kek", "--new-key-file", new_file.to_str().unwrap(), "--new-version", "2"]);
         assert_eq!(report["report"]["rewrapped"], 1, "{report}");
         assert_eq!(report["report"]["remaining"], 0, "{report}");

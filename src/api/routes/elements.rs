@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::domain::api_key::{ApiKeySecret, KeyKind};
 use crate::domain::merchant::ElementOrigin;
 use crate::services::actor::RequestMeta;
+use crate::services::auth::Credential;
 
 use super::super::context::{describe_route, AllowFraming};
 use super::super::error::ApiError;
@@ -53,7 +54,7 @@ pub async fn card_page(
         .map_err(|e| ApiError::invalid("origin", "parameter_invalid", e.to_string()))?;
     let caller = state
         .auth
-        .authenticate(Some(&query.key), &meta)
+        .authenticate(Credential::Given(&query.key), &meta)
         .await
         .map_err(ApiError::from)?;
     if !caller.merchant.element_origins.contains(&origin) {

@@ -10,11 +10,13 @@
 //! every POST endpoint and invalid UTF-8 in paths and queries; `payments`
 //! payments, refunds and the 3-D Secure page; `tokens` the vault; `webhooks`
 //! webhook endpoints; `events` the event list; `elements` the hosted card
-//! fields page and the origins that may embed it.
+//! fields page and the origins that may embed it; `lockouts` the client-address
+//! lockout (clearing, forwarded-for chains, credential-less requests).
 
 mod bodies;
 mod elements;
 mod events;
+mod lockouts;
 mod modes;
 mod payments;
 mod tokens;
