@@ -8,8 +8,11 @@
 //! replay the stored answer (same status, body and content type, plus
 //! `Idempotent-Replayed: true`), or refuse (409 still running, 422 key reused).
 //! A handler's answer below 500 is stored (4xx too: the same request would
-//! get the same refusal), except 429, which says "try again later"; 5xx and
-//! 429 release the key so that a retry runs again. Once claimed, the handler
+//! get the same refusal), except 429, which says "try again later", and the
+//! refusals of authorization (401, 403: the key's permissions and limits),
+//! which are never stored; 5xx, 429, 401 and 403 release the key so that a
+//! retry runs again. Authorization by route (`access`) runs before this layer,
+//! so its refusals never reach it. Once claimed, the handler
 //! runs to the end in its own task even if the client goes away, so its answer
 //! is stored rather than left for the lock to expire.
 //!
@@ -153,10 +156,15 @@ async fn run_to_completion(claim: Claim, next: Next, req: Request, request_id: S
     }
 }
 
-/// True for an answer that a retry must get again (below 500, except 429); a
-/// server error or a rate limit says "try again", so the retry must run.
+/// True for an answer that a retry must get again (below 500, except 429,
+/// 401 and 403); a server error or a rate limit says "try again", so the
+/// retry must run, and a refusal of authorization is never stored (records
+/// hold only what a key was allowed to do).
 fn is_final(status: StatusCode) -> bool {
-    !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
+    !(status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::UNAUTHORIZED
+        || status == StatusCode::FORBIDDEN)
 }
 
 /// Stores the handler's final answer, or releases the key.
@@ -249,11 +257,11 @@ mod tests {
     use super::{is_final, not_idempotent};
 
     #[test]
-    fn answers_below_500_are_final_except_429() {
-        for status in [200, 201, 400, 403, 404, 409, 422] {
+    fn answers_below_500_are_final_except_429_and_refusals_of_authorization() {
+        for status in [200, 201, 400, 404, 409, 422] {
             assert!(is_final(StatusCode::from_u16(status).unwrap()), "{status}");
         }
-        for status in [429, 500, 502, 503] {
+        for status in [401, 403, 429, 500, 502, 503] {
             assert!(!is_final(StatusCode::from_u16(status).unwrap()), "{status}");
         }
     }

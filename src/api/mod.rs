@@ -2,9 +2,11 @@
 //!
 //! Request path: `request_context` (request id, client address, security
 //! headers, audit entry) → routing → `auth::authenticate` (on `/v1`) →
+//! `access::authorize` (the route's key kind and permission) →
 //! `idempotency::idempotency` (POSTs with `Idempotency-Key`) → handler →
 //! service. Every error leaves as an `ApiError`.
 
+pub mod access;
 pub mod auth;
 pub mod client_address;
 pub mod context;
@@ -106,8 +108,11 @@ pub fn router(state: AppState) -> Router {
             "/webhook_endpoints/{id}/attempts",
             get(routes::webhook_endpoints::attempts),
         )
-        // Inside authentication: a key belongs to the authenticated merchant.
+        // Innermost first: idempotency (a key belongs to the authenticated
+        // merchant's key lineage) runs only for authorized requests, so a
+        // refusal is never stored and reserves no key.
         .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        .route_layer(axum::middleware::from_fn(access::authorize))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let body_limit = state.body_limit;
     Router::new()

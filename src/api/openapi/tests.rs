@@ -308,3 +308,37 @@ fn list_items_refer_to_their_component() {
     );
     assert_eq!(list["properties"]["object"]["enum"][0], "list");
 }
+
+/// The access table and the document name the same `/v1` operations: no
+/// route is left without a rule (it would be refused with 500), and no rule
+/// names a route that does not exist.
+#[test]
+fn every_v1_operation_has_exactly_one_access_rule() {
+    let doc: Value = serde_json::from_str(super::document()).unwrap();
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for method in item.as_object().unwrap().keys() {
+            let method = axum::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            assert!(
+                crate::api::access::rule(&method, path).is_some(),
+                "{method} {path} has no access rule"
+            );
+            documented.push((method, path.clone()));
+        }
+    }
+    for (method, route, _) in crate::api::access::RULES {
+        let n = crate::api::access::RULES
+            .iter()
+            .filter(|(m, r, _)| m == method && r == route)
+            .count();
+        assert_eq!(n, 1, "{method} {route} has {n} rules");
+        assert!(
+            documented.iter().any(|(m, p)| m == method && p == route),
+            "{method} {route} is not an operation of the document"
+        );
+    }
+    assert_eq!(documented.len(), crate::api::access::RULES.len());
+}

@@ -124,7 +124,6 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(params): AppQuery<ListParams>,
 ) -> Result<Json<ListResponse<ApiKeyView>>, ApiError> {
-    auth.require(Permission::ApiKeysRead)?;
     let limit = params.limit()?;
     let after = params.cursor(ApiKeyId::parse)?;
     let keys = keys::list(
@@ -153,7 +152,6 @@ pub async fn show(
     auth: Authenticated,
     PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    auth.require(Permission::ApiKeysRead)?;
     let key = keys::get(&state.store, KeyScope::Tenant(auth.tenant()), &key_id(&id)?).await?;
     Ok(Json(ApiKeyView::from(&key)))
 }
@@ -173,7 +171,6 @@ pub async fn revoke(
     audited: AuditedInTx,
     PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    auth.require(Permission::ApiKeysWrite)?;
     let key = keys::revoke(
         &state.store,
         &auth.actor(),

@@ -11,7 +11,6 @@ use utoipa::IntoParams;
 
 use crate::domain::event::EventType;
 use crate::domain::ids::EventId;
-use crate::domain::permission::Permission;
 use crate::services::events;
 use crate::webhooks::payload::EventView;
 
@@ -62,7 +61,6 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(query): AppQuery<EventsQuery>,
 ) -> Result<Json<ListResponse<EventView>>, ApiError> {
-    auth.require_private_key()?.require(Permission::EventsRead)?;
     let event_type = query
         .event_type
         .as_deref()
@@ -97,7 +95,6 @@ pub async fn show(
     auth: Authenticated,
     PathId(id): PathId,
 ) -> Result<Json<EventView>, ApiError> {
-    auth.require_private_key()?.require(Permission::EventsRead)?;
     let id = EventId::parse(&id).map_err(|_| ApiError::not_found("event", "id"))?;
     Ok(Json(events::get(&state.store, auth.tenant(), &id).await?))
 }

@@ -20,7 +20,6 @@ use crate::domain::ids::{PaymentId, TokenId};
 use crate::domain::money::{Currency, InvalidAmount, MinorUnits, Money};
 use crate::domain::payment::{CaptureMethod, PaymentStatus};
 use crate::domain::payment_fields::{self, CustomerEmail, Description, FieldError, Metadata, ReturnUrl};
-use crate::domain::permission::Permission;
 use crate::services::payments::view::PaymentView;
 use crate::services::payments::{Caller, CancellationReason, Confirmation, NewPayment, PaymentRecord};
 use crate::services::ServiceError;
@@ -216,7 +215,6 @@ pub async fn create(
     idempotency_key: Option<IdempotencyKey>,
     AppJson(body): AppJson<CreatePayment>,
 ) -> Result<PaymentBody, ApiError> {
-    auth.require_private_key()?.require(Permission::PaymentsWrite)?;
     let policy = state.payments.policy();
     let money = parse_money(body.amount.get(), &body.currency, policy.max_amount)?;
     let customer_ip = body
@@ -276,7 +274,6 @@ pub async fn confirm(
     PathId(id): PathId,
     OptionalJson(body): OptionalJson<ConfirmPayment>,
 ) -> Result<PaymentBody, ApiError> {
-    auth.require_private_key()?.require(Permission::PaymentsWrite)?;
     let id = payment_id(&id)?;
     let confirmation = Confirmation {
         payment_method: body.payment_method.as_deref().map(token).transpose()?,
@@ -314,7 +311,6 @@ pub async fn capture(
     PathId(id): PathId,
     OptionalJson(body): OptionalJson<CapturePayment>,
 ) -> Result<PaymentBody, ApiError> {
-    auth.require_private_key()?.require(Permission::PaymentsWrite)?;
     let id = payment_id(&id)?;
     let record = state
         .payments
@@ -352,7 +348,6 @@ pub async fn cancel(
     PathId(id): PathId,
     OptionalJson(body): OptionalJson<CancelPayment>,
 ) -> Result<PaymentBody, ApiError> {
-    auth.require_private_key()?.require(Permission::PaymentsWrite)?;
     let id = payment_id(&id)?;
     let record = state
         .payments
@@ -372,7 +367,6 @@ pub async fn show(
     auth: Authenticated,
     PathId(id): PathId,
 ) -> Result<PaymentBody, ApiError> {
-    auth.require_private_key()?.require(Permission::PaymentsRead)?;
     let record = state.payments.get(auth.tenant(), &payment_id(&id)?).await?;
     Ok(full_view(&record))
 }
@@ -387,7 +381,6 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(query): AppQuery<PaymentListQuery>,
 ) -> Result<Json<ListResponse<PaymentView>>, ApiError> {
-    auth.require_private_key()?.require(Permission::PaymentsRead)?;
     let paging = super::super::pagination::ListParams {
         limit: query.limit,
         starting_after: query.starting_after.clone(),

@@ -10,7 +10,6 @@ use utoipa::IntoParams;
 use crate::domain::idempotency_key::IdempotencyKey;
 use crate::domain::ids::{PaymentId, RefundId};
 use crate::domain::payment_fields::RefundReason;
-use crate::domain::permission::Permission;
 use crate::services::payments::view::RefundView;
 use crate::services::refunds::{self, NewRefund};
 
@@ -66,7 +65,6 @@ pub async fn create(
     idempotency_key: Option<IdempotencyKey>,
     AppJson(body): AppJson<CreateRefund>,
 ) -> Result<Json<RefundView>, ApiError> {
-    auth.require_private_key()?.require(Permission::RefundsWrite)?;
     let payment = PaymentId::parse(&body.payment)
         .map_err(|_| ApiError::invalid("payment", "parameter_invalid", "payment is not a payment id"))?;
     let new = NewRefund {
@@ -100,7 +98,6 @@ pub async fn show(
     auth: Authenticated,
     PathId(id): PathId,
 ) -> Result<Json<RefundView>, ApiError> {
-    auth.require_private_key()?.require(Permission::RefundsRead)?;
     let id = RefundId::parse(&id).map_err(|_| ApiError::not_found("refund", "id"))?;
     let row = refunds::get(&state.store, auth.tenant(), &id).await?;
     Ok(Json(RefundView::from_row(&row)))
@@ -116,7 +113,6 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(query): AppQuery<RefundListQuery>,
 ) -> Result<Json<ListResponse<RefundView>>, ApiError> {
-    auth.require_private_key()?.require(Permission::RefundsRead)?;
     let paging = ListParams {
         limit: query.limit,
         starting_after: query.starting_after.clone(),

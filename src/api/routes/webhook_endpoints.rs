@@ -13,7 +13,6 @@ use utoipa::IntoParams;
 
 use crate::domain::event::EventType;
 use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
-use crate::domain::permission::Permission;
 use crate::services::webhook_endpoints::{self, Changes, Context};
 use crate::store::webhook_attempts::AttemptRow;
 use crate::webhooks::endpoint::{WebhookEndpoint, ALL_EVENTS, MAX_EVENTS};
@@ -198,7 +197,6 @@ pub async fn create(
     audited: AuditedInTx,
     AppJson(body): AppJson<CreateWebhookEndpoint>,
 ) -> Result<Json<WebhookEndpointWithSecret>, ApiError> {
-    auth.require_private_key()?.require(Permission::WebhooksWrite)?;
     let actor = auth.actor();
     let (endpoint, secret) =
         webhook_endpoints::create(&context(&state, &auth, &actor), &body.url, &body.events).await?;
@@ -220,7 +218,6 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(query): AppQuery<ListParams>,
 ) -> Result<Json<ListResponse<WebhookEndpoint>>, ApiError> {
-    auth.require_private_key()?.require(Permission::WebhooksRead)?;
     let limit = query.limit()?;
     let after = query.cursor(WebhookEndpointId::parse)?;
     let rows = webhook_endpoints::list(&state.store, auth.tenant(), after.as_ref(), limit + 1).await?;
@@ -236,7 +233,6 @@ pub async fn show(
     auth: Authenticated,
     PathId(id): PathId,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
-    auth.require_private_key()?.require(Permission::WebhooksRead)?;
     Ok(Json(
         webhook_endpoints::get(&state.store, auth.tenant(), &endpoint_id(&id)?).await?,
     ))
@@ -254,7 +250,6 @@ pub async fn update(
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateWebhookEndpoint>,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
-    auth.require_private_key()?.require(Permission::WebhooksWrite)?;
     let id = endpoint_id(&id)?;
     let actor = auth.actor();
     let changes = Changes {
@@ -277,7 +272,6 @@ pub async fn delete(
     audited: AuditedInTx,
     PathId(id): PathId,
 ) -> Result<Json<DeletedWebhookEndpoint>, ApiError> {
-    auth.require_private_key()?.require(Permission::WebhooksWrite)?;
     let id = endpoint_id(&id)?;
     let actor = auth.actor();
     webhook_endpoints::delete(&context(&state, &auth, &actor), &id).await?;
@@ -304,7 +298,6 @@ pub async fn rotate_secret(
     PathId(id): PathId,
     AppJson(body): AppJson<RotateSecret>,
 ) -> Result<Json<WebhookEndpointWithSecret>, ApiError> {
-    auth.require_private_key()?.require(Permission::WebhooksWrite)?;
     let id = endpoint_id(&id)?;
     let actor = auth.actor();
     let (endpoint, secret) = webhook_endpoints::rotate_secret(
@@ -332,7 +325,6 @@ pub async fn attempts(
     PathId(id): PathId,
     AppQuery(query): AppQuery<ListParams>,
 ) -> Result<Json<ListResponse<WebhookAttemptView>>, ApiError> {
-    auth.require_private_key()?.require(Permission::WebhooksRead)?;
     let id = endpoint_id(&id)?;
     let limit = query.limit()?;
     let before = query.cursor(WebhookAttemptId::parse)?;

@@ -16,6 +16,7 @@
 mod bodies;
 mod elements;
 mod events;
+mod idempotency;
 mod lockouts;
 mod modes;
 mod payments;
