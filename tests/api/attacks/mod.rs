@@ -10,13 +10,15 @@
 //! every POST endpoint and invalid UTF-8 in paths and queries; `payments`
 //! payments, refunds and the 3-D Secure page; `tokens` the vault; `webhooks`
 //! webhook endpoints; `events` the event list; `elements` the hosted card
-//! fields page and the origins that may embed it.
+//! fields page and the origins that may embed it; `user_agents` card numbers
+//! and keys hidden in the `User-Agent` header.
 
 mod bodies;
 mod elements;
 mod events;
 mod payments;
 mod tokens;
+mod user_agents;
 mod webhooks;
 
 use std::sync::Arc;
