@@ -67,6 +67,16 @@ pub struct AuditEvent {
 /// Longest user agent kept in the trail.
 const MAX_USER_AGENT: usize = 256;
 
+/// Longest user agent searched for secrets; the rest is never kept.
+const MAX_SCANNED_USER_AGENT: usize = MAX_USER_AGENT * 4;
+
+/// Whether `c` may be part of a card number or key as the redactor reads
+/// them: letters and digits of any script, their separators, percent
+/// escapes, and anything non-ASCII (full-width forms, invisible characters).
+fn may_spell_a_secret(c: char) -> bool {
+    c.is_alphanumeric() || !c.is_ascii() || matches!(c, ' ' | '.' | '-' | '/' | '_' | '+' | '%')
+}
+
 impl AuditEvent {
     /// A new event with only the action and outcome set.
     pub fn new(action: &str, outcome: Outcome) -> Self {
@@ -86,13 +96,19 @@ impl AuditEvent {
     }
 
     /// Keeps a user agent bounded, free of control characters, and free of
-    /// anything shaped like a card number or API key.
+    /// anything shaped like a card number or API key. Redaction runs before
+    /// the text is shortened (it shortens the text, so what follows a
+    /// redaction moves up into the part that is kept); past
+    /// [`MAX_SCANNED_USER_AGENT`] characters the text is cut, and the
+    /// unfinished word at the cut is dropped, since a secret cut there would
+    /// be judged by its first part only.
     pub fn sanitize_user_agent(raw: &str) -> String {
-        let bounded: String = raw
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_USER_AGENT * 2)
-            .collect();
+        let mut chars = raw.chars().filter(|c| !c.is_control());
+        let mut bounded: String = chars.by_ref().take(MAX_SCANNED_USER_AGENT).collect();
+        if chars.next().is_some() {
+            let keep = bounded.trim_end_matches(may_spell_a_secret).len();
+            bounded.truncate(keep);
+        }
         super::redact::redact(&bounded).chars().take(MAX_USER_AGENT).collect()
     }
 }
@@ -228,6 +244,33 @@ impl ChainVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_agents_are_redacted_whole_before_they_are_shortened() {
+        assert_eq!(AuditEvent::sanitize_user_agent("curl/8.5.0"), "curl/8.5.0");
+        assert_eq!(
+            AuditEvent::sanitize_user_agent("a\u{7}b 4242.4242.4242.4242 c"),
+            "ab [REDACTED] c"
+        );
+        // Redactions shorten the text, so a card number that starts far
+        // into a long user agent lands in the part that is kept.
+        let encoded: String = "4242424242424242".bytes().map(|b| format!("%{b:02X}")).collect();
+        let agent = |card_at: usize| {
+            let mut ua = format!("{encoded} ").repeat(card_at / 49);
+            ua.push_str(&"x".repeat(card_at - ua.chars().count()));
+            ua + "4242424242424242 end"
+        };
+        // Within what is scanned: judged whole.
+        let kept = AuditEvent::sanitize_user_agent(&agent(MAX_USER_AGENT * 2 - 11));
+        assert!(kept.ends_with("x[REDACTED] end"), "{kept}");
+        // Cut by the bound after 11 digits: the unfinished word goes.
+        let kept = AuditEvent::sanitize_user_agent(&agent(MAX_SCANNED_USER_AGENT - 11));
+        for kept in [kept, AuditEvent::sanitize_user_agent(&agent(MAX_USER_AGENT * 2 - 11))] {
+            assert!(kept.chars().count() <= MAX_USER_AGENT);
+            let digits: String = kept.chars().filter(char::is_ascii_digit).collect();
+            assert!(!digits.contains("42424"), "{kept}");
+        }
+    }
 
     fn chain(n: i64) -> Vec<AuditRecord> {
         let mut prev = GENESIS_HASH.to_owned();

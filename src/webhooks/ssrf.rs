@@ -5,9 +5,12 @@
 //!   only to a loopback host when the gateway runs in dev mode.
 //! - A live-mode endpoint only ever reaches public addresses: its host, if an
 //!   IP literal, and every address its name resolves to must pass
-//!   [`is_public`] (no loopback, private, link-local, CGNAT, unique-local,
-//!   multicast, unspecified, documentation or cloud-metadata address, also
-//!   not in IPv4-mapped, 6to4, NAT64 or Teredo form). Checked at creation and
+//!   [`is_public`]: not in a block of the IANA special-purpose registries that
+//!   is not globally reachable (loopback, private, link-local, CGNAT,
+//!   unique-local, documentation, benchmarking, cloud metadata…), not
+//!   multicast, and for IPv6 inside 2000::/3 (so no IPv4-mapped, -compatible
+//!   or -translated form, nor Teredo); NAT64 and 6to4 addresses are judged by
+//!   the IPv4 address they reach. Checked at creation and
 //!   again at each delivery by [`GuardedResolver`], which hands the HTTP client
 //!   only the addresses it checked, so DNS rebinding between check and connect
 //!   cannot bypass it.
@@ -136,7 +139,9 @@ fn is_local_name(name: &str) -> bool {
     name == "localhost" || name.ends_with(".localhost") || name.ends_with(".local") || name.ends_with(".internal")
 }
 
-/// Whether `ip` is a globally reachable unicast address.
+/// Whether `ip` is a globally reachable unicast address a webhook may go to.
+/// The decisions the registries leave open are listed in `ssrf/registry.rs`,
+/// which tests this function against them.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -144,56 +149,102 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// A block of addresses: `bits` is the address as an integer, `len` the
+/// prefix length.
+struct Block<T> {
+    bits: T,
+    len: u32,
+}
+
+/// IPv4 blocks that are refused: every entry of the IANA IPv4 Special-Purpose
+/// Address Registry that is not globally reachable (the reachable anycast
+/// addresses 192.0.0.9 and 192.0.0.10 go with their /24), and multicast.
+/// `ssrf/registry.rs` tests this against the registry.
+const REFUSED_V4: [Block<u32>; 15] = [
+    v4(0, 0, 0, 0, 8),       // "this network", 0.0.0.0
+    v4(10, 0, 0, 0, 8),      // private
+    v4(100, 64, 0, 0, 10),   // shared address space, CGNAT (incl. 100.100.100.200 metadata)
+    v4(127, 0, 0, 0, 8),     // loopback
+    v4(169, 254, 0, 0, 16),  // link-local, incl. 169.254.169.254 metadata
+    v4(172, 16, 0, 0, 12),   // private
+    v4(192, 0, 0, 0, 24),    // IETF protocol assignments (DS-Lite, dummy, PCP/TURN anycast, NAT64 discovery)
+    v4(192, 0, 2, 0, 24),    // TEST-NET-1
+    v4(192, 88, 99, 0, 24),  // 6to4 relay anycast (terminated), 6a44 relay
+    v4(192, 168, 0, 0, 16),  // private
+    v4(198, 18, 0, 0, 15),   // benchmarking
+    v4(198, 51, 100, 0, 24), // TEST-NET-2
+    v4(203, 0, 113, 0, 24),  // TEST-NET-3
+    v4(224, 0, 0, 0, 4),     // multicast
+    v4(240, 0, 0, 0, 4),     // reserved, limited broadcast
+];
+
+/// The only IPv6 block allocated for global unicast (IPv6 Address Space
+/// registry): everything outside it is refused, which covers ::/8 (loopback,
+/// unspecified, IPv4-mapped, IPv4-compatible, RFC 2765 IPv4-translated
+/// ::ffff:0:a.b.c.d, local-use NAT64 64:ff9b:1::/48), 100::/64 discard,
+/// 100:0:0:1::/64 dummy, 5f00::/16 SRv6, fc00::/7 unique-local (incl.
+/// fd00:ec2::254 metadata), fe80::/10 link-local, fec0::/10 and multicast.
+const GLOBAL_UNICAST_V6: Block<u128> = v6([0x2000, 0, 0, 0, 0, 0, 0, 0], 3);
+
+/// IPv6 blocks inside 2000::/3 that are refused.
+const REFUSED_V6: [Block<u128>; 3] = [
+    // IETF protocol assignments: Teredo (tunnels to an IPv4 host we cannot
+    // see), benchmarking, ORCHID; the reachable anycast and identifier
+    // blocks in it (PCP, TURN, DNS-SD, AMT, AS112-v6, ORCHIDv2, DETs) too.
+    v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23),
+    v6([0x2001, 0x0db8, 0, 0, 0, 0, 0, 0], 32), // documentation
+    v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),      // documentation
+];
+
+/// NAT64 well-known prefix: a translator forwards to the embedded IPv4 address.
+const NAT64_V6: Block<u128> = v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96);
+
+/// 6to4: a relay forwards to the IPv4 address in bits 16..48.
+const SIX_TO_FOUR_V6: Block<u128> = v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16);
+
+const fn v4(a: u8, b: u8, c: u8, d: u8, len: u32) -> Block<u32> {
+    Block {
+        bits: Ipv4Addr::new(a, b, c, d).to_bits(),
+        len,
+    }
+}
+
+const fn v6(s: [u16; 8], len: u32) -> Block<u128> {
+    let [a, b, c, d, e, f, g, h] = s;
+    Block {
+        bits: Ipv6Addr::new(a, b, c, d, e, f, g, h).to_bits(),
+        len,
+    }
+}
+
+impl Block<u32> {
+    fn contains(&self, ip: u32) -> bool {
+        (ip ^ self.bits).checked_shr(32 - self.len).unwrap_or(0) == 0
+    }
+}
+
+impl Block<u128> {
+    fn contains(&self, ip: u128) -> bool {
+        (ip ^ self.bits).checked_shr(128 - self.len).unwrap_or(0) == 0
+    }
+}
+
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    let blocked = a == 0                                   // "this network", 0.0.0.0
-        || a == 10                                         // private
-        || (a == 100 && (64..128).contains(&b))            // CGNAT 100.64/10 (incl. 100.100.100.200 metadata)
-        || a == 127                                        // loopback
-        || (a == 169 && b == 254)                          // link-local, incl. 169.254.169.254 metadata
-        || (a == 172 && (16..32).contains(&b))             // private
-        || (a == 192 && b == 0 && c == 0)                  // IETF protocol assignments
-        || (a == 192 && b == 0 && c == 2)                  // TEST-NET-1
-        || (a == 192 && b == 88 && c == 99)                // 6to4 relay anycast
-        || (a == 192 && b == 168)                          // private
-        || (a == 198 && (b == 18 || b == 19))              // benchmarking
-        || (a == 198 && b == 51 && c == 100)               // TEST-NET-2
-        || (a == 203 && b == 0 && c == 113)                // TEST-NET-3
-        || a >= 224; // multicast, reserved, broadcast
-    !blocked
+    let bits = u32::from(ip);
+    !REFUSED_V4.iter().any(|b| b.contains(bits))
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let s = ip.segments();
-    let [s0, s1, ..] = s;
-    // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) forms.
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_public_v4(v4);
+    let bits = u128::from(ip);
+    // Forms that reach an IPv4 address through a translator or relay: the
+    // IPv4 address decides. The truncating casts take the embedded 32 bits.
+    if NAT64_V6.contains(bits) {
+        return is_public_v4(Ipv4Addr::from(bits as u32));
     }
-    if s.iter().take(6).all(|&x| x == 0) {
-        // ::, ::1 and the deprecated IPv4-compatible addresses.
-        return false;
+    if SIX_TO_FOUR_V6.contains(bits) {
+        return is_public_v4(Ipv4Addr::from((bits >> 80) as u32));
     }
-    // NAT64 (64:ff9b::/96): the embedded IPv4 address decides.
-    if s0 == 0x64 && s1 == 0xff9b && s.iter().skip(2).take(4).all(|&x| x == 0) {
-        let o = ip.octets();
-        let [.., a, b, c, d] = o;
-        return is_public_v4(Ipv4Addr::new(a, b, c, d));
-    }
-    // 6to4 (2002::/16): the IPv4 address in the next 32 bits decides.
-    if s0 == 0x2002 {
-        let [hi, lo] = [s1.to_be_bytes(), s.get(2).copied().unwrap_or(0).to_be_bytes()];
-        return is_public_v4(Ipv4Addr::new(hi[0], hi[1], lo[0], lo[1]));
-    }
-    let blocked = (s0 & 0xfe00) == 0xfc00               // unique local fc00::/7 (incl. fd00:ec2::254 metadata)
-        || (s0 & 0xffc0) == 0xfe80                      // link-local fe80::/10
-        || (s0 & 0xffc0) == 0xfec0                      // site-local (deprecated) fec0::/10
-        || (s0 & 0xff00) == 0xff00                      // multicast
-        || (s0 == 0x2001 && s1 == 0x0db8)               // documentation
-        || (s0 == 0x2001 && s1 == 0x0000)               // Teredo (tunnels to arbitrary IPv4)
-        || (s0 == 0x0100 && s1 == 0 && s.get(2) == Some(&0) && s.get(3) == Some(&0)) // discard 100::/64
-        || (s0 == 0x0064 && s1 == 0xff9b && s.get(2) == Some(&1)); // local-use NAT64 64:ff9b:1::/48
-    !blocked
+    GLOBAL_UNICAST_V6.contains(bits) && !REFUSED_V6.iter().any(|b| b.contains(bits))
 }
 
 /// The resolver of the live-mode HTTP client: resolves with the system
@@ -226,6 +277,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
         })
     }
 }
+
+#[cfg(test)]
+mod registry;
 
 #[cfg(test)]
 mod tests {
@@ -316,6 +370,36 @@ mod tests {
             "https://[64:ff9b::a00:1]/",
             "https://[2002:a00:1::]/",
             "https://[2001:0:4136:e378::1]/",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            // RFC 2765 IPv4-translated (::ffff:0:a.b.c.d), IPv4-mapped and
+            // IPv4-compatible forms: refused whatever the address they embed.
+            "https://[::ffff:0:7f00:1]/",
+            "https://[::ffff:0:a9fe:a9fe]/",
+            "https://[::ffff:0:808:808]/",
+            "https://[::ffff:8.8.8.8]/",
+            "https://[::8.8.8.8]/",
+            "https://[::7f00:1]/",
+            // NAT64 and 6to4 embedding a non-public IPv4 address.
+            "https://[64:ff9b::7f00:1]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[64:ff9b:1::808:808]/",
+            "https://[2002:7f00:1::]/",
+            "https://[2002:c0a8:101::1]/",
+            "https://[2002:a9fe:a9fe::1]/",
+            // Other special-purpose blocks.
+            "https://[100::1]/",
+            "https://[100:0:0:1::1]/",
+            "https://[2001:2::1]/",
+            "https://[2001:10::1]/",
+            "https://[2001:db8::1]/",
+            "https://[3fff::1]/",
+            "https://[5f00::1]/",
+            "https://[fec0::1]/",
+            "https://[4000::1]/",
+            "https://192.0.0.9/",
+            "https://192.88.99.1/",
+            "https://198.18.0.1/",
+            "https://240.0.0.1/",
             "https://localhost/",
             "https://api.localhost/",
             "https://LOCALHOST./",
@@ -329,6 +413,8 @@ mod tests {
             "https://172.32.0.1/",
             "https://[2606:4700:4700::1111]/",
             "https://[64:ff9b::808:808]/",
+            "https://[2002:808:808::1]/",
+            "https://[2a00:1450:4001::200e]/",
         ] {
             assert!(live(url).is_ok(), "{url}");
         }
@@ -349,9 +435,22 @@ mod tests {
 
     proptest! {
         #[test]
-        fn mapped_and_plain_v4_agree(a: u8, b: u8, c: u8, d: u8) {
+        fn mapped_compatible_and_translated_forms_are_refused_nat64_and_6to4_follow_v4(a: u8, b: u8, c: u8, d: u8) {
             let v4 = Ipv4Addr::new(a, b, c, d);
-            prop_assert_eq!(is_public(IpAddr::V6(v4.to_ipv6_mapped())), is_public(IpAddr::V4(v4)));
+            let [hi, lo] = [u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d])];
+            for never in [
+                v4.to_ipv6_mapped(),
+                v4.to_ipv6_compatible(),
+                Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, hi, lo),
+            ] {
+                prop_assert!(!is_public(IpAddr::V6(never)), "{}", never);
+                prop_assert_eq!(live(&format!("https://[{never}]/")).err(), Some(UrlError::NonPublicAddress));
+            }
+            let nat64 = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo);
+            let six_to_four = Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1);
+            for follows in [nat64, six_to_four] {
+                prop_assert_eq!(is_public(IpAddr::V6(follows)), is_public(IpAddr::V4(v4)), "{}", follows);
+            }
             if !is_public(IpAddr::V4(v4)) {
                 let url = format!("https://{v4}/");
                 prop_assert_eq!(live(&url).err(), Some(UrlError::NonPublicAddress));

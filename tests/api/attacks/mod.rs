@@ -11,7 +11,9 @@
 //! payments, refunds and the 3-D Secure page; `tokens` the vault; `webhooks`
 //! webhook endpoints; `events` the event list; `elements` the hosted card
 //! fields page and the origins that may embed it; `lockouts` the client-address
-//! lockout (clearing, forwarded-for chains, credential-less requests).
+//! lockout (clearing, forwarded-for chains, credential-less requests);
+//! `user_agents` card numbers and keys hidden in the `User-Agent` header;
+//! `modes` test/live isolation; `idempotency` squatting of Idempotency-Keys.
 
 mod bodies;
 mod elements;
@@ -21,6 +23,7 @@ mod lockouts;
 mod modes;
 mod payments;
 mod tokens;
+mod user_agents;
 mod webhooks;
 
 use std::sync::Arc;

@@ -3,14 +3,17 @@
 //! attempts queries; privileged fields smuggled into create, update and
 //! rotate bodies. A URL carrying the text in its path is inert: stored and
 //! shown as the URL it is. Everything else is a clean 4xx, and the target
-//! endpoint's row, secrets included, is unchanged.
+//! endpoint's row, secrets included, is unchanged. Live-mode endpoints refuse
+//! IPv6 literals that reach a non-public IPv4 address (IPv4-translated,
+//! -mapped and -compatible forms, NAT64, 6to4, Teredo).
 
+use paywarden::domain::api_key::{KeyKind, Mode};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{assert_api_error, assert_intact, enc, Rows, SQLI, XSS};
 use crate::both_backends;
-use crate::support::TestApp;
+use crate::support::{new_key, TestApp};
 
 /// The endpoint under attack: its id and its stored row.
 async fn endpoint(app: &TestApp, sk: &str) -> String {
@@ -255,6 +258,39 @@ both_backends! {
         let (status, text) = send(app, Method::POST, "/v1/webhook_endpoints", &sk, Some(json!({"url": "https://hooks.example.com/new", "events": ["*"], "disabled": true}))).await;
         refused(status, &text, "parameter_unknown", "disabled", "create disabled");
         assert_eq!(row(app, &id).await, row_before, "the endpoint and its secrets are unchanged");
+        assert_intact(app, before, |_| {}).await;
+    }
+
+    async fn live_endpoints_refuse_ipv6_forms_of_non_public_addresses(app) {
+        let (merchant, _) = app.merchant_with_secret("Hooks").await;
+        let mut live = new_key(&merchant, KeyKind::Secret, &[]);
+        live.mode = Mode::Live;
+        let live = app.issue(live).await.secret.expose().to_owned();
+        let (status, text) = send(app, Method::POST, "/v1/webhook_endpoints", &live, Some(json!({"url": "https://8.8.8.8/hooks", "events": ["*"]}))).await;
+        assert_eq!(status, 200, "{text}");
+        let id = serde_json::from_str::<Value>(&text).unwrap()["id"].as_str().unwrap().to_owned();
+        let row_before = row(app, &id).await;
+        let before = Rows::snapshot(app).await;
+        for url in [
+            // RFC 2765 IPv4-translated ::ffff:0:a.b.c.d: 127.0.0.1, the metadata address, 10.0.0.1.
+            "https://[::ffff:0:7f00:1]/",
+            "https://[::ffff:0:a9fe:a9fe]/latest/meta-data/",
+            "https://[::ffff:0:a00:1]:8443/",
+            // IPv4-mapped, IPv4-compatible, NAT64 (well-known and local-use), 6to4, Teredo.
+            "https://[::ffff:7f00:1]/",
+            "https://[::127.0.0.1]/",
+            "https://[64:ff9b::7f00:1]/",
+            "https://[64:ff9b:1::a00:1]/",
+            "https://[2002:a9fe:a9fe::1]/",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+        ] {
+            let (status, text) = send(app, Method::POST, "/v1/webhook_endpoints", &live, Some(json!({"url": url, "events": ["*"]}))).await;
+            refused(status, &text, "url_not_allowed", "url", &format!("create {url}"));
+            let (status, text) = send(app, Method::POST, &format!("/v1/webhook_endpoints/{id}"), &live, Some(json!({"url": url}))).await;
+            refused(status, &text, "url_not_allowed", "url", &format!("update {url}"));
+            assert!(!text.contains("ffff") && !text.contains("ff9b"), "{url}: the error echoes the URL: {text}");
+        }
+        assert_eq!(row(app, &id).await, row_before, "the endpoint still points where it did");
         assert_intact(app, before, |_| {}).await;
     }
 }
