@@ -47,6 +47,11 @@ impl Authenticated {
         &self.key.merchant_id
     }
 
+    /// The client's address (behind trusted proxies, the forwarded one).
+    pub fn client_ip(&self) -> std::net::IpAddr {
+        self.meta.client_ip
+    }
+
     /// The caller's world: its key's merchant and mode.
     pub fn tenant(&self) -> &Tenant {
         &self.tenant

@@ -174,6 +174,13 @@ impl ApiError {
         e
     }
 
+    /// 429 with the bucket's own `Retry-After` (whole seconds, at least 1).
+    pub fn rate_limited_for(retry_after: Duration, message: impl Into<String>) -> Self {
+        let mut e = Self::rate_limited(message);
+        e.retry_after = Some(Duration::from_secs(retry_after.as_secs().saturating_add(1)));
+        e
+    }
+
     pub fn permission_denied(wanted: Permission) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

@@ -65,6 +65,10 @@ pub struct AppServices {
     pub vault: Arc<Vault>,
     pub idempotency: Idempotency,
     pub payments: Payments,
+    /// Tokenization limits (per publishable key, per client address).
+    pub tokenization: crate::services::rate_limit::Tokenization,
+    /// The audit of throttled requests, one entry per subject and window.
+    pub throttles: crate::services::rate_limit::ThrottleLog,
     /// Peers whose `X-Forwarded-For` is believed (a TLS-terminating proxy).
     pub trusted_proxies: Arc<[IpNet]>,
     pub body_limit: usize,

@@ -73,6 +73,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             trusted_proxies: settings.trusted_proxies.clone(),
             body_limit: settings.body_limit,
             webhooks: settings.webhooks,
+            rate_limits: settings.rate_limits.clone(),
         },
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };

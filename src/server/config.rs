@@ -15,6 +15,8 @@ use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::services::rate_limit::{Quota, TokenizationPolicy};
+
 /// The default HTTPS address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 /// The default data directory, relative to the working directory.
@@ -41,6 +43,7 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub database: DatabaseConfig,
     pub webhooks: WebhooksConfig,
+    pub rate_limits: RateLimitsConfig,
     /// `text` or `json`.
     pub log_format: LogFormat,
 }
@@ -65,6 +68,7 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             database: DatabaseConfig::default(),
             webhooks: WebhooksConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
             log_format: LogFormat::Text,
         }
     }
@@ -122,6 +126,40 @@ impl Default for VaultConfig {
 pub struct PreviousKek {
     pub version: u32,
     pub file: PathBuf,
+}
+
+/// Token buckets (`burst` at once, then `per_minute`); a zero turns one off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// Card tokenizations per publishable key.
+    pub tokenize_per_publishable_key: Quota,
+    /// Card tokenizations with a publishable key per client address (IPv6:
+    /// per /64).
+    pub tokenize_per_client_ip: Quota,
+    /// Card tokenizations per secret or restricted key; unset: unlimited.
+    pub tokenize_per_private_key: Option<Quota>,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        let policy = TokenizationPolicy::default();
+        Self {
+            tokenize_per_publishable_key: policy.per_publishable_key,
+            tokenize_per_client_ip: policy.per_client_ip,
+            tokenize_per_private_key: policy.per_private_key,
+        }
+    }
+}
+
+impl RateLimitsConfig {
+    pub fn tokenization(&self) -> TokenizationPolicy {
+        TokenizationPolicy {
+            per_publishable_key: self.tokenize_per_publishable_key,
+            per_client_ip: self.tokenize_per_client_ip,
+            per_private_key: self.tokenize_per_private_key,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -29,6 +29,7 @@ use crate::services::idempotency::{self, Idempotency, IdempotencyPolicy, Request
 use crate::services::key_hasher::KeyHasher;
 use crate::services::keys::KeyPolicy;
 use crate::services::payments::{PaymentPolicy, Payments};
+use crate::services::rate_limit::{ThrottleLog, Tokenization, TokenizationPolicy, THROTTLE_AUDIT_WINDOW};
 use crate::services::tokens::Vault;
 use crate::store::{PoolSettings, Store};
 use crate::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
@@ -69,6 +70,7 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub pool: PoolSettings,
     pub webhooks: WebhookSettings,
+    pub rate_limits: TokenizationPolicy,
     pub dev: bool,
 }
 
@@ -190,6 +192,7 @@ impl Settings {
                 ..PoolSettings::default()
             },
             webhooks: webhooks(config, dev)?,
+            rate_limits: config.rate_limits.tokenization(),
             dev,
         })
     }
@@ -396,16 +399,18 @@ pub struct GatewayOptions {
     pub trusted_proxies: Vec<IpNet>,
     pub body_limit: usize,
     pub webhooks: WebhookSettings,
+    /// Tokenization rate limits.
+    pub rate_limits: TokenizationPolicy,
 }
 
 impl Gateway {
     pub fn start(store: Store, options: GatewayOptions) -> Self {
         let (audit, audit_writer) = AuditWriter::spawn(store.clone());
+        let audit_sink_for_throttles = audit.clone();
         let mac_key = RequestMacKey::derive(&options.pepper);
         let hasher = Arc::new(KeyHasher::new(options.pepper));
         let auth = Authenticator::new(store.clone(), hasher, options.lockout, audit.clone());
         let idempotency = Idempotency::new(store.clone(), Arc::clone(&options.vault), mac_key, options.idempotency);
-        let maintenance = tokio::spawn(maintain(auth.clone(), Arc::clone(&options.vault), idempotency.clone()));
         let payments = Payments::new(
             store.clone(),
             Arc::clone(&options.vault),
@@ -422,10 +427,13 @@ impl Gateway {
             vault: options.vault,
             idempotency,
             payments,
+            tokenization: Tokenization::local(&options.rate_limits),
+            throttles: ThrottleLog::new(audit_sink_for_throttles, THROTTLE_AUDIT_WINDOW),
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
             dev_mode,
         });
+        let maintenance = tokio::spawn(maintain(state.clone()));
         Gateway {
             state,
             audit_writer,
@@ -443,6 +451,8 @@ impl Gateway {
     /// the listener has stopped, so no request can queue another.
     pub async fn shutdown(self) {
         self.maintenance.abort();
+        // Throttled requests of windows still open get their summary entry.
+        self.state.throttles.flush_all().await;
         self.payment_upkeep.abort();
         self.webhooks.shutdown().await;
         let store = self.state.store.clone();
@@ -452,17 +462,20 @@ impl Gateway {
     }
 }
 
-/// Periodic housekeeping: forget old authentication failures, expired CVCs
-/// and expired idempotency records.
-async fn maintain(auth: Authenticator, vault: Arc<Vault>, idempotency: Idempotency) {
+/// Periodic housekeeping: forget old authentication failures, expired CVCs,
+/// expired idempotency records and idle rate-limit buckets; write the audit
+/// summaries of closed throttle windows.
+async fn maintain(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        vault.purge_expired();
-        if let Err(e) = auth.prune().await {
+        state.vault.purge_expired();
+        state.tokenization.forget_idle();
+        state.throttles.flush().await;
+        if let Err(e) = state.auth.prune().await {
             tracing::warn!(error = %e, "pruning authentication failures failed");
         }
-        if let Err(e) = idempotency.sweep().await {
+        if let Err(e) = state.idempotency.sweep().await {
             tracing::warn!(error = %e, "deleting expired idempotency records failed");
         }
     }

@@ -14,6 +14,7 @@ pub mod key_hasher;
 pub mod keys;
 pub mod merchants;
 pub mod payments;
+pub mod rate_limit;
 pub mod refunds;
 pub mod tokens;
 pub mod webhook_endpoints;

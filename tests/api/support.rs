@@ -26,6 +26,7 @@ use paywarden::services::key_hasher::KeyHasher;
 use paywarden::services::keys::{self, IssuedKey, KeyPolicy, NewKey};
 use paywarden::services::merchants;
 use paywarden::services::payments::PaymentPolicy;
+use paywarden::services::rate_limit::TokenizationPolicy;
 use paywarden::services::tokens::Vault;
 use paywarden::store::{self, PoolSettings, Store};
 use paywarden::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
@@ -113,6 +114,16 @@ pub struct Replica {
 }
 
 impl Replica {
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -226,6 +237,15 @@ impl TestApp {
 
     /// A replica with its own vault keys (e.g. during a KEK rotation).
     pub async fn spawn_replica_with(&self, vault: Vault) -> Replica {
+        self.spawn_replica_limited(vault, TokenizationPolicy::default()).await
+    }
+
+    /// A replica with its own tokenization limits.
+    pub async fn spawn_replica_with_rate_limits(&self, rate_limits: TokenizationPolicy) -> Replica {
+        self.spawn_replica_limited(self.vault(), rate_limits).await
+    }
+
+    async fn spawn_replica_limited(&self, vault: Vault, rate_limits: TokenizationPolicy) -> Replica {
         let store = Store::open(
             &self.db.url,
             &PoolSettings {
@@ -257,6 +277,7 @@ impl TestApp {
                 trusted_proxies: self.trusted_proxies.clone(),
                 body_limit: 64 * 1024,
                 webhooks: webhook_settings(),
+                rate_limits,
             },
         );
         let (cert, key) = tls::dev_paths(self.dir.path());

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::api_key::Mode;
 use crate::domain::card::{CardBrand, CardError, CardNumber, CardholderName, Cvc, ExpiryDate};
 use crate::domain::ids::TokenId;
+use crate::domain::permission::Permission;
 use crate::domain::time::Timestamp;
 use crate::services::tokens::{self, CardInput, Token};
 
@@ -54,8 +55,12 @@ pub struct CardView {
     pub last4: String,
     pub exp_month: u8,
     pub exp_year: u16,
-    /// Stable per merchant for the same card number.
-    pub fingerprint: String,
+    /// Stable per merchant and mode for the same card number. Shown only to
+    /// secret keys and restricted keys with `tokens:read`: never to a
+    /// publishable key (with the BIN and last four it would let a script
+    /// find the full number by tokenizing candidates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -90,6 +95,18 @@ pub struct RevealedCardDetails {
     pub name: Option<String>,
 }
 
+impl TokenView {
+    /// The token as `auth` may see it: the fingerprint only for a key that
+    /// may read tokens.
+    fn for_caller(t: &Token, auth: &Authenticated) -> Self {
+        let mut view = TokenView::from(t);
+        if !auth.key().grants(Permission::TokensRead) {
+            view.card.fingerprint = None;
+        }
+        view
+    }
+}
+
 impl From<&Token> for TokenView {
     fn from(t: &Token) -> Self {
         TokenView {
@@ -103,7 +120,7 @@ impl From<&Token> for TokenView {
                 last4: t.last4.clone(),
                 exp_month: t.exp_month,
                 exp_year: t.exp_year,
-                fingerprint: t.fingerprint.clone(),
+                fingerprint: Some(t.fingerprint.clone()),
             },
         }
     }
@@ -159,10 +176,28 @@ pub async fn create(
     audited: AuditedInTx,
     AppJson(body): AppJson<CreateToken>,
 ) -> Result<Json<TokenView>, ApiError> {
+    if let Err(throttled) = state.tokenization.admit(auth.key(), auth.client_ip()).await {
+        // The refusal's audit entry is the throttle log's: one per window.
+        audited.mark();
+        state
+            .throttles
+            .note(
+                &auth.actor(),
+                auth.key(),
+                auth.client_ip(),
+                "POST /v1/tokens",
+                &throttled,
+            )
+            .await;
+        return Err(ApiError::rate_limited_for(
+            throttled.retry_after,
+            "Too many cards tokenized with this key or from this address; try again later",
+        ));
+    }
     let card = parse_card(body.card)?;
     let token = tokens::tokenize(&state.store, &state.vault, &auth.actor(), auth.tenant(), card).await?;
     audited.mark();
-    Ok(Json(TokenView::from(&token)))
+    Ok(Json(TokenView::for_caller(&token, &auth)))
 }
 
 #[utoipa::path(get, path = "/v1/tokens/{id}", operation_id = "get_token", tag = "tokens", params(("id" = String, Path)),
@@ -175,7 +210,7 @@ pub async fn show(
     PathId(id): PathId,
 ) -> Result<Json<TokenView>, ApiError> {
     let token = tokens::get(&state.store, auth.tenant(), &token_id(&id)?).await?;
-    Ok(Json(TokenView::from(&token)))
+    Ok(Json(TokenView::for_caller(&token, &auth)))
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", operation_id = "delete_token", tag = "tokens", params(("id" = String, Path)),

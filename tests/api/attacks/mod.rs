@@ -18,6 +18,7 @@
 mod bodies;
 mod elements;
 mod events;
+mod fingerprints;
 mod idempotency;
 mod lockouts;
 mod modes;
