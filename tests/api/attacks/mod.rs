@@ -10,9 +10,11 @@
 //! every POST endpoint and invalid UTF-8 in paths and queries; `payments`
 //! payments, refunds and the 3-D Secure page; `tokens` the vault; `webhooks`
 //! webhook endpoints; `events` the event list; `elements` the hosted card
-//! fields page and the origins that may embed it.
+//! fields page and the origins that may embed it; `early_refusals` answers
+//! given before a body was read, over HTTP/2.
 
 mod bodies;
+mod early_refusals;
 mod elements;
 mod events;
 mod payments;
