@@ -4,6 +4,7 @@
 pub mod config;
 pub mod database;
 pub mod dev;
+pub mod fd_limit;
 pub mod files;
 pub mod linger;
 pub mod listener;
