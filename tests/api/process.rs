@@ -407,7 +407,7 @@ async fn plain_http_only_when_asked_and_slow_headers_are_cut_off() {
     assert_eq!(raised["soft_before"], 1024, "{raised}");
     assert_eq!(raised["soft_now"], raised["hard"], "{raised}");
     assert!(
-        stderr.contains("\"max_connections\":1024"),
+        stderr.contains("\"max_connections\":4096"),
         "the connection limit is logged: {stderr}"
     );
 }

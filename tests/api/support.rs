@@ -136,6 +136,8 @@ pub struct TestApp {
     lockout: LockoutPolicy,
     /// The payments policy of every replica (`public_url` is set per replica).
     pub payments: PaymentPolicy,
+    /// The connection limits and deadlines of every replica's listener.
+    pub limits: ConnLimits,
 }
 
 pub fn test_pepper() -> (String, [u8; 32]) {
@@ -164,6 +166,20 @@ pub async fn spawn_app_with_payments(kind: Db, payments: PaymentPolicy) -> Optio
 }
 
 pub async fn spawn_app_full(kind: Db, lockout: LockoutPolicy, payments: PaymentPolicy) -> Option<TestApp> {
+    spawn_app_limited(kind, lockout, payments, ConnLimits::default()).await
+}
+
+/// A gateway whose listener has its own limits (e.g. short deadlines).
+pub async fn spawn_app_with_limits(kind: Db, limits: ConnLimits) -> Option<TestApp> {
+    spawn_app_limited(kind, LockoutPolicy::default(), test_payment_policy(), limits).await
+}
+
+async fn spawn_app_limited(
+    kind: Db,
+    lockout: LockoutPolicy,
+    payments: PaymentPolicy,
+    limits: ConnLimits,
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(kind, &dir).await?;
     let store = Store::open(
@@ -198,6 +214,7 @@ pub async fn spawn_app_full(kind: Db, lockout: LockoutPolicy, payments: PaymentP
         hasher,
         lockout,
         payments,
+        limits,
     };
     app.main = app.spawn_replica().await;
     Some(app)
@@ -248,8 +265,9 @@ impl TestApp {
         let tls = tls::server_config(&cert, &key).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let router = gateway.router();
+        let limits = self.limits.clone();
         let server = tokio::spawn(async move {
-            listener::serve(listener, Some(tls), router, ConnLimits::default(), async {
+            listener::serve(listener, Some(tls), router, limits, async {
                 let _ = rx.await;
             })
             .await;

@@ -11,9 +11,11 @@
 //! payments, refunds and the 3-D Secure page; `tokens` the vault; `webhooks`
 //! webhook endpoints; `events` the event list; `elements` the hosted card
 //! fields page and the origins that may embed it; `early_refusals` answers
-//! given before a body was read, over HTTP/2.
+//! given before a body was read, over HTTP/2; `connections` idle and slow
+//! connections and the connection cap.
 
 mod bodies;
+mod connections;
 mod early_refusals;
 mod elements;
 mod events;
