@@ -139,6 +139,8 @@ pub struct LimitsConfig {
     /// How long a connection may stay open with no request in flight
     /// (HTTP/1.1 keep-alive and HTTP/2).
     pub keep_alive_timeout_secs: u64,
+    /// From a request's head to the end of its body (a slow upload).
+    pub body_read_timeout_secs: u64,
     /// How often an HTTP/2 connection is pinged, and how long the answer
     /// may take before the connection is closed.
     pub http2_keep_alive_interval_secs: u64,
@@ -158,6 +160,7 @@ impl Default for LimitsConfig {
             first_request_timeout_secs: 10,
             header_read_timeout_secs: 10,
             keep_alive_timeout_secs: 60,
+            body_read_timeout_secs: 10,
             http2_keep_alive_interval_secs: 20,
             http2_keep_alive_timeout_secs: 10,
             max_connections: 4096,

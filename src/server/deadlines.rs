@@ -12,28 +12,36 @@
 //!   arrives, the head must be complete within this time (whichever of this
 //!   and the deadline above comes first).
 //!
-//! While a request is in flight none of them runs: handlers and the request
-//! body have bounds of their own, and HTTP/2 keep-alive pings find dead peers.
+//! While a request is in flight none of them runs; instead its body must
+//! arrive within the **body read** time of its head ([`TimedBody`]: a slow
+//! upload holds a connection as well as an idle one), handlers have bounds of
+//! their own, and HTTP/2 keep-alive pings find dead peers.
 //! The listener closes the connection gracefully (HTTP/2 `GOAWAY`) when
 //! [`Activity::expired`] completes.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use hyper::Version;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
-/// The three deadlines (see the module documentation).
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The deadlines (see the module documentation).
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
     pub first_request: Duration,
     pub keep_alive: Duration,
     pub header_read: Duration,
+    /// For [`TimedBody`]: from a request's head to the end of its body.
+    pub body_read: Duration,
 }
 
 /// Which deadline passed.
@@ -196,6 +204,64 @@ impl Drop for InFlight {
     }
 }
 
+/// A request body that fails once `deadline` passes before its end: the
+/// handler sees a body that could not be read and answers with an error.
+pub struct TimedBody<B> {
+    inner: B,
+    deadline: Instant,
+    /// Made on the first wait, so a body that is already whole costs none.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl<B> TimedBody<B> {
+    pub fn new(inner: B, within: Duration) -> Self {
+        Self {
+            inner,
+            deadline: Instant::now() + within,
+            timer: None,
+        }
+    }
+}
+
+/// The error of a body that took too long.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyTimedOut;
+
+impl<B> HttpBody for TimedBody<B>
+where
+    B: HttpBody + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                let deadline = this.deadline;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The connection's byte stream, reporting reads to its [`Activity`].
 pub struct Tracked<I> {
     io: I,
@@ -257,6 +323,7 @@ mod tests {
         first_request: Duration::from_millis(600),
         keep_alive: Duration::from_millis(800),
         header_read: Duration::from_millis(200),
+        body_read: Duration::from_millis(200),
     };
 
     /// `bytes` sent by the client and read by the server through `Tracked`.
@@ -337,6 +404,31 @@ mod tests {
         let (elapsed, why) = time_to_expiry(&activity).await;
         assert_eq!(why, Expired::HeaderRead);
         assert!(about(elapsed, D.header_read), "{elapsed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_body_fails_once_its_time_is_up_and_a_whole_one_does_not() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(4);
+        let slow = axum::body::Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        tx.send(Ok(axum::body::Bytes::from_static(b"a"))).await.unwrap();
+        let started = Instant::now();
+        let read = axum::body::to_bytes(
+            axum::body::Body::new(TimedBody::new(slow, Duration::from_millis(200))),
+            1024,
+        )
+        .await;
+        assert!(read.is_err(), "{read:?}");
+        assert!(
+            about(started.elapsed(), Duration::from_millis(200)),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(tx);
+
+        let whole = TimedBody::new(axum::body::Body::from("whole"), Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let read = axum::body::to_bytes(axum::body::Body::new(whole), 1024).await.unwrap();
+        assert_eq!(&read[..], b"whole");
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -26,7 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::capacity::Capacity;
-use super::deadlines::{Activity, Deadlines, Tracked};
+use super::deadlines::{Activity, Deadlines, TimedBody, Tracked};
 use super::linger::Lingering;
 use crate::api::context::PeerAddr;
 
@@ -44,6 +45,8 @@ pub struct ConnLimits {
     pub header_read_timeout: Duration,
     /// No request in flight for this long: the connection is closed.
     pub keep_alive_timeout: Duration,
+    /// From a request's head to the end of its body.
+    pub body_read_timeout: Duration,
     /// HTTP/2 pings: how often, and how long the answer may take.
     pub http2_keep_alive_interval: Duration,
     pub http2_keep_alive_timeout: Duration,
@@ -88,6 +91,7 @@ pub async fn serve(
         first_request: limits.first_request_timeout,
         keep_alive: limits.keep_alive_timeout,
         header_read: limits.header_read_timeout,
+        body_read: limits.body_read_timeout,
     };
     tokio::pin!(shutdown);
 
@@ -159,8 +163,9 @@ async fn serve_connection<I>(
 {
     let activity = Arc::new(Activity::new());
     let requests = Arc::clone(&activity);
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let in_flight = requests.request_started(req.version());
+        let mut req = req.map(|body| Body::new(TimedBody::new(body, deadlines.body_read)));
         req.extensions_mut().insert(PeerAddr(peer));
         let app = app.clone();
         async move {

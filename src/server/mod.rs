@@ -200,6 +200,7 @@ pub fn conn_limits(limits: &config::LimitsConfig) -> ConnLimits {
         first_request_timeout: secs(limits.first_request_timeout_secs),
         header_read_timeout: secs(limits.header_read_timeout_secs),
         keep_alive_timeout: secs(limits.keep_alive_timeout_secs),
+        body_read_timeout: secs(limits.body_read_timeout_secs),
         http2_keep_alive_interval: secs(limits.http2_keep_alive_interval_secs),
         http2_keep_alive_timeout: secs(limits.http2_keep_alive_timeout_secs),
         shutdown_grace: Duration::from_secs(limits.shutdown_grace_secs),

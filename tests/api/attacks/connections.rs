@@ -370,3 +370,54 @@ async fn at_the_connection_cap_new_connections_are_closed_at_once_and_served_onc
     assert_eq!(answered, Ok(200), "once a connection ended, a new one must be served");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_trickles_in_is_cut_off_at_the_body_read_time() {
+    let limits = ConnLimits {
+        body_read_timeout: Duration::from_secs(1),
+        keep_alive_timeout: Duration::from_secs(30),
+        ..short()
+    };
+    let app = spawn_app_with_limits(Db::Sqlite, limits.clone()).await.unwrap();
+    // The 3-D Secure answer is the one route that reads a body before
+    // anything proves who is asking: a slow POST there needs no key.
+    let mut slow = tls(&app, &[b"http/1.1"]).await;
+    slow.write_all(
+        b"POST /sandbox/3ds/pay_x HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ndecision=app",
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let (mut answers, mut sends) = tokio::io::split(slow);
+    let trickle = async {
+        // A byte every 300 ms: never idle for long, never done.
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if sends.write_all(b"r").await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let mut answer = [0u8; 64];
+    // The first thing the server says (an answer or its close) ends it.
+    let said = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::select! {
+            () = trickle => unreachable!(),
+            read = answers.read(&mut answer) => read,
+        }
+    })
+    .await;
+    let cut_off = started.elapsed();
+    assert!(
+        said.is_ok() && cut_off < Duration::from_secs(5),
+        "a body still arriving after {cut_off:?} was not cut off (body read time {:?})",
+        limits.body_read_timeout
+    );
+    if let Ok(Ok(n)) = said {
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(n == 0 || text.starts_with("HTTP/1.1 4"), "{text}");
+    }
+    assert!(cut_off >= limits.body_read_timeout, "cut off after {cut_off:?}");
+    app.stop().await;
+}
