@@ -4,12 +4,14 @@
 //! headers, audit entry) → routing → `auth::authenticate` (on `/v1`) →
 //! `access::authorize` (the route's key kind and permission) →
 //! `idempotency::idempotency` (POSTs with `Idempotency-Key`) → handler →
-//! service. Every error leaves as an `ApiError`.
+//! service. Every error leaves as an `ApiError`. On the way out,
+//! `drain::drain_unread_body` reads what the handler left of the body.
 
 pub mod access;
 pub mod auth;
 pub mod client_address;
 pub mod context;
+pub mod drain;
 pub mod error;
 pub mod extract;
 pub mod field_schemas;
@@ -133,6 +135,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.clone(), context::request_context))
+        // Outside the request context: the body is drained after the
+        // request's audit entry is queued, just before the answer leaves.
+        .layer(from_fn_with_state(state.clone(), drain::drain_unread_body))
         .layer(axum::Extension(BodyLimit(body_limit)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {

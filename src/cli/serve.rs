@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::server::listener::{self, shutdown_signal};
-use crate::server::{dev, Gateway, GatewayOptions, Settings};
+use crate::server::{dev, fd_limit, Gateway, GatewayOptions, Settings};
 use crate::services::key_hasher::KeyHasher;
 use crate::services::payments::PaymentPolicy;
 use crate::store::Store;
@@ -25,7 +25,8 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
     if let Some(listen) = args.listen {
         ctx.config.listen = listen;
     }
-    let settings = Settings::resolve(&ctx.config, ctx.dev)?;
+    let mut settings = Settings::resolve(&ctx.config, ctx.dev)?;
+    open_files(&mut settings);
     if settings.dev {
         tracing::warn!(
             data_dir = %settings.data_dir.display(),
@@ -89,4 +90,34 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
     gateway.shutdown().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the open-files limit to the hard limit (logging both figures) and
+/// keeps the connection cap below it.
+fn open_files(settings: &mut Settings) {
+    let configured = settings.limits.max_connections;
+    match fd_limit::raise() {
+        Ok(Some(limit)) => {
+            tracing::info!(
+                soft_before = limit.before,
+                soft_now = limit.after,
+                hard = limit.hard,
+                "open-files limit (RLIMIT_NOFILE) raised to the hard limit"
+            );
+            let cap = fd_limit::connection_cap(configured, limit.after);
+            if cap < configured {
+                tracing::warn!(
+                    configured,
+                    cap,
+                    open_files = limit.after,
+                    reserved = fd_limit::RESERVED_FILES,
+                    "limits.max_connections lowered to fit under the open-files limit; raise the hard limit (e.g. LimitNOFILE= in the systemd unit) to allow more"
+                );
+                settings.limits.max_connections = cap;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit (RLIMIT_NOFILE)"),
+    }
+    tracing::info!(max_connections = settings.limits.max_connections, "connection limit");
 }

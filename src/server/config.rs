@@ -162,12 +162,29 @@ impl RateLimitsConfig {
     }
 }
 
+/// `[limits]`: request size, connection count and the deadlines of a
+/// connection (see `server::deadlines`). Every deadline is at least 1 s.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     pub body_limit_bytes: usize,
-    pub header_read_timeout_secs: u64,
+    /// From the TCP connection to a completed TLS handshake.
     pub tls_handshake_timeout_secs: u64,
+    /// From the connection (after TLS) to the first request's head.
+    pub first_request_timeout_secs: u64,
+    /// From the first byte of a later request's head to its end (HTTP/1.1).
+    pub header_read_timeout_secs: u64,
+    /// How long a connection may stay open with no request in flight
+    /// (HTTP/1.1 keep-alive and HTTP/2).
+    pub keep_alive_timeout_secs: u64,
+    /// From a request's head to the end of its body (a slow upload).
+    pub body_read_timeout_secs: u64,
+    /// How often an HTTP/2 connection is pinged, and how long the answer
+    /// may take before the connection is closed.
+    pub http2_keep_alive_interval_secs: u64,
+    pub http2_keep_alive_timeout_secs: u64,
+    /// Open connections at most (kept below the open-files limit); past it
+    /// new connections are closed at once.
     pub max_connections: usize,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace_secs: u64,
@@ -177,9 +194,14 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             body_limit_bytes: 64 * 1024,
-            header_read_timeout_secs: 10,
             tls_handshake_timeout_secs: 10,
-            max_connections: 1024,
+            first_request_timeout_secs: 10,
+            header_read_timeout_secs: 10,
+            keep_alive_timeout_secs: 60,
+            body_read_timeout_secs: 10,
+            http2_keep_alive_interval_secs: 20,
+            http2_keep_alive_timeout_secs: 10,
+            max_connections: 4096,
             shutdown_grace_secs: 30,
         }
     }
@@ -373,12 +395,13 @@ mod tests {
         let path = dir.path().join("p.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:9000\"\n[limits]\nbody_limit_bytes = 1024\n",
+            "listen = \"127.0.0.1:9000\"\n[limits]\nbody_limit_bytes = 1024\nkeep_alive_timeout_secs = 30\n",
         )
         .unwrap();
         let c = Config::load(Some(&path), &Overrides::default()).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.limits.body_limit_bytes, 1024);
+        assert_eq!(c.limits.keep_alive_timeout_secs, 30);
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
         assert!(Config::load(Some(&path), &Overrides::default()).is_err());
     }

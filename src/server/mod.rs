@@ -1,9 +1,12 @@
 //! The gateway process: resolving configuration into what the server needs,
 //! wiring services together, and running the listener until shutdown.
 
+pub mod capacity;
 pub mod config;
 pub mod database;
+pub mod deadlines;
 pub mod dev;
+pub mod fd_limit;
 pub mod files;
 pub mod linger;
 pub mod listener;
@@ -179,12 +182,7 @@ impl Settings {
             lockout: lockout_policy(config)?,
             idempotency: idempotency_policy(config)?,
             payments: payment_policy(config)?,
-            limits: ConnLimits {
-                max_connections: config.limits.max_connections.max(1),
-                header_read_timeout: Duration::from_secs(config.limits.header_read_timeout_secs.max(1)),
-                tls_handshake_timeout: Duration::from_secs(config.limits.tls_handshake_timeout_secs.max(1)),
-                shutdown_grace: Duration::from_secs(config.limits.shutdown_grace_secs),
-            },
+            limits: conn_limits(&config.limits),
             body_limit: config.limits.body_limit_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
             pool: PoolSettings {
@@ -195,6 +193,22 @@ impl Settings {
             rate_limits: config.rate_limits.tokenization(),
             dev,
         })
+    }
+}
+
+/// The listener's limits; every deadline at least 1 s.
+pub fn conn_limits(limits: &config::LimitsConfig) -> ConnLimits {
+    let secs = |n: u64| Duration::from_secs(n.max(1));
+    ConnLimits {
+        max_connections: limits.max_connections.max(1),
+        tls_handshake_timeout: secs(limits.tls_handshake_timeout_secs),
+        first_request_timeout: secs(limits.first_request_timeout_secs),
+        header_read_timeout: secs(limits.header_read_timeout_secs),
+        keep_alive_timeout: secs(limits.keep_alive_timeout_secs),
+        body_read_timeout: secs(limits.body_read_timeout_secs),
+        http2_keep_alive_interval: secs(limits.http2_keep_alive_interval_secs),
+        http2_keep_alive_timeout: secs(limits.http2_keep_alive_timeout_secs),
+        shutdown_grace: Duration::from_secs(limits.shutdown_grace_secs),
     }
 }
 
@@ -503,6 +517,30 @@ mod tests {
         config.idempotency.ttl = ttl.into();
         config.idempotency.lock_timeout = lock_timeout.into();
         idempotency_policy(&config)
+    }
+
+    #[test]
+    fn connection_limits_come_from_the_limits_section_with_every_deadline_at_least_a_second() {
+        let defaults = conn_limits(&Config::default().limits);
+        assert_eq!(defaults.max_connections, 4096);
+        assert_eq!(defaults.tls_handshake_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.first_request_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.keep_alive_timeout, Duration::from_secs(60));
+        assert_eq!(defaults.http2_keep_alive_interval, Duration::from_secs(20));
+        assert_eq!(defaults.http2_keep_alive_timeout, Duration::from_secs(10));
+        let limits = config::LimitsConfig {
+            max_connections: 0,
+            first_request_timeout_secs: 0,
+            keep_alive_timeout_secs: 5,
+            http2_keep_alive_interval_secs: 7,
+            ..config::LimitsConfig::default()
+        };
+        let limits = conn_limits(&limits);
+        assert_eq!(limits.max_connections, 1);
+        assert_eq!(limits.first_request_timeout, Duration::from_secs(1));
+        assert_eq!(limits.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(limits.http2_keep_alive_interval, Duration::from_secs(7));
     }
 
     #[test]

@@ -50,7 +50,10 @@ fn capture(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 impl Server {
     fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let port = free_port();
-        let mut cmd = Command::new(BIN);
+        // Under the usual default soft limit of open files (systemd's, most
+        // shells'), which `serve` must raise itself.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "ulimit -Sn 1024 && exec \"$0\" \"$@\"", BIN]);
         cmd.arg("serve")
             .args(args)
             .arg("--data-dir")
@@ -395,6 +398,18 @@ async fn plain_http_only_when_asked_and_slow_headers_are_cut_off() {
     );
     let (_, stderr) = server.terminate();
     assert!(stderr.contains("PLAIN HTTP"), "plain HTTP is warned about: {stderr}");
+    // The open-files limit was raised to the hard limit, and said so.
+    let raised = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"].as_str().is_some_and(|m| m.contains("RLIMIT_NOFILE")))
+        .unwrap_or_else(|| panic!("no open-files limit line: {stderr}"));
+    assert_eq!(raised["soft_before"], 1024, "{raised}");
+    assert_eq!(raised["soft_now"], raised["hard"], "{raised}");
+    assert!(
+        stderr.contains("\"max_connections\":4096"),
+        "the connection limit is logged: {stderr}"
+    );
 }
 
 async fn secrets_never_reach_logs_audit_or_database(kind: Db) {

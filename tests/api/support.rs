@@ -150,6 +150,30 @@ pub struct TestApp {
     pub payments: PaymentPolicy,
     /// Proxies whose `X-Forwarded-For` every replica believes (none by default).
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// The connection limits and deadlines of every replica's listener.
+    pub limits: ConnLimits,
+}
+
+/// How a test gateway differs from the default one.
+pub struct AppOptions {
+    pub lockout: LockoutPolicy,
+    pub payments: PaymentPolicy,
+    /// Proxies whose `X-Forwarded-For` is believed (a gateway behind a load
+    /// balancer).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The listener's limits and deadlines.
+    pub limits: ConnLimits,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            lockout: LockoutPolicy::default(),
+            payments: test_payment_policy(),
+            trusted_proxies: Vec::new(),
+            limits: ConnLimits::default(),
+        }
+    }
 }
 
 pub fn test_pepper() -> (String, [u8; 32]) {
@@ -178,7 +202,15 @@ pub async fn spawn_app_with_payments(kind: Db, payments: PaymentPolicy) -> Optio
 }
 
 pub async fn spawn_app_full(kind: Db, lockout: LockoutPolicy, payments: PaymentPolicy) -> Option<TestApp> {
-    spawn_app_behind_proxies(kind, lockout, payments, Vec::new()).await
+    spawn_app_with_options(
+        kind,
+        AppOptions {
+            lockout,
+            payments,
+            ..AppOptions::default()
+        },
+    )
+    .await
 }
 
 /// A gateway that believes `X-Forwarded-For` from `trusted_proxies`, as one
@@ -189,6 +221,32 @@ pub async fn spawn_app_behind_proxies(
     payments: PaymentPolicy,
     trusted_proxies: Vec<ipnet::IpNet>,
 ) -> Option<TestApp> {
+    spawn_app_with_options(
+        kind,
+        AppOptions {
+            lockout,
+            payments,
+            trusted_proxies,
+            ..AppOptions::default()
+        },
+    )
+    .await
+}
+
+/// A gateway whose listener has its own limits (e.g. short deadlines).
+pub async fn spawn_app_with_limits(kind: Db, limits: ConnLimits) -> Option<TestApp> {
+    spawn_app_with_options(
+        kind,
+        AppOptions {
+            limits,
+            ..AppOptions::default()
+        },
+    )
+    .await
+}
+
+/// A gateway as `options` say.
+pub async fn spawn_app_with_options(kind: Db, options: AppOptions) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(kind, &dir).await?;
     let store = Store::open(
@@ -221,9 +279,10 @@ pub async fn spawn_app_behind_proxies(
             server: None,
         },
         hasher,
-        lockout,
-        payments,
-        trusted_proxies,
+        lockout: options.lockout,
+        payments: options.payments,
+        trusted_proxies: options.trusted_proxies,
+        limits: options.limits,
     };
     app.main = app.spawn_replica().await;
     Some(app)
@@ -284,8 +343,9 @@ impl TestApp {
         let tls = tls::server_config(&cert, &key, DevSecrets::Allowed).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let router = gateway.router();
+        let limits = self.limits.clone();
         let server = tokio::spawn(async move {
-            listener::serve(listener, Some(tls), router, ConnLimits::default(), async {
+            listener::serve(listener, Some(tls), router, limits, async {
                 let _ = rx.await;
             })
             .await;

@@ -13,9 +13,14 @@
 //! fields page and the origins that may embed it; `lockouts` the client-address
 //! lockout (clearing, forwarded-for chains, credential-less requests);
 //! `user_agents` card numbers and keys hidden in the `User-Agent` header;
-//! `modes` test/live isolation; `idempotency` squatting of Idempotency-Keys.
+//! `modes` test/live isolation; `idempotency` squatting of Idempotency-Keys;
+//! `fingerprints` the fingerprint oracle and tokenization limits;
+//! `early_refusals` answers given before a body was read, over HTTP/2;
+//! `connections` idle and slow connections and the connection cap.
 
 mod bodies;
+mod connections;
+mod early_refusals;
 mod elements;
 mod events;
 mod fingerprints;
