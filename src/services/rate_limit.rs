@@ -416,8 +416,10 @@ mod tests {
         assert!(limits.admit(&pk, b).await.is_ok());
         assert!(limits.admit(&pk, b).await.is_ok());
         assert_eq!(limits.admit(&pk, b).await.unwrap_err().bucket, "publishable_key");
-        // Another key is not affected by the first one's bucket.
-        assert!(limits.admit(&key(KeyKind::Publishable), b).await.is_ok());
+        // Another key is not affected by the first one's bucket (from an
+        // address whose bucket is not empty either).
+        let c: IpAddr = "198.51.100.3".parse().unwrap();
+        assert!(limits.admit(&key(KeyKind::Publishable), c).await.is_ok());
     }
 
     #[tokio::test]
