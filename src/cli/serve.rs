@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 
+use crate::connectors::Connectors;
 use crate::server::listener::{self, shutdown_signal};
 use crate::server::{dev, Gateway, GatewayOptions, Settings};
 use crate::services::key_hasher::KeyHasher;
@@ -73,6 +74,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             trusted_proxies: settings.trusted_proxies.clone(),
             body_limit: settings.body_limit,
             webhooks: settings.webhooks,
+            connectors: Connectors::builtin(),
         },
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };

@@ -396,6 +396,10 @@ pub struct GatewayOptions {
     pub trusted_proxies: Vec<IpNet>,
     pub body_limit: usize,
     pub webhooks: WebhookSettings,
+    /// The processors payments may be routed to, by name:
+    /// [`Connectors::builtin`] in production; tests add doubles of
+    /// third-party processors.
+    pub connectors: Connectors,
 }
 
 impl Gateway {
@@ -409,7 +413,7 @@ impl Gateway {
         let payments = Payments::new(
             store.clone(),
             Arc::clone(&options.vault),
-            Connectors::builtin(),
+            options.connectors,
             options.payments,
         );
         let payment_upkeep = tokio::spawn(expire_challenges(payments.clone()));

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use paywarden::connectors::{Connector, Connectors};
 use paywarden::domain::api_key::{KeyKind, Mode};
 use paywarden::domain::audit::AuditRecord;
 use paywarden::domain::ids::MerchantId;
@@ -113,6 +114,24 @@ pub struct Replica {
 }
 
 impl Replica {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(key).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -226,6 +245,18 @@ impl TestApp {
 
     /// A replica with its own vault keys (e.g. during a KEK rotation).
     pub async fn spawn_replica_with(&self, vault: Vault) -> Replica {
+        self.start_replica(vault, Connectors::builtin()).await
+    }
+
+    /// Another replica that can also route payments to `processor` (a
+    /// double of a third-party processor, e.g. `processor_double`), for the
+    /// merchants whose `connector` names it.
+    pub async fn spawn_replica_with_processor(&self, processor: Arc<dyn Connector>) -> Replica {
+        self.start_replica(self.vault(), Connectors::builtin().with(processor))
+            .await
+    }
+
+    async fn start_replica(&self, vault: Vault, connectors: Connectors) -> Replica {
         let store = Store::open(
             &self.db.url,
             &PoolSettings {
@@ -257,6 +288,7 @@ impl TestApp {
                 trusted_proxies: self.trusted_proxies.clone(),
                 body_limit: 64 * 1024,
                 webhooks: webhook_settings(),
+                connectors,
             },
         );
         let (cert, key) = tls::dev_paths(self.dir.path());

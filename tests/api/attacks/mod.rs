@@ -11,13 +11,17 @@
 //! payments, refunds and the 3-D Secure page; `tokens` the vault; `webhooks`
 //! webhook endpoints; `events` the event list; `elements` the hosted card
 //! fields page and the origins that may embed it; `lockouts` the client-address
-//! lockout (clearing, forwarded-for chains, credential-less requests).
+//! lockout (clearing, forwarded-for chains, credential-less requests); `money`
+//! races of captures, cancels and refunds through a
+//! processor with external effects, and restricted keys' limits on every
+//! operation that moves money.
 
 mod bodies;
 mod elements;
 mod events;
 mod lockouts;
 mod modes;
+mod money;
 mod payments;
 mod tokens;
 mod webhooks;
