@@ -12,7 +12,7 @@
 //! webhook endpoints; `events` the event list; `elements` the hosted card
 //! fields page and the origins that may embed it; `lockouts` the client-address
 //! lockout (clearing, forwarded-for chains, credential-less requests); `money`
-//! races of captures, cancels and refunds through a
+//! races of captures, cancels, refunds and challenge answers through a
 //! processor with external effects, and restricted keys' limits on every
 //! operation that moves money.
 

@@ -1,7 +1,8 @@
 //! Attacks on money movements through a processor with effects outside the
 //! gateway (the [`ProcessorDouble`], which counts every call that reaches it):
-//! concurrent captures, cancels, capture racing cancel and concurrent refunds
-//! each reach the processor once; a processor error gives the payment back for a retry; and a
+//! concurrent captures, cancels, capture racing cancel, concurrent refunds and
+//! concurrent answers to one 3-D Secure challenge each reach the processor
+//! once; a processor error gives the payment back for a retry; and a
 //! restricted key's maximum amount and currencies hold on every operation that
 //! moves money (create with confirm, confirm, capture, refund), in test and in
 //! live mode, with nothing changed and nothing sent to the processor when they
@@ -380,6 +381,46 @@ both_backends! {
         let p = shop.get(&id).await;
         assert_eq!(p["status"], "canceled");
         assert_eq!(history(&p)[3..], ["cancel:started", "cancel:processor_unavailable", "cancel:started", "cancel:succeeded"]);
+        shop.stop().await;
+    }
+
+    async fn concurrent_answers_to_one_challenge_authorize_once(app) {
+        let shop = shop(app, Mode::Test).await;
+        let id = shop.payment(CHALLENGE_CARD, 3100, "usd", Some("automatic")).await;
+        let p = shop.get(&id).await;
+        let url = p["next_action"]["url"].as_str().unwrap().to_owned();
+        assert!(url.starts_with(&shop.gateway.base), "{url}");
+        let challenge = url.split("challenge=").nth(1).unwrap().to_owned();
+        assert_eq!(shop.processor.calls().authorize, 1);
+        let before = Rows::snapshot(app).await;
+        let browser = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&app.cert_pem).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let answers = (0..8)
+            .map(|_| {
+                browser
+                    .post(shop.gateway.url(&format!("/sandbox/3ds/{id}")))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("challenge={challenge}&decision=approve"))
+            })
+            .collect();
+        let race = race(&shop.processor, answers).await;
+        let calls = shop.processor.calls();
+        assert_eq!(calls.authorize, 2, "the answered challenge is authorized once: {calls:?}; {:?}", race.answers);
+        assert_eq!(race.answered_while_held, 7, "every other answer is refused while the first is at the processor");
+        let mut codes: Vec<u16> = race.answers.iter().map(|(s, _)| *s).collect();
+        codes.sort_unstable();
+        assert_eq!(codes[0], 303, "{:?}", race.answers);
+        for (status, body) in race.answers.iter().filter(|(s, _)| *s != 303) {
+            assert!(*status == 404 || (*status == 409 && body["error"]["code"] == "payment_conflict"), "{status} {body}");
+        }
+        assert_eq!(codes.iter().filter(|s| **s == 303).count(), 1);
+        let p = shop.get(&id).await;
+        assert_eq!((&p["status"], &p["amount_received"]), (&json!("succeeded"), &json!(3100)), "{p}");
+        assert_eq!(shop.processor.captured(), [3100]);
+        assert_intact(app, before, |r| r.events += 1).await;
         shop.stop().await;
     }
 
