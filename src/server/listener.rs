@@ -6,6 +6,12 @@
 //! parameters, so tests bind `127.0.0.1:0` and stop the server themselves.
 //! On shutdown it stops accepting, lets in-flight requests finish (up to the
 //! grace period) and returns; the caller then drains the audit writer.
+//!
+//! Every request runs in a task of its own, to its end, also when its client
+//! goes away: hyper drops the answer of a closed connection, and a handler
+//! dropped between a processor call and the commit that records it would
+//! leave money moved at the processor but not in the database (a capture
+//! still claimed, a refund still pending).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::response::IntoResponse;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -22,10 +29,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::linger::Lingering;
 use crate::api::context::PeerAddr;
+use crate::api::error::ApiError;
 
 #[derive(Debug, Clone)]
 pub struct ConnLimits {
@@ -58,6 +67,8 @@ pub async fn serve(
     let acceptor = tls.map(TlsAcceptor::from);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
+    // The requests' own tasks, which outlive their connection if need be.
+    let requests = TaskTracker::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -89,6 +100,7 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
+        let requests = requests.clone();
         let handshake_timeout = limits.tls_handshake_timeout;
         tokio::spawn(async move {
             let _permit = permit;
@@ -98,17 +110,22 @@ pub async fn serve(
                         tracing::debug!(%peer, "TLS handshake failed or timed out");
                         return;
                     };
-                    serve_connection(builder, watcher, tls, peer, app).await;
+                    serve_connection(builder, watcher, tls, peer, app, requests).await;
                 }
-                None => serve_connection(builder, watcher, stream, peer, app).await,
+                None => serve_connection(builder, watcher, stream, peer, app, requests).await,
             }
         });
     }
     drop(listener);
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
+    requests.close();
+    let finished = async {
+        graceful.shutdown().await;
+        requests.wait().await;
+    };
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period elapsed with connections still open"),
+        () = finished => tracing::info!("all connections closed and all requests finished"),
+        () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period elapsed with connections or requests still open"),
     }
 }
 
@@ -118,13 +135,22 @@ async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
     app: Router,
+    requests: TaskTracker,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(PeerAddr(peer));
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(app.oneshot(req).await.unwrap_or_else(|never| match never {})) }
+        let handled = requests.spawn(app.clone().oneshot(req));
+        async move {
+            Ok::<_, Infallible>(match handled.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                // Panics are answered inside the router; this is a task
+                // cancelled by the runtime shutting down.
+                Err(e) => ApiError::internal(format!("request task failed: {e}")).into_response(),
+            })
+        }
     });
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(Lingering::new(io)), service);
     if let Err(e) = watcher.watch(conn).await {

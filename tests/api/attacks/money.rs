@@ -384,6 +384,41 @@ both_backends! {
         shop.stop().await;
     }
 
+    async fn a_capture_whose_client_goes_away_still_ends_recorded(app) {
+        let shop = shop(app, Mode::Test).await;
+        let id = shop.payment("4242424242424242", 5000, "usd", Some("manual")).await;
+        let before = Rows::snapshot(app).await;
+        shop.processor.hold();
+        // The client gives up while the capture is at the processor.
+        let impatient = shop
+            .gateway
+            .client
+            .post(shop.gateway.url(&format!("/v1/payments/{id}/capture")))
+            .bearer_auth(&shop.sk)
+            .json(&json!({}))
+            .timeout(Duration::from_millis(1500))
+            .send();
+        let gone = tokio::spawn(impatient);
+        assert!(shop.processor.wait_for(|c| c.capture == 1).await);
+        assert!(gone.await.unwrap().is_err(), "the client timed out");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        shop.processor.release();
+        // The processor captured: the gateway records it, claim released.
+        let mut p = shop.get(&id).await;
+        for _ in 0..100 {
+            if p["status"] != "requires_capture" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            p = shop.get(&id).await;
+        }
+        assert_eq!((&p["status"], &p["amount_received"]), (&json!("succeeded"), &json!(5000)), "{p}");
+        assert_eq!(claim_of(app, &id).await, None);
+        assert_eq!(shop.processor.captured(), [5000]);
+        assert_intact(app, before, |r| r.events += 2).await;
+        shop.stop().await;
+    }
+
     async fn concurrent_answers_to_one_challenge_authorize_once(app) {
         let shop = shop(app, Mode::Test).await;
         let id = shop.payment(CHALLENGE_CARD, 3100, "usd", Some("automatic")).await;
