@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 
+use crate::connectors::Connectors;
 use crate::server::listener::{self, shutdown_signal};
 use crate::server::{dev, fd_limit, Gateway, GatewayOptions, Settings};
 use crate::services::key_hasher::KeyHasher;
@@ -75,6 +76,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             body_limit: settings.body_limit,
             webhooks: settings.webhooks,
             rate_limits: settings.rate_limits.clone(),
+            connectors: Connectors::builtin(),
         },
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };

@@ -7,6 +7,12 @@
 //! parameters, so tests bind `127.0.0.1:0` and stop the server themselves.
 //! On shutdown it stops accepting, lets in-flight requests finish (up to the
 //! grace period) and returns; the caller then drains the audit writer.
+//!
+//! Every request runs in a task of its own, to its end, also when its client
+//! goes away: hyper drops the answer of a closed connection, and a handler
+//! dropped between a processor call and the commit that records it would
+//! leave money moved at the processor but not in the database (a capture
+//! still claimed, a refund still pending).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::response::IntoResponse;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -24,12 +31,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::capacity::Capacity;
 use super::deadlines::{Activity, Deadlines, TimedBody, Tracked};
 use super::linger::Lingering;
 use crate::api::context::PeerAddr;
+use crate::api::error::ApiError;
 
 /// How many connections, and how long each may take for what (the
 /// deadlines are explained in `server::deadlines`).
@@ -77,6 +86,8 @@ pub async fn serve(
     let mut capacity = Capacity::new(limits.max_connections);
     // Connections watch it: a send (or its drop) starts their graceful close.
     let (closing, _) = watch::channel(());
+    // The requests' own tasks, which outlive their connection if need be.
+    let requests = TaskTracker::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // HTTP/1.1 heads are timed by `deadlines` (hyper's own header timer
     // would also close idle keep-alive connections after that time).
@@ -116,6 +127,7 @@ pub async fn serve(
         let builder = builder.clone();
         let mut closing = closing.subscribe();
         let acceptor = acceptor.clone();
+        let requests = requests.clone();
         let handshake_timeout = limits.tls_handshake_timeout;
         tokio::spawn(async move {
             let _slot = slot;
@@ -136,18 +148,23 @@ pub async fn serve(
                         },
                         _ = closing.changed() => return,
                     };
-                    serve_connection(builder, closing, tls, peer, app, deadlines).await;
+                    serve_connection(builder, closing, tls, peer, app, deadlines, requests).await;
                 }
-                None => serve_connection(builder, closing, stream, peer, app, deadlines).await,
+                None => serve_connection(builder, closing, stream, peer, app, deadlines, requests).await,
             }
         });
     }
     drop(listener);
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
     let _ = closing.send(());
+    requests.close();
+    let finished = async {
+        capacity.all_closed().await;
+        requests.wait().await;
+    };
     tokio::select! {
-        () = capacity.all_closed() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period elapsed with connections still open"),
+        () = finished => tracing::info!("all connections closed and all requests finished"),
+        () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period elapsed with connections or requests still open"),
     }
 }
 
@@ -158,6 +175,7 @@ async fn serve_connection<I>(
     peer: SocketAddr,
     app: Router,
     deadlines: Deadlines,
+    handlers: TaskTracker,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -168,10 +186,21 @@ async fn serve_connection<I>(
         let mut req = req.map(|body| Body::new(TimedBody::new(body, deadlines.body_read)));
         req.extensions_mut().insert(PeerAddr(peer));
         let app = app.clone();
-        async move {
-            let response = app.oneshot(req).await.unwrap_or_else(|never| match never {});
+        // The handler runs in its own task, to its end: the connection's end
+        // (a client gone) does not drop it midway.
+        let handled = handlers.spawn(async move {
+            let response = app.oneshot(req).await;
             drop(in_flight);
-            Ok::<_, Infallible>(response)
+            response
+        });
+        async move {
+            Ok::<_, Infallible>(match handled.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                // Panics are answered inside the router; this is a task
+                // cancelled by the runtime shutting down.
+                Err(e) => ApiError::internal(format!("request task failed: {e}")).into_response(),
+            })
         }
     });
     let io = TokioIo::new(Lingering::new(Tracked::new(io, Arc::clone(&activity))));

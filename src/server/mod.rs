@@ -415,6 +415,10 @@ pub struct GatewayOptions {
     pub webhooks: WebhookSettings,
     /// Tokenization rate limits.
     pub rate_limits: TokenizationPolicy,
+    /// The processors payments may be routed to, by name:
+    /// [`Connectors::builtin`] in production; tests add doubles of
+    /// third-party processors.
+    pub connectors: Connectors,
 }
 
 impl Gateway {
@@ -428,7 +432,7 @@ impl Gateway {
         let payments = Payments::new(
             store.clone(),
             Arc::clone(&options.vault),
-            Connectors::builtin(),
+            options.connectors,
             options.payments,
         );
         let payment_upkeep = tokio::spawn(expire_challenges(payments.clone()));

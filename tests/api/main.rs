@@ -20,6 +20,7 @@ mod merchant;
 mod migrations;
 mod payments;
 mod process;
+mod processor_double;
 mod receiver;
 mod refunds;
 mod secret_files;

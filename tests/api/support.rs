@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use paywarden::connectors::{Connector, Connectors};
 use paywarden::domain::api_key::{KeyKind, Mode};
 use paywarden::domain::audit::AuditRecord;
 use paywarden::domain::ids::MerchantId;
@@ -114,9 +115,17 @@ pub struct Replica {
 }
 
 impl Replica {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(key).send().await.unwrap()
+    }
+
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
         self.client
-            .post(format!("{}{path}", self.base))
+            .post(self.url(path))
             .bearer_auth(key)
             .json(body)
             .send()
@@ -296,15 +305,29 @@ impl TestApp {
 
     /// A replica with its own vault keys (e.g. during a KEK rotation).
     pub async fn spawn_replica_with(&self, vault: Vault) -> Replica {
-        self.spawn_replica_limited(vault, TokenizationPolicy::default()).await
+        self.start_replica(vault, Connectors::builtin(), TokenizationPolicy::default())
+            .await
     }
 
     /// A replica with its own tokenization limits.
     pub async fn spawn_replica_with_rate_limits(&self, rate_limits: TokenizationPolicy) -> Replica {
-        self.spawn_replica_limited(self.vault(), rate_limits).await
+        self.start_replica(self.vault(), Connectors::builtin(), rate_limits)
+            .await
     }
 
-    async fn spawn_replica_limited(&self, vault: Vault, rate_limits: TokenizationPolicy) -> Replica {
+    /// Another replica that can also route payments to `processor` (a
+    /// double of a third-party processor, e.g. `processor_double`), for the
+    /// merchants whose `connector` names it.
+    pub async fn spawn_replica_with_processor(&self, processor: Arc<dyn Connector>) -> Replica {
+        self.start_replica(
+            self.vault(),
+            Connectors::builtin().with(processor),
+            TokenizationPolicy::default(),
+        )
+        .await
+    }
+
+    async fn start_replica(&self, vault: Vault, connectors: Connectors, rate_limits: TokenizationPolicy) -> Replica {
         let store = Store::open(
             &self.db.url,
             &PoolSettings {
@@ -337,6 +360,7 @@ impl TestApp {
                 body_limit: 64 * 1024,
                 webhooks: webhook_settings(),
                 rate_limits,
+                connectors,
             },
         );
         let (cert, key) = tls::dev_paths(self.dir.path());

@@ -51,7 +51,7 @@ impl IntoParams for RefundListQuery {
     responses((status = 200, description = "The refund; a processor refusal comes back as `status: failed`.", body = RefundView,
             links(("get_refund" = (operation_id = "get_refund", parameters(("id" = "$response.body#/id")))))),
         (status = 400, description = "The body is not valid JSON, has an unknown field, or a value is invalid (`invalid_json`, `parameter_unknown`, `parameter_missing`, `parameter_invalid`, `invalid_amount`).", body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        (status = 403, description = "Not a private key, no `refunds:write`, or a key restriction on the amount this moves or the payment's currency (`amount_above_key_limit`, `currency_not_allowed`); nothing was changed.", body = ErrorEnvelope),
         (status = 404, description = "No such payment of this merchant (`resource_missing`).", body = ErrorEnvelope),
         (status = 409, description = "The payment has not succeeded (`payment_unexpected_state`), or `amount` (or, without one, the whole payment) is more than is left to refund (`amount_exceeds_refundable`, `param: amount`).", body = ErrorEnvelope),
         (status = 413, description = "The body exceeds the configured limit (`body_too_large`).", body = ErrorEnvelope),

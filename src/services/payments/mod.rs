@@ -568,6 +568,14 @@ impl Payments {
             .ok_or_else(|| corrupt("payment_method"))?;
         let card = self.open_card(&tenant, &token, false).await?;
         let connector = self.connector(&row.connector)?;
+        // The `processing` record (challenge cleared) is written first, as on
+        // confirm: of two answers sent at once (a double click, a replayed
+        // form) only the one whose compare-and-set wins asks the processor;
+        // the other finds no challenge, and the expiry sweep finds nothing
+        // to cancel while the authorization is under way.
+        if connector.has_external_effects() {
+            change = self.write_ahead(change, actor).await?;
+        }
         let authentication = Authentication {
             reference: row.processor_reference.clone().unwrap_or_default(),
         };

@@ -16,7 +16,10 @@
 //! `modes` test/live isolation; `idempotency` squatting of Idempotency-Keys;
 //! `fingerprints` the fingerprint oracle and tokenization limits;
 //! `early_refusals` answers given before a body was read, over HTTP/2;
-//! `connections` idle and slow connections and the connection cap.
+//! `connections` idle and slow connections and the connection cap; `money`
+//! races of captures, cancels, refunds and challenge answers through a
+//! processor with external effects, and restricted keys' limits on every
+//! operation that moves money.
 
 mod bodies;
 mod connections;
@@ -27,6 +30,7 @@ mod fingerprints;
 mod idempotency;
 mod lockouts;
 mod modes;
+mod money;
 mod payments;
 mod tokens;
 mod user_agents;
