@@ -226,6 +226,12 @@ impl TestApp {
 
     /// A replica with its own vault keys (e.g. during a KEK rotation).
     pub async fn spawn_replica_with(&self, vault: Vault) -> Replica {
+        self.spawn_replica_sharing(Arc::new(vault)).await
+    }
+
+    /// A replica using `vault`, which the caller keeps (e.g. to look into
+    /// its CVC holder, as a payment does).
+    pub async fn spawn_replica_sharing(&self, vault: Arc<Vault>) -> Replica {
         let store = Store::open(
             &self.db.url,
             &PoolSettings {
@@ -247,7 +253,7 @@ impl TestApp {
             store,
             GatewayOptions {
                 pepper: SecretBox::new(Box::new(pepper)),
-                vault: Arc::new(vault),
+                vault,
                 lockout: self.lockout.clone(),
                 idempotency: Default::default(),
                 payments: PaymentPolicy {
@@ -285,6 +291,15 @@ impl TestApp {
 
     /// A vault with this app's fingerprint key and the given KEKs.
     pub fn vault_with(&self, keyring: StaticKeyring) -> Vault {
+        self.vault_holding(keyring, CvcStore::new(Duration::from_secs(600), 10_000).unwrap())
+    }
+
+    /// A vault with this app's keys and the given CVC holder.
+    pub fn vault_with_cvcs(&self, cvcs: CvcStore) -> Vault {
+        self.vault_holding(StaticKeyring::single(KekVersion::new(1), kek(&self.kek_b64)), cvcs)
+    }
+
+    fn vault_holding(&self, keyring: StaticKeyring, cvcs: CvcStore) -> Vault {
         let fingerprint: [u8; 32] = base64::engine::general_purpose::STANDARD
             .decode(&self.fingerprint_b64)
             .unwrap()
@@ -293,7 +308,7 @@ impl TestApp {
         Vault::new(
             Arc::new(keyring),
             Fingerprinter::new(SecretBox::new(Box::new(fingerprint))),
-            CvcStore::new(Duration::from_secs(600), 10_000).unwrap(),
+            cvcs,
         )
     }
 

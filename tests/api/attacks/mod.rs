@@ -14,6 +14,7 @@
 //! lockout (clearing, forwarded-for chains, credential-less requests).
 
 mod bodies;
+mod cvc;
 mod elements;
 mod events;
 mod lockouts;
