@@ -102,6 +102,7 @@ impl Authenticated {
             meta: self.meta.clone(),
             tenant: self.tenant.clone(),
             key: self.key.id.clone(),
+            kind: self.key.kind,
         }
     }
 }

@@ -331,8 +331,9 @@ impl From<ServiceError> for ApiError {
                 "The payment processor could not be reached; nothing was changed. Retry with the same Idempotency-Key",
             )
             .with_detail(detail),
-            // The in-memory CVC holder is at capacity: a bounded store refuses
-            // rather than grow or drop CVCs silently; retry shortly.
+            // The in-memory CVC holder is at capacity and the caller's merchant
+            // holds no CVC of its own to give up: a bounded store refuses
+            // rather than grow or evict another merchant's; retry shortly.
             ServiceError::Vault(crate::vault::VaultError::CvcStoreFull) => {
                 let mut e = ApiError::unavailable("the CVC holder is full");
                 e.retry_after = Some(Duration::from_secs(5));

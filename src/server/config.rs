@@ -105,6 +105,12 @@ pub struct VaultConfig {
     pub fingerprint_key_file: Option<PathBuf>,
     /// How long a CVC waits in memory for its first authorization, e.g. `10m`.
     pub cvc_ttl: String,
+    /// Most CVCs held in memory at once, all merchants together.
+    pub cvc_capacity: usize,
+    /// Most held for one merchant (per mode); default a tenth of `cvc_capacity`.
+    pub cvc_per_merchant: Option<usize>,
+    /// Most held for one publishable key; default a twentieth of `cvc_capacity`.
+    pub cvc_per_publishable_key: Option<usize>,
 }
 
 impl Default for VaultConfig {
@@ -117,6 +123,9 @@ impl Default for VaultConfig {
             fingerprint_key: None,
             fingerprint_key_file: None,
             cvc_ttl: "10m".into(),
+            cvc_capacity: crate::vault::cvc::DEFAULT_CAPACITY,
+            cvc_per_merchant: None,
+            cvc_per_publishable_key: None,
         }
     }
 }

@@ -35,7 +35,7 @@ use crate::services::payments::{PaymentPolicy, Payments};
 use crate::services::rate_limit::{ThrottleLog, Tokenization, TokenizationPolicy, THROTTLE_AUDIT_WINDOW};
 use crate::services::tokens::Vault;
 use crate::store::{PoolSettings, Store};
-use crate::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
+use crate::vault::{CvcLimits, CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
 use crate::webhooks::delivery::DeliveryWorker;
 use crate::webhooks::settings::{self as webhook_settings, RetrySchedule, WebhookSettings};
 
@@ -274,14 +274,23 @@ fn build_vault(
     let current = KekVersion::new(config.vault.kek_version);
     let keyring = StaticKeyring::new(current, kek_entries(config, kek, dev)?)
         .map_err(|e| StartupError::Invalid(format!("vault keyring: {e}")))?;
-    let ttl =
-        parse_duration(&config.vault.cvc_ttl).map_err(|e| StartupError::Invalid(format!("vault.cvc_ttl: {e}")))?;
+    Ok(Vault::new(
+        Arc::new(keyring),
+        Fingerprinter::new(fingerprint_key),
+        cvc_store(config)?,
+    ))
+}
+
+/// The CVC holder: its TTL, capacity and shares (`vault.cvc_*`).
+fn cvc_store(config: &Config) -> Result<CvcStore, StartupError> {
+    let v = &config.vault;
+    let ttl = parse_duration(&v.cvc_ttl).map_err(|e| StartupError::Invalid(format!("vault.cvc_ttl: {e}")))?;
     if ttl > crate::vault::cvc::MAX_TTL {
         return Err(StartupError::Invalid("vault.cvc_ttl may be at most 1h".into()));
     }
-    let cvcs =
-        CvcStore::new(ttl, crate::vault::cvc::DEFAULT_CAPACITY).map_err(|e| StartupError::Invalid(e.to_string()))?;
-    Ok(Vault::new(Arc::new(keyring), Fingerprinter::new(fingerprint_key), cvcs))
+    let limits = CvcLimits::new(v.cvc_capacity, v.cvc_per_merchant, v.cvc_per_publishable_key)
+        .map_err(|e| StartupError::Invalid(format!("vault.{e}")))?;
+    CvcStore::with_limits(ttl, limits).map_err(|e| StartupError::Invalid(e.to_string()))
 }
 
 /// The webhook delivery settings; outside dev mode the retry window is at
@@ -545,6 +554,27 @@ mod tests {
         assert_eq!(limits.first_request_timeout, Duration::from_secs(1));
         assert_eq!(limits.keep_alive_timeout, Duration::from_secs(5));
         assert_eq!(limits.http2_keep_alive_interval, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn the_cvc_holder_is_sized_from_configuration() {
+        let defaults = cvc_store(&Config::default()).unwrap().limits();
+        assert_eq!(defaults, CvcLimits::default());
+        let mut config = Config::default();
+        config.vault.cvc_capacity = 50_000;
+        config.vault.cvc_per_merchant = Some(40_000);
+        let big = cvc_store(&config).unwrap().limits();
+        assert_eq!(
+            (big.capacity(), big.per_merchant(), big.per_publishable_key()),
+            (50_000, 40_000, 2_500)
+        );
+        config.vault.cvc_per_merchant = Some(50_001);
+        let err = cvc_store(&config).unwrap_err().to_string();
+        assert!(err.contains("vault.cvc_per_merchant"), "{err}");
+        config.vault.cvc_per_merchant = None;
+        config.vault.cvc_per_publishable_key = Some(0);
+        let err = cvc_store(&config).unwrap_err().to_string();
+        assert!(err.contains("vault.cvc_per_publishable_key"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::domain::api_key::KeyKind;
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::ids::{ApiKeyId, RequestId};
 use crate::domain::tenant::Tenant;
@@ -27,6 +28,8 @@ pub enum Actor {
         /// The key's merchant and mode.
         tenant: Tenant,
         key: ApiKeyId,
+        /// The key's kind (a publishable key has a CVC share of its own).
+        kind: KeyKind,
     },
     /// An API request not (yet) attributed to a key.
     Anonymous { meta: RequestMeta },
@@ -42,7 +45,7 @@ impl Actor {
             Actor::Operator { command } => {
                 e.user_agent = Some(format!("paywarden-cli {command}"));
             }
-            Actor::Api { meta, tenant, key } => {
+            Actor::Api { meta, tenant, key, .. } => {
                 stamp_request(&mut e, meta);
                 e.merchant_id = Some(tenant.merchant().to_string());
                 e.mode = Some(tenant.mode());
@@ -54,6 +57,18 @@ impl Actor {
             }
         }
         e
+    }
+
+    /// The publishable key acting, if the actor is one.
+    pub fn publishable_key(&self) -> Option<&ApiKeyId> {
+        match self {
+            Actor::Api {
+                key,
+                kind: KeyKind::Publishable,
+                ..
+            } => Some(key),
+            _ => None,
+        }
     }
 }
 

@@ -23,7 +23,9 @@ use crate::domain::time::Timestamp;
 use crate::store::card_tokens::TokenRow;
 use crate::store::group_commit::WriteJob;
 use crate::store::{self, Store};
-use crate::vault::{self, Aad, CvcStore, Fingerprinter, KekProvider, KekVersion, ResponseAad, Sealed, VaultError};
+use crate::vault::{
+    self, Aad, CvcOwner, CvcStore, Fingerprinter, KekProvider, KekVersion, ResponseAad, Sealed, VaultError,
+};
 
 use super::actor::Actor;
 use super::ServiceError;
@@ -176,7 +178,9 @@ pub async fn tokenize(
         .await?;
     if let Some(cvc) = card.cvc {
         // After the commit: a CVC never waits for a token that does not exist.
-        vault.cvcs.put(id.as_str(), cvc).map_err(internal)?;
+        // It fills the merchant's share, and a publishable key's own too.
+        let owner = CvcOwner::new(tenant.clone(), actor.publishable_key().cloned());
+        vault.cvcs.put(id.as_str(), &owner, cvc).map_err(internal)?;
     }
     Ok(token)
 }

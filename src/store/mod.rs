@@ -7,7 +7,9 @@
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL` (a commit survives power
 //! loss). Writes go through a single-connection pool so that writers queue in
-//! process instead of spinning on `SQLITE_BUSY`; reads use their own pool.
+//! process instead of spinning on `SQLITE_BUSY`, and its transactions begin
+//! `IMMEDIATE` so that they wait for other processes' writers instead of
+//! failing ([`Store::begin`]); reads use their own pool.
 //! PostgreSQL uses one shared pool for both.
 
 pub mod api_keys;
@@ -228,8 +230,19 @@ impl Store {
     }
 
     /// Starts a write transaction.
+    ///
+    /// On SQLite it begins `IMMEDIATE`, taking the write lock at once and
+    /// waiting for it (busy timeout) while another connection writes: the
+    /// commit thread, another gateway's, or a CLI command's. A deferred
+    /// transaction that reads before it writes would instead fail with
+    /// "database is locked" (`SQLITE_BUSY_SNAPSHOT`) whenever another
+    /// connection committed between its read and its write, which no busy
+    /// timeout can wait out.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(self.writer.begin().await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        })
     }
 
     /// Closes both pools, waiting for connections in use to be returned.
@@ -607,5 +620,61 @@ mod tests {
             sqlite_url_creating_file("sqlite://a.db?mode=ro"),
             "sqlite://a.db?mode=ro"
         );
+    }
+
+    /// A write transaction that reads before it writes (freeze, unfreeze,
+    /// revoke, …) while another connection commits in between: a CLI command
+    /// while the gateway writes, or a request while the commit thread writes.
+    /// It must wait for the other writer, never fail with "database is
+    /// locked" (SQLite cannot wait out a read snapshot gone stale, so the
+    /// write lock is taken when the transaction begins).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_that_reads_first_waits_for_another_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw.db");
+        let store = Store::open(&format!("sqlite://{}", path.display()), &PoolSettings::default())
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO merchants (id, name, created_at) VALUES ('mer_a', 'A', 0)")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        let (name,): (String,) = sqlx::query_as("SELECT name FROM merchants WHERE id = 'mer_a'")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        // Another process writes now, with SQLite's busy timeout (rusqlite's
+        // default, 5 s) as every connection of ours has.
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            let wrote = conn.execute(
+                "INSERT INTO merchants (id, name, created_at) VALUES ('mer_b', 'B', 0)",
+                [],
+            );
+            let _ = done_tx.send(());
+            wrote
+        });
+        // Either the other write commits first (and ours must still work), or
+        // it waits for us; give it a second to commit if it can.
+        let _ = tokio::task::spawn_blocking(move || done.recv_timeout(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE merchants SET name = $1 WHERE id = 'mer_a'")
+            .bind(format!("{name} frozen"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        other.join().unwrap().unwrap();
+
+        let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM merchants ORDER BY id")
+            .fetch_all(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(names, [("A frozen".to_owned(),), ("B".to_owned(),)]);
+        store.close().await;
     }
 }

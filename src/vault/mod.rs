@@ -8,7 +8,8 @@
 //!   [`KekProvider`] ([`kek`]); the record stores the version, so KEKs can be
 //!   rotated online and retired once every record is re-wrapped.
 //! - The CVC is never on disk: it waits, encrypted under a per-process key, in
-//!   the bounded, expiring [`CvcStore`] and is handed out once ([`cvc`]).
+//!   the bounded, expiring [`CvcStore`] and is handed out once; each merchant
+//!   and each publishable key fills at most its own share of it ([`cvc`]).
 //! - Card fingerprints are keyed per merchant ([`fingerprint`]), so they neither
 //!   reveal the number nor link cards across merchants.
 //! - Key material, DEKs and plaintext live in zeroizing memory; no `Debug`
@@ -24,7 +25,7 @@ mod error;
 pub mod fingerprint;
 pub mod kek;
 
-pub use cvc::CvcStore;
+pub use cvc::{CvcLimits, CvcOwner, CvcStore};
 pub use envelope::{open, rewrap, seal, Aad, RecordIdentity, ResponseAad, Sealed};
 pub use error::VaultError;
 pub use fingerprint::{Fingerprint, Fingerprinter};

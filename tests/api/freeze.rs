@@ -4,6 +4,9 @@
 //! all of a merchant's keys leaves other merchants alone; `audit verify`
 //! reports the head hash to record outside the database.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use paywarden::domain::api_key::KeyKind;
@@ -124,6 +127,40 @@ both_backends! {
         assert!(refused.iter().all(|r| r.event.merchant_id.as_deref() == Some(m.as_str())));
         assert!(refused.iter().any(|r| r.event.key_id.as_deref() == Some(rk.key.id.as_str())));
         assert!(of("auth.failed").is_empty() && of("auth.lockout").is_empty());
+    }
+
+    async fn freezing_works_while_the_gateway_is_writing(app) {
+        // The operator's commands read, then write, in their own process while
+        // the gateway commits audit entries for its traffic: the command
+        // waits for the gateway's writer, it never fails with "database is
+        // locked".
+        let m = app.merchant("Busy Shop").await;
+        let (_, busy) = app.merchant_with_secret("Traffic").await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let load: Vec<_> = (0..4)
+            .map(|_| {
+                let (client, url, key, stop) = (app.client().clone(), app.url("/v1/merchant"), busy.clone(), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let mut served = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = client.get(&url).bearer_auth(&key).send().await.unwrap();
+                        assert_eq!(r.status(), 200);
+                        served += 1;
+                    }
+                    served
+                })
+            })
+            .collect();
+        for round in 0..8 {
+            let frozen = app.cli_json(&["merchant", "freeze", m.as_str(), "--reason", &format!("round {round}")]);
+            assert_eq!(frozen["frozen"]["reason"], format!("round {round}"));
+            let thawed = app.cli_json(&["merchant", "unfreeze", m.as_str(), "--reason", "over"]);
+            assert_eq!(thawed["frozen"], Value::Null);
+        }
+        stop.store(true, Ordering::Relaxed);
+        for task in load {
+            assert!(task.await.unwrap() > 0, "the gateway was writing meanwhile");
+        }
     }
 
     async fn revoke_all_revokes_every_key_of_one_merchant_only(app) {

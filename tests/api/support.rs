@@ -305,13 +305,19 @@ impl TestApp {
 
     /// A replica with its own vault keys (e.g. during a KEK rotation).
     pub async fn spawn_replica_with(&self, vault: Vault) -> Replica {
+        self.spawn_replica_sharing(Arc::new(vault)).await
+    }
+
+    /// A replica using `vault`, which the caller keeps (e.g. to look into
+    /// its CVC holder, as a payment does).
+    pub async fn spawn_replica_sharing(&self, vault: Arc<Vault>) -> Replica {
         self.start_replica(vault, Connectors::builtin(), TokenizationPolicy::default())
             .await
     }
 
     /// A replica with its own tokenization limits.
     pub async fn spawn_replica_with_rate_limits(&self, rate_limits: TokenizationPolicy) -> Replica {
-        self.start_replica(self.vault(), Connectors::builtin(), rate_limits)
+        self.start_replica(Arc::new(self.vault()), Connectors::builtin(), rate_limits)
             .await
     }
 
@@ -320,14 +326,19 @@ impl TestApp {
     /// merchants whose `connector` names it.
     pub async fn spawn_replica_with_processor(&self, processor: Arc<dyn Connector>) -> Replica {
         self.start_replica(
-            self.vault(),
+            Arc::new(self.vault()),
             Connectors::builtin().with(processor),
             TokenizationPolicy::default(),
         )
         .await
     }
 
-    async fn start_replica(&self, vault: Vault, connectors: Connectors, rate_limits: TokenizationPolicy) -> Replica {
+    async fn start_replica(
+        &self,
+        vault: Arc<Vault>,
+        connectors: Connectors,
+        rate_limits: TokenizationPolicy,
+    ) -> Replica {
         let store = Store::open(
             &self.db.url,
             &PoolSettings {
@@ -349,7 +360,7 @@ impl TestApp {
             store,
             GatewayOptions {
                 pepper: SecretBox::new(Box::new(pepper)),
-                vault: Arc::new(vault),
+                vault,
                 lockout: self.lockout.clone(),
                 idempotency: Default::default(),
                 payments: PaymentPolicy {
@@ -390,6 +401,15 @@ impl TestApp {
 
     /// A vault with this app's fingerprint key and the given KEKs.
     pub fn vault_with(&self, keyring: StaticKeyring) -> Vault {
+        self.vault_holding(keyring, CvcStore::new(Duration::from_secs(600), 10_000).unwrap())
+    }
+
+    /// A vault with this app's keys and the given CVC holder.
+    pub fn vault_with_cvcs(&self, cvcs: CvcStore) -> Vault {
+        self.vault_holding(StaticKeyring::single(KekVersion::new(1), kek(&self.kek_b64)), cvcs)
+    }
+
+    fn vault_holding(&self, keyring: StaticKeyring, cvcs: CvcStore) -> Vault {
         let fingerprint: [u8; 32] = base64::engine::general_purpose::STANDARD
             .decode(&self.fingerprint_b64)
             .unwrap()
@@ -398,7 +418,7 @@ impl TestApp {
         Vault::new(
             Arc::new(keyring),
             Fingerprinter::new(SecretBox::new(Box::new(fingerprint))),
-            CvcStore::new(Duration::from_secs(600), 10_000).unwrap(),
+            cvcs,
         )
     }
 
