@@ -312,11 +312,33 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound { resource, param } => ApiError::not_found(resource, param),
             ServiceError::ReferenceNotFound { resource, param } => ApiError::reference_missing(resource, param),
             ServiceError::Invalid { param, code, message } => ApiError::invalid(param, code, message),
-            ServiceError::Conflict { code, message } => ApiError::conflict(code, message),
+            ServiceError::Conflict { code, message } => {
+                let mut e = ApiError::conflict(code, message);
+                // Another request holds the payment right now: worth retrying
+                // soon, and (answers that say when to retry are not final) not
+                // stored against an Idempotency-Key.
+                if matches!(code, "payment_conflict" | "payment_operation_in_progress") {
+                    e.retry_after = Some(Duration::from_secs(1));
+                }
+                e
+            }
             ServiceError::ExceedsBalance { param, code, message } => {
                 ApiError::conflict(code, message).with_param(param)
             }
             ServiceError::RateLimited { message } => ApiError::rate_limited(message),
+            ServiceError::OutcomeUnknown { operation, retry_after } => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorType::ApiError,
+                    "processor_outcome_unknown",
+                    format!(
+                        "The processor did not answer the {operation} in time and could not say whether it happened; \
+                         the payment is held until the processor's answer is known. Retry later with the same Idempotency-Key"
+                    ),
+                );
+                e.retry_after = Some(retry_after);
+                e
+            }
             ServiceError::KeyLimit {
                 violation,
                 amount_param,

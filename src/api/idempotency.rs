@@ -8,10 +8,11 @@
 //! replay the stored answer (same status, body and content type, plus
 //! `Idempotent-Replayed: true`), or refuse (409 still running, 422 key reused).
 //! A handler's answer below 500 is stored (4xx too: the same request would
-//! get the same refusal), except 429, which says "try again later", and the
+//! get the same refusal), except 429 and any answer carrying `Retry-After`
+//! (a payment held by another request), which say "try again later", and the
 //! refusals of authorization (401, 403: the key's permissions and limits),
-//! which are never stored; 5xx, 429, 401 and 403 release the key so that a
-//! retry runs again. Authorization by route (`access`) runs before this layer,
+//! which are never stored; these and 5xx release the key so that a retry
+//! runs again. Authorization by route (`access`) runs before this layer,
 //! so its refusals never reach it. Once claimed, the handler
 //! runs to the end in its own task even if the client goes away, so its answer
 //! is stored rather than left for the lock to expire.
@@ -170,7 +171,9 @@ fn is_final(status: StatusCode) -> bool {
 /// Stores the handler's final answer, or releases the key.
 async fn record(claim: Claim, response: Response) -> Response {
     let status = response.status();
-    if !is_final(status) {
+    // An answer that says when to retry (429, 503, a payment held by another
+    // request) is not the request's final answer either.
+    if !is_final(status) || response.headers().contains_key(header::RETRY_AFTER) {
         release(claim).await;
         return response;
     }

@@ -50,6 +50,13 @@ pub enum ServiceError {
     /// `detail` is for the operator's log only.
     #[error("processor unavailable: {detail}")]
     ProcessorUnavailable { detail: String },
+    /// A call to the processor timed out and the processor could not say
+    /// whether it acted; the payment stays claimed until the claim expires.
+    #[error("the {operation} outcome at the processor is unknown")]
+    OutcomeUnknown {
+        operation: &'static str,
+        retry_after: std::time::Duration,
+    },
     /// Too many requests of this kind; try again later.
     #[error("{message}")]
     RateLimited { message: String },

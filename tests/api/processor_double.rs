@@ -66,6 +66,10 @@ struct State {
     /// The mode of every authorization.
     modes: Vec<Mode>,
     failures: HashMap<Call, VecDeque<ConnectorError>>,
+    /// Calls that take effect at the processor but whose answer is lost.
+    lost_answers: HashMap<Call, VecDeque<ConnectorError>>,
+    /// `sync` fails this many more times.
+    sync_failures: usize,
     /// What the processor knows of each payment, for `sync`.
     ledger: HashMap<String, RemoteStatus>,
 }
@@ -140,6 +144,34 @@ impl ProcessorDouble {
             .entry(call)
             .or_default()
             .push_back(error);
+    }
+
+    /// The next call of kind `call` takes effect at the processor, but its
+    /// answer is lost: the gateway gets `error` (e.g. a timeout).
+    pub fn lose_next_answer(&self, call: Call, error: ConnectorError) {
+        self.state
+            .lock()
+            .unwrap()
+            .lost_answers
+            .entry(call)
+            .or_default()
+            .push_back(error);
+    }
+
+    /// The next `times` status queries (`sync`) fail.
+    pub fn fail_sync(&self, times: usize) {
+        self.state.lock().unwrap().sync_failures = times;
+    }
+
+    fn lost_answer(&self, call: Call) -> Result<(), ConnectorError> {
+        let lost = self
+            .state
+            .lock()
+            .unwrap()
+            .lost_answers
+            .get_mut(&call)
+            .and_then(VecDeque::pop_front);
+        lost.map_or(Ok(()), Err)
     }
 
     /// Waits (up to 10 s) until `pred` holds of the calls; whether it did.
@@ -242,6 +274,7 @@ impl Connector for ProcessorDouble {
                     amount,
                 },
             );
+            self.lost_answer(Call::Capture)?;
             Ok(CaptureOutcome::Captured)
         }
         .boxed()
@@ -251,6 +284,7 @@ impl Connector for ProcessorDouble {
         async move {
             self.arrive(Call::Void, |_| {}).await?;
             self.record(reference, RemoteStatus::Voided);
+            self.lost_answer(Call::Void)?;
             Ok(())
         }
         .boxed()
@@ -273,15 +307,20 @@ impl Connector for ProcessorDouble {
     }
 
     fn sync<'a>(&'a self, payment: &'a PaymentId) -> BoxFuture<'a, Result<RemoteStatus, ConnectorError>> {
-        let status = self
-            .state
-            .lock()
-            .unwrap()
-            .ledger
-            .get(payment.as_str())
-            .cloned()
-            .unwrap_or(RemoteStatus::NotFound);
-        async move { Ok(status) }.boxed()
+        let status = {
+            let mut state = self.state.lock().unwrap();
+            if state.sync_failures > 0 {
+                state.sync_failures -= 1;
+                Err(ConnectorError::Timeout)
+            } else {
+                Ok(state
+                    .ledger
+                    .get(payment.as_str())
+                    .cloned()
+                    .unwrap_or(RemoteStatus::NotFound))
+            }
+        };
+        async move { status }.boxed()
     }
 
     /// The double sends no webhooks.

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
-use crate::connectors::{Authentication, Connector, Connectors};
+use crate::connectors::{Authentication, Connector, ConnectorError, Connectors, RemoteStatus};
 use crate::domain::api_key::Mode;
 use crate::domain::event::EventType;
 use crate::domain::ids::{MerchantId, PaymentId, TokenId};
@@ -384,14 +384,40 @@ impl Payments {
         // A processor with effects outside the gateway is called only by the
         // request whose claim won the compare-and-set: two concurrent
         // captures never both reach it.
-        let row = if connector.has_external_effects() {
+        let claimed = connector.has_external_effects();
+        // A claim left by a gateway that died mid-call (it is past
+        // CLAIM_TIMEOUT, or `refuse_if_claimed` would have refused): the
+        // processor may already have captured.
+        let taken_over = row.claim.is_some();
+        let row = if claimed {
             self.claim(actor, row, &state, "capture").await?
         } else {
             row
         };
         let mut change = Change::of(row, state, "payment.captured");
         change.row.claim = None;
-        match connector.capture(&reference, money).await {
+        let already = if taken_over {
+            self.remote_status(connector.as_ref(), id).await
+        } else {
+            None
+        };
+        let call = async {
+            match already {
+                Some(RemoteStatus::Captured { .. }) => Ok(crate::connectors::CaptureOutcome::Captured),
+                _ => connector.capture(&reference, money).await,
+            }
+        };
+        let outcome = match call.await {
+            // The capture may have happened: ask the processor before the
+            // claim is given up, so a retry never captures twice.
+            Err(ConnectorError::Timeout) if claimed => match self.remote_status(connector.as_ref(), id).await {
+                Some(RemoteStatus::Captured { .. }) => Ok(crate::connectors::CaptureOutcome::Captured),
+                Some(RemoteStatus::Authorized { .. }) => Err(ConnectorError::Unavailable("capture timed out".into())),
+                _ => return Err(outcome_unknown("capture")),
+            },
+            other => other,
+        };
+        match outcome {
             Ok(crate::connectors::CaptureOutcome::Captured) => {
                 change
                     .step(Step::Capture { amount }, "succeeded", None)
@@ -410,7 +436,9 @@ impl Payments {
                 })
             }
             Err(e) => {
-                self.release_claim(change, actor, "capture").await?;
+                if claimed {
+                    self.release_claim(change, actor, "capture").await?;
+                }
                 Err(ServiceError::ProcessorUnavailable { detail: e.to_string() })
             }
         }
@@ -435,8 +463,18 @@ impl Payments {
                 row = self.claim(actor, row, &state, "cancel").await?;
             }
             let reference = row.processor_reference.clone().unwrap_or_default();
-            if let Err(e) = connector.void(&reference).await {
-                if row.claim.is_some() {
+            let claimed = row.claim.is_some();
+            let voided = match connector.void(&reference).await {
+                // The void may have happened: ask before giving the claim up.
+                Err(ConnectorError::Timeout) if claimed => match self.remote_status(connector.as_ref(), id).await {
+                    Some(RemoteStatus::Voided) => Ok(()),
+                    Some(RemoteStatus::Authorized { .. }) => Err(ConnectorError::Unavailable("void timed out".into())),
+                    _ => return Err(outcome_unknown("cancel")),
+                },
+                other => other,
+            };
+            if let Err(e) = voided {
+                if claimed {
                     self.release_claim(Change::of(row, state, "payment.canceled"), actor, "cancel")
                         .await?;
                 }
@@ -490,8 +528,15 @@ impl Payments {
         }
     }
 
-    /// Gives a claim back after the processor could not be reached, so that
-    /// the operation may be retried at once.
+    /// Where the processor says a payment stands, when it can say.
+    async fn remote_status(&self, connector: &dyn Connector, id: &PaymentId) -> Option<RemoteStatus> {
+        connector.sync(id).await.ok()
+    }
+
+    /// Gives a claim back once the processor surely did not act (it refused
+    /// the call, or says the payment is still only authorized), so that the
+    /// operation may be retried at once. A call with an unknown outcome keeps
+    /// its claim until [`CLAIM_TIMEOUT`].
     async fn release_claim(&self, change: Change, actor: &Actor, operation: &str) -> Result<(), ServiceError> {
         let mut change = change;
         change.action = "payment.claim_released";
@@ -695,6 +740,16 @@ fn claim_action(operation: &str) -> &'static str {
     match operation {
         "cancel" => "payment.cancel_started",
         _ => "payment.capture_started",
+    }
+}
+
+/// 503 for a capture or cancel whose outcome at the processor is unknown (it
+/// timed out and the processor could not say): the payment stays claimed
+/// until [`CLAIM_TIMEOUT`], so nothing can act on it twice meanwhile.
+fn outcome_unknown(operation: &'static str) -> ServiceError {
+    ServiceError::OutcomeUnknown {
+        operation,
+        retry_after: CLAIM_TIMEOUT,
     }
 }
 

@@ -384,6 +384,88 @@ both_backends! {
         shop.stop().await;
     }
 
+    async fn a_timed_out_capture_is_resolved_by_asking_the_processor_never_by_guessing(app) {
+        let shop = shop(app, Mode::Test).await;
+        let capture = |id: &str| format!("/v1/payments/{id}/capture");
+        // The processor captured, but its answer was lost: the gateway asks,
+        // records the capture, and never sends a second one.
+        let id = shop.payment("4242424242424242", 1200, "usd", Some("manual")).await;
+        shop.processor.lose_next_answer(Call::Capture, ConnectorError::Timeout);
+        let r = shop.gateway.post(&capture(&id), &shop.sk, &json!({})).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert_eq!((shop.processor.calls().capture, shop.processor.captured()), (1, vec![1200]));
+        assert_eq!(claim_of(app, &id).await, None);
+        assert_eq!(shop.get(&id).await["status"], "succeeded");
+
+        // The call timed out and the processor cannot say either: the payment
+        // stays held (503 with Retry-After); a retry meanwhile is refused
+        // without a processor call, and that answer is not stored against the
+        // retry's Idempotency-Key.
+        let id = shop.payment("4242424242424242", 1300, "usd", Some("manual")).await;
+        shop.processor.fail_next(Call::Capture, ConnectorError::Timeout);
+        shop.processor.fail_sync(1);
+        let r = shop.gateway.post(&capture(&id), &shop.sk, &json!({})).await;
+        assert_eq!(r.status(), 503);
+        assert!(r.headers().get("retry-after").is_some());
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "processor_outcome_unknown", "{e}");
+        assert_eq!(claim_of(app, &id).await.as_deref(), Some("capture"), "an unknown outcome keeps the claim");
+        for _ in 0..2 {
+            let r = shop
+                .gateway
+                .client
+                .post(shop.gateway.url(&capture(&id)))
+                .bearer_auth(&shop.sk)
+                .header("Idempotency-Key", "retry-while-held")
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 409);
+            assert!(r.headers().get("idempotent-replayed").is_none(), "a 'retry later' answer was stored");
+            assert!(r.headers().get("retry-after").is_some());
+        }
+        assert_eq!(shop.processor.calls().capture, 2, "no call while the outcome is unknown");
+        // A claim older than CLAIM_TIMEOUT (its gateway died mid-call) is
+        // taken over; the processor is asked first, then the capture sent.
+        sqlx::query("UPDATE payments SET updated_at = updated_at - 600000 WHERE id = $1")
+            .bind(&id)
+            .execute(app.store.reader())
+            .await
+            .unwrap();
+        let r = shop
+            .gateway
+            .client
+            .post(shop.gateway.url(&capture(&id)))
+            .bearer_auth(&shop.sk)
+            .header("Idempotency-Key", "retry-while-held")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert_eq!((shop.processor.calls().capture, shop.processor.captured()), (3, vec![1200, 1300]));
+
+        // A stale claim whose capture did happen: the takeover finds it at
+        // the processor and records it without capturing again.
+        let id = shop.payment("4242424242424242", 1400, "usd", Some("manual")).await;
+        shop.processor.lose_next_answer(Call::Capture, ConnectorError::Timeout);
+        shop.processor.fail_sync(1);
+        let r = shop.gateway.post(&capture(&id), &shop.sk, &json!({})).await;
+        assert_eq!(r.status(), 503);
+        sqlx::query("UPDATE payments SET updated_at = updated_at - 600000 WHERE id = $1")
+            .bind(&id)
+            .execute(app.store.reader())
+            .await
+            .unwrap();
+        let r = shop.gateway.post(&capture(&id), &shop.sk, &json!({})).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert_eq!(shop.processor.captured(), [1200, 1300, 1400], "captured once");
+        let p = shop.get(&id).await;
+        assert_eq!((&p["status"], &p["amount_received"]), (&json!("succeeded"), &json!(1400)), "{p}");
+        shop.stop().await;
+    }
+
     async fn a_capture_whose_client_goes_away_still_ends_recorded(app) {
         let shop = shop(app, Mode::Test).await;
         let id = shop.payment("4242424242424242", 5000, "usd", Some("manual")).await;
