@@ -102,6 +102,16 @@ pub async fn create(
     if connector.has_external_effects() {
         write(store, actor, tenant, &new.payment, &row, Write::Reserve).await?;
         let outcome = connector.refund(&reference, &id, money).await;
+        if matches!(outcome, Err(crate::connectors::ConnectorError::Timeout)) {
+            // The refund may have happened: it stays `pending` with its
+            // amount reserved (never failed and given back on a guess, which
+            // would let a retry refund twice) until reconciled.
+            tracing::warn!(refund = %row.id, "refund timed out at the processor; left pending");
+            return Err(ServiceError::OutcomeUnknown {
+                operation: "refund",
+                retry_after: super::payments::CLAIM_TIMEOUT,
+            });
+        }
         settle(&mut row, outcome);
         write(store, actor, tenant, &new.payment, &row, Write::Settle).await?;
     } else {

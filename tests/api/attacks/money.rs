@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 
 use super::{assert_intact, Rows};
 use crate::both_backends;
+use crate::payments::error_of;
 use crate::processor_double::{Call, ProcessorDouble, CHALLENGE_CARD};
 use crate::support::{new_key, Replica, TestApp};
 
@@ -346,6 +347,25 @@ both_backends! {
             r.events += 1;
         })
         .await;
+        shop.stop().await;
+    }
+
+    async fn a_timed_out_refund_stays_pending_with_its_amount_reserved(app) {
+        let shop = shop(app, Mode::Test).await;
+        let id = shop.payment("4242424242424242", 5000, "usd", Some("automatic")).await;
+        shop.processor.fail_next(Call::Refund, ConnectorError::Timeout);
+        let r = shop.gateway.post("/v1/refunds", &shop.sk, &json!({"payment": id})).await;
+        assert_eq!(r.status(), 503);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "processor_outcome_unknown", "{e}");
+        // Not failed and given back: a retry cannot refund a second time.
+        let p = shop.get(&id).await;
+        assert_eq!(p["amount_refunded"], 5000, "{p}");
+        let listed: Value = shop.gateway.get(&format!("/v1/refunds?payment={id}"), &shop.sk).await.json().await.unwrap();
+        assert_eq!(listed["data"][0]["status"], "pending", "{listed}");
+        let (status, e) = error_of(shop.gateway.post("/v1/refunds", &shop.sk, &json!({"payment": id})).await).await;
+        assert_eq!((status, e["code"].as_str()), (409, Some("amount_exceeds_refundable")), "{e}");
+        assert_eq!(shop.processor.calls().refund, 1);
         shop.stop().await;
     }
 
