@@ -341,6 +341,34 @@ both_backends! {
         assert_eq!(shown["name"], "Live name");
     }
 
+    async fn the_card_fields_page_works_in_its_publishable_keys_own_mode(app) {
+        let merchant = app.merchant("Page").await;
+        let (live_sk, _) = key(app, &merchant, Mode::Live, KeyKind::Secret, &[]).await;
+        let r = app.post("/v1/merchant", &live_sk, &json!({"element_origins": ["https://shop.example"]})).await;
+        assert_eq!(r.status(), 200);
+        for mode in [Mode::Test, Mode::Live] {
+            let (pk, _) = key(app, &merchant, mode, KeyKind::Publishable, &[]).await;
+            let page = app
+                .client()
+                .get(app.url(&format!("/elements/card?key={pk}&origin=https://shop.example")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(page.status(), 200);
+            let html = page.text().await.unwrap();
+            assert!(html.contains(&format!("data-mode=\"{}\"", mode.as_str())), "{html}");
+            // What the page tokenizes (with its key) is of that mode.
+            let t: Value = app
+                .post("/v1/tokens", &pk, &json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034}}))
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(t["livemode"], mode == Mode::Live, "{t}");
+            assert!(t["card"].get("fingerprint").is_none(), "{t}");
+        }
+    }
+
     async fn audit_entries_and_webhook_deliveries_carry_their_mode(app) {
         let merchant = app.merchant("Modes").await;
         let test = world(app, &merchant, Mode::Test).await;
