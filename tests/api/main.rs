@@ -16,6 +16,7 @@ mod events;
 mod freeze;
 mod group_commit;
 mod idempotency;
+mod kek_rotation;
 mod merchant;
 mod migrations;
 mod payments;
