@@ -1,8 +1,13 @@
 //! `paywarden vault status|rotate-kek`: inspect and rotate the key-encryption
 //! key while the gateway keeps serving.
+//!
+//! `rotate-kek` wraps only under a version that this configuration (the
+//! replicas' own) already lists as readable, holding the very key given: a
+//! version is never invented, since replicas that do not hold its key could
+//! not read what was re-wrapped under it.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -21,14 +26,17 @@ use super::output;
 pub enum VaultCommand {
     /// How many live tokens (and stored idempotent responses) each KEK version protects.
     Status,
-    /// Re-wrap every data key under a new KEK (resumable; safe while serving).
+    /// Re-wrap every data key under a KEK version the configuration lists
+    /// (resumable; safe while serving).
     RotateKek {
-        /// File with the new KEK: 32 random bytes, base64 (`paywarden secrets generate`).
+        /// File with the new KEK: 32 random bytes, base64 (`paywarden secrets
+        /// generate --output FILE`); the configuration must list it too.
         #[arg(long, value_name = "FILE")]
         new_key_file: PathBuf,
-        /// Version for the new KEK (default: one above every configured version).
+        /// The version of that KEK in the configuration (`vault.kek_version`
+        /// or an entry of `vault.previous_kek_files`).
         #[arg(long)]
-        new_version: Option<u32>,
+        new_version: u32,
         /// Stop after this many records (the rest are picked up by the next run).
         #[arg(long)]
         limit: Option<u64>,
@@ -66,19 +74,9 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
             new_version,
             limit,
         } => {
-            let current = current_kek(&ctx.config, ctx.dev)?
-                .context("missing configuration: vault.kek_file or vault.kek (the KEK in use now)")?;
-            let mut keys = kek_entries(&ctx.config, current, ctx.dev)?;
-            let next = new_version.unwrap_or_else(|| keys.iter().map(|(v, _)| v.get()).max().unwrap_or(0) + 1);
-            let to = KekVersion::new(next);
-            if keys.iter().any(|(v, _)| *v == to) {
-                anyhow::bail!("--new-version {next} is already a configured KEK version");
-            }
-            keys.push((
-                to,
-                Kek::read_file(&new_key_file, DevSecrets::new(ctx.dev, &ctx.config.data_dir))?,
-            ));
-            let keyring = StaticKeyring::new(to, keys)?;
+            let next = new_version;
+            let to = KekVersion::new(new_version);
+            let keyring = rotation_keyring(&ctx, &new_key_file, to)?;
             let quiet = ctx.json;
             let report = kek_rotation::rotate(&store, &keyring, &ctx.actor("vault rotate-kek"), to, limit, |r| {
                 if !quiet {
@@ -112,4 +110,29 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configured KEKs with `to` current, provided the configuration lists
+/// `to` and `new_key_file` holds the same key.
+fn rotation_keyring(ctx: &CliContext, new_key_file: &Path, to: KekVersion) -> anyhow::Result<StaticKeyring> {
+    let current = current_kek(&ctx.config, ctx.dev)?
+        .context("missing configuration: vault.kek_file or vault.kek (the KEK in use now)")?;
+    let keys = kek_entries(&ctx.config, current, ctx.dev)?;
+    let Some((_, configured)) = keys.iter().find(|(v, _)| *v == to) else {
+        let listed: Vec<String> = keys.iter().map(|(v, _)| v.to_string()).collect();
+        anyhow::bail!(
+            "KEK version {to} is not in this configuration (it lists {}): add it to vault.previous_kek_files on \
+             every replica and restart them first, or they could not read what is re-wrapped under it \
+             (README: Rotating the KEK)",
+            listed.join(", ")
+        );
+    };
+    let new = Kek::read_file(new_key_file, DevSecrets::new(ctx.dev, &ctx.config.data_dir))?;
+    if !configured.same_key(&new) {
+        anyhow::bail!(
+            "{} does not hold the key this configuration lists as KEK version {to}",
+            new_key_file.display()
+        );
+    }
+    Ok(StaticKeyring::new(to, keys)?)
 }

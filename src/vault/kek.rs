@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox, SecretString};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::cipher::KEY_LEN;
@@ -110,6 +111,12 @@ impl Kek {
     pub fn from_env(name: &str) -> Result<Self, KekError> {
         let raw = Zeroizing::new(std::env::var(name).map_err(|_| KekError::MissingEnv { name: name.into() })?);
         Self::from_base64(&raw, name)
+    }
+
+    /// Whether `other` holds the same key bytes (compared in constant time),
+    /// e.g. a KEK file against the key configured for its version.
+    pub fn same_key(&self, other: &Kek) -> bool {
+        self.expose().ct_eq(other.expose()).into()
     }
 
     /// The key bytes, for the vault's ciphers only.
@@ -311,5 +318,14 @@ mod tests {
         ));
         let generated = Kek::generate().unwrap();
         assert_ne!(generated.expose(), Kek::generate().unwrap().expose());
+    }
+
+    #[test]
+    fn same_key_compares_the_bytes() {
+        assert!(kek(1).same_key(&kek(1)));
+        assert!(!kek(1).same_key(&kek(2)));
+        let mut last_byte = [1u8; KEK_LEN];
+        last_byte[KEK_LEN - 1] = 2;
+        assert!(!kek(1).same_key(&Kek::new(SecretBox::new(Box::new(last_byte)))));
     }
 }

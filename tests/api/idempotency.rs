@@ -495,12 +495,13 @@ both_backends! {
         let new_file = app.data_path().join("kek-v2");
         crate::support::write_secret_file(&new_file, &new_b64);
         let new_file = new_file.to_str().unwrap().to_owned();
+        let readable = [("PAYWARDEN_VAULT__PREVIOUS_KEK_FILES", format!("[{{version = 2, file = {new_file:?}}}]"))];
         let before = app.cli_json(&["vault", "status"]);
         assert_eq!(before["idempotent_responses"], json!([{"version": 1, "responses": 2}]));
-        let limited = app.cli_json(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2", "--limit", "2"]);
+        let limited = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2", "--limit", "2"], &readable);
         assert_eq!((limited["report"]["rewrapped"].as_u64(), limited["report"]["responses_rewrapped"].as_u64()), (Some(1), Some(1)));
         assert_eq!(limited["report"]["responses_remaining"], 1);
-        let done = app.cli_json(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2"]);
+        let done = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2"], &readable);
         assert_eq!(done["report"]["responses_rewrapped"], 1);
         assert_eq!(done["report"]["responses_remaining"], 0);
         let after = app.cli_json(&["vault", "status"]);

@@ -283,9 +283,11 @@ both_backends! {
         let new_file = app.data_path().join("kek-v2");
         crate::support::write_secret_file(&new_file, &new_b64);
         let new_file = new_file.to_str().unwrap().to_owned();
+        // Version 2 is configured as readable, as on every replica (README step 2).
+        let readable = [("PAYWARDEN_VAULT__PREVIOUS_KEK_FILES", format!("[{{version = 2, file = {new_file:?}}}]"))];
 
         // Interrupted after two tokens…
-        let first = app.cli_json(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2", "--limit", "2"]);
+        let first = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2", "--limit", "2"], &readable);
         assert_eq!(first["report"]["rewrapped"], 2);
         assert_eq!(first["report"]["remaining"], 3);
         let status = app.cli_json(&["vault", "status"]);
@@ -300,7 +302,7 @@ both_backends! {
         mid.stop().await;
         // A new token arrives under the old KEK during the rotation; the resumed run takes it too.
         let late = tokenize(app, sk.secret.expose(), "5200828282828210").await;
-        let second = app.cli_json(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2"]);
+        let second = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2"], &readable);
         assert_eq!(second["report"]["rewrapped"], 4);
         assert_eq!(second["report"]["remaining"], 0);
         assert_eq!(app.cli_json(&["vault", "status"])["kek_versions"], json!([{"version": 2, "tokens": 6}]));

@@ -443,7 +443,8 @@ both_backends! {
         let (new_b64, _) = crate::support::test_pepper();
         let new_file = app.data_path().join("kek-v2");
         crate::support::write_secret_file(&new_file, &new_b64);
-        let report = app.cli_json(&["vault", "rotate-kek", "--new-key-file", new_file.to_str().unwrap(), "--new-version", "2"]);
+        let readable = [("PAYWARDEN_VAULT__PREVIOUS_KEK_FILES", format!("[{{version = 2, file = {new_file:?}}}]"))];
+        let report = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", new_file.to_str().unwrap(), "--new-version", "2"], &readable);
         assert_eq!(report["report"]["rewrapped"], 1, "{report}");
         assert_eq!(report["report"]["remaining"], 0, "{report}");
         let row: (String, i64, String, String, i64, String, String) = sqlx::query_as(
