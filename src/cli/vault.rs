@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::server::files::DevSecrets;
 use crate::server::{current_kek, kek_entries};
-use crate::services::kek_rotation;
+use crate::services::kek_rotation::{self, Wrapped};
 use crate::vault::{Kek, KekVersion, StaticKeyring};
 
 use super::context::CliContext;
@@ -24,8 +24,14 @@ use super::output;
 
 #[derive(Debug, Subcommand)]
 pub enum VaultCommand {
-    /// How many live tokens (and stored idempotent responses) each KEK version protects.
-    Status,
+    /// What each KEK version wraps: live tokens, stored idempotent responses,
+    /// webhook signing secrets.
+    Status {
+        /// Exit 1, naming what is left, unless nothing is wrapped under this
+        /// version (before removing a KEK from the configuration).
+        #[arg(long, value_name = "VERSION")]
+        check_unused: Option<u32>,
+    },
     /// Re-wrap every data key under a KEK version the configuration lists
     /// (resumable; safe while serving).
     RotateKek {
@@ -45,44 +51,55 @@ pub enum VaultCommand {
 
 pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode> {
     let store = ctx.store().await?;
-    match cmd {
-        VaultCommand::Status => {
-            let counts = kek_rotation::status(&store).await?;
-            let responses = kek_rotation::response_status(&store).await?;
-            let value = json!({
-                "kek_versions": counts.iter().map(|(v, n)| json!({"version": v, "tokens": n})).collect::<Vec<_>>(),
-                "idempotent_responses": responses.iter().map(|(v, n)| json!({"version": v, "responses": n})).collect::<Vec<_>>(),
-            });
+    let code = match cmd {
+        VaultCommand::Status { check_unused } => {
+            let inventory = kek_rotation::inventory(&store).await?;
+            let left = check_unused.and_then(|v| inventory.iter().find(|w| w.version == i64::from(v) && w.total() > 0));
+            let value = match check_unused {
+                Some(v) => json!({
+                    "kek_versions": inventory,
+                    "check_unused": {"version": v, "unused": left.is_none()},
+                }),
+                None => json!({ "kek_versions": inventory }),
+            };
             output::print(ctx.json, &value, || {
-                let mut lines: Vec<String> = counts
+                let lines: Vec<String> = inventory
                     .iter()
-                    .map(|(v, n)| format!("KEK version {v}: {n} tokens"))
+                    .map(|w| format!("KEK version {}: {}", w.version, describe(w)))
                     .collect();
                 if lines.is_empty() {
-                    lines.push("no live tokens".to_owned());
+                    "nothing is wrapped by any KEK".to_owned()
+                } else {
+                    lines.join("\n")
                 }
-                lines.extend(
-                    responses
-                        .iter()
-                        .map(|(v, n)| format!("KEK version {v}: {n} stored idempotent responses")),
-                );
-                lines.join("\n")
             });
+            match left {
+                Some(w) => {
+                    eprintln!(
+                        "KEK version {} still wraps {}: run `paywarden vault rotate-kek` again; \
+                         keep this KEK configured everywhere",
+                        w.version,
+                        describe(w)
+                    );
+                    ExitCode::FAILURE
+                }
+                None => ExitCode::SUCCESS,
+            }
         }
         VaultCommand::RotateKek {
             new_key_file,
             new_version,
             limit,
         } => {
-            let next = new_version;
             let to = KekVersion::new(new_version);
             let keyring = rotation_keyring(&ctx, &new_key_file, to)?;
             let quiet = ctx.json;
             let report = kek_rotation::rotate(&store, &keyring, &ctx.actor("vault rotate-kek"), to, limit, |r| {
                 if !quiet {
                     eprint!(
-                        "\rre-wrapping data keys under KEK version {next}: {} done, {} skipped",
-                        r.rewrapped, r.skipped
+                        "\rre-wrapping data keys under KEK version {to}: {} done, {} skipped",
+                        r.rewrapped(),
+                        r.skipped()
                     );
                     let _ = std::io::stderr().flush();
                 }
@@ -91,25 +108,38 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
             if !quiet {
                 eprintln!();
             }
-            output::print(ctx.json, &json!({ "version": next, "report": report }), || {
+            output::print(ctx.json, &json!({ "version": new_version, "report": report }), || {
                 format!(
-                    "{} data keys re-wrapped under KEK version {next}; {} remaining under other versions; \
-                     stored idempotent responses: {} re-wrapped, {} remaining{}",
-                    report.rewrapped,
-                    report.remaining,
-                    report.responses_rewrapped,
-                    report.responses_remaining,
-                    if report.remaining > 0 || report.responses_remaining > 0 {
-                        " (run again to finish)"
+                    "re-wrapped under KEK version {to}: {} tokens, {} stored idempotent responses, \
+                     {} webhook signing secrets; {}",
+                    report.tokens.rewrapped,
+                    report.idempotent_responses.rewrapped,
+                    report.webhook_secrets.rewrapped,
+                    if report.complete {
+                        "nothing is left under other versions".to_owned()
                     } else {
-                        ""
+                        format!(
+                            "left under other versions: {} tokens, {} stored idempotent responses, \
+                             {} webhook signing secrets (run again to finish)",
+                            report.tokens.remaining,
+                            report.idempotent_responses.remaining,
+                            report.webhook_secrets.remaining
+                        )
                     }
                 )
             });
+            ExitCode::SUCCESS
         }
-    }
+    };
     store.close().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
+}
+
+fn describe(w: &Wrapped) -> String {
+    format!(
+        "{} tokens, {} stored idempotent responses, {} webhook signing secrets",
+        w.tokens, w.idempotent_responses, w.webhook_secrets
+    )
 }
 
 /// The configured KEKs with `to` current, provided the configuration lists

@@ -1,11 +1,17 @@
-//! Online KEK rotation: every live token's data key, the data key of every
-//! stored idempotent response, and every webhook signing secret are
-//! re-wrapped under a new key-encryption key while the gateway keeps serving.
+//! Online KEK rotation and its inventory. A KEK wraps the data key of every
+//! live token, of every stored idempotent response, and of every webhook
+//! signing secret (current and previous); [`inventory`] counts all of them
+//! per KEK version and [`rotate`] re-wraps all of them under a new one while
+//! the gateway keeps serving. Anything new that the vault seals (processor
+//! credentials, say) must join both, or `vault status` would call a KEK
+//! unused while it still opens something.
+//!
 //! Ciphertexts are not touched (only the small wrapped key changes), each
 //! record is updated on its own, conditionally on still having the old wrapped
 //! key, so the walk can be interrupted and resumed at any point, and records
-//! created meanwhile are picked up by the next pass. Webhook secrets are
-//! re-wrapped on full runs (without `--limit`), after the tokens and responses.
+//! created meanwhile are picked up by the next pass.
+
+use std::collections::BTreeMap;
 
 use crate::domain::audit::Outcome;
 use crate::store::{self, Store};
@@ -17,31 +23,88 @@ use super::ServiceError;
 /// Records read per page.
 const PAGE: i64 = 200;
 
-/// Progress of a rotation.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct RotationReport {
+/// What one KEK version wraps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Wrapped {
+    pub version: i64,
+    /// Live (not shredded) card tokens.
+    pub tokens: i64,
+    /// Stored answers to `Idempotency-Key` requests.
+    pub idempotent_responses: i64,
+    /// Webhook signing secrets, current and previous ones.
+    pub webhook_secrets: i64,
+}
+
+impl Wrapped {
+    /// Everything this version wraps.
+    pub fn total(&self) -> i64 {
+        self.tokens + self.idempotent_responses + self.webhook_secrets
+    }
+}
+
+/// Everything wrapped by a KEK, per version (ascending; versions that wrap
+/// nothing are absent).
+pub async fn inventory(store: &Store) -> Result<Vec<Wrapped>, ServiceError> {
+    let mut by_version: BTreeMap<i64, Wrapped> = BTreeMap::new();
+    fn entry(map: &mut BTreeMap<i64, Wrapped>, version: i64) -> &mut Wrapped {
+        map.entry(version).or_insert(Wrapped {
+            version,
+            ..Wrapped::default()
+        })
+    }
+    for (v, n) in store::card_tokens::count_by_kek_version(store.reader()).await? {
+        entry(&mut by_version, v).tokens = n;
+    }
+    for (v, n) in store::idempotency_keys::count_by_kek_version(store.reader()).await? {
+        entry(&mut by_version, v).idempotent_responses = n;
+    }
+    for (v, n) in super::webhook_endpoints::secrets_by_kek_version(store).await? {
+        entry(&mut by_version, v).webhook_secrets = n;
+    }
+    Ok(by_version.into_values().collect())
+}
+
+/// One kind of record in a rotation.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Walk {
     pub rewrapped: u64,
-    /// Tokens that changed under us (shredded or rotated concurrently).
+    /// Records that changed under us (shredded, expired or rotated
+    /// concurrently); a changed record is wrapped under the current KEK.
     pub skipped: u64,
-    /// Tokens still under another version (0 when the rotation is complete).
+    /// Still under another version after this run (0 when complete).
     pub remaining: i64,
-    /// Stored idempotent responses re-wrapped.
-    pub responses_rewrapped: u64,
-    /// Responses that changed under us (expired, or rotated concurrently).
-    pub responses_skipped: u64,
-    /// Stored responses still under another version.
-    pub responses_remaining: i64,
+}
+
+/// Progress of a rotation.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct RotationReport {
+    pub tokens: Walk,
+    pub idempotent_responses: Walk,
+    pub webhook_secrets: Walk,
+    /// Nothing is left under another version.
+    pub complete: bool,
 }
 
 impl RotationReport {
     fn handled(&self) -> u64 {
-        self.rewrapped + self.skipped + self.responses_rewrapped + self.responses_skipped
+        [self.tokens, self.idempotent_responses, self.webhook_secrets]
+            .iter()
+            .map(|w| w.rewrapped + w.skipped)
+            .sum()
+    }
+
+    pub fn rewrapped(&self) -> u64 {
+        self.tokens.rewrapped + self.idempotent_responses.rewrapped + self.webhook_secrets.rewrapped
+    }
+
+    pub fn skipped(&self) -> u64 {
+        self.tokens.skipped + self.idempotent_responses.skipped + self.webhook_secrets.skipped
     }
 }
 
-/// Re-wraps up to `limit` (all, if `None`) data keys to `to`: tokens first,
-/// then stored idempotent responses. `keyring` must hold the old versions and
-/// `to`. `progress` is called after every page.
+/// Re-wraps up to `limit` (all, if `None`) data keys to `to`: tokens, then
+/// stored idempotent responses, then webhook secrets. `keyring` must hold the
+/// old versions and `to`. `progress` is called after every page.
 pub async fn rotate(
     store: &Store,
     keyring: &dyn KekProvider,
@@ -81,9 +144,9 @@ pub async fn rotate(
             .await?;
             tx.commit().await?;
             if changed {
-                report.rewrapped += 1;
+                report.tokens.rewrapped += 1;
             } else {
-                report.skipped += 1;
+                report.tokens.skipped += 1;
             }
         }
         progress(&report);
@@ -91,43 +154,40 @@ pub async fn rotate(
     if limit.is_none_or(|l| report.handled() < l) {
         rotate_responses(store, keyring, to, limit, &mut report, &mut progress).await?;
     }
-    if limit.is_none() {
-        let (rewrapped, skipped) = super::webhook_endpoints::rewrap_secrets(store, keyring, to).await?;
-        report.rewrapped += rewrapped;
-        report.skipped += skipped;
+    let budget = limit.map(|l| l.saturating_sub(report.handled()));
+    if budget != Some(0) {
+        let (rewrapped, skipped) = super::webhook_endpoints::rewrap_secrets(store, keyring, to, budget).await?;
+        report.webhook_secrets.rewrapped = rewrapped;
+        report.webhook_secrets.skipped = skipped;
         progress(&report);
     }
-    let webhook_secrets = super::webhook_endpoints::secrets_by_kek_version(store).await?;
-    let elsewhere = |counts: &[(i64, i64)]| counts.iter().filter(|(v, _)| *v != target).map(|(_, n)| n).sum();
-    let tokens = status(store).await?;
-    report.remaining = elsewhere(&tokens) + elsewhere(&webhook_secrets);
-    report.responses_remaining = elsewhere(&response_status(store).await?);
+    for wrapped in inventory(store).await?.iter().filter(|w| w.version != target) {
+        report.tokens.remaining += wrapped.tokens;
+        report.idempotent_responses.remaining += wrapped.idempotent_responses;
+        report.webhook_secrets.remaining += wrapped.webhook_secrets;
+    }
+    report.complete =
+        report.tokens.remaining + report.idempotent_responses.remaining + report.webhook_secrets.remaining == 0;
     let mut event = actor.event("vault.kek_rotated", Outcome::Success);
     event.resource = Some(format!("kek version {to}"));
     event.reason = Some(format!(
-        "{} data keys re-wrapped, {} skipped, {} remaining under other versions; \
-         stored responses: {} re-wrapped, {} skipped, {} remaining",
-        report.rewrapped,
-        report.skipped,
-        report.remaining,
-        report.responses_rewrapped,
-        report.responses_skipped,
-        report.responses_remaining
+        "tokens: {} re-wrapped, {} skipped, {} remaining under other versions; \
+         stored responses: {} re-wrapped, {} skipped, {} remaining; \
+         webhook secrets: {} re-wrapped, {} skipped, {} remaining",
+        report.tokens.rewrapped,
+        report.tokens.skipped,
+        report.tokens.remaining,
+        report.idempotent_responses.rewrapped,
+        report.idempotent_responses.skipped,
+        report.idempotent_responses.remaining,
+        report.webhook_secrets.rewrapped,
+        report.webhook_secrets.skipped,
+        report.webhook_secrets.remaining,
     ));
     let mut tx = store.begin().await?;
     store::audit::append(&mut tx, &[event]).await?;
     tx.commit().await?;
     Ok(report)
-}
-
-/// Live tokens per KEK version.
-pub async fn status(store: &Store) -> Result<Vec<(i64, i64)>, ServiceError> {
-    Ok(store::card_tokens::count_by_kek_version(store.reader()).await?)
-}
-
-/// Stored idempotent responses per KEK version.
-pub async fn response_status(store: &Store) -> Result<Vec<(i64, i64)>, ServiceError> {
-    Ok(store::idempotency_keys::count_by_kek_version(store.reader()).await?)
 }
 
 /// The second walk of [`rotate`]: stored idempotent responses, in (merchant,
@@ -180,9 +240,9 @@ async fn rotate_responses(
             .await?;
             tx.commit().await?;
             if changed {
-                report.responses_rewrapped += 1;
+                report.idempotent_responses.rewrapped += 1;
             } else {
-                report.responses_skipped += 1;
+                report.idempotent_responses.skipped += 1;
             }
         }
         after = Some(last);

@@ -282,21 +282,27 @@ pub async fn attempts(
 }
 
 /// KEK rotation of the sealed webhook secrets: re-wraps every data key not
-/// under `to`, each endpoint conditionally on its secret being unchanged.
-/// Returns (re-wrapped, skipped).
+/// under `to` (current and previous secret), each endpoint conditionally on
+/// its secret being unchanged, until `budget` secrets (all, if `None`) have
+/// been handled. Returns the secrets (re-wrapped, skipped because their
+/// endpoint changed meanwhile).
 pub async fn rewrap_secrets(
     store: &Store,
     keyring: &dyn KekProvider,
     to: crate::vault::KekVersion,
+    budget: Option<u64>,
 ) -> Result<(u64, u64), ServiceError> {
     let target = i64::from(to.get());
     let (mut rewrapped, mut skipped) = (0u64, 0u64);
     let mut after = String::new();
-    loop {
+    'pages: loop {
         let page = store::webhook_endpoints::page_not_at_version(store.reader(), target, &after, 200).await?;
         let Some(last) = page.last() else { break };
         after.clone_from(&last.id);
         for row in page {
+            if budget.is_some_and(|b| rewrapped + skipped >= b) {
+                break 'pages;
+            }
             let (Some(v), Some(w), Some(c)) = (row.kek_version, &row.secret_wrapped_dek, &row.secret_ciphertext) else {
                 skipped += 1;
                 continue;
@@ -332,10 +338,11 @@ pub async fn rewrap_secrets(
             )
             .await?;
             tx.commit().await?;
+            let secrets = 1 + u64::from(previous.is_some());
             if changed {
-                rewrapped += 1;
+                rewrapped += secrets;
             } else {
-                skipped += 1;
+                skipped += secrets;
             }
         }
     }

@@ -497,15 +497,16 @@ both_backends! {
         let new_file = new_file.to_str().unwrap().to_owned();
         let readable = [("PAYWARDEN_VAULT__PREVIOUS_KEK_FILES", format!("[{{version = 2, file = {new_file:?}}}]"))];
         let before = app.cli_json(&["vault", "status"]);
-        assert_eq!(before["idempotent_responses"], json!([{"version": 1, "responses": 2}]));
+        assert_eq!(before["kek_versions"][0]["idempotent_responses"], 2, "{before}");
         let limited = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2", "--limit", "2"], &readable);
-        assert_eq!((limited["report"]["rewrapped"].as_u64(), limited["report"]["responses_rewrapped"].as_u64()), (Some(1), Some(1)));
-        assert_eq!(limited["report"]["responses_remaining"], 1);
+        let report = &limited["report"];
+        assert_eq!((report["tokens"]["rewrapped"].as_u64(), report["idempotent_responses"]["rewrapped"].as_u64()), (Some(1), Some(1)));
+        assert_eq!(report["idempotent_responses"]["remaining"], 1);
         let done = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2"], &readable);
-        assert_eq!(done["report"]["responses_rewrapped"], 1);
-        assert_eq!(done["report"]["responses_remaining"], 0);
+        assert_eq!(done["report"]["idempotent_responses"]["rewrapped"], 1);
+        assert_eq!(done["report"]["idempotent_responses"]["remaining"], 0);
         let after = app.cli_json(&["vault", "status"]);
-        assert_eq!(after["idempotent_responses"], json!([{"version": 2, "responses": 2}]));
+        assert_eq!(after["kek_versions"], json!([{"version": 2, "tokens": 1, "idempotent_responses": 2, "webhook_secrets": 0}]));
         // A gateway holding only the new KEK replays both answers.
         let only_new = StaticKeyring::single(KekVersion::new(2), kek(&new_b64));
         let mut replica = app.spawn_replica_with(app.vault_with(only_new)).await;

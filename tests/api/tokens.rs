@@ -288,10 +288,13 @@ both_backends! {
 
         // Interrupted after two tokens…
         let first = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2", "--limit", "2"], &readable);
-        assert_eq!(first["report"]["rewrapped"], 2);
-        assert_eq!(first["report"]["remaining"], 3);
+        assert_eq!(first["report"]["tokens"]["rewrapped"], 2);
+        assert_eq!(first["report"]["tokens"]["remaining"], 3);
         let status = app.cli_json(&["vault", "status"]);
-        assert_eq!(status["kek_versions"], json!([{"version": 1, "tokens": 3}, {"version": 2, "tokens": 2}]));
+        assert_eq!(status["kek_versions"], json!([
+            {"version": 1, "tokens": 3, "idempotent_responses": 0, "webhook_secrets": 0},
+            {"version": 2, "tokens": 2, "idempotent_responses": 0, "webhook_secrets": 0},
+        ]));
         // …while a gateway holding both versions serves every token.
         let both = StaticKeyring::new(KekVersion::new(1), [(KekVersion::new(1), kek(&app.kek_b64)), (KekVersion::new(2), kek(&new_b64))]).unwrap();
         let mut mid = app.spawn_replica_with(app.vault_with(both)).await;
@@ -303,9 +306,12 @@ both_backends! {
         // A new token arrives under the old KEK during the rotation; the resumed run takes it too.
         let late = tokenize(app, sk.secret.expose(), "5200828282828210").await;
         let second = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &new_file, "--new-version", "2"], &readable);
-        assert_eq!(second["report"]["rewrapped"], 4);
-        assert_eq!(second["report"]["remaining"], 0);
-        assert_eq!(app.cli_json(&["vault", "status"])["kek_versions"], json!([{"version": 2, "tokens": 6}]));
+        assert_eq!(second["report"]["tokens"]["rewrapped"], 4);
+        assert_eq!(second["report"]["tokens"]["remaining"], 0);
+        assert_eq!(
+            app.cli_json(&["vault", "status"])["kek_versions"],
+            json!([{"version": 2, "tokens": 6, "idempotent_responses": 0, "webhook_secrets": 0}])
+        );
         // The old KEK is no longer needed.
         let only_new = StaticKeyring::single(KekVersion::new(2), kek(&new_b64));
         let mut after = app.spawn_replica_with(app.vault_with(only_new)).await;

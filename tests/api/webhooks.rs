@@ -445,8 +445,8 @@ both_backends! {
         crate::support::write_secret_file(&new_file, &new_b64);
         let readable = [("PAYWARDEN_VAULT__PREVIOUS_KEK_FILES", format!("[{{version = 2, file = {new_file:?}}}]"))];
         let report = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", new_file.to_str().unwrap(), "--new-version", "2"], &readable);
-        assert_eq!(report["report"]["rewrapped"], 1, "{report}");
-        assert_eq!(report["report"]["remaining"], 0, "{report}");
+        assert_eq!(report["report"]["webhook_secrets"]["rewrapped"], 2, "{report}");
+        assert_eq!(report["report"]["webhook_secrets"]["remaining"], 0, "{report}");
         let row: (String, i64, String, String, i64, String, String) = sqlx::query_as(
             "SELECT merchant_id, kek_version, secret_wrapped_dek, secret_ciphertext, previous_kek_version, \
              previous_wrapped_dek, previous_ciphertext FROM webhook_endpoints WHERE id = $1")

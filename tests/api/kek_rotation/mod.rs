@@ -1,11 +1,12 @@
 //! KEK rotation as an operator runs it: `secrets generate --output` writes a
-//! new KEK owner-only and never over another; `vault rotate-kek` re-wraps
-//! only to a version the configuration already lists, with the same key, and
-//! never invents one.
+//! new KEK owner-only and never over another; `vault status` counts
+//! everything a KEK wraps (tokens, stored idempotent responses, webhook
+//! signing secrets); `vault rotate-kek` re-wraps only to a version the
+//! configuration already lists, with the same key, and never invents one.
 
 use std::os::unix::fs::PermissionsExt;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::support::{test_pepper, write_secret_file, TestApp};
@@ -59,11 +60,57 @@ fn new_kek_file(app: &TestApp, name: &str) -> (String, String) {
 }
 
 both_backends! {
+    async fn vault_status_counts_everything_a_kek_wraps(app) {
+        let (_, sk) = app.merchant_with_secret("Inventory").await;
+        let card = json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}});
+        let token = app.client().post(app.url("/v1/tokens")).bearer_auth(&sk)
+            .header("Idempotency-Key", "inventory-token").json(&card).send().await.unwrap();
+        assert_eq!(token.status(), 200);
+        let endpoint: Value = app.post("/v1/webhook_endpoints", &sk, &json!({"url": "https://hooks.example.com/a", "events": ["*"]}))
+            .await.json().await.unwrap();
+        let id = endpoint["id"].as_str().unwrap();
+        // The rotated endpoint keeps its previous secret, sealed too.
+        assert_eq!(app.post(&format!("/v1/webhook_endpoints/{id}/rotate_secret"), &sk, &json!({})).await.status(), 200);
+        let status = app.cli_json(&["vault", "status"]);
+        assert_eq!(
+            status["kek_versions"],
+            json!([{"version": 1, "tokens": 1, "idempotent_responses": 1, "webhook_secrets": 2}]),
+            "{status}"
+        );
+        let text = String::from_utf8(app.cli(&["vault", "status"]).stdout).unwrap();
+        assert!(text.contains("2 webhook signing secrets"), "{text}");
+
+        // `--check-unused` fails while anything is wrapped under the version,
+        // naming what is left, and passes for a version that wraps nothing.
+        let busy = app.cli(&["vault", "status", "--check-unused", "1"]);
+        assert_eq!(busy.status.code(), Some(1));
+        let said = String::from_utf8_lossy(&busy.stderr);
+        assert!(said.contains("KEK version 1") && said.contains("webhook signing secrets"), "{said}");
+        let idle = app.cli(&["vault", "status", "--check-unused", "7"]);
+        assert!(idle.status.success(), "{}", String::from_utf8_lossy(&idle.stderr));
+
+        // Only the webhook secrets left under version 1: still not unused.
+        let (file, _) = new_kek_file(app, "kek-v2");
+        let env = [previous(2, &file)];
+        let partial = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &file, "--new-version", "2", "--limit", "2"], &env);
+        assert_eq!(partial["report"]["webhook_secrets"]["rewrapped"], 0, "{partial}");
+        let busy = app.cli(&["vault", "status", "--check-unused", "1"]);
+        assert_eq!(busy.status.code(), Some(1), "webhook secrets still need version 1");
+        let done = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &file, "--new-version", "2"], &env);
+        assert_eq!(done["report"]["webhook_secrets"], json!({"rewrapped": 2, "skipped": 0, "remaining": 0}), "{done}");
+        assert_eq!(done["report"]["complete"], true, "{done}");
+        assert!(app.cli(&["vault", "status", "--check-unused", "1"]).status.success());
+        assert_eq!(
+            app.cli_json(&["vault", "status"])["kek_versions"],
+            json!([{"version": 2, "tokens": 1, "idempotent_responses": 1, "webhook_secrets": 2}])
+        );
+    }
+
     async fn rotate_kek_only_targets_a_configured_version_with_the_same_key(app) {
         let (_, sk) = app.merchant_with_secret("Refusals").await;
         let card = json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}});
         assert_eq!(app.post("/v1/tokens", &sk, &card).await.status(), 200);
-        let unchanged = json!([{"version": 1, "tokens": 1}]);
+        let unchanged = json!([{"version": 1, "tokens": 1, "idempotent_responses": 0, "webhook_secrets": 0}]);
         let (file, _) = new_kek_file(app, "kek-v2");
         let refused = |args: &[&str], env: &[(&str, String)], says: &str| {
             let out = app.cli_env(args, env);
@@ -83,7 +130,7 @@ both_backends! {
         // The documented path: the version is configured (readable) with this very key.
         let done = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &file, "--new-version", "2"], &[previous(2, &file)]);
         assert_eq!(done["version"], 2);
-        assert_eq!(done["report"]["rewrapped"], 1, "{done}");
+        assert_eq!(done["report"]["tokens"]["rewrapped"], 1, "{done}");
         // The same again with version 2 current and 1 readable (step 5): nothing is left to do.
         let old = app.data_path().join("kek-v1");
         write_secret_file(&old, &app.kek_b64);
@@ -93,6 +140,6 @@ both_backends! {
             previous(1, old.to_str().unwrap()),
         ];
         let again = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &file, "--new-version", "2"], &step5);
-        assert_eq!((again["report"]["rewrapped"].as_u64(), again["report"]["remaining"].as_i64()), (Some(0), Some(0)), "{again}");
+        assert_eq!((again["report"]["tokens"]["rewrapped"].as_u64(), again["report"]["complete"].as_bool()), (Some(0), Some(true)), "{again}");
     }
 }
