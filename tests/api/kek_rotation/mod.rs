@@ -2,7 +2,9 @@
 //! new KEK owner-only and never over another; `vault status` counts
 //! everything a KEK wraps (tokens, stored idempotent responses, webhook
 //! signing secrets); `vault rotate-kek` re-wraps only to a version the
-//! configuration already lists, with the same key, and never invents one.
+//! configuration already lists, with the same key, and never invents one; and
+//! the README's procedure, run as written against the real binary, rotates
+//! under payment and webhook load on both backends (`readme`).
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -10,6 +12,11 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::support::{test_pepper, write_secret_file, TestApp};
+
+mod fleet;
+mod load;
+mod readme;
+mod steps;
 
 #[test]
 fn secrets_generate_writes_an_owner_only_file_and_never_replaces_one() {
