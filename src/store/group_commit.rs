@@ -171,23 +171,29 @@ impl GroupCommit {
     /// started yet is skipped.
     pub async fn run(&self, job: WriteJob) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
-        let queued = tokio::time::timeout(self.backstop, self.queue.send(Queued { job, done })).await;
-        match queued {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(StoreError::Corrupt("the group-commit task has stopped".into())),
-            Err(_) => {
-                return Err(StoreError::Unavailable(Fault::new(
-                    FaultKind::Timeout,
-                    "the write queue stayed full past the write deadline",
-                )))
-            }
-        }
-        match tokio::time::timeout(self.backstop, answer).await {
-            Ok(Ok((outcome, _job))) => outcome,
-            Ok(Err(_)) => Err(StoreError::Corrupt("the group-commit task dropped a job".into())),
-            Err(_) => Err(StoreError::Unavailable(Fault::new(
+        let queued = AtomicBool::new(false);
+        // One timer per job, armed only while it waits.
+        let outcome = tokio::time::timeout(self.backstop, async {
+            self.queue
+                .send(Queued { job, done })
+                .await
+                .map_err(|_| StoreError::Corrupt("the group-commit task has stopped".into()))?;
+            queued.store(true, Ordering::Relaxed);
+            answer
+                .await
+                .map_err(|_| StoreError::Corrupt("the group-commit task dropped a job".into()))?
+                .0
+        })
+        .await;
+        match outcome {
+            Ok(result) => result,
+            Err(_) if queued.load(Ordering::Relaxed) => Err(StoreError::Unavailable(Fault::new(
                 FaultKind::OutcomeUnknown,
                 "no answer from the commit queue within the write deadline",
+            ))),
+            Err(_) => Err(StoreError::Unavailable(Fault::new(
+                FaultKind::Timeout,
+                "the write queue stayed full past the write deadline",
             ))),
         }
     }

@@ -24,6 +24,8 @@ pub struct Health {
     /// The last write batch failed as a whole (not one job's own conflict).
     writes_failing: AtomicBool,
     write_failure: Failure,
+    /// When the failing write was a full database or disk.
+    full_since: Mutex<Option<std::time::Instant>>,
     /// The last probe of the database failed.
     probe_failure: Failure,
     /// SQLite: the file system holding the database and the floor of its
@@ -70,6 +72,14 @@ fn reason(e: &StoreError) -> String {
     e.fault().map_or("error", |f| f.kind.as_str()).to_owned()
 }
 
+/// How long a full database keeps readiness failing without a write that
+/// proves otherwise (the `Retry-After` of a full disk).
+pub const FULL_HOLD: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn full_lock(m: &Mutex<Option<std::time::Instant>>) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn lock(m: &Failure) -> std::sync::MutexGuard<'_, Option<String>> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -79,6 +89,7 @@ impl Health {
         Self {
             writes_failing: AtomicBool::new(false),
             write_failure: Mutex::new(None),
+            full_since: Mutex::new(None),
             probe_failure: Mutex::new(None),
             data_dir,
             floor_bytes,
@@ -88,16 +99,27 @@ impl Health {
         }
     }
 
-    /// A write batch committed.
+    /// A write batch committed. After a full database or disk, readiness
+    /// stays failing for [`FULL_HOLD`] all the same: writes that fit in
+    /// free pages still commit while those that need room fail, and the
+    /// watcher's empty probe commits on a full database too.
     pub fn write_committed(&self) {
-        if self.writes_failing.load(Ordering::Relaxed) {
-            self.writes_failing.store(false, Ordering::Relaxed);
-            *lock(&self.write_failure) = None;
+        if !self.writes_failing.load(Ordering::Relaxed) {
+            return;
         }
+        let mut full_since = full_lock(&self.full_since);
+        if full_since.is_some_and(|at| at.elapsed() < FULL_HOLD) {
+            return;
+        }
+        *full_since = None;
+        self.writes_failing.store(false, Ordering::Relaxed);
+        *lock(&self.write_failure) = None;
     }
 
     /// A write batch failed as a whole.
     pub fn write_failed(&self, error: &StoreError) {
+        let full = error.fault().is_some_and(|f| f.kind == FaultKind::Full);
+        *full_lock(&self.full_since) = full.then(std::time::Instant::now);
         *lock(&self.write_failure) = Some(reason(error));
         self.writes_failing.store(true, Ordering::Relaxed);
     }
@@ -205,7 +227,10 @@ mod tests {
         assert!(!r.ready());
         assert_eq!(r.writes.detail.as_deref(), Some("full"), "the kind, never the detail");
         h.write_committed();
-        assert!(h.readiness().ready());
+        assert!(!h.readiness().ready(), "a full database is held failing for a while");
+        h.write_failed(&StoreError::Unavailable(Fault::new(FaultKind::Timeout, "silent")));
+        h.write_committed();
+        assert!(h.readiness().ready(), "a committed batch clears any other failure");
     }
 
     #[test]
