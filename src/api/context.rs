@@ -180,7 +180,7 @@ fn route_is_audited(method: &Method, path: &str) -> bool {
     !(method == Method::GET
         && matches!(
             path,
-            "/healthz" | "/openapi.json" | "/elements/card.js" | "/elements/card.css"
+            "/healthz" | "/readyz" | "/openapi.json" | "/elements/card.js" | "/elements/card.css"
         ))
 }
 

@@ -280,6 +280,33 @@ impl ApiError {
         .with_detail(detail)
     }
 
+    /// 503 `storage_unavailable`: the database is full, unreachable or did
+    /// not answer in time. Logged under the fault's own name; the client is
+    /// told to retry (with its `Idempotency-Key`, which resolves a change
+    /// whose outcome the fault left unknown).
+    pub fn storage_unavailable(fault: &crate::store::fault::Fault) -> Self {
+        use crate::store::fault::FaultKind;
+        let message = match fault.kind {
+            FaultKind::OutcomeUnknown => {
+                "Storage did not confirm this change in time: it may or may not have been made. \
+                 Retry with the same Idempotency-Key to learn the outcome"
+            }
+            _ => "Storage is temporarily unavailable; nothing was changed. Retry with the same Idempotency-Key",
+        };
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::ApiError,
+            "storage_unavailable",
+            message,
+        )
+        .with_detail(fault.to_string());
+        e.retry_after = Some(Duration::from_secs(match fault.kind {
+            FaultKind::Full => 30,
+            _ => 2,
+        }));
+        e
+    }
+
     /// 403 for a movement of money that the key's limits refuse.
     pub fn key_limit(violation: &RestrictionViolation, amount_param: &'static str) -> Self {
         match violation {
@@ -361,6 +388,7 @@ impl From<ServiceError> for ApiError {
                 e.retry_after = Some(Duration::from_secs(5));
                 e
             }
+            ServiceError::Store(crate::store::StoreError::Unavailable(fault)) => ApiError::storage_unavailable(&fault),
             other @ (ServiceError::Store(_) | ServiceError::Random(_) | ServiceError::Vault(_)) => {
                 ApiError::internal(other.to_string())
             }
@@ -377,6 +405,9 @@ impl From<AuthRejection> for ApiError {
                 "merchant_frozen",
                 "This merchant account is frozen by the gateway operator; contact them to restore access",
             ),
+            AuthRejection::Unavailable(e @ ServiceError::Store(crate::store::StoreError::Unavailable(_))) => {
+                ApiError::from(e)
+            }
             AuthRejection::Unavailable(e) => ApiError::unavailable(e.to_string()),
         }
     }

@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.body_limit;
     Router::new()
         .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
         .route("/openapi.json", get(openapi::serve))
         .route("/elements/card", get(routes::elements::card_page))
         .route("/elements/card.js", get(routes::elements::card_script))

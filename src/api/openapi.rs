@@ -41,7 +41,7 @@ use crate::webhooks::payload::EventView;
 #[openapi(
     info(title = "paywarden", description = "Security-first payment gateway API. Amounts are integers in minor units; errors share one format."),
     paths(
-        health::healthz, merchant::show, merchant::update, api_keys::list, api_keys::show, api_keys::revoke,
+        health::healthz, health::readyz, merchant::show, merchant::update, api_keys::list, api_keys::show, api_keys::revoke,
         tokens::create, tokens::show, tokens::delete, tokens::reveal,
         payments::create, payments::show, payments::list, payments::confirm, payments::capture, payments::cancel,
         refunds::create, refunds::show, refunds::list,

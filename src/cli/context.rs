@@ -43,9 +43,12 @@ impl CliContext {
             crate::server::files::create_private_dir(&self.config.data_dir)
                 .with_context(|| format!("cannot create data directory {}", self.config.data_dir.display()))?;
         }
+        // The configured timeouts and deadlines; a few connections; no
+        // free-space floor (an operator freeing space must still be able to act).
         let pool = crate::store::PoolSettings {
             max_connections: 4,
-            ..Default::default()
+            min_free_bytes: 0,
+            ..crate::server::pool_settings(&self.config.database)?
         };
         Store::open(&url, &pool).await.context("cannot open the database")
     }

@@ -81,7 +81,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %format!("{scheme}://{local}"), "paywarden listening");
-    listener::serve(
+    let requests = listener::serve(
         listener,
         settings.tls,
         gateway.router(),
@@ -89,9 +89,21 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
         shutdown_signal(),
     )
     .await;
-    gateway.shutdown().await;
-    tracing::info!("stopped");
-    Ok(ExitCode::SUCCESS)
+    let abandoned = gateway.shutdown(settings.shutdown_drain).await;
+    if abandoned.nothing() && requests == 0 {
+        tracing::info!("stopped");
+        return Ok(ExitCode::SUCCESS);
+    }
+    tracing::error!(
+        requests_in_flight = requests,
+        audit_entries = abandoned.audit_entries,
+        database_connections_in_use = abandoned.database_connections,
+        drain_secs = settings.shutdown_drain.as_secs(),
+        "stopped with work abandoned: {requests} requests still running after the grace period, {} audit entries not written within the drain{}",
+        abandoned.audit_entries,
+        if abandoned.database_connections { ", database connections still in use" } else { "" },
+    );
+    Ok(ExitCode::FAILURE)
 }
 
 /// Raises the open-files limit to the hard limit (logging both figures) and

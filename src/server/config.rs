@@ -197,6 +197,10 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// How long, after the listener stopped, queued audit entries and
+    /// background work may take to finish; past it the process exits
+    /// non-zero, saying what it abandoned.
+    pub shutdown_drain_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -212,6 +216,7 @@ impl Default for LimitsConfig {
             http2_keep_alive_timeout_secs: 10,
             max_connections: 4096,
             shutdown_grace_secs: 30,
+            shutdown_drain_secs: 30,
         }
     }
 }
@@ -291,15 +296,39 @@ impl Default for PaymentsConfig {
     }
 }
 
+/// `[database]`: connections, timeouts and deadlines (durations such as
+/// `5s` or `500ms`), and the free-space floor of an SQLite database.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     pub max_connections: u32,
+    /// Longest wait for a pooled connection (opening one included).
+    pub acquire_timeout: String,
+    /// Longest wait for a new connection of a write committer.
+    pub connect_timeout: String,
+    /// PostgreSQL's `statement_timeout` for the gateway's sessions (an idle
+    /// transaction is ended after twice this).
+    pub statement_timeout: String,
+    /// Client-side bound of one write batch, `BEGIN` to `COMMIT`'s answer.
+    pub write_deadline: String,
+    /// Client-side bound of one read (PostgreSQL).
+    pub read_deadline: String,
+    /// SQLite: writes are refused below this much free space on the
+    /// database's file system, in MiB (0: no floor).
+    pub min_free_space_mb: u64,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { max_connections: 16 }
+        Self {
+            max_connections: 16,
+            acquire_timeout: "5s".into(),
+            connect_timeout: "5s".into(),
+            statement_timeout: "10s".into(),
+            write_deadline: "10s".into(),
+            read_deadline: "10s".into(),
+            min_free_space_mb: 256,
+        }
     }
 }
 

@@ -74,14 +74,15 @@ impl Default for ConnLimits {
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves `app` on `listener` until `shutdown` completes. `tls: None` serves
-/// plain HTTP (only for deployments behind a TLS-terminating proxy).
+/// plain HTTP (only for deployments behind a TLS-terminating proxy). Returns
+/// how many requests were still running when the grace period ended.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
-) {
+) -> usize {
     let acceptor = tls.map(TlsAcceptor::from);
     let mut capacity = Capacity::new(limits.max_connections);
     // Connections watch it: a send (or its drop) starts their graceful close.
@@ -163,8 +164,15 @@ pub async fn serve(
         requests.wait().await;
     };
     tokio::select! {
-        () = finished => tracing::info!("all connections closed and all requests finished"),
-        () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period elapsed with connections or requests still open"),
+        () = finished => {
+            tracing::info!("all connections closed and all requests finished");
+            0
+        }
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            let running = requests.len();
+            tracing::warn!(requests = running, "shutdown grace period elapsed with connections or requests still open");
+            running
+        }
     }
 }
 

@@ -69,6 +69,9 @@ pub struct Settings {
     /// listening address.
     pub payments: PaymentPolicy,
     pub limits: ConnLimits,
+    /// How long queued audit entries and background work may take after
+    /// the listener stopped (`limits.shutdown_drain_secs`).
+    pub shutdown_drain: Duration,
     pub body_limit: usize,
     pub trusted_proxies: Vec<IpNet>,
     pub pool: PoolSettings,
@@ -183,17 +186,36 @@ impl Settings {
             idempotency: idempotency_policy(config)?,
             payments: payment_policy(config)?,
             limits: conn_limits(&config.limits),
+            shutdown_drain: Duration::from_secs(config.limits.shutdown_drain_secs),
             body_limit: config.limits.body_limit_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
-            pool: PoolSettings {
-                max_connections: config.database.max_connections.max(2),
-                ..PoolSettings::default()
-            },
+            pool: pool_settings(&config.database)?,
             webhooks: webhooks(config, dev)?,
             rate_limits: config.rate_limits.tokenization(),
             dev,
         })
     }
+}
+
+/// The database settings; every timeout and deadline at least 100 ms.
+pub fn pool_settings(db: &config::DatabaseConfig) -> Result<PoolSettings, StartupError> {
+    let duration = |name: &str, value: &str| {
+        let d = parse_duration(value).map_err(|e| StartupError::Invalid(format!("database.{name}: {e}")))?;
+        if d < Duration::from_millis(100) {
+            return Err(StartupError::Invalid(format!("database.{name} must be at least 100ms")));
+        }
+        Ok(d)
+    };
+    Ok(PoolSettings {
+        max_connections: db.max_connections.max(2),
+        acquire_timeout: duration("acquire_timeout", &db.acquire_timeout)?,
+        connect_timeout: duration("connect_timeout", &db.connect_timeout)?,
+        statement_timeout: duration("statement_timeout", &db.statement_timeout)?,
+        write_deadline: duration("write_deadline", &db.write_deadline)?,
+        read_deadline: duration("read_deadline", &db.read_deadline)?,
+        min_free_bytes: db.min_free_space_mb.saturating_mul(1024 * 1024),
+        sqlite_max_pages: None,
+    })
 }
 
 /// The listener's limits; every deadline at least 1 s.
@@ -409,7 +431,24 @@ pub struct Gateway {
     audit_writer: AuditWriter,
     maintenance: JoinHandle<()>,
     payment_upkeep: JoinHandle<()>,
+    /// Keeps the store's health (readiness) current.
+    watch: JoinHandle<()>,
     webhooks: DeliveryWorker,
+}
+
+/// What a shutdown could not finish within its drain.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Abandoned {
+    /// Audit entries still queued (or being written) when the drain ended.
+    pub audit_entries: usize,
+    /// The database connections were still in use when the drain ended.
+    pub database_connections: bool,
+}
+
+impl Abandoned {
+    pub fn nothing(&self) -> bool {
+        self.audit_entries == 0 && !self.database_connections
+    }
 }
 
 /// What `Gateway::start` needs besides the store.
@@ -461,11 +500,13 @@ impl Gateway {
             dev_mode,
         });
         let maintenance = tokio::spawn(maintain(state.clone()));
+        let watch = tokio::spawn(state.store.clone().watch());
         Gateway {
             state,
             audit_writer,
             maintenance,
             payment_upkeep,
+            watch,
             webhooks,
         }
     }
@@ -474,18 +515,26 @@ impl Gateway {
         api::router(self.state.clone())
     }
 
-    /// Stops background work and writes every queued audit entry. Call after
-    /// the listener has stopped, so no request can queue another.
-    pub async fn shutdown(self) {
+    /// Stops background work and writes every queued audit entry, within
+    /// `drain`; returns what it had to abandon (e.g. entries it could not
+    /// write while the database was down). Call after the listener has
+    /// stopped, so no request can queue another.
+    pub async fn shutdown(self, drain: Duration) -> Abandoned {
+        let deadline = tokio::time::Instant::now() + drain;
         self.maintenance.abort();
+        self.watch.abort();
         // Throttled requests of windows still open get their summary entry.
-        self.state.throttles.flush_all().await;
+        let _ = tokio::time::timeout_at(deadline, self.state.throttles.flush_all()).await;
         self.payment_upkeep.abort();
-        self.webhooks.shutdown().await;
+        let _ = tokio::time::timeout_at(deadline, self.webhooks.shutdown()).await;
         let store = self.state.store.clone();
         drop(self.state);
-        self.audit_writer.shutdown().await;
-        store.close().await;
+        let audit_entries = self.audit_writer.shutdown(deadline).await;
+        let closed = tokio::time::timeout_at(deadline, store.close()).await.is_ok();
+        Abandoned {
+            audit_entries,
+            database_connections: !closed,
+        }
     }
 }
 

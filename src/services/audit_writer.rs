@@ -7,9 +7,12 @@
 //! appends them in one transaction, so under load many entries share one
 //! durable commit and an entry is on disk within `LINGER` plus one commit's
 //! time of being queued. The same transaction moves `last_used_at`
-//! of the keys those requests used. On shutdown the writer drains the queue.
+//! of the keys those requests used. On shutdown the writer drains the queue,
+//! within the drain deadline it is given (the entries it could not write are
+//! counted and reported, never silently lost).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,26 +60,51 @@ impl AuditSink {
 pub struct AuditWriter {
     stop: Arc<Notify>,
     task: JoinHandle<()>,
+    /// To count what is still queued if the drain is cut short (the writer
+    /// closes the queue itself when told to stop).
+    queue: mpsc::Sender<AuditEvent>,
+    /// Entries of the batch being written (retried until it is).
+    writing: Arc<AtomicUsize>,
 }
 
 impl AuditWriter {
     pub fn spawn(store: Store) -> (AuditSink, AuditWriter) {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(run(store, rx, Arc::clone(&stop)));
-        (AuditSink { queue: tx }, AuditWriter { stop, task })
+        let writing = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(run(store, rx, Arc::clone(&stop), Arc::clone(&writing)));
+        (
+            AuditSink { queue: tx.clone() },
+            AuditWriter {
+                stop,
+                task,
+                queue: tx,
+                writing,
+            },
+        )
     }
 
-    /// Stops accepting entries, writes every queued one, and returns.
-    pub async fn shutdown(self) {
+    /// Stops accepting entries and writes every queued one, giving up at
+    /// `deadline`. Returns how many entries were abandoned (0: all written).
+    pub async fn shutdown(self, deadline: tokio::time::Instant) -> usize {
         self.stop.notify_one();
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "audit writer task failed");
+        let mut task = self.task;
+        match tokio::time::timeout_at(deadline, &mut task).await {
+            Ok(Ok(())) => 0,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "audit writer task failed");
+                self.queue.max_capacity() - self.queue.capacity()
+            }
+            Err(_) => {
+                task.abort();
+                let queued = self.queue.max_capacity() - self.queue.capacity();
+                queued + self.writing.load(Ordering::Relaxed)
+            }
         }
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<AuditEvent>, stop: Arc<Notify>) {
+async fn run(store: Store, mut rx: mpsc::Receiver<AuditEvent>, stop: Arc<Notify>, writing: Arc<AtomicUsize>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let first = tokio::select! {
@@ -95,7 +123,9 @@ async fn run(store: Store, mut rx: mpsc::Receiver<AuditEvent>, stop: Arc<Notify>
             tokio::time::sleep(LINGER).await;
             take_queued(&mut rx, &mut batch);
         }
+        writing.store(batch.len(), Ordering::Relaxed);
         write_with_retry(&store, &batch).await;
+        writing.store(0, Ordering::Relaxed);
         batch.clear();
     }
 }

@@ -88,6 +88,6 @@ impl ServiceError {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
-        ServiceError::Store(StoreError::Database(e))
+        ServiceError::Store(StoreError::from(e))
     }
 }

@@ -23,10 +23,16 @@
 //! per request.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::any::AnyConnectOptions;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
+use super::fault::{breaks_connection, Fault, FaultKind};
+use super::health::Health;
 use super::write_op::{sqlite_error, SqliteStatements, WriteOp};
 use super::StoreError;
 use crate::domain::audit::AuditEvent;
@@ -34,8 +40,6 @@ use crate::domain::audit::AuditEvent;
 /// Largest number of jobs sharing one commit.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8192;
-/// Batches committed at the same time on PostgreSQL.
-const POSTGRES_COMMITTERS: usize = 4;
 
 /// One caller's writes: statements in order, and the audit entries that
 /// describe them (written only if every statement succeeds).
@@ -61,10 +65,36 @@ struct Queued {
     done: oneshot::Sender<Answer>,
 }
 
+/// How long a batch may take, and where the PostgreSQL committers get
+/// their connections.
+#[derive(Clone)]
+pub struct Deadlines {
+    /// From `BEGIN` to the answer to `COMMIT`, per batch (client-side).
+    pub batch: Duration,
+    /// Opening a committer's connection.
+    pub connect: Duration,
+}
+
+/// Where a sqlx committer gets its connection.
+#[derive(Clone)]
+pub enum Source {
+    /// Each committer holds a connection of its own, outside the pool, and
+    /// replaces it after any failure of a batch as a whole: it never goes
+    /// back through a pool that would test it (a test that can wait for ever
+    /// on a silent peer) and never carries a half-finished exchange into the
+    /// next batch. PostgreSQL.
+    Own(AnyConnectOptions),
+    /// A connection from this pool per batch (SQLite without a file).
+    Pool(AnyPool),
+}
+
 /// The sending side; cheap to clone.
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Queued>,
+    /// The longest a caller waits for its answer: past it, the outcome of
+    /// its job is unknown (still queued, or committing on a stuck disk).
+    backstop: Duration,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -74,7 +104,7 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the committing tasks on `writer` (PostgreSQL).
+    /// Starts `committers` committing tasks (PostgreSQL: several).
     ///
     /// Several committers take batches from the one queue, each in its own
     /// transaction on its own connection, so that one batch's round trips and
@@ -84,53 +114,105 @@ impl GroupCommit {
     /// compare-and-set or a refund reservation re-checks its condition once the
     /// other transaction has committed), and the audit chain by the lock on
     /// its head row, taken last in every batch.
-    pub fn start(writer: AnyPool) -> Self {
+    ///
+    /// Each batch runs within `deadlines.batch`. Past it, the connection is
+    /// dropped (closed, never reused) and every caller of the batch is told
+    /// `Timeout`, or `OutcomeUnknown` if `COMMIT` had been sent.
+    pub fn start(source: Source, committers: usize, deadlines: Deadlines, health: Arc<Health>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..POSTGRES_COMMITTERS {
-            tokio::spawn(run_sqlx(writer.clone(), std::sync::Arc::clone(&rx)));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..committers.max(1) {
+            tokio::spawn(run_sqlx(
+                source.clone(),
+                Arc::clone(&rx),
+                deadlines.clone(),
+                Arc::clone(&health),
+            ));
         }
-        Self { queue: tx }
+        Self {
+            queue: tx,
+            backstop: backstop(&deadlines),
+        }
     }
 
     /// Starts the committing thread on its own connection to the SQLite
     /// database at `path`, and beside it the checkpointer
-    /// ([`super::sqlite_checkpointer`]), which stops with it.
-    pub fn start_sqlite(path: &Path) -> Result<Self, StoreError> {
-        let conn = open_sqlite_writer(path)?;
+    /// ([`super::sqlite_checkpointer`]), which stops with it. `max_pages`
+    /// caps the database's size (`PRAGMA max_page_count`, for tests).
+    pub fn start_sqlite(
+        path: &Path,
+        max_pages: Option<u32>,
+        deadlines: &Deadlines,
+        health: Arc<Health>,
+    ) -> Result<Self, StoreError> {
+        let conn = open_sqlite_writer(path, max_pages)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let (keep_checkpointing, checkpointer_stop) = std::sync::mpsc::channel::<()>();
         if super::sqlite_checkpointer::is_wal(&conn) {
-            super::sqlite_checkpointer::start(open_sqlite_writer(path)?, checkpointer_stop)?;
+            super::sqlite_checkpointer::start(open_sqlite_writer(path, max_pages)?, checkpointer_stop)?;
         }
         let path: PathBuf = path.to_path_buf();
         std::thread::Builder::new()
             .name("paywarden-commit".into())
             .spawn(move || {
-                run_sqlite(conn, rx, path);
+                run_sqlite(conn, rx, path, max_pages, &health);
                 drop(keep_checkpointing);
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the commit thread: {e}")))?;
-        Ok(Self { queue: tx })
+        Ok(Self {
+            queue: tx,
+            backstop: backstop(deadlines),
+        })
     }
 
     /// Runs `job` in a transaction shared with other jobs; returns once the
     /// shared transaction has committed (or the job or the commit failed).
+    /// A job whose caller has given up (past the backstop) and that has not
+    /// started yet is skipped.
     pub async fn run(&self, job: WriteJob) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
-        self.queue
-            .send(Queued { job, done })
-            .await
-            .map_err(|_| StoreError::Corrupt("the group-commit task has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Corrupt("the group-commit task dropped a job".into()))?
-            .0
+        let queued = AtomicBool::new(false);
+        // One timer per job, armed only while it waits.
+        let outcome = tokio::time::timeout(self.backstop, async {
+            self.queue
+                .send(Queued { job, done })
+                .await
+                .map_err(|_| StoreError::Corrupt("the group-commit task has stopped".into()))?;
+            queued.store(true, Ordering::Relaxed);
+            answer
+                .await
+                .map_err(|_| StoreError::Corrupt("the group-commit task dropped a job".into()))?
+                .0
+        })
+        .await;
+        match outcome {
+            Ok(result) => result,
+            Err(_) if queued.load(Ordering::Relaxed) => Err(StoreError::Unavailable(Fault::new(
+                FaultKind::OutcomeUnknown,
+                "no answer from the commit queue within the write deadline",
+            ))),
+            Err(_) => Err(StoreError::Unavailable(Fault::new(
+                FaultKind::Timeout,
+                "the write queue stayed full past the write deadline",
+            ))),
+        }
     }
 }
 
-async fn run_sqlx(writer: AnyPool, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Queued>>>) {
+/// A caller's own bound: a batch's deadline plus a new connection's, and a
+/// second to spare, so that the committer's own verdict normally comes first.
+fn backstop(deadlines: &Deadlines) -> Duration {
+    deadlines.batch + deadlines.connect + Duration::from_secs(1)
+}
+
+async fn run_sqlx(
+    source: Source,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Queued>>>,
+    deadlines: Deadlines,
+    health: Arc<Health>,
+) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
+    let mut own: Option<AnyConnection> = None;
     loop {
         {
             // The queue is held only while a batch is taken from it.
@@ -139,7 +221,73 @@ async fn run_sqlx(writer: AnyPool, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::R
             batch.push(first);
             drain(&mut rx, &mut batch);
         }
-        commit_sqlx(&writer, &mut batch).await;
+        batch.retain(|queued| !queued.done.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let committed = match &source {
+            Source::Own(options) => {
+                if own.is_none() {
+                    own = connect(options, deadlines.connect)
+                        .await
+                        .map_err(|e| fail_all(&mut batch, &e, &health))
+                        .ok();
+                }
+                match own.as_mut() {
+                    Some(conn) => commit_within(conn, &batch, deadlines.batch).await,
+                    None => continue,
+                }
+            }
+            Source::Pool(pool) => match pool.acquire().await {
+                Ok(mut conn) => commit_within(&mut conn, &batch, deadlines.batch).await,
+                Err(e) => Err(e.into()),
+            },
+        };
+        match committed {
+            Ok(outcomes) => {
+                health.write_committed();
+                answer_all(&mut batch, outcomes);
+            }
+            Err(e) => {
+                // A connection in an unknown state is closed, not reused.
+                if own.take().is_some() {
+                    health.connection_discarded();
+                }
+                tracing::error!(error = %e, jobs = batch.len(), "a write batch failed");
+                fail_all(&mut batch, &e, &health);
+            }
+        }
+    }
+}
+
+/// A committer's own connection, within the connect deadline.
+async fn connect(options: &AnyConnectOptions, within: Duration) -> Result<AnyConnection, StoreError> {
+    match tokio::time::timeout(within, AnyConnection::connect_with(options)).await {
+        Ok(conn) => Ok(conn?),
+        Err(_) => Err(StoreError::Unavailable(Fault::new(
+            FaultKind::Timeout,
+            "no database connection within database.connect_timeout",
+        ))),
+    }
+}
+
+/// [`commit_sqlx`] within `deadline`.
+async fn commit_within(
+    conn: &mut AnyConnection,
+    batch: &[Queued],
+    deadline: Duration,
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let commit_sent = AtomicBool::new(false);
+    match tokio::time::timeout(deadline, commit_sqlx(conn, batch, &commit_sent)).await {
+        Ok(result) => result,
+        Err(_) if commit_sent.load(Ordering::Relaxed) => Err(StoreError::Unavailable(Fault::new(
+            FaultKind::OutcomeUnknown,
+            "COMMIT sent, no answer within database.write_deadline",
+        ))),
+        Err(_) => Err(StoreError::Unavailable(Fault::new(
+            FaultKind::Timeout,
+            "no answer within database.write_deadline; nothing was committed",
+        ))),
     }
 }
 
@@ -147,34 +295,42 @@ async fn run_sqlx(writer: AnyPool, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::R
 /// without savepoints (a savepoint is a round trip of its own here, and two
 /// per job); if one fails, the transaction is rolled back and the batch runs
 /// again with a savepoint per job, so that only the failing job is undone.
-async fn commit_sqlx(writer: &AnyPool, batch: &mut Vec<Queued>) {
-    let mut tx = match writer.begin().await {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(batch, &format!("cannot begin: {e}")),
-    };
-    let outcomes: Vec<Result<(), StoreError>> = if run_all_sqlx(&mut tx, batch).await.is_ok() {
-        batch.iter().map(|_| Ok(())).collect()
-    } else {
-        let retried = match tx.rollback().await {
-            Ok(()) => writer.begin().await,
-            Err(e) => Err(e),
-        };
-        tx = match retried {
-            Ok(tx) => tx,
-            Err(e) => return fail_all(batch, &format!("cannot begin again: {e}")),
-        };
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for queued in batch.iter() {
-            outcomes.push(run_job_sqlx(&mut tx, &queued.job).await);
+/// `Err` fails the batch as a whole; `commit_sent` says whether `COMMIT` left.
+async fn commit_sqlx(
+    conn: &mut AnyConnection,
+    batch: &[Queued],
+    commit_sent: &AtomicBool,
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let mut tx = conn.begin().await?;
+    let outcomes: Vec<Result<(), StoreError>> = match run_all_sqlx(&mut tx, batch).await {
+        Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+        // The connection or the server failed, not a job.
+        Err(e) if e.fault().is_some() => return Err(e),
+        Err(_) => {
+            tx.rollback().await?;
+            tx = conn.begin().await?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for queued in batch {
+                outcomes.push(run_job_sqlx(&mut tx, &queued.job).await?);
+            }
+            outcomes
         }
-        outcomes
     };
     let events = audit_of_succeeded(batch, &outcomes);
-    let committed = match super::audit::append(&mut tx, &events).await {
-        Ok(_) => tx.commit().await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    answer_all(batch, outcomes, committed);
+    super::audit::append(&mut tx, &events).await?;
+    commit_sent.store(true, Ordering::Relaxed);
+    tx.commit().await.map_err(|e| {
+        if breaks_connection(&e) {
+            // The server may have committed before the connection failed.
+            StoreError::Unavailable(Fault::new(
+                FaultKind::OutcomeUnknown,
+                format!("the connection failed during COMMIT: {e}"),
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(outcomes)
 }
 
 /// Every statement of every job, in order, stopping at the first failure.
@@ -185,8 +341,10 @@ async fn run_all_sqlx(conn: &mut AnyConnection, batch: &[Queued]) -> Result<(), 
     Ok(())
 }
 
-/// Runs one job inside a savepoint, so its failure undoes only its own writes.
-async fn run_job_sqlx(conn: &mut AnyConnection, job: &WriteJob) -> Result<(), StoreError> {
+/// Runs one job inside a savepoint, so its failure undoes only its own
+/// writes: the job's own result inside, the outer error only if the
+/// savepoint machinery (the connection) failed.
+async fn run_job_sqlx(conn: &mut AnyConnection, job: &WriteJob) -> Result<Result<(), StoreError>, StoreError> {
     conn.execute("SAVEPOINT pw_job").await?;
     let mut result = Ok(());
     for op in &job.ops {
@@ -195,14 +353,18 @@ async fn run_job_sqlx(conn: &mut AnyConnection, job: &WriteJob) -> Result<(), St
             break;
         }
     }
-    if result.is_err() {
+    if let Err(e) = &result {
+        if e.fault().is_some() {
+            // The connection or the server failed, not the job.
+            return Err(e.shared());
+        }
         conn.execute("ROLLBACK TO SAVEPOINT pw_job").await?;
     }
     conn.execute("RELEASE SAVEPOINT pw_job").await?;
-    result
+    Ok(result)
 }
 
-fn open_sqlite_writer(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+fn open_sqlite_writer(path: &Path, max_pages: Option<u32>) -> Result<rusqlite::Connection, StoreError> {
     use rusqlite::OpenFlags;
     let conn = rusqlite::Connection::open_with_flags(
         path,
@@ -222,16 +384,26 @@ fn open_sqlite_writer(path: &Path) -> Result<rusqlite::Connection, StoreError> {
         super::sqlite_checkpointer::AUTOMATIC_CHECKPOINT_PAGES
     ))
     .map_err(sqlite_error)?;
+    if let Some(pages) = max_pages {
+        conn.execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+            .map_err(sqlite_error)?;
+    }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
-fn run_sqlite(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Queued>, path: PathBuf) {
-    while let Some(failure) = commit_until_failure(&conn, &mut rx) {
+fn run_sqlite(
+    mut conn: rusqlite::Connection,
+    mut rx: mpsc::Receiver<Queued>,
+    path: PathBuf,
+    max_pages: Option<u32>,
+    health: &Health,
+) {
+    while let Some(failure) = commit_until_failure(&conn, &mut rx, health) {
         tracing::error!(error = %failure, "an SQLite batch failed; reopening the commit connection");
         // A connection in an unknown state is replaced, not reused.
         let _ = conn.execute_batch("ROLLBACK");
-        match open_sqlite_writer(&path) {
+        match open_sqlite_writer(&path, max_pages) {
             Ok(fresh) => conn = fresh,
             Err(e) => tracing::error!(error = %e, "cannot reopen the SQLite commit connection"),
         }
@@ -239,16 +411,29 @@ fn run_sqlite(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Queued>, pa
 }
 
 /// Commits batches until the queue closes (`None`) or a batch fails as a
-/// whole (its error; every job of it has been told).
-fn commit_until_failure(conn: &rusqlite::Connection, rx: &mut mpsc::Receiver<Queued>) -> Option<StoreError> {
+/// whole (its error; every job of it has been told). Below the free-space
+/// floor, batches are refused without touching the database.
+fn commit_until_failure(
+    conn: &rusqlite::Connection,
+    rx: &mut mpsc::Receiver<Queued>,
+    health: &Health,
+) -> Option<StoreError> {
     let mut statements = SqliteStatements::new(conn);
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         drain(rx, &mut batch);
-        if let Err(e) = commit_sqlite(&mut statements, &mut batch) {
-            fail_all(&mut batch, &e.to_string());
-            return Some(e);
+        batch.retain(|queued| !queued.done.is_closed());
+        if let Err(refused) = health.check_floor() {
+            fail_all(&mut batch, &refused, health);
+            continue;
+        }
+        match commit_sqlite(&mut statements, &mut batch) {
+            Ok(()) => health.write_committed(),
+            Err(e) => {
+                fail_all(&mut batch, &e, health);
+                return Some(e);
+            }
         }
     }
     None
@@ -276,23 +461,30 @@ fn drain(rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
 fn commit_sqlite(statements: &mut SqliteStatements<'_>, batch: &mut Vec<Queued>) -> Result<(), StoreError> {
     let conn = statements.conn();
     run_cached(conn, "BEGIN IMMEDIATE")?;
-    let outcomes = if run_all_sqlite(statements, batch).is_ok() {
-        batch.iter().map(|_| Ok(())).collect()
-    } else {
-        run_cached(conn, "ROLLBACK")?;
-        run_cached(conn, "BEGIN IMMEDIATE")?;
-        batch
-            .iter()
-            .map(|queued| run_job_sqlite(statements, &queued.job))
-            .collect::<Result<Vec<_>, _>>()?
+    let outcomes = match run_all_sqlite(statements, batch) {
+        Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+        // Full, I/O error, busy: SQLite may already have rolled the whole
+        // transaction back, and no job could succeed alone.
+        Err(e) if e.fault().is_some() => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+        Err(_) => {
+            run_cached(conn, "ROLLBACK")?;
+            run_cached(conn, "BEGIN IMMEDIATE")?;
+            batch
+                .iter()
+                .map(|queued| run_job_sqlite(statements, &queued.job))
+                .collect::<Result<Vec<_>, _>>()?
+        }
     };
     let events = audit_of_succeeded(batch, &outcomes);
     super::audit::append_rusqlite(conn, &events)?;
-    let committed = run_cached(conn, "COMMIT").map_err(|e| e.to_string());
-    if committed.is_err() {
+    if let Err(e) = run_cached(conn, "COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
     }
-    answer_all(batch, outcomes, committed);
+    answer_all(batch, outcomes);
     Ok(())
 }
 
@@ -316,7 +508,11 @@ fn run_job_sqlite(statements: &mut SqliteStatements<'_>, job: &WriteJob) -> Resu
             break;
         }
     }
-    if result.is_err() {
+    if let Err(e) = &result {
+        if e.fault().is_some() {
+            // The storage failed, not the job (see `commit_sqlite`).
+            return Err(e.shared());
+        }
         conn.execute_batch("ROLLBACK TO SAVEPOINT pw_job")
             .map_err(sqlite_error)?;
     }
@@ -342,22 +538,19 @@ fn audit_of_succeeded<'a>(batch: &'a [Queued], outcomes: &[Result<(), StoreError
         .collect()
 }
 
-fn fail_all(batch: &mut Vec<Queued>, message: &str) {
+/// Tells every caller of `batch` that it failed as a whole, with `error`'s class.
+fn fail_all(batch: &mut Vec<Queued>, error: &StoreError, health: &Health) {
+    if !batch.is_empty() {
+        health.write_failed(error);
+    }
     for queued in batch.drain(..) {
-        let _ = queued.done.send((
-            Err(StoreError::Corrupt(format!("group commit failed: {message}"))),
-            queued.job,
-        ));
+        let _ = queued.done.send((Err(error.shared()), queued.job));
     }
 }
 
-fn answer_all(batch: &mut Vec<Queued>, outcomes: Vec<Result<(), StoreError>>, committed: Result<(), String>) {
+fn answer_all(batch: &mut Vec<Queued>, outcomes: Vec<Result<(), StoreError>>) {
     for (queued, outcome) in batch.drain(..).zip(outcomes) {
-        let answer = match (&committed, outcome) {
-            (Ok(()), outcome) => outcome,
-            (Err(e), _) => Err(StoreError::Corrupt(format!("group commit failed: {e}"))),
-        };
-        let _ = queued.done.send((answer, queued.job));
+        let _ = queued.done.send((outcome, queued.job));
     }
 }
 
@@ -372,7 +565,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         drop(rusqlite::Connection::open(&path).unwrap());
-        let conn = open_sqlite_writer(&path).unwrap();
+        let conn = open_sqlite_writer(&path, None).unwrap();
         let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -437,6 +630,17 @@ mod tests {
             ["first", "third"],
             "the failed job's audit entry is not written, and the others keep their order"
         );
+    }
+
+    #[test]
+    fn a_full_database_fails_the_batch_as_full() {
+        let (_dir, conn) = migrated();
+        // Capped at its current size: the next page it needs is refused.
+        conn.execute_batch("PRAGMA max_page_count = 1").unwrap();
+        let (mut batch, _answers): (Vec<_>, Vec<_>) =
+            (0..40).map(|i| job(&format!("{i}{}", "x".repeat(2000)), false)).unzip();
+        let e = commit_sqlite(&mut SqliteStatements::new(&conn), &mut batch).unwrap_err();
+        assert!(matches!(e.fault(), Some(f) if f.kind == FaultKind::Full), "{e:?}");
     }
 
     #[test]

@@ -17,11 +17,14 @@ pub mod audit;
 pub mod auth_cache;
 pub mod card_tokens;
 pub mod events;
+pub mod fault;
 pub mod group_commit;
+pub mod health;
 pub mod idempotency_keys;
 pub mod lockouts;
 pub mod merchants;
 pub mod payments;
+pub mod reader;
 pub mod refunds;
 pub mod reveal_allowances;
 pub mod sqlite_checkpointer;
@@ -71,10 +74,13 @@ impl Backend {
 pub enum StoreError {
     #[error("database_url must start with sqlite:// or postgres://")]
     UnsupportedUrl,
+    /// A database error that is neither a fault nor a constraint (e.g. a
+    /// statement the database refuses).
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// Data read back is not what this code writes, or the database file is damaged.
     #[error("stored row is not valid: {0}")]
     Corrupt(String),
     #[error("a row with this unique value already exists")]
@@ -82,41 +88,146 @@ pub enum StoreError {
     /// A compare-and-set write found the row changed since it was read.
     #[error("the row was changed concurrently")]
     Conflict,
+    /// The storage cannot take the request now (full, unreachable, too
+    /// slow): a retry may succeed ([`fault`]).
+    #[error("{0}")]
+    Unavailable(fault::Fault),
+    /// A CHECK, NOT NULL or foreign-key constraint refused a write.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
+    /// An unclassified failure of the SQLite library.
+    #[error("database error: {0}")]
+    Other(String),
 }
 
-impl StoreError {
-    /// Maps a unique-constraint violation to `Duplicate`, anything else through.
-    pub fn from_insert(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
-            _ => StoreError::Database(e),
+impl From<sqlx::Error> for StoreError {
+    /// Classifies the error: faults, duplicates and constraint violations
+    /// get their own variants.
+    fn from(e: sqlx::Error) -> Self {
+        match fault::sqlx_class(&e) {
+            fault::Class::Other => StoreError::Database(e),
+            class => StoreError::classified(class, e.to_string()),
         }
     }
 }
 
-/// Pool sizes and timeouts.
+impl StoreError {
+    /// Maps a unique-constraint violation to `Duplicate`, anything else as `From` does.
+    pub fn from_insert(e: sqlx::Error) -> Self {
+        Self::from(e)
+    }
+
+    /// The error of a classified failure with this detail (for the log).
+    pub fn classified(class: fault::Class, detail: String) -> Self {
+        match class {
+            fault::Class::Fault(kind) => StoreError::Unavailable(fault::Fault::new(kind, detail)),
+            fault::Class::Duplicate => StoreError::Duplicate,
+            fault::Class::Constraint => StoreError::Constraint(detail),
+            fault::Class::Corrupt => StoreError::Corrupt(detail),
+            fault::Class::Other => StoreError::Other(detail),
+        }
+    }
+
+    /// A storage fault, if this is one.
+    pub fn fault(&self) -> Option<&fault::Fault> {
+        match self {
+            StoreError::Unavailable(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The same error for another caller (each job of a failed batch gets
+    /// its own copy; `sqlx::Error` cannot be cloned).
+    pub fn shared(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(f) => StoreError::Unavailable(f.clone()),
+            StoreError::Duplicate => StoreError::Duplicate,
+            StoreError::Conflict => StoreError::Conflict,
+            StoreError::Constraint(d) => StoreError::Constraint(d.clone()),
+            StoreError::Corrupt(d) => StoreError::Corrupt(d.clone()),
+            other => StoreError::Other(format!("group commit failed: {other}")),
+        }
+    }
+}
+
+/// Pool sizes, timeouts and deadlines (`[database]` in the configuration).
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
+    /// Connections per process (PostgreSQL: the pool plus the committers').
     pub max_connections: u32,
+    /// Longest wait for a connection of the pool (including opening one).
     pub acquire_timeout: Duration,
+    /// Longest wait for a new connection of a committer.
+    pub connect_timeout: Duration,
+    /// PostgreSQL's own `statement_timeout` for our sessions; an idle
+    /// transaction is ended by the server after twice this.
+    pub statement_timeout: Duration,
+    /// Client-side: from a write batch's `BEGIN` to the answer to its `COMMIT`.
+    pub write_deadline: Duration,
+    /// Client-side: one read (PostgreSQL).
+    pub read_deadline: Duration,
+    /// SQLite: writes are refused while the database's file system has less
+    /// free space than this (0: no floor).
+    pub min_free_bytes: u64,
+    /// SQLite: caps the database at this many pages (`PRAGMA max_page_count`
+    /// on the gateway's write connections; it cannot go below the size at
+    /// opening). For tests of a full database; `None` in production.
+    pub sqlite_max_pages: Option<u32>,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_connections: 16,
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+            write_deadline: Duration::from_secs(10),
+            read_deadline: Duration::from_secs(10),
+            min_free_bytes: 0,
+            sqlite_max_pages: None,
         }
     }
 }
+
+impl PoolSettings {
+    fn deadlines(&self) -> group_commit::Deadlines {
+        group_commit::Deadlines {
+            batch: self.write_deadline,
+            connect: self.connect_timeout,
+        }
+    }
+
+    /// PostgreSQL: committers holding their own connections, and the pool's
+    /// share of `max_connections`.
+    fn postgres_split(&self) -> (usize, u32) {
+        let committers: u32 = if self.max_connections >= 8 {
+            4
+        } else {
+            (self.max_connections / 2).max(1)
+        };
+        (
+            committers as usize,
+            self.max_connections.saturating_sub(committers).max(1),
+        )
+    }
+}
+
+/// How often [`Store::watch`] probes and measures.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
     /// SQLite: exactly one connection, so writers queue here in order.
+    /// PostgreSQL: the pool at opening (migrations); transactions use the
+    /// reader's current pool.
     writer: AnyPool,
-    /// Reads; on PostgreSQL the same pool as `writer`.
-    reader: AnyPool,
+    /// Reads (with a deadline on PostgreSQL), and the current pool.
+    reader: reader::Reader,
+    /// What readiness reports; writers refuse below the free-space floor.
+    health: std::sync::Arc<health::Health>,
+    settings: std::sync::Arc<PoolSettings>,
     /// SQLite only: inline reads for the per-request authentication query.
     fast: Option<std::sync::Arc<sqlite_fast::FastReader>>,
     /// Small write transactions that share commits (group commit).
@@ -138,40 +249,65 @@ impl Store {
     pub async fn open(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
+        let shared_settings = std::sync::Arc::new(settings.clone());
         let store = match backend {
             Backend::Sqlite => {
                 create_private_sqlite_file(url)?;
+                let data_dir = sqlite_path(url).map(|p| {
+                    std::path::Path::new(p)
+                        .parent()
+                        .map(std::path::Path::to_path_buf)
+                        .unwrap_or_default()
+                });
+                let health = std::sync::Arc::new(health::Health::new(data_dir, settings.min_free_bytes));
+                health.measure_free_space();
                 let options = AnyConnectOptions::from_str(&sqlite_url_creating_file(url))?;
                 let writer = sqlite_pool(1, settings).connect_with(options.clone()).await?;
                 let reader = sqlite_pool(settings.max_connections.clamp(2, 4), settings)
                     .connect_with(options)
                     .await?;
                 // Migrations run before the commit thread opens its connection.
-                let group = group_commit::GroupCommit::start(writer.clone());
+                let group = group_commit::GroupCommit::start(
+                    group_commit::Source::Pool(writer.clone()),
+                    1,
+                    settings.deadlines(),
+                    std::sync::Arc::clone(&health),
+                );
                 Store {
                     backend,
                     writer,
-                    reader,
+                    reader: reader::Reader::unbounded(reader, std::sync::Arc::clone(&health)),
+                    health,
+                    settings: shared_settings,
                     fast: None,
                     group,
                     auth_cache: Default::default(),
                 }
             }
             Backend::Postgres => {
-                let options = AnyConnectOptions::from_str(url)?;
-                let pool = AnyPoolOptions::new()
-                    .max_connections(settings.max_connections)
-                    // A ping before every checkout doubles the round trips of
-                    // every query; a dead connection fails its query instead.
-                    .test_before_acquire(false)
-                    .acquire_timeout(settings.acquire_timeout)
-                    .connect_with(options)
-                    .await?;
-                let group = group_commit::GroupCommit::start(pool.clone());
+                let options = postgres_options(url, settings)?;
+                let (committers, pool_size) = settings.postgres_split();
+                let pool = postgres_pool(pool_size, settings).connect_with(options.clone()).await?;
+                let health = std::sync::Arc::new(health::Health::new(None, 0));
+                let group = group_commit::GroupCommit::start(
+                    group_commit::Source::Own(options.clone()),
+                    committers,
+                    settings.deadlines(),
+                    std::sync::Arc::clone(&health),
+                );
+                let renew_settings = settings.clone();
+                let reader = reader::Reader::bounded(
+                    pool.clone(),
+                    settings.read_deadline,
+                    std::sync::Arc::clone(&health),
+                    move || postgres_pool(pool_size, &renew_settings).connect_lazy_with(options.clone()),
+                );
                 Store {
                     backend,
-                    writer: pool.clone(),
-                    reader: pool,
+                    writer: pool,
+                    reader,
+                    health,
+                    settings: shared_settings,
                     fast: None,
                     group,
                     auth_cache: Default::default(),
@@ -184,10 +320,49 @@ impl Store {
             if let Some(path) = sqlite_path(url) {
                 let path = std::path::Path::new(path);
                 store.fast = Some(std::sync::Arc::new(sqlite_fast::FastReader::open(path, 2)?));
-                store.group = group_commit::GroupCommit::start_sqlite(path)?;
+                store.group = group_commit::GroupCommit::start_sqlite(
+                    path,
+                    settings.sqlite_max_pages,
+                    &settings.deadlines(),
+                    std::sync::Arc::clone(&store.health),
+                )?;
             }
         }
         Ok(store)
+    }
+
+    /// Keeps [`Store::health`] current until aborted: once a second it
+    /// measures the free space (SQLite with a floor) and probes the database
+    /// with a read (within the read deadline); while write batches fail, it
+    /// sends an empty one through the group commit, whose success clears the
+    /// failure; and once connections were given up on and the probe answers,
+    /// it renews the pool ([`reader::Reader::renew`]).
+    pub async fn watch(self) {
+        loop {
+            self.health.measure_free_space();
+            let probe = sqlx::query("SELECT 1")
+                .execute(&self.reader)
+                .await
+                .map_err(StoreError::from);
+            self.health.probed(probe.as_ref().map(drop));
+            if probe.is_ok() && self.health.take_connection_discarded() {
+                self.reader.renew();
+            }
+            if self.health.writes_failing() {
+                let _ = self.group.run(group_commit::WriteJob::default()).await;
+            }
+            tokio::time::sleep(WATCH_INTERVAL).await;
+        }
+    }
+
+    /// What readiness reports.
+    pub fn health(&self) -> &health::Health {
+        &self.health
+    }
+
+    /// The settings the store was opened with.
+    pub fn settings(&self) -> &PoolSettings {
+        &self.settings
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -202,8 +377,8 @@ impl Store {
         self.backend
     }
 
-    /// The pool for reads outside a transaction.
-    pub fn reader(&self) -> &AnyPool {
+    /// Reads outside a transaction (an executor, like a pool).
+    pub fn reader(&self) -> &reader::Reader {
         &self.reader
     }
 
@@ -238,14 +413,32 @@ impl Store {
     /// "database is locked" (`SQLITE_BUSY_SNAPSHOT`) whenever another
     /// connection committed between its read and its write, which no busy
     /// timeout can wait out.
+    ///
+    /// Below the free-space floor (SQLite) it is refused. On PostgreSQL,
+    /// `BEGIN` must be answered within the write deadline; the statements
+    /// that follow are bounded by the server's `statement_timeout`, not by
+    /// a client-side deadline.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
+        self.health.check_floor()?;
         Ok(match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
+            Backend::Postgres => {
+                let pool = self.reader.pool();
+                match tokio::time::timeout(self.settings.write_deadline, pool.begin()).await {
+                    Ok(tx) => tx?,
+                    Err(_) => {
+                        self.health.connection_discarded();
+                        return Err(StoreError::Unavailable(fault::Fault::new(
+                            fault::FaultKind::Timeout,
+                            "BEGIN not answered within database.write_deadline",
+                        )));
+                    }
+                }
+            }
         })
     }
 
-    /// Closes both pools, waiting for connections in use to be returned.
+    /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
@@ -259,6 +452,35 @@ impl Store {
                 .await?;
         Ok(rows.into_iter().map(|(v,)| v).collect())
     }
+}
+
+/// The PostgreSQL URL with our server-side session settings added to its
+/// `options` (appended to any it has): statements end after
+/// `statement_timeout`, an idle transaction after twice that (a gateway that
+/// vanished mid-transaction frees its locks), and the server probes an idle
+/// connection with TCP keepalives (30 s idle, then every 10 s, 3 probes), so
+/// it notices a gateway gone without a word. (The driver offers no
+/// client-side TCP keepalive: deadlines bound every wait of ours instead.)
+fn postgres_options(url: &str, settings: &PoolSettings) -> Result<AnyConnectOptions, StoreError> {
+    let mut parsed = url::Url::parse(url).map_err(|_| StoreError::UnsupportedUrl)?;
+    let statement_ms = settings.statement_timeout.as_millis().max(1);
+    let session = format!(
+        "-c statement_timeout={statement_ms} -c idle_in_transaction_session_timeout={} \
+         -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3",
+        statement_ms.saturating_mul(2)
+    );
+    parsed.query_pairs_mut().append_pair("options", &session);
+    Ok(AnyConnectOptions::from_str(parsed.as_str())?)
+}
+
+fn postgres_pool(max: u32, settings: &PoolSettings) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        // A ping before every checkout doubles the round trips of every
+        // query; a dead connection fails its query (within the read
+        // deadline) and is closed instead.
+        .test_before_acquire(false)
+        .acquire_timeout(settings.acquire_timeout)
 }
 
 fn sqlite_pool(max: u32, settings: &PoolSettings) -> AnyPoolOptions {

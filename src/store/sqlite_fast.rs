@@ -31,7 +31,7 @@ impl std::fmt::Debug for FastReader {
 }
 
 fn db_error(e: rusqlite::Error) -> StoreError {
-    StoreError::Corrupt(format!("sqlite read failed: {e}"))
+    super::write_op::sqlite_error(e)
 }
 
 impl FastReader {

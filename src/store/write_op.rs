@@ -322,17 +322,14 @@ mod sqlite_positions {
     }
 }
 
-/// Maps a rusqlite error; a unique violation is `Duplicate`.
+/// Maps a rusqlite error by its result code ([`super::fault`]): a unique
+/// violation is `Duplicate`, "database or disk is full" a `Full` fault, etc.
 pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-        {
-            StoreError::Duplicate
-        }
-        _ => StoreError::Corrupt(format!("sqlite: {e}")),
-    }
+    let class = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => super::fault::sqlite_class(f.extended_code),
+        _ => super::fault::Class::Other,
+    };
+    StoreError::classified(class, format!("sqlite: {e}"))
 }
 
 #[cfg(test)]

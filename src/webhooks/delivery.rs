@@ -96,13 +96,20 @@ impl Worker {
             if *stopped.borrow() {
                 return;
             }
-            let round = self.round();
+            // A round stuck on a silent database is given up at the lease's
+            // end (a transaction dropped is rolled back; deliveries claimed
+            // and not recorded are sent again once their lease expires).
+            let round = tokio::time::timeout(self.settings.lease, self.round());
             let mut grace = stopped.clone();
             let full = tokio::select! {
                 result = round => match result {
-                    Ok(claimed) => claimed >= self.settings.batch,
-                    Err(e) => {
+                    Ok(Ok(claimed)) => claimed >= self.settings.batch,
+                    Ok(Err(e)) => {
                         tracing::warn!(error = %e, "webhook delivery round failed");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!("webhook delivery round did not finish within the lease; its deliveries will be sent again");
                         false
                     }
                 },

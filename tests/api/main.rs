@@ -13,6 +13,8 @@ mod conventions;
 mod database_tls;
 mod elements;
 mod events;
+mod fault_proxy;
+mod faults;
 mod freeze;
 mod group_commit;
 mod idempotency;

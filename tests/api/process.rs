@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::support::{client_trusting, test_pepper, Db, TestDatabase};
 
-const BIN: &str = env!("CARGO_BIN_EXE_paywarden");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_paywarden");
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -26,12 +26,12 @@ fn free_port() -> u16 {
 }
 
 /// A `paywarden serve` child process with its output captured.
-struct Server {
-    child: Child,
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
     dir: PathBuf,
     stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
+    pub(crate) stderr: Arc<Mutex<String>>,
 }
 
 fn capture(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
@@ -48,7 +48,7 @@ fn capture(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 }
 
 impl Server {
-    fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+    pub(crate) fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let port = free_port();
         // Under the usual default soft limit of open files (systemd's, most
         // shells'), which `serve` must raise itself.
@@ -81,7 +81,7 @@ impl Server {
         }
     }
 
-    async fn wait_ready(&self, client: &reqwest::Client, scheme: &str) {
+    pub(crate) async fn wait_ready(&self, client: &reqwest::Client, scheme: &str) {
         for _ in 0..200 {
             if let Ok(r) = client
                 .get(format!("{scheme}://127.0.0.1:{}/healthz", self.port))
@@ -97,7 +97,7 @@ impl Server {
         panic!("server never became ready; stderr:\n{}", self.stderr.lock().unwrap());
     }
 
-    fn dev_client(&self) -> reqwest::Client {
+    pub(crate) fn dev_client(&self) -> reqwest::Client {
         for _ in 0..200 {
             // Only a complete certificate: the server may still be writing the file.
             if let Ok(pem) = std::fs::read(self.dir.join("dev-tls/cert.pem")) {
@@ -110,11 +110,11 @@ impl Server {
         panic!("no dev certificate");
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
 
-    fn banner_value(&self, label: &str) -> String {
+    pub(crate) fn banner_value(&self, label: &str) -> String {
         for _ in 0..100 {
             if let Some(line) = self.stdout.lock().unwrap().lines().find(|l| l.contains(label)) {
                 return line.split_whitespace().last().unwrap().to_owned();

@@ -23,6 +23,7 @@ use paywarden::server::listener::{self, ConnLimits};
 use paywarden::server::{tls, Gateway, GatewayOptions};
 use paywarden::services::actor::Actor;
 use paywarden::services::auth::LockoutPolicy;
+use paywarden::services::idempotency::IdempotencyPolicy;
 use paywarden::services::key_hasher::KeyHasher;
 use paywarden::services::keys::{self, IssuedKey, KeyPolicy, NewKey};
 use paywarden::services::merchants;
@@ -38,6 +39,8 @@ use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use crate::fault_proxy::{upstream_of, FaultProxy};
 
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -161,6 +164,15 @@ pub struct TestApp {
     trusted_proxies: Vec<ipnet::IpNet>,
     /// The connection limits and deadlines of every replica's listener.
     pub limits: ConnLimits,
+    /// The database settings of every replica (deadlines, pool, free-space floor).
+    pub pool: PoolSettings,
+    pub idempotency: IdempotencyPolicy,
+    /// PostgreSQL only: the fault-injecting proxy every replica reaches the
+    /// database through (`AppOptions::through_proxy`); the test's own `store`
+    /// connects directly.
+    pub proxy: Option<FaultProxy>,
+    /// The database URL replicas use (through the proxy, if there is one).
+    replica_url: String,
 }
 
 /// How a test gateway differs from the default one.
@@ -172,6 +184,11 @@ pub struct AppOptions {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The listener's limits and deadlines.
     pub limits: ConnLimits,
+    /// The replicas' database settings.
+    pub pool: PoolSettings,
+    pub idempotency: IdempotencyPolicy,
+    /// Replicas reach PostgreSQL through a [`FaultProxy`] (SQLite: ignored).
+    pub through_proxy: bool,
 }
 
 impl Default for AppOptions {
@@ -181,6 +198,12 @@ impl Default for AppOptions {
             payments: test_payment_policy(),
             trusted_proxies: Vec::new(),
             limits: ConnLimits::default(),
+            pool: PoolSettings {
+                max_connections: 8,
+                ..Default::default()
+            },
+            idempotency: IdempotencyPolicy::default(),
+            through_proxy: false,
         }
     }
 }
@@ -273,6 +296,13 @@ pub async fn spawn_app_with_options(kind: Db, options: AppOptions) -> Option<Tes
     let (cert, _) = tls::ensure_dev_certificate(dir.path()).unwrap();
     let cert_pem = std::fs::read(&cert).unwrap();
     let hasher = Arc::new(KeyHasher::new(SecretBox::new(Box::new(pepper))));
+    let proxy = match (kind, options.through_proxy) {
+        (Db::Postgres, true) => Some(FaultProxy::start(upstream_of(&db.url).await).await),
+        _ => None,
+    };
+    let replica_url = proxy
+        .as_ref()
+        .map_or_else(|| db.url.clone(), |p| p.url_through(&db.url));
     let mut app = TestApp {
         db,
         store,
@@ -292,6 +322,10 @@ pub async fn spawn_app_with_options(kind: Db, options: AppOptions) -> Option<Tes
         payments: options.payments,
         trusted_proxies: options.trusted_proxies,
         limits: options.limits,
+        pool: options.pool,
+        idempotency: options.idempotency,
+        proxy,
+        replica_url,
     };
     app.main = app.spawn_replica().await;
     Some(app)
@@ -339,15 +373,7 @@ impl TestApp {
         connectors: Connectors,
         rate_limits: TokenizationPolicy,
     ) -> Replica {
-        let store = Store::open(
-            &self.db.url,
-            &PoolSettings {
-                max_connections: 8,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let store = Store::open(&self.replica_url, &self.pool).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("https://127.0.0.1:{}", addr.port());
@@ -362,7 +388,7 @@ impl TestApp {
                 pepper: SecretBox::new(Box::new(pepper)),
                 vault,
                 lockout: self.lockout.clone(),
-                idempotency: Default::default(),
+                idempotency: self.idempotency.clone(),
                 payments: PaymentPolicy {
                     public_url: base.clone(),
                     ..self.payments.clone()
@@ -384,7 +410,7 @@ impl TestApp {
                 let _ = rx.await;
             })
             .await;
-            gateway.shutdown().await;
+            gateway.shutdown(Duration::from_secs(5)).await;
         });
         Replica {
             base,
