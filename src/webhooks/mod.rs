@@ -13,6 +13,8 @@
 //! - [`delivery`]: the background worker that claims due deliveries under a
 //!   lease, POSTs them, records every attempt, retries with backoff and
 //!   disables an endpoint whose delivery ran out of retries.
+//! - [`lanes`]: per-endpoint slots of the worker (in-flight caps, one
+//!   attempt at a time for a failing endpoint).
 //!
 //! Deliveries are at least once: a delivery is only marked delivered after a
 //! 2xx response was recorded, so a crash between the POST and the record
@@ -20,6 +22,7 @@
 
 pub mod delivery;
 pub mod endpoint;
+pub mod lanes;
 pub mod payload;
 pub mod secret;
 pub mod settings;
