@@ -350,6 +350,13 @@ pub struct WebhooksConfig {
     pub retry_window: String,
     /// How long a claimed delivery belongs to one replica, e.g. `60s`.
     pub lease: String,
+    /// How long one attempt may take, connecting included, e.g. `5s` (at
+    /// most `60s`; outside `--dev` at least 10 s shorter than `lease`).
+    pub attempt_timeout: String,
+    /// Attempts in flight to one endpoint at most (all replicas together).
+    pub max_in_flight_per_endpoint: u32,
+    /// Attempts in flight from one replica at most.
+    pub max_in_flight: u32,
 }
 
 impl Default for WebhooksConfig {
@@ -361,6 +368,9 @@ impl Default for WebhooksConfig {
             retry_max_interval: "6h".into(),
             retry_window: "3d".into(),
             lease: "60s".into(),
+            attempt_timeout: "5s".into(),
+            max_in_flight_per_endpoint: 8,
+            max_in_flight: 256,
         }
     }
 }

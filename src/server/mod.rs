@@ -316,7 +316,7 @@ fn cvc_store(config: &Config) -> Result<CvcStore, StartupError> {
 }
 
 /// The webhook delivery settings; outside dev mode the retry window is at
-/// least 3 days and the lease outlasts an attempt.
+/// least 3 days and the lease outlasts an attempt by at least 10 s.
 pub fn webhooks(config: &Config, dev: bool) -> Result<WebhookSettings, StartupError> {
     let w = &config.webhooks;
     let duration = |name: &str, value: &str| {
@@ -342,6 +342,22 @@ pub fn webhooks(config: &Config, dev: bool) -> Result<WebhookSettings, StartupEr
             "webhooks.lease must be at least 15s, longer than one attempt (shorter only with --dev)".into(),
         ));
     }
+    let attempt_timeout = duration("attempt_timeout", &w.attempt_timeout)?;
+    if attempt_timeout.is_zero() || attempt_timeout > webhook_settings::MAX_ATTEMPT_TIMEOUT {
+        return Err(StartupError::Invalid(
+            "webhooks.attempt_timeout must be positive and at most 60s".into(),
+        ));
+    }
+    if !dev && lease < attempt_timeout.saturating_add(webhook_settings::LEASE_OVER_ATTEMPT) {
+        return Err(StartupError::Invalid(
+            "webhooks.lease must be at least 10s longer than webhooks.attempt_timeout (shorter only with --dev)".into(),
+        ));
+    }
+    if w.max_in_flight_per_endpoint == 0 || w.max_in_flight < w.max_in_flight_per_endpoint {
+        return Err(StartupError::Invalid(
+            "webhooks.max_in_flight_per_endpoint must be at least 1 and at most webhooks.max_in_flight".into(),
+        ));
+    }
     let ca = match &w.extra_root_ca_file {
         Some(path) => Some(
             std::fs::read(path)
@@ -349,8 +365,12 @@ pub fn webhooks(config: &Config, dev: bool) -> Result<WebhookSettings, StartupEr
         ),
         None => None,
     };
-    WebhookSettings::new(dev, ca.as_deref(), retry, poll_interval, lease)
-        .map_err(|e| StartupError::Invalid(e.to_string()))
+    let mut settings = WebhookSettings::new(dev, ca.as_deref(), retry, poll_interval, lease)
+        .map_err(|e| StartupError::Invalid(e.to_string()))?;
+    settings.attempt_timeout = attempt_timeout;
+    settings.max_in_flight_per_endpoint = usize::try_from(w.max_in_flight_per_endpoint).unwrap_or(usize::MAX);
+    settings.max_in_flight = usize::try_from(w.max_in_flight).unwrap_or(usize::MAX);
+    Ok(settings)
 }
 
 pub fn key_policy(config: &Config) -> Result<KeyPolicy, StartupError> {
@@ -643,5 +663,40 @@ mod tests {
         }
         let err = policy("12h", "60s").unwrap_err().to_string();
         assert!(err.contains("idempotency.ttl"), "{err}");
+    }
+
+    #[test]
+    fn webhook_attempts_are_timed_capped_and_end_before_their_lease() {
+        let defaults = webhooks(&Config::default(), false).unwrap();
+        assert_eq!(defaults.attempt_timeout, Duration::from_secs(5));
+        assert_eq!(defaults.attempt_deadline(), Duration::from_secs(5));
+        assert_eq!((defaults.max_in_flight_per_endpoint, defaults.max_in_flight), (8, 256));
+        let mut config = Config::default();
+        config.webhooks.attempt_timeout = "30s".into();
+        config.webhooks.max_in_flight_per_endpoint = 2;
+        let settings = webhooks(&config, false).unwrap();
+        assert_eq!(settings.attempt_timeout, Duration::from_secs(30));
+        assert_eq!(settings.max_in_flight_per_endpoint, 2);
+        let refused = |edit: &dyn Fn(&mut Config), dev: bool| {
+            let mut config = Config::default();
+            edit(&mut config);
+            webhooks(&config, dev).unwrap_err().to_string()
+        };
+        let err = refused(&|c| c.webhooks.attempt_timeout = "61s".into(), true);
+        assert!(err.contains("webhooks.attempt_timeout"), "{err}");
+        let err = refused(&|c| c.webhooks.attempt_timeout = "0s".into(), true);
+        assert!(err.contains("positive"), "{err}");
+        // The lease outlasts an attempt by 10 s outside dev mode.
+        let err = refused(&|c| c.webhooks.attempt_timeout = "55s".into(), false);
+        assert!(err.contains("webhooks.lease"), "{err}");
+        let err = refused(&|c| c.webhooks.max_in_flight_per_endpoint = 0, false);
+        assert!(err.contains("max_in_flight_per_endpoint"), "{err}");
+        let err = refused(&|c| c.webhooks.max_in_flight = 4, false);
+        assert!(err.contains("webhooks.max_in_flight"), "{err}");
+        // In dev mode a short lease is allowed; the attempt still ends first.
+        let mut config = Config::default();
+        config.webhooks.lease = "3s".into();
+        let dev = webhooks(&config, true).unwrap();
+        assert!(dev.attempt_deadline() < Duration::from_secs(3));
     }
 }

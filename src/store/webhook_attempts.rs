@@ -4,6 +4,7 @@
 
 use sqlx::{Any, Executor};
 
+use super::write_op::WriteOp;
 use super::StoreError;
 use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
 use crate::domain::tenant::Tenant;
@@ -46,6 +47,34 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &AttemptRow)
     .await
     .map_err(StoreError::from_insert)?;
     Ok(())
+}
+
+/// Inserts an attempt, as a group-commit statement, only while the delivery
+/// is still leased under `token`: put it before the statement that writes
+/// the outcome and releases the lease (which is conditional on the same
+/// token), so that a worker whose lease ran out records neither.
+pub fn insert_if_leased_op(row: &AttemptRow, token: &str) -> WriteOp {
+    WriteOp::new(
+        "INSERT INTO webhook_attempts (id, endpoint_id, event_id, merchant_id, attempt, attempted_at, status_code, \
+         error, duration_ms, outcome) \
+         SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS BIGINT), \
+         CAST($6 AS BIGINT), CAST($7 AS BIGINT), CAST($8 AS TEXT), CAST($9 AS BIGINT), CAST($10 AS TEXT) \
+         WHERE EXISTS (SELECT 1 FROM webhook_deliveries d \
+         WHERE d.endpoint_id = $2 AND d.event_id = $3 AND d.lease_token = $11)",
+        vec![
+            (&row.id).into(),
+            (&row.endpoint_id).into(),
+            (&row.event_id).into(),
+            (&row.merchant_id).into(),
+            row.attempt.into(),
+            row.attempted_at.into(),
+            row.status_code.into(),
+            (&row.error).into(),
+            row.duration_ms.into(),
+            (&row.outcome).into(),
+            token.into(),
+        ],
+    )
 }
 
 /// Up to `limit` attempts to the tenant's endpoint, newest first, older than

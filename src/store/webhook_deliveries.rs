@@ -2,11 +2,16 @@
 //! outbox's fan-out, and the lease that makes one worker the owner of an
 //! attempt.
 //!
-//! Single-statement primitives. A lease is taken with a conditional UPDATE
+//! Single-statement primitives (and the same statements as group-commit
+//! [`WriteOp`]s, so that the delivery worker's claims and records share
+//! commits instead of paying one each). A lease is taken with a conditional UPDATE
 //! (compare-and-set on `lease_until`), which serialises on the row in both
 //! backends: of two replicas claiming the same delivery, exactly one sees
 //! `true`. Every later write of the attempt is conditional on the lease token,
 //! so a worker whose lease ran out cannot overwrite the next owner's result.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use sqlx::{Any, Executor};
 
@@ -88,50 +93,62 @@ pub(crate) fn enqueue_statement(events: usize) -> String {
 }
 
 /// Up to `limit` deliveries that are due at `now`, not leased, and whose
-/// endpoint is enabled, oldest due first. Candidates only: take each with
-/// [`claim`].
+/// endpoint is enabled, with at most `per_endpoint` attempts in flight per
+/// endpoint. Candidates only: take each with [`claim_op`].
+///
+/// Fair across endpoints: each endpoint's due deliveries are numbered
+/// (`slot`), its leased ones (attempts in flight, on any replica) first, and
+/// only slots up to `per_endpoint` that are free are returned. So an endpoint
+/// with `per_endpoint` attempts in flight yields nothing, and its backlog
+/// never fills the batch; the rest come round-robin, every endpoint's first
+/// free slot before any endpoint's second, oldest due first within a slot.
+/// The numbering reads every due pending row (the `webhook_deliveries_due`
+/// index); deliveries that are backing off are not due and cost nothing.
 pub async fn due<'e>(
     db: impl Executor<'e, Database = Any>,
     now: i64,
+    per_endpoint: i64,
     limit: i64,
 ) -> Result<Vec<DeliveryRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT d.endpoint_id, d.event_id, d.merchant_id, d.status, d.attempts, d.next_attempt_at, \
-         d.last_status_code, d.last_error, d.created_at, d.updated_at \
+        "SELECT endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, last_status_code, \
+         last_error, created_at, updated_at FROM (\
+         SELECT d.endpoint_id, d.event_id, d.merchant_id, d.status, d.attempts, d.next_attempt_at, \
+         d.last_status_code, d.last_error, d.created_at, d.updated_at, d.lease_until, \
+         ROW_NUMBER() OVER (PARTITION BY d.endpoint_id \
+         ORDER BY CASE WHEN d.lease_until >= $1 THEN 0 ELSE 1 END, d.next_attempt_at, d.event_id) AS slot \
          FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
-         AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.status = 'enabled' \
-         ORDER BY d.next_attempt_at LIMIT $2",
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND e.status = 'enabled'\
+         ) due WHERE slot <= $2 AND (lease_until IS NULL OR lease_until < $1) \
+         ORDER BY slot, next_attempt_at LIMIT $3",
     )
     .bind(now)
+    .bind(per_endpoint)
     .bind(limit)
     .fetch_all(db)
     .await?)
 }
 
-/// Takes the lease of a pending, due, unleased delivery until `until`.
-/// `true` only for the one caller that took it.
-pub async fn claim<'e>(
-    db: impl Executor<'e, Database = Any>,
-    endpoint_id: &str,
-    event_id: &str,
-    token: &str,
-    now: i64,
-    until: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE webhook_deliveries SET lease_token = $1, lease_until = $2 \
-         WHERE endpoint_id = $3 AND event_id = $4 AND status = 'pending' AND next_attempt_at <= $5 \
-         AND (lease_until IS NULL OR lease_until < $5)",
+const CLAIM: &str = "UPDATE webhook_deliveries SET lease_token = $1, lease_until = $2 \
+     WHERE endpoint_id = $3 AND event_id = $4 AND status = 'pending' AND next_attempt_at <= $5 \
+     AND (lease_until IS NULL OR lease_until < $5)";
+
+/// Takes the lease of a pending, due, unleased delivery until `until`;
+/// `won` is set for the one caller that took it. Claims of a round go in one
+/// group-commit job, so they share a commit with each other and with
+/// payments.
+pub fn claim_op(endpoint_id: &str, event_id: &str, token: &str, now: i64, until: i64, won: Arc<AtomicBool>) -> WriteOp {
+    WriteOp::new(
+        CLAIM,
+        vec![
+            token.into(),
+            until.into(),
+            endpoint_id.into(),
+            event_id.into(),
+            now.into(),
+        ],
     )
-    .bind(token)
-    .bind(until)
-    .bind(endpoint_id)
-    .bind(event_id)
-    .bind(now)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .report_to(won)
 }
 
 /// The outcome of one attempt, written under the lease.
@@ -145,6 +162,10 @@ pub struct AttemptOutcome<'a> {
     pub now: i64,
 }
 
+const FINISH: &str = "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
+     last_status_code = $3, last_error = $4, updated_at = $5, lease_token = NULL, lease_until = NULL \
+     WHERE endpoint_id = $6 AND event_id = $7 AND lease_token = $8";
+
 /// Records an attempt's outcome and releases the lease. `false` if the
 /// lease is no longer `token`'s (it expired and another worker took it).
 pub async fn finish_attempt<'e>(
@@ -154,22 +175,43 @@ pub async fn finish_attempt<'e>(
     token: &str,
     outcome: &AttemptOutcome<'_>,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
-         last_status_code = $3, last_error = $4, updated_at = $5, lease_token = NULL, lease_until = NULL \
-         WHERE endpoint_id = $6 AND event_id = $7 AND lease_token = $8",
-    )
-    .bind(outcome.status)
-    .bind(outcome.next_attempt_at)
-    .bind(outcome.status_code)
-    .bind(outcome.error)
-    .bind(outcome.now)
-    .bind(endpoint_id)
-    .bind(event_id)
-    .bind(token)
-    .execute(db)
-    .await?;
+    let done = sqlx::query(FINISH)
+        .bind(outcome.status)
+        .bind(outcome.next_attempt_at)
+        .bind(outcome.status_code)
+        .bind(outcome.error)
+        .bind(outcome.now)
+        .bind(endpoint_id)
+        .bind(event_id)
+        .bind(token)
+        .execute(db)
+        .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// [`finish_attempt`] as a group-commit statement: `held` is set if the
+/// lease was still `token`'s and the outcome was written.
+pub fn finish_attempt_op(
+    endpoint_id: &str,
+    event_id: &str,
+    token: &str,
+    outcome: &AttemptOutcome<'_>,
+    held: Arc<AtomicBool>,
+) -> WriteOp {
+    WriteOp::new(
+        FINISH,
+        vec![
+            outcome.status.into(),
+            outcome.next_attempt_at.into(),
+            outcome.status_code.into(),
+            outcome.error.into(),
+            outcome.now.into(),
+            endpoint_id.into(),
+            event_id.into(),
+            token.into(),
+        ],
+    )
+    .report_to(held)
 }
 
 /// Gives up every pending delivery of an endpoint (it was disabled or

@@ -9,18 +9,27 @@
 //! - [`secret`]: `whsec_…` signing secrets, sealed at rest by the vault.
 //! - [`endpoint`]: an endpoint as the API and events show it.
 //! - [`payload`]: the event JSON, identical in the API and in deliveries.
-//! - [`settings`]: retry schedule, lease, poll interval, the HTTP clients.
+//! - [`settings`]: retry schedule, lease, poll interval, attempt timeout,
+//!   in-flight caps, the HTTP clients.
 //! - [`delivery`]: the background worker that claims due deliveries under a
-//!   lease, POSTs them, records every attempt, retries with backoff and
-//!   disables an endpoint whose delivery ran out of retries.
+//!   lease and starts each attempt as a task of its own, so that a slow or
+//!   failing endpoint delays only itself.
+//! - [`lanes`]: the worker's per-endpoint slots (in-flight caps, one attempt
+//!   at a time for a failing endpoint).
+//! - [`attempt`]: one signed HTTP attempt, cut at the attempt deadline.
+//! - [`record`]: an attempt's outcome written under the lease; retries with
+//!   backoff, and disabling an endpoint whose delivery ran out of retries.
 //!
 //! Deliveries are at least once: a delivery is only marked delivered after a
 //! 2xx response was recorded, so a crash between the POST and the record
 //! sends it again. Receivers deduplicate on the event id.
 
+pub mod attempt;
 pub mod delivery;
 pub mod endpoint;
+pub mod lanes;
 pub mod payload;
+pub mod record;
 pub mod secret;
 pub mod settings;
 pub mod signature;

@@ -1,5 +1,6 @@
-//! How deliveries are made: the retry schedule, the lease, the poll interval
-//! and the two HTTP clients (one per mode).
+//! How deliveries are made: the retry schedule, the lease, the poll interval,
+//! the per-attempt timeout, the in-flight caps and the two HTTP clients (one
+//! per mode).
 //!
 //! Invariants: TLS certificates are always verified (rustls with the
 //! system's roots, plus an operator-configured extra CA); redirects are never
@@ -12,12 +13,28 @@ use std::time::Duration;
 
 use crate::domain::random;
 
-/// The HTTP timeout of one delivery attempt.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one attempt may take by default, from connecting to the
+/// response's status: receivers are expected to acknowledge first and work
+/// afterwards (Shopify allows 5 s, GitHub 10 s). An endpoint slower than
+/// this delays only itself (its attempt fails with `timeout` and is retried
+/// on its own schedule); `webhooks.attempt_timeout` raises it up to
+/// [`MAX_ATTEMPT_TIMEOUT`].
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest attempt timeout allowed.
+pub const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Attempts in flight to one endpoint at most (per gateway, and in effect
+/// for all replicas: claims count every replica's leases), by default.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT: usize = 8;
+/// Attempts in flight from one gateway at most, by default: each may hold a
+/// connection (a file descriptor).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 /// The shortest retry window allowed outside development mode.
 pub const MIN_RETRY_WINDOW: Duration = Duration::from_secs(3 * 86_400);
 /// A lease must outlast an attempt (timeout plus the writes around it).
 pub const MIN_LEASE: Duration = Duration::from_secs(15);
+/// How much longer than the attempt timeout a lease must be outside
+/// development mode: the reads before an attempt and the writes after it.
+pub const LEASE_OVER_ATTEMPT: Duration = Duration::from_secs(10);
 pub const USER_AGENT: &str = concat!("paywarden-webhooks/", env!("CARGO_PKG_VERSION"));
 
 /// Exponential backoff with jitter, for at least `window` after the event.
@@ -85,8 +102,15 @@ pub struct WebhookSettings {
     pub poll_interval: Duration,
     /// How long a claimed delivery belongs to one worker.
     pub lease: Duration,
-    /// Deliveries claimed (and sent concurrently) per round.
+    /// Deliveries claimed per round at most.
     pub batch: i64,
+    /// How long one attempt may take ([`DEFAULT_ATTEMPT_TIMEOUT`]); see
+    /// [`WebhookSettings::attempt_deadline`].
+    pub attempt_timeout: Duration,
+    /// Attempts in flight to one endpoint at most.
+    pub max_in_flight_per_endpoint: usize,
+    /// Attempts in flight from this gateway at most.
+    pub max_in_flight: usize,
     /// Test-mode endpoints: the system resolver (private networks allowed).
     pub test_client: reqwest::Client,
     /// Live-mode endpoints: the guarded resolver (public addresses only).
@@ -100,6 +124,9 @@ impl std::fmt::Debug for WebhookSettings {
             .field("retry", &self.retry)
             .field("poll_interval", &self.poll_interval)
             .field("lease", &self.lease)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("max_in_flight_per_endpoint", &self.max_in_flight_per_endpoint)
+            .field("max_in_flight", &self.max_in_flight)
             .finish_non_exhaustive()
     }
 }
@@ -131,9 +158,11 @@ impl WebhookSettings {
                 .https_only(!dev)
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
-                .timeout(REQUEST_TIMEOUT)
+                // The whole attempt is timed per request (`attempt_deadline`).
                 .connect_timeout(Duration::from_secs(5))
-                .pool_max_idle_per_host(2)
+                // Enough to reuse a connection for every attempt an endpoint
+                // may have in flight.
+                .pool_max_idle_per_host(DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT)
                 .user_agent(USER_AGENT);
             for cert in &extra {
                 builder = builder.add_root_certificate(cert.clone());
@@ -149,9 +178,25 @@ impl WebhookSettings {
             poll_interval,
             lease,
             batch: 64,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            max_in_flight_per_endpoint: DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             test_client: build(false)?,
             live_client: build(true)?,
         })
+    }
+}
+
+impl WebhookSettings {
+    /// The timeout of one attempt: the configured one, but never so long
+    /// that the lease could run out before the attempt is recorded (a
+    /// quarter of the lease stays for the reads and writes around it), so
+    /// that no other replica sends a delivery while its attempt is in flight.
+    /// Outside development mode the configuration already guarantees it.
+    pub fn attempt_deadline(&self) -> Duration {
+        self.attempt_timeout
+            .min(self.lease.saturating_sub(self.lease / 4))
+            .max(Duration::from_millis(1))
     }
 }
 
@@ -190,5 +235,23 @@ mod tests {
             now += i64::try_from(s.delay(failures).as_millis()).unwrap();
         }
         assert!(now >= 3 * day && (10..40).contains(&failures), "{failures} attempts");
+    }
+
+    #[test]
+    fn an_attempt_ends_before_its_lease() {
+        let mut s = WebhookSettings::new(
+            true,
+            None,
+            RetrySchedule::default(),
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert_eq!(s.attempt_timeout, DEFAULT_ATTEMPT_TIMEOUT);
+        assert_eq!(s.attempt_deadline(), DEFAULT_ATTEMPT_TIMEOUT);
+        s.lease = Duration::from_secs(4);
+        assert_eq!(s.attempt_deadline(), Duration::from_secs(3));
+        s.attempt_timeout = Duration::from_secs(2);
+        assert_eq!(s.attempt_deadline(), Duration::from_secs(2));
     }
 }

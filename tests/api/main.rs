@@ -30,4 +30,5 @@ mod secret_files;
 mod tenancy;
 mod tokens;
 mod webhook_crash;
+mod webhook_isolation;
 mod webhooks;

@@ -1,12 +1,14 @@
 //! A merchant's webhook receiver: a real HTTPS server on 127.0.0.1 with a
 //! certificate from the tests' own CA (`support::test_ca`), which records
-//! every request and answers with scripted statuses after an optional delay.
+//! every request (with when it arrived) and answers with scripted statuses
+//! after an optional delay, counting how many requests it holds at once.
 //! Also `emit`, which creates an event the way payments do: through
 //! `store::events::insert` in a transaction.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -34,6 +36,8 @@ pub struct Received {
     pub signature: String,
     pub content_type: String,
     pub user_agent: String,
+    /// When the request arrived (its head and body read).
+    pub at: Instant,
 }
 
 impl Received {
@@ -53,6 +57,27 @@ struct Script {
     queue: Mutex<VecDeque<u16>>,
     fallback: Mutex<Option<u16>>,
     delay: Mutex<Duration>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// Counts a request as in flight until dropped (also when the client gives
+/// up and the handler is cancelled).
+struct InFlight<'a>(&'a Script);
+
+impl<'a> InFlight<'a> {
+    fn enter(script: &'a Script) -> Self {
+        let now = script.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        script.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(script)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub struct Receiver {
@@ -69,12 +94,14 @@ async fn hook(State(script): State<Arc<Script>>, uri: Uri, headers: HeaderMap, b
             .unwrap_or_default()
             .to_owned()
     };
+    let _in_flight = InFlight::enter(&script);
     script.received.lock().unwrap().push(Received {
         path: uri.path().to_owned(),
         body: body.to_vec(),
         signature: header("paywarden-signature"),
         content_type: header("content-type"),
         user_agent: header("user-agent"),
+        at: Instant::now(),
     });
     let delay = *script.delay.lock().unwrap();
     tokio::time::sleep(delay).await;
@@ -132,6 +159,11 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.script.received.lock().unwrap().clone()
+    }
+
+    /// The most requests this receiver was ever answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.script.max_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn event_ids(&self) -> HashSet<String> {

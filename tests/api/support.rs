@@ -634,16 +634,18 @@ pub const TEST_RETRY: RetrySchedule = RetrySchedule {
 };
 
 /// Webhook settings of test gateways: the test CA trusted (verification on),
-/// a fast retry schedule and poll interval.
+/// a fast retry schedule and poll interval, attempts cut after 2 s.
 pub fn webhook_settings() -> WebhookSettings {
-    WebhookSettings::new(
+    let mut settings = WebhookSettings::new(
         false,
         Some(test_ca().ca_pem.as_bytes()),
         TEST_RETRY,
         Duration::from_millis(100),
         Duration::from_secs(5),
     )
-    .unwrap()
+    .unwrap();
+    settings.attempt_timeout = Duration::from_secs(2);
+    settings
 }
 
 /// A KEK from base64.
