@@ -18,9 +18,21 @@ pub(super) struct Normalised {
     pub(super) span: Range<usize>,
 }
 
+/// How `%XX` escapes are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Escapes {
+    /// Decoded, again and again (`%2541` is `A`).
+    Decoded,
+    /// Read as the characters they are (`%22` is `%`, `2`, `2`).
+    Literal,
+}
+
 /// The view of `input` (see the documentation of [`super`]).
-pub(super) fn normalise(input: &str) -> Vec<Normalised> {
-    let bytes = percent_decoded(input);
+pub(super) fn normalise(input: &str, escapes: Escapes) -> Vec<Normalised> {
+    let bytes = match escapes {
+        Escapes::Decoded => percent_decoded(input),
+        Escapes::Literal => input.bytes().enumerate().map(|(i, b)| (b, i..i + 1)).collect(),
+    };
     let raw: Vec<u8> = bytes.iter().map(|(b, _)| *b).collect();
     let mut view = Vec::with_capacity(raw.len());
     let mut at = 0;
@@ -115,7 +127,10 @@ mod tests {
     use super::*;
 
     fn view(s: &str) -> Vec<(char, Range<usize>)> {
-        normalise(s).into_iter().map(|n| (n.c, n.span)).collect()
+        normalise(s, Escapes::Decoded)
+            .into_iter()
+            .map(|n| (n.c, n.span))
+            .collect()
     }
 
     #[test]
@@ -132,5 +147,8 @@ mod tests {
         // Not an escape: kept as it is; invalid UTF-8 after decoding is U+FFFD.
         assert_eq!(view("%zz%"), vec![('%', 0..1), ('z', 1..2), ('z', 2..3), ('%', 3..4)]);
         assert_eq!(view("%FFx"), vec![(char::REPLACEMENT_CHARACTER, 0..3), ('x', 3..4)]);
+        // Read literally, an escape is its three characters.
+        let literal: Vec<char> = normalise("%22", Escapes::Literal).into_iter().map(|n| n.c).collect();
+        assert_eq!(literal, ['%', '2', '2']);
     }
 }

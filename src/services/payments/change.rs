@@ -32,9 +32,13 @@ pub(super) struct Change {
 }
 
 impl Change {
-    /// Starts changing a stored payment: its version moves on by one.
+    /// Starts changing a stored payment: its version moves on by one. The
+    /// change's time is after the payment's last one, also within one
+    /// millisecond, so its events' time-ordered ids sort after those of every
+    /// earlier change of the payment (a write-ahead record and the processor's
+    /// answer can land in the same millisecond).
     pub fn of(row: PaymentRow, state: PaymentState, action: &'static str) -> Self {
-        let now = Timestamp::now();
+        let now = Timestamp::now().max(Timestamp::from_millis(row.updated_at.saturating_add(1)));
         let mut row = row;
         row.version += 1;
         row.updated_at = now.as_millis();
