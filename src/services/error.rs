@@ -85,9 +85,3 @@ impl ServiceError {
         }
     }
 }
-
-impl From<sqlx::Error> for ServiceError {
-    fn from(e: sqlx::Error) -> Self {
-        ServiceError::Store(StoreError::from(e))
-    }
-}

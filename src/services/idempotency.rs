@@ -268,10 +268,7 @@ impl Idempotency {
 
     /// Deletes records that have expired; returns how many.
     pub async fn sweep(&self) -> Result<u64, ServiceError> {
-        let mut tx = self.store.begin().await?;
-        let deleted = idempotency_keys::delete_expired(&mut *tx, Timestamp::now()).await?;
-        tx.commit().await?;
-        Ok(deleted)
+        Ok(idempotency_keys::delete_expired(&self.store, Timestamp::now()).await?)
     }
 
     fn stored_response(&self, row: &IdempotencyRow) -> Result<StoredResponse, ServiceError> {

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod kek_rotation;
 pub mod key_hasher;
 pub mod keys;
+pub mod lockouts;
 pub mod merchants;
 pub mod payments;
 pub mod rate_limit;

@@ -22,7 +22,8 @@ use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::card_tokens::TokenRow;
 use crate::store::group_commit::WriteJob;
-use crate::store::{self, Store};
+use crate::store::unit_of_work::UnitOfWork;
+use crate::store::{self, Store, StoreError};
 use crate::vault::{
     self, Aad, CvcOwner, CvcStore, Fingerprinter, KekProvider, KekVersion, ResponseAad, Sealed, VaultError,
 };
@@ -205,12 +206,13 @@ pub async fn shred(
     event.merchant_id = Some(tenant.merchant().to_string());
     event.mode = Some(tenant.mode());
     event.resource = Some(id.to_string());
-    let mut tx = store.begin().await?;
-    if !store::card_tokens::shred(&mut *tx, tenant, id, Timestamp::now()).await? {
-        return Err(not_found());
-    }
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
+    let mut work = UnitOfWork::new();
+    store::card_tokens::shred(&mut work, tenant, id, Timestamp::now());
+    work.audit(event);
+    store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => not_found(),
+        other => other.into(),
+    })?;
     let _ = vault.cvcs.take(id.as_str());
     Ok(())
 }
@@ -226,33 +228,41 @@ pub async fn reveal(
     id: &TokenId,
 ) -> Result<RevealedCard, ServiceError> {
     let merchant = tenant.merchant();
-    // Counted in the database, in the transaction that audits the reveal:
-    // one allowance across every replica, and no reveal without its entry.
-    let mut tx = store.begin().await?;
-    let used =
-        store::reveal_allowances::count_reveal(&mut *tx, key.as_str(), Timestamp::now().as_millis(), REVEAL_WINDOW_MS)
-            .await?;
-    if used > REVEALS_PER_MINUTE {
-        return Err(ServiceError::RateLimited {
-            message: "Too many card reveals with this key; try again in a minute".into(),
-        });
-    }
-    let row = store::card_tokens::get_live(&mut *tx, tenant, id)
-        .await?
-        .ok_or_else(not_found)?;
-    let (number, name) = decrypt(vault, merchant, &row)?;
-    let revealed = RevealedCard {
-        token: token_from_row(&row)?,
-        number,
-        name: name.map(|n| n.expose_secret().to_owned()),
+    // Counted in the database, in the unit that audits the reveal: one
+    // allowance across every replica, and no reveal without its entry. A
+    // reveal of a token that is not there counts too.
+    let mut work = UnitOfWork::new();
+    store::reveal_allowances::count_reveal(
+        &mut work,
+        key.as_str(),
+        Timestamp::now().as_millis(),
+        REVEAL_WINDOW_MS,
+        REVEALS_PER_MINUTE,
+    );
+    let row = store::card_tokens::get_live(store.reader(), tenant, id).await?;
+    let revealed = match &row {
+        Some(row) => {
+            let (number, name) = decrypt(vault, merchant, row)?;
+            let mut event = actor.event("token.revealed", Outcome::Success);
+            event.merchant_id = Some(merchant.to_string());
+            event.mode = Some(tenant.mode());
+            event.resource = Some(id.to_string());
+            work.audit(event);
+            Some(RevealedCard {
+                token: token_from_row(row)?,
+                number,
+                name: name.map(|n| n.expose_secret().to_owned()),
+            })
+        }
+        None => None,
     };
-    let mut event = actor.event("token.revealed", Outcome::Success);
-    event.merchant_id = Some(merchant.to_string());
-    event.mode = Some(tenant.mode());
-    event.resource = Some(id.to_string());
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
-    Ok(revealed)
+    store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => ServiceError::RateLimited {
+            message: "Too many card reveals with this key; try again in a minute".into(),
+        },
+        other => other.into(),
+    })?;
+    revealed.ok_or_else(not_found)
 }
 
 /// Opens a live token of `tenant` for its first (or a later) authorization:
