@@ -304,7 +304,7 @@ both_backends! {
         let new_file = app.data_path().join("kek-v2");
         crate::support::write_secret_file(&new_file, &new_b64);
         let new_file = new_file.to_str().unwrap().to_owned();
-        // Version 2 is configured as readable, as on every replica (README step 2).
+        // Version 2 is configured as readable, as on every replica (docs/operations.md, KEK rotation step 2).
         let readable = [("PAYWARDEN_VAULT__PREVIOUS_KEK_FILES", format!("[{{version = 2, file = {new_file:?}}}]"))];
 
         // Interrupted after two tokens…
