@@ -15,7 +15,7 @@ use crate::domain::time::Timestamp;
 use crate::services::auth::AuthRejection;
 use crate::services::ServiceError;
 
-use super::context::current_request_id;
+use super::request_id::current_request_id;
 
 /// The broad class of an error, as `error.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -19,7 +19,9 @@ pub mod idempotency;
 pub mod json_integer;
 pub mod openapi;
 pub mod pagination;
+pub mod request_id;
 pub mod routes;
+pub mod schema;
 
 use std::sync::Arc;
 

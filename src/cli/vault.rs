@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::server::files::DevSecrets;
+use crate::secret_files::DevSecrets;
 use crate::server::{current_kek, kek_entries};
 use crate::services::kek_rotation::{self, Wrapped};
 use crate::vault::{Kek, KekVersion, StaticKeyring};

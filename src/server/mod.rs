@@ -7,7 +7,6 @@ pub mod database;
 pub mod deadlines;
 pub mod dev;
 pub mod fd_limit;
-pub mod files;
 pub mod linger;
 pub mod listener;
 pub mod secrets;
@@ -39,8 +38,8 @@ use crate::vault::{CvcLimits, CvcStore, Fingerprinter, Kek, KekVersion, StaticKe
 use crate::webhooks::delivery::DeliveryWorker;
 use crate::webhooks::settings::{self as webhook_settings, RetrySchedule, WebhookSettings};
 
+use crate::secret_files::DevSecrets;
 use config::Config;
-use files::DevSecrets;
 use listener::ConnLimits;
 use secrets::Pepper;
 

@@ -24,6 +24,7 @@ pub mod envelope;
 mod error;
 pub mod fingerprint;
 pub mod kek;
+mod kek_version;
 
 pub use cvc::{CvcLimits, CvcOwner, CvcStore};
 pub use envelope::{open, rewrap, seal, Aad, RecordIdentity, ResponseAad, Sealed};

@@ -18,7 +18,7 @@ use paywarden::domain::ids::MerchantId;
 use paywarden::domain::merchant::MerchantName;
 use paywarden::domain::permission::Permission;
 use paywarden::domain::restrictions::KeyRestrictions;
-use paywarden::server::files::DevSecrets;
+use paywarden::secret_files::DevSecrets;
 use paywarden::server::listener::{self, ConnLimits};
 use paywarden::server::{tls, Gateway, GatewayOptions};
 use paywarden::services::actor::Actor;

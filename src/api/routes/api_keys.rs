@@ -19,8 +19,8 @@ use crate::services::keys::{self, KeyScope, ListScope};
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppQuery, PathId};
-use super::super::openapi;
 use super::super::pagination::{self, ListParams, ListResponse};
+use super::super::schema;
 use super::super::AppState;
 
 /// A key as the API shows it: never the secret, only its prefix and last four.
@@ -49,15 +49,15 @@ pub struct ApiKeyView {
 }
 
 fn api_key_object() -> Object {
-    openapi::literal("api_key")
+    schema::literal("api_key")
 }
 
 fn api_key_id() -> Object {
-    openapi::id_schema(ApiKeyId::PREFIX).build()
+    schema::id_schema(ApiKeyId::PREFIX).build()
 }
 
 fn rotated_to() -> Object {
-    openapi::id_schema(ApiKeyId::PREFIX)
+    schema::id_schema(ApiKeyId::PREFIX)
         .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
             utoipa::openapi::Type::String,
             utoipa::openapi::Type::Null,

@@ -13,7 +13,7 @@ pub struct Health {
 }
 
 fn ok() -> utoipa::openapi::schema::Object {
-    super::super::openapi::literal("ok")
+    super::super::schema::literal("ok")
 }
 
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "health",

@@ -21,8 +21,8 @@ use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppJson, AppQuery, PathId};
 use super::super::json_integer::JsonInteger;
-use super::super::openapi;
 use super::super::pagination::{self, ListParams, ListResponse};
+use super::super::schema;
 use super::super::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -122,15 +122,15 @@ fn nullable_events_schema() -> Array {
 }
 
 fn endpoint_object() -> Object {
-    openapi::literal("webhook_endpoint")
+    schema::literal("webhook_endpoint")
 }
 
 fn attempt_object() -> Object {
-    openapi::literal("webhook_attempt")
+    schema::literal("webhook_attempt")
 }
 
 fn attempt_id() -> Object {
-    openapi::id_schema(WebhookAttemptId::PREFIX).build()
+    schema::id_schema(WebhookAttemptId::PREFIX).build()
 }
 
 impl From<AttemptRow> for WebhookAttemptView {
