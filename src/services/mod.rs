@@ -8,6 +8,7 @@ pub mod audit_writer;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod idempotency;
 pub mod kek_rotation;
 pub mod key_hasher;

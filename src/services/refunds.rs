@@ -249,7 +249,7 @@ async fn write(
                 .map_or(0, |p| p.amount_received - p.amount_refunded);
             Err(too_large(left))
         }
-        Err(e) => Err(ServiceError::Store(e)),
+        Err(e) => Err(e.into()),
     }
 }
 

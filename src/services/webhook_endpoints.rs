@@ -275,6 +275,40 @@ pub async fn rotate_secret(
     Ok((WebhookEndpoint::from_row(&updated, now)?, secret))
 }
 
+/// One delivery attempt, as the merchant may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_id: String,
+    /// 1 for the first attempt of a delivery.
+    pub attempt: i64,
+    pub attempted_at: Timestamp,
+    /// The receiver's HTTP status, if it answered.
+    pub status_code: Option<i64>,
+    /// Why the attempt failed, if it did (never the receiver's body).
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// A 2xx came back.
+    pub succeeded: bool,
+}
+
+impl From<AttemptRow> for WebhookAttempt {
+    fn from(a: AttemptRow) -> Self {
+        Self {
+            id: a.id,
+            endpoint_id: a.endpoint_id,
+            event_id: a.event_id,
+            attempt: a.attempt,
+            attempted_at: Timestamp::from_millis(a.attempted_at),
+            status_code: a.status_code,
+            error: a.error,
+            duration_ms: a.duration_ms,
+            succeeded: a.outcome == "succeeded",
+        }
+    }
+}
+
 /// The delivery attempts to the merchant's endpoint, newest first.
 pub async fn attempts(
     store: &Store,
@@ -282,11 +316,12 @@ pub async fn attempts(
     id: &WebhookEndpointId,
     before: Option<&WebhookAttemptId>,
     limit: i64,
-) -> Result<Vec<AttemptRow>, ServiceError> {
+) -> Result<Vec<WebhookAttempt>, ServiceError> {
     store::webhook_endpoints::get(store.reader(), tenant, id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(store::webhook_attempts::list(store.reader(), tenant, id, before, limit).await?)
+    let rows = store::webhook_attempts::list(store.reader(), tenant, id, before, limit).await?;
+    Ok(rows.into_iter().map(WebhookAttempt::from).collect())
 }
 
 /// KEK rotation of the sealed webhook secrets: re-wraps every data key not

@@ -13,8 +13,7 @@ use utoipa::IntoParams;
 
 use crate::domain::event::EventType;
 use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
-use crate::services::webhook_endpoints::{self, Changes, Context};
-use crate::store::webhook_attempts::AttemptRow;
+use crate::services::webhook_endpoints::{self, Changes, Context, WebhookAttempt};
 use crate::webhooks::endpoint::{WebhookEndpoint, ALL_EVENTS, MAX_EVENTS};
 
 use super::super::auth::{AuditedInTx, Authenticated};
@@ -133,19 +132,19 @@ fn attempt_id() -> Object {
     schema::id_schema(WebhookAttemptId::PREFIX).build()
 }
 
-impl From<AttemptRow> for WebhookAttemptView {
-    fn from(a: AttemptRow) -> Self {
+impl From<WebhookAttempt> for WebhookAttemptView {
+    fn from(a: WebhookAttempt) -> Self {
         Self {
             id: a.id,
             object: "webhook_attempt",
             webhook_endpoint: a.endpoint_id,
             event: a.event_id,
             attempt: a.attempt,
-            created: a.attempted_at.div_euclid(1000),
+            created: a.attempted_at.as_millis().div_euclid(1000),
             status_code: a.status_code,
             error: a.error,
             duration_ms: a.duration_ms,
-            succeeded: a.outcome == "succeeded",
+            succeeded: a.succeeded,
         }
     }
 }
