@@ -11,6 +11,7 @@ pub mod access;
 pub mod auth;
 pub mod client_address;
 pub mod context;
+pub mod domain_schemas;
 pub mod drain;
 pub mod error;
 pub mod extract;

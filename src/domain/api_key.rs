@@ -19,7 +19,7 @@ const RANDOM_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 6;
 
 /// What a key may be used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyKind {
     /// Full access to the merchant's resources (except card reveal).
@@ -31,6 +31,8 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
+    pub const ALL: [KeyKind; 3] = [KeyKind::Secret, KeyKind::Publishable, KeyKind::Restricted];
+
     pub fn prefix(self) -> &'static str {
         match self {
             KeyKind::Secret => "sk",
@@ -67,7 +69,7 @@ impl KeyKind {
 }
 
 /// Test keys touch only sandbox processors; live keys move real money.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Test,
