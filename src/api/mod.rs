@@ -38,8 +38,8 @@ use crate::services::audit_writer::AuditSink;
 use crate::services::auth::Authenticator;
 use crate::services::idempotency::Idempotency;
 use crate::services::payments::Payments;
-use crate::services::tokens::Vault;
 use crate::store::Store;
+use crate::vault::Vault;
 
 use error::ApiError;
 use extract::BodyLimit;

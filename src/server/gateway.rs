@@ -16,8 +16,8 @@ use crate::services::idempotency::{Idempotency, IdempotencyPolicy, RequestMacKey
 use crate::services::key_hasher::KeyHasher;
 use crate::services::payments::{PaymentPolicy, Payments};
 use crate::services::rate_limit::{ThrottleLog, Tokenization, TokenizationPolicy, THROTTLE_AUDIT_WINDOW};
-use crate::services::tokens::Vault;
 use crate::store::Store;
+use crate::vault::Vault;
 use crate::webhooks::delivery::DeliveryWorker;
 use crate::webhooks::settings::WebhookSettings;
 

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::time::parse_duration;
+use crate::services::api_keys::KeyPolicy;
 use crate::services::auth::LockoutPolicy;
 use crate::services::idempotency::{self, IdempotencyPolicy};
-use crate::services::keys::KeyPolicy;
 use crate::services::payments::PaymentPolicy;
-use crate::services::tokens::Vault;
+use crate::vault::Vault;
 use crate::vault::{CvcLimits, CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
 use crate::webhooks::settings::{self as webhook_settings, RetrySchedule, WebhookSettings};
 

@@ -9,13 +9,13 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::domain::time::parse_duration;
+use crate::services::api_keys::KeyPolicy;
 use crate::services::auth::LockoutPolicy;
 use crate::services::idempotency::IdempotencyPolicy;
-use crate::services::keys::KeyPolicy;
 use crate::services::payments::PaymentPolicy;
 use crate::services::rate_limit::TokenizationPolicy;
-use crate::services::tokens::Vault;
 use crate::store::PoolSettings;
+use crate::vault::Vault;
 use crate::webhooks::settings::WebhookSettings;
 
 use super::config::{self, Config};

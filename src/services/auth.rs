@@ -26,9 +26,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::api_key::ApiKey;
 use crate::domain::api_key::ApiKeySecret;
 use crate::domain::audit::Outcome;
-use crate::domain::key_record::ApiKey;
 use crate::domain::merchant::Merchant;
 use crate::domain::restrictions::canonical;
 use crate::domain::time::Timestamp;

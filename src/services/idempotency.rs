@@ -51,8 +51,8 @@ use crate::store::{Store, StoreError};
 use crate::vault::{KekVersion, ResponseAad, Sealed, VaultError};
 
 use super::key_hasher::PEPPER_LEN;
-use super::tokens::Vault;
 use super::ServiceError;
+use crate::vault::Vault;
 
 /// The label under which the request-MAC key is derived from the pepper.
 const MAC_KEY_LABEL: &[u8] = b"paywarden idempotency v1";

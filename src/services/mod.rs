@@ -3,6 +3,7 @@
 //! domain types. No HTTP here; SQL only through `store`.
 
 pub mod actor;
+pub mod api_keys;
 pub mod audit;
 pub mod audit_writer;
 pub mod auth;
@@ -12,7 +13,6 @@ pub mod health;
 pub mod idempotency;
 pub mod kek_rotation;
 pub mod key_hasher;
-pub mod keys;
 pub mod lockouts;
 pub mod merchants;
 pub mod payments;

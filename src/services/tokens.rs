@@ -8,8 +8,6 @@
 //! except `reveal`, which requires `tokens:reveal` and writes its audit entry
 //! before the number leaves.
 
-use std::sync::Arc;
-
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
@@ -24,9 +22,7 @@ use crate::store::card_tokens::TokenRow;
 use crate::store::group_commit::WriteJob;
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::{self, Store, StoreError};
-use crate::vault::{
-    self, Aad, CvcOwner, CvcStore, Fingerprinter, KekProvider, KekVersion, ResponseAad, Sealed, VaultError,
-};
+use crate::vault::{self, Aad, CvcOwner, KekVersion, Sealed, Vault, VaultError};
 
 use super::actor::Actor;
 use super::ServiceError;
@@ -35,55 +31,6 @@ use super::ServiceError;
 const REVEALS_PER_MINUTE: i64 = 10;
 /// The window of that allowance, in milliseconds.
 const REVEAL_WINDOW_MS: i64 = 60_000;
-
-/// The vault's keys and in-memory state, shared by every request.
-pub struct Vault {
-    keyring: Arc<dyn KekProvider>,
-    fingerprinter: Fingerprinter,
-    cvcs: CvcStore,
-}
-
-impl std::fmt::Debug for Vault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Vault(***)")
-    }
-}
-
-impl Vault {
-    pub fn new(keyring: Arc<dyn KekProvider>, fingerprinter: Fingerprinter, cvcs: CvcStore) -> Self {
-        Self {
-            keyring,
-            fingerprinter,
-            cvcs,
-        }
-    }
-
-    /// The KEK keyring (webhook signing secrets are sealed under it too).
-    pub fn keyring(&self) -> &dyn KekProvider {
-        self.keyring.as_ref()
-    }
-
-    /// The keyring, shared (for the webhook delivery worker).
-    pub fn keyring_arc(&self) -> Arc<dyn KekProvider> {
-        Arc::clone(&self.keyring)
-    }
-
-    /// Drops expired CVCs (called periodically).
-    pub fn purge_expired(&self) -> usize {
-        self.cvcs.purge_expired()
-    }
-
-    /// Seals a stored idempotent response under the current KEK
-    /// (`services::idempotency`): responses can hold secrets too.
-    pub fn seal_response(&self, aad: ResponseAad<'_>, plaintext: &[u8]) -> Result<Sealed, VaultError> {
-        vault::seal(self.keyring.as_ref(), aad, plaintext)
-    }
-
-    /// Opens a response sealed by [`Vault::seal_response`] for the same record.
-    pub fn open_response(&self, aad: ResponseAad<'_>, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        vault::open(self.keyring.as_ref(), aad, sealed)
-    }
-}
 
 /// A parsed card from the API edge.
 #[derive(Debug)]
@@ -134,7 +81,7 @@ pub async fn tokenize(
     if let Some(name) = &card.name {
         payload.extend_from_slice(name.as_str().as_bytes());
     }
-    let sealed = vault::seal(vault.keyring.as_ref(), aad(merchant, &id), &payload).map_err(internal)?;
+    let sealed = vault::seal(vault.keyring(), aad(merchant, &id), &payload).map_err(internal)?;
     let token = Token {
         id: id.clone(),
         mode,
@@ -144,7 +91,7 @@ pub async fn tokenize(
         exp_month: card.expiry.month(),
         exp_year: card.expiry.year(),
         fingerprint: vault
-            .fingerprinter
+            .fingerprinter()
             .fingerprint(tenant, &card.number)
             .as_str()
             .to_owned(),
@@ -181,7 +128,7 @@ pub async fn tokenize(
         // After the commit: a CVC never waits for a token that does not exist.
         // It fills the merchant's share, and a publishable key's own too.
         let owner = CvcOwner::new(tenant.clone(), actor.publishable_key().cloned());
-        vault.cvcs.put(id.as_str(), &owner, cvc).map_err(internal)?;
+        vault.cvcs().put(id.as_str(), &owner, cvc).map_err(internal)?;
     }
     Ok(token)
 }
@@ -213,7 +160,7 @@ pub async fn shred(
         StoreError::Conflict => not_found(),
         other => other.into(),
     })?;
-    let _ = vault.cvcs.take(id.as_str());
+    let _ = vault.cvcs().take(id.as_str());
     Ok(())
 }
 
@@ -282,7 +229,7 @@ pub async fn open_for_payment(
     let (digits, name) = decrypt(vault, tenant.merchant(), &row)?;
     let number = CardNumber::parse(&digits).map_err(|_| internal(VaultError::Decrypt))?;
     let expiry = ExpiryDate::from_stored(row.exp_month, row.exp_year).map_err(|_| internal(VaultError::Decrypt))?;
-    let cvc = vault.cvcs.take(id.as_str())?;
+    let cvc = vault.cvcs().take(id.as_str())?;
     Ok(Some((
         token,
         CardDetails {
@@ -307,7 +254,7 @@ fn decrypt(
     let version =
         KekVersion::new(u32::try_from(row.kek_version).map_err(|_| internal(VaultError::Malformed("kek version")))?);
     let sealed = Sealed::from_base64(version, wrapped, ciphertext).map_err(internal)?;
-    let plain = vault::open(vault.keyring.as_ref(), aad(merchant, &id), &sealed).map_err(internal)?;
+    let plain = vault::open(vault.keyring(), aad(merchant, &id), &sealed).map_err(internal)?;
     let text = Zeroizing::new(String::from_utf8(plain.to_vec()).map_err(|_| internal(VaultError::Decrypt))?);
     let (number, name) = text.split_once('\n').unwrap_or((text.as_str(), ""));
     let name = (!name.is_empty()).then(|| SecretString::from(name.to_owned()));

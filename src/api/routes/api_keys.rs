@@ -9,12 +9,12 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::Object;
 use utoipa::IntoParams;
 
+use crate::domain::api_key::ApiKey;
 use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::ids::ApiKeyId;
-use crate::domain::key_record::ApiKey;
 use crate::domain::permission::Permission;
 use crate::domain::time::Timestamp;
-use crate::services::keys::{self, KeyScope, ListScope};
+use crate::services::api_keys::{self, KeyScope, ListScope};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
@@ -126,7 +126,7 @@ pub async fn list(
 ) -> Result<Json<ListResponse<ApiKeyView>>, ApiError> {
     let limit = params.limit()?;
     let after = params.cursor(ApiKeyId::parse)?;
-    let keys = keys::list(
+    let keys = api_keys::list(
         &state.store,
         ListScope::Tenant(auth.tenant()),
         after.as_ref(),
@@ -152,7 +152,7 @@ pub async fn show(
     auth: Authenticated,
     PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    let key = keys::get(&state.store, KeyScope::Tenant(auth.tenant()), &key_id(&id)?).await?;
+    let key = api_keys::get(&state.store, KeyScope::Tenant(auth.tenant()), &key_id(&id)?).await?;
     Ok(Json(ApiKeyView::from(&key)))
 }
 
@@ -171,7 +171,7 @@ pub async fn revoke(
     audited: AuditedInTx,
     PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    let key = keys::revoke(
+    let key = api_keys::revoke(
         &state.store,
         &auth.actor(),
         KeyScope::Tenant(auth.tenant()),

@@ -33,8 +33,9 @@ use crate::store::payments::{HistoryEntry, ListFilter, PaymentRow};
 use crate::store::{self, Store, StoreError};
 
 use super::actor::Actor;
-use super::tokens::{self, Vault};
+use super::tokens;
 use super::ServiceError;
+use crate::vault::Vault;
 
 use change::Change;
 use view::NextActionView;

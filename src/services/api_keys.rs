@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
+use crate::domain::api_key::{ApiKey, MAX_DESCRIPTION_CHARS};
 use crate::domain::api_key::{ApiKeySecret, KeyKind, Mode};
 use crate::domain::audit::Outcome;
 use crate::domain::ids::{ApiKeyId, MerchantId};
-use crate::domain::key_record::{ApiKey, MAX_DESCRIPTION_CHARS};
 use crate::domain::permission::Permission;
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
