@@ -38,7 +38,7 @@ use crate::services::audit_writer::AuditSink;
 use crate::services::auth::Authenticator;
 use crate::services::idempotency::Idempotency;
 use crate::services::payments::Payments;
-use crate::store::Store;
+use crate::services::Store;
 use crate::vault::Vault;
 
 use error::ApiError;
