@@ -353,7 +353,9 @@ pub struct WebhooksConfig {
     /// How long one attempt may take, connecting included, e.g. `5s` (at
     /// most `60s`; outside `--dev` at least 10 s shorter than `lease`).
     pub attempt_timeout: String,
-    /// Attempts in flight to one endpoint at most (all replicas together).
+    /// Requests in flight to one endpoint from one replica at most; its
+    /// deliveries claimed by all replicas together are as many, or 4 times as
+    /// many while it answers within 500 ms.
     pub max_in_flight_per_endpoint: u32,
     /// Attempts in flight from one replica at most.
     pub max_in_flight: u32,

@@ -4,7 +4,8 @@
 
 use sqlx::{Any, AnyConnection, Executor};
 
-use super::write_op::{StatementsPerCount, Value, WriteOp};
+use super::webhook_deliveries::{enqueue_for_events_op, NewEvent};
+use super::write_op::{batch_chunks, class_size, StatementsPerCount, Value, WriteOp};
 use super::StoreError;
 use crate::domain::ids::EventId;
 use crate::domain::tenant::Tenant;
@@ -52,7 +53,19 @@ pub fn insert_ops(rows: &[EventRow]) -> Vec<WriteOp> {
     }
     let events = WriteOp::new(insert_sql(rows.len()), params);
     let mut ops = vec![events];
-    ops.extend(super::webhook_deliveries::enqueue_for_events_op(rows));
+    let fan_out: Vec<NewEvent<'_>> = rows
+        .iter()
+        .map(|row| NewEvent {
+            id: &row.id,
+            event_type: &row.event_type,
+        })
+        .collect();
+    ops.extend(enqueue_for_events_op(
+        &first.merchant_id,
+        &first.mode,
+        first.created_at,
+        &fan_out,
+    ));
     ops
 }
 
@@ -107,6 +120,37 @@ pub async fn get<'e>(
     .bind(tenant.mode_str())
     .fetch_optional(db)
     .await?)
+}
+
+/// The events with these ids, in no particular order, of whichever
+/// merchant and mode: the caller checks each one's tenant (the delivery
+/// worker reads a round's events at once). Unknown ids are left out.
+pub async fn get_many<'e, E>(db: E, ids: &[&str]) -> Result<Vec<EventRow>, StoreError>
+where
+    E: Executor<'e, Database = Any> + Copy,
+{
+    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(3, get_many_statement);
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in batch_chunks(ids.len()) {
+        let sql = STATEMENTS.get(chunk.class);
+        let mut query = sqlx::query_as(&sql);
+        for i in 0..chunk.size {
+            // Padding: an id no event has.
+            let id = if i < chunk.rows {
+                ids.get(chunk.start + i).copied().unwrap_or("")
+            } else {
+                ""
+            };
+            query = query.bind(id);
+        }
+        rows.extend(query.fetch_all(db).await?);
+    }
+    Ok(rows)
+}
+
+fn get_many_statement(class: usize) -> String {
+    let placeholders: Vec<String> = (1..=class_size(class)).map(|i| format!("${i}")).collect();
+    format!("SELECT {COLUMNS} {FROM} WHERE e.id IN ({})", placeholders.join(", "))
 }
 
 /// Up to `limit` events of `tenant`, newest first, older than `before` when
