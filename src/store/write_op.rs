@@ -432,7 +432,11 @@ mod tests {
 
     #[test]
     fn batches_are_cut_into_padded_chunks_of_a_few_sizes() {
-        let chunks = |n| batch_chunks(n).map(|c| (c.start, c.rows, c.size, c.class)).collect::<Vec<_>>();
+        let chunks = |n| {
+            batch_chunks(n)
+                .map(|c| (c.start, c.rows, c.size, c.class))
+                .collect::<Vec<_>>()
+        };
         assert!(chunks(0).is_empty());
         assert_eq!(chunks(1), [(0, 1, 8, 1)]);
         assert_eq!(chunks(8), [(0, 8, 8, 1)]);

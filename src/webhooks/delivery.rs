@@ -3,7 +3,7 @@
 //! one endpoint's slow or failing receiver delays only itself.
 //!
 //! A round takes the due deliveries fairly across endpoints (at most
-//! [`AHEAD`] × `max_in_flight_per_endpoint` leased per endpoint, counting
+//! 2 × [`AHEAD`] × `max_in_flight_per_endpoint` leased per endpoint, counting
 //! every replica's leases: [`store::webhook_deliveries::due`]), takes a slot
 //! for each in this gateway's [`Lanes`] (its own per-endpoint cap, larger
 //! for an endpoint that answers quickly, one at a time for a failing one,
@@ -13,9 +13,10 @@
 //! waiting for them. Each attempt waits for one of its endpoint's permits
 //! (at most `max_in_flight_per_endpoint` requests at once to an endpoint
 //! from this gateway), is sent ([`attempt`]), cut at the attempt deadline,
-//! and handed to the [`record::recorder`], which records the attempts that
-//! finished close together in one job; its slot then comes back and wakes
-//! the dispatcher, which claims more at once when a backlog is waiting.
+//! its slot comes back (which wakes the dispatcher) and it is handed to the
+//! [`record::recorder`], which records the attempts that finished close
+//! together in one job, while the dispatcher claims more at once when a
+//! backlog is waiting.
 //!
 //! Invariants: an attempt is sent only while this worker holds the lease,
 //! with time left on it for the whole attempt deadline and an eighth of the
@@ -233,8 +234,10 @@ impl Worker {
         }
         let started = Instant::now();
         let now = Timestamp::now();
+        // Leases per endpoint: those claimed and not yet sent (the lanes'
+        // caps) and as many again being recorded.
         let per_endpoint =
-            i64::try_from(self.settings.max_in_flight_per_endpoint.saturating_mul(AHEAD)).unwrap_or(i64::MAX);
+            i64::try_from(self.settings.max_in_flight_per_endpoint.saturating_mul(2 * AHEAD)).unwrap_or(i64::MAX);
         let due = store::webhook_deliveries::due(self.store.reader(), now.as_millis(), per_endpoint, limit).await?;
         if due.is_empty() {
             return Ok((false, false));
@@ -315,8 +318,8 @@ impl Worker {
         Ok((true, i64::try_from(asked).unwrap_or(i64::MAX) >= limit))
     }
 
-    /// One claimed delivery: wait for a permit, send, record; the slot comes
-    /// back at the end.
+    /// One claimed delivery: wait for a permit, send, give the slot back,
+    /// record.
     async fn attempt(self: Arc<Self>, claimed: Claimed) {
         let Claimed {
             mut slot,
@@ -345,6 +348,11 @@ impl Worker {
             // back unsent, due again at once.
             _ => None,
         };
+        // The slot comes back once the request is over: its record is
+        // written meanwhile, under the lease, while the next deliveries are
+        // claimed and sent (the lease, held until the record, keeps counting
+        // against the endpoint's leases in every replica's claims).
+        drop(slot);
         let (done, written) = oneshot::channel();
         let finished = Finished {
             delivery,
@@ -356,8 +364,7 @@ impl Worker {
         if self.records.send(finished).await.is_err() {
             return;
         }
-        // Recorded (or not: it is sent again after its lease); the slot
-        // comes back as it drops.
+        // Recorded (or not: it is sent again after its lease).
         let _ = written.await;
     }
 

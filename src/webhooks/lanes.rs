@@ -1,9 +1,9 @@
 //! The delivery worker's lanes: how many deliveries each endpoint has
-//! claimed by this gateway and not yet recorded, and whether it is failing
-//! or quick.
+//! claimed by this gateway and not yet sent, and whether it is failing or
+//! quick.
 //!
 //! Invariants: an endpoint never has more deliveries in flight here (from
-//! claim to record) than its cap, and a failing one (its last
+//! claim to the end of its request) than its cap, and a failing one (its last
 //! [`FAILING_AFTER`] attempts here failed) only one: it is probed one attempt
 //! at a time, on its deliveries' own retry schedule, until one succeeds. A
 //! quick one (its last attempt here was a 2xx within [`QUICK`]) may have

@@ -37,7 +37,8 @@ pub struct Target {
 #[derive(Default)]
 pub struct Round {
     endpoints: HashMap<String, (Arc<EndpointRow>, Secrets)>,
-    events: HashMap<String, Arc<EventRow>>,
+    /// By (merchant, id).
+    events: HashMap<(String, String), Arc<EventRow>>,
 }
 
 impl Round {
@@ -73,15 +74,18 @@ impl Round {
                 .endpoints
                 .insert(d.endpoint_id.clone(), (Arc::new(endpoint), secrets));
         }
-        let mut ids: Vec<&str> = deliveries
+        // Each event in the delivery's merchant (its key).
+        let mut keys: Vec<(&str, &str)> = deliveries
             .iter()
             .filter(|d| round.endpoints.contains_key(&d.endpoint_id))
-            .map(|d| d.event_id.as_str())
+            .map(|d| (d.merchant_id.as_str(), d.event_id.as_str()))
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        for event in store::events::get_many(store.reader(), &ids).await? {
-            round.events.insert(event.id.clone(), Arc::new(event));
+        keys.sort_unstable();
+        keys.dedup();
+        for event in store::events::get_many(store.reader(), &keys).await? {
+            round
+                .events
+                .insert((event.merchant_id.clone(), event.id.clone()), Arc::new(event));
         }
         Ok(round)
     }
@@ -92,7 +96,7 @@ impl Round {
         let (endpoint, secrets) = self.endpoints.get(&d.endpoint_id)?;
         let event = self
             .events
-            .get(&d.event_id)
+            .get(&(d.merchant_id.clone(), d.event_id.clone()))
             .filter(|e| e.merchant_id == d.merchant_id && e.mode == endpoint.mode)?;
         Some(Target {
             endpoint: Arc::clone(endpoint),
