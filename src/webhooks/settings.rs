@@ -23,10 +23,12 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest attempt timeout allowed.
 pub const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests in flight to one endpoint from one gateway at most, by default.
-/// Deliveries claimed per endpoint (all replicas together: claims count
-/// every replica's leases) are as many, or [`AHEAD`](super::lanes::AHEAD)
-/// times as many for an endpoint that answers quickly, so that its next
-/// deliveries are claimed while the last ones are sent and recorded.
+/// A gateway claims at most as many of an endpoint's deliveries ahead of
+/// their requests ([`AHEAD`](super::lanes::AHEAD) times as many while the
+/// endpoint answers within [`QUICK`](super::lanes::QUICK), one while it
+/// fails), so that its next deliveries are claimed while the last ones are
+/// sent and recorded; an endpoint's leases in all replicas together
+/// (claimed, in flight or being recorded) are at most 2 × `AHEAD` times it.
 pub const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT: usize = 8;
 /// Attempts in flight from one gateway at most, by default: each may hold a
 /// connection (a file descriptor).
