@@ -353,7 +353,10 @@ pub struct WebhooksConfig {
     /// How long one attempt may take, connecting included, e.g. `5s` (at
     /// most `60s`; outside `--dev` at least 10 s shorter than `lease`).
     pub attempt_timeout: String,
-    /// Attempts in flight to one endpoint at most (all replicas together).
+    /// Requests in flight to one endpoint from one replica at most. A replica
+    /// claims as many of its deliveries ahead of their requests (4 times as
+    /// many while it answers within 500 ms, one while it fails); its leases in
+    /// all replicas together are at most 8 times this.
     pub max_in_flight_per_endpoint: u32,
     /// Attempts in flight from one replica at most.
     pub max_in_flight: u32,

@@ -4,7 +4,8 @@
 
 use sqlx::{Any, AnyConnection, Executor};
 
-use super::write_op::{StatementsPerCount, Value, WriteOp};
+use super::webhook_deliveries::{enqueue_for_events_op, NewEvent};
+use super::write_op::{batch_chunks, class_size, values_rows, StatementsPerCount, Value, WriteOp};
 use super::StoreError;
 use crate::domain::ids::EventId;
 use crate::domain::tenant::Tenant;
@@ -52,7 +53,19 @@ pub fn insert_ops(rows: &[EventRow]) -> Vec<WriteOp> {
     }
     let events = WriteOp::new(insert_sql(rows.len()), params);
     let mut ops = vec![events];
-    ops.extend(super::webhook_deliveries::enqueue_for_events_op(rows));
+    let fan_out: Vec<NewEvent<'_>> = rows
+        .iter()
+        .map(|row| NewEvent {
+            id: &row.id,
+            event_type: &row.event_type,
+        })
+        .collect();
+    ops.extend(enqueue_for_events_op(
+        &first.merchant_id,
+        &first.mode,
+        first.created_at,
+        &fan_out,
+    ));
     ops
 }
 
@@ -107,6 +120,42 @@ pub async fn get<'e>(
     .bind(tenant.mode_str())
     .fetch_optional(db)
     .await?)
+}
+
+/// The events with these `(merchant_id, id)` keys, in no particular order,
+/// of whichever mode: the caller checks each one's mode (the delivery worker
+/// reads a round's events at once). Unknown keys are left out.
+pub async fn get_many<'e, E>(db: E, keys: &[(&str, &str)]) -> Result<Vec<EventRow>, StoreError>
+where
+    E: Executor<'e, Database = Any> + Copy,
+{
+    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(3, get_many_statement);
+    let mut rows = Vec::with_capacity(keys.len());
+    for chunk in batch_chunks(keys.len()) {
+        let sql = STATEMENTS.get(chunk.class);
+        let mut query = sqlx::query_as(&sql);
+        for i in 0..chunk.size {
+            // Padding: a key no event has.
+            let (merchant, id) = (i < chunk.rows)
+                .then(|| keys.get(chunk.start + i))
+                .flatten()
+                .copied()
+                .unwrap_or(("", ""));
+            query = query.bind(merchant).bind(id);
+        }
+        rows.extend(query.fetch_all(db).await?);
+    }
+    Ok(rows)
+}
+
+/// Joined on the primary key (merchant, id), one lookup per key.
+fn get_many_statement(class: usize) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM (VALUES {}) AS k \
+         JOIN events e ON e.merchant_id = k.column1 AND e.id = k.column2 \
+         LEFT JOIN events s ON s.id = e.snapshot_of AND s.merchant_id = e.merchant_id",
+        values_rows(class_size(class), &["TEXT", "TEXT"], 1)
+    )
 }
 
 /// Up to `limit` events of `tenant`, newest first, older than `before` when

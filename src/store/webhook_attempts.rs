@@ -4,7 +4,7 @@
 
 use sqlx::{Any, Executor};
 
-use super::write_op::WriteOp;
+use super::write_op::{batch_chunks, class_size, values_rows, StatementsPerCount, Value, WriteOp};
 use super::StoreError;
 use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
 use crate::domain::tenant::Tenant;
@@ -75,6 +75,93 @@ pub fn insert_if_leased_op(row: &AttemptRow, token: &str) -> WriteOp {
             token.into(),
         ],
     )
+}
+
+const INSERT_MANY_TYPES: [&str; 11] = [
+    "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "BIGINT", "TEXT", "TEXT",
+];
+
+fn insert_many_statement(class: usize) -> String {
+    format!(
+        "INSERT INTO webhook_attempts (id, endpoint_id, event_id, merchant_id, attempt, attempted_at, status_code, \
+         error, duration_ms, outcome) \
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, \
+         v.column10 FROM (VALUES {}) AS v \
+         WHERE EXISTS (SELECT 1 FROM webhook_deliveries d \
+         WHERE d.endpoint_id = v.column2 AND d.event_id = v.column3 AND d.lease_token = v.column11)",
+        values_rows(class_size(class), &INSERT_MANY_TYPES, 1)
+    )
+}
+
+/// [`insert_if_leased_op`] for many attempts at once (each with its
+/// delivery's lease token): a statement per chunk, each row inserted only
+/// while its own delivery is leased under its token.
+pub fn insert_many_if_leased_ops(rows: &[(&AttemptRow, &str)]) -> Vec<WriteOp> {
+    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(3, insert_many_statement);
+    batch_chunks(rows.len())
+        .map(|chunk| {
+            let mut params: Vec<Value> = Vec::with_capacity(chunk.size * INSERT_MANY_TYPES.len());
+            for i in 0..chunk.size {
+                match (i < chunk.rows).then(|| rows.get(chunk.start + i)).flatten() {
+                    Some((row, token)) => params.extend([
+                        (&row.id).into(),
+                        (&row.endpoint_id).into(),
+                        (&row.event_id).into(),
+                        (&row.merchant_id).into(),
+                        row.attempt.into(),
+                        row.attempted_at.into(),
+                        row.status_code.into(),
+                        (&row.error).into(),
+                        row.duration_ms.into(),
+                        (&row.outcome).into(),
+                        (*token).into(),
+                    ]),
+                    // Padding: leased under no token, so never inserted.
+                    None => params.extend([
+                        "".into(),
+                        "".into(),
+                        "".into(),
+                        "".into(),
+                        0i64.into(),
+                        0i64.into(),
+                        Value::NullInt,
+                        Value::NullText,
+                        0i64.into(),
+                        "".into(),
+                        Value::NullText,
+                    ]),
+                }
+            }
+            WriteOp::new(STATEMENTS.get(chunk.class), params)
+        })
+        .collect()
+}
+
+fn recorded_statement(class: usize) -> String {
+    let placeholders: Vec<String> = (1..=class_size(class)).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT id FROM webhook_attempts WHERE id IN ({})",
+        placeholders.join(", ")
+    )
+}
+
+/// Which of the attempt ids `ids` are stored.
+pub async fn recorded<'e, E>(db: E, ids: &[&str]) -> Result<Vec<String>, StoreError>
+where
+    E: Executor<'e, Database = Any> + Copy,
+{
+    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(3, recorded_statement);
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in batch_chunks(ids.len()) {
+        let sql = STATEMENTS.get(chunk.class);
+        let mut query = sqlx::query_as::<_, (String,)>(&sql);
+        for i in 0..chunk.size {
+            let id = (i < chunk.rows).then(|| ids.get(chunk.start + i)).flatten();
+            query = query.bind(id.copied().unwrap_or(""));
+        }
+        found.extend(query.fetch_all(db).await?.into_iter().map(|(id,)| id));
+    }
+    Ok(found)
 }
 
 /// Up to `limit` attempts to the tenant's endpoint, newest first, older than

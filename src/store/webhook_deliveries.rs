@@ -2,9 +2,11 @@
 //! outbox's fan-out, and the lease that makes one worker the owner of an
 //! attempt.
 //!
-//! Single-statement primitives (and the same statements as group-commit
-//! [`WriteOp`]s, so that the delivery worker's claims and records share
-//! commits instead of paying one each). A lease is taken with a conditional UPDATE
+//! Single-statement primitives, the same statements as group-commit
+//! [`WriteOp`]s, and multi-row ones for a whole round of claims or a batch
+//! of records (a few statements instead of one or two per delivery), so
+//! that the delivery worker's claims and records share commits instead of
+//! paying one each. A lease is taken with a conditional UPDATE
 //! (compare-and-set on `lease_until`), which serialises on the row in both
 //! backends: of two replicas claiming the same delivery, exactly one sees
 //! `true`. Every later write of the attempt is conditional on the lease token,
@@ -15,8 +17,7 @@ use std::sync::Arc;
 
 use sqlx::{Any, Executor};
 
-use super::events::EventRow;
-use super::write_op::{StatementsPerCount, Value, WriteOp};
+use super::write_op::{batch_chunks, class_size, values_rows, RowCounts, StatementsPerCount, Value, WriteOp};
 use super::StoreError;
 
 /// A delivery row as stored.
@@ -37,23 +38,35 @@ pub struct DeliveryRow {
 const COLUMNS: &str = "endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at, last_status_code, \
      last_error, created_at, updated_at";
 
-/// The deliveries of the events of one change: for each event, one per
-/// enabled endpoint of its merchant and mode subscribed to its type (or to
-/// `*`). One statement for all of them; `None` without events.
-pub fn enqueue_for_events_op(events: &[EventRow]) -> Option<WriteOp> {
-    let first = events.first()?;
+/// An event of a change, as its fan-out needs it (this module does not
+/// depend on [`super::events`], which calls it).
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub id: &'a str,
+    pub event_type: &'a str,
+}
+
+/// The deliveries of the events of one change (all of `merchant_id` in
+/// `mode`, created at `created_at`): for each event, one per enabled
+/// endpoint of its merchant and mode subscribed to its type (or to `*`).
+/// One statement for all of them; `None` without events.
+pub fn enqueue_for_events_op(
+    merchant_id: &str,
+    mode: &str,
+    created_at: i64,
+    events: &[NewEvent<'_>],
+) -> Option<WriteOp> {
+    if events.is_empty() {
+        return None;
+    }
     // `events` is a JSON array of strings without escapes (event types are
     // `[a-z_.]`), so `"type"` appears in it exactly when subscribed. The
     // substring test is `replace(…) <> events`, not `LIKE $n`: SQLite
     // re-prepares a statement whose LIKE pattern is a parameter every time the
     // pattern changes, and this runs for every change.
-    let mut params: Vec<Value> = vec![
-        first.created_at.into(),
-        (&first.merchant_id).into(),
-        (&first.mode).into(),
-    ];
+    let mut params: Vec<Value> = vec![created_at.into(), merchant_id.into(), mode.into()];
     for event in events {
-        params.push((&event.id).into());
+        params.push(event.id.into());
         params.push(format!("\"{}\"", event.event_type).into());
     }
     Some(WriteOp::new(enqueue_sql(events.len()), params))
@@ -151,6 +164,79 @@ pub fn claim_op(endpoint_id: &str, event_id: &str, token: &str, now: i64, until:
     .report_to(won)
 }
 
+/// A delivery by its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryKey<'a> {
+    pub endpoint_id: &'a str,
+    pub event_id: &'a str,
+}
+
+const CLAIM_MANY_TYPES: [&str; 2] = ["TEXT", "TEXT"];
+
+/// `UPDATE … FROM (VALUES …)` for a chunk of claims: the same conditions as
+/// [`CLAIM`], one lease token for the whole round.
+fn claim_many_statement(class: usize) -> String {
+    format!(
+        "UPDATE webhook_deliveries SET lease_token = $1, lease_until = $2 FROM (VALUES {}) AS v \
+         WHERE webhook_deliveries.endpoint_id = v.column1 AND webhook_deliveries.event_id = v.column2 \
+         AND webhook_deliveries.status = 'pending' AND webhook_deliveries.next_attempt_at <= $3 \
+         AND (webhook_deliveries.lease_until IS NULL OR webhook_deliveries.lease_until < $3)",
+        values_rows(class_size(class), &CLAIM_MANY_TYPES, 4)
+    )
+}
+
+/// Takes the leases of a round's deliveries that are still pending, due and
+/// unleased at `now`, until `until`, all under `token`: a statement per
+/// chunk of [`BATCH_SIZES`](super::write_op::BATCH_SIZES) instead of one per
+/// delivery. The counts say how many were taken; when fewer than asked (a
+/// race with another replica), [`claimed`] says which.
+pub fn claim_many_ops(keys: &[DeliveryKey<'_>], token: &str, now: i64, until: i64) -> (Vec<WriteOp>, RowCounts) {
+    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(3, claim_many_statement);
+    let mut counts = RowCounts::default();
+    let ops = batch_chunks(keys.len())
+        .map(|chunk| {
+            let mut params: Vec<Value> = vec![token.into(), until.into(), now.into()];
+            for i in 0..chunk.size {
+                let key = (i < chunk.rows).then(|| keys.get(chunk.start + i)).flatten();
+                // Padding: a key no delivery has.
+                params.push(key.map_or("", |k| k.endpoint_id).into());
+                params.push(key.map_or("", |k| k.event_id).into());
+            }
+            WriteOp::new(STATEMENTS.get(chunk.class), params).count_to(counts.counter())
+        })
+        .collect();
+    (ops, counts)
+}
+
+fn claimed_statement(class: usize) -> String {
+    format!(
+        "SELECT d.endpoint_id, d.event_id FROM (VALUES {}) AS v JOIN webhook_deliveries d \
+         ON d.endpoint_id = v.column1 AND d.event_id = v.column2 WHERE d.lease_token = $1",
+        values_rows(class_size(class), &CLAIM_MANY_TYPES, 2)
+    )
+}
+
+/// Which of `keys` are leased under `token` now: `(endpoint_id, event_id)`.
+pub async fn claimed<'e, E>(db: E, keys: &[DeliveryKey<'_>], token: &str) -> Result<Vec<(String, String)>, StoreError>
+where
+    E: Executor<'e, Database = Any> + Copy,
+{
+    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(3, claimed_statement);
+    let mut won = Vec::with_capacity(keys.len());
+    for chunk in batch_chunks(keys.len()) {
+        let sql = STATEMENTS.get(chunk.class);
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(token);
+        for i in 0..chunk.size {
+            let key = (i < chunk.rows).then(|| keys.get(chunk.start + i)).flatten();
+            query = query
+                .bind(key.map_or("", |k| k.endpoint_id))
+                .bind(key.map_or("", |k| k.event_id));
+        }
+        won.extend(query.fetch_all(db).await?);
+    }
+    Ok(won)
+}
+
 /// The outcome of one attempt, written under the lease.
 #[derive(Debug, Clone)]
 pub struct AttemptOutcome<'a> {
@@ -212,6 +298,79 @@ pub fn finish_attempt_op(
         ],
     )
     .report_to(held)
+}
+
+/// One attempt's outcome to record in a batch ([`finish_many_ops`]).
+#[derive(Debug, Clone)]
+pub struct Finish<'a> {
+    pub key: DeliveryKey<'a>,
+    pub token: &'a str,
+    pub outcome: AttemptOutcome<'a>,
+}
+
+const FINISH_MANY_TYPES: [&str; 8] = ["TEXT", "BIGINT", "BIGINT", "TEXT", "BIGINT", "TEXT", "TEXT", "TEXT"];
+
+/// [`FINISH`] for a chunk of attempts: `UPDATE … FROM (VALUES …)`, each row
+/// conditional on its own lease token.
+fn finish_many_statement(class: usize) -> String {
+    format!(
+        "UPDATE webhook_deliveries SET status = v.column1, attempts = webhook_deliveries.attempts + 1, \
+         next_attempt_at = v.column2, last_status_code = v.column3, last_error = v.column4, updated_at = v.column5, \
+         lease_token = NULL, lease_until = NULL FROM (VALUES {}) AS v \
+         WHERE webhook_deliveries.endpoint_id = v.column6 AND webhook_deliveries.event_id = v.column7 \
+         AND webhook_deliveries.lease_token = v.column8",
+        values_rows(class_size(class), &FINISH_MANY_TYPES, 1)
+    )
+}
+
+/// [`finish_attempt_op`] for many attempts at once: a statement per chunk.
+/// Each delivery's outcome is written only if its lease is still its
+/// token's; the counts say how many were.
+pub fn finish_many_ops(rows: &[Finish<'_>]) -> (Vec<WriteOp>, RowCounts) {
+    static STATEMENTS: StatementsPerCount = StatementsPerCount::new(3, finish_many_statement);
+    let mut counts = RowCounts::default();
+    let ops = batch_chunks(rows.len())
+        .map(|chunk| {
+            let mut params: Vec<Value> = Vec::with_capacity(chunk.size * FINISH_MANY_TYPES.len());
+            for i in 0..chunk.size {
+                match (i < chunk.rows).then(|| rows.get(chunk.start + i)).flatten() {
+                    Some(f) => params.extend([
+                        f.outcome.status.into(),
+                        f.outcome.next_attempt_at.into(),
+                        f.outcome.status_code.into(),
+                        f.outcome.error.into(),
+                        f.outcome.now.into(),
+                        f.key.endpoint_id.into(),
+                        f.key.event_id.into(),
+                        f.token.into(),
+                    ]),
+                    // Padding: a key no delivery has.
+                    None => params.extend([
+                        "pending".into(),
+                        0i64.into(),
+                        Value::NullInt,
+                        Value::NullText,
+                        0i64.into(),
+                        "".into(),
+                        "".into(),
+                        "".into(),
+                    ]),
+                }
+            }
+            WriteOp::new(STATEMENTS.get(chunk.class), params).count_to(counts.counter())
+        })
+        .collect();
+    (ops, counts)
+}
+
+/// Gives a lease back unused (the attempt was not sent), so that the
+/// delivery is due again at once rather than after its lease.
+pub fn release_op(key: DeliveryKey<'_>, token: &str) -> WriteOp {
+    WriteOp::new(
+        "UPDATE webhook_deliveries SET lease_token = NULL, lease_until = NULL \
+         WHERE endpoint_id = $1 AND event_id = $2 AND lease_token = $3",
+        vec![key.endpoint_id.into(), key.event_id.into(), token.into()],
+    )
 }
 
 /// Gives up every pending delivery of an endpoint (it was disabled or

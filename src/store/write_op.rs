@@ -8,7 +8,7 @@
 //! placeholders; values travel only as parameters.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::StoreError;
@@ -80,6 +80,8 @@ pub enum Expect {
     OneRow(Failure),
     /// Records whether exactly one row changed; never fails.
     Report(Arc<AtomicBool>),
+    /// Records how many rows changed (a multi-row statement); never fails.
+    Rows(Arc<AtomicU64>),
 }
 
 /// The error a failed expectation turns into.
@@ -121,6 +123,87 @@ impl StatementsPerCount {
     }
 }
 
+/// Row counts that multi-row statements are built for. A batch is cut into
+/// chunks of at most the largest, each padded up to the smallest size that
+/// holds it with rows that match nothing, so that three statements serve
+/// every batch size (each connection prepares and caches them once).
+pub const BATCH_SIZES: [usize; 3] = [8, 32, 128];
+const LARGEST_BATCH: usize = 128;
+
+/// One chunk of a batch: its rows are `start..start + rows`, and its
+/// statement is built for `size` rows (`class` is the 1-based index of
+/// `size` in [`BATCH_SIZES`], the row count to give a [`StatementsPerCount`]
+/// built over the classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    pub start: usize,
+    pub rows: usize,
+    pub size: usize,
+    pub class: usize,
+}
+
+/// The chunks of a batch of `n` rows.
+pub fn batch_chunks(n: usize) -> impl Iterator<Item = Chunk> {
+    (0..n).step_by(LARGEST_BATCH).map(move |start| {
+        let rows = (n - start).min(LARGEST_BATCH);
+        let (class, size) = BATCH_SIZES
+            .iter()
+            .copied()
+            .enumerate()
+            .find(|(_, size)| *size >= rows)
+            .unwrap_or((BATCH_SIZES.len() - 1, LARGEST_BATCH));
+        Chunk {
+            start,
+            rows,
+            size,
+            class: class + 1,
+        }
+    })
+}
+
+/// The size of batch class `class` (1-based), for a [`StatementsPerCount`]
+/// builder.
+pub fn class_size(class: usize) -> usize {
+    BATCH_SIZES
+        .get(class.saturating_sub(1))
+        .copied()
+        .unwrap_or(LARGEST_BATCH)
+}
+
+/// `(CAST($a AS T1), CAST($b AS T2), …), (…)` for `rows` rows of `types`,
+/// numbered from `$first`: the body of a `VALUES` list.
+pub fn values_rows(rows: usize, types: &[&str], first: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let cells: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(c, t)| format!("CAST(${} AS {t})", first + row * types.len() + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The row counts of the statements of a batch, read once the job is done.
+#[derive(Debug, Default, Clone)]
+pub struct RowCounts(Vec<Arc<AtomicU64>>);
+
+impl RowCounts {
+    /// A new counter for one more statement.
+    pub fn counter(&mut self) -> Arc<AtomicU64> {
+        let c = Arc::new(AtomicU64::new(0));
+        self.0.push(Arc::clone(&c));
+        c
+    }
+
+    /// Rows changed by all of them.
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
 /// One statement of a job.
 #[derive(Debug, Clone)]
 pub struct WriteOp {
@@ -151,6 +234,13 @@ impl WriteOp {
         self
     }
 
+    /// Sets `count` to the number of rows that changed (stored, not added:
+    /// a batch run again after a failed job reports its last run only).
+    pub fn count_to(mut self, count: Arc<AtomicU64>) -> Self {
+        self.expect = Expect::Rows(count);
+        self
+    }
+
     /// Checks the row count against the expectation.
     pub(crate) fn check(&self, rows: u64) -> Result<(), StoreError> {
         match &self.expect {
@@ -160,6 +250,10 @@ impl WriteOp {
             Expect::OneRow(Failure::Duplicate) => Err(StoreError::Duplicate),
             Expect::Report(flag) => {
                 flag.store(rows == 1, Ordering::Relaxed);
+                Ok(())
+            }
+            Expect::Rows(count) => {
+                count.store(rows, Ordering::Relaxed);
                 Ok(())
             }
         }
@@ -335,6 +429,26 @@ pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_cut_into_padded_chunks_of_a_few_sizes() {
+        let chunks = |n| {
+            batch_chunks(n)
+                .map(|c| (c.start, c.rows, c.size, c.class))
+                .collect::<Vec<_>>()
+        };
+        assert!(chunks(0).is_empty());
+        assert_eq!(chunks(1), [(0, 1, 8, 1)]);
+        assert_eq!(chunks(8), [(0, 8, 8, 1)]);
+        assert_eq!(chunks(9), [(0, 9, 32, 2)]);
+        assert_eq!(chunks(128), [(0, 128, 128, 3)]);
+        assert_eq!(chunks(300), [(0, 128, 128, 3), (128, 128, 128, 3), (256, 44, 128, 3)]);
+        assert_eq!((1..=3).map(class_size).collect::<Vec<_>>(), BATCH_SIZES);
+        assert_eq!(
+            values_rows(2, &["TEXT", "BIGINT"], 3),
+            "(CAST($3 AS TEXT), CAST($4 AS BIGINT)), (CAST($5 AS TEXT), CAST($6 AS BIGINT))"
+        );
+    }
 
     #[test]
     fn statements_per_count_are_built_once_up_to_their_maximum() {

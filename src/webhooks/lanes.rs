@@ -1,18 +1,30 @@
-//! The delivery worker's lanes: how many attempts each endpoint has in
-//! flight from this gateway, and whether it is failing.
+//! The delivery worker's lanes: how many deliveries each endpoint has
+//! claimed by this gateway and not yet sent, and whether it is failing or
+//! quick.
 //!
-//! Invariants: an endpoint never has more attempts in flight here than its
-//! cap, and a failing one (its last [`FAILING_AFTER`] attempts here failed)
-//! only one: it is probed one attempt at a time, on its deliveries' own retry
-//! schedule, until one succeeds. The gateway never has more than its total
-//! cap in flight. Every slot taken is given back once, whatever the attempt
-//! came to. Pure bookkeeping: no I/O, no clock of its own.
+//! Invariants: an endpoint never has more deliveries in flight here (from
+//! claim to the end of its request) than its cap, and a failing one (its last
+//! [`FAILING_AFTER`] attempts here failed) only one: it is probed one attempt
+//! at a time, on its deliveries' own retry schedule, until one succeeds. A
+//! quick one (its last attempt here was a 2xx within [`QUICK`]) may have
+//! [`AHEAD`] times its cap claimed, so that its next deliveries are claimed
+//! while the last ones are sent and recorded; the requests it is sent at once
+//! stay within its cap (the worker's per-endpoint permits). The gateway never
+//! has more than its total cap in flight. Every slot taken is given back
+//! once, whatever the attempt came to. Pure bookkeeping: no I/O, no clock of
+//! its own.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Failed attempts in a row after which an endpoint gets one at a time.
 pub const FAILING_AFTER: u32 = 3;
+
+/// How many times its cap a quick endpoint may have claimed.
+pub const AHEAD: usize = 4;
+
+/// An attempt answered with a 2xx within this long makes its endpoint quick.
+pub const QUICK: Duration = Duration::from_millis(500);
 
 /// How long a failing endpoint with nothing in flight is remembered (it may
 /// have been disabled or deleted meanwhile).
@@ -23,6 +35,8 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 pub enum Outcome {
     /// A 2xx came back.
     Delivered,
+    /// A 2xx came back within [`QUICK`].
+    DeliveredQuickly,
     /// Sent (or tried), and it failed.
     Failed,
     /// Never attempted: the claim was lost, or the endpoint or event is gone.
@@ -33,6 +47,8 @@ pub enum Outcome {
 struct Lane {
     in_flight: usize,
     failures_in_a_row: u32,
+    /// The last attempt was delivered within [`QUICK`].
+    quick: bool,
     last_outcome_at: Instant,
 }
 
@@ -72,10 +88,13 @@ impl Lanes {
         let lane = self.lanes.entry(endpoint.to_owned()).or_insert(Lane {
             in_flight: 0,
             failures_in_a_row: 0,
+            quick: false,
             last_outcome_at: now,
         });
         let cap = if lane.failures_in_a_row >= FAILING_AFTER {
             1
+        } else if lane.quick {
+            per_endpoint.saturating_mul(AHEAD)
         } else {
             per_endpoint
         };
@@ -98,9 +117,12 @@ impl Lanes {
         lane.in_flight -= 1;
         self.in_flight = self.in_flight.saturating_sub(1);
         match outcome {
-            Outcome::Delivered => lane.failures_in_a_row = 0,
+            Outcome::Delivered | Outcome::DeliveredQuickly => lane.failures_in_a_row = 0,
             Outcome::Failed => lane.failures_in_a_row = lane.failures_in_a_row.saturating_add(1),
             Outcome::NotSent => {}
+        }
+        if outcome != Outcome::NotSent {
+            lane.quick = outcome == Outcome::DeliveredQuickly;
         }
         if outcome != Outcome::NotSent {
             lane.last_outcome_at = now;
@@ -115,6 +137,11 @@ impl Lanes {
         self.lanes
             .get(endpoint)
             .is_some_and(|l| l.failures_in_a_row >= FAILING_AFTER)
+    }
+
+    /// Whether `endpoint` is quick (may have [`AHEAD`] times its cap claimed).
+    pub fn quick(&self, endpoint: &str) -> bool {
+        self.lanes.get(endpoint).is_some_and(|l| l.quick)
     }
 
     /// Attempts in flight to `endpoint`.
@@ -190,6 +217,36 @@ mod tests {
         lanes.give_back("e", Outcome::Failed, now);
         assert_eq!(lanes.free(), 2);
         assert!(lanes.lanes.is_empty(), "idle healthy endpoints hold no lane");
+    }
+
+    #[test]
+    fn a_quick_endpoint_may_have_more_claimed_until_an_attempt_is_slow_or_fails() {
+        let now = Instant::now();
+        let mut lanes = Lanes::new(2, 100);
+        assert!((0..2).all(|_| lanes.try_take("e", now)));
+        assert!(!lanes.try_take("e", now), "unknown: its cap");
+        lanes.give_back("e", Outcome::DeliveredQuickly, now);
+        assert!(lanes.quick("e"));
+        assert!((0..7).all(|_| lanes.try_take("e", now)), "quick: AHEAD times its cap");
+        assert_eq!(lanes.in_flight("e"), 2 * AHEAD);
+        assert!(!lanes.try_take("e", now));
+        lanes.give_back("e", Outcome::NotSent, now);
+        assert!(lanes.quick("e"), "an attempt not sent says nothing of the endpoint");
+        lanes.give_back("e", Outcome::Delivered, now);
+        assert!(!lanes.quick("e"), "a slow 2xx ends it");
+        assert!(
+            !lanes.try_take("e", now),
+            "back to its cap: {} in flight",
+            lanes.in_flight("e")
+        );
+        for _ in 0..FAILING_AFTER {
+            lanes.give_back("e", Outcome::DeliveredQuickly, now);
+        }
+        assert!(lanes.quick("e"));
+        for _ in 0..FAILING_AFTER {
+            lanes.give_back("e", Outcome::Failed, now);
+        }
+        assert!(!lanes.quick("e") && lanes.failing("e"));
     }
 
     #[test]

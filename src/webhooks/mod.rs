@@ -12,13 +12,15 @@
 //! - [`settings`]: retry schedule, lease, poll interval, attempt timeout,
 //!   in-flight caps, the HTTP clients.
 //! - [`delivery`]: the background worker that claims due deliveries under a
-//!   lease and starts each attempt as a task of its own, so that a slow or
-//!   failing endpoint delays only itself.
-//! - [`lanes`]: the worker's per-endpoint slots (in-flight caps, one attempt
-//!   at a time for a failing endpoint).
+//!   lease, in batches, and starts each attempt as a task of its own, so
+//!   that a slow or failing endpoint delays only itself.
+//! - [`lanes`]: the worker's per-endpoint slots (in-flight caps, more claimed
+//!   ahead for a quick endpoint, one attempt at a time for a failing one).
+//! - [`round`]: a round's endpoints, events and opened secrets, read at once.
 //! - [`attempt`]: one signed HTTP attempt, cut at the attempt deadline.
-//! - [`record`]: an attempt's outcome written under the lease; retries with
-//!   backoff, and disabling an endpoint whose delivery ran out of retries.
+//! - [`record`]: attempts' outcomes written under their leases, many per
+//!   job; retries with backoff, and disabling an endpoint whose delivery ran
+//!   out of retries.
 //!
 //! Deliveries are at least once: a delivery is only marked delivered after a
 //! 2xx response was recorded, so a crash between the POST and the record
@@ -30,6 +32,7 @@ pub mod endpoint;
 pub mod lanes;
 pub mod payload;
 pub mod record;
+pub mod round;
 pub mod secret;
 pub mod settings;
 pub mod signature;

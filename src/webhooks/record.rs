@@ -1,17 +1,28 @@
-//! Recording an attempt: the attempt row and the delivery's new state
+//! Recording attempts: the attempt row and the delivery's new state
 //! (succeeded, pending with its next retry, or failed), written under the
 //! lease; a final failure also disables the endpoint and emits
 //! `webhook_endpoint.disabled` (with its audit entry), in one transaction.
 //!
-//! Invariants: nothing is written unless the lease is still the caller's
-//! (every statement is conditional on its token), so a worker whose lease
-//! ran out cannot overwrite the next owner's result; a delivery is marked
-//! succeeded only with a 2xx; the usual outcome (anything but a final
-//! failure) goes through the group commit, so records share commits with
-//! each other and with payments instead of paying one each.
+//! The delivery worker hands every finished attempt to one [`recorder`]
+//! task, which writes all the attempts that finished close together as one
+//! group-commit job of a few multi-row statements ([`record_batch`]): the
+//! attempts inserted, the deliveries' states written, unused leases given
+//! back. A job is all or nothing: if it fails, none of its deliveries is
+//! recorded and each is sent again after its lease (at least once).
+//!
+//! Invariants: nothing is written for a delivery unless its lease is still
+//! the caller's (every row is conditional on its own token), so a worker
+//! whose lease ran out cannot overwrite the next owner's result, and a lease
+//! lost in the middle of a batch leaves only that delivery unwritten; a
+//! delivery is marked succeeded only with a 2xx; the usual outcome (anything
+//! but a final failure) goes through the group commit, so records share
+//! commits with each other and with payments instead of paying one each.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::event::EventType;
@@ -20,13 +31,94 @@ use crate::domain::time::Timestamp;
 use crate::store::events::EventRow;
 use crate::store::group_commit::WriteJob;
 use crate::store::webhook_attempts::AttemptRow;
-use crate::store::webhook_deliveries::{AttemptOutcome, DeliveryRow};
+use crate::store::webhook_deliveries::{AttemptOutcome, DeliveryKey, DeliveryRow, Finish};
 use crate::store::webhook_endpoints::EndpointRow;
 use crate::store::{self, Store, StoreError};
 
 use super::attempt::Sent;
 use super::endpoint::WebhookEndpoint;
 use super::settings::WebhookSettings;
+
+/// Most attempts recorded in one job.
+pub const MAX_RECORDS: usize = 512;
+
+/// What an attempt came to, planned for its record.
+struct Plan {
+    attempt: AttemptRow,
+    status: &'static str,
+    next_attempt_at: i64,
+    error: Option<String>,
+    now: i64,
+    /// A failure after the retry window: final, and the endpoint is disabled.
+    exhausted: bool,
+}
+
+impl Plan {
+    fn new(settings: &WebhookSettings, d: &DeliveryRow, sent: &Sent, now: Timestamp) -> Result<Self, StoreError> {
+        let failures = d.attempts + 1;
+        let delivered = sent.delivered();
+        let exhausted = !delivered && settings.retry.exhausted(d.created_at, now.as_millis());
+        let (status, next_attempt_at) = if delivered {
+            ("succeeded", now.as_millis())
+        } else if exhausted {
+            ("failed", now.as_millis())
+        } else {
+            (
+                "pending",
+                now.saturating_add(settings.retry.delay(failures)).as_millis(),
+            )
+        };
+        let error = sent
+            .error
+            .map(str::to_owned)
+            .or_else(|| (!delivered).then(|| "unexpected_status".to_owned()));
+        let attempt = AttemptRow {
+            id: WebhookAttemptId::generate_time_ordered(now)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                .to_string(),
+            endpoint_id: d.endpoint_id.clone(),
+            event_id: d.event_id.clone(),
+            merchant_id: d.merchant_id.clone(),
+            attempt: failures,
+            attempted_at: now.as_millis().saturating_sub(sent.duration_ms),
+            status_code: sent.status_code,
+            error: error.clone(),
+            duration_ms: sent.duration_ms,
+            outcome: if delivered { "succeeded" } else { "failed" }.to_owned(),
+        };
+        Ok(Self {
+            attempt,
+            status,
+            next_attempt_at,
+            error,
+            now: now.as_millis(),
+            exhausted,
+        })
+    }
+
+    fn outcome(&self) -> AttemptOutcome<'_> {
+        AttemptOutcome {
+            status: self.status,
+            next_attempt_at: self.next_attempt_at,
+            status_code: self.attempt.status_code,
+            error: self.error.as_deref(),
+            now: self.now,
+        }
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            endpoint = %self.attempt.endpoint_id,
+            event = %self.attempt.event_id,
+            attempt = self.attempt.attempt,
+            status_code = self.attempt.status_code.unwrap_or(0),
+            error = self.error.as_deref().unwrap_or("-"),
+            duration_ms = self.attempt.duration_ms,
+            outcome = self.status,
+            "webhook attempt"
+        );
+    }
+}
 
 /// Writes the attempt and the delivery's new state under the lease `token`.
 /// `Ok(false)` if the lease was no longer the caller's (nothing written).
@@ -39,50 +131,15 @@ pub async fn record(
     sent: &Sent,
 ) -> Result<bool, StoreError> {
     let now = Timestamp::now();
-    let failures = d.attempts + 1;
-    let delivered = sent.delivered();
-    let exhausted = !delivered && settings.retry.exhausted(d.created_at, now.as_millis());
-    let (status, next) = if delivered {
-        ("succeeded", now.as_millis())
-    } else if exhausted {
-        ("failed", now.as_millis())
-    } else {
-        (
-            "pending",
-            now.saturating_add(settings.retry.delay(failures)).as_millis(),
-        )
-    };
-    let error = sent
-        .error
-        .map(str::to_owned)
-        .or_else(|| (!delivered).then(|| "unexpected_status".to_owned()));
-    let attempt = AttemptRow {
-        id: WebhookAttemptId::generate_time_ordered(now)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?
-            .to_string(),
-        endpoint_id: d.endpoint_id.clone(),
-        event_id: d.event_id.clone(),
-        merchant_id: d.merchant_id.clone(),
-        attempt: failures,
-        attempted_at: now.as_millis().saturating_sub(sent.duration_ms),
-        status_code: sent.status_code,
-        error: error.clone(),
-        duration_ms: sent.duration_ms,
-        outcome: if delivered { "succeeded" } else { "failed" }.to_owned(),
-    };
-    let outcome = AttemptOutcome {
-        status,
-        next_attempt_at: next,
-        status_code: sent.status_code,
-        error: error.as_deref(),
-        now: now.as_millis(),
-    };
-    let held = if exhausted {
+    let plan = Plan::new(settings, d, sent, now)?;
+    let held = if plan.exhausted {
         let mut tx = store.begin().await?;
-        if !store::webhook_deliveries::finish_attempt(&mut *tx, &d.endpoint_id, &d.event_id, token, &outcome).await? {
+        if !store::webhook_deliveries::finish_attempt(&mut *tx, &d.endpoint_id, &d.event_id, token, &plan.outcome())
+            .await?
+        {
             return Ok(false);
         }
-        store::webhook_attempts::insert(&mut *tx, &attempt).await?;
+        store::webhook_attempts::insert(&mut *tx, &plan.attempt).await?;
         disable(&mut tx, endpoint, d, now).await?;
         tx.commit().await?;
         true
@@ -92,12 +149,12 @@ pub async fn record(
         let held = Arc::new(AtomicBool::new(false));
         let job = WriteJob::new(
             vec![
-                store::webhook_attempts::insert_if_leased_op(&attempt, token),
+                store::webhook_attempts::insert_if_leased_op(&plan.attempt, token),
                 store::webhook_deliveries::finish_attempt_op(
                     &d.endpoint_id,
                     &d.event_id,
                     token,
-                    &outcome,
+                    &plan.outcome(),
                     Arc::clone(&held),
                 ),
             ],
@@ -107,18 +164,136 @@ pub async fn record(
         held.load(Ordering::Relaxed)
     };
     if held {
-        tracing::info!(
-            endpoint = %d.endpoint_id,
-            event = %d.event_id,
-            attempt = failures,
-            status_code = sent.status_code.unwrap_or(0),
-            error = error.as_deref().unwrap_or("-"),
-            duration_ms = sent.duration_ms,
-            outcome = status,
-            "webhook attempt"
-        );
+        plan.log();
     }
     Ok(held)
+}
+
+/// A claimed delivery whose attempt is over (or was never sent), to record.
+pub struct Finished {
+    pub delivery: DeliveryRow,
+    pub endpoint: Arc<EndpointRow>,
+    /// The lease token it was claimed under.
+    pub token: Arc<str>,
+    /// `None`: not sent; its lease is given back unused.
+    pub sent: Option<Sent>,
+    /// Told whether the outcome was written under the lease.
+    pub done: oneshot::Sender<bool>,
+}
+
+/// Records what the worker hands it, as many at a time as are waiting, until
+/// every sender is gone.
+pub async fn recorder(store: Store, settings: WebhookSettings, mut queue: mpsc::Receiver<Finished>) {
+    let mut batch = Vec::with_capacity(MAX_RECORDS);
+    while queue.recv_many(&mut batch, MAX_RECORDS).await > 0 {
+        let finished = std::mem::take(&mut batch);
+        record_batch(&store, &settings, finished).await;
+    }
+}
+
+/// Records `finished` in one group-commit job (final failures, which also
+/// disable their endpoint, each in a transaction of its own), and tells each
+/// caller whether its outcome was written.
+pub async fn record_batch(store: &Store, settings: &WebhookSettings, finished: Vec<Finished>) {
+    let now = Timestamp::now();
+    let mut usual: Vec<(Finished, Plan)> = Vec::with_capacity(finished.len());
+    let mut unused: Vec<Finished> = Vec::new();
+    for f in finished {
+        let Some(sent) = &f.sent else {
+            unused.push(f);
+            continue;
+        };
+        let plan = match Plan::new(settings, &f.delivery, sent, now) {
+            Ok(plan) => plan,
+            Err(e) => {
+                warn_unrecorded(&f.delivery, &e);
+                let _ = f.done.send(false);
+                continue;
+            }
+        };
+        if plan.exhausted {
+            let held = record(store, settings, &f.delivery, &f.endpoint, &f.token, sent)
+                .await
+                .unwrap_or_else(|e| {
+                    warn_unrecorded(&f.delivery, &e);
+                    false
+                });
+            let _ = f.done.send(held);
+        } else {
+            usual.push((f, plan));
+        }
+    }
+    if usual.is_empty() && unused.is_empty() {
+        return;
+    }
+    let mut ops = {
+        let rows: Vec<(&AttemptRow, &str)> = usual.iter().map(|(f, p)| (&p.attempt, &*f.token)).collect();
+        store::webhook_attempts::insert_many_if_leased_ops(&rows)
+    };
+    let finishes: Vec<Finish<'_>> = usual
+        .iter()
+        .map(|(f, p)| Finish {
+            key: key_of(&f.delivery),
+            token: &f.token,
+            outcome: p.outcome(),
+        })
+        .collect();
+    let (finish_ops, written) = store::webhook_deliveries::finish_many_ops(&finishes);
+    ops.extend(finish_ops);
+    ops.extend(
+        unused
+            .iter()
+            .map(|f| store::webhook_deliveries::release_op(key_of(&f.delivery), &f.token)),
+    );
+    drop(finishes);
+    let result = store.group_commit().run(WriteJob::new(ops, Vec::new())).await;
+    // Which outcomes were written: all of them, unless some lease ran out
+    // (then the attempt rows say which, as each was inserted under its lease).
+    let held: Result<Option<HashSet<String>>, StoreError> = match result {
+        Ok(()) if usize::try_from(written.total()).ok() == Some(usual.len()) => Ok(None),
+        Ok(()) => {
+            let ids: Vec<&str> = usual.iter().map(|(_, p)| p.attempt.id.as_str()).collect();
+            store::webhook_attempts::recorded(store.reader(), &ids)
+                .await
+                .map(|found| Some(found.into_iter().collect()))
+        }
+        Err(e) => Err(e),
+    };
+    for f in unused {
+        let _ = f.done.send(held.is_ok());
+    }
+    for (f, plan) in usual {
+        let written = match &held {
+            Ok(None) => true,
+            Ok(Some(ids)) => ids.contains(&plan.attempt.id),
+            Err(e) => {
+                warn_unrecorded(&f.delivery, e);
+                false
+            }
+        };
+        if written {
+            plan.log();
+        } else if held.is_ok() {
+            tracing::debug!(endpoint = %f.delivery.endpoint_id, "webhook lease ran out before the attempt was recorded");
+        }
+        let _ = f.done.send(written);
+    }
+}
+
+fn key_of(d: &DeliveryRow) -> DeliveryKey<'_> {
+    DeliveryKey {
+        endpoint_id: &d.endpoint_id,
+        event_id: &d.event_id,
+    }
+}
+
+fn warn_unrecorded(d: &DeliveryRow, e: &StoreError) {
+    tracing::warn!(
+        endpoint = %d.endpoint_id,
+        event = %d.event_id,
+        error = %e,
+        "webhook delivery could not be recorded; it is sent again after its lease"
+    );
 }
 
 async fn disable(

@@ -22,8 +22,13 @@ use crate::domain::random;
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest attempt timeout allowed.
 pub const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Attempts in flight to one endpoint at most (per gateway, and in effect
-/// for all replicas: claims count every replica's leases), by default.
+/// Requests in flight to one endpoint from one gateway at most, by default.
+/// A gateway claims at most as many of an endpoint's deliveries ahead of
+/// their requests ([`AHEAD`](super::lanes::AHEAD) times as many while the
+/// endpoint answers within [`QUICK`](super::lanes::QUICK), one while it
+/// fails), so that its next deliveries are claimed while the last ones are
+/// sent and recorded; an endpoint's leases in all replicas together
+/// (claimed, in flight or being recorded) are at most 2 × `AHEAD` times it.
 pub const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT: usize = 8;
 /// Attempts in flight from one gateway at most, by default: each may hold a
 /// connection (a file descriptor).
@@ -107,7 +112,8 @@ pub struct WebhookSettings {
     /// How long one attempt may take ([`DEFAULT_ATTEMPT_TIMEOUT`]); see
     /// [`WebhookSettings::attempt_deadline`].
     pub attempt_timeout: Duration,
-    /// Attempts in flight to one endpoint at most.
+    /// Requests in flight to one endpoint from this gateway at most (see
+    /// [`DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT`]).
     pub max_in_flight_per_endpoint: usize,
     /// Attempts in flight from this gateway at most.
     pub max_in_flight: usize,
@@ -177,7 +183,7 @@ impl WebhookSettings {
             retry,
             poll_interval,
             lease,
-            batch: 64,
+            batch: 128,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             max_in_flight_per_endpoint: DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,

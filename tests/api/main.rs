@@ -29,6 +29,7 @@ mod refunds;
 mod secret_files;
 mod tenancy;
 mod tokens;
+mod webhook_batches;
 mod webhook_crash;
 mod webhook_isolation;
 mod webhooks;
