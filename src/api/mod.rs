@@ -20,6 +20,7 @@ pub mod json_integer;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
+pub mod views;
 
 use std::sync::Arc;
 
