@@ -90,7 +90,6 @@ impl Refund {
     }
 
     /// A refund as stored (the store's mapping is its only caller).
-    #[allow(clippy::too_many_arguments)]
     pub fn from_stored(
         new: NewRefund,
         status: RefundStatus,
