@@ -13,9 +13,9 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::domain::api_key::ApiKey;
 use crate::domain::api_key::KeyKind;
 use crate::domain::ids::MerchantId;
-use crate::domain::key_record::ApiKey;
 use crate::domain::merchant::Merchant;
 use crate::domain::permission::Permission;
 use crate::domain::tenant::Tenant;

@@ -18,22 +18,8 @@ use crate::services::audit_writer::API_REQUEST;
 
 use super::client_address::{client_ip, ForwardedForError};
 use super::error::{ApiError, ErrorSummary};
+use super::request_id;
 use super::AppState;
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The current request's id, when called while a request is being handled.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
-
-/// Runs `work` as part of the request `request_id` (for work spawned on a
-/// request's behalf, which does not inherit the request's task-local id).
-pub async fn with_request_id<F: std::future::Future>(request_id: String, work: F) -> F::Output {
-    REQUEST_ID.scope(request_id, work).await
-}
 
 /// The TCP peer of the connection, inserted by the server for each connection.
 #[derive(Debug, Clone, Copy)]
@@ -136,10 +122,10 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
     req.extensions_mut().insert(Arc::clone(&slot));
 
     let mut response = match resolved {
-        Ok(_) => REQUEST_ID.scope(request_id.clone(), next.run(req)).await,
+        Ok(_) => request_id::scope(request_id.clone(), next.run(req)).await,
         Err(e) => {
             tracing::warn!(request_id = %request_id, error = %e, "refused a request whose X-Forwarded-For chain cannot be read; check the proxy's configuration");
-            REQUEST_ID.sync_scope(request_id.clone(), || forwarded_for_invalid().into_response())
+            request_id::sync_scope(request_id.clone(), || forwarded_for_invalid().into_response())
         }
     };
 

@@ -13,9 +13,10 @@ use crate::domain::permission::Permission;
 use crate::domain::restrictions::RestrictionViolation;
 use crate::domain::time::Timestamp;
 use crate::services::auth::AuthRejection;
+use crate::services::error::{Fault, FaultKind};
 use crate::services::ServiceError;
 
-use super::context::current_request_id;
+use super::request_id::current_request_id;
 
 /// The broad class of an error, as `error.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -284,8 +285,7 @@ impl ApiError {
     /// not answer in time. Logged under the fault's own name; the client is
     /// told to retry (with its `Idempotency-Key`, which resolves a change
     /// whose outcome the fault left unknown).
-    pub fn storage_unavailable(fault: &crate::store::fault::Fault) -> Self {
-        use crate::store::fault::FaultKind;
+    pub fn storage_unavailable(fault: &Fault) -> Self {
         let message = match fault.kind {
             FaultKind::OutcomeUnknown => {
                 "Storage did not confirm this change in time: it may or may not have been made. \
@@ -388,7 +388,7 @@ impl From<ServiceError> for ApiError {
                 e.retry_after = Some(Duration::from_secs(5));
                 e
             }
-            ServiceError::Store(crate::store::StoreError::Unavailable(fault)) => ApiError::storage_unavailable(&fault),
+            ServiceError::StorageUnavailable(fault) => ApiError::storage_unavailable(&fault),
             other @ (ServiceError::Store(_) | ServiceError::Random(_) | ServiceError::Vault(_)) => {
                 ApiError::internal(other.to_string())
             }
@@ -405,9 +405,7 @@ impl From<AuthRejection> for ApiError {
                 "merchant_frozen",
                 "This merchant account is frozen by the gateway operator; contact them to restore access",
             ),
-            AuthRejection::Unavailable(e @ ServiceError::Store(crate::store::StoreError::Unavailable(_))) => {
-                ApiError::from(e)
-            }
+            AuthRejection::Unavailable(e @ ServiceError::StorageUnavailable(_)) => ApiError::from(e),
             AuthRejection::Unavailable(e) => ApiError::unavailable(e.to_string()),
         }
     }

@@ -22,8 +22,8 @@ use crate::domain::payment_fields::{
 };
 use crate::services::payments::DEFAULT_MAX_AMOUNT;
 
-use super::openapi;
 use super::pagination;
+use super::schema;
 
 /// `T` or `null` (`null` counts as not given).
 fn or_null(t: Type) -> SchemaType {
@@ -92,7 +92,7 @@ pub fn currency() -> Object {
 }
 
 fn nullable_id(prefix: &str, description: &str) -> Object {
-    openapi::id_schema(prefix)
+    schema::id_schema(prefix)
         .schema_type(or_null(Type::String))
         .description(Some(description))
         .build()
@@ -109,7 +109,7 @@ pub fn payment_method() -> Object {
 
 /// `payment` of a new refund.
 pub fn refunded_payment() -> Object {
-    openapi::id_schema(PaymentId::PREFIX)
+    schema::id_schema(PaymentId::PREFIX)
         .description(Some(
             "The succeeded payment to refund (`pay_…`); an unknown one (or another merchant's) is a 404.",
         ))
@@ -227,7 +227,7 @@ pub fn refund_list_params() -> Vec<Parameter> {
     params.push(query(
         "payment",
         "Only refunds of this payment (`pay_…`).",
-        openapi::id_schema(PaymentId::PREFIX),
+        schema::id_schema(PaymentId::PREFIX),
     ));
     params
 }

@@ -37,9 +37,9 @@ use crate::services::actor::RequestMeta;
 use crate::services::idempotency::{Begun, Claim, StoredResponse};
 
 use super::auth::Authenticated;
-use super::context::with_request_id;
 use super::error::{ApiError, ErrorSummary};
 use super::extract::BodyLimit;
+use super::request_id::with_request_id;
 use super::AppState;
 
 /// The request header naming the key.

@@ -11,6 +11,7 @@ pub mod access;
 pub mod auth;
 pub mod client_address;
 pub mod context;
+pub mod domain_schemas;
 pub mod drain;
 pub mod error;
 pub mod extract;
@@ -19,7 +20,9 @@ pub mod idempotency;
 pub mod json_integer;
 pub mod openapi;
 pub mod pagination;
+pub mod request_id;
 pub mod routes;
+pub mod schema;
 pub mod views;
 
 use std::sync::Arc;
@@ -36,8 +39,8 @@ use crate::services::audit_writer::AuditSink;
 use crate::services::auth::Authenticator;
 use crate::services::idempotency::Idempotency;
 use crate::services::payments::Payments;
-use crate::services::tokens::Vault;
-use crate::store::Store;
+use crate::services::Store;
+use crate::vault::Vault;
 
 use error::ApiError;
 use extract::BodyLimit;

@@ -19,9 +19,7 @@ use std::sync::OnceLock;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{
-    AllOfBuilder, AnyOfBuilder, ArrayItems, Object, ObjectBuilder, Schema, SchemaType, Type,
-};
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ArrayItems, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Header, Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi};
@@ -357,22 +355,6 @@ fn add_request_id(response: &mut Response) {
     let mut request_id = Header::new(ObjectBuilder::new().schema_type(Type::String));
     request_id.description = Some("This request's id, also in the audit trail and the server log.".to_owned());
     response.headers.insert("Request-Id".to_owned(), request_id);
-}
-
-/// A string that is always `value`, e.g. the `object` field of a resource.
-pub fn literal(value: &str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some([value]))
-        .build()
-}
-
-/// The shape of an id with `prefix` (`domain::ids`: the prefix, then 24
-/// base62 characters).
-pub fn id_schema(prefix: &str) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(format!("^{prefix}[0-9A-Za-z]{{24}}$")))
 }
 
 /// The document, rendered once.

@@ -7,7 +7,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{KnownFormat, Required, SchemaFormat};
 
 use super::error::ApiError;
-use super::openapi;
+use super::schema;
 
 pub const DEFAULT_LIMIT: i64 = 10;
 pub const MAX_LIMIT: i64 = 100;
@@ -50,7 +50,7 @@ pub fn list_params(id_prefix: &str) -> Vec<Parameter> {
             .description(Some(
                 "The id of an item of this list: return the items after it. A malformed id is a 400.",
             ))
-            .schema(Some(openapi::id_schema(id_prefix)))
+            .schema(Some(schema::id_schema(id_prefix)))
             .build(),
     ]
 }
@@ -98,7 +98,7 @@ pub struct ListResponse<T> {
 }
 
 fn list_object() -> utoipa::openapi::schema::Object {
-    openapi::literal("list")
+    schema::literal("list")
 }
 
 impl<T> ListResponse<T> {

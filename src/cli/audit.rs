@@ -11,7 +11,6 @@ use serde_json::json;
 
 use crate::domain::audit::Outcome;
 use crate::services::audit;
-use crate::store;
 
 use super::context::CliContext;
 use super::output;
@@ -27,13 +26,6 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-}
-
-async fn record(store: &store::Store, event: crate::domain::audit::AuditEvent) -> anyhow::Result<()> {
-    let mut tx = store.begin().await?;
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
@@ -52,7 +44,7 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
                 .as_ref()
                 .map(|b| format!("first break at entry {}: {}", b.seq, b.problem));
             // Best effort: a tampered log may refuse the append; the verdict matters more.
-            if let Err(e) = record(&store, event).await {
+            if let Err(e) = audit::record(&store, event).await {
                 eprintln!("warning: could not record this verification in the audit trail: {e:#}");
             }
             output::print(ctx.json, &json!({ "intact": intact, "report": report }), || {
@@ -92,7 +84,7 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
             };
             let mut event = ctx.actor("audit export").event("audit.exported", Outcome::Success);
             event.reason = Some(format!("{count} entries"));
-            record(&store, event).await?;
+            audit::record(&store, event).await?;
             if path.is_some() {
                 output::print(ctx.json, &json!({ "exported": count }), || {
                     format!("exported {count} entries")

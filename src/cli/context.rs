@@ -40,7 +40,7 @@ impl CliContext {
             crate::server::database::check_transport(&url).map_err(anyhow::Error::msg)?;
         }
         if url.starts_with("sqlite:") {
-            crate::server::files::create_private_dir(&self.config.data_dir)
+            crate::secret_files::create_private_dir(&self.config.data_dir)
                 .with_context(|| format!("cannot create data directory {}", self.config.data_dir.display()))?;
         }
         // The configured timeouts and deadlines; a few connections; no

@@ -14,7 +14,7 @@ use crate::domain::permission::Permission;
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::time::parse_duration;
 use crate::server::key_policy;
-use crate::services::keys::{self, IssuedKey, NewKey};
+use crate::services::api_keys::{self, IssuedKey, NewKey};
 
 use super::context::CliContext;
 use super::output;
@@ -132,7 +132,7 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                     .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?,
                 description,
             };
-            let issued = keys::issue(
+            let issued = api_keys::issue(
                 &store,
                 &ctx.hasher()?,
                 &key_policy(&ctx.config)?,
@@ -144,7 +144,7 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
         }
         KeyCommand::List { merchant } => {
             let merchant = MerchantId::parse(&merchant)?;
-            let list = keys::list(&store, keys::ListScope::Merchant(&merchant), None, 1000).await?;
+            let list = api_keys::list(&store, api_keys::ListScope::Merchant(&merchant), None, 1000).await?;
             let views: Vec<ApiKeyView> = list.iter().map(ApiKeyView::from).collect();
             output::print(ctx.json, &json!({ "data": views }), || {
                 views
@@ -165,11 +165,11 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
         }
         KeyCommand::Rotate { id, grace } => {
             let grace = parse_duration(&grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
-            let issued = keys::rotate(
+            let issued = api_keys::rotate(
                 &store,
                 &ctx.hasher()?,
                 &ctx.actor("key rotate"),
-                keys::KeyScope::Operator,
+                api_keys::KeyScope::Operator,
                 &ApiKeyId::parse(&id)?,
                 grace,
             )
@@ -177,10 +177,10 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
             print_issued(&ctx, &issued, "rotated; new key");
         }
         KeyCommand::Revoke { id } => {
-            let key = keys::revoke(
+            let key = api_keys::revoke(
                 &store,
                 &ctx.actor("key revoke"),
-                keys::KeyScope::Operator,
+                api_keys::KeyScope::Operator,
                 &ApiKeyId::parse(&id)?,
             )
             .await?;
@@ -190,7 +190,7 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
         }
         KeyCommand::RevokeAll { merchant } => {
             let merchant = MerchantId::parse(&merchant)?;
-            let revoked = keys::revoke_all(&store, &ctx.actor("key revoke-all"), &merchant).await?;
+            let revoked = api_keys::revoke_all(&store, &ctx.actor("key revoke-all"), &merchant).await?;
             let views: Vec<ApiKeyView> = revoked.iter().map(ApiKeyView::from).collect();
             output::print(ctx.json, &json!({ "revoked": views }), || {
                 format!("revoked {} key(s) of merchant {merchant}", views.len())

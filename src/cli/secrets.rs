@@ -35,7 +35,7 @@ pub async fn run(ctx: CliContext, cmd: SecretsCommand) -> anyhow::Result<ExitCod
         }
         SecretsCommand::Generate { output: Some(path) } => {
             let value = crate::server::secrets::generate_encoded()?;
-            crate::server::files::write_private(&path, value.expose_secret().as_bytes())
+            crate::secret_files::write_private(&path, value.expose_secret().as_bytes())
                 .with_context(|| format!("cannot create {} (an existing file is never replaced)", path.display()))?;
             if ctx.json {
                 output::print(true, &json!({ "file": path }), String::new);

@@ -38,7 +38,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
         tracing::warn!("PLAIN HTTP: TLS is disabled (plain_http = true); only run this behind a TLS-terminating proxy on a trusted network");
     }
     if settings.database_url.starts_with("sqlite:") {
-        crate::server::files::create_private_dir(&settings.data_dir)
+        crate::secret_files::create_private_dir(&settings.data_dir)
             .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
     }
     let store = Store::open(&settings.database_url, &settings.pool)

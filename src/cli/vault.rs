@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::server::files::DevSecrets;
+use crate::secret_files::DevSecrets;
 use crate::server::{current_kek, kek_entries};
 use crate::services::kek_rotation::{self, Wrapped};
 use crate::vault::{Kek, KekVersion, StaticKeyring};
@@ -153,7 +153,7 @@ fn rotation_keyring(ctx: &CliContext, new_key_file: &Path, to: KekVersion) -> an
         anyhow::bail!(
             "KEK version {to} is not in this configuration (it lists {}): add it to vault.previous_kek_files on \
              every replica and restart them first, or they could not read what is re-wrapped under it \
-             (README: Rotating the KEK)",
+             (docs/operations.md: Rotating the KEK)",
             listed.join(", ")
         );
     };

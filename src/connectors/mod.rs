@@ -22,7 +22,7 @@ use crate::domain::ids::{PaymentId, RefundId};
 use crate::domain::money::Money;
 
 /// Why an issuer or processor refused, as merchants see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeclineCode {
     GenericDecline,
@@ -218,7 +218,61 @@ pub trait Connector: Send + Sync {
     fn sync<'a>(&'a self, payment: &'a PaymentId) -> BoxFuture<'a, Result<RemoteStatus, ConnectorError>>;
 
     /// Verifies the signature of an inbound webhook and parses it.
-    fn parse_webhook(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<InboundEvent, ConnectorError>;
+    fn parse_webhook(&self, headers: &InboundHeaders, body: &[u8]) -> Result<InboundEvent, ConnectorError>;
+}
+
+/// The headers of an inbound processor webhook, as the edge received them
+/// (names compared without regard to case), in the connectors' own terms:
+/// no HTTP framework's types cross into a connector.
+#[derive(Debug, Default, Clone)]
+pub struct InboundHeaders {
+    /// Lower-case name and raw value, in the order received.
+    entries: Vec<(String, Vec<u8>)>,
+}
+
+impl InboundHeaders {
+    pub fn new<N: AsRef<str>, V: AsRef<[u8]>>(headers: impl IntoIterator<Item = (N, V)>) -> Self {
+        Self {
+            entries: headers
+                .into_iter()
+                .map(|(name, value)| (name.as_ref().to_ascii_lowercase(), value.as_ref().to_vec()))
+                .collect(),
+        }
+    }
+
+    /// The first value of header `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Every value of header `name`, in the order received.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod inbound_headers_tests {
+    use super::InboundHeaders;
+
+    #[test]
+    fn names_match_without_case_and_every_value_is_kept() {
+        let headers = InboundHeaders::new([
+            ("Stripe-Signature", "t=1,v1=a"),
+            ("X-Other", "x"),
+            ("stripe-signature", "t=2"),
+        ]);
+        assert_eq!(headers.get("stripe-signature"), Some(&b"t=1,v1=a"[..]));
+        assert_eq!(headers.get("STRIPE-SIGNATURE"), Some(&b"t=1,v1=a"[..]));
+        assert_eq!(headers.get_all("Stripe-Signature").count(), 2);
+        assert_eq!(headers.get("missing"), None);
+    }
 }
 
 /// The connectors this gateway can route to, by name.

@@ -234,7 +234,7 @@ impl Connector for Sandbox {
     }
 
     /// The sandbox sends no webhooks: its answers are immediate.
-    fn parse_webhook(&self, _headers: &axum::http::HeaderMap, _body: &[u8]) -> Result<InboundEvent, ConnectorError> {
+    fn parse_webhook(&self, _headers: &super::InboundHeaders, _body: &[u8]) -> Result<InboundEvent, ConnectorError> {
         Err(ConnectorError::InvalidSignature)
     }
 }

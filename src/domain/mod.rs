@@ -10,7 +10,6 @@ pub mod event;
 pub mod fraud_rules;
 pub mod idempotency_key;
 pub mod ids;
-pub mod key_record;
 pub mod merchant;
 pub mod money;
 pub mod payment;

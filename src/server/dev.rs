@@ -6,8 +6,8 @@ use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::merchant::MerchantName;
 use crate::domain::restrictions::KeyRestrictions;
 use crate::services::actor::Actor;
+use crate::services::api_keys::{self, IssuedKey, KeyPolicy, NewKey};
 use crate::services::key_hasher::KeyHasher;
-use crate::services::keys::{self, IssuedKey, KeyPolicy, NewKey};
 use crate::services::{merchants, ServiceError};
 use crate::store::Store;
 
@@ -42,8 +42,8 @@ pub async fn bootstrap(
         expires_in: None,
         description: Some("created by serve --dev".into()),
     };
-    let secret = keys::issue(store, hasher, policy, &actor, issue(KeyKind::Secret)).await?;
-    let publishable = keys::issue(store, hasher, policy, &actor, issue(KeyKind::Publishable)).await?;
+    let secret = api_keys::issue(store, hasher, policy, &actor, issue(KeyKind::Secret)).await?;
+    let publishable = api_keys::issue(store, hasher, policy, &actor, issue(KeyKind::Publishable)).await?;
     Ok(Some(DemoMerchant {
         merchant_id: merchant.id.to_string(),
         secret,

@@ -14,7 +14,7 @@ use zeroize::Zeroize;
 use crate::services::key_hasher::PEPPER_LEN;
 
 use super::config::Config;
-use super::files::{self, DevSecrets, SecretFileError};
+use crate::secret_files::{self as files, DevSecrets, SecretFileError};
 
 pub type Pepper = SecretBox<[u8; PEPPER_LEN]>;
 

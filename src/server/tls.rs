@@ -13,7 +13,7 @@ use rustls::{ServerConfig, SupportedCipherSuite};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::files::{self, DevSecrets, SecretFileError};
+use crate::secret_files::{self as files, DevSecrets, SecretFileError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

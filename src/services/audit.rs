@@ -4,7 +4,8 @@
 
 use std::io::Write;
 
-use crate::domain::audit::{ChainBreak, ChainVerifier};
+use crate::domain::audit::{AuditEvent, ChainBreak, ChainVerifier};
+use crate::store::unit_of_work::UnitOfWork;
 use crate::store::{self, Store};
 
 use super::ServiceError;
@@ -31,6 +32,14 @@ impl VerifyReport {
 }
 
 /// Walks the chain from the first entry and reports the first break.
+/// Writes one audit entry on its own (an operator action that changes
+/// nothing else, such as a verification).
+pub async fn record(store: &Store, event: AuditEvent) -> Result<(), ServiceError> {
+    let mut work = UnitOfWork::new();
+    work.audit(event);
+    Ok(store.commit(work).await?)
+}
+
 pub async fn verify(store: &Store) -> Result<VerifyReport, ServiceError> {
     // Read the head first: entries appended while we walk are past it and ignored.
     let (head_seq, head_hash) = store::audit::head(store.reader()).await?;

@@ -26,13 +26,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::api_key::ApiKey;
 use crate::domain::api_key::ApiKeySecret;
 use crate::domain::audit::Outcome;
-use crate::domain::key_record::ApiKey;
 use crate::domain::merchant::Merchant;
 use crate::domain::restrictions::canonical;
 use crate::domain::time::Timestamp;
 use crate::store::auth_cache::{ReadStart, Verified};
+use crate::store::unit_of_work::UnitOfWork;
 use crate::store::{self, Store};
 
 use super::actor::{Actor, RequestMeta};
@@ -280,28 +281,31 @@ impl Authenticator {
                 event.merchant_id = Some(key.merchant_id.to_string());
                 event.key_id = Some(key.id.to_string());
             }
-            let mut events = vec![event];
-            let mut tx = self.store.begin().await?;
-            store::lockouts::record_failure(&mut *tx, ip, now).await?;
+            let mut work = UnitOfWork::new();
+            store::lockouts::record_failure(&mut work, ip, now);
+            work.audit(event);
+            self.store.commit(work).await?;
+            // Counted after the failure is durable, so that concurrent
+            // failures (on any replica) each see at least themselves.
             let failures =
-                store::lockouts::failures_since(&mut *tx, ip, now.saturating_sub(self.policy.window)).await?;
-            let locked = if failures >= self.policy.threshold {
-                let until = now.saturating_add(self.policy.duration);
-                store::lockouts::lock(&mut *tx, ip, until).await?;
-                let mut lockout = Actor::Anonymous { meta: meta.clone() }.event("auth.lockout", Outcome::Denied);
-                lockout.resource = Some(ip.to_owned());
-                lockout.reason = Some(format!(
-                    "{failures} failed authentications within {}; locked out until {}",
-                    humantime::format_duration(self.policy.window),
-                    until.to_rfc3339()
-                ));
-                events.push(lockout);
-                Some(until)
-            } else {
-                None
-            };
-            store::audit::append(&mut tx, &events).await?;
-            tx.commit().await?;
+                store::lockouts::failures_since(self.store.reader(), ip, now.saturating_sub(self.policy.window))
+                    .await?;
+            if failures < self.policy.threshold {
+                return Ok(None);
+            }
+            let until = now.saturating_add(self.policy.duration);
+            let mut work = UnitOfWork::new();
+            store::lockouts::lock(&mut work, ip, until);
+            let mut lockout = Actor::Anonymous { meta: meta.clone() }.event("auth.lockout", Outcome::Denied);
+            lockout.resource = Some(ip.to_owned());
+            lockout.reason = Some(format!(
+                "{failures} failed authentications within {}; locked out until {}",
+                humantime::format_duration(self.policy.window),
+                until.to_rfc3339()
+            ));
+            work.audit(lockout);
+            self.store.commit(work).await?;
+            let locked = Some(until);
             Ok(locked)
         }
         .await;
@@ -320,9 +324,6 @@ impl Authenticator {
     /// Forgets failures older than the window (called periodically).
     pub async fn prune(&self) -> Result<u64, ServiceError> {
         let before = Timestamp::now().saturating_sub(self.policy.window);
-        let mut tx = self.store.begin().await?;
-        let pruned = store::lockouts::prune_failures(&mut *tx, before).await?;
-        tx.commit().await?;
-        Ok(pruned)
+        Ok(store::lockouts::prune_failures(&self.store, before).await?)
     }
 }

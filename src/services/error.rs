@@ -2,6 +2,7 @@
 //! may be told; the `Internal` detail goes to the log only.
 
 use crate::domain::random::RandomError;
+pub use crate::store::fault::{Fault, FaultKind};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,10 +71,25 @@ pub enum ServiceError {
     },
     #[error("vault failure: {0}")]
     Vault(#[from] crate::vault::VaultError),
+    /// Storage cannot take or confirm a change now (full, unreachable, no
+    /// answer in time, or the outcome of a sent commit unknown); a retry
+    /// with the same idempotency key can succeed or learn the outcome.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(Fault),
+    /// Any other storage failure (corrupt data, a broken invariant).
     #[error("storage failure: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("random source failure")]
     Random(#[from] RandomError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(fault) => ServiceError::StorageUnavailable(fault),
+            other => ServiceError::Store(other),
+        }
+    }
 }
 
 impl ServiceError {
@@ -83,11 +99,5 @@ impl ServiceError {
             code,
             message: message.into(),
         }
-    }
-}
-
-impl From<sqlx::Error> for ServiceError {
-    fn from(e: sqlx::Error) -> Self {
-        ServiceError::Store(StoreError::from(e))
     }
 }

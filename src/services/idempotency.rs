@@ -51,8 +51,8 @@ use crate::store::{Store, StoreError};
 use crate::vault::{KekVersion, ResponseAad, Sealed, VaultError};
 
 use super::key_hasher::PEPPER_LEN;
-use super::tokens::Vault;
 use super::ServiceError;
+use crate::vault::Vault;
 
 /// The label under which the request-MAC key is derived from the pepper.
 const MAC_KEY_LABEL: &[u8] = b"paywarden idempotency v1";
@@ -268,10 +268,7 @@ impl Idempotency {
 
     /// Deletes records that have expired; returns how many.
     pub async fn sweep(&self) -> Result<u64, ServiceError> {
-        let mut tx = self.store.begin().await?;
-        let deleted = idempotency_keys::delete_expired(&mut *tx, Timestamp::now()).await?;
-        tx.commit().await?;
-        Ok(deleted)
+        Ok(idempotency_keys::delete_expired(&self.store, Timestamp::now()).await?)
     }
 
     fn stored_response(&self, row: &IdempotencyRow) -> Result<StoredResponse, ServiceError> {

@@ -12,8 +12,11 @@
 //! created meanwhile are picked up by the next pass.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::domain::audit::Outcome;
+use crate::store::unit_of_work::UnitOfWork;
 use crate::store::{self, Store};
 use crate::vault::{self, Aad, KekProvider, KekVersion, ResponseAad, Sealed};
 
@@ -116,13 +119,17 @@ pub async fn rotate(
     let target = i64::from(to.get());
     let mut report = RotationReport::default();
     let mut after = String::new();
-    'pages: loop {
+    loop {
         let page = store::card_tokens::page_not_at_version(store.reader(), target, &after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after.clone_from(&last.id);
+        // One unit per page; each token is re-wrapped only if unchanged.
+        let mut work = UnitOfWork::new();
+        let mut outcomes = Vec::new();
+        let page_len = page.len();
         for row in page {
-            if limit.is_some_and(|l| report.handled() >= l) {
-                break 'pages;
+            if limit.is_some_and(|l| report.handled() + outcomes.len() as u64 >= l) {
+                break;
             }
             let from = KekVersion::new(
                 u32::try_from(row.kek_version).map_err(|_| vault::VaultError::Malformed("kek version"))?,
@@ -133,23 +140,24 @@ pub async fn rotate(
                 merchant_id: &row.merchant_id,
             };
             let rewrapped = vault::rewrap(keyring, aad, &sealed, to)?;
-            let mut tx = store.begin().await?;
-            let changed = store::card_tokens::rewrap(
-                &mut *tx,
+            let changed = Arc::new(AtomicBool::new(false));
+            store::card_tokens::rewrap(
+                &mut work,
                 &row.id,
                 row.kek_version,
                 target,
                 &rewrapped.wrapped_dek_base64(),
-            )
-            .await?;
-            tx.commit().await?;
-            if changed {
-                report.tokens.rewrapped += 1;
-            } else {
-                report.tokens.skipped += 1;
-            }
+                changed.clone(),
+            );
+            outcomes.push(changed);
         }
+        let stopped = outcomes.len() < page_len;
+        store.commit(work).await?;
+        count(&outcomes, &mut report.tokens);
         progress(&report);
+        if stopped {
+            break;
+        }
     }
     if limit.is_none_or(|l| report.handled() < l) {
         rotate_responses(store, keyring, to, limit, &mut report, &mut progress).await?;
@@ -184,10 +192,21 @@ pub async fn rotate(
         report.webhook_secrets.skipped,
         report.webhook_secrets.remaining,
     ));
-    let mut tx = store.begin().await?;
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
+    let mut work = UnitOfWork::new();
+    work.audit(event);
+    store.commit(work).await?;
     Ok(report)
+}
+
+/// Adds the outcomes of one page's conditional re-wraps to `walk`.
+fn count(outcomes: &[Arc<AtomicBool>], walk: &mut Walk) {
+    for changed in outcomes {
+        if changed.load(Ordering::Relaxed) {
+            walk.rewrapped += 1;
+        } else {
+            walk.skipped += 1;
+        }
+    }
 }
 
 /// The second walk of [`rotate`]: stored idempotent responses, in (merchant,
@@ -215,9 +234,11 @@ async fn rotate_responses(
         );
         let page = store::idempotency_keys::page_not_at_version(store.reader(), target, cursor, PAGE).await?;
         let Some(last) = page.last().cloned() else { break };
+        let mut work = UnitOfWork::new();
+        let mut outcomes = Vec::new();
         for row in &page {
-            if limit.is_some_and(|l| report.handled() >= l) {
-                return Ok(());
+            if limit.is_some_and(|l| report.handled() + outcomes.len() as u64 >= l) {
+                break;
             }
             let from = KekVersion::new(
                 u32::try_from(row.kek_version).map_err(|_| vault::VaultError::Malformed("kek version"))?,
@@ -229,24 +250,25 @@ async fn rotate_responses(
                 record_id: &record,
             };
             let rewrapped = vault::rewrap(keyring, aad, &sealed, to)?;
-            let mut tx = store.begin().await?;
-            let changed = store::idempotency_keys::rewrap(
-                &mut *tx,
+            let changed = Arc::new(AtomicBool::new(false));
+            store::idempotency_keys::rewrap(
+                &mut work,
                 row.record(),
                 &row.wrapped_dek,
                 target,
                 &rewrapped.wrapped_dek_base64(),
-            )
-            .await?;
-            tx.commit().await?;
-            if changed {
-                report.idempotent_responses.rewrapped += 1;
-            } else {
-                report.idempotent_responses.skipped += 1;
-            }
+                changed.clone(),
+            );
+            outcomes.push(changed);
+        }
+        let stopped = outcomes.len() < page.len();
+        store.commit(work).await?;
+        count(&outcomes, &mut report.idempotent_responses);
+        progress(report);
+        if stopped {
+            return Ok(());
         }
         after = Some(last);
-        progress(report);
     }
     Ok(())
 }

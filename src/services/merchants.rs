@@ -1,11 +1,12 @@
 //! Merchant use cases: create, update, freeze and unfreeze (each audited in
-//! its transaction), get, list.
+//! its unit of work), get, list.
 
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::ids::MerchantId;
 use crate::domain::merchant::{ElementOrigin, Freeze, FreezeReason, Merchant, MerchantName};
 use crate::domain::time::Timestamp;
-use crate::store::{self, Store};
+use crate::store::unit_of_work::UnitOfWork;
+use crate::store::{self, Store, StoreError};
 
 use super::actor::Actor;
 use super::ServiceError;
@@ -32,10 +33,10 @@ pub async fn create(store: &Store, actor: &Actor, name: MerchantName) -> Result<
     let mut event = actor.event("merchant.created", Outcome::Success);
     event.merchant_id = Some(merchant.id.to_string());
     event.resource = Some(merchant.id.to_string());
-    let mut tx = store.begin().await?;
-    store::merchants::insert(&mut *tx, &merchant).await?;
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
+    let mut work = UnitOfWork::new();
+    store::merchants::insert(&mut work, &merchant);
+    work.audit(event);
+    store.commit(work).await?;
     Ok(merchant)
 }
 
@@ -68,17 +69,13 @@ pub async fn update(
     changes: MerchantChanges,
 ) -> Result<Merchant, ServiceError> {
     let mut changed = Vec::new();
-    let mut tx = store.begin().await?;
+    let mut work = UnitOfWork::new();
     if let Some(name) = &changes.name {
-        if !store::merchants::update_name(&mut *tx, id, name).await? {
-            return Err(missing());
-        }
+        store::merchants::update_name(&mut work, id, name);
         changed.push("name".to_owned());
     }
     if let Some(origins) = &changes.element_origins {
-        if !store::merchants::update_element_origins(&mut *tx, id, origins).await? {
-            return Err(missing());
-        }
+        store::merchants::update_element_origins(&mut work, id, origins);
         let list: Vec<&str> = origins.iter().map(ElementOrigin::as_str).collect();
         changed.push(format!("element_origins = [{}]", list.join(", ")));
     }
@@ -86,9 +83,16 @@ pub async fn update(
     event.merchant_id = Some(id.to_string());
     event.resource = Some(id.to_string());
     event.reason = Some(format!("changed: {}", changed.join("; ")));
-    store::audit::append(&mut tx, &[event]).await?;
-    let merchant = store::merchants::get(&mut *tx, id).await?.ok_or_else(missing)?;
-    tx.commit().await?;
+    work.audit(event);
+    if changed.is_empty() {
+        // Nothing to change: still an existing merchant, or not found.
+        get(store, id).await?;
+    }
+    store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => missing(),
+        other => other.into(),
+    })?;
+    let merchant = get(store, id).await?;
     // Requests read the merchant along with their key: the change applies
     // from the next request on, on every replica.
     store.auth_state_changed().await;
@@ -109,16 +113,21 @@ pub async fn freeze(
         reason,
     };
     let event = freeze_event(actor, "merchant.frozen", id, &freeze.reason);
-    let mut tx = store.begin().await?;
-    let current = store::merchants::get(&mut *tx, id).await?.ok_or_else(missing)?;
-    if current.frozen.is_some() || !store::merchants::freeze(&mut *tx, id, &freeze).await? {
-        return Err(ServiceError::Conflict {
-            code: "merchant_already_frozen",
-            message: "this merchant is already frozen".into(),
-        });
+    let current = get(store, id).await?;
+    let already = || ServiceError::Conflict {
+        code: "merchant_already_frozen",
+        message: "this merchant is already frozen".into(),
+    };
+    if current.frozen.is_some() {
+        return Err(already());
     }
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
+    let mut work = UnitOfWork::new();
+    store::merchants::freeze(&mut work, id, &freeze);
+    work.audit(event);
+    store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => already(),
+        other => other.into(),
+    })?;
     store.auth_state_changed().await;
     Ok(Merchant {
         frozen: Some(freeze),
@@ -134,16 +143,17 @@ pub async fn unfreeze(
     reason: FreezeReason,
 ) -> Result<Merchant, ServiceError> {
     let event = freeze_event(actor, "merchant.unfrozen", id, &reason);
-    let mut tx = store.begin().await?;
-    let current = store::merchants::get(&mut *tx, id).await?.ok_or_else(missing)?;
-    if !store::merchants::unfreeze(&mut *tx, id).await? {
-        return Err(ServiceError::Conflict {
+    let current = get(store, id).await?;
+    let mut work = UnitOfWork::new();
+    store::merchants::unfreeze(&mut work, id);
+    work.audit(event);
+    store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => ServiceError::Conflict {
             code: "merchant_not_frozen",
             message: "this merchant is not frozen".into(),
-        });
-    }
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
+        },
+        other => other.into(),
+    })?;
     store.auth_state_changed().await;
     Ok(Merchant {
         frozen: None,

@@ -27,10 +27,10 @@ use futures_util::FutureExt as _;
 use governor::clock::{Clock, DefaultClock};
 use governor::DefaultKeyedRateLimiter;
 
+use crate::domain::api_key::ApiKey;
 use crate::domain::api_key::KeyKind;
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::ids::ApiKeyId;
-use crate::domain::key_record::ApiKey;
 
 use super::actor::Actor;
 use super::audit_writer::AuditSink;

@@ -233,7 +233,7 @@ async fn write(
                 .map_or(0, |p| p.state().refundable());
             Err(too_large(left))
         }
-        Err(e) => Err(ServiceError::Store(e)),
+        Err(e) => Err(e.into()),
     }
 }
 

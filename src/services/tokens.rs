@@ -8,8 +8,6 @@
 //! except `reveal`, which requires `tokens:reveal` and writes its audit entry
 //! before the number leaves.
 
-use std::sync::Arc;
-
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
@@ -22,10 +20,9 @@ use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::card_tokens::TokenRow;
 use crate::store::group_commit::WriteJob;
-use crate::store::{self, Store};
-use crate::vault::{
-    self, Aad, CvcOwner, CvcStore, Fingerprinter, KekProvider, KekVersion, ResponseAad, Sealed, VaultError,
-};
+use crate::store::unit_of_work::UnitOfWork;
+use crate::store::{self, Store, StoreError};
+use crate::vault::{self, Aad, CvcOwner, KekVersion, Sealed, Vault, VaultError};
 
 use super::actor::Actor;
 use super::ServiceError;
@@ -34,55 +31,6 @@ use super::ServiceError;
 const REVEALS_PER_MINUTE: i64 = 10;
 /// The window of that allowance, in milliseconds.
 const REVEAL_WINDOW_MS: i64 = 60_000;
-
-/// The vault's keys and in-memory state, shared by every request.
-pub struct Vault {
-    keyring: Arc<dyn KekProvider>,
-    fingerprinter: Fingerprinter,
-    cvcs: CvcStore,
-}
-
-impl std::fmt::Debug for Vault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Vault(***)")
-    }
-}
-
-impl Vault {
-    pub fn new(keyring: Arc<dyn KekProvider>, fingerprinter: Fingerprinter, cvcs: CvcStore) -> Self {
-        Self {
-            keyring,
-            fingerprinter,
-            cvcs,
-        }
-    }
-
-    /// The KEK keyring (webhook signing secrets are sealed under it too).
-    pub fn keyring(&self) -> &dyn KekProvider {
-        self.keyring.as_ref()
-    }
-
-    /// The keyring, shared (for the webhook delivery worker).
-    pub fn keyring_arc(&self) -> Arc<dyn KekProvider> {
-        Arc::clone(&self.keyring)
-    }
-
-    /// Drops expired CVCs (called periodically).
-    pub fn purge_expired(&self) -> usize {
-        self.cvcs.purge_expired()
-    }
-
-    /// Seals a stored idempotent response under the current KEK
-    /// (`services::idempotency`): responses can hold secrets too.
-    pub fn seal_response(&self, aad: ResponseAad<'_>, plaintext: &[u8]) -> Result<Sealed, VaultError> {
-        vault::seal(self.keyring.as_ref(), aad, plaintext)
-    }
-
-    /// Opens a response sealed by [`Vault::seal_response`] for the same record.
-    pub fn open_response(&self, aad: ResponseAad<'_>, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        vault::open(self.keyring.as_ref(), aad, sealed)
-    }
-}
 
 /// A parsed card from the API edge.
 #[derive(Debug)]
@@ -133,7 +81,7 @@ pub async fn tokenize(
     if let Some(name) = &card.name {
         payload.extend_from_slice(name.as_str().as_bytes());
     }
-    let sealed = vault::seal(vault.keyring.as_ref(), aad(merchant, &id), &payload).map_err(internal)?;
+    let sealed = vault::seal(vault.keyring(), aad(merchant, &id), &payload).map_err(internal)?;
     let token = Token {
         id: id.clone(),
         mode,
@@ -143,7 +91,7 @@ pub async fn tokenize(
         exp_month: card.expiry.month(),
         exp_year: card.expiry.year(),
         fingerprint: vault
-            .fingerprinter
+            .fingerprinter()
             .fingerprint(tenant, &card.number)
             .as_str()
             .to_owned(),
@@ -180,7 +128,7 @@ pub async fn tokenize(
         // After the commit: a CVC never waits for a token that does not exist.
         // It fills the merchant's share, and a publishable key's own too.
         let owner = CvcOwner::new(tenant.clone(), actor.publishable_key().cloned());
-        vault.cvcs.put(id.as_str(), &owner, cvc).map_err(internal)?;
+        vault.cvcs().put(id.as_str(), &owner, cvc).map_err(internal)?;
     }
     Ok(token)
 }
@@ -205,13 +153,14 @@ pub async fn shred(
     event.merchant_id = Some(tenant.merchant().to_string());
     event.mode = Some(tenant.mode());
     event.resource = Some(id.to_string());
-    let mut tx = store.begin().await?;
-    if !store::card_tokens::shred(&mut *tx, tenant, id, Timestamp::now()).await? {
-        return Err(not_found());
-    }
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
-    let _ = vault.cvcs.take(id.as_str());
+    let mut work = UnitOfWork::new();
+    store::card_tokens::shred(&mut work, tenant, id, Timestamp::now());
+    work.audit(event);
+    store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => not_found(),
+        other => other.into(),
+    })?;
+    let _ = vault.cvcs().take(id.as_str());
     Ok(())
 }
 
@@ -226,33 +175,41 @@ pub async fn reveal(
     id: &TokenId,
 ) -> Result<RevealedCard, ServiceError> {
     let merchant = tenant.merchant();
-    // Counted in the database, in the transaction that audits the reveal:
-    // one allowance across every replica, and no reveal without its entry.
-    let mut tx = store.begin().await?;
-    let used =
-        store::reveal_allowances::count_reveal(&mut *tx, key.as_str(), Timestamp::now().as_millis(), REVEAL_WINDOW_MS)
-            .await?;
-    if used > REVEALS_PER_MINUTE {
-        return Err(ServiceError::RateLimited {
-            message: "Too many card reveals with this key; try again in a minute".into(),
-        });
-    }
-    let row = store::card_tokens::get_live(&mut *tx, tenant, id)
-        .await?
-        .ok_or_else(not_found)?;
-    let (number, name) = decrypt(vault, merchant, &row)?;
-    let revealed = RevealedCard {
-        token: token_from_row(&row)?,
-        number,
-        name: name.map(|n| n.expose_secret().to_owned()),
+    // Counted in the database, in the unit that audits the reveal: one
+    // allowance across every replica, and no reveal without its entry. A
+    // reveal of a token that is not there counts too.
+    let mut work = UnitOfWork::new();
+    store::reveal_allowances::count_reveal(
+        &mut work,
+        key.as_str(),
+        Timestamp::now().as_millis(),
+        REVEAL_WINDOW_MS,
+        REVEALS_PER_MINUTE,
+    );
+    let row = store::card_tokens::get_live(store.reader(), tenant, id).await?;
+    let revealed = match &row {
+        Some(row) => {
+            let (number, name) = decrypt(vault, merchant, row)?;
+            let mut event = actor.event("token.revealed", Outcome::Success);
+            event.merchant_id = Some(merchant.to_string());
+            event.mode = Some(tenant.mode());
+            event.resource = Some(id.to_string());
+            work.audit(event);
+            Some(RevealedCard {
+                token: token_from_row(row)?,
+                number,
+                name: name.map(|n| n.expose_secret().to_owned()),
+            })
+        }
+        None => None,
     };
-    let mut event = actor.event("token.revealed", Outcome::Success);
-    event.merchant_id = Some(merchant.to_string());
-    event.mode = Some(tenant.mode());
-    event.resource = Some(id.to_string());
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
-    Ok(revealed)
+    store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => ServiceError::RateLimited {
+            message: "Too many card reveals with this key; try again in a minute".into(),
+        },
+        other => other.into(),
+    })?;
+    revealed.ok_or_else(not_found)
 }
 
 /// Opens a live token of `tenant` for its first (or a later) authorization:
@@ -272,7 +229,7 @@ pub async fn open_for_payment(
     let (digits, name) = decrypt(vault, tenant.merchant(), &row)?;
     let number = CardNumber::parse(&digits).map_err(|_| internal(VaultError::Decrypt))?;
     let expiry = ExpiryDate::from_stored(row.exp_month, row.exp_year).map_err(|_| internal(VaultError::Decrypt))?;
-    let cvc = vault.cvcs.take(id.as_str())?;
+    let cvc = vault.cvcs().take(id.as_str())?;
     Ok(Some((
         token,
         CardDetails {
@@ -297,7 +254,7 @@ fn decrypt(
     let version =
         KekVersion::new(u32::try_from(row.kek_version).map_err(|_| internal(VaultError::Malformed("kek version")))?);
     let sealed = Sealed::from_base64(version, wrapped, ciphertext).map_err(internal)?;
-    let plain = vault::open(vault.keyring.as_ref(), aad(merchant, &id), &sealed).map_err(internal)?;
+    let plain = vault::open(vault.keyring(), aad(merchant, &id), &sealed).map_err(internal)?;
     let text = Zeroizing::new(String::from_utf8(plain.to_vec()).map_err(|_| internal(VaultError::Decrypt))?);
     let (number, name) = text.split_once('\n').unwrap_or((text.as_str(), ""));
     let name = (!name.is_empty()).then(|| SecretString::from(name.to_owned()));

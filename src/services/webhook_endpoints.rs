@@ -8,14 +8,18 @@
 //! are checked too) before anything is written; an endpoint of another
 //! merchant or of the other mode is reported exactly like a missing one.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use crate::domain::api_key::Mode;
 use crate::domain::audit::Outcome;
 use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
+use crate::store::unit_of_work::UnitOfWork;
 use crate::store::webhook_attempts::AttemptRow;
 use crate::store::webhook_endpoints::{EndpointRow, SealedColumns};
-use crate::store::{self, Store};
+use crate::store::{self, Store, StoreError};
 use crate::vault::KekProvider;
 use crate::webhooks::endpoint::{parse_events, EventsError, WebhookEndpoint};
 use crate::webhooks::secret::{self, WebhookSecret};
@@ -116,10 +120,10 @@ pub async fn create(
         disabled_at: None,
     };
     let event = cx.event("webhook_endpoint.created", &id);
-    let mut tx = cx.store.begin().await?;
-    store::webhook_endpoints::insert(&mut *tx, &row).await?;
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
+    let mut work = UnitOfWork::new();
+    store::webhook_endpoints::insert(&mut work, &row);
+    work.audit(event);
+    cx.store.commit(work).await?;
     Ok((WebhookEndpoint::from_row(&row, now)?, secret))
 }
 
@@ -170,7 +174,7 @@ pub async fn update(
     };
     let mut event = cx.event("webhook_endpoint.updated", id);
     event.reason = Some(format!("status {status}"));
-    let mut tx = cx.store.begin().await?;
+    let mut work = UnitOfWork::new();
     let change = store::webhook_endpoints::EndpointUpdate {
         url: &url,
         events: &events,
@@ -178,17 +182,15 @@ pub async fn update(
         disabled_at,
         now,
     };
-    if !store::webhook_endpoints::update(&mut *tx, cx.tenant, id, &change).await? {
-        return Err(not_found());
-    }
+    store::webhook_endpoints::update(&mut work, cx.tenant, id, &change);
     if status == "disabled" {
-        store::webhook_deliveries::fail_pending_of_endpoint(&mut *tx, id.as_str(), "endpoint_disabled", now).await?;
+        store::webhook_deliveries::fail_pending_of_endpoint_in(&mut work, id.as_str(), "endpoint_disabled", now);
     }
-    store::audit::append(&mut tx, &[event]).await?;
-    let updated = store::webhook_endpoints::get(&mut *tx, cx.tenant, id)
+    work.audit(event);
+    commit_or_not_found(cx.store, work).await?;
+    let updated = store::webhook_endpoints::get(cx.store.reader(), cx.tenant, id)
         .await?
         .ok_or_else(not_found)?;
-    tx.commit().await?;
     Ok(WebhookEndpoint::from_row(&updated, now)?)
 }
 
@@ -197,14 +199,20 @@ pub async fn update(
 pub async fn delete(cx: &Context<'_>, id: &WebhookEndpointId) -> Result<(), ServiceError> {
     let now = Timestamp::now().as_millis();
     let event = cx.event("webhook_endpoint.deleted", id);
-    let mut tx = cx.store.begin().await?;
-    if !store::webhook_endpoints::delete(&mut *tx, cx.tenant, id, now).await? {
-        return Err(not_found());
-    }
-    store::webhook_deliveries::fail_pending_of_endpoint(&mut *tx, id.as_str(), "endpoint_deleted", now).await?;
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
-    Ok(())
+    let mut work = UnitOfWork::new();
+    store::webhook_endpoints::delete(&mut work, cx.tenant, id, now);
+    store::webhook_deliveries::fail_pending_of_endpoint_in(&mut work, id.as_str(), "endpoint_deleted", now);
+    work.audit(event);
+    commit_or_not_found(cx.store, work).await
+}
+
+/// Commits `work`, whose conditional statement on the endpoint found none
+/// (missing, deleted meanwhile, or another tenant's) as `Conflict`: 404.
+async fn commit_or_not_found(store: &Store, work: UnitOfWork) -> Result<(), ServiceError> {
+    store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => not_found(),
+        other => other.into(),
+    })
 }
 
 /// Replaces the signing secret. The old one keeps signing (a second `v1`)
@@ -244,7 +252,6 @@ pub async fn rotate_secret(
     let expires = now.saturating_add(overlap.saturating_mul(1000));
     let mut event = cx.event("webhook_endpoint.secret_rotated", id);
     event.reason = Some(format!("previous secret valid for {overlap} s"));
-    let mut tx = cx.store.begin().await?;
     let rotation = store::webhook_endpoints::Rotation {
         expected_ciphertext: &ciphertext,
         new: &sealed,
@@ -252,19 +259,54 @@ pub async fn rotate_secret(
         previous_expires_at: expires,
         now,
     };
-    let rotated = store::webhook_endpoints::rotate_secret(&mut *tx, cx.tenant, id, &rotation).await?;
-    if !rotated {
-        return Err(ServiceError::Conflict {
+    let mut work = UnitOfWork::new();
+    store::webhook_endpoints::rotate_secret(&mut work, cx.tenant, id, &rotation);
+    work.audit(event);
+    cx.store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => ServiceError::Conflict {
             code: "concurrent_rotation",
             message: "the endpoint changed during the rotation; try again".into(),
-        });
-    }
-    store::audit::append(&mut tx, &[event]).await?;
-    let updated = store::webhook_endpoints::get(&mut *tx, cx.tenant, id)
+        },
+        other => other.into(),
+    })?;
+    let updated = store::webhook_endpoints::get(cx.store.reader(), cx.tenant, id)
         .await?
         .ok_or_else(not_found)?;
-    tx.commit().await?;
     Ok((WebhookEndpoint::from_row(&updated, now)?, secret))
+}
+
+/// One delivery attempt, as the merchant may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_id: String,
+    /// 1 for the first attempt of a delivery.
+    pub attempt: i64,
+    pub attempted_at: Timestamp,
+    /// The receiver's HTTP status, if it answered.
+    pub status_code: Option<i64>,
+    /// Why the attempt failed, if it did (never the receiver's body).
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// A 2xx came back.
+    pub succeeded: bool,
+}
+
+impl From<AttemptRow> for WebhookAttempt {
+    fn from(a: AttemptRow) -> Self {
+        Self {
+            id: a.id,
+            endpoint_id: a.endpoint_id,
+            event_id: a.event_id,
+            attempt: a.attempt,
+            attempted_at: Timestamp::from_millis(a.attempted_at),
+            status_code: a.status_code,
+            error: a.error,
+            duration_ms: a.duration_ms,
+            succeeded: a.outcome == "succeeded",
+        }
+    }
 }
 
 /// The delivery attempts to the merchant's endpoint, newest first.
@@ -274,11 +316,12 @@ pub async fn attempts(
     id: &WebhookEndpointId,
     before: Option<&WebhookAttemptId>,
     limit: i64,
-) -> Result<Vec<AttemptRow>, ServiceError> {
+) -> Result<Vec<WebhookAttempt>, ServiceError> {
     store::webhook_endpoints::get(store.reader(), tenant, id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(store::webhook_attempts::list(store.reader(), tenant, id, before, limit).await?)
+    let rows = store::webhook_attempts::list(store.reader(), tenant, id, before, limit).await?;
+    Ok(rows.into_iter().map(WebhookAttempt::from).collect())
 }
 
 /// KEK rotation of the sealed webhook secrets: re-wraps every data key not
@@ -328,18 +371,19 @@ pub async fn rewrap_secrets(
                 }
                 _ => None,
             };
-            let mut tx = store.begin().await?;
-            let changed = store::webhook_endpoints::rewrap(
-                &mut *tx,
+            let changed = Arc::new(AtomicBool::new(false));
+            let mut work = UnitOfWork::new();
+            store::webhook_endpoints::rewrap(
+                &mut work,
                 &row.id,
                 c,
                 (target, &new_current),
                 previous.as_deref().map(|p| (target, p)),
-            )
-            .await?;
-            tx.commit().await?;
+                changed.clone(),
+            );
+            store.commit(work).await?;
             let secrets = 1 + u64::from(previous.is_some());
-            if changed {
+            if changed.load(Ordering::Relaxed) {
                 rewrapped += secrets;
             } else {
                 skipped += secrets;

@@ -4,11 +4,12 @@
 
 use sqlx::{Any, Executor};
 
-use super::write_op::WriteOp;
+use super::unit_of_work::UnitOfWork;
+use super::write_op::{Failure, WriteOp};
 use super::{json_column, to_json_column, After, Store, StoreError};
+use crate::domain::api_key::ApiKey;
 use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::ids::{ApiKeyId, MerchantId};
-use crate::domain::key_record::ApiKey;
 use crate::domain::merchant::{Merchant, MerchantName};
 use crate::domain::money::Currency;
 use crate::domain::permission::Permission;
@@ -74,34 +75,33 @@ impl TryFrom<Row> for ApiKey {
     }
 }
 
-/// Inserts a key record with the keyed hash of its plaintext.
-pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
+/// Adds a key record with the keyed hash of its plaintext; a hash or id
+/// collision fails the unit with `Duplicate`.
+pub fn insert(work: &mut UnitOfWork, key: &ApiKey, key_hash: &str) {
     let currencies: Vec<&str> = key.restrictions.currencies.iter().map(|c| c.code()).collect();
-    sqlx::query(
+    work.push(WriteOp::new(
         "INSERT INTO api_keys (id, merchant_id, kind, mode, key_hash, prefix, last4, permissions, max_amount, \
          currencies, allowed_ips, description, created_at, expires_at, revoked_at, last_used_at, rotated_to, \
          lineage_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, NULL, NULL, $15)",
-    )
-    .bind(key.id.as_str())
-    .bind(key.merchant_id.as_str())
-    .bind(key.kind.as_str())
-    .bind(key.mode.as_str())
-    .bind(key_hash)
-    .bind(&key.prefix)
-    .bind(&key.last4)
-    .bind(to_json_column(&key.permissions))
-    .bind(key.restrictions.max_amount)
-    .bind(to_json_column(&currencies))
-    .bind(to_json_column(&key.restrictions.allowed_ips))
-    .bind(key.description.as_deref())
-    .bind(key.created_at.as_millis())
-    .bind(key.expires_at.map(Timestamp::as_millis))
-    .bind(key.lineage.as_str())
-    .execute(db)
-    .await
-    .map_err(StoreError::from_insert)?;
-    Ok(())
+        vec![
+            key.id.as_str().into(),
+            key.merchant_id.as_str().into(),
+            key.kind.as_str().into(),
+            key.mode.as_str().into(),
+            key_hash.into(),
+            key.prefix.as_str().into(),
+            key.last4.as_str().into(),
+            to_json_column(&key.permissions).into(),
+            key.restrictions.max_amount.into(),
+            to_json_column(&currencies).into(),
+            to_json_column(&key.restrictions.allowed_ips).into(),
+            key.description.as_deref().into(),
+            key.created_at.as_millis().into(),
+            key.expires_at.map(Timestamp::as_millis).into(),
+            key.lineage.as_str().into(),
+        ],
+    ));
 }
 
 /// The key `id`, whichever merchant owns it (operator use).
@@ -181,37 +181,34 @@ pub async fn list_for_merchant<'e>(
     rows.into_iter().map(ApiKey::try_from).collect()
 }
 
-/// Marks the key revoked at `at` unless it already is. Returns whether a row changed.
-pub async fn revoke<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &ApiKeyId,
-    at: Timestamp,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-        .bind(at.as_millis())
-        .bind(id.as_str())
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+/// Marks the key revoked at `at`; a key that does not exist or is revoked
+/// already at commit time fails the unit with `Conflict`.
+pub fn revoke(work: &mut UnitOfWork, id: &ApiKeyId, at: Timestamp) {
+    work.push(
+        WriteOp::new(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            vec![at.as_millis().into(), id.as_str().into()],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }
 
-/// Records that `id` was replaced by `successor` and now expires at `expires_at`.
-pub async fn mark_rotated<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &ApiKeyId,
-    successor: &ApiKeyId,
-    expires_at: Timestamp,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE api_keys SET rotated_to = $1, expires_at = $2 \
-         WHERE id = $3 AND rotated_to IS NULL AND revoked_at IS NULL",
-    )
-    .bind(successor.as_str())
-    .bind(expires_at.as_millis())
-    .bind(id.as_str())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Records that `id` was replaced by `successor` and now expires at
+/// `expires_at`; a key that was rotated or revoked meanwhile fails the unit
+/// with `Conflict`.
+pub fn mark_rotated(work: &mut UnitOfWork, id: &ApiKeyId, successor: &ApiKeyId, expires_at: Timestamp) {
+    work.push(
+        WriteOp::new(
+            "UPDATE api_keys SET rotated_to = $1, expires_at = $2 \
+             WHERE id = $3 AND rotated_to IS NULL AND revoked_at IS NULL",
+            vec![
+                successor.as_str().into(),
+                expires_at.as_millis().into(),
+                id.as_str().into(),
+            ],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }
 
 /// Moves `last_used_at` forward (never back) to `at`.

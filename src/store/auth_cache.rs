@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::domain::key_record::ApiKey;
+use crate::domain::api_key::ApiKey;
 use crate::domain::merchant::Merchant;
 
 /// How long a cached lookup may be used, from the moment its read began.
@@ -134,9 +134,9 @@ impl AuthCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::api_key::ApiKey;
     use crate::domain::api_key::{KeyKind, Mode};
     use crate::domain::ids::{ApiKeyId, MerchantId};
-    use crate::domain::key_record::ApiKey;
     use crate::domain::merchant::{Merchant, MerchantName};
     use crate::domain::time::Timestamp;
 

@@ -4,7 +4,11 @@
 
 use sqlx::{Any, Executor};
 
-use super::write_op::WriteOp;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::unit_of_work::UnitOfWork;
+use super::write_op::{Failure, WriteOp};
 use super::StoreError;
 use crate::domain::ids::TokenId;
 use crate::domain::tenant::Tenant;
@@ -113,25 +117,22 @@ pub async fn get_live<'e>(
         .await?)
 }
 
-/// Destroys the token's key material and ciphertext. Returns whether a live
-/// token of `tenant` was shredded.
-pub async fn shred<'e>(
-    db: impl Executor<'e, Database = Any>,
-    tenant: &Tenant,
-    id: &TokenId,
-    at: Timestamp,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE card_tokens SET wrapped_dek = NULL, ciphertext = NULL, shredded_at = $1 \
-         WHERE id = $2 AND merchant_id = $3 AND mode = $4 AND shredded_at IS NULL",
-    )
-    .bind(at.as_millis())
-    .bind(id.as_str())
-    .bind(tenant.merchant_str())
-    .bind(tenant.mode_str())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Destroys the token's key material and ciphertext; a token that is not a
+/// live token of `tenant` at commit time fails the unit with `Conflict`.
+pub fn shred(work: &mut UnitOfWork, tenant: &Tenant, id: &TokenId, at: Timestamp) {
+    work.push(
+        WriteOp::new(
+            "UPDATE card_tokens SET wrapped_dek = NULL, ciphertext = NULL, shredded_at = $1 \
+             WHERE id = $2 AND merchant_id = $3 AND mode = $4 AND shredded_at IS NULL",
+            vec![
+                at.as_millis().into(),
+                id.as_str().into(),
+                tenant.merchant_str().into(),
+                tenant.mode_str().into(),
+            ],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }
 
 /// Live tokens per KEK version, for `vault status`.
@@ -174,23 +175,15 @@ pub async fn page_not_at_version<'e>(
 }
 
 /// Replaces a token's wrapped data key, only if it is still wrapped by
-/// `from` (a concurrent shred or rotation wins). Returns whether it changed.
-pub async fn rewrap<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &str,
-    from: i64,
-    to: i64,
-    wrapped_dek: &str,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE card_tokens SET kek_version = $1, wrapped_dek = $2 \
-         WHERE id = $3 AND kek_version = $4 AND shredded_at IS NULL",
-    )
-    .bind(to)
-    .bind(wrapped_dek)
-    .bind(id)
-    .bind(from)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// `from` (a concurrent shred or rotation wins); `changed` is set to whether
+/// it did.
+pub fn rewrap(work: &mut UnitOfWork, id: &str, from: i64, to: i64, wrapped_dek: &str, changed: Arc<AtomicBool>) {
+    work.push(
+        WriteOp::new(
+            "UPDATE card_tokens SET kek_version = $1, wrapped_dek = $2 \
+             WHERE id = $3 AND kek_version = $4 AND shredded_at IS NULL",
+            vec![to.into(), wrapped_dek.into(), id.into(), from.into()],
+        )
+        .report_to(changed),
+    );
 }

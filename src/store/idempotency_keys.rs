@@ -12,6 +12,7 @@ use sqlx::{Any, Executor};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use super::unit_of_work::UnitOfWork;
 use super::write_op::{Failure, WriteOp};
 use super::StoreError;
 use crate::domain::time::Timestamp;
@@ -172,12 +173,15 @@ pub fn release_op(record: RecordKey<'_>, request_id: &str) -> WriteOp {
     )
 }
 
-/// Deletes every record that expired at or before `now`; returns how many.
-pub async fn delete_expired<'e>(db: impl Executor<'e, Database = Any>, now: Timestamp) -> Result<u64, StoreError> {
+/// Deletes every record that expired at or before `now`, in a statement of
+/// its own (maintenance); returns how many.
+pub async fn delete_expired(store: &super::Store, now: Timestamp) -> Result<u64, StoreError> {
+    let mut tx = store.begin().await?;
     let done = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
         .bind(now.as_millis())
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(done.rows_affected())
 }
 
@@ -244,27 +248,30 @@ pub async fn page_not_at_version<'e>(
 
 /// Replaces a stored response's wrapped data key, only if the row still holds
 /// exactly the key that was re-wrapped (a concurrent rotation, expiry or reuse
-/// of the key wins). Returns whether it changed.
-pub async fn rewrap<'e>(
-    db: impl Executor<'e, Database = Any>,
+/// of the key wins); `changed` is set to whether it did.
+pub fn rewrap(
+    work: &mut UnitOfWork,
     record: RecordKey<'_>,
     old_wrapped_dek: &str,
     to: i64,
     wrapped_dek: &str,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE idempotency_keys SET kek_version = $1, wrapped_dek = $2 \
-         WHERE merchant_id = $3 AND mode = $4 AND lineage_id = $5 AND key = $6 AND wrapped_dek = $7 \
-         AND state = 'done'",
-    )
-    .bind(to)
-    .bind(wrapped_dek)
-    .bind(record.merchant_id)
-    .bind(record.mode)
-    .bind(record.lineage_id)
-    .bind(record.key)
-    .bind(old_wrapped_dek)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    changed: Arc<AtomicBool>,
+) {
+    work.push(
+        WriteOp::new(
+            "UPDATE idempotency_keys SET kek_version = $1, wrapped_dek = $2 \
+             WHERE merchant_id = $3 AND mode = $4 AND lineage_id = $5 AND key = $6 AND wrapped_dek = $7 \
+             AND state = 'done'",
+            vec![
+                to.into(),
+                wrapped_dek.into(),
+                record.merchant_id.into(),
+                record.mode.into(),
+                record.lineage_id.into(),
+                record.key.into(),
+                old_wrapped_dek.into(),
+            ],
+        )
+        .report_to(changed),
+    );
 }

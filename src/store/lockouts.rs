@@ -4,20 +4,17 @@
 
 use sqlx::{Any, Executor};
 
-use super::StoreError;
+use super::unit_of_work::UnitOfWork;
+use super::write_op::WriteOp;
+use super::{Store, StoreError};
 use crate::domain::time::Timestamp;
 
-pub async fn record_failure<'e>(
-    db: impl Executor<'e, Database = Any>,
-    ip: &str,
-    at: Timestamp,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO auth_failures (client_ip, at) VALUES ($1, $2)")
-        .bind(ip)
-        .bind(at.as_millis())
-        .execute(db)
-        .await?;
-    Ok(())
+/// Records a failed authentication from `ip` at `at`.
+pub fn record_failure(work: &mut UnitOfWork, ip: &str, at: Timestamp) {
+    work.push(WriteOp::new(
+        "INSERT INTO auth_failures (client_ip, at) VALUES ($1, $2)",
+        vec![ip.into(), at.as_millis().into()],
+    ));
 }
 
 /// Failures from `ip` at or after `since`.
@@ -34,44 +31,50 @@ pub async fn failures_since<'e>(
     Ok(n)
 }
 
-/// Forgets failures older than `before` (all addresses).
-pub async fn prune_failures<'e>(db: impl Executor<'e, Database = Any>, before: Timestamp) -> Result<u64, StoreError> {
+/// Forgets failures older than `before` (all addresses), in a statement of
+/// its own (maintenance). Returns how many were forgotten.
+pub async fn prune_failures(store: &Store, before: Timestamp) -> Result<u64, StoreError> {
+    let mut tx = store.begin().await?;
     let done = sqlx::query("DELETE FROM auth_failures WHERE at < $1")
         .bind(before.as_millis())
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(done.rows_affected())
 }
 
 /// Locks `ip` out until `until` (extends an existing lockout, never shortens it).
-pub async fn lock<'e>(db: impl Executor<'e, Database = Any>, ip: &str, until: Timestamp) -> Result<(), StoreError> {
-    sqlx::query(
+pub fn lock(work: &mut UnitOfWork, ip: &str, until: Timestamp) {
+    work.push(WriteOp::new(
         "INSERT INTO ip_lockouts (client_ip, locked_until) VALUES ($1, $2) \
          ON CONFLICT (client_ip) DO UPDATE SET locked_until = excluded.locked_until \
          WHERE ip_lockouts.locked_until < excluded.locked_until",
+        vec![ip.into(), until.as_millis().into()],
+    ));
+}
+
+/// Lifts the lockout of `ip` and forgets every failure recorded for it, so
+/// that a cleared address starts from zero failures (operator action).
+pub fn clear(work: &mut UnitOfWork, ip: &str) {
+    work.push(WriteOp::new(
+        "DELETE FROM ip_lockouts WHERE client_ip = $1",
+        vec![ip.into()],
+    ));
+    work.push(WriteOp::new(
+        "DELETE FROM auth_failures WHERE client_ip = $1",
+        vec![ip.into()],
+    ));
+}
+
+/// Whether `ip` has a lockout row (lifted or not) and how many failures are
+/// recorded for it (what a clear would remove).
+pub async fn recorded<'e>(db: impl Executor<'e, Database = Any>, ip: &str) -> Result<(bool, i64), StoreError> {
+    let (locks, failures): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM ip_lockouts WHERE client_ip = $1), \
+         (SELECT COUNT(*) FROM auth_failures WHERE client_ip = $1)",
     )
     .bind(ip)
-    .bind(until.as_millis())
-    .execute(db)
+    .fetch_one(db)
     .await?;
-    Ok(())
-}
-
-/// Forgets every recorded failure of `ip` (with [`unlock`], so that a cleared
-/// address starts from zero failures). Returns how many were forgotten.
-pub async fn forget_failures<'e>(db: impl Executor<'e, Database = Any>, ip: &str) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM auth_failures WHERE client_ip = $1")
-        .bind(ip)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected())
-}
-
-/// Lifts the lockout of `ip` (operator action). Returns whether one existed.
-pub async fn unlock<'e>(db: impl Executor<'e, Database = Any>, ip: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM ip_lockouts WHERE client_ip = $1")
-        .bind(ip)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() > 0)
+    Ok((locks > 0, failures))
 }

@@ -1,8 +1,10 @@
 //! The `merchants` table. Not found comes back as `None`; an id collision as
-//! `StoreError::Duplicate`.
+//! `StoreError::Duplicate`. Writes are statements added to a [`UnitOfWork`].
 
 use sqlx::{Any, Executor};
 
+use super::unit_of_work::UnitOfWork;
+use super::write_op::{Failure, WriteOp};
 use super::{json_column, to_json_column, After, StoreError};
 use crate::domain::ids::MerchantId;
 use crate::domain::merchant::{ElementOrigin, Freeze, FreezeReason, Merchant, MerchantName};
@@ -44,17 +46,21 @@ pub(super) fn freeze_from_columns(at: Option<i64>, reason: Option<String>) -> Op
     })
 }
 
-pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, m: &Merchant) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO merchants (id, name, created_at, element_origins, connector) VALUES ($1, $2, $3, $4, $5)")
-        .bind(m.id.as_str())
-        .bind(m.name.as_str())
-        .bind(m.created_at.as_millis())
-        .bind(to_json_column(&m.element_origins))
-        .bind(&m.connector)
-        .execute(db)
-        .await
-        .map_err(StoreError::from_insert)?;
-    Ok(())
+/// Adds the merchant; an id collision fails the unit with `Duplicate`.
+pub fn insert(work: &mut UnitOfWork, m: &Merchant) {
+    work.push(
+        WriteOp::new(
+            "INSERT INTO merchants (id, name, created_at, element_origins, connector) VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                m.id.as_str().into(),
+                m.name.as_str().into(),
+                m.created_at.as_millis().into(),
+                to_json_column(&m.element_origins).into(),
+                m.connector.as_str().into(),
+            ],
+        )
+        .expect_one(Failure::Duplicate),
+    );
 }
 
 pub async fn get<'e>(db: impl Executor<'e, Database = Any>, id: &MerchantId) -> Result<Option<Merchant>, StoreError> {
@@ -81,59 +87,54 @@ pub async fn list<'e>(
     rows.into_iter().map(Merchant::try_from).collect()
 }
 
-/// Renames a merchant. Returns whether a row changed (false: not found).
-pub async fn update_name<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &MerchantId,
-    name: &MerchantName,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE merchants SET name = $1 WHERE id = $2")
-        .bind(name.as_str())
-        .bind(id.as_str())
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+/// Renames a merchant; a merchant that does not exist fails the unit with
+/// `Conflict`.
+pub fn update_name(work: &mut UnitOfWork, id: &MerchantId, name: &MerchantName) {
+    work.push(
+        WriteOp::new(
+            "UPDATE merchants SET name = $1 WHERE id = $2",
+            vec![name.as_str().into(), id.as_str().into()],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }
 
-/// Replaces the merchant's element origins. Returns whether a row changed.
-pub async fn update_element_origins<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &MerchantId,
-    origins: &[ElementOrigin],
-) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE merchants SET element_origins = $1 WHERE id = $2")
-        .bind(to_json_column(&origins))
-        .bind(id.as_str())
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+/// Replaces the merchant's element origins; a merchant that does not exist
+/// fails the unit with `Conflict`.
+pub fn update_element_origins(work: &mut UnitOfWork, id: &MerchantId, origins: &[ElementOrigin]) {
+    work.push(
+        WriteOp::new(
+            "UPDATE merchants SET element_origins = $1 WHERE id = $2",
+            vec![to_json_column(&origins).into(), id.as_str().into()],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }
 
-/// Freezes the merchant unless it already is. Returns whether a row changed
-/// (false: not found, or frozen already).
-pub async fn freeze<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &MerchantId,
-    freeze: &Freeze,
-) -> Result<bool, StoreError> {
-    let done =
-        sqlx::query("UPDATE merchants SET frozen_at = $1, frozen_reason = $2 WHERE id = $3 AND frozen_at IS NULL")
-            .bind(freeze.at.as_millis())
-            .bind(freeze.reason.as_str())
-            .bind(id.as_str())
-            .execute(db)
-            .await?;
-    Ok(done.rows_affected() == 1)
+/// Freezes the merchant; one that does not exist or is frozen already at
+/// commit time fails the unit with `Conflict`.
+pub fn freeze(work: &mut UnitOfWork, id: &MerchantId, freeze: &Freeze) {
+    work.push(
+        WriteOp::new(
+            "UPDATE merchants SET frozen_at = $1, frozen_reason = $2 WHERE id = $3 AND frozen_at IS NULL",
+            vec![
+                freeze.at.as_millis().into(),
+                freeze.reason.as_str().into(),
+                id.as_str().into(),
+            ],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }
 
-/// Lifts the merchant's freeze. Returns whether a row changed (false: not
-/// found, or not frozen).
-pub async fn unfreeze<'e>(db: impl Executor<'e, Database = Any>, id: &MerchantId) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE merchants SET frozen_at = NULL, frozen_reason = NULL WHERE id = $1 AND frozen_at IS NOT NULL",
-    )
-    .bind(id.as_str())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Lifts the merchant's freeze; one that does not exist or is not frozen at
+/// commit time fails the unit with `Conflict`.
+pub fn unfreeze(work: &mut UnitOfWork, id: &MerchantId) {
+    work.push(
+        WriteOp::new(
+            "UPDATE merchants SET frozen_at = NULL, frozen_reason = NULL WHERE id = $1 AND frozen_at IS NOT NULL",
+            vec![id.as_str().into()],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }

@@ -29,6 +29,7 @@ pub mod refunds;
 pub mod reveal_allowances;
 pub mod sqlite_checkpointer;
 pub mod sqlite_fast;
+pub mod unit_of_work;
 pub mod webhook_attempts;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;

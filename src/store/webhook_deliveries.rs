@@ -259,3 +259,18 @@ pub async fn of_endpoint<'e>(
     .fetch_all(db)
     .await?)
 }
+
+/// Gives up every pending delivery of an endpoint (it was disabled or
+/// deleted), in the unit that disables or deletes it.
+pub fn fail_pending_of_endpoint_in(
+    work: &mut super::unit_of_work::UnitOfWork,
+    endpoint_id: &str,
+    reason: &str,
+    now: i64,
+) {
+    work.push(WriteOp::new(
+        "UPDATE webhook_deliveries SET status = 'failed', last_error = $1, updated_at = $2, \
+         lease_token = NULL, lease_until = NULL WHERE endpoint_id = $3 AND status = 'pending'",
+        vec![reason.into(), now.into(), endpoint_id.into()],
+    ));
+}

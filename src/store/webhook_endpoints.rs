@@ -3,11 +3,17 @@
 //!
 //! Single-statement primitives. Reads and writes are scoped by tenant (merchant
 //! and mode): an id of another merchant or of the other mode reads as absent
-//! (`None` / `false`), exactly like a missing one. A deleted endpoint (`status = 'deleted'`) has no secrets left
+//! (`None`, or a write that fails its unit with `Conflict`), exactly like a
+//! missing one. A deleted endpoint (`status = 'deleted'`) has no secrets left
 //! and is invisible to `get` and `list`.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use sqlx::{Any, Executor};
 
+use super::unit_of_work::UnitOfWork;
+use super::write_op::{Failure, WriteOp};
 use super::StoreError;
 use crate::domain::ids::WebhookEndpointId;
 use crate::domain::tenant::Tenant;
@@ -38,34 +44,32 @@ const COLUMNS: &str = "id, merchant_id, mode, url, events, status, kek_version, 
      secret_ciphertext, previous_kek_version, previous_wrapped_dek, previous_ciphertext, previous_expires_at, \
      created_at, updated_at, disabled_at";
 
-/// Inserts a new endpoint. A duplicate id is `StoreError::Duplicate`.
-pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &EndpointRow) -> Result<(), StoreError> {
-    sqlx::query(
+/// Adds a new endpoint; a duplicate id fails the unit with `Duplicate`.
+pub fn insert(work: &mut UnitOfWork, row: &EndpointRow) {
+    work.push(WriteOp::new(
         "INSERT INTO webhook_endpoints (id, merchant_id, mode, url, events, status, kek_version, \
          secret_wrapped_dek, secret_ciphertext, previous_kek_version, previous_wrapped_dek, previous_ciphertext, \
          previous_expires_at, created_at, updated_at, disabled_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(&row.id)
-    .bind(&row.merchant_id)
-    .bind(&row.mode)
-    .bind(&row.url)
-    .bind(&row.events)
-    .bind(&row.status)
-    .bind(row.kek_version)
-    .bind(&row.secret_wrapped_dek)
-    .bind(&row.secret_ciphertext)
-    .bind(row.previous_kek_version)
-    .bind(&row.previous_wrapped_dek)
-    .bind(&row.previous_ciphertext)
-    .bind(row.previous_expires_at)
-    .bind(row.created_at)
-    .bind(row.updated_at)
-    .bind(row.disabled_at)
-    .execute(db)
-    .await
-    .map_err(StoreError::from_insert)?;
-    Ok(())
+        vec![
+            row.id.as_str().into(),
+            row.merchant_id.as_str().into(),
+            row.mode.as_str().into(),
+            row.url.as_str().into(),
+            row.events.as_str().into(),
+            row.status.as_str().into(),
+            row.kek_version.into(),
+            (&row.secret_wrapped_dek).into(),
+            (&row.secret_ciphertext).into(),
+            row.previous_kek_version.into(),
+            (&row.previous_wrapped_dek).into(),
+            (&row.previous_ciphertext).into(),
+            row.previous_expires_at.into(),
+            row.created_at.into(),
+            row.updated_at.into(),
+            row.disabled_at.into(),
+        ],
+    ));
 }
 
 /// The merchant's endpoint, unless missing, another merchant's, or deleted.
@@ -128,29 +132,26 @@ pub struct EndpointUpdate<'a> {
     pub now: i64,
 }
 
-/// Sets url, subscriptions and status of a live (not deleted) endpoint.
-/// `false` if there is none for this merchant.
-pub async fn update<'e>(
-    db: impl Executor<'e, Database = Any>,
-    tenant: &Tenant,
-    id: &WebhookEndpointId,
-    change: &EndpointUpdate<'_>,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE webhook_endpoints SET url = $1, events = $2, status = $3, disabled_at = $4, updated_at = $5 \
-         WHERE id = $6 AND merchant_id = $7 AND mode = $8 AND status <> 'deleted'",
-    )
-    .bind(change.url)
-    .bind(change.events)
-    .bind(change.status)
-    .bind(change.disabled_at)
-    .bind(change.now)
-    .bind(id.as_str())
-    .bind(tenant.merchant_str())
-    .bind(tenant.mode_str())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Sets url, subscriptions and status of a live (not deleted) endpoint; one
+/// that is not there for this tenant fails the unit with `Conflict`.
+pub fn update(work: &mut UnitOfWork, tenant: &Tenant, id: &WebhookEndpointId, change: &EndpointUpdate<'_>) {
+    work.push(
+        WriteOp::new(
+            "UPDATE webhook_endpoints SET url = $1, events = $2, status = $3, disabled_at = $4, updated_at = $5 \
+             WHERE id = $6 AND merchant_id = $7 AND mode = $8 AND status <> 'deleted'",
+            vec![
+                change.url.into(),
+                change.events.into(),
+                change.status.into(),
+                change.disabled_at.into(),
+                change.now.into(),
+                id.as_str().into(),
+                tenant.merchant_str().into(),
+                tenant.mode_str().into(),
+            ],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }
 
 /// Disables an enabled endpoint (the delivery worker, after a delivery ran
@@ -167,27 +168,24 @@ pub async fn disable<'e>(db: impl Executor<'e, Database = Any>, id: &str, now: i
     Ok(done.rows_affected() == 1)
 }
 
-/// Marks the endpoint deleted and destroys both sealed secrets.
-/// `false` if there is no such endpoint for this merchant.
-pub async fn delete<'e>(
-    db: impl Executor<'e, Database = Any>,
-    tenant: &Tenant,
-    id: &WebhookEndpointId,
-    now: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE webhook_endpoints SET status = 'deleted', kek_version = NULL, secret_wrapped_dek = NULL, \
-         secret_ciphertext = NULL, previous_kek_version = NULL, previous_wrapped_dek = NULL, \
-         previous_ciphertext = NULL, previous_expires_at = NULL, updated_at = $1 \
-         WHERE id = $2 AND merchant_id = $3 AND mode = $4 AND status <> 'deleted'",
-    )
-    .bind(now)
-    .bind(id.as_str())
-    .bind(tenant.merchant_str())
-    .bind(tenant.mode_str())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Marks the endpoint deleted and destroys both sealed secrets; one that is
+/// not there for this tenant fails the unit with `Conflict`.
+pub fn delete(work: &mut UnitOfWork, tenant: &Tenant, id: &WebhookEndpointId, now: i64) {
+    work.push(
+        WriteOp::new(
+            "UPDATE webhook_endpoints SET status = 'deleted', kek_version = NULL, secret_wrapped_dek = NULL, \
+             secret_ciphertext = NULL, previous_kek_version = NULL, previous_wrapped_dek = NULL, \
+             previous_ciphertext = NULL, previous_expires_at = NULL, updated_at = $1 \
+             WHERE id = $2 AND merchant_id = $3 AND mode = $4 AND status <> 'deleted'",
+            vec![
+                now.into(),
+                id.as_str().into(),
+                tenant.merchant_str().into(),
+                tenant.mode_str().into(),
+            ],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }
 
 /// A sealed secret in its three columns.
@@ -213,34 +211,32 @@ pub struct Rotation<'a> {
 
 /// Replaces the secret and keeps the old one until it expires. Conditional
 /// on the current secret being unchanged, so two concurrent rotations cannot
-/// both win: `false` if the endpoint is gone or was rotated meanwhile.
-pub async fn rotate_secret<'e>(
-    db: impl Executor<'e, Database = Any>,
-    tenant: &Tenant,
-    id: &WebhookEndpointId,
-    rotation: &Rotation<'_>,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE webhook_endpoints SET kek_version = $1, secret_wrapped_dek = $2, secret_ciphertext = $3, \
-         previous_kek_version = $4, previous_wrapped_dek = $5, previous_ciphertext = $6, previous_expires_at = $7, \
-         updated_at = $8 \
-         WHERE id = $9 AND merchant_id = $10 AND status <> 'deleted' AND secret_ciphertext = $11 AND mode = $12",
-    )
-    .bind(rotation.new.kek_version)
-    .bind(&rotation.new.wrapped_dek)
-    .bind(&rotation.new.ciphertext)
-    .bind(rotation.previous.kek_version)
-    .bind(&rotation.previous.wrapped_dek)
-    .bind(&rotation.previous.ciphertext)
-    .bind(rotation.previous_expires_at)
-    .bind(rotation.now)
-    .bind(id.as_str())
-    .bind(tenant.merchant_str())
-    .bind(rotation.expected_ciphertext)
-    .bind(tenant.mode_str())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// both win: an endpoint gone or rotated meanwhile fails the unit with
+/// `Conflict`.
+pub fn rotate_secret(work: &mut UnitOfWork, tenant: &Tenant, id: &WebhookEndpointId, rotation: &Rotation<'_>) {
+    work.push(
+        WriteOp::new(
+            "UPDATE webhook_endpoints SET kek_version = $1, secret_wrapped_dek = $2, secret_ciphertext = $3, \
+             previous_kek_version = $4, previous_wrapped_dek = $5, previous_ciphertext = $6, \
+             previous_expires_at = $7, updated_at = $8 \
+             WHERE id = $9 AND merchant_id = $10 AND status <> 'deleted' AND secret_ciphertext = $11 AND mode = $12",
+            vec![
+                rotation.new.kek_version.into(),
+                rotation.new.wrapped_dek.as_str().into(),
+                rotation.new.ciphertext.as_str().into(),
+                rotation.previous.kek_version.into(),
+                rotation.previous.wrapped_dek.as_str().into(),
+                rotation.previous.ciphertext.as_str().into(),
+                rotation.previous_expires_at.into(),
+                rotation.now.into(),
+                id.as_str().into(),
+                tenant.merchant_str().into(),
+                rotation.expected_ciphertext.into(),
+                tenant.mode_str().into(),
+            ],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }
 
 /// Up to `limit` endpoints (any merchant) whose current or previous secret
@@ -265,30 +261,34 @@ pub async fn page_not_at_version<'e>(
 }
 
 /// Stores re-wrapped data keys, conditionally on the row still holding the
-/// versions and ciphertexts that were read (`false` if it changed meanwhile).
-/// `previous` is `None` when the endpoint has no previous secret.
-pub async fn rewrap<'e>(
-    db: impl Executor<'e, Database = Any>,
+/// ciphertext that was read; `changed` is set to whether it did (a row that
+/// changed meanwhile is skipped, never an error). `previous` is `None` when
+/// the endpoint has no previous secret.
+pub fn rewrap(
+    work: &mut UnitOfWork,
     id: &str,
     expected_ciphertext: &str,
     current: (i64, &str),
     previous: Option<(i64, &str)>,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE webhook_endpoints SET kek_version = $1, secret_wrapped_dek = $2, \
-         previous_kek_version = COALESCE($3, previous_kek_version), \
-         previous_wrapped_dek = COALESCE($4, previous_wrapped_dek) \
-         WHERE id = $5 AND secret_ciphertext = $6 AND status <> 'deleted'",
-    )
-    .bind(current.0)
-    .bind(current.1)
-    .bind(previous.map(|p| p.0))
-    .bind(previous.map(|p| p.1))
-    .bind(id)
-    .bind(expected_ciphertext)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    changed: Arc<AtomicBool>,
+) {
+    work.push(
+        WriteOp::new(
+            "UPDATE webhook_endpoints SET kek_version = $1, secret_wrapped_dek = $2, \
+             previous_kek_version = COALESCE($3, previous_kek_version), \
+             previous_wrapped_dek = COALESCE($4, previous_wrapped_dek) \
+             WHERE id = $5 AND secret_ciphertext = $6 AND status <> 'deleted'",
+            vec![
+                current.0.into(),
+                current.1.into(),
+                previous.map(|p| p.0).into(),
+                previous.map(|p| p.1).into(),
+                id.into(),
+                expected_ciphertext.into(),
+            ],
+        )
+        .report_to(changed),
+    );
 }
 
 /// How many sealed webhook secrets (current and previous) are wrapped under

@@ -1,7 +1,7 @@
 //! The vault's error type. No variant carries key material, plaintext or
 //! ciphertext; messages are safe to log.
 
-use super::kek::KekVersion;
+use super::kek_version::KekVersion;
 use crate::domain::random::RandomError;
 
 #[derive(Debug, thiserror::Error)]

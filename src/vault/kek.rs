@@ -18,32 +18,12 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::cipher::KEY_LEN;
+pub use super::kek_version::KekVersion;
 use crate::domain::random::{self, RandomError};
-use crate::server::files::{self, DevSecrets, SecretFileError};
+use crate::secret_files::{self as files, DevSecrets, SecretFileError};
 
 /// KEK length in bytes (AES-256).
 pub const KEK_LEN: usize = KEY_LEN;
-
-/// Identifies one KEK; stored beside every record it wraps, so that old records
-/// stay readable while new ones use a newer key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KekVersion(u32);
-
-impl KekVersion {
-    pub const fn new(version: u32) -> Self {
-        Self(version)
-    }
-
-    pub const fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl fmt::Display for KekVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
 
 /// Why a KEK or keyring could not be loaded. Names where a key came from, never
 /// what it contained.

@@ -23,10 +23,13 @@ pub mod cvc;
 pub mod envelope;
 mod error;
 pub mod fingerprint;
+mod handle;
 pub mod kek;
+mod kek_version;
 
 pub use cvc::{CvcLimits, CvcOwner, CvcStore};
 pub use envelope::{open, rewrap, seal, Aad, RecordIdentity, ResponseAad, Sealed};
 pub use error::VaultError;
 pub use fingerprint::{Fingerprint, Fingerprinter};
+pub use handle::Vault;
 pub use kek::{Kek, KekError, KekProvider, KekVersion, StaticKeyring};

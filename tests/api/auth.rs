@@ -8,7 +8,7 @@ use paywarden::domain::api_key::KeyKind;
 use paywarden::domain::audit::Outcome;
 use paywarden::domain::permission::Permission;
 use paywarden::domain::restrictions::KeyRestrictions;
-use paywarden::services::keys;
+use paywarden::services::api_keys;
 use serde_json::Value;
 
 use crate::both_backends;
@@ -103,7 +103,7 @@ both_backends! {
         let m = app.merchant("Uniform").await;
         let good = app.key(&m, KeyKind::Secret, &[]).await;
         let revoked = app.key(&m, KeyKind::Secret, &[]).await;
-        keys::revoke(&app.store, &operator(), keys::KeyScope::Operator, &revoked.key.id).await.unwrap();
+        api_keys::revoke(&app.store, &operator(), api_keys::KeyScope::Operator, &revoked.key.id).await.unwrap();
         let mut short = new_key(&m, KeyKind::Secret, &[]);
         short.expires_in = Some(Duration::from_millis(1));
         let expired = app.issue(short).await;

@@ -243,6 +243,72 @@ async fn a_silent_postgres_peer_is_answered_503_and_writes_recover_when_it_retur
     app.stop().await;
 }
 
+async fn post(client: &reqwest::Client, app: &TestApp, path: &str, sk: &str, body: Value) -> Answer {
+    let started = Instant::now();
+    let r = client
+        .post(app.url(path))
+        .bearer_auth(sk)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {path} did not answer: {e}"));
+    answer(r, started).await
+}
+
+/// Changes other than payments (a merchant's settings, a webhook endpoint)
+/// go through the same write committers as payments, so a silent peer
+/// cannot hold them either: each is answered 503 within the deadlines, and
+/// works again once the database answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_change_is_answered_promptly_during_a_silent_postgres_peer() {
+    let Some(app) = app_with(Db::Postgres, fault_settings(), true).await else {
+        return;
+    };
+    let proxy = app.proxy.as_ref().unwrap();
+    let client = impatient_client(&app);
+    let (_, sk) = app.merchant_with_secret("Settings").await;
+    // Authenticated once while the database answers (the key is then cached).
+    assert_eq!(get(&client, &app, "/v1/merchant", &sk).await.status, 200);
+    let endpoint = || json!({"url": "https://hooks.example.com/paywarden", "events": ["*"]});
+
+    proxy.set(Mode::Blackhole);
+    let changes = futures_util::future::join(
+        post(
+            &client,
+            &app,
+            "/v1/merchant",
+            &sk,
+            json!({"name": "Renamed during the fault"}),
+        ),
+        post(&client, &app, "/v1/webhook_endpoints", &sk, endpoint()),
+    )
+    .await;
+    for (what, a) in [("merchant update", &changes.0), ("webhook endpoint", &changes.1)] {
+        assert_storage_unavailable(a, what);
+        assert!(a.took < Duration::from_secs(12), "{what} took {:?}", a.took);
+    }
+
+    proxy.set(Mode::Pass);
+    let back = Instant::now();
+    loop {
+        let a = post(&client, &app, "/v1/merchant", &sk, json!({"name": "Renamed after"})).await;
+        if a.status == 200 {
+            assert_eq!(a.body["name"], "Renamed after");
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "no recovery: {} {}",
+            a.status,
+            a.body
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let created = post(&client, &app, "/v1/webhook_endpoints", &sk, endpoint()).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    app.stop().await;
+}
+
 /// Connections closed under the gateway (a database restart, a proxy
 /// failing over) are replaced: the next writes succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

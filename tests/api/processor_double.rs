@@ -324,7 +324,11 @@ impl Connector for ProcessorDouble {
     }
 
     /// The double sends no webhooks.
-    fn parse_webhook(&self, _headers: &axum::http::HeaderMap, _body: &[u8]) -> Result<InboundEvent, ConnectorError> {
+    fn parse_webhook(
+        &self,
+        _headers: &paywarden::connectors::InboundHeaders,
+        _body: &[u8],
+    ) -> Result<InboundEvent, ConnectorError> {
         Err(ConnectorError::InvalidSignature)
     }
 }

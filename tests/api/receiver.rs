@@ -18,7 +18,7 @@ use axum::Router;
 use paywarden::domain::api_key::Mode;
 use paywarden::domain::ids::{EventId, MerchantId};
 use paywarden::domain::time::Timestamp;
-use paywarden::server::files::DevSecrets;
+use paywarden::secret_files::DevSecrets;
 use paywarden::server::listener::{self, ConnLimits};
 use paywarden::server::tls;
 use paywarden::store::events::EventRow;

@@ -18,19 +18,19 @@ use paywarden::domain::ids::MerchantId;
 use paywarden::domain::merchant::MerchantName;
 use paywarden::domain::permission::Permission;
 use paywarden::domain::restrictions::KeyRestrictions;
-use paywarden::server::files::DevSecrets;
+use paywarden::secret_files::DevSecrets;
 use paywarden::server::listener::{self, ConnLimits};
 use paywarden::server::{tls, Gateway, GatewayOptions};
 use paywarden::services::actor::Actor;
+use paywarden::services::api_keys::{self, IssuedKey, KeyPolicy, NewKey};
 use paywarden::services::auth::LockoutPolicy;
 use paywarden::services::idempotency::IdempotencyPolicy;
 use paywarden::services::key_hasher::KeyHasher;
-use paywarden::services::keys::{self, IssuedKey, KeyPolicy, NewKey};
 use paywarden::services::merchants;
 use paywarden::services::payments::PaymentPolicy;
 use paywarden::services::rate_limit::TokenizationPolicy;
-use paywarden::services::tokens::Vault;
 use paywarden::store::{self, PoolSettings, Store};
+use paywarden::vault::Vault;
 use paywarden::vault::{CvcStore, Fingerprinter, Kek, KekVersion, StaticKeyring};
 use paywarden::webhooks::settings::{RetrySchedule, WebhookSettings};
 use secrecy::SecretBox;
@@ -478,7 +478,7 @@ impl TestApp {
     }
 
     pub async fn issue(&self, new: NewKey) -> IssuedKey {
-        keys::issue(&self.store, &self.hasher, &KeyPolicy::default(), &operator(), new)
+        api_keys::issue(&self.store, &self.hasher, &KeyPolicy::default(), &operator(), new)
             .await
             .unwrap()
     }

@@ -153,6 +153,27 @@ both_backends! {
         replica.stop().await;
     }
 
+    async fn concurrent_reveals_never_exceed_the_allowance(app) {
+        // The allowance is a conditional upsert committed with the reveal's
+        // audit entry: reveals racing on two gateways (several committers
+        // on PostgreSQL) get exactly ten numbers and ten entries between them.
+        let m = app.merchant("Racing reveals").await;
+        let sk = app.key(&m, KeyKind::Secret, &[]).await;
+        let revealer = app.key(&m, KeyKind::Restricted, &[Permission::TokensReveal]).await;
+        let id = tokenize(app, sk.secret.expose(), "4242424242424242").await["id"].as_str().unwrap().to_owned();
+        let mut replica = app.spawn_replica().await;
+        let sends = (0..30).map(|i| {
+            let (base, client) = if i % 2 == 0 { (&app.main.base, &app.main.client) } else { (&replica.base, &replica.client) };
+            client.post(format!("{base}/v1/tokens/{id}/reveal")).bearer_auth(revealer.secret.expose().to_owned()).json(&json!({})).send()
+        });
+        let statuses: Vec<u16> = futures_util::future::join_all(sends).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20, "{statuses:?}");
+        let revealed = app.audit().await.iter().filter(|r| r.event.action == "token.revealed").count();
+        assert_eq!(revealed, 10, "one entry per number given out");
+        replica.stop().await;
+    }
+
     async fn shredding_destroys_the_key_material(app) {
         let m = app.merchant("Shred").await;
         let sk = app.key(&m, KeyKind::Secret, &[]).await;
@@ -283,7 +304,7 @@ both_backends! {
         let new_file = app.data_path().join("kek-v2");
         crate::support::write_secret_file(&new_file, &new_b64);
         let new_file = new_file.to_str().unwrap().to_owned();
-        // Version 2 is configured as readable, as on every replica (README step 2).
+        // Version 2 is configured as readable, as on every replica (docs/operations.md, KEK rotation step 2).
         let readable = [("PAYWARDEN_VAULT__PREVIOUS_KEK_FILES", format!("[{{version = 2, file = {new_file:?}}}]"))];
 
         // Interrupted after two tokens…

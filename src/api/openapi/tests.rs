@@ -12,7 +12,7 @@ fn id_patterns_describe_generated_ids() {
         (ApiKeyId::generate().unwrap().to_string(), ApiKeyId::PREFIX),
         (MerchantId::generate().unwrap().to_string(), MerchantId::PREFIX),
     ] {
-        let pattern = super::id_schema(prefix).build().pattern.unwrap();
+        let pattern = crate::api::schema::id_schema(prefix).build().pattern.unwrap();
         assert_eq!(pattern, format!("^{prefix}[0-9A-Za-z]{{24}}$"));
         let rest = id.strip_prefix(prefix).unwrap();
         assert_eq!(rest.len(), 24, "{id}");
@@ -185,7 +185,7 @@ fn path_parameters_are_documented_once_with_their_shape() {
                 .into_iter()
                 .find_map(|(route, prefix)| path.starts_with(route).then_some(prefix));
                 if let Some(prefix) = prefix {
-                    let expected = super::id_schema(prefix).build().pattern;
+                    let expected = crate::api::schema::id_schema(prefix).build().pattern;
                     assert_eq!(p["schema"]["pattern"].as_str(), expected.as_deref(), "{method} {path}");
                     checked += 1;
                 }

@@ -9,18 +9,18 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::Object;
 use utoipa::IntoParams;
 
+use crate::domain::api_key::ApiKey;
 use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::ids::ApiKeyId;
-use crate::domain::key_record::ApiKey;
 use crate::domain::permission::Permission;
 use crate::domain::time::Timestamp;
-use crate::services::keys::{self, KeyScope, ListScope};
+use crate::services::api_keys::{self, KeyScope, ListScope};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppQuery, PathId};
-use super::super::openapi;
 use super::super::pagination::{self, ListParams, ListResponse};
+use super::super::schema;
 use super::super::AppState;
 
 /// A key as the API shows it: never the secret, only its prefix and last four.
@@ -49,15 +49,15 @@ pub struct ApiKeyView {
 }
 
 fn api_key_object() -> Object {
-    openapi::literal("api_key")
+    schema::literal("api_key")
 }
 
 fn api_key_id() -> Object {
-    openapi::id_schema(ApiKeyId::PREFIX).build()
+    schema::id_schema(ApiKeyId::PREFIX).build()
 }
 
 fn rotated_to() -> Object {
-    openapi::id_schema(ApiKeyId::PREFIX)
+    schema::id_schema(ApiKeyId::PREFIX)
         .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
             utoipa::openapi::Type::String,
             utoipa::openapi::Type::Null,
@@ -126,7 +126,7 @@ pub async fn list(
 ) -> Result<Json<ListResponse<ApiKeyView>>, ApiError> {
     let limit = params.limit()?;
     let after = params.cursor(ApiKeyId::parse)?;
-    let keys = keys::list(
+    let keys = api_keys::list(
         &state.store,
         ListScope::Tenant(auth.tenant()),
         after.as_ref(),
@@ -152,7 +152,7 @@ pub async fn show(
     auth: Authenticated,
     PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    let key = keys::get(&state.store, KeyScope::Tenant(auth.tenant()), &key_id(&id)?).await?;
+    let key = api_keys::get(&state.store, KeyScope::Tenant(auth.tenant()), &key_id(&id)?).await?;
     Ok(Json(ApiKeyView::from(&key)))
 }
 
@@ -171,7 +171,7 @@ pub async fn revoke(
     audited: AuditedInTx,
     PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    let key = keys::revoke(
+    let key = api_keys::revoke(
         &state.store,
         &auth.actor(),
         KeyScope::Tenant(auth.tenant()),

@@ -1,10 +1,12 @@
 //! Liveness (`/healthz`): answers without touching the database or
 //! authentication; also the "bare endpoint" that benchmarks compare
 //! authenticated routes against. Readiness (`/readyz`): whether writes can
-//! commit now, from what the store recorded (`store::health`).
+//! commit now, from what the store recorded (`services::health`).
 
 use axum::Json;
 use serde::Serialize;
+
+use crate::services::health;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -13,7 +15,7 @@ pub struct Health {
 }
 
 fn ok() -> utoipa::openapi::schema::Object {
-    super::super::openapi::literal("ok")
+    super::super::schema::literal("ok")
 }
 
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "health",
@@ -49,7 +51,7 @@ pub struct Readiness {
     pub checks: Checks,
 }
 
-fn view(check: &crate::store::health::Check) -> CheckView {
+fn view(check: &health::Check) -> CheckView {
     CheckView {
         ok: check.ok,
         detail: check.detail.clone(),
@@ -67,7 +69,7 @@ pub async fn readyz(
     axum::extract::State(state): axum::extract::State<crate::api::AppState>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let r = state.store.health().readiness();
+    let r = health::readiness(&state.store);
     let ready = r.ready();
     let body = Readiness {
         status: if ready { "ready" } else { "unavailable" },

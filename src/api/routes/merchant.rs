@@ -31,11 +31,11 @@ pub struct MerchantView {
 }
 
 fn merchant_object() -> utoipa::openapi::schema::Object {
-    super::super::openapi::literal("merchant")
+    super::super::schema::literal("merchant")
 }
 
 fn merchant_id() -> utoipa::openapi::schema::Object {
-    super::super::openapi::id_schema(crate::domain::ids::MerchantId::PREFIX).build()
+    super::super::schema::id_schema(crate::domain::ids::MerchantId::PREFIX).build()
 }
 
 #[utoipa::path(get, path = "/v1/merchant", operation_id = "get_merchant", tag = "merchant",

@@ -13,16 +13,15 @@ use utoipa::IntoParams;
 
 use crate::domain::event::EventType;
 use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
-use crate::services::webhook_endpoints::{self, Changes, Context};
-use crate::store::webhook_attempts::AttemptRow;
+use crate::services::webhook_endpoints::{self, Changes, Context, WebhookAttempt};
 use crate::webhooks::endpoint::{WebhookEndpoint, ALL_EVENTS, MAX_EVENTS};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppJson, AppQuery, PathId};
 use super::super::json_integer::JsonInteger;
-use super::super::openapi;
 use super::super::pagination::{self, ListParams, ListResponse};
+use super::super::schema;
 use super::super::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -122,30 +121,30 @@ fn nullable_events_schema() -> Array {
 }
 
 fn endpoint_object() -> Object {
-    openapi::literal("webhook_endpoint")
+    schema::literal("webhook_endpoint")
 }
 
 fn attempt_object() -> Object {
-    openapi::literal("webhook_attempt")
+    schema::literal("webhook_attempt")
 }
 
 fn attempt_id() -> Object {
-    openapi::id_schema(WebhookAttemptId::PREFIX).build()
+    schema::id_schema(WebhookAttemptId::PREFIX).build()
 }
 
-impl From<AttemptRow> for WebhookAttemptView {
-    fn from(a: AttemptRow) -> Self {
+impl From<WebhookAttempt> for WebhookAttemptView {
+    fn from(a: WebhookAttempt) -> Self {
         Self {
             id: a.id,
             object: "webhook_attempt",
             webhook_endpoint: a.endpoint_id,
             event: a.event_id,
             attempt: a.attempt,
-            created: a.attempted_at.div_euclid(1000),
+            created: a.attempted_at.as_millis().div_euclid(1000),
             status_code: a.status_code,
             error: a.error,
             duration_ms: a.duration_ms,
-            succeeded: a.outcome == "succeeded",
+            succeeded: a.succeeded,
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// A card network, detected from the number's IIN range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CardBrand {
     Visa,
@@ -22,7 +22,7 @@ pub enum CardBrand {
 }
 
 impl CardBrand {
-    const ALL: [CardBrand; 8] = [
+    pub const ALL: [CardBrand; 8] = [
         CardBrand::Visa,
         CardBrand::Mastercard,
         CardBrand::Amex,

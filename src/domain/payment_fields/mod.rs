@@ -195,7 +195,7 @@ impl ReturnUrl {
 }
 
 /// Why a merchant refunds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundReason {
     Duplicate,
@@ -204,6 +204,12 @@ pub enum RefundReason {
 }
 
 impl RefundReason {
+    pub const ALL: [RefundReason; 3] = [
+        RefundReason::Duplicate,
+        RefundReason::Fraudulent,
+        RefundReason::RequestedByCustomer,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RefundReason::Duplicate => "duplicate",

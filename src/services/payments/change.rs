@@ -131,7 +131,7 @@ impl Change {
                     code: "payment_conflict",
                     message: "The payment was changed by another request at the same time; fetch it and retry".into(),
                 },
-                other => ServiceError::Store(other),
+                other => other.into(),
             })?;
         Ok(PaymentRecord {
             payment,

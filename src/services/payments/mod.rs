@@ -31,8 +31,9 @@ use crate::domain::time::Timestamp;
 use crate::store::{self, Store, StoreError};
 
 use super::actor::Actor;
-use super::tokens::{self, Vault};
+use super::tokens;
 use super::ServiceError;
+use crate::vault::Vault;
 
 pub use challenge::ChallengeResult;
 use change::Change;

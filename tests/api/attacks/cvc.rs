@@ -10,7 +10,8 @@ use std::time::Duration;
 use paywarden::domain::api_key::{KeyKind, Mode};
 use paywarden::domain::ids::{MerchantId, TokenId};
 use paywarden::domain::tenant::Tenant;
-use paywarden::services::tokens::{self, Vault};
+use paywarden::services::tokens;
+use paywarden::vault::Vault;
 use paywarden::vault::{CvcLimits, CvcStore};
 use serde_json::{json, Value};
 

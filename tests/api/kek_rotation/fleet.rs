@@ -1,8 +1,8 @@
 //! A production deployment in a temp dir: replicas of the real `paywarden
 //! serve` (no `--dev`) sharing one database and one `paywarden.toml`, and
 //! an operator host (the same directory, `paywarden` on `PATH`) where the
-//! README's commands run as written. A `[vault]` change is applied the way
-//! the README says: the configuration changes, then the replicas restart one
+//! documented commands run as written. A `[vault]` change is applied the way
+//! docs/operations.md says: the configuration changes, then the replicas restart one
 //! by one (SIGTERM, wait for the exit, start, wait until it answers).
 
 use std::path::{Path, PathBuf};
@@ -76,12 +76,12 @@ impl Fleet {
         fleet
     }
 
-    /// Where the README's `/etc/paywarden/secrets/NAME` lives here.
+    /// Where the documented `/etc/paywarden/secrets/NAME` lives here.
     pub fn secret_path(&self, name: &str) -> String {
         self.root.join("secrets").join(name).to_str().unwrap().to_owned()
     }
 
-    /// The README's text with its secrets directory replaced by ours.
+    /// The documented text with its secrets directory replaced by ours.
     pub fn localize(&self, text: &str) -> String {
         text.replace(SECRETS_DIR, &format!("{}/", self.root.join("secrets").display()))
     }
@@ -90,7 +90,7 @@ impl Fleet {
         self.root.join("paywarden.toml")
     }
 
-    /// Writes `paywarden.toml` with this `[vault]` table (README paths).
+    /// Writes `paywarden.toml` with this `[vault]` table (documented paths).
     pub fn set_vault(&self, vault: &str) {
         std::fs::write(self.config_path(), format!("{}{}", self.base, self.localize(vault))).unwrap();
     }

@@ -3,8 +3,9 @@
 //! everything a KEK wraps (tokens, stored idempotent responses, webhook
 //! signing secrets); `vault rotate-kek` re-wraps only to a version the
 //! configuration already lists, with the same key, and never invents one; and
-//! the README's procedure, run as written against the real binary, rotates
-//! under payment and webhook load on both backends (`readme`).
+//! the documented procedure (docs/operations.md), run as written against the
+//! real binary, rotates under payment and webhook load on both backends
+//! (`documented`).
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -13,9 +14,9 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::support::{test_pepper, write_secret_file, TestApp};
 
+mod documented;
 mod fleet;
 mod load;
-mod readme;
 mod steps;
 
 #[test]

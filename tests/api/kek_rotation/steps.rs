@@ -1,13 +1,17 @@
-//! The README's KEK rotation procedure, read from README.md itself so that the
-//! test runs exactly what operators are told to run: the numbered steps of
-//! "Rotating the KEK (while serving)" and their fenced blocks, `sh` (commands
-//! on an operator host) or `toml` (every replica's `[vault]` table, then a
-//! rolling restart).
+//! The documented KEK rotation procedure, read from docs/operations.md itself
+//! so that the test runs exactly what operators are told to run: the numbered
+//! steps of "Rotating the KEK (while serving)" and their fenced blocks, `sh`
+//! (commands on an operator host) or `toml` (every replica's `[vault]` table,
+//! then a rolling restart).
 
-/// The heading of the procedure in README.md.
-const HEADING: &str = "#### Rotating the KEK (while serving)";
+/// The document that holds the procedure, relative to the crate root.
+const DOC: &str = "docs/operations.md";
 
-/// Where the README keeps secret files; tests substitute their own directory.
+/// The heading of the procedure in [`DOC`]; the procedure ends at the next
+/// heading.
+const HEADING: &str = "## Rotating the KEK (while serving)";
+
+/// Where the procedure keeps secret files; tests substitute their own directory.
 pub const SECRETS_DIR: &str = "/etc/paywarden/secrets/";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +34,16 @@ pub struct Step {
     pub blocks: Vec<Block>,
 }
 
-/// The steps, in order. Panics if the section is missing or malformed (a
-/// README edit that the test could not follow must fail loudly).
-pub fn from_readme() -> Vec<Step> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    parse(&readme)
+/// The steps, in order. Panics if the section is missing or malformed (an
+/// edit of the document that the test could not follow must fail loudly).
+pub fn from_docs() -> Vec<Step> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(DOC);
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parse(&doc)
 }
 
-fn parse(readme: &str) -> Vec<Step> {
-    let mut lines = readme
+fn parse(doc: &str) -> Vec<Step> {
+    let mut lines = doc
         .lines()
         .skip_while(|l| l.trim_end() != HEADING)
         .skip(1)
@@ -47,7 +52,11 @@ fn parse(readme: &str) -> Vec<Step> {
     while let Some(line) = lines.next() {
         if let Some((number, _)) = line.split_once(". ") {
             if let Ok(n) = number.parse::<usize>() {
-                assert_eq!(n, steps.len() + 1, "README steps are numbered 1, 2, …: {line}");
+                assert_eq!(
+                    n,
+                    steps.len() + 1,
+                    "{DOC}: KEK rotation steps are numbered 1, 2, …: {line}"
+                );
                 steps.push(Step {
                     number: n,
                     blocks: Vec::new(),
@@ -63,7 +72,7 @@ fn parse(readme: &str) -> Vec<Step> {
         let kind = match lang.trim() {
             "sh" => Kind::Shell,
             "toml" => Kind::Vault,
-            other => panic!("README KEK rotation: a block of {other:?}, neither sh nor toml"),
+            other => panic!("{DOC} KEK rotation: a block of {other:?}, neither sh nor toml"),
         };
         let mut text = String::new();
         for body in lines.by_ref() {
@@ -73,19 +82,21 @@ fn parse(readme: &str) -> Vec<Step> {
             text.push_str(body.get(indent..).unwrap_or_else(|| body.trim_start()));
             text.push('\n');
         }
-        let step = steps.last_mut().expect("README KEK rotation: a block before step 1");
+        let step = steps
+            .last_mut()
+            .unwrap_or_else(|| panic!("{DOC} KEK rotation: a block before step 1"));
         step.blocks.push(Block { kind, text });
     }
     assert!(
         steps.len() >= 4,
-        "README KEK rotation: the numbered steps were not found"
+        "{DOC} KEK rotation: the numbered steps were not found under {HEADING:?}"
     );
     steps
 }
 
 #[test]
-fn the_readme_procedure_is_readable_and_ends_with_the_old_kek_gone() {
-    let steps = from_readme();
+fn the_documented_procedure_is_readable_and_ends_with_the_old_kek_gone() {
+    let steps = from_docs();
     let blocks: Vec<&Block> = steps.iter().flat_map(|s| &s.blocks).collect();
     assert!(blocks
         .iter()

@@ -11,85 +11,12 @@
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
-use super::random::{self, RandomError};
+use super::{KeyKind, Mode};
+use crate::domain::random::{self, RandomError};
 
 const RANDOM_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 6;
-
-/// What a key may be used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyKind {
-    /// Full access to the merchant's resources (except card reveal).
-    Secret,
-    /// Safe to embed in a web page: may only create card tokens.
-    Publishable,
-    /// Only the permissions listed on the key.
-    Restricted,
-}
-
-impl KeyKind {
-    pub fn prefix(self) -> &'static str {
-        match self {
-            KeyKind::Secret => "sk",
-            KeyKind::Publishable => "pk",
-            KeyKind::Restricted => "rk",
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyKind::Secret => "secret",
-            KeyKind::Publishable => "publishable",
-            KeyKind::Restricted => "restricted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "secret" => Some(KeyKind::Secret),
-            "publishable" => Some(KeyKind::Publishable),
-            "restricted" => Some(KeyKind::Restricted),
-            _ => None,
-        }
-    }
-
-    fn from_prefix(s: &str) -> Option<Self> {
-        match s {
-            "sk" => Some(KeyKind::Secret),
-            "pk" => Some(KeyKind::Publishable),
-            "rk" => Some(KeyKind::Restricted),
-            _ => None,
-        }
-    }
-}
-
-/// Test keys touch only sandbox processors; live keys move real money.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    Test,
-    Live,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Test => "test",
-            Mode::Live => "live",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "test" => Some(Mode::Test),
-            "live" => Some(Mode::Live),
-            _ => None,
-        }
-    }
-}
 
 /// Why a presented string is not a well-formed key. Never shown to clients
 /// (they get one uniform 401); recorded as the audit reason.

@@ -1,4 +1,4 @@
-//! The README's KEK rotation, followed literally: each numbered step's blocks
+//! The documented KEK rotation (docs/operations.md), followed literally: each numbered step's blocks
 //! run as written (`sh` on the operator host, `toml` as every replica's
 //! `[vault]` table and a rolling restart) against real `paywarden serve`
 //! replicas (one on SQLite, two sharing PostgreSQL) while payments, new
@@ -40,7 +40,7 @@ async fn rotation_as_documented(kind: Db) {
         Db::Sqlite => 1,
         Db::Postgres => 2,
     };
-    let steps = steps::from_readme();
+    let steps = steps::from_docs();
     let mut fleet = Fleet::new(root, &db.url, replicas);
     fleet.set_vault(BEFORE);
     fleet.start_all().await;
@@ -97,7 +97,7 @@ async fn rotation_as_documented(kind: Db) {
                     let out = fleet.sh(&fleet.localize(&block.text));
                     assert!(
                         out.status.success(),
-                        "README KEK rotation step {} failed ({}):\n{}\nstdout: {}\nstderr: {}\nload failures so far: {:?}",
+                        "Documented KEK rotation step {} failed ({}):\n{}\nstdout: {}\nstderr: {}\nload failures so far: {:?}",
                         step.number,
                         out.status,
                         block.text,
@@ -127,7 +127,7 @@ async fn rotation_as_documented(kind: Db) {
 
     // The old KEK is destroyed and configured nowhere; nothing is wrapped under it.
     let old = fleet.secret_path("kek-v1");
-    assert!(!Path::new(&old).exists(), "the README's last step destroys {old}");
+    assert!(!Path::new(&old).exists(), "the documented last step destroys {old}");
     let config = std::fs::read_to_string(fleet.config_path()).unwrap();
     assert!(!config.contains("kek-v1"), "{config}");
     let status = fleet.cli_json("vault status");
@@ -260,11 +260,11 @@ fn verified(r: &Received, secret: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_rotation_under_load_sqlite() {
+async fn the_documented_rotation_under_load_sqlite() {
     rotation_as_documented(Db::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_rotation_under_load_postgres() {
+async fn the_documented_rotation_under_load_postgres() {
     rotation_as_documented(Db::Postgres).await;
 }

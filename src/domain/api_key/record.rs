@@ -1,11 +1,11 @@
 //! What the gateway knows about an issued API key (never the key itself), and
 //! the rules that decide whether a presented key may be used right now.
 
-use super::api_key::{KeyKind, Mode};
-use super::ids::{ApiKeyId, MerchantId};
-use super::permission::Permission;
-use super::restrictions::KeyRestrictions;
-use super::time::Timestamp;
+use super::{KeyKind, Mode};
+use crate::domain::ids::{ApiKeyId, MerchantId};
+use crate::domain::permission::Permission;
+use crate::domain::restrictions::KeyRestrictions;
+use crate::domain::time::Timestamp;
 
 /// Longest description accepted on a key.
 pub const MAX_DESCRIPTION_CHARS: usize = 200;

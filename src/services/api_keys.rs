@@ -8,15 +8,16 @@
 
 use std::time::Duration;
 
+use crate::domain::api_key::{ApiKey, MAX_DESCRIPTION_CHARS};
 use crate::domain::api_key::{ApiKeySecret, KeyKind, Mode};
 use crate::domain::audit::Outcome;
 use crate::domain::ids::{ApiKeyId, MerchantId};
-use crate::domain::key_record::{ApiKey, MAX_DESCRIPTION_CHARS};
 use crate::domain::permission::Permission;
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
-use crate::store::{self, Store};
+use crate::store::unit_of_work::UnitOfWork;
+use crate::store::{self, Store, StoreError};
 
 use super::actor::Actor;
 use super::key_hasher::KeyHasher;
@@ -78,10 +79,10 @@ pub async fn issue(
     event.mode = Some(key.mode);
     event.resource = Some(key.id.to_string());
     event.reason = Some(format!("{} {} key", key.mode.as_str(), key.kind.as_str()));
-    let mut tx = store.begin().await?;
-    store::api_keys::insert(&mut *tx, &key, &hasher.hash(&secret)).await?;
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
+    let mut work = UnitOfWork::new();
+    store::api_keys::insert(&mut work, &key, &hasher.hash(&secret));
+    work.audit(event);
+    store.commit(work).await?;
     Ok(IssuedKey { key, secret })
 }
 
@@ -136,16 +137,17 @@ pub async fn rotate(
         key.id,
         old_ends.to_rfc3339()
     ));
-    let mut tx = store.begin().await?;
-    store::api_keys::insert(&mut *tx, &key, &hasher.hash(&secret)).await?;
-    if !store::api_keys::mark_rotated(&mut *tx, &old.id, &key.id, old_ends).await? {
-        return Err(ServiceError::Conflict {
+    let mut work = UnitOfWork::new();
+    store::api_keys::insert(&mut work, &key, &hasher.hash(&secret));
+    store::api_keys::mark_rotated(&mut work, &old.id, &key.id, old_ends);
+    work.audit(event);
+    store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => ServiceError::Conflict {
             code: "api_key_already_rotated",
             message: "this key was already rotated".into(),
-        });
-    }
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
+        },
+        other => other.into(),
+    })?;
     // The old key's new end applies from the next request on, everywhere.
     store.auth_state_changed().await;
     Ok(IssuedKey { key, secret })
@@ -161,15 +163,16 @@ pub async fn revoke(store: &Store, actor: &Actor, scope: KeyScope<'_>, id: &ApiK
     event.merchant_id = Some(key.merchant_id.to_string());
     event.mode = Some(key.mode);
     event.resource = Some(key.id.to_string());
-    let mut tx = store.begin().await?;
-    if !store::api_keys::revoke(&mut *tx, &key.id, now).await? {
-        return Err(ServiceError::Conflict {
+    let mut work = UnitOfWork::new();
+    store::api_keys::revoke(&mut work, &key.id, now);
+    work.audit(event);
+    store.commit(work).await.map_err(|e| match e {
+        StoreError::Conflict => ServiceError::Conflict {
             code: "api_key_already_revoked",
             message: "this key is already revoked".into(),
-        });
-    }
-    store::audit::append(&mut tx, &[event]).await?;
-    tx.commit().await?;
+        },
+        other => other.into(),
+    })?;
     store.auth_state_changed().await;
     Ok(ApiKey {
         revoked_at: Some(now),
@@ -181,41 +184,56 @@ pub async fn revoke(store: &Store, actor: &Actor, scope: KeyScope<'_>, id: &ApiK
 /// transaction with an audit entry per key; like [`revoke`], returns once no
 /// gateway can still accept any of them. Returns the keys revoked now.
 pub async fn revoke_all(store: &Store, actor: &Actor, merchant: &MerchantId) -> Result<Vec<ApiKey>, ServiceError> {
-    let now = Timestamp::now();
-    let mut tx = store.begin().await?;
-    if store::merchants::get(&mut *tx, merchant).await?.is_none() {
+    if store::merchants::get(store.reader(), merchant).await?.is_none() {
         return Err(ServiceError::NotFound {
             resource: "merchant",
             param: "merchant",
         });
     }
-    let mut revoked = Vec::new();
-    let mut events = Vec::new();
-    let mut after: Option<String> = None;
+    // Each revocation is conditional on the key still being unrevoked at
+    // commit time; a key revoked by someone else in between fails the unit,
+    // which is read and built again (the keys it holds are then skipped).
+    let mut attempts = 0;
     loop {
-        let page = store::api_keys::list_for_merchant(&mut *tx, merchant, after.as_deref(), 500).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id.to_string());
-        for key in page {
-            if key.revoked_at.is_some() || !store::api_keys::revoke(&mut *tx, &key.id, now).await? {
-                continue;
-            }
+        attempts += 1;
+        let now = Timestamp::now();
+        let mut work = UnitOfWork::new();
+        let mut revoked = Vec::new();
+        for key in unrevoked_keys(store, merchant).await? {
+            store::api_keys::revoke(&mut work, &key.id, now);
             let mut event = actor.event("api_key.revoked", Outcome::Success);
             event.merchant_id = Some(merchant.to_string());
             event.mode = Some(key.mode);
             event.resource = Some(key.id.to_string());
             event.reason = Some("revoke-all of the merchant's keys".into());
-            events.push(event);
+            work.audit(event);
             revoked.push(ApiKey {
                 revoked_at: Some(now),
                 ..key
             });
         }
+        match store.commit(work).await {
+            Ok(()) => {
+                store.auth_state_changed().await;
+                return Ok(revoked);
+            }
+            Err(StoreError::Conflict) if attempts < 5 => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
-    store::audit::append(&mut tx, &events).await?;
-    tx.commit().await?;
-    store.auth_state_changed().await;
-    Ok(revoked)
+}
+
+/// Every key of `merchant` not revoked yet, read page by page.
+async fn unrevoked_keys(store: &Store, merchant: &MerchantId) -> Result<Vec<ApiKey>, ServiceError> {
+    let mut keys = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store::api_keys::list_for_merchant(store.reader(), merchant, after.as_deref(), 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.to_string());
+        keys.extend(page.into_iter().filter(|key| key.revoked_at.is_none()));
+    }
+    Ok(keys)
 }
 
 /// Whose keys a caller may see and change.

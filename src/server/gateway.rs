@@ -1,0 +1,169 @@
+//! The running gateway: the services wired together behind the router,
+//! their background tasks, and a shutdown that drains within a bound.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use ipnet::IpNet;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppServices, AppState};
+use crate::connectors::Connectors;
+use crate::services::audit_writer::AuditWriter;
+use crate::services::auth::{Authenticator, LockoutPolicy};
+use crate::services::idempotency::{Idempotency, IdempotencyPolicy, RequestMacKey};
+use crate::services::key_hasher::KeyHasher;
+use crate::services::payments::{PaymentPolicy, Payments};
+use crate::services::rate_limit::{ThrottleLog, Tokenization, TokenizationPolicy, THROTTLE_AUDIT_WINDOW};
+use crate::store::Store;
+use crate::vault::Vault;
+use crate::webhooks::delivery::DeliveryWorker;
+use crate::webhooks::settings::WebhookSettings;
+
+use super::secrets::Pepper;
+
+/// The running services behind the router.
+pub struct Gateway {
+    pub state: AppState,
+    audit_writer: AuditWriter,
+    maintenance: JoinHandle<()>,
+    payment_upkeep: JoinHandle<()>,
+    /// Keeps the store's health (readiness) current.
+    watch: JoinHandle<()>,
+    webhooks: DeliveryWorker,
+}
+
+/// What a shutdown could not finish within its drain.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Abandoned {
+    /// Audit entries still queued (or being written) when the drain ended.
+    pub audit_entries: usize,
+    /// The database connections were still in use when the drain ended.
+    pub database_connections: bool,
+}
+
+impl Abandoned {
+    pub fn nothing(&self) -> bool {
+        self.audit_entries == 0 && !self.database_connections
+    }
+}
+
+/// What `Gateway::start` needs besides the store.
+pub struct GatewayOptions {
+    pub pepper: Pepper,
+    pub vault: Arc<Vault>,
+    pub lockout: LockoutPolicy,
+    pub idempotency: IdempotencyPolicy,
+    pub payments: PaymentPolicy,
+    pub trusted_proxies: Vec<IpNet>,
+    pub body_limit: usize,
+    pub webhooks: WebhookSettings,
+    /// Tokenization rate limits.
+    pub rate_limits: TokenizationPolicy,
+    /// The processors payments may be routed to, by name:
+    /// [`Connectors::builtin`] in production; tests add doubles of
+    /// third-party processors.
+    pub connectors: Connectors,
+}
+
+impl Gateway {
+    pub fn start(store: Store, options: GatewayOptions) -> Self {
+        let (audit, audit_writer) = AuditWriter::spawn(store.clone());
+        let audit_sink_for_throttles = audit.clone();
+        let mac_key = RequestMacKey::derive(&options.pepper);
+        let hasher = Arc::new(KeyHasher::new(options.pepper));
+        let auth = Authenticator::new(store.clone(), hasher, options.lockout, audit.clone());
+        let idempotency = Idempotency::new(store.clone(), Arc::clone(&options.vault), mac_key, options.idempotency);
+        let payments = Payments::new(
+            store.clone(),
+            Arc::clone(&options.vault),
+            options.connectors,
+            options.payments,
+        );
+        let payment_upkeep = tokio::spawn(expire_challenges(payments.clone()));
+        let dev_mode = options.webhooks.dev;
+        let webhooks = DeliveryWorker::spawn(store.clone(), options.vault.keyring_arc(), options.webhooks);
+        let state = AppState::new(AppServices {
+            store,
+            auth,
+            audit,
+            vault: options.vault,
+            idempotency,
+            payments,
+            tokenization: Tokenization::local(&options.rate_limits),
+            throttles: ThrottleLog::new(audit_sink_for_throttles, THROTTLE_AUDIT_WINDOW),
+            trusted_proxies: options.trusted_proxies.into(),
+            body_limit: options.body_limit,
+            dev_mode,
+        });
+        let maintenance = tokio::spawn(maintain(state.clone()));
+        let watch = tokio::spawn(state.store.clone().watch());
+        Gateway {
+            state,
+            audit_writer,
+            maintenance,
+            payment_upkeep,
+            watch,
+            webhooks,
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        api::router(self.state.clone())
+    }
+
+    /// Stops background work and writes every queued audit entry, within
+    /// `drain`; returns what it had to abandon (e.g. entries it could not
+    /// write while the database was down). Call after the listener has
+    /// stopped, so no request can queue another.
+    pub async fn shutdown(self, drain: Duration) -> Abandoned {
+        let deadline = tokio::time::Instant::now() + drain;
+        self.maintenance.abort();
+        self.watch.abort();
+        // Throttled requests of windows still open get their summary entry.
+        let _ = tokio::time::timeout_at(deadline, self.state.throttles.flush_all()).await;
+        self.payment_upkeep.abort();
+        let _ = tokio::time::timeout_at(deadline, self.webhooks.shutdown()).await;
+        let store = self.state.store.clone();
+        drop(self.state);
+        let audit_entries = self.audit_writer.shutdown(deadline).await;
+        let closed = tokio::time::timeout_at(deadline, store.close()).await.is_ok();
+        Abandoned {
+            audit_entries,
+            database_connections: !closed,
+        }
+    }
+}
+
+/// Periodic housekeeping: forget old authentication failures, expired CVCs,
+/// expired idempotency records and idle rate-limit buckets; write the audit
+/// summaries of closed throttle windows.
+async fn maintain(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.vault.purge_expired();
+        state.tokenization.forget_idle();
+        state.throttles.flush().await;
+        if let Err(e) = state.auth.prune().await {
+            tracing::warn!(error = %e, "pruning authentication failures failed");
+        }
+        if let Err(e) = state.idempotency.sweep().await {
+            tracing::warn!(error = %e, "deleting expired idempotency records failed");
+        }
+    }
+}
+
+/// Cancels payments whose 3-D Secure challenge went unanswered.
+async fn expire_challenges(payments: Payments) {
+    let mut tick = tokio::time::interval(payments.policy().sweep_interval);
+    loop {
+        tick.tick().await;
+        match payments.expire_challenges().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(payments = n, "expired unanswered 3-D Secure challenges"),
+            Err(e) => tracing::warn!(error = %e, "expiring 3-D Secure challenges failed"),
+        }
+    }
+}
