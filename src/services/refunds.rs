@@ -8,7 +8,6 @@
 //! before it is called; the sandbox answers first and everything is written
 //! in one commit.
 
-use crate::api::views::RefundView;
 use crate::connectors::{Connectors, RefundOutcome};
 use crate::domain::audit::Outcome;
 use crate::domain::event::EventType;
@@ -23,7 +22,7 @@ use crate::store::group_commit::WriteJob;
 use crate::store::{self, Store, StoreError};
 
 use super::actor::Actor;
-use super::payments::Caller;
+use super::payments::{Caller, Snapshots};
 use super::ServiceError;
 
 /// A parsed `POST /v1/refunds`.
@@ -39,6 +38,7 @@ pub struct NewRefund {
 pub async fn create(
     store: &Store,
     connectors: &Connectors,
+    snapshots: Snapshots,
     actor: &Actor,
     caller: Caller<'_>,
     new: NewRefund,
@@ -94,7 +94,7 @@ pub async fn create(
     );
     let reference = payment.processor_reference.clone().unwrap_or_default();
     if connector.has_external_effects() {
-        write(store, actor, &refund, Vec::new(), Write::Reserve).await?;
+        write(store, snapshots, actor, &refund, Vec::new(), Write::Reserve).await?;
         let outcome = connector.refund(&reference, &refund.id, money).await;
         if matches!(outcome, Err(crate::connectors::ConnectorError::Timeout)) {
             // The refund may have happened: it stays `pending` with its
@@ -107,11 +107,11 @@ pub async fn create(
             });
         }
         let events = settle(&mut refund, outcome);
-        write(store, actor, &refund, events, Write::Settle).await?;
+        write(store, snapshots, actor, &refund, events, Write::Settle).await?;
     } else {
         let outcome = connector.refund(&reference, &refund.id, money).await;
         let events = settle(&mut refund, outcome);
-        write(store, actor, &refund, events, Write::Whole).await?;
+        write(store, snapshots, actor, &refund, events, Write::Whole).await?;
     }
     Ok(refund)
 }
@@ -163,6 +163,7 @@ enum Write {
 
 async fn write(
     store: &Store,
+    snapshots: Snapshots,
     actor: &Actor,
     refund: &Refund,
     events: Vec<EventType>,
@@ -179,8 +180,7 @@ async fn write(
             mode: tenant.mode_str().to_owned(),
             event_type: kind.as_str().to_owned(),
             object_id: refund.id.to_string(),
-            data: serde_json::to_string(&RefundView::from_refund(refund))
-                .map_err(|e| StoreError::Corrupt(format!("refund snapshot: {e}")))?,
+            data: (snapshots.refund)(refund).map_err(|e| StoreError::Corrupt(format!("refund snapshot: {e}")))?,
             created_at: refund.updated_at.as_millis(),
         });
     }

@@ -79,6 +79,7 @@ pub async fn create(
     let refund = refunds::create(
         &state.store,
         state.payments.connectors(),
+        state.payments.snapshots(),
         &auth.actor(),
         super::payments::caller(&auth),
         new,

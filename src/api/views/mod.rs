@@ -10,3 +10,11 @@ pub use payments::{
     CancellationReasonField, CaptureMethodField, HistoryView, LastErrorView, NextActionView, PaymentView,
 };
 pub use refunds::RefundView;
+
+/// The views as the payments service writes them into events.
+pub fn snapshots() -> crate::services::payments::Snapshots {
+    crate::services::payments::Snapshots {
+        payment: |payment| serde_json::to_string(&PaymentView::from_payment(payment, false)),
+        refund: |refund| serde_json::to_string(&RefundView::from_refund(refund)),
+    }
+}

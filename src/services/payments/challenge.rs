@@ -84,7 +84,7 @@ impl Payments {
             change
                 .apply(|p, at| p.fail(flow::decline(code), "the customer failed authentication".into(), at))
                 .map_err(illegal)?;
-            let payment = change.commit(&self.store, actor).await?.payment;
+            let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
             return Ok(ChallengeResult { payment, return_url });
         }
         // A frozen merchant authorizes nothing, also not a challenge answered
@@ -125,7 +125,7 @@ impl Payments {
             Some(&authentication),
         )
         .await;
-        let payment = change.commit(&self.store, actor).await?.payment;
+        let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
         Ok(ChallengeResult { payment, return_url })
     }
 
@@ -143,7 +143,7 @@ impl Payments {
             if change.apply(Payment::abandon).is_err() {
                 continue;
             }
-            match change.commit(&self.store, &actor).await {
+            match change.commit(&self.store, self.snapshots, &actor).await {
                 Ok(_) => expired += 1,
                 // Answered in the meantime: nothing to expire.
                 Err(ServiceError::Conflict { .. }) => {}

@@ -2,7 +2,6 @@
 //! cause, and the single write (group commit) that stores all of them
 //! together with the audit entry.
 
-use crate::api::views::PaymentView;
 use crate::domain::audit::Outcome;
 use crate::domain::event::EventType;
 use crate::domain::ids::EventId;
@@ -14,7 +13,7 @@ use crate::store::events::EventRow;
 use crate::store::group_commit::WriteJob;
 use crate::store::{self, Store, StoreError};
 
-use super::PaymentRecord;
+use super::{PaymentRecord, Snapshots};
 
 /// A payment being changed.
 pub(super) struct Change {
@@ -75,10 +74,15 @@ impl Change {
     /// one (group) commit. A concurrent change of the same payment makes this a
     /// `StoreError::Conflict`; an idempotency-key collision a `Duplicate`.
     /// Returns the payment as written and its snapshot.
-    pub async fn commit(self, store: &Store, actor: &Actor) -> Result<PaymentRecord, ServiceError> {
+    pub async fn commit(
+        self,
+        store: &Store,
+        snapshots: Snapshots,
+        actor: &Actor,
+    ) -> Result<PaymentRecord, ServiceError> {
         let payment = self.payment;
-        let snapshot = serde_json::to_string(&PaymentView::from_payment(&payment, false))
-            .map_err(|e| StoreError::Corrupt(format!("payment snapshot: {e}")))?;
+        let snapshot =
+            (snapshots.payment)(&payment).map_err(|e| StoreError::Corrupt(format!("payment snapshot: {e}")))?;
         // Sorted, so the events of one change keep their order even within
         // one millisecond.
         let mut ids = (0..self.events.len())

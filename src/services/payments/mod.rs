@@ -72,6 +72,15 @@ impl Default for PaymentPolicy {
     }
 }
 
+/// How a payment and a refund look to merchants, as their events carry them:
+/// the edge's views (`api::views`), given to the service when it is built so
+/// that data flows one way (the service names no view or schema).
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshots {
+    pub payment: fn(&Payment) -> Result<String, serde_json::Error>,
+    pub refund: fn(&crate::domain::payment::Refund) -> Result<String, serde_json::Error>,
+}
+
 /// The payments service, shared by every request.
 #[derive(Clone)]
 pub struct Payments {
@@ -79,6 +88,7 @@ pub struct Payments {
     vault: Arc<Vault>,
     connectors: Connectors,
     policy: Arc<PaymentPolicy>,
+    snapshots: Snapshots,
 }
 
 impl std::fmt::Debug for Payments {
@@ -166,13 +176,25 @@ impl From<Payment> for PaymentRecord {
 }
 
 impl Payments {
-    pub fn new(store: Store, vault: Arc<Vault>, connectors: Connectors, policy: PaymentPolicy) -> Self {
+    pub fn new(
+        store: Store,
+        vault: Arc<Vault>,
+        connectors: Connectors,
+        policy: PaymentPolicy,
+        snapshots: Snapshots,
+    ) -> Self {
         Self {
             store,
             vault,
             connectors,
             policy: Arc::new(policy),
+            snapshots,
         }
+    }
+
+    /// The views events carry.
+    pub fn snapshots(&self) -> Snapshots {
+        self.snapshots
     }
 
     pub fn policy(&self) -> &PaymentPolicy {
@@ -241,11 +263,11 @@ impl Payments {
             if connector.has_external_effects() {
                 change = self.write_ahead(change, actor).await?;
                 flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-                return change.commit(&self.store, actor).await;
+                return change.commit(&self.store, self.snapshots, actor).await;
             }
             flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
         }
-        change.commit(&self.store, actor).await
+        change.commit(&self.store, self.snapshots, actor).await
     }
 
     /// Confirms a payment waiting for confirmation (attaching a card first if
@@ -290,7 +312,7 @@ impl Payments {
             change = self.write_ahead(change, actor).await?;
         }
         flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-        change.commit(&self.store, actor).await
+        change.commit(&self.store, self.snapshots, actor).await
     }
 
     pub async fn get(&self, tenant: &Tenant, id: &PaymentId) -> Result<PaymentRecord, ServiceError> {
@@ -304,7 +326,7 @@ impl Payments {
     /// Writes the `processing` record before an external processor is called.
     async fn write_ahead(&self, change: Change, actor: &Actor) -> Result<Change, ServiceError> {
         let action = change.action;
-        let payment = change.commit(&self.store, actor).await?.payment;
+        let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
         Ok(Change::of(payment, action))
     }
 

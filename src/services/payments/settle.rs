@@ -96,12 +96,12 @@ impl Payments {
         match outcome {
             Ok(CaptureOutcome::Captured) => {
                 change.apply(|p, at| p.capture(amount, at)).map_err(illegal)?;
-                change.commit(&self.store, actor).await
+                change.commit(&self.store, self.snapshots, actor).await
             }
             Ok(CaptureOutcome::Failed { code }) => {
                 change.action = "payment.capture_failed";
                 change.attempt("capture", "declined", Some(code.as_str().to_owned()));
-                change.commit(&self.store, actor).await?;
+                change.commit(&self.store, self.snapshots, actor).await?;
                 Err(ServiceError::Declined {
                     code: code.as_str(),
                     message: code.message().to_owned(),
@@ -155,7 +155,7 @@ impl Payments {
         let mut change = Change::of(payment, "payment.canceled");
         change.payment.claim = None;
         change.apply(|p, at| p.cancel(reason, at)).map_err(illegal)?;
-        change.commit(&self.store, actor).await
+        change.commit(&self.store, self.snapshots, actor).await
     }
 
     /// Claims `payment` for `claim` before a processor with external effects
@@ -170,7 +170,7 @@ impl Payments {
         let mut change = Change::of(payment, action);
         change.payment.claim = Some(claim);
         change.attempt(claim.as_str(), "started", None);
-        match change.commit(&self.store, actor).await {
+        match change.commit(&self.store, self.snapshots, actor).await {
             Ok(record) => Ok(record.payment),
             Err(ServiceError::Conflict { .. }) => Err(operation_in_progress()),
             Err(e) => Err(e),
@@ -191,7 +191,7 @@ impl Payments {
         change.action = "payment.claim_released";
         change.payment.claim = None;
         change.attempt(operation, "processor_unavailable", None);
-        change.commit(&self.store, actor).await.map(drop)
+        change.commit(&self.store, self.snapshots, actor).await.map(drop)
     }
 }
 
