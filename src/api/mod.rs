@@ -23,6 +23,7 @@ pub mod pagination;
 pub mod request_id;
 pub mod routes;
 pub mod schema;
+pub mod views;
 
 use std::sync::Arc;
 

@@ -31,7 +31,7 @@ use super::pagination::ListResponse;
 use super::routes::api_keys::{self, ApiKeyView};
 use super::routes::webhook_endpoints::{self, WebhookAttemptView};
 use super::routes::{events, health, merchant, payments, refunds, tokens};
-use crate::services::payments::view::{PaymentView, RefundView};
+use super::views::{PaymentView, RefundView};
 use crate::webhooks::endpoint::WebhookEndpoint;
 use crate::webhooks::payload::EventView;
 

@@ -80,6 +80,7 @@ impl Gateway {
             Arc::clone(&options.vault),
             options.connectors,
             options.payments,
+            crate::api::views::snapshots(),
         );
         let payment_upkeep = tokio::spawn(expire_challenges(payments.clone()));
         let dev_mode = options.webhooks.dev;

@@ -12,19 +12,17 @@ use crate::connectors::{Connectors, RefundOutcome};
 use crate::domain::audit::Outcome;
 use crate::domain::event::EventType;
 use crate::domain::ids::{EventId, PaymentId, RefundId};
-use crate::domain::money::{Currency, MinorUnits, Money};
-use crate::domain::payment::PaymentStatus;
+use crate::domain::money::{MinorUnits, Money};
+use crate::domain::payment::{self as model, PaymentStatus, Refund, RefundStatus};
 use crate::domain::payment_fields::RefundReason;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::events::EventRow;
 use crate::store::group_commit::WriteJob;
-use crate::store::refunds::RefundRow;
 use crate::store::{self, Store, StoreError};
 
 use super::actor::Actor;
-use super::payments::view::RefundView;
-use super::payments::Caller;
+use super::payments::{Caller, Snapshots};
 use super::ServiceError;
 
 /// A parsed `POST /v1/refunds`.
@@ -40,17 +38,18 @@ pub struct NewRefund {
 pub async fn create(
     store: &Store,
     connectors: &Connectors,
+    snapshots: Snapshots,
     actor: &Actor,
     caller: Caller<'_>,
     new: NewRefund,
-) -> Result<RefundRow, ServiceError> {
+) -> Result<Refund, ServiceError> {
     let tenant = caller.tenant;
     if let Some(key) = &new.idempotency_key {
         let since = Timestamp::now()
             .saturating_sub(super::payments::RECOVERY_WINDOW)
             .as_millis();
-        if let Some(row) = store::refunds::get_by_idempotency_key(store.reader(), tenant, key, since).await? {
-            return Ok(row);
+        if let Some(refund) = store::refunds::get_by_idempotency_key(store.reader(), tenant, key, since).await? {
+            return Ok(refund);
         }
     }
     let payment = store::payments::get(store.reader(), tenant, &new.payment)
@@ -59,70 +58,65 @@ pub async fn create(
             resource: "payment",
             param: "payment",
         })?;
-    if payment.status != PaymentStatus::Succeeded.as_str() {
+    if payment.status() != PaymentStatus::Succeeded {
         return Err(ServiceError::Conflict {
             code: "payment_unexpected_state",
             message: format!(
                 "Only succeeded payments can be refunded; this one is {}",
-                payment.status
+                payment.status()
             ),
         });
     }
-    let refundable = payment.amount_received - payment.amount_refunded;
-    let amount = new.amount.map_or(refundable, MinorUnits::get);
-    if amount <= 0 || amount > refundable {
-        return Err(too_large(refundable));
-    }
+    let refundable = payment.state().refundable();
+    let amount = match new.amount.or_else(|| MinorUnits::parse(refundable, i64::MAX).ok()) {
+        Some(amount) if amount.get() <= refundable => amount,
+        _ => return Err(too_large(refundable)),
+    };
     let connector = connectors
         .get(&payment.connector)
         .ok_or_else(|| ServiceError::Store(StoreError::Corrupt(format!("unknown connector {}", payment.connector))))?;
     let now = Timestamp::now();
-    let id = RefundId::generate_time_ordered(now)?;
     let money = Money {
-        amount: MinorUnits::parse(amount, i64::MAX).map_err(|_| corrupt("amount"))?,
-        currency: Currency::parse(&payment.currency).map_err(|_| corrupt("currency"))?,
+        amount,
+        currency: payment.money().currency,
     };
     caller.check_limits(money, "amount")?;
-    let mut row = RefundRow {
-        id: id.to_string(),
-        merchant_id: tenant.merchant().to_string(),
-        payment_id: payment.id.clone(),
-        mode: payment.mode.clone(),
-        amount,
-        currency: payment.currency.clone(),
-        status: "pending".into(),
-        reason: new.reason.map(|r| r.as_str().to_owned()),
-        failure_reason: None,
-        processor_reference: None,
-        idempotency_key: new.idempotency_key.clone(),
-        created_at: now.as_millis(),
-        updated_at: now.as_millis(),
-    };
+    let mut refund = Refund::new(
+        model::NewRefund {
+            id: RefundId::generate_time_ordered(now)?,
+            tenant: payment.tenant.clone(),
+            payment: payment.id.clone(),
+            money,
+            reason: new.reason,
+            idempotency_key: new.idempotency_key.clone(),
+        },
+        now,
+    );
     let reference = payment.processor_reference.clone().unwrap_or_default();
     if connector.has_external_effects() {
-        write(store, actor, tenant, &new.payment, &row, Write::Reserve).await?;
-        let outcome = connector.refund(&reference, &id, money).await;
+        write(store, snapshots, actor, &refund, Vec::new(), Write::Reserve).await?;
+        let outcome = connector.refund(&reference, &refund.id, money).await;
         if matches!(outcome, Err(crate::connectors::ConnectorError::Timeout)) {
             // The refund may have happened: it stays `pending` with its
             // amount reserved (never failed and given back on a guess, which
             // would let a retry refund twice) until reconciled.
-            tracing::warn!(refund = %row.id, "refund timed out at the processor; left pending");
+            tracing::warn!(refund = %refund.id, "refund timed out at the processor; left pending");
             return Err(ServiceError::OutcomeUnknown {
                 operation: "refund",
                 retry_after: super::payments::CLAIM_TIMEOUT,
             });
         }
-        settle(&mut row, outcome);
-        write(store, actor, tenant, &new.payment, &row, Write::Settle).await?;
+        let events = settle(&mut refund, outcome);
+        write(store, snapshots, actor, &refund, events, Write::Settle).await?;
     } else {
-        let outcome = connector.refund(&reference, &id, money).await;
-        settle(&mut row, outcome);
-        write(store, actor, tenant, &new.payment, &row, Write::Whole).await?;
+        let outcome = connector.refund(&reference, &refund.id, money).await;
+        let events = settle(&mut refund, outcome);
+        write(store, snapshots, actor, &refund, events, Write::Whole).await?;
     }
-    Ok(row)
+    Ok(refund)
 }
 
-pub async fn get(store: &Store, tenant: &Tenant, id: &RefundId) -> Result<RefundRow, ServiceError> {
+pub async fn get(store: &Store, tenant: &Tenant, id: &RefundId) -> Result<Refund, ServiceError> {
     store::refunds::get(store.reader(), tenant, id)
         .await?
         .ok_or(ServiceError::NotFound {
@@ -137,28 +131,24 @@ pub async fn list(
     payment: Option<&PaymentId>,
     before: Option<&RefundId>,
     limit: i64,
-) -> Result<Vec<RefundRow>, ServiceError> {
+) -> Result<Vec<Refund>, ServiceError> {
     Ok(store::refunds::list(store.reader(), tenant, payment, before, limit).await?)
 }
 
-/// Applies the processor's answer to the refund row.
-fn settle(row: &mut RefundRow, outcome: Result<RefundOutcome, crate::connectors::ConnectorError>) {
-    row.updated_at = Timestamp::now().as_millis();
-    match outcome {
-        Ok(RefundOutcome::Succeeded { reference }) => {
-            row.status = "succeeded".into();
-            row.processor_reference = Some(reference);
-        }
-        Ok(RefundOutcome::Failed { code }) => {
-            row.status = "failed".into();
-            row.failure_reason = Some(code.as_str().to_owned());
-        }
+/// Applies the processor's answer to the pending refund; returns the events
+/// it causes.
+fn settle(refund: &mut Refund, outcome: Result<RefundOutcome, crate::connectors::ConnectorError>) -> Vec<EventType> {
+    let now = Timestamp::now();
+    let settled = match outcome {
+        Ok(RefundOutcome::Succeeded { reference }) => refund.succeed(reference, now),
+        Ok(RefundOutcome::Failed { code }) => refund.fail(code.as_str(), now),
         Err(e) => {
-            tracing::warn!(refund = %row.id, error = %e, "refund failed at the processor");
-            row.status = "failed".into();
-            row.failure_reason = Some(crate::connectors::DeclineCode::ProcessingError.as_str().to_owned());
+            tracing::warn!(refund = %refund.id, error = %e, "refund failed at the processor");
+            refund.fail(crate::connectors::DeclineCode::ProcessingError.as_str(), now)
         }
-    }
+    };
+    // A refund is settled once, right after it is made: never already settled.
+    settled.unwrap_or_default()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -173,33 +163,27 @@ enum Write {
 
 async fn write(
     store: &Store,
+    snapshots: Snapshots,
     actor: &Actor,
-    tenant: &Tenant,
-    payment: &PaymentId,
-    row: &RefundRow,
+    refund: &Refund,
+    events: Vec<EventType>,
     write: Write,
 ) -> Result<(), ServiceError> {
-    let succeeded = row.status == "succeeded";
-    let failed = row.status == "failed";
-    let event = match (write, succeeded, failed) {
-        (Write::Reserve, _, _) => None,
-        (_, true, _) => Some(EventType::RefundSucceeded),
-        (_, _, true) => Some(EventType::RefundFailed),
-        _ => None,
-    };
-    let event_row = match event {
-        Some(kind) => Some(EventRow {
+    let tenant = &refund.tenant;
+    let payment = &refund.payment;
+    let failed = refund.status() == RefundStatus::Failed;
+    let mut event_rows = Vec::with_capacity(events.len());
+    for kind in events {
+        event_rows.push(EventRow {
             id: EventId::generate_time_ordered(Timestamp::now())?.to_string(),
-            merchant_id: tenant.merchant().to_string(),
-            mode: row.mode.clone(),
+            merchant_id: tenant.merchant_str().to_owned(),
+            mode: tenant.mode_str().to_owned(),
             event_type: kind.as_str().to_owned(),
-            object_id: row.id.clone(),
-            data: serde_json::to_string(&RefundView::from_row(row))
-                .map_err(|e| StoreError::Corrupt(format!("refund snapshot: {e}")))?,
-            created_at: row.updated_at,
-        }),
-        None => None,
-    };
+            object_id: refund.id.to_string(),
+            data: (snapshots.refund)(refund).map_err(|e| StoreError::Corrupt(format!("refund snapshot: {e}")))?,
+            created_at: refund.updated_at.as_millis(),
+        });
+    }
     let action = match write {
         Write::Reserve => "refund.created",
         _ if failed => "refund.failed",
@@ -208,37 +192,37 @@ async fn write(
     let mut audit = actor.event(action, if failed { Outcome::Failure } else { Outcome::Success });
     audit.merchant_id = Some(tenant.merchant().to_string());
     audit.mode = Some(tenant.mode());
-    audit.resource = Some(row.id.clone());
+    audit.resource = Some(refund.id.to_string());
     audit.reason = Some(format!(
         "{} {} of {}{}",
-        row.amount,
-        row.currency.to_ascii_lowercase(),
-        row.payment_id,
-        row.failure_reason
+        refund.money.amount.get(),
+        refund.money.currency.api_code(),
+        refund.payment,
+        refund
+            .failure_reason
             .as_deref()
             .map(|r| format!(": {r}"))
             .unwrap_or_default()
     ));
-    let at = row.updated_at;
+    let at = refund.updated_at.as_millis();
+    let amount = refund.money.amount.get();
     let mut ops = match write {
         Write::Reserve => vec![
-            store::payments::reserve_refund_op(tenant, payment, row.amount, at),
-            store::refunds::insert_op(row),
+            store::payments::reserve_refund_op(tenant, payment, amount, at),
+            store::refunds::insert_op(refund),
         ],
         Write::Settle if failed => vec![
-            store::refunds::settle_op(row),
-            store::payments::release_refund_op(tenant, payment, row.amount, at),
+            store::refunds::settle_op(refund),
+            store::payments::release_refund_op(tenant, payment, amount, at),
         ],
-        Write::Settle => vec![store::refunds::settle_op(row)],
-        Write::Whole if failed => vec![store::refunds::insert_op(row)],
+        Write::Settle => vec![store::refunds::settle_op(refund)],
+        Write::Whole if failed => vec![store::refunds::insert_op(refund)],
         Write::Whole => vec![
-            store::payments::reserve_refund_op(tenant, payment, row.amount, at),
-            store::refunds::insert_op(row),
+            store::payments::reserve_refund_op(tenant, payment, amount, at),
+            store::refunds::insert_op(refund),
         ],
     };
-    if let Some(event) = &event_row {
-        ops.extend(store::events::insert_ops(std::slice::from_ref(event)));
-    }
+    ops.extend(store::events::insert_ops(&event_rows));
     let result = store.group_commit().run(WriteJob::new(ops, vec![audit])).await;
     match result {
         Ok(()) => Ok(()),
@@ -246,7 +230,7 @@ async fn write(
         Err(StoreError::Conflict) if write != Write::Settle => {
             let left = store::payments::get(store.reader(), tenant, payment)
                 .await?
-                .map_or(0, |p| p.amount_received - p.amount_refunded);
+                .map_or(0, |p| p.state().refundable());
             Err(too_large(left))
         }
         Err(e) => Err(e.into()),
@@ -259,8 +243,4 @@ fn too_large(refundable: i64) -> ServiceError {
         code: "amount_exceeds_refundable",
         message: format!("The refund amount must be between 1 and what is left to refund ({refundable})"),
     }
-}
-
-fn corrupt(column: &str) -> ServiceError {
-    ServiceError::Store(StoreError::Corrupt(format!("payments.{column}")))
 }

@@ -676,7 +676,14 @@ mod tests {
         let entries = payments::parse_history(&history).unwrap();
         let steps: Vec<_> = entries
             .iter()
-            .map(|e| (e.at, e.action.as_str(), e.to_status.as_str(), e.from_status.as_deref()))
+            .map(|e| {
+                (
+                    e.at.as_millis(),
+                    e.action.as_str(),
+                    e.to.as_str(),
+                    e.from.map(|s| s.as_str()),
+                )
+            })
             .collect();
         assert_eq!(
             steps,

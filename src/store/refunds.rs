@@ -1,57 +1,107 @@
 //! The `refunds` table. A refund row is written `pending` together with the
 //! reservation of its amount on the payment, then moved to `succeeded` or
-//! `failed` once the processor has answered.
+//! `failed` once the processor has answered. Rows exist only in here: every
+//! function takes or returns a [`Refund`].
 
 use sqlx::{Any, Executor};
 
 use super::write_op::{Failure, WriteOp};
 use super::StoreError;
-use crate::domain::ids::{PaymentId, RefundId};
+use crate::domain::api_key::Mode;
+use crate::domain::ids::{MerchantId, PaymentId, RefundId};
+use crate::domain::money::{Currency, MinorUnits, Money};
+use crate::domain::payment::{NewRefund, Refund, RefundStatus};
+use crate::domain::payment_fields::RefundReason;
 use crate::domain::tenant::Tenant;
+use crate::domain::time::Timestamp;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RefundRow {
-    pub id: String,
-    pub merchant_id: String,
-    pub payment_id: String,
-    pub mode: String,
-    pub amount: i64,
-    pub currency: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub failure_reason: Option<String>,
-    pub processor_reference: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+/// The columns of a refund, in the order of [`RefundRow`] and of the values
+/// of [`insert_op`] (written once: every statement uses it).
+macro_rules! refund_columns {
+    () => {
+        "id, merchant_id, payment_id, mode, amount, currency, status, reason, failure_reason, \
+         processor_reference, idempotency_key, created_at, updated_at"
+    };
 }
 
-const COLUMNS: &str = "id, merchant_id, payment_id, mode, amount, currency, status, reason, failure_reason, \
-                       processor_reference, idempotency_key, created_at, updated_at";
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct RefundRow {
+    id: String,
+    merchant_id: String,
+    payment_id: String,
+    mode: String,
+    amount: i64,
+    currency: String,
+    status: String,
+    reason: Option<String>,
+    failure_reason: Option<String>,
+    processor_reference: Option<String>,
+    idempotency_key: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn corrupt(column: &str) -> StoreError {
+    StoreError::Corrupt(format!("refunds.{column}"))
+}
+
+impl TryFrom<RefundRow> for Refund {
+    type Error = StoreError;
+
+    fn try_from(row: RefundRow) -> Result<Self, StoreError> {
+        let mode = Mode::parse(&row.mode).ok_or_else(|| corrupt("mode"))?;
+        let new = NewRefund {
+            id: RefundId::from_trusted(row.id),
+            tenant: Tenant::new(MerchantId::from_trusted(row.merchant_id), mode),
+            payment: PaymentId::from_trusted(row.payment_id),
+            money: Money {
+                amount: MinorUnits::parse(row.amount, i64::MAX).map_err(|_| corrupt("amount"))?,
+                currency: Currency::parse(&row.currency).map_err(|_| corrupt("currency"))?,
+            },
+            reason: row
+                .reason
+                .as_deref()
+                .map(|r| RefundReason::parse(r).ok_or_else(|| corrupt("reason")))
+                .transpose()?,
+            idempotency_key: row.idempotency_key,
+        };
+        Ok(Refund::from_stored(
+            new,
+            RefundStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
+            row.failure_reason,
+            row.processor_reference,
+            Timestamp::from_millis(row.created_at),
+            Timestamp::from_millis(row.updated_at),
+        ))
+    }
+}
+
+const COLUMNS: &str = refund_columns!();
 
 /// The statement of [`insert_op`].
-pub(crate) const INSERT_SQL: &str =
-    "INSERT INTO refunds (id, merchant_id, payment_id, mode, amount, currency, status, reason, failure_reason, \
-         processor_reference, idempotency_key, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+pub(crate) const INSERT_SQL: &str = concat!(
+    "INSERT INTO refunds (",
+    refund_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+);
 
-pub fn insert_op(row: &RefundRow) -> WriteOp {
+pub fn insert_op(refund: &Refund) -> WriteOp {
     WriteOp::new(
         INSERT_SQL,
         vec![
-            (&row.id).into(),
-            (&row.merchant_id).into(),
-            (&row.payment_id).into(),
-            (&row.mode).into(),
-            row.amount.into(),
-            (&row.currency).into(),
-            (&row.status).into(),
-            (&row.reason).into(),
-            (&row.failure_reason).into(),
-            (&row.processor_reference).into(),
-            (&row.idempotency_key).into(),
-            row.created_at.into(),
-            row.updated_at.into(),
+            refund.id.as_str().into(),
+            refund.tenant.merchant_str().into(),
+            refund.payment.as_str().into(),
+            refund.tenant.mode_str().into(),
+            refund.money.amount.get().into(),
+            refund.money.currency.code().into(),
+            refund.status().as_str().into(),
+            refund.reason.map(RefundReason::as_str).into(),
+            (&refund.failure_reason).into(),
+            (&refund.processor_reference).into(),
+            (&refund.idempotency_key).into(),
+            refund.created_at.as_millis().into(),
+            refund.updated_at.as_millis().into(),
         ],
     )
 }
@@ -63,17 +113,17 @@ pub(crate) const SETTLE_SQL: &str =
 
 /// Settles a pending refund; the job fails with `StoreError::Conflict` if
 /// it is no longer pending.
-pub fn settle_op(row: &RefundRow) -> WriteOp {
+pub fn settle_op(refund: &Refund) -> WriteOp {
     WriteOp::new(
         SETTLE_SQL,
         vec![
-            (&row.status).into(),
-            (&row.failure_reason).into(),
-            (&row.processor_reference).into(),
-            row.updated_at.into(),
-            (&row.id).into(),
-            (&row.merchant_id).into(),
-            (&row.mode).into(),
+            refund.status().as_str().into(),
+            (&refund.failure_reason).into(),
+            (&refund.processor_reference).into(),
+            refund.updated_at.as_millis().into(),
+            refund.id.as_str().into(),
+            refund.tenant.merchant_str().into(),
+            refund.tenant.mode_str().into(),
         ],
     )
     .expect_one(Failure::Conflict)
@@ -83,15 +133,16 @@ pub async fn get<'e>(
     db: impl Executor<'e, Database = Any>,
     tenant: &Tenant,
     id: &RefundId,
-) -> Result<Option<RefundRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
+) -> Result<Option<Refund>, StoreError> {
+    let row: Option<RefundRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM refunds WHERE id = $1 AND merchant_id = $2 AND mode = $3"
     ))
     .bind(id.as_str())
     .bind(tenant.merchant_str())
     .bind(tenant.mode_str())
     .fetch_optional(db)
-    .await?)
+    .await?;
+    row.map(Refund::try_from).transpose()
 }
 
 pub async fn get_by_idempotency_key<'e>(
@@ -99,8 +150,8 @@ pub async fn get_by_idempotency_key<'e>(
     tenant: &Tenant,
     key: &str,
     since: i64,
-) -> Result<Option<RefundRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
+) -> Result<Option<Refund>, StoreError> {
+    let row: Option<RefundRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND idempotency_key = $2 AND created_at >= $3 \
          AND mode = $4 ORDER BY id DESC LIMIT 1"
     ))
@@ -109,7 +160,8 @@ pub async fn get_by_idempotency_key<'e>(
     .bind(since)
     .bind(tenant.mode_str())
     .fetch_optional(db)
-    .await?)
+    .await?;
+    row.map(Refund::try_from).transpose()
 }
 
 /// Up to `limit` refunds of `merchant`, newest first, of one payment when
@@ -120,8 +172,8 @@ pub async fn list<'e>(
     payment: Option<&PaymentId>,
     before: Option<&RefundId>,
     limit: i64,
-) -> Result<Vec<RefundRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
+) -> Result<Vec<Refund>, StoreError> {
+    let rows: Vec<RefundRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND mode = $5 AND ($2 IS NULL OR payment_id = $2) \
          AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
     ))
@@ -131,5 +183,6 @@ pub async fn list<'e>(
     .bind(limit)
     .bind(tenant.mode_str())
     .fetch_all(db)
-    .await?)
+    .await?;
+    rows.into_iter().map(Refund::try_from).collect()
 }

@@ -21,6 +21,7 @@ mod idempotency;
 mod kek_rotation;
 mod merchant;
 mod migrations;
+mod payment_store;
 mod payments;
 mod process;
 mod processor_double;

@@ -72,11 +72,11 @@ async fn history_moves_into_the_payment_row(kind: Db) {
         .iter()
         .map(|e| {
             (
-                e.at,
+                e.at.as_millis(),
                 e.action.as_str(),
-                e.from_status.as_deref(),
-                e.to_status.as_str(),
-                e.amount,
+                e.from.map(|s| s.as_str()),
+                e.to.as_str(),
+                e.amount.map(|a| a.get()),
                 e.reason.as_deref(),
             )
         })

@@ -18,12 +18,11 @@ use utoipa::IntoParams;
 use crate::domain::idempotency_key::IdempotencyKey;
 use crate::domain::ids::{PaymentId, TokenId};
 use crate::domain::money::{Currency, InvalidAmount, MinorUnits, Money};
-use crate::domain::payment::{CaptureMethod, PaymentStatus};
+use crate::domain::payment::{ListFilter, PaymentStatus};
 use crate::domain::payment_fields::{self, CustomerEmail, Description, FieldError, Metadata, ReturnUrl};
-use crate::services::payments::view::PaymentView;
-use crate::services::payments::{Caller, CancellationReason, Confirmation, NewPayment, PaymentRecord};
+use crate::domain::time::Timestamp;
+use crate::services::payments::{Caller, Confirmation, NewPayment, PaymentRecord};
 use crate::services::ServiceError;
-use crate::store::payments::ListFilter;
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
@@ -31,6 +30,7 @@ use super::super::extract::{AppJson, AppQuery, OptionalJson, PathId};
 use super::super::field_schemas;
 use super::super::json_integer::JsonInteger;
 use super::super::pagination::ListResponse;
+use super::super::views::{CancellationReasonField, CaptureMethodField, PaymentView};
 use super::super::AppState;
 
 // Each field's schema states exactly what its parser accepts
@@ -47,7 +47,7 @@ pub struct CreatePayment {
     #[schema(schema_with = field_schemas::payment_method)]
     pub payment_method: Option<String>,
     /// `automatic` (default) or `manual`.
-    pub capture_method: Option<CaptureMethod>,
+    pub capture_method: Option<CaptureMethodField>,
     /// Confirm at once (needs `payment_method`). Default false.
     pub confirm: Option<bool>,
     #[schema(schema_with = field_schemas::description)]
@@ -82,7 +82,7 @@ pub struct CapturePayment {
 #[derive(Deserialize, utoipa::ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CancelPayment {
-    pub cancellation_reason: Option<CancellationReason>,
+    pub cancellation_reason: Option<CancellationReasonField>,
 }
 
 /// The query of `GET /v1/payments`; its OpenAPI description is
@@ -191,10 +191,10 @@ fn full_view(record: &PaymentRecord) -> PaymentBody {
     match record
         .snapshot
         .as_deref()
-        .and_then(|snapshot| PaymentView::json_with_history(snapshot, &record.history))
+        .and_then(|snapshot| PaymentView::json_with_history(snapshot, record.payment.history()))
     {
         Some(json) => PaymentBody::Spliced(json),
-        None => PaymentBody::View(Box::new(PaymentView::from_row(&record.row, Some(&record.history)))),
+        None => PaymentBody::View(Box::new(PaymentView::from_payment(&record.payment, true))),
     }
 }
 
@@ -225,7 +225,7 @@ pub async fn create(
         .map_err(field_error)?;
     let new = NewPayment {
         money,
-        capture_method: body.capture_method.unwrap_or_default(),
+        capture_method: body.capture_method.map(Into::into).unwrap_or_default(),
         payment_method: body.payment_method.as_deref().map(token).transpose()?,
         confirm: body.confirm.unwrap_or(false),
         description: body
@@ -351,7 +351,12 @@ pub async fn cancel(
     let id = payment_id(&id)?;
     let record = state
         .payments
-        .cancel(&auth.actor(), auth.tenant(), &id, body.cancellation_reason)
+        .cancel(
+            &auth.actor(),
+            auth.tenant(),
+            &id,
+            body.cancellation_reason.map(Into::into),
+        )
         .await?;
     audited.mark();
     Ok(full_view(&record))
@@ -412,12 +417,13 @@ pub async fn list(
         .transpose()
     };
     let filter = ListFilter {
-        status: status.map(PaymentStatus::as_str),
-        created_gte: millis("created[gte]", query.created_gte)?,
-        created_lte: millis("created[lte]", query.created_lte)?.map(|ms| ms.saturating_add(999)),
-        before: before.as_ref(),
+        status,
+        created_gte: millis("created[gte]", query.created_gte)?.map(Timestamp::from_millis),
+        created_lte: millis("created[lte]", query.created_lte)?
+            .map(|ms| Timestamp::from_millis(ms.saturating_add(999))),
+        before,
     };
-    let rows = state.payments.list(auth.tenant(), filter, limit + 1).await?;
-    let views = rows.iter().map(|r| PaymentView::from_row(r, None)).collect();
+    let payments = state.payments.list(auth.tenant(), &filter, limit + 1).await?;
+    let views = payments.iter().map(|p| PaymentView::from_payment(p, false)).collect();
     Ok(Json(ListResponse::from_overfetch(views, limit)))
 }

@@ -10,7 +10,6 @@ use utoipa::IntoParams;
 use crate::domain::idempotency_key::IdempotencyKey;
 use crate::domain::ids::{PaymentId, RefundId};
 use crate::domain::payment_fields::RefundReason;
-use crate::services::payments::view::RefundView;
 use crate::services::refunds::{self, NewRefund};
 
 use super::super::auth::{AuditedInTx, Authenticated};
@@ -19,6 +18,7 @@ use super::super::extract::{AppJson, AppQuery, PathId};
 use super::super::field_schemas;
 use super::super::json_integer::JsonInteger;
 use super::super::pagination::{ListParams, ListResponse};
+use super::super::views::RefundView;
 use super::super::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -76,16 +76,17 @@ pub async fn create(
         reason: body.reason,
         idempotency_key: idempotency_key.map(|k| k.scoped_to(&auth.key().lineage)),
     };
-    let row = refunds::create(
+    let refund = refunds::create(
         &state.store,
         state.payments.connectors(),
+        state.payments.snapshots(),
         &auth.actor(),
         super::payments::caller(&auth),
         new,
     )
     .await?;
     audited.mark();
-    Ok(Json(RefundView::from_row(&row)))
+    Ok(Json(RefundView::from_refund(&refund)))
 }
 
 #[utoipa::path(get, path = "/v1/refunds/{id}", operation_id = "get_refund", tag = "refunds",
@@ -99,8 +100,8 @@ pub async fn show(
     PathId(id): PathId,
 ) -> Result<Json<RefundView>, ApiError> {
     let id = RefundId::parse(&id).map_err(|_| ApiError::not_found("refund", "id"))?;
-    let row = refunds::get(&state.store, auth.tenant(), &id).await?;
-    Ok(Json(RefundView::from_row(&row)))
+    let refund = refunds::get(&state.store, auth.tenant(), &id).await?;
+    Ok(Json(RefundView::from_refund(&refund)))
 }
 
 #[utoipa::path(get, path = "/v1/refunds", operation_id = "list_refunds", tag = "refunds", params(RefundListQuery),
@@ -127,7 +128,7 @@ pub async fn list(
                 .map_err(|_| ApiError::invalid("payment", "parameter_invalid", "payment is not a payment id"))
         })
         .transpose()?;
-    let rows = refunds::list(
+    let found = refunds::list(
         &state.store,
         auth.tenant(),
         payment.as_ref(),
@@ -135,6 +136,6 @@ pub async fn list(
         limit + 1,
     )
     .await?;
-    let views = rows.iter().map(RefundView::from_row).collect();
+    let views = found.iter().map(RefundView::from_refund).collect();
     Ok(Json(ListResponse::from_overfetch(views, limit)))
 }

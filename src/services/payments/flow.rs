@@ -6,14 +6,13 @@ use crate::connectors::{
     Authentication, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, CardDetails, Connector, ConnectorError,
     DeclineCode, RemoteStatus,
 };
-use crate::domain::api_key::Mode;
-use crate::domain::event::EventType;
 use crate::domain::ids::PaymentId;
-use crate::domain::payment::{CaptureMethod, Step};
+use crate::domain::money::MinorUnits;
+use crate::domain::payment::{CaptureMethod, Decline, NextAction};
+use crate::domain::payment_fields::ReturnUrl;
 use crate::domain::random;
 
 use super::change::Change;
-use super::view::NextActionView;
 use super::PaymentPolicy;
 
 /// Authorizes a payment in `processing` (and captures it when its capture
@@ -29,19 +28,15 @@ pub(super) async fn authorize(
         fail(change, "authorize", DeclineCode::ExpiredCard);
         return;
     }
-    let payment = PaymentId::from_trusted(change.row.id.clone());
-    let mode = if change.row.mode == "live" {
-        Mode::Live
-    } else {
-        Mode::Test
-    };
+    let payment = change.payment.id.clone();
+    let customer_ip = change.payment.customer_ip.map(|ip| ip.to_string());
     let request = AuthorizeRequest {
         payment: &payment,
-        mode,
-        money: change.state.money,
+        mode: change.payment.tenant.mode(),
+        money: change.payment.money(),
         card,
         authentication,
-        customer_ip: change.row.customer_ip.as_deref(),
+        customer_ip: customer_ip.as_deref(),
     };
     let outcome = match connector.authorize(request).await {
         Err(ConnectorError::Timeout) => after_timeout(connector, &payment).await,
@@ -49,22 +44,21 @@ pub(super) async fn authorize(
     };
     match outcome {
         Ok(AuthorizeOutcome::Approved { reference }) => {
-            change.row.processor_reference = Some(reference.clone());
-            if change.step(Step::Authorized, "approved", None).is_err() {
+            change.payment.processor_reference = Some(reference.clone());
+            if change.apply(|p, at| p.authorize(at)).is_err() {
                 return;
             }
-            match change.state.capture_method {
-                CaptureMethod::Manual => change.emit(EventType::PaymentAmountCapturableUpdated),
-                CaptureMethod::Automatic => capture_at_once(connector, change, &reference).await,
+            if change.payment.capture_method() == CaptureMethod::Automatic {
+                capture_at_once(connector, change, &reference).await;
             }
         }
         Ok(AuthorizeOutcome::Declined { code, reference }) => {
-            change.row.processor_reference = reference;
+            change.payment.processor_reference = reference;
             fail(change, "authorize", code);
         }
         Ok(AuthorizeOutcome::ChallengeRequired { reference }) => challenge(policy, change, reference),
         Err(e) => {
-            tracing::warn!(payment = %change.row.id, connector = connector.name(), error = %e, "authorization failed");
+            tracing::warn!(payment = %change.payment.id, connector = connector.name(), error = %e, "authorization failed");
             let code = match e {
                 ConnectorError::Timeout => DeclineCode::ProcessorTimeout,
                 _ => DeclineCode::ProcessingError,
@@ -84,12 +78,12 @@ async fn after_timeout(connector: &dyn Connector, payment: &PaymentId) -> Result
 }
 
 async fn capture_at_once(connector: &dyn Connector, change: &mut Change, reference: &str) {
-    let amount = change.state.amount_capturable;
-    match connector.capture(reference, change.state.money).await {
+    let Ok(amount) = MinorUnits::parse(change.payment.state().amount_capturable, i64::MAX) else {
+        return;
+    };
+    match connector.capture(reference, change.payment.money()).await {
         Ok(CaptureOutcome::Captured) => {
-            if change.step(Step::Capture { amount }, "succeeded", None).is_ok() {
-                change.emit(EventType::PaymentSucceeded);
-            }
+            let _ = change.apply(|p, at| p.capture(amount, at));
         }
         Ok(CaptureOutcome::Failed { code }) => {
             // Release the hold rather than leave an authorization nobody captures.
@@ -97,7 +91,7 @@ async fn capture_at_once(connector: &dyn Connector, change: &mut Change, referen
             fail(change, "capture", code);
         }
         Err(e) => {
-            tracing::warn!(payment = %change.row.id, connector = connector.name(), error = %e, "capture failed");
+            tracing::warn!(payment = %change.payment.id, connector = connector.name(), error = %e, "capture failed");
             let _ = connector.void(reference).await;
             fail(change, "capture", DeclineCode::ProcessingError);
         }
@@ -111,34 +105,21 @@ fn challenge(policy: &PaymentPolicy, change: &mut Change, reference: String) {
         fail(change, "authorize", DeclineCode::ProcessingError);
         return;
     };
-    let expires = change.now.saturating_add(policy.challenge_ttl);
-    let action = NextActionView {
-        kind: "redirect_to_url".into(),
+    let action = NextAction {
         url: format!(
             "{}/sandbox/3ds/{}?challenge={secret}",
             policy.public_url.trim_end_matches('/'),
-            change.row.id
+            change.payment.id
         ),
-        return_url: change.row.return_url.clone(),
-        expires_at: expires.as_secs(),
+        return_url: change
+            .payment
+            .return_url
+            .as_ref()
+            .map(|u| ReturnUrl::as_str(u).to_owned()),
+        expires_at: change.now.saturating_add(policy.challenge_ttl),
     };
-    let Ok(json) = serde_json::to_string(&action) else {
-        fail(change, "authorize", DeclineCode::ProcessingError);
-        return;
-    };
-    change.row.processor_reference = Some(reference);
-    if change
-        .step(
-            Step::RequireAction,
-            "challenge_required",
-            Some("3-D Secure challenge".into()),
-        )
-        .is_ok()
-    {
-        change.row.next_action = Some(json);
-        change.row.action_expires_at = Some(expires.as_millis());
-        change.emit(EventType::PaymentRequiresAction);
-    }
+    change.payment.processor_reference = Some(reference);
+    let _ = change.apply(|p, at| p.require_action(action, at));
 }
 
 /// Fails the payment with `code`, recorded as the outcome of `action`.
@@ -149,18 +130,13 @@ fn fail(change: &mut Change, action: &str, code: DeclineCode) {
         "declined"
     };
     change.attempt(action, outcome, Some(code.as_str().to_owned()));
-    if change
-        .step(Step::Fail, "failed", Some(code.as_str().to_owned()))
-        .is_ok()
-    {
-        declined(change, code);
-    }
+    let _ = change.apply(|p, at| p.fail(decline(code), code.as_str().to_owned(), at));
 }
 
-/// Marks a failed payment's decline and emits `payment.failed`.
-pub(super) fn declined(change: &mut Change, code: DeclineCode) {
-    change.row.decline_code = Some(code.as_str().to_owned());
-    change.row.failure_code = Some(code.as_str().to_owned());
-    change.row.failure_message = Some(code.message().to_owned());
-    change.emit(EventType::PaymentFailed);
+/// The payment's record of a decline.
+pub(super) fn decline(code: DeclineCode) -> Decline {
+    Decline {
+        code: code.as_str().to_owned(),
+        message: code.message().to_owned(),
+    }
 }

@@ -1,35 +1,33 @@
-//! Payments: create, confirm, capture, cancel, read; the customer's 3-D
-//! Secure challenge; expiry of unanswered challenges.
+//! Payments: create, confirm, read and list here; capture and cancel (with
+//! their claims at processors with external effects) in `settle`; the
+//! customer's 3-D Secure challenge and the expiry of unanswered ones in
+//! `challenge`.
 //!
-//! Every change goes through the domain state machine ([`PaymentState`]) and
-//! is written by [`change::Change::commit`]: payment row, history entries,
-//! events (the webhook outbox) and audit entry in one transaction. Processor
-//! calls happen outside any transaction; a connector with effects outside the
-//! gateway gets a `processing` record written first, so a crash in between
-//! leaves something to reconcile. The card number leaves the vault only for
-//! the connector call and is zeroized afterwards.
+//! Every change is a transition of the domain [`Payment`] (which returns the
+//! events it causes), written by [`change::Change::commit`]: the payment with
+//! its history, events (the webhook outbox) and audit entry in one
+//! transaction. Processor calls happen outside any transaction; a connector
+//! with effects outside the gateway gets a `processing` record written first,
+//! so a crash in between leaves something to reconcile. The card number
+//! leaves the vault only for the connector call and is zeroized afterwards.
 
+mod challenge;
 mod change;
 mod flow;
-pub mod view;
+mod settle;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use subtle::ConstantTimeEq;
-
-use crate::connectors::{Authentication, Connector, ConnectorError, Connectors, RemoteStatus};
-use crate::domain::api_key::Mode;
-use crate::domain::event::EventType;
-use crate::domain::ids::{MerchantId, PaymentId, TokenId};
-use crate::domain::money::{Currency, MinorUnits, Money};
-use crate::domain::payment::{CaptureMethod, PaymentError, PaymentState, PaymentStatus, Step};
+use crate::connectors::{Connector, Connectors};
+use crate::domain::ids::{PaymentId, TokenId};
+use crate::domain::money::Money;
+use crate::domain::payment::{CaptureMethod, ListFilter, Payment, PaymentDraft, PaymentError};
 use crate::domain::payment_fields::{CustomerEmail, Description, Metadata, ReturnUrl};
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
-use crate::store::payments::{HistoryEntry, ListFilter, PaymentRow};
 use crate::store::{self, Store, StoreError};
 
 use super::actor::Actor;
@@ -37,8 +35,8 @@ use super::tokens;
 use super::ServiceError;
 use crate::vault::Vault;
 
+pub use challenge::ChallengeResult;
 use change::Change;
-use view::NextActionView;
 
 /// How far back an idempotency key finds the payment it created (the
 /// Idempotency-Key layer replays answers; this catches a retry that took over
@@ -74,6 +72,15 @@ impl Default for PaymentPolicy {
     }
 }
 
+/// How a payment and a refund look to merchants, as their events carry them:
+/// the edge's views (`api::views`), given to the service when it is built so
+/// that data flows one way (the service names no view or schema).
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshots {
+    pub payment: fn(&Payment) -> Result<String, serde_json::Error>,
+    pub refund: fn(&crate::domain::payment::Refund) -> Result<String, serde_json::Error>,
+}
+
 /// The payments service, shared by every request.
 #[derive(Clone)]
 pub struct Payments {
@@ -81,6 +88,7 @@ pub struct Payments {
     vault: Arc<Vault>,
     connectors: Connectors,
     policy: Arc<PaymentPolicy>,
+    snapshots: Snapshots,
 }
 
 impl std::fmt::Debug for Payments {
@@ -148,63 +156,45 @@ pub struct Confirmation {
     pub return_url: Option<ReturnUrl>,
 }
 
-/// Why a merchant cancels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CancellationReason {
-    Duplicate,
-    Fraudulent,
-    RequestedByCustomer,
-    Abandoned,
-}
-
-impl CancellationReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CancellationReason::Duplicate => "duplicate",
-            CancellationReason::Fraudulent => "fraudulent",
-            CancellationReason::RequestedByCustomer => "requested_by_customer",
-            CancellationReason::Abandoned => "abandoned",
-        }
-    }
-}
-
-/// A payment with its history, as single-payment responses show it.
+/// A payment as single-payment responses show it (with its history).
 #[derive(Debug, Clone)]
 pub struct PaymentRecord {
-    pub row: PaymentRow,
-    pub history: Vec<HistoryEntry>,
+    pub payment: Payment,
     /// The payment's JSON without its history, exactly as the events of the
     /// change that wrote it carry it; present when this request wrote it, so
     /// that the response reuses it instead of serializing the payment again.
     pub snapshot: Option<String>,
 }
 
-/// A stored payment with its history taken from its row.
-fn record_of(row: PaymentRow) -> Result<PaymentRecord, ServiceError> {
-    let history = store::payments::parse_history(&row.history)?;
-    Ok(PaymentRecord {
-        row,
-        history,
-        snapshot: None,
-    })
-}
-
-/// Where the customer's browser goes after answering a challenge.
-#[derive(Debug, Clone)]
-pub struct ChallengeResult {
-    pub payment: PaymentRow,
-    pub return_url: Option<String>,
+impl From<Payment> for PaymentRecord {
+    fn from(payment: Payment) -> Self {
+        Self {
+            payment,
+            snapshot: None,
+        }
+    }
 }
 
 impl Payments {
-    pub fn new(store: Store, vault: Arc<Vault>, connectors: Connectors, policy: PaymentPolicy) -> Self {
+    pub fn new(
+        store: Store,
+        vault: Arc<Vault>,
+        connectors: Connectors,
+        policy: PaymentPolicy,
+        snapshots: Snapshots,
+    ) -> Self {
         Self {
             store,
             vault,
             connectors,
             policy: Arc::new(policy),
+            snapshots,
         }
+    }
+
+    /// The views events carry.
+    pub fn snapshots(&self) -> Snapshots {
+        self.snapshots
     }
 
     pub fn policy(&self) -> &PaymentPolicy {
@@ -234,8 +224,8 @@ impl Payments {
             // first attempt created instead of creating a second one.
             let since = Timestamp::now().saturating_sub(RECOVERY_WINDOW).as_millis();
             let found = store::payments::get_by_idempotency_key(self.store.reader(), caller.tenant, key, since).await?;
-            if let Some(row) = found {
-                return record_of(row);
+            if let Some(payment) = found {
+                return Ok(payment.into());
             }
         }
         if new.confirm && new.payment_method.is_none() {
@@ -251,61 +241,33 @@ impl Payments {
             None => None,
         };
         let now = Timestamp::now();
-        let id = PaymentId::generate_time_ordered(now)?;
-        let state = PaymentState::new(new.money, new.capture_method, new.payment_method.is_some());
-        let row = PaymentRow {
-            id: id.to_string(),
-            merchant_id: caller.tenant.merchant().to_string(),
-            mode: caller.tenant.mode_str().to_owned(),
-            status: state.status.as_str().to_owned(),
-            amount: new.money.amount.get(),
-            currency: new.money.currency.code().to_owned(),
-            capture_method: new.capture_method.as_str().to_owned(),
-            payment_method: new.payment_method.as_ref().map(|t| t.to_string()),
-            amount_capturable: 0,
-            amount_received: 0,
-            amount_refunded: 0,
-            description: new.description.as_ref().map(|d| d.as_str().to_owned()),
-            metadata: serde_json::to_string(&new.metadata).unwrap_or_else(|_| "{}".into()),
-            customer_ip: new.customer_ip.map(|ip| ip.to_string()),
-            customer_email: new.customer_email.as_ref().map(|e| e.as_str().to_owned()),
-            return_url: new.return_url.as_ref().map(|u| u.as_str().to_owned()),
+        let draft = PaymentDraft {
+            id: PaymentId::generate_time_ordered(now)?,
+            tenant: caller.tenant.clone(),
+            money: new.money,
+            capture_method: new.capture_method,
+            payment_method: new.payment_method,
+            description: new.description,
+            metadata: new.metadata,
+            customer_ip: new.customer_ip,
+            customer_email: new.customer_email,
+            return_url: new.return_url,
             connector: connector.name().to_owned(),
-            processor_reference: None,
-            decline_code: None,
-            failure_code: None,
-            failure_message: None,
-            next_action: None,
-            action_expires_at: None,
-            cancellation_reason: None,
-            idempotency_key: new.idempotency_key.clone(),
-            claim: None,
-            version: 1,
-            created_at: now.as_millis(),
-            updated_at: now.as_millis(),
-            history: "[]".to_owned(),
+            idempotency_key: new.idempotency_key,
         };
-        let mut change = Change {
-            row,
-            state,
-            is_new: true,
-            history: Vec::new(),
-            events: vec![EventType::PaymentCreated],
-            action: "payment.created",
-            now,
-        };
-        change.created();
+        let (payment, events) = Payment::create(draft, now);
+        let mut change = Change::create(payment, events, now);
         if let (true, Some(card)) = (new.confirm, card) {
             change.action = "payment.confirmed";
-            change.step(Step::Confirm, "succeeded", None).map_err(illegal)?;
+            change.apply(Payment::confirm).map_err(illegal)?;
             if connector.has_external_effects() {
                 change = self.write_ahead(change, actor).await?;
                 flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-                return change.commit(&self.store, actor).await;
+                return change.commit(&self.store, self.snapshots, actor).await;
             }
             flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
         }
-        change.commit(&self.store, actor).await
+        change.commit(&self.store, self.snapshots, actor).await
     }
 
     /// Confirms a payment waiting for confirmation (attaching a card first if
@@ -317,24 +279,21 @@ impl Payments {
         id: &PaymentId,
         confirmation: Confirmation,
     ) -> Result<PaymentRecord, ServiceError> {
-        let row = self.load(caller.tenant, id).await?;
-        let state = state_of(&row)?;
-        caller.check_limits(state.money, "amount")?;
-        let mut change = Change::of(row.clone(), state, "payment.confirmed");
-        if let Some(token) = &confirmation.payment_method {
+        let payment = self.load(caller.tenant, id).await?;
+        caller.check_limits(payment.money(), "amount")?;
+        let mut change = Change::of(payment, "payment.confirmed");
+        if let Some(token) = confirmation.payment_method {
             change
-                .step(Step::AttachPaymentMethod, "succeeded", None)
+                .apply(|p, at| p.attach_payment_method(token, at))
                 .map_err(illegal)?;
-            change.row.payment_method = Some(token.to_string());
         }
-        if let Some(url) = &confirmation.return_url {
-            change.row.return_url = Some(url.as_str().to_owned());
+        if let Some(url) = confirmation.return_url {
+            change.payment.return_url = Some(url);
         }
         let token = change
-            .row
+            .payment
             .payment_method
-            .as_deref()
-            .map(|t| TokenId::from_trusted(t.to_owned()))
+            .clone()
             .ok_or_else(|| ServiceError::Conflict {
                 // The payment's state, not the request's shape: the same
                 // body confirms a payment that has a card.
@@ -342,345 +301,36 @@ impl Payments {
                 message: "This payment has no payment_method; pass one to confirm".to_owned(),
             })?;
         // Refuse before the card is opened (and its CVC consumed).
-        change.state.clone().apply(Step::Confirm).map_err(illegal)?;
+        change
+            .payment
+            .check(crate::domain::payment::Step::Confirm)
+            .map_err(illegal)?;
         let card = self.open_card(caller.tenant, &token, true).await?;
-        let connector = self.connector(&change.row.connector)?;
-        change.step(Step::Confirm, "succeeded", None).map_err(illegal)?;
+        let connector = self.connector(&change.payment.connector)?;
+        change.apply(Payment::confirm).map_err(illegal)?;
         if connector.has_external_effects() {
             change = self.write_ahead(change, actor).await?;
         }
         flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-        change.commit(&self.store, actor).await
-    }
-
-    /// Captures an authorized payment, fully or partly (`amount` ≤ authorized;
-    /// the rest is released).
-    pub async fn capture(
-        &self,
-        actor: &Actor,
-        caller: Caller<'_>,
-        id: &PaymentId,
-        amount: Option<MinorUnits>,
-    ) -> Result<PaymentRecord, ServiceError> {
-        let row = self.load(caller.tenant, id).await?;
-        refuse_if_claimed(&row)?;
-        let state = state_of(&row)?;
-        let amount = amount.map_or(state.amount_capturable, MinorUnits::get);
-        // The state machine decides before the processor is asked.
-        state.clone().apply(Step::Capture { amount }).map_err(|e| match e {
-            PaymentError::AmountOutOfRange { max } => ServiceError::ExceedsBalance {
-                param: "amount_to_capture",
-                code: "amount_exceeds_capturable",
-                message: format!("amount_to_capture must be between 1 and the authorized amount ({max})"),
-            },
-            other => illegal(other),
-        })?;
-        let connector = self.connector(&row.connector)?;
-        let reference = row.processor_reference.clone().unwrap_or_default();
-        let money = Money {
-            amount: MinorUnits::parse(amount, i64::MAX).map_err(|_| corrupt("amount"))?,
-            currency: currency_of(&row)?,
-        };
-        caller.check_limits(money, "amount_to_capture")?;
-        // A processor with effects outside the gateway is called only by the
-        // request whose claim won the compare-and-set: two concurrent
-        // captures never both reach it.
-        let claimed = connector.has_external_effects();
-        // A claim left by a gateway that died mid-call (it is past
-        // CLAIM_TIMEOUT, or `refuse_if_claimed` would have refused): the
-        // processor may already have captured.
-        let taken_over = row.claim.is_some();
-        let row = if claimed {
-            self.claim(actor, row, &state, "capture").await?
-        } else {
-            row
-        };
-        let mut change = Change::of(row, state, "payment.captured");
-        change.row.claim = None;
-        let already = if taken_over {
-            self.remote_status(connector.as_ref(), id).await
-        } else {
-            None
-        };
-        let call = async {
-            match already {
-                Some(RemoteStatus::Captured { .. }) => Ok(crate::connectors::CaptureOutcome::Captured),
-                _ => connector.capture(&reference, money).await,
-            }
-        };
-        let outcome = match call.await {
-            // The capture may have happened: ask the processor before the
-            // claim is given up, so a retry never captures twice.
-            Err(ConnectorError::Timeout) if claimed => match self.remote_status(connector.as_ref(), id).await {
-                Some(RemoteStatus::Captured { .. }) => Ok(crate::connectors::CaptureOutcome::Captured),
-                Some(RemoteStatus::Authorized { .. }) => Err(ConnectorError::Unavailable("capture timed out".into())),
-                _ => return Err(outcome_unknown("capture")),
-            },
-            other => other,
-        };
-        match outcome {
-            Ok(crate::connectors::CaptureOutcome::Captured) => {
-                change
-                    .step(Step::Capture { amount }, "succeeded", None)
-                    .map_err(illegal)?;
-                change.emit(EventType::PaymentCaptured);
-                change.emit(EventType::PaymentSucceeded);
-                change.commit(&self.store, actor).await
-            }
-            Ok(crate::connectors::CaptureOutcome::Failed { code }) => {
-                change.action = "payment.capture_failed";
-                change.attempt("capture", "declined", Some(code.as_str().to_owned()));
-                change.commit(&self.store, actor).await?;
-                Err(ServiceError::Declined {
-                    code: code.as_str(),
-                    message: code.message().to_owned(),
-                })
-            }
-            Err(e) => {
-                if claimed {
-                    self.release_claim(change, actor, "capture").await?;
-                }
-                Err(ServiceError::ProcessorUnavailable { detail: e.to_string() })
-            }
-        }
-    }
-
-    /// Cancels a payment that is not yet captured, releasing any authorization.
-    pub async fn cancel(
-        &self,
-        actor: &Actor,
-        tenant: &Tenant,
-        id: &PaymentId,
-        reason: Option<CancellationReason>,
-    ) -> Result<PaymentRecord, ServiceError> {
-        let row = self.load(tenant, id).await?;
-        refuse_if_claimed(&row)?;
-        let state = state_of(&row)?;
-        state.clone().apply(Step::Cancel).map_err(illegal)?;
-        let mut row = row;
-        if state.status == PaymentStatus::RequiresCapture {
-            let connector = self.connector(&row.connector)?;
-            if connector.has_external_effects() {
-                row = self.claim(actor, row, &state, "cancel").await?;
-            }
-            let reference = row.processor_reference.clone().unwrap_or_default();
-            let claimed = row.claim.is_some();
-            let voided = match connector.void(&reference).await {
-                // The void may have happened: ask before giving the claim up.
-                Err(ConnectorError::Timeout) if claimed => match self.remote_status(connector.as_ref(), id).await {
-                    Some(RemoteStatus::Voided) => Ok(()),
-                    Some(RemoteStatus::Authorized { .. }) => Err(ConnectorError::Unavailable("void timed out".into())),
-                    _ => return Err(outcome_unknown("cancel")),
-                },
-                other => other,
-            };
-            if let Err(e) = voided {
-                if claimed {
-                    self.release_claim(Change::of(row, state, "payment.canceled"), actor, "cancel")
-                        .await?;
-                }
-                return Err(ServiceError::ProcessorUnavailable { detail: e.to_string() });
-            }
-        }
-        let mut change = Change::of(row, state, "payment.canceled");
-        change.row.claim = None;
-        change
-            .step(Step::Cancel, "succeeded", reason.map(|r| r.as_str().to_owned()))
-            .map_err(illegal)?;
-        change.row.cancellation_reason = reason.map(|r| r.as_str().to_owned());
-        change.row.next_action = None;
-        change.row.action_expires_at = None;
-        change.emit(EventType::PaymentCanceled);
-        change.commit(&self.store, actor).await
+        change.commit(&self.store, self.snapshots, actor).await
     }
 
     pub async fn get(&self, tenant: &Tenant, id: &PaymentId) -> Result<PaymentRecord, ServiceError> {
-        let row = self.load(tenant, id).await?;
-        record_of(row)
+        Ok(self.load(tenant, id).await?.into())
     }
 
-    pub async fn list(
-        &self,
-        tenant: &Tenant,
-        filter: ListFilter<'_>,
-        limit: i64,
-    ) -> Result<Vec<PaymentRow>, ServiceError> {
+    pub async fn list(&self, tenant: &Tenant, filter: &ListFilter, limit: i64) -> Result<Vec<Payment>, ServiceError> {
         Ok(store::payments::list(self.store.reader(), tenant, filter, limit).await?)
-    }
-
-    /// Claims `row` for `operation` (`capture`, `cancel`) before a processor
-    /// with external effects is called: one compare-and-set, so of two
-    /// concurrent requests only one goes on to the processor; the other gets
-    /// a 409. Returns the row as claimed.
-    async fn claim(
-        &self,
-        actor: &Actor,
-        row: PaymentRow,
-        state: &PaymentState,
-        operation: &'static str,
-    ) -> Result<PaymentRow, ServiceError> {
-        let mut claim = Change::of(row, state.clone(), claim_action(operation));
-        claim.row.claim = Some(operation.to_owned());
-        claim.attempt(operation, "started", None);
-        match claim.commit(&self.store, actor).await {
-            Ok(record) => Ok(record.row),
-            Err(ServiceError::Conflict { .. }) => Err(operation_in_progress()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Where the processor says a payment stands, when it can say.
-    async fn remote_status(&self, connector: &dyn Connector, id: &PaymentId) -> Option<RemoteStatus> {
-        connector.sync(id).await.ok()
-    }
-
-    /// Gives a claim back once the processor surely did not act (it refused
-    /// the call, or says the payment is still only authorized), so that the
-    /// operation may be retried at once. A call with an unknown outcome keeps
-    /// its claim until [`CLAIM_TIMEOUT`].
-    async fn release_claim(&self, change: Change, actor: &Actor, operation: &str) -> Result<(), ServiceError> {
-        let mut change = change;
-        change.action = "payment.claim_released";
-        change.row.claim = None;
-        change.attempt(operation, "processor_unavailable", None);
-        change.commit(&self.store, actor).await.map(drop)
-    }
-
-    /// The customer answered the challenge page: resume authorization, or
-    /// fail the payment. `challenge` is the secret from the page's URL.
-    pub async fn complete_challenge(
-        &self,
-        actor: &Actor,
-        id: &PaymentId,
-        challenge: &str,
-        approved: bool,
-    ) -> Result<ChallengeResult, ServiceError> {
-        let unknown = || ServiceError::NotFound {
-            resource: "challenge",
-            param: "challenge",
-        };
-        let row = store::payments::get_unscoped(self.store.reader(), id)
-            .await?
-            .ok_or_else(unknown)?;
-        let action: NextActionView = row
-            .next_action
-            .as_deref()
-            .and_then(|a| serde_json::from_str(a).ok())
-            .ok_or_else(unknown)?;
-        if !challenge_matches(&action.url, challenge) {
-            return Err(unknown());
-        }
-        let now = Timestamp::now();
-        if row.status != PaymentStatus::RequiresAction.as_str()
-            || row.action_expires_at.is_none_or(|t| t < now.as_millis())
-        {
-            return Err(ServiceError::Conflict {
-                code: "challenge_expired",
-                message: "This authentication has expired or was already answered".into(),
-            });
-        }
-        let merchant = MerchantId::from_trusted(row.merchant_id.clone());
-        let mode = Mode::parse(&row.mode).ok_or_else(|| corrupt("mode"))?;
-        let tenant = Tenant::new(merchant.clone(), mode);
-        let return_url = row.return_url.clone();
-        let mut change = Change::of(row.clone(), state_of(&row)?, "payment.authenticated");
-        change.row.next_action = None;
-        change.row.action_expires_at = None;
-        if !approved {
-            change.action = "payment.authentication_failed";
-            change
-                .step(Step::Fail, "failed", Some("the customer failed authentication".into()))
-                .map_err(illegal)?;
-            flow::declined(&mut change, crate::connectors::DeclineCode::AuthenticationFailed);
-            let payment = change.commit(&self.store, actor).await?.row;
-            return Ok(ChallengeResult { payment, return_url });
-        }
-        // A frozen merchant authorizes nothing, also not a challenge answered
-        // after the freeze: the payment waits, and expires if still frozen.
-        let frozen = store::merchants::get(self.store.reader(), &merchant)
-            .await?
-            .is_none_or(|m| m.frozen.is_some());
-        if frozen {
-            return Err(ServiceError::Conflict {
-                code: "merchant_frozen",
-                message: "This merchant's account is frozen; the payment cannot be authorized now".into(),
-            });
-        }
-        change.step(Step::Authenticated, "succeeded", None).map_err(illegal)?;
-        let token = row
-            .payment_method
-            .as_deref()
-            .map(|t| TokenId::from_trusted(t.to_owned()))
-            .ok_or_else(|| corrupt("payment_method"))?;
-        let card = self.open_card(&tenant, &token, false).await?;
-        let connector = self.connector(&row.connector)?;
-        // The `processing` record (challenge cleared) is written first, as on
-        // confirm: of two answers sent at once (a double click, a replayed
-        // form) only the one whose compare-and-set wins asks the processor;
-        // the other finds no challenge, and the expiry sweep finds nothing
-        // to cancel while the authorization is under way.
-        if connector.has_external_effects() {
-            change = self.write_ahead(change, actor).await?;
-        }
-        let authentication = Authentication {
-            reference: row.processor_reference.clone().unwrap_or_default(),
-        };
-        flow::authorize(
-            &self.policy,
-            connector.as_ref(),
-            &mut change,
-            &card,
-            Some(&authentication),
-        )
-        .await;
-        let payment = change.commit(&self.store, actor).await?.row;
-        Ok(ChallengeResult { payment, return_url })
-    }
-
-    /// Cancels payments whose challenge went unanswered past its expiry
-    /// (`cancellation_reason: abandoned`). Returns how many.
-    pub async fn expire_challenges(&self) -> Result<usize, ServiceError> {
-        let actor = Actor::System {
-            task: "challenge-expiry",
-        };
-        let now = Timestamp::now();
-        let rows = store::payments::expired_actions(self.store.reader(), now.as_millis(), 100).await?;
-        let mut expired = 0;
-        for row in rows {
-            let mut change = Change::of(row.clone(), state_of(&row)?, "payment.challenge_expired");
-            if change
-                .step(
-                    Step::Cancel,
-                    "expired",
-                    Some("the customer did not answer the challenge in time".into()),
-                )
-                .is_err()
-            {
-                continue;
-            }
-            change.row.cancellation_reason = Some(CancellationReason::Abandoned.as_str().to_owned());
-            change.row.next_action = None;
-            change.row.action_expires_at = None;
-            change.emit(EventType::PaymentCanceled);
-            match change.commit(&self.store, &actor).await {
-                Ok(_) => expired += 1,
-                // Answered in the meantime: nothing to expire.
-                Err(ServiceError::Conflict { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(expired)
     }
 
     /// Writes the `processing` record before an external processor is called.
     async fn write_ahead(&self, change: Change, actor: &Actor) -> Result<Change, ServiceError> {
-        let state = change.state.clone();
         let action = change.action;
-        let row = change.commit(&self.store, actor).await?.row;
-        Ok(Change::of(row, state, action))
+        let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
+        Ok(Change::of(payment, action))
     }
 
-    async fn load(&self, tenant: &Tenant, id: &PaymentId) -> Result<PaymentRow, ServiceError> {
+    async fn load(&self, tenant: &Tenant, id: &PaymentId) -> Result<Payment, ServiceError> {
         store::payments::get(self.store.reader(), tenant, id)
             .await?
             .ok_or(ServiceError::NotFound {
@@ -712,66 +362,8 @@ impl Payments {
     }
 }
 
-/// The state machine's view of a stored payment.
-fn state_of(row: &PaymentRow) -> Result<PaymentState, ServiceError> {
-    let money = Money {
-        amount: MinorUnits::parse(row.amount, i64::MAX).map_err(|_| corrupt("amount"))?,
-        currency: currency_of(row)?,
-    };
-    Ok(PaymentState {
-        status: PaymentStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
-        money,
-        capture_method: CaptureMethod::parse(&row.capture_method).ok_or_else(|| corrupt("capture_method"))?,
-        amount_capturable: row.amount_capturable,
-        amount_received: row.amount_received,
-        amount_refunded: row.amount_refunded,
-    })
-}
-
-fn currency_of(row: &PaymentRow) -> Result<Currency, ServiceError> {
-    Currency::parse(&row.currency).map_err(|_| corrupt("currency"))
-}
-
 fn corrupt(column: &str) -> ServiceError {
     ServiceError::Store(StoreError::Corrupt(format!("payments.{column}")))
-}
-
-/// The audit action of a claim.
-fn claim_action(operation: &str) -> &'static str {
-    match operation {
-        "cancel" => "payment.cancel_started",
-        _ => "payment.capture_started",
-    }
-}
-
-/// 503 for a capture or cancel whose outcome at the processor is unknown (it
-/// timed out and the processor could not say): the payment stays claimed
-/// until [`CLAIM_TIMEOUT`], so nothing can act on it twice meanwhile.
-fn outcome_unknown(operation: &'static str) -> ServiceError {
-    ServiceError::OutcomeUnknown {
-        operation,
-        retry_after: CLAIM_TIMEOUT,
-    }
-}
-
-/// 409 while another request's capture or cancel is at the processor.
-fn operation_in_progress() -> ServiceError {
-    ServiceError::Conflict {
-        code: "payment_operation_in_progress",
-        message: "Another request is capturing or canceling this payment at the processor; fetch it and retry".into(),
-    }
-}
-
-/// Refuses to start an operation on a payment another request has claimed
-/// (unless that claim is older than [`CLAIM_TIMEOUT`]).
-fn refuse_if_claimed(row: &PaymentRow) -> Result<(), ServiceError> {
-    let timeout = i64::try_from(CLAIM_TIMEOUT.as_millis()).unwrap_or(i64::MAX);
-    let live = row.claim.is_some() && Timestamp::now().as_millis().saturating_sub(row.updated_at) < timeout;
-    if live {
-        Err(operation_in_progress())
-    } else {
-        Ok(())
-    }
 }
 
 /// A refused transition: 409 naming the status and the action.
@@ -780,14 +372,4 @@ fn illegal(e: PaymentError) -> ServiceError {
         code: "payment_unexpected_state",
         message: format!("{}", e),
     }
-}
-
-/// Whether `presented` is the challenge secret in the page URL we issued
-/// (compared in constant time).
-pub fn challenge_matches(url: &str, presented: &str) -> bool {
-    let Ok(parsed) = url::Url::parse(url) else { return false };
-    let Some((_, expected)) = parsed.query_pairs().find(|(k, _)| k == "challenge") else {
-        return false;
-    };
-    !presented.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }

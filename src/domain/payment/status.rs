@@ -1,4 +1,4 @@
-//! Payments: their statuses, the state machine every change goes through, and
+//! A payment's status and the state machine every change goes through, with
 //! the amounts it guards (authorized, captured, refunded).
 //!
 //! Invariants, whatever sequence of steps is applied: nothing is captured
@@ -7,11 +7,10 @@
 
 use std::fmt;
 
-use super::money::Money;
+use crate::domain::money::{MinorUnits, Money};
 
 /// Where a payment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentStatus {
     RequiresPaymentMethod,
     RequiresConfirmation,
@@ -68,8 +67,7 @@ impl fmt::Display for PaymentStatus {
 }
 
 /// Whether an approved authorization is captured at once or on request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CaptureMethod {
     #[default]
     Automatic,
@@ -107,14 +105,14 @@ pub enum Step {
     /// The processor approved the authorization for the full amount.
     Authorized,
     /// The processor captured this many minor units (at most what is capturable).
-    Capture { amount: i64 },
+    Capture { amount: MinorUnits },
     /// Declined, authentication failed, or the processor failed.
     Fail,
     /// Canceled by the merchant, or abandoned (an unanswered challenge);
     /// releases any authorization.
     Cancel,
     /// A refund of this many minor units of what was captured.
-    Refund { amount: i64 },
+    Refund { amount: MinorUnits },
 }
 
 impl Step {
@@ -197,7 +195,8 @@ impl PaymentState {
                 S::RequiresCapture
             }
             (Step::Capture { amount }, S::RequiresCapture) => {
-                if amount <= 0 || amount > self.amount_capturable {
+                let amount = amount.get();
+                if amount > self.amount_capturable {
                     return Err(PaymentError::AmountOutOfRange {
                         max: self.amount_capturable,
                     });
@@ -219,7 +218,8 @@ impl PaymentState {
             }
             (Step::Refund { amount }, S::Succeeded) => {
                 let max = self.refundable();
-                if amount <= 0 || amount > max {
+                let amount = amount.get();
+                if amount > max {
                     return Err(PaymentError::AmountOutOfRange { max });
                 }
                 self.amount_refunded += amount;
@@ -235,8 +235,12 @@ impl PaymentState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::money::{Currency, MinorUnits};
+    use crate::domain::money::Currency;
     use proptest::prelude::*;
+
+    fn units(amount: i64) -> MinorUnits {
+        MinorUnits::parse(amount, i64::MAX).unwrap()
+    }
 
     fn state(amount: i64, capture: CaptureMethod) -> PaymentState {
         let money = Money {
@@ -252,16 +256,16 @@ mod tests {
         p.apply(Step::Confirm).unwrap();
         p.apply(Step::Authorized).unwrap();
         assert_eq!(p.amount_capturable, 1000);
-        p.apply(Step::Capture { amount: 1000 }).unwrap();
+        p.apply(Step::Capture { amount: units(1000) }).unwrap();
         assert_eq!(
             (p.status, p.amount_received, p.amount_capturable),
             (PaymentStatus::Succeeded, 1000, 0)
         );
-        p.apply(Step::Refund { amount: 300 }).unwrap();
-        p.apply(Step::Refund { amount: 700 }).unwrap();
+        p.apply(Step::Refund { amount: units(300) }).unwrap();
+        p.apply(Step::Refund { amount: units(700) }).unwrap();
         assert_eq!(p.refundable(), 0);
         assert_eq!(
-            p.apply(Step::Refund { amount: 1 }),
+            p.apply(Step::Refund { amount: units(1) }),
             Err(PaymentError::AmountOutOfRange { max: 0 })
         );
     }
@@ -272,13 +276,13 @@ mod tests {
         p.apply(Step::Confirm).unwrap();
         p.apply(Step::Authorized).unwrap();
         assert_eq!(
-            p.apply(Step::Capture { amount: 1001 }),
+            p.apply(Step::Capture { amount: units(1001) }),
             Err(PaymentError::AmountOutOfRange { max: 1000 })
         );
-        p.apply(Step::Capture { amount: 400 }).unwrap();
+        p.apply(Step::Capture { amount: units(400) }).unwrap();
         assert_eq!((p.amount_received, p.amount_capturable), (400, 0));
         assert_eq!(
-            p.apply(Step::Refund { amount: 401 }),
+            p.apply(Step::Refund { amount: units(401) }),
             Err(PaymentError::AmountOutOfRange { max: 400 })
         );
     }
@@ -328,10 +332,10 @@ mod tests {
             Just(Step::RequireAction),
             Just(Step::Authenticated),
             Just(Step::Authorized),
-            (-5i64..2_000).prop_map(|amount| Step::Capture { amount }),
+            (1i64..2_000).prop_map(|amount| Step::Capture { amount: units(amount) }),
             Just(Step::Fail),
             Just(Step::Cancel),
-            (-5i64..2_000).prop_map(|amount| Step::Refund { amount }),
+            (1i64..2_000).prop_map(|amount| Step::Refund { amount: units(amount) }),
         ]
     }
 
