@@ -1,7 +1,7 @@
 //! Services: the gateway's use cases. Each function takes domain types,
 //! commits its state change together with its audit entry as one unit of
 //! work (`store::unit_of_work`) and returns domain types. No HTTP and no
-//! sqlx type here; SQL only through `store`.
+//! database driver type here; SQL only through `store`.
 //!
 //! Callers (the API, the CLI, the server's wiring) hand every use case the
 //! storage handle [`Store`], re-exported here so that they depend on this

@@ -2,8 +2,9 @@
 //! transaction of the change they describe and never updated; listing is
 //! newest first (event ids are time-ordered).
 
-use sqlx::{Any, AnyConnection, Executor};
+use sqlx::{Any, Executor};
 
+use super::unit_of_work::UnitOfWork;
 use super::webhook_deliveries::{enqueue_for_events_op, NewEvent};
 use super::write_op::{batch_chunks, class_size, values_rows, StatementsPerCount, Value, WriteOp};
 use super::StoreError;
@@ -99,12 +100,11 @@ fn insert_statement(rows: usize) -> String {
     sql
 }
 
-/// [`insert_ops`] in the caller's own transaction.
-pub async fn insert(conn: &mut AnyConnection, rows: &[EventRow]) -> Result<(), StoreError> {
+/// [`insert_ops`] added to a unit of work.
+pub fn insert_in(work: &mut UnitOfWork, rows: &[EventRow]) {
     for op in insert_ops(rows) {
-        op.run_sqlx(conn).await?;
+        work.push(op);
     }
-    Ok(())
 }
 
 pub async fn get<'e>(

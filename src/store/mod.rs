@@ -1,8 +1,9 @@
 //! Storage: one code path over SQLite and PostgreSQL through sqlx's `Any` driver.
 //!
-//! Each table module offers single-query primitives generic over an executor
-//! (a pool for reads, a transaction for writes); multi-step logic and
-//! transactions belong to `services`. Every statement is a constant string with
+//! Each table module offers single-query reads generic over an executor (a
+//! pool) and writes as statements added to a [`unit_of_work::UnitOfWork`],
+//! which services commit through the group commit; multi-step logic belongs
+//! to `services`. Every statement is a constant string with
 //! `$n` placeholders: no SQL is ever assembled from input.
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL` (a commit survives power
@@ -405,7 +406,8 @@ impl Store {
         &self.group
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction, for the store's own maintenance
+    /// statements only (everything else commits a `UnitOfWork`).
     ///
     /// On SQLite it begins `IMMEDIATE`, taking the write lock at once and
     /// waiting for it (busy timeout) while another connection writes: the
@@ -419,7 +421,7 @@ impl Store {
     /// `BEGIN` must be answered within the write deadline; the statements
     /// that follow are bounded by the server's `statement_timeout`, not by
     /// a client-side deadline.
-    pub async fn begin(&self) -> Result<Tx, StoreError> {
+    pub(in crate::store) async fn begin(&self) -> Result<Tx, StoreError> {
         self.health.check_floor()?;
         Ok(match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,

@@ -155,17 +155,17 @@ pub fn update(work: &mut UnitOfWork, tenant: &Tenant, id: &WebhookEndpointId, ch
 }
 
 /// Disables an enabled endpoint (the delivery worker, after a delivery ran
-/// out of retries). `false` if it was not enabled.
-pub async fn disable<'e>(db: impl Executor<'e, Database = Any>, id: &str, now: i64) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE webhook_endpoints SET status = 'disabled', disabled_at = $1, updated_at = $1 \
-         WHERE id = $2 AND status = 'enabled'",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// out of retries); one that is not enabled at commit time fails the unit
+/// with `Conflict`.
+pub fn disable(work: &mut UnitOfWork, id: &str, now: i64) {
+    work.push(
+        WriteOp::new(
+            "UPDATE webhook_endpoints SET status = 'disabled', disabled_at = $1, updated_at = $1 \
+             WHERE id = $2 AND status = 'enabled'",
+            vec![now.into(), id.into()],
+        )
+        .expect_one(Failure::Conflict),
+    );
 }
 
 /// Marks the endpoint deleted and destroys both sealed secrets; one that is

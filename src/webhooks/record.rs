@@ -1,7 +1,7 @@
 //! Recording attempts: the attempt row and the delivery's new state
 //! (succeeded, pending with its next retry, or failed), written under the
 //! lease; a final failure also disables the endpoint and emits
-//! `webhook_endpoint.disabled` (with its audit entry), in one transaction.
+//! `webhook_endpoint.disabled` (with its audit entry), in one unit of work.
 //!
 //! The delivery worker hands every finished attempt to one [`recorder`]
 //! task, which writes all the attempts that finished close together as one
@@ -24,15 +24,18 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::domain::api_key::Mode;
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::event::EventType;
 use crate::domain::ids::{EventId, WebhookAttemptId};
 use crate::domain::time::Timestamp;
 use crate::store::events::EventRow;
 use crate::store::group_commit::WriteJob;
+use crate::store::unit_of_work::UnitOfWork;
 use crate::store::webhook_attempts::AttemptRow;
 use crate::store::webhook_deliveries::{AttemptOutcome, DeliveryKey, DeliveryRow, Finish};
 use crate::store::webhook_endpoints::EndpointRow;
+use crate::store::write_op::{Expect, Failure};
 use crate::store::{self, Store, StoreError};
 
 use super::attempt::Sent;
@@ -133,16 +136,7 @@ pub async fn record(
     let now = Timestamp::now();
     let plan = Plan::new(settings, d, sent, now)?;
     let held = if plan.exhausted {
-        let mut tx = store.begin().await?;
-        if !store::webhook_deliveries::finish_attempt(&mut *tx, &d.endpoint_id, &d.event_id, token, &plan.outcome())
-            .await?
-        {
-            return Ok(false);
-        }
-        store::webhook_attempts::insert(&mut *tx, &plan.attempt).await?;
-        disable(&mut tx, endpoint, d, now).await?;
-        tx.commit().await?;
-        true
+        record_final_failure(store, &plan, d, endpoint, token, now).await?
     } else {
         // The attempt first: it is written only while the lease is held, and
         // the second statement releases it.
@@ -296,43 +290,87 @@ fn warn_unrecorded(d: &DeliveryRow, e: &StoreError) {
     );
 }
 
-async fn disable(
-    tx: &mut store::Tx,
-    endpoint: &EndpointRow,
+/// A final failure: the attempt and the delivery's end, and, if the
+/// endpoint is still enabled, its disabling with the pending deliveries
+/// given up, the `webhook_endpoint.disabled` event and its audit entry, all
+/// in one unit of work. `Ok(false)` if the lease was no longer the caller's
+/// (nothing written).
+async fn record_final_failure(
+    store: &Store,
+    plan: &Plan,
     d: &DeliveryRow,
+    endpoint: &EndpointRow,
+    token: &str,
     now: Timestamp,
-) -> Result<(), StoreError> {
-    if !store::webhook_endpoints::disable(&mut **tx, &endpoint.id, now.as_millis()).await? {
-        return Ok(());
+) -> Result<bool, StoreError> {
+    // The endpoint's state is read first and its change made conditional on
+    // it: a unit that fails was either refused the lease or raced another
+    // disabling, which the second pass (without the disabling) tells apart.
+    for with_disable in [true, false] {
+        let current = store::webhook_endpoints::get_any(store.reader(), &endpoint.id).await?;
+        let enabled = current.as_ref().filter(|row| row.status == "enabled");
+        let mut work = UnitOfWork::new();
+        work.push(store::webhook_attempts::insert_if_leased_op(&plan.attempt, token));
+        let mut finish = store::webhook_deliveries::finish_attempt_op(
+            &d.endpoint_id,
+            &d.event_id,
+            token,
+            &plan.outcome(),
+            Arc::new(AtomicBool::new(false)),
+        );
+        // The lease must still be the caller's, or nothing is written.
+        finish.expect = Expect::OneRow(Failure::Conflict);
+        work.push(finish);
+        if let (true, Some(row)) = (with_disable, enabled) {
+            disable(&mut work, row, d, now)?;
+        }
+        match store.commit(work).await {
+            Ok(()) => return Ok(true),
+            Err(StoreError::Conflict) if with_disable && enabled.is_some() => continue,
+            Err(StoreError::Conflict) => return Ok(false),
+            Err(e) => return Err(e),
+        }
     }
-    store::webhook_deliveries::fail_pending_of_endpoint(&mut **tx, &endpoint.id, "endpoint_disabled", now.as_millis())
-        .await?;
-    let Some(row) = store::webhook_endpoints::get_any(&mut **tx, &endpoint.id).await? else {
-        return Ok(());
+    Ok(false)
+}
+
+/// Adds the disabling of an enabled endpoint (as read in `row`) to `work`:
+/// conditional on it still being enabled, its pending deliveries given up,
+/// the `webhook_endpoint.disabled` event and its audit entry.
+fn disable(work: &mut UnitOfWork, row: &EndpointRow, d: &DeliveryRow, now: Timestamp) -> Result<(), StoreError> {
+    let at = now.as_millis();
+    store::webhook_endpoints::disable(work, &row.id, at);
+    store::webhook_deliveries::fail_pending_of_endpoint_in(work, &row.id, "endpoint_disabled", at);
+    let disabled = EndpointRow {
+        status: "disabled".to_owned(),
+        disabled_at: Some(at),
+        updated_at: at,
+        ..row.clone()
     };
-    let view = WebhookEndpoint::from_row(&row, now.as_millis())?;
+    let view = WebhookEndpoint::from_row(&disabled, at)?;
     let event = EventRow {
         id: EventId::generate_time_ordered(now)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?
             .to_string(),
-        merchant_id: endpoint.merchant_id.clone(),
-        mode: endpoint.mode.clone(),
+        merchant_id: row.merchant_id.clone(),
+        mode: row.mode.clone(),
         event_type: EventType::WebhookEndpointDisabled.as_str().to_owned(),
-        object_id: endpoint.id.clone(),
+        object_id: row.id.clone(),
         data: view.to_json(),
-        created_at: now.as_millis(),
+        created_at: at,
     };
-    store::events::insert(tx, std::slice::from_ref(&event)).await?;
+    store::events::insert_in(work, std::slice::from_ref(&event));
     let mut audit = AuditEvent::new("webhook_endpoint.disabled", Outcome::Success);
-    audit.merchant_id = Some(endpoint.merchant_id.clone());
-    audit.resource = Some(endpoint.id.clone());
+    audit.merchant_id = Some(row.merchant_id.clone());
+    audit.mode = Mode::parse(&row.mode);
+    audit.resource = Some(row.id.clone());
     audit.user_agent = Some("paywarden webhook delivery".to_owned());
     audit.reason = Some(format!(
         "delivery of {} failed for the whole retry window ({} attempts)",
         d.event_id,
         d.attempts + 1
     ));
-    store::audit::append(tx, &[audit]).await?;
-    tracing::warn!(endpoint = %endpoint.id, "webhook endpoint disabled after its retry window");
+    work.audit(audit);
+    tracing::warn!(endpoint = %row.id, "webhook endpoint disabled after its retry window");
     Ok(())
 }

@@ -199,7 +199,7 @@ impl Drop for Receiver {
     }
 }
 
-/// Inserts an event as a state change would (in a transaction, through the
+/// Inserts an event as a state change would (in a unit of work, through the
 /// real outbox code), returning its id.
 pub async fn emit(store: &Store, merchant: &MerchantId, mode: Mode, event_type: &str, object: Value) -> String {
     let now = Timestamp::now();
@@ -213,10 +213,8 @@ pub async fn emit(store: &Store, merchant: &MerchantId, mode: Mode, event_type: 
         data: object.to_string(),
         created_at: now.as_millis(),
     };
-    let mut tx = store.begin().await.unwrap();
-    paywarden::store::events::insert(&mut tx, std::slice::from_ref(&row))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let mut work = paywarden::store::unit_of_work::UnitOfWork::new();
+    paywarden::store::events::insert_in(&mut work, std::slice::from_ref(&row));
+    store.commit(work).await.unwrap();
     id
 }
