@@ -212,15 +212,17 @@ pub async fn reveal(
     revealed.ok_or_else(not_found)
 }
 
-/// Opens a live token of `tenant` for its first (or a later) authorization:
-/// the number and name from the vault, the CVC taken out of the in-memory
-/// holder (so it is destroyed by this first use). `None` if there is no such
-/// live token.
+/// Opens a live token of `tenant` for an authorization: the number and name
+/// from the vault and, when `with_cvc` (the authorization that will use it),
+/// the CVC taken out of the in-memory holder, so that it is destroyed by that
+/// use; otherwise the CVC stays held for the authorization to come. `None`
+/// if there is no such live token.
 pub async fn open_for_payment(
     store: &Store,
     vault: &Vault,
     tenant: &Tenant,
     id: &TokenId,
+    with_cvc: bool,
 ) -> Result<Option<(Token, CardDetails)>, ServiceError> {
     let Some(row) = store::card_tokens::get_live_inline(store, tenant, id).await? else {
         return Ok(None);
@@ -229,7 +231,11 @@ pub async fn open_for_payment(
     let (digits, name) = decrypt(vault, tenant.merchant(), &row)?;
     let number = CardNumber::parse(&digits).map_err(|_| internal(VaultError::Decrypt))?;
     let expiry = ExpiryDate::from_stored(row.exp_month, row.exp_year).map_err(|_| internal(VaultError::Decrypt))?;
-    let cvc = vault.cvcs().take(id.as_str())?;
+    let cvc = if with_cvc {
+        vault.cvcs().take(id.as_str())?
+    } else {
+        None
+    };
     Ok(Some((
         token,
         CardDetails {

@@ -65,6 +65,8 @@ struct State {
     refunded: Vec<i64>,
     /// The mode of every authorization.
     modes: Vec<Mode>,
+    /// The CVC every authorization carried, if any.
+    cvcs: Vec<Option<String>>,
     failures: HashMap<Call, VecDeque<ConnectorError>>,
     /// Calls that take effect at the processor but whose answer is lost.
     lost_answers: HashMap<Call, VecDeque<ConnectorError>>,
@@ -123,6 +125,11 @@ impl ProcessorDouble {
     /// The mode of every authorization, in order.
     pub fn modes(&self) -> Vec<Mode> {
         self.state.lock().unwrap().modes.clone()
+    }
+
+    /// The CVC each authorization carried, in order.
+    pub fn cvcs(&self) -> Vec<Option<String>> {
+        self.state.lock().unwrap().cvcs.clone()
     }
 
     /// Holds every later call at the processor (counted on arrival) until
@@ -241,7 +248,12 @@ impl Connector for ProcessorDouble {
     ) -> BoxFuture<'a, Result<AuthorizeOutcome, ConnectorError>> {
         async move {
             let mode = request.mode;
-            self.arrive(Call::Authorize, |s| s.modes.push(mode)).await?;
+            let cvc = request.card.cvc.as_ref().map(|c| c.expose().to_owned());
+            self.arrive(Call::Authorize, |s| {
+                s.modes.push(mode);
+                s.cvcs.push(cvc);
+            })
+            .await?;
             if request.card.number.expose_digits() == CHALLENGE_CARD && request.authentication.is_none() {
                 return Ok(AuthorizeOutcome::ChallengeRequired {
                     reference: reference("3ds", request.payment),

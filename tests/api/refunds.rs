@@ -126,14 +126,14 @@ both_backends! {
         };
         let tenant = Tenant::new(merchant.clone(), Mode::Test);
         let token = tokens::tokenize(&app.store, &vault, &operator(), &tenant, card).await.unwrap();
-        let (_, first) = tokens::open_for_payment(&app.store, &vault, &tenant, &token.id).await.unwrap().unwrap();
+        let (_, first) = tokens::open_for_payment(&app.store, &vault, &tenant, &token.id, true).await.unwrap().unwrap();
         assert_eq!(first.cvc.as_ref().map(|c| c.expose().to_owned()).as_deref(), Some("123"));
         assert_eq!(first.number.expose_digits(), "4242424242424242");
-        let (_, second) = tokens::open_for_payment(&app.store, &vault, &tenant, &token.id).await.unwrap().unwrap();
+        let (_, second) = tokens::open_for_payment(&app.store, &vault, &tenant, &token.id, true).await.unwrap().unwrap();
         assert!(second.cvc.is_none(), "the first authorization took the CVC; it is gone");
         let other = Tenant::new(app.merchant("Other").await, Mode::Test);
-        assert!(tokens::open_for_payment(&app.store, &vault, &other, &token.id).await.unwrap().is_none());
+        assert!(tokens::open_for_payment(&app.store, &vault, &other, &token.id, true).await.unwrap().is_none());
         let live = Tenant::new(merchant, Mode::Live);
-        assert!(tokens::open_for_payment(&app.store, &vault, &live, &token.id).await.unwrap().is_none(), "a test token is not the live mode's");
+        assert!(tokens::open_for_payment(&app.store, &vault, &live, &token.id, true).await.unwrap().is_none(), "a test token is not the live mode's");
     }
 }

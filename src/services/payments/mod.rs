@@ -339,9 +339,11 @@ impl Payments {
             })
     }
 
-    /// Opens the token for an authorization. A token of another merchant, a
-    /// shredded one, or one of the other mode is `payment_method` not found,
-    /// exactly like a token that never existed.
+    /// Opens the token for an authorization; with `first_use`, the one that
+    /// takes (and so destroys) the CVC held for it; without, the CVC stays
+    /// held (a payment created without `confirm` leaves it for its confirm).
+    /// A token of another merchant, a shredded one, or one of the other mode
+    /// is `payment_method` not found, exactly like a token that never existed.
     async fn open_card(
         &self,
         tenant: &Tenant,
@@ -352,12 +354,9 @@ impl Payments {
             resource: "payment_method",
             param: "payment_method",
         };
-        let (_, mut card) = tokens::open_for_payment(&self.store, &self.vault, tenant, token)
+        let (_, card) = tokens::open_for_payment(&self.store, &self.vault, tenant, token, first_use)
             .await?
             .ok_or_else(missing)?;
-        if !first_use {
-            card.cvc = None;
-        }
         Ok(card)
     }
 }

@@ -48,7 +48,7 @@ async fn token(replica: &Replica, key: &str, cvc: &str, case: &str) -> String {
 async fn cvc_for_payment(app: &TestApp, vault: &Vault, merchant: &MerchantId, token: &str) -> Option<String> {
     let tenant = Tenant::new(merchant.clone(), Mode::Test);
     let id = TokenId::parse(token).unwrap();
-    let (_, card) = tokens::open_for_payment(&app.store, vault, &tenant, &id)
+    let (_, card) = tokens::open_for_payment(&app.store, vault, &tenant, &id, true)
         .await
         .unwrap()
         .expect("the token exists");

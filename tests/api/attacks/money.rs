@@ -245,6 +245,25 @@ async fn refusal(r: reqwest::Response) -> (u16, String, String) {
 }
 
 both_backends! {
+    async fn a_payment_created_without_confirm_leaves_the_cvc_for_its_confirm(app) {
+        // The CVC held for a token is used by the token's first
+        // authorization, whenever that comes: not taken (and lost) by a
+        // create that only attaches the token, then gone after one use.
+        let shop = shop(app, Mode::Test).await;
+        let id = shop.payment("4242424242424242", 1500, "usd", None).await;
+        let r = shop.gateway.post(&format!("/v1/payments/{id}/confirm"), &shop.sk, &json!({})).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap()["status"], "succeeded");
+        assert_eq!(shop.processor.cvcs(), [Some("123".to_owned())], "the confirm's authorization carries the CVC");
+        // Another payment with the same token authorizes without one.
+        let token = shop.get(&id).await["payment_method"].as_str().unwrap().to_owned();
+        let body = json!({"amount": 700, "currency": "usd", "payment_method": token, "confirm": true});
+        let again = shop.gateway.post("/v1/payments", &shop.sk, &body).await;
+        assert_eq!(again.status(), 200);
+        assert_eq!(shop.processor.cvcs(), [Some("123".to_owned()), None], "a CVC is used once");
+        shop.stop().await;
+    }
+
     async fn concurrent_captures_reach_the_processor_once(app) {
         let shop = shop(app, Mode::Test).await;
         let id = shop.payment("4242424242424242", 5000, "usd", Some("manual")).await;
