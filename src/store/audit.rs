@@ -11,6 +11,7 @@ use sqlx::{Any, Executor};
 
 use sqlx::AnyConnection;
 
+use super::write_op::{Value, WriteOp};
 use super::StoreError;
 use crate::domain::api_key::Mode;
 use crate::domain::audit::{chain_hash, AuditEvent, AuditRecord, Outcome};
@@ -143,6 +144,48 @@ pub async fn append<E: Borrow<AuditEvent>>(tx: &mut AnyConnection, events: &[E])
     Ok(last_seq)
 }
 
+/// [`append`] as statements, for the PostgreSQL committers' pipeline: the
+/// entries chained from the head (`last_seq` is the last of
+/// them; `hash` the one before the first): multi-row inserts, then the
+/// head's new hash.
+pub(super) fn chained_inserts(events: &[&AuditEvent], last_seq: i64, hash: &str) -> Result<Vec<WriteOp>, StoreError> {
+    let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("too many audit events".into()))?;
+    let mut prev_hash = hash.to_owned();
+    let mut writes = Vec::new();
+    for (chunk, first_seq) in events
+        .chunks(ROWS_PER_INSERT)
+        .zip((last_seq - count + 1..).step_by(ROWS_PER_INSERT))
+    {
+        let mut params = Vec::with_capacity(chunk.len() * COLUMNS_PER_ROW);
+        for (seq, event) in (first_seq..).zip(chunk.iter().copied()) {
+            let hash = chain_hash(seq, event, &prev_hash);
+            let prev = std::mem::replace(&mut prev_hash, hash.clone());
+            params.extend([
+                Value::Int(seq),
+                Value::Int(event.at.as_millis()),
+                event.request_id.as_deref().into(),
+                event.merchant_id.as_deref().into(),
+                event.key_id.as_deref().into(),
+                event.client_ip.as_deref().into(),
+                event.user_agent.as_deref().into(),
+                event.action.as_str().into(),
+                event.resource.as_deref().into(),
+                event.outcome.as_str().into(),
+                event.reason.as_deref().into(),
+                event.mode.map(Mode::as_str).into(),
+                Value::Text(prev),
+                Value::Text(hash),
+            ]);
+        }
+        writes.push(WriteOp::new(insert_statement(chunk.len(), false), params));
+    }
+    writes.push(WriteOp::new(
+        "UPDATE audit_head SET hash = $1 WHERE id = 1",
+        vec![Value::Text(prev_hash)],
+    ));
+    Ok(writes)
+}
+
 /// [`append`] on the SQLite commit thread's own connection, in its open
 /// transaction.
 pub fn append_rusqlite<E: Borrow<AuditEvent>>(conn: &rusqlite::Connection, events: &[E]) -> Result<(), StoreError> {
@@ -220,4 +263,38 @@ pub async fn page<'e>(
 pub async fn count<'e>(db: impl Executor<'e, Database = Any>) -> Result<i64, StoreError> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log").fetch_one(db).await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_rows_chain_from_the_head_in_chunks() {
+        use crate::domain::audit::Outcome;
+        let events: Vec<AuditEvent> = (0..150)
+            .map(|i| {
+                let mut e = AuditEvent::new("test.chunk", Outcome::Success);
+                e.resource = Some(format!("r{i}"));
+                e
+            })
+            .collect();
+        let refs: Vec<&AuditEvent> = events.iter().collect();
+        let writes = chained_inserts(&refs, 1150, "h0").unwrap();
+        assert_eq!(writes.len(), 3, "100 rows, 50 rows, the head's hash");
+        assert_eq!(writes[0].params.len(), 100 * 14);
+        assert_eq!(writes[1].params.len(), 50 * 14);
+        // First row: seq 1001, chained to the head's hash.
+        assert_eq!(writes[0].params[0], Value::Int(1001));
+        assert_eq!(writes[0].params[12], Value::Text("h0".into()));
+        let first_hash = chain_hash(1001, &events[0], "h0");
+        assert_eq!(writes[0].params[13], Value::Text(first_hash.clone()));
+        assert_eq!(writes[0].params[14 + 12], Value::Text(first_hash));
+        // The second chunk goes on from the first.
+        assert_eq!(writes[1].params[0], Value::Int(1101));
+        assert_eq!(writes[1].params[12], writes[0].params[99 * 14 + 13]);
+        // The head keeps the last entry's hash.
+        assert_eq!(writes[2].params, [writes[1].params[49 * 14 + 13].clone()]);
+        assert_eq!(writes[1].params[49 * 14], Value::Int(1150));
+    }
 }

@@ -16,8 +16,9 @@
 //! only if a job fails, is rolled back and run again with one savepoint per
 //! job.
 //!
-//! On PostgreSQL the committer is a task running the statements through
-//! sqlx. On SQLite it is a thread with its own connection that runs a whole
+//! On PostgreSQL the committers are tasks that pipeline a batch over their
+//! own connections, in two round trips ([`super::pg_committer`]). On SQLite
+//! (and an SQLite database without a file, through sqlx) it is a thread with its own connection that runs a whole
 //! batch inline (`BEGIN IMMEDIATE` … `COMMIT`), without a thread hop per
 //! statement: the difference between a few and a few dozen context switches
 //! per request.
@@ -27,18 +28,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::fault::{breaks_connection, Fault, FaultKind};
 use super::health::Health;
+use super::pg_connect::Target;
 use super::write_op::{sqlite_error, SqliteStatements, WriteOp};
 use super::StoreError;
 use crate::domain::audit::AuditEvent;
 
 /// Largest number of jobs sharing one commit.
-const MAX_BATCH: usize = 256;
+pub(super) const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8192;
 
 /// One caller's writes: statements in order, and the audit entries that
@@ -58,11 +59,11 @@ impl WriteJob {
 /// What a caller gets back: the outcome, and its job to free.
 type Answer = (Result<(), StoreError>, WriteJob);
 
-struct Queued {
-    job: WriteJob,
+pub(super) struct Queued {
+    pub(super) job: WriteJob,
     /// The outcome, and the job itself back: its statements and parameters
     /// were allocated by the caller's thread, and are freed there.
-    done: oneshot::Sender<Answer>,
+    pub(super) done: oneshot::Sender<Answer>,
 }
 
 /// How long a batch may take, and where the PostgreSQL committers get
@@ -75,15 +76,15 @@ pub struct Deadlines {
     pub connect: Duration,
 }
 
-/// Where a sqlx committer gets its connection.
+/// Where a committer gets its connection.
 #[derive(Clone)]
 pub enum Source {
     /// Each committer holds a connection of its own, outside the pool, and
     /// replaces it after any failure of a batch as a whole: it never goes
     /// back through a pool that would test it (a test that can wait for ever
     /// on a silent peer) and never carries a half-finished exchange into the
-    /// next batch. PostgreSQL.
-    Own(AnyConnectOptions),
+    /// next batch. PostgreSQL ([`super::pg_committer`]).
+    Postgres(Arc<Target>),
     /// A connection from this pool per batch (SQLite without a file).
     Pool(AnyPool),
 }
@@ -122,12 +123,20 @@ impl GroupCommit {
         let (tx, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..committers.max(1) {
-            tokio::spawn(run_sqlx(
-                source.clone(),
-                Arc::clone(&rx),
-                deadlines.clone(),
-                Arc::clone(&health),
-            ));
+            match &source {
+                Source::Postgres(target) => tokio::spawn(super::pg_committer::run(
+                    Arc::clone(target),
+                    Arc::clone(&rx),
+                    deadlines.clone(),
+                    Arc::clone(&health),
+                )),
+                Source::Pool(pool) => tokio::spawn(run_sqlx(
+                    pool.clone(),
+                    Arc::clone(&rx),
+                    deadlines.clone(),
+                    Arc::clone(&health),
+                )),
+            };
         }
         Self {
             queue: tx,
@@ -205,14 +214,14 @@ fn backstop(deadlines: &Deadlines) -> Duration {
     deadlines.batch + deadlines.connect + Duration::from_secs(1)
 }
 
+/// A committer on connections of `pool` (SQLite without a file).
 async fn run_sqlx(
-    source: Source,
+    pool: AnyPool,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Queued>>>,
     deadlines: Deadlines,
     health: Arc<Health>,
 ) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
-    let mut own: Option<AnyConnection> = None;
     loop {
         {
             // The queue is held only while a batch is taken from it.
@@ -225,23 +234,9 @@ async fn run_sqlx(
         if batch.is_empty() {
             continue;
         }
-        let committed = match &source {
-            Source::Own(options) => {
-                if own.is_none() {
-                    own = connect(options, deadlines.connect)
-                        .await
-                        .map_err(|e| fail_all(&mut batch, &e, &health))
-                        .ok();
-                }
-                match own.as_mut() {
-                    Some(conn) => commit_within(conn, &batch, deadlines.batch).await,
-                    None => continue,
-                }
-            }
-            Source::Pool(pool) => match pool.acquire().await {
-                Ok(mut conn) => commit_within(&mut conn, &batch, deadlines.batch).await,
-                Err(e) => Err(e.into()),
-            },
+        let committed = match pool.acquire().await {
+            Ok(mut conn) => commit_within(&mut conn, &batch, deadlines.batch).await,
+            Err(e) => Err(e.into()),
         };
         match committed {
             Ok(outcomes) => {
@@ -249,25 +244,10 @@ async fn run_sqlx(
                 answer_all(&mut batch, outcomes);
             }
             Err(e) => {
-                // A connection in an unknown state is closed, not reused.
-                if own.take().is_some() {
-                    health.connection_discarded();
-                }
                 tracing::error!(error = %e, jobs = batch.len(), "a write batch failed");
                 fail_all(&mut batch, &e, &health);
             }
         }
-    }
-}
-
-/// A committer's own connection, within the connect deadline.
-async fn connect(options: &AnyConnectOptions, within: Duration) -> Result<AnyConnection, StoreError> {
-    match tokio::time::timeout(within, AnyConnection::connect_with(options)).await {
-        Ok(conn) => Ok(conn?),
-        Err(_) => Err(StoreError::Unavailable(Fault::new(
-            FaultKind::Timeout,
-            "no database connection within database.connect_timeout",
-        ))),
     }
 }
 
@@ -439,7 +419,7 @@ fn commit_until_failure(
     None
 }
 
-fn drain(rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
+pub(super) fn drain(rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok(job) => batch.push(job),
@@ -539,7 +519,7 @@ fn audit_of_succeeded<'a>(batch: &'a [Queued], outcomes: &[Result<(), StoreError
 }
 
 /// Tells every caller of `batch` that it failed as a whole, with `error`'s class.
-fn fail_all(batch: &mut Vec<Queued>, error: &StoreError, health: &Health) {
+pub(super) fn fail_all(batch: &mut Vec<Queued>, error: &StoreError, health: &Health) {
     if !batch.is_empty() {
         health.write_failed(error);
     }
@@ -548,7 +528,7 @@ fn fail_all(batch: &mut Vec<Queued>, error: &StoreError, health: &Health) {
     }
 }
 
-fn answer_all(batch: &mut Vec<Queued>, outcomes: Vec<Result<(), StoreError>>) {
+pub(super) fn answer_all(batch: &mut Vec<Queued>, outcomes: Vec<Result<(), StoreError>>) {
     for (queued, outcome) in batch.drain(..).zip(outcomes) {
         let _ = queued.done.send((outcome, queued.job));
     }

@@ -25,6 +25,8 @@ pub mod idempotency_keys;
 pub mod lockouts;
 pub mod merchants;
 pub mod payments;
+pub mod pg_committer;
+pub mod pg_connect;
 pub mod reader;
 pub mod refunds;
 pub mod reveal_allowances;
@@ -287,12 +289,13 @@ impl Store {
                 }
             }
             Backend::Postgres => {
-                let options = postgres_options(url, settings)?;
+                let session_url = postgres_session_url(url, settings)?;
+                let options = AnyConnectOptions::from_str(&session_url)?;
                 let (committers, pool_size) = settings.postgres_split();
                 let pool = postgres_pool(pool_size, settings).connect_with(options.clone()).await?;
                 let health = std::sync::Arc::new(health::Health::new(None, 0));
                 let group = group_commit::GroupCommit::start(
-                    group_commit::Source::Own(options.clone()),
+                    group_commit::Source::Postgres(std::sync::Arc::new(pg_connect::Target::from_url(&session_url)?)),
                     committers,
                     settings.deadlines(),
                     std::sync::Arc::clone(&health),
@@ -464,7 +467,7 @@ impl Store {
 /// connection with TCP keepalives (30 s idle, then every 10 s, 3 probes), so
 /// it notices a gateway gone without a word. (The driver offers no
 /// client-side TCP keepalive: deadlines bound every wait of ours instead.)
-fn postgres_options(url: &str, settings: &PoolSettings) -> Result<AnyConnectOptions, StoreError> {
+fn postgres_session_url(url: &str, settings: &PoolSettings) -> Result<String, StoreError> {
     let mut parsed = url::Url::parse(url).map_err(|_| StoreError::UnsupportedUrl)?;
     let statement_ms = settings.statement_timeout.as_millis().max(1);
     let session = format!(
@@ -473,7 +476,7 @@ fn postgres_options(url: &str, settings: &PoolSettings) -> Result<AnyConnectOpti
         statement_ms.saturating_mul(2)
     );
     parsed.query_pairs_mut().append_pair("options", &session);
-    Ok(AnyConnectOptions::from_str(parsed.as_str())?)
+    Ok(parsed.into())
 }
 
 fn postgres_pool(max: u32, settings: &PoolSettings) -> AnyPoolOptions {

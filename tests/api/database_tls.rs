@@ -57,6 +57,26 @@ async fn the_store_reaches_postgresql_over_verified_tls() {
         .await
         .unwrap();
     assert!(encrypted, "the server sees this connection as TLS");
+    // The committers hold connections of their own (tokio-postgres): a write
+    // job records what the server says of the connection that ran it.
+    use paywarden::store::group_commit::WriteJob;
+    use paywarden::store::write_op::WriteOp;
+    let probe = WriteOp::new(
+        "INSERT INTO merchants (id, name, created_at) \
+         SELECT $1, CASE WHEN ssl THEN 'committer over tls' ELSE 'committer in clear' END, 0 \
+         FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        vec!["mer_tlsprobe0000000000000000".into()],
+    );
+    store
+        .group_commit()
+        .run(WriteJob::new(vec![probe], vec![]))
+        .await
+        .unwrap();
+    let (name,): (String,) = sqlx::query_as("SELECT name FROM merchants WHERE id = 'mer_tlsprobe0000000000000000'")
+        .fetch_one(store.reader())
+        .await
+        .unwrap();
+    assert_eq!(name, "committer over tls");
     store.close().await;
     db.drop_schema().await;
 }

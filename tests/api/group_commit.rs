@@ -95,3 +95,113 @@ both_backends! {
         assert_eq!(name, "Second");
     }
 }
+
+/// One job of the batch tests below: a merchant row named `name`, renamed in
+/// steps that each depend on the one before (a compare-and-set on the name
+/// the previous statement wrote), so that the final name shows the order in
+/// which the job's statements ran; `miss` puts a compare-and-set that finds
+/// nothing in the middle of the job.
+fn stepwise_job(i: usize, miss: bool) -> WriteJob {
+    use paywarden::store::write_op::Failure;
+    let id = format!("mer_step{i:020}");
+    let step = |from: &str, to: &str| {
+        WriteOp::new(
+            "UPDATE merchants SET name = $1 WHERE id = $2 AND name = $3",
+            vec![to.into(), id.as_str().into(), from.into()],
+        )
+        .expect_one(Failure::Conflict)
+    };
+    let mut ops = vec![
+        WriteOp::new(
+            "INSERT INTO merchants (id, name, created_at) VALUES ($1, 'step a', 0)",
+            vec![Value::Text(id.clone())],
+        ),
+        step("step a", "step ab"),
+    ];
+    if miss {
+        ops.push(step("no such name", "step missed"));
+    }
+    ops.push(step("step ab", "step abc"));
+    let mut event = AuditEvent::new("test.step", Outcome::Success);
+    event.resource = Some(id.clone());
+    WriteJob::new(ops, vec![event])
+}
+
+both_backends! {
+    async fn a_compare_and_set_miss_in_the_middle_of_a_batch_undoes_only_its_job(app) {
+        let queue = app.store.group_commit().clone();
+        // Sent together, so that they share batches: every third job's
+        // compare-and-set in its middle finds nothing.
+        let jobs: Vec<_> = (0..30)
+            .map(|i| {
+                let queue = queue.clone();
+                tokio::spawn(async move { queue.run(stepwise_job(i, i % 3 == 1)).await })
+            })
+            .collect();
+        let mut committed = Vec::new();
+        for (i, job) in jobs.into_iter().enumerate() {
+            let outcome = job.await.unwrap();
+            if i % 3 == 1 {
+                assert!(matches!(outcome, Err(paywarden::store::StoreError::Conflict)), "job {i}: {outcome:?}");
+            } else {
+                assert!(outcome.is_ok(), "job {i}: {outcome:?}");
+                committed.push(format!("mer_step{i:020}"));
+            }
+        }
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, name FROM merchants WHERE id LIKE 'mer_step%' ORDER BY id")
+            .fetch_all(app.store.reader())
+            .await
+            .unwrap();
+        let ids: Vec<_> = rows.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(ids, committed, "a failed job's insert before its miss is undone with it");
+        assert!(
+            rows.iter().all(|(_, name)| name == "step abc"),
+            "each job's statements ran in order, its own writes visible to the next: {rows:?}"
+        );
+        let audit = app.audit().await;
+        let written: Vec<_> = audit
+            .iter()
+            .filter(|r| r.event.action == "test.step")
+            .filter_map(|r| r.event.resource.clone())
+            .collect();
+        let mut sorted = written.clone();
+        sorted.sort();
+        assert_eq!(sorted, committed, "audit entries of the committed jobs only, each once");
+        let out = app.cli(&["audit", "verify"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+
+    async fn a_job_reading_an_earlier_jobs_row_in_the_same_batch_sees_it(app) {
+        use paywarden::store::write_op::Failure;
+        let queue = app.store.group_commit().clone();
+        // Twenty pairs: a job creates a row, the next renames it with a
+        // compare-and-set. Whatever the batches, a rename either follows its
+        // creation (and succeeds) or precedes it (and misses alone).
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let id = format!("mer_pair{i:020}");
+            let create = WriteJob::new(
+                vec![WriteOp::new("INSERT INTO merchants (id, name, created_at) VALUES ($1, 'pair new', 0)", vec![Value::Text(id.clone())])],
+                vec![],
+            );
+            let rename = WriteJob::new(
+                vec![WriteOp::new("UPDATE merchants SET name = 'pair renamed' WHERE id = $1 AND name = 'pair new'", vec![Value::Text(id.clone())]).expect_one(Failure::Conflict)],
+                vec![],
+            );
+            let (q1, q2) = (queue.clone(), queue.clone());
+            tasks.push(tokio::spawn(async move {
+                let created = q1.run(create);
+                let renamed = q2.run(rename);
+                // Both queued before either is awaited to the end.
+                let (c, r) = tokio::join!(created, renamed);
+                (id, c.is_ok(), r.is_ok())
+            }));
+        }
+        for task in tasks {
+            let (id, created, renamed) = task.await.unwrap();
+            assert!(created, "{id}");
+            let (name,): (String,) = sqlx::query_as("SELECT name FROM merchants WHERE id = $1").bind(&id).fetch_one(app.store.reader()).await.unwrap();
+            assert_eq!(name == "pair renamed", renamed, "{id}: the row says what the rename's answer said");
+        }
+    }
+}
