@@ -31,50 +31,15 @@ use std::time::Duration;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
+use super::batch::{answer_all, audit_of_succeeded, drain, fail_all, Queued, MAX_BATCH};
+pub use super::batch::{Deadlines, WriteJob};
 use super::fault::{breaks_connection, Fault, FaultKind};
 use super::health::Health;
 use super::pg_connect::Target;
-use super::write_op::{sqlite_error, SqliteStatements, WriteOp};
+use super::sqlite_committer::{open_sqlite_writer, run_sqlite};
 use super::StoreError;
-use crate::domain::audit::AuditEvent;
 
-/// Largest number of jobs sharing one commit.
-pub(super) const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8192;
-
-/// One caller's writes: statements in order, and the audit entries that
-/// describe them (written only if every statement succeeds).
-#[derive(Debug, Default)]
-pub struct WriteJob {
-    pub ops: Vec<WriteOp>,
-    pub audit: Vec<AuditEvent>,
-}
-
-impl WriteJob {
-    pub fn new(ops: Vec<WriteOp>, audit: Vec<AuditEvent>) -> Self {
-        Self { ops, audit }
-    }
-}
-
-/// What a caller gets back: the outcome, and its job to free.
-type Answer = (Result<(), StoreError>, WriteJob);
-
-pub(super) struct Queued {
-    pub(super) job: WriteJob,
-    /// The outcome, and the job itself back: its statements and parameters
-    /// were allocated by the caller's thread, and are freed there.
-    pub(super) done: oneshot::Sender<Answer>,
-}
-
-/// How long a batch may take, and where the PostgreSQL committers get
-/// their connections.
-#[derive(Clone)]
-pub struct Deadlines {
-    /// From `BEGIN` to the answer to `COMMIT`, per batch (client-side).
-    pub batch: Duration,
-    /// Opening a committer's connection.
-    pub connect: Duration,
-}
 
 /// Where a committer gets its connection.
 #[derive(Clone)]
@@ -344,201 +309,15 @@ async fn run_job_sqlx(conn: &mut AnyConnection, job: &WriteJob) -> Result<Result
     Ok(result)
 }
 
-fn open_sqlite_writer(path: &Path, max_pages: Option<u32>) -> Result<rusqlite::Connection, StoreError> {
-    use rusqlite::OpenFlags;
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sqlite_error)?;
-    // The same settings as the sqlx connections: WAL, durable commits
-    // (survive power loss), foreign keys, and waiting for the other writer.
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-    )
-    .map_err(sqlite_error)?;
-    // The automatic checkpoint (the backstop behind the checkpointer thread,
-    // see there) at 4000 WAL pages instead of 1000.
-    conn.execute_batch(&format!(
-        "PRAGMA wal_autocheckpoint = {}",
-        super::sqlite_checkpointer::AUTOMATIC_CHECKPOINT_PAGES
-    ))
-    .map_err(sqlite_error)?;
-    if let Some(pages) = max_pages {
-        conn.execute_batch(&format!("PRAGMA max_page_count = {pages}"))
-            .map_err(sqlite_error)?;
-    }
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
-}
-
-fn run_sqlite(
-    mut conn: rusqlite::Connection,
-    mut rx: mpsc::Receiver<Queued>,
-    path: PathBuf,
-    max_pages: Option<u32>,
-    health: &Health,
-) {
-    while let Some(failure) = commit_until_failure(&conn, &mut rx, health) {
-        tracing::error!(error = %failure, "an SQLite batch failed; reopening the commit connection");
-        // A connection in an unknown state is replaced, not reused.
-        let _ = conn.execute_batch("ROLLBACK");
-        match open_sqlite_writer(&path, max_pages) {
-            Ok(fresh) => conn = fresh,
-            Err(e) => tracing::error!(error = %e, "cannot reopen the SQLite commit connection"),
-        }
-    }
-}
-
-/// Commits batches until the queue closes (`None`) or a batch fails as a
-/// whole (its error; every job of it has been told). Below the free-space
-/// floor, batches are refused without touching the database.
-fn commit_until_failure(
-    conn: &rusqlite::Connection,
-    rx: &mut mpsc::Receiver<Queued>,
-    health: &Health,
-) -> Option<StoreError> {
-    let mut statements = SqliteStatements::new(conn);
-    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        drain(rx, &mut batch);
-        batch.retain(|queued| !queued.done.is_closed());
-        if let Err(refused) = health.check_floor() {
-            fail_all(&mut batch, &refused, health);
-            continue;
-        }
-        match commit_sqlite(&mut statements, &mut batch) {
-            Ok(()) => health.write_committed(),
-            Err(e) => {
-                fail_all(&mut batch, &e, health);
-                return Some(e);
-            }
-        }
-    }
-    None
-}
-
-pub(super) fn drain(rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
-    while batch.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(job) => batch.push(job),
-            Err(_) => break,
-        }
-    }
-}
-
-/// Runs a batch in one transaction. An error here (begin, audit, commit)
-/// fails the whole batch; a job's own failure only that job.
-///
-/// Jobs almost never fail (a failure is a lost compare-and-set race or a
-/// violated constraint), so the batch first runs without savepoints: a
-/// savepoint per job makes SQLite copy every page a job touches into a
-/// statement journal, and the jobs of a batch all touch the same last pages of
-/// the same tables. If any job fails, the whole transaction is rolled back
-/// and the batch runs again with a savepoint per job, so that only the failing
-/// job is undone and the others commit as they would have alone.
-fn commit_sqlite(statements: &mut SqliteStatements<'_>, batch: &mut Vec<Queued>) -> Result<(), StoreError> {
-    let conn = statements.conn();
-    run_cached(conn, "BEGIN IMMEDIATE")?;
-    let outcomes = match run_all_sqlite(statements, batch) {
-        Ok(()) => batch.iter().map(|_| Ok(())).collect(),
-        // Full, I/O error, busy: SQLite may already have rolled the whole
-        // transaction back, and no job could succeed alone.
-        Err(e) if e.fault().is_some() => {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
-        }
-        Err(_) => {
-            run_cached(conn, "ROLLBACK")?;
-            run_cached(conn, "BEGIN IMMEDIATE")?;
-            batch
-                .iter()
-                .map(|queued| run_job_sqlite(statements, &queued.job))
-                .collect::<Result<Vec<_>, _>>()?
-        }
-    };
-    let events = audit_of_succeeded(batch, &outcomes);
-    super::audit::append_rusqlite(conn, &events)?;
-    if let Err(e) = run_cached(conn, "COMMIT") {
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(e);
-    }
-    answer_all(batch, outcomes);
-    Ok(())
-}
-
-/// Every statement of every job, in order, stopping at the first failure.
-fn run_all_sqlite(statements: &mut SqliteStatements<'_>, batch: &[Queued]) -> Result<(), StoreError> {
-    batch
-        .iter()
-        .flat_map(|queued| &queued.job.ops)
-        .try_for_each(|op| op.run_rusqlite(statements))
-}
-
-/// The job's own result inside; the outer error only if the savepoint
-/// machinery itself failed.
-fn run_job_sqlite(statements: &mut SqliteStatements<'_>, job: &WriteJob) -> Result<Result<(), StoreError>, StoreError> {
-    let conn = statements.conn();
-    run_cached(conn, "SAVEPOINT pw_job")?;
-    let mut result = Ok(());
-    for op in &job.ops {
-        if let Err(e) = op.run_rusqlite(statements) {
-            result = Err(e);
-            break;
-        }
-    }
-    if let Err(e) = &result {
-        if e.fault().is_some() {
-            // The storage failed, not the job (see `commit_sqlite`).
-            return Err(e.shared());
-        }
-        conn.execute_batch("ROLLBACK TO SAVEPOINT pw_job")
-            .map_err(sqlite_error)?;
-    }
-    run_cached(conn, "RELEASE SAVEPOINT pw_job")?;
-    Ok(result)
-}
-
-/// Transaction control through the statement cache: parsed once, not per job.
-fn run_cached(conn: &rusqlite::Connection, sql: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(sql)
-        .and_then(|mut stmt| stmt.execute([]))
-        .map(drop)
-        .map_err(sqlite_error)
-}
-
-/// The audit entries of the jobs of `batch` whose outcome is a success.
-fn audit_of_succeeded<'a>(batch: &'a [Queued], outcomes: &[Result<(), StoreError>]) -> Vec<&'a AuditEvent> {
-    batch
-        .iter()
-        .zip(outcomes)
-        .filter(|(_, outcome)| outcome.is_ok())
-        .flat_map(|(queued, _)| &queued.job.audit)
-        .collect()
-}
-
-/// Tells every caller of `batch` that it failed as a whole, with `error`'s class.
-pub(super) fn fail_all(batch: &mut Vec<Queued>, error: &StoreError, health: &Health) {
-    if !batch.is_empty() {
-        health.write_failed(error);
-    }
-    for queued in batch.drain(..) {
-        let _ = queued.done.send((Err(error.shared()), queued.job));
-    }
-}
-
-pub(super) fn answer_all(batch: &mut Vec<Queued>, outcomes: Vec<Result<(), StoreError>>) {
-    for (queued, outcome) in batch.drain(..).zip(outcomes) {
-        let _ = queued.done.send((outcome, queued.job));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::audit::AuditEvent;
     use crate::domain::audit::Outcome;
+    use crate::store::batch::Answer;
+    use crate::store::sqlite_committer::commit_sqlite;
     use crate::store::write_op::Value;
+    use crate::store::write_op::{SqliteStatements, WriteOp};
 
     /// A database with the real SQLite schema, and the commit connection on it.
     fn migrated() -> (tempfile::TempDir, rusqlite::Connection) {

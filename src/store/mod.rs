@@ -16,7 +16,10 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth_cache;
+mod batch;
 pub mod card_tokens;
+mod connect;
+mod error;
 pub mod events;
 pub mod fault;
 pub mod group_commit;
@@ -30,7 +33,9 @@ pub mod pg_connect;
 pub mod reader;
 pub mod refunds;
 pub mod reveal_allowances;
+mod settings;
 pub mod sqlite_checkpointer;
+pub mod sqlite_committer;
 pub mod sqlite_fast;
 pub mod unit_of_work;
 pub mod webhook_attempts;
@@ -41,8 +46,13 @@ pub mod write_op;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor};
+use sqlx::any::AnyConnectOptions;
+use sqlx::{Any, AnyPool};
+
+pub use error::StoreError;
+pub use settings::PoolSettings;
+
+use connect::*;
 
 /// A write transaction; commit it or it rolls back on drop.
 pub type Tx = sqlx::Transaction<'static, Any>;
@@ -71,149 +81,6 @@ impl Backend {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
         }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database_url must start with sqlite:// or postgres://")]
-    UnsupportedUrl,
-    /// A database error that is neither a fault nor a constraint (e.g. a
-    /// statement the database refuses).
-    #[error("database error: {0}")]
-    Database(sqlx::Error),
-    #[error("migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
-    /// Data read back is not what this code writes, or the database file is damaged.
-    #[error("stored row is not valid: {0}")]
-    Corrupt(String),
-    #[error("a row with this unique value already exists")]
-    Duplicate,
-    /// A compare-and-set write found the row changed since it was read.
-    #[error("the row was changed concurrently")]
-    Conflict,
-    /// The storage cannot take the request now (full, unreachable, too
-    /// slow): a retry may succeed ([`fault`]).
-    #[error("{0}")]
-    Unavailable(fault::Fault),
-    /// A CHECK, NOT NULL or foreign-key constraint refused a write.
-    #[error("constraint violated: {0}")]
-    Constraint(String),
-    /// An unclassified failure of the SQLite library.
-    #[error("database error: {0}")]
-    Other(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    /// Classifies the error: faults, duplicates and constraint violations
-    /// get their own variants.
-    fn from(e: sqlx::Error) -> Self {
-        match fault::sqlx_class(&e) {
-            fault::Class::Other => StoreError::Database(e),
-            class => StoreError::classified(class, e.to_string()),
-        }
-    }
-}
-
-impl StoreError {
-    /// Maps a unique-constraint violation to `Duplicate`, anything else as `From` does.
-    pub fn from_insert(e: sqlx::Error) -> Self {
-        Self::from(e)
-    }
-
-    /// The error of a classified failure with this detail (for the log).
-    pub fn classified(class: fault::Class, detail: String) -> Self {
-        match class {
-            fault::Class::Fault(kind) => StoreError::Unavailable(fault::Fault::new(kind, detail)),
-            fault::Class::Duplicate => StoreError::Duplicate,
-            fault::Class::Constraint => StoreError::Constraint(detail),
-            fault::Class::Corrupt => StoreError::Corrupt(detail),
-            fault::Class::Other => StoreError::Other(detail),
-        }
-    }
-
-    /// A storage fault, if this is one.
-    pub fn fault(&self) -> Option<&fault::Fault> {
-        match self {
-            StoreError::Unavailable(f) => Some(f),
-            _ => None,
-        }
-    }
-
-    /// The same error for another caller (each job of a failed batch gets
-    /// its own copy; `sqlx::Error` cannot be cloned).
-    pub fn shared(&self) -> StoreError {
-        match self {
-            StoreError::Unavailable(f) => StoreError::Unavailable(f.clone()),
-            StoreError::Duplicate => StoreError::Duplicate,
-            StoreError::Conflict => StoreError::Conflict,
-            StoreError::Constraint(d) => StoreError::Constraint(d.clone()),
-            StoreError::Corrupt(d) => StoreError::Corrupt(d.clone()),
-            other => StoreError::Other(format!("group commit failed: {other}")),
-        }
-    }
-}
-
-/// Pool sizes, timeouts and deadlines (`[database]` in the configuration).
-#[derive(Debug, Clone)]
-pub struct PoolSettings {
-    /// Connections per process (PostgreSQL: the pool plus the committers').
-    pub max_connections: u32,
-    /// Longest wait for a connection of the pool (including opening one).
-    pub acquire_timeout: Duration,
-    /// Longest wait for a new connection of a committer.
-    pub connect_timeout: Duration,
-    /// PostgreSQL's own `statement_timeout` for our sessions; an idle
-    /// transaction is ended by the server after twice this.
-    pub statement_timeout: Duration,
-    /// Client-side: from a write batch's `BEGIN` to the answer to its `COMMIT`.
-    pub write_deadline: Duration,
-    /// Client-side: one read (PostgreSQL).
-    pub read_deadline: Duration,
-    /// SQLite: writes are refused while the database's file system has less
-    /// free space than this (0: no floor).
-    pub min_free_bytes: u64,
-    /// SQLite: caps the database at this many pages (`PRAGMA max_page_count`
-    /// on the gateway's write connections; it cannot go below the size at
-    /// opening). For tests of a full database; `None` in production.
-    pub sqlite_max_pages: Option<u32>,
-}
-
-impl Default for PoolSettings {
-    fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(10),
-            write_deadline: Duration::from_secs(10),
-            read_deadline: Duration::from_secs(10),
-            min_free_bytes: 0,
-            sqlite_max_pages: None,
-        }
-    }
-}
-
-impl PoolSettings {
-    fn deadlines(&self) -> group_commit::Deadlines {
-        group_commit::Deadlines {
-            batch: self.write_deadline,
-            connect: self.connect_timeout,
-        }
-    }
-
-    /// PostgreSQL: committers holding their own connections, and the pool's
-    /// share of `max_connections`.
-    fn postgres_split(&self) -> (usize, u32) {
-        let committers: u32 = if self.max_connections >= 8 {
-            4
-        } else {
-            (self.max_connections / 2).max(1)
-        };
-        (
-            committers as usize,
-            self.max_connections.saturating_sub(committers).max(1),
-        )
     }
 }
 
@@ -460,91 +327,6 @@ impl Store {
     }
 }
 
-/// The PostgreSQL URL with our server-side session settings added to its
-/// `options` (appended to any it has): statements end after
-/// `statement_timeout`, an idle transaction after twice that (a gateway that
-/// vanished mid-transaction frees its locks), and the server probes an idle
-/// connection with TCP keepalives (30 s idle, then every 10 s, 3 probes), so
-/// it notices a gateway gone without a word. (The driver offers no
-/// client-side TCP keepalive: deadlines bound every wait of ours instead.)
-fn postgres_session_url(url: &str, settings: &PoolSettings) -> Result<String, StoreError> {
-    let mut parsed = url::Url::parse(url).map_err(|_| StoreError::UnsupportedUrl)?;
-    let statement_ms = settings.statement_timeout.as_millis().max(1);
-    let session = format!(
-        "-c statement_timeout={statement_ms} -c idle_in_transaction_session_timeout={} \
-         -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3",
-        statement_ms.saturating_mul(2)
-    );
-    parsed.query_pairs_mut().append_pair("options", &session);
-    Ok(parsed.into())
-}
-
-fn postgres_pool(max: u32, settings: &PoolSettings) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max)
-        // A ping before every checkout doubles the round trips of every
-        // query; a dead connection fails its query (within the read
-        // deadline) and is closed instead.
-        .test_before_acquire(false)
-        .acquire_timeout(settings.acquire_timeout)
-}
-
-fn sqlite_pool(max: u32, settings: &PoolSettings) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(settings.acquire_timeout)
-        // Each SQLite connection lives on its own worker thread: a ping before
-        // every checkout would add a thread round trip to every query.
-        .test_before_acquire(false)
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                // WAL lets readers proceed during a write; FULL makes every commit
-                // durable across power loss; foreign keys are off by default.
-                conn.execute("PRAGMA journal_mode = WAL").await?;
-                conn.execute("PRAGMA synchronous = FULL").await?;
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                conn.execute("PRAGMA busy_timeout = 5000").await?;
-                Ok(())
-            })
-        })
-}
-
-/// Creates the SQLite file with owner-only permissions before SQLite does, so
-/// the database (and its `-wal`/`-shm` files, which SQLite creates with the
-/// database's permissions) is never readable by other users.
-fn create_private_sqlite_file(url: &str) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let Some(path) = sqlite_path(url) else { return Ok(()) };
-    if std::path::Path::new(path).exists() {
-        return Ok(());
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map(drop)
-        .map_err(|e| StoreError::Corrupt(format!("cannot create the database file: {e}")))
-}
-
-/// The file path of a `sqlite://` URL (none for in-memory databases).
-fn sqlite_path(url: &str) -> Option<&str> {
-    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or_default();
-    (!path.is_empty() && path != ":memory:").then_some(path)
-}
-
-/// Adds `mode=rwc` so that a fresh data directory gets its database file.
-fn sqlite_url_creating_file(url: &str) -> String {
-    if url.contains("mode=") || url.contains(":memory:") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&mode=rwc")
-    } else {
-        format!("{url}?mode=rwc")
-    }
-}
-
 /// Decodes a JSON text column written by this module.
 pub(crate) fn json_column<T: serde::de::DeserializeOwned>(column: &str, raw: &str) -> Result<T, StoreError> {
     serde_json::from_str(raw).map_err(|_| StoreError::Corrupt(format!("column {column} holds invalid JSON")))
@@ -560,6 +342,9 @@ pub type After<'a> = Option<&'a str>;
 
 #[cfg(test)]
 mod tests {
+    use sqlx::any::AnyPoolOptions;
+    use sqlx::Executor;
+
     use super::*;
 
     #[test]

@@ -51,10 +51,10 @@ use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Statement};
 
+use super::batch::{answer_all, drain, fail_all, Deadlines, Queued, WriteJob, MAX_BATCH};
 use super::fault::{Fault, FaultKind};
-use super::group_commit::{answer_all, drain, fail_all, Deadlines, Queued, WriteJob, MAX_BATCH};
 use super::health::Health;
-use super::pg_connect::Target;
+use super::pg_connect::{pg_error, Target};
 use super::write_op::{Value, WriteOp};
 use super::StoreError;
 use crate::domain::audit::AuditEvent;
@@ -484,19 +484,5 @@ impl Connection {
             };
             read.await.map_err(|e| pg_error(&e))
         })
-    }
-}
-
-/// Classifies a `tokio-postgres` error as sqlx's are ([`super::fault`]): by
-/// SQLSTATE when the server answered; anything else (closed, I/O, TLS, a
-/// garbled message) is the connection failing. The detail keeps the
-/// server's message, never its DETAIL (which may quote row values).
-pub(super) fn pg_error(e: &tokio_postgres::Error) -> StoreError {
-    match e.as_db_error() {
-        Some(db) => StoreError::classified(
-            super::fault::postgres_class(db.code().code()),
-            format!("postgres {}: {}", db.code().code(), db.message()),
-        ),
-        None => StoreError::Unavailable(Fault::new(FaultKind::Unavailable, format!("postgres: {e}"))),
     }
 }

@@ -36,7 +36,6 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 use tokio_postgres::Client;
 
 use super::fault::{Fault, FaultKind};
-use super::pg_committer::pg_error;
 use super::StoreError;
 
 /// Where the committers connect: the pool's URL, read by `tokio-postgres`.
@@ -373,6 +372,20 @@ impl ServerCertVerifier for AnyName {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.verifier.supported_verify_schemes()
+    }
+}
+
+/// Classifies a `tokio-postgres` error as sqlx's are ([`super::fault`]): by
+/// SQLSTATE when the server answered; anything else (closed, I/O, TLS, a
+/// garbled message) is the connection failing. The detail keeps the
+/// server's message, never its DETAIL (which may quote row values).
+pub(super) fn pg_error(e: &tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::classified(
+            super::fault::postgres_class(db.code().code()),
+            format!("postgres {}: {}", db.code().code(), db.message()),
+        ),
+        None => StoreError::Unavailable(Fault::new(FaultKind::Unavailable, format!("postgres: {e}"))),
     }
 }
 

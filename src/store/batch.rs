@@ -1,0 +1,84 @@
+//! A batch of the group commit: the jobs callers queue (their statements
+//! and audit entries), and how a committer, whichever the backend, takes a
+//! batch off the queue and answers every caller in it.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::health::Health;
+use super::write_op::WriteOp;
+use super::StoreError;
+use crate::domain::audit::AuditEvent;
+
+/// Largest number of jobs sharing one commit.
+pub(super) const MAX_BATCH: usize = 256;
+
+/// One caller's writes: statements in order, and the audit entries that
+/// describe them (written only if every statement succeeds).
+#[derive(Debug, Default)]
+pub struct WriteJob {
+    pub ops: Vec<WriteOp>,
+    pub audit: Vec<AuditEvent>,
+}
+
+impl WriteJob {
+    pub fn new(ops: Vec<WriteOp>, audit: Vec<AuditEvent>) -> Self {
+        Self { ops, audit }
+    }
+}
+
+/// What a caller gets back: the outcome, and its job to free.
+pub(super) type Answer = (Result<(), StoreError>, WriteJob);
+
+pub(super) struct Queued {
+    pub(super) job: WriteJob,
+    /// The outcome, and the job itself back: its statements and parameters
+    /// were allocated by the caller's thread, and are freed there.
+    pub(super) done: oneshot::Sender<Answer>,
+}
+
+pub(super) fn drain(rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// The audit entries of the jobs of `batch` whose outcome is a success.
+pub(super) fn audit_of_succeeded<'a>(batch: &'a [Queued], outcomes: &[Result<(), StoreError>]) -> Vec<&'a AuditEvent> {
+    batch
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .flat_map(|(queued, _)| &queued.job.audit)
+        .collect()
+}
+
+/// Tells every caller of `batch` that it failed as a whole, with `error`'s class.
+pub(super) fn fail_all(batch: &mut Vec<Queued>, error: &StoreError, health: &Health) {
+    if !batch.is_empty() {
+        health.write_failed(error);
+    }
+    for queued in batch.drain(..) {
+        let _ = queued.done.send((Err(error.shared()), queued.job));
+    }
+}
+
+pub(super) fn answer_all(batch: &mut Vec<Queued>, outcomes: Vec<Result<(), StoreError>>) {
+    for (queued, outcome) in batch.drain(..).zip(outcomes) {
+        let _ = queued.done.send((outcome, queued.job));
+    }
+}
+
+/// How long a batch may take, and where the PostgreSQL committers get
+/// their connections.
+#[derive(Clone)]
+pub struct Deadlines {
+    /// From `BEGIN` to the answer to `COMMIT`, per batch (client-side).
+    pub batch: Duration,
+    /// Opening a committer's connection.
+    pub connect: Duration,
+}
