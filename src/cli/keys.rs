@@ -6,7 +6,7 @@ use clap::{Subcommand, ValueEnum};
 use ipnet::IpNet;
 use serde_json::json;
 
-use crate::api::routes::api_keys::ApiKeyView;
+use crate::api::views::ApiKeyView;
 use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::ids::{ApiKeyId, MerchantId};
 use crate::domain::money::Currency;

@@ -11,8 +11,8 @@ use crate::services::merchants;
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::AppJson;
+use super::super::views::ApiKeyView;
 use super::super::AppState;
-use super::api_keys::ApiKeyView;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MerchantView {
