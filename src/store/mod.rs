@@ -18,6 +18,7 @@ pub mod audit;
 pub mod auth_cache;
 mod batch;
 pub mod card_tokens;
+mod commit_pacing;
 mod connect;
 mod error;
 pub mod events;
