@@ -263,7 +263,7 @@ async fn write(tls: &mut TlsStream<TcpStream>, status: u16, extra: &str, body: &
 }
 
 /// Reads one HTTP/1.1 request: head, then `Content-Length` bytes of body.
-async fn read_call(tls: &mut TlsStream<TcpStream>) -> Option<Call> {
+pub async fn read_call<S: tokio::io::AsyncRead + Unpin>(tls: &mut S) -> Option<Call> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -305,6 +305,7 @@ async fn read_call(tls: &mut TlsStream<TcpStream>) -> Option<Call> {
         content_type: header("content-type"),
         form: form_urlencoded::parse(&body).into_owned().collect(),
         body,
+        headers,
         replayed: false,
         answer: None,
     })

@@ -16,6 +16,8 @@ pub struct Call {
     pub content_type: Option<String>,
     pub form: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Every header: lower-case name and value, in order.
+    pub headers: Vec<(String, String)>,
     /// Answered from the idempotency store.
     pub replayed: bool,
     /// What the ledger answered (status and JSON), before any fault.
