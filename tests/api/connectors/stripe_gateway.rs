@@ -1,7 +1,9 @@
 //! Payments through the whole gateway routed to the Stripe connector and
 //! the fake Stripe (real TLS both ways, real database): authorize, capture
 //! and refund reach Stripe once each, and an authorization whose answer was
-//! lost ends authorized through `sync`, not failed.
+//! lost ends authorized through `sync`, not failed; Stripe's refusal of raw
+//! card data fails the payment without a word of Stripe's answer reaching
+//! the merchant.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +89,20 @@ both_backends! {
             fake.calls().iter().any(|c| c.method == "GET" && c.path.starts_with("/v1/payment_intents/pi_")),
             "the gateway asked Stripe after the timeout"
         );
+        gateway.stop().await;
+    }
+
+    async fn stripes_refusal_of_raw_card_data_fails_the_payment_and_nothing_of_it_reaches_the_merchant(app) {
+        let fake = FakeStripe::start().await;
+        fake.refuse_raw_card_data();
+        let (mut gateway, sk) = shop(app, &fake).await;
+        let payment = pay(&gateway, &sk, 1000).await;
+        assert_eq!(payment["status"], "failed", "{payment}");
+        let text = payment.to_string();
+        for leaked in ["unsafe", "raw card", "Stripe", "4242424242424242", "sk_test_"] {
+            assert!(!text.contains(leaked), "{leaked} in {text}");
+        }
+        assert_eq!(fake.applied().intents, 0);
         gateway.stop().await;
     }
 }
