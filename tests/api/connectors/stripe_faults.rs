@@ -1,7 +1,7 @@
 //! Fault injection between the Stripe connector and the fake Stripe: 5xx,
 //! 429 with and without `Retry-After`, malformed and truncated JSON, a slow
-//! body past the timeout, connection resets, an authorization whose answer
-//! never comes. Each ends in a defined outcome; where Stripe may have acted
+//! body past the timeout, an oversized body, connection resets, an
+//! authorization whose answer never comes. Each ends in a defined outcome; where Stripe may have acted
 //! the outcome is `Timeout` (unknown) and `sync` tells what happened; a
 //! retried capture or refund is replayed by Stripe, never done twice.
 
@@ -80,6 +80,24 @@ async fn malformed_or_truncated_json_after_the_authorization_is_unknown_and_sync
         };
         assert_eq!(fake.status(&reference), Some("requires_capture"));
     }
+}
+
+#[tokio::test]
+async fn an_answer_over_the_size_limit_is_not_read_and_after_a_post_is_unknown() {
+    let fake = FakeStripe::start().await;
+    let stripe = stripe_at(&fake.base);
+    fake.inject("/confirm", Fault::Processed(Damage::Oversized));
+    let (payment, outcome) = authorize(&stripe, "4242424242424242", 2000).await;
+    assert_eq!(outcome.unwrap_err(), ConnectorError::Timeout);
+    fake.inject("/v1/payment_intents/pi_", Fault::Processed(Damage::Oversized));
+    assert!(matches!(
+        stripe.sync(&payment).await,
+        Err(ConnectorError::Unavailable(_))
+    ));
+    assert!(matches!(
+        stripe.sync(&payment).await,
+        Ok(RemoteStatus::Authorized { .. })
+    ));
 }
 
 #[tokio::test]

@@ -52,6 +52,8 @@ pub enum Damage {
     Delay(Duration),
     /// Reset the connection instead of answering.
     Reset,
+    /// `200` with a 2 MiB body (JSON padded with spaces).
+    Oversized,
 }
 
 impl Fault {
@@ -230,6 +232,11 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Shared>) {
             write(&mut tls, answer.status, &extra, body, None).await
         }
         Some(Fault::Processed(Damage::Reset)) => reset(tls),
+        Some(Fault::Processed(Damage::Oversized)) => {
+            let mut padded = body.to_vec();
+            padded.resize(2 * 1024 * 1024, b' ');
+            write(&mut tls, 200, &extra, &padded, None).await
+        }
         _ => write(&mut tls, answer.status, &extra, body, None).await,
     }
 }
