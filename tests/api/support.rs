@@ -645,6 +645,7 @@ pub fn webhook_settings() -> WebhookSettings {
     )
     .unwrap();
     settings.attempt_timeout = Duration::from_secs(2);
+    settings.payloads = paywarden::api::views::webhook_payloads();
     settings
 }
 
