@@ -28,13 +28,8 @@ use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
 use super::field_schemas::ConfirmNeedsPaymentMethod;
 use super::idempotency;
 use super::pagination::ListResponse;
-use super::routes::api_keys;
-use super::routes::webhook_endpoints::{self, WebhookAttemptView};
-use super::routes::{events, health, merchant, payments, refunds, tokens};
-use super::views::ApiKeyView;
-use super::views::{PaymentView, RefundView};
-use crate::webhooks::endpoint::WebhookEndpoint;
-use crate::webhooks::payload::EventView;
+use super::routes::{api_keys, events, health, merchant, payments, refunds, tokens, webhook_endpoints};
+use super::views::{ApiKeyView, EventView, PaymentView, RefundView, WebhookAttemptView, WebhookEndpointView};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -50,7 +45,7 @@ use crate::webhooks::payload::EventView;
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>,
         PaymentView, ListResponse<PaymentView>, RefundView, ListResponse<RefundView>,
-        EventView, ListResponse<EventView>, WebhookEndpoint, ListResponse<WebhookEndpoint>,
+        EventView, ListResponse<EventView>, WebhookEndpointView, ListResponse<WebhookEndpointView>,
         WebhookAttemptView, ListResponse<WebhookAttemptView>)),
     modifiers(&BearerAuth, &IdempotencyHeader, &SharedResponses, &ListItemRefs, &AtLeastOneField,
         &ConfirmNeedsPaymentMethod),

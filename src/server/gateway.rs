@@ -84,7 +84,9 @@ impl Gateway {
         );
         let payment_upkeep = tokio::spawn(expire_challenges(payments.clone()));
         let dev_mode = options.webhooks.dev;
-        let webhooks = DeliveryWorker::spawn(store.clone(), options.vault.keyring_arc(), options.webhooks);
+        let mut webhook_settings = options.webhooks;
+        webhook_settings.payloads = crate::api::views::webhook_payloads();
+        let webhooks = DeliveryWorker::spawn(store.clone(), options.vault.keyring_arc(), webhook_settings);
         let state = AppState::new(AppServices {
             store,
             auth,

@@ -6,7 +6,7 @@
 //! cost the same work (one HMAC, one indexed lookup, one constant-time
 //! compare); key state comes from the database, through a cache whose copies
 //! live at most 200 ms while every change of key, merchant or lockout state
-//! waits longer than that before it is answered (`store::auth_cache`), so a
+//! waits longer than that before it is answered ([`cache`]), so a
 //! revocation takes effect on the next request on every replica.
 //!
 //! What counts towards a client address's lockout: every failure of a request
@@ -22,6 +22,8 @@
 //! threshold; an address that is locked out stays refused for every request,
 //! with or without credentials.
 
+pub mod cache;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,10 +34,10 @@ use crate::domain::audit::Outcome;
 use crate::domain::merchant::Merchant;
 use crate::domain::restrictions::canonical;
 use crate::domain::time::Timestamp;
-use crate::store::auth_cache::{ReadStart, Verified};
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::{self, Store};
 
+use self::cache::{AuthCache, ReadStart, Verified};
 use super::actor::{Actor, RequestMeta};
 use super::audit_writer::AuditSink;
 use super::key_hasher::KeyHasher;
@@ -127,6 +129,9 @@ pub struct Caller {
 #[derive(Clone)]
 pub struct Authenticator {
     store: Store,
+    /// Keys verified a moment ago; emptied by every change of authentication
+    /// state committed through `store` (or a clone of it).
+    cache: Arc<AuthCache>,
     hasher: Arc<KeyHasher>,
     policy: LockoutPolicy,
     audit: AuditSink,
@@ -135,6 +140,7 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(store: Store, hasher: Arc<KeyHasher>, policy: LockoutPolicy, audit: AuditSink) -> Self {
         Self {
+            cache: Arc::new(AuthCache::following(Arc::clone(store.auth_state()))),
             store,
             hasher,
             policy,
@@ -150,7 +156,7 @@ impl Authenticator {
     /// client address's lockout are read together. A malformed or missing key
     /// still makes the same lookup (with an empty hash), so it costs the same;
     /// only a key that passes every check may be answered from the cache
-    /// instead (`store::auth_cache`), and it gets a 200 either way.
+    /// instead ([`cache`]), and it gets a 200 either way.
     pub async fn authenticate(&self, presented: Credential<'_>, meta: &RequestMeta) -> Result<Caller, AuthRejection> {
         let now = Timestamp::now();
         let ip = canonical(meta.client_ip);
@@ -166,7 +172,7 @@ impl Authenticator {
         // A key verified a moment ago, if it passes every check again (a
         // refusal always reads the database below, like an unknown key).
         if parsed.is_ok() {
-            if let Some(Verified { key, merchant }) = self.store.auth_cache().get(&computed, &ip_text) {
+            if let Some(Verified { key, merchant }) = self.cache.get(&computed, &ip_text) {
                 if let Ok(key) = Self::check(key, &computed, &computed, ip, now) {
                     return Ok(Caller { key, merchant });
                 }
@@ -201,7 +207,7 @@ impl Authenticator {
                     key: caller.key.clone(),
                     merchant: caller.merchant.clone(),
                 };
-                self.store.auth_cache().put(&computed, &ip_text, &verified, read);
+                self.cache.put(&computed, &ip_text, &verified, read);
                 Ok(caller)
             }
             Err(rejected) if !presented.counts() => {

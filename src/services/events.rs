@@ -4,7 +4,7 @@
 use crate::domain::ids::EventId;
 use crate::domain::tenant::Tenant;
 use crate::store::{self, Store};
-use crate::webhooks::payload::EventView;
+use crate::webhooks::payload::Event;
 
 use super::ServiceError;
 
@@ -14,20 +14,20 @@ pub async fn list(
     event_type: Option<&str>,
     before: Option<&EventId>,
     limit: i64,
-) -> Result<Vec<EventView>, ServiceError> {
+) -> Result<Vec<Event>, ServiceError> {
     store::events::list(store.reader(), tenant, event_type, before, limit)
         .await?
         .iter()
-        .map(|row| EventView::from_row(row).map_err(ServiceError::from))
+        .map(|row| Event::from_row(row).map_err(ServiceError::from))
         .collect()
 }
 
-pub async fn get(store: &Store, tenant: &Tenant, id: &EventId) -> Result<EventView, ServiceError> {
+pub async fn get(store: &Store, tenant: &Tenant, id: &EventId) -> Result<Event, ServiceError> {
     let row = store::events::get(store.reader(), tenant, id)
         .await?
         .ok_or(ServiceError::NotFound {
             resource: "event",
             param: "id",
         })?;
-    Ok(EventView::from_row(&row)?)
+    Ok(Event::from_row(&row)?)
 }

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
+use super::commit_pacing::Pacing;
+use super::fault::{Fault, FaultKind};
 use super::health::Health;
 use super::write_op::WriteOp;
 use super::StoreError;
@@ -38,12 +40,60 @@ pub(super) struct Queued {
     pub(super) done: oneshot::Sender<Answer>,
 }
 
-pub(super) fn drain(rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
+/// A batch that starts with `first`: every job already waiting in `rx` joins
+/// it, up to [`MAX_BATCH`].
+pub(super) fn gather(first: Queued, rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
+    batch.push(first);
+    top_up(rx, batch);
+}
+
+/// Adds the jobs queued now, up to [`MAX_BATCH`].
+fn top_up(rx: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok(job) => batch.push(job),
             Err(_) => break,
         }
+    }
+}
+
+/// Drops the jobs whose caller stopped waiting.
+pub(super) fn drop_abandoned(batch: &mut Vec<Queued>) {
+    batch.retain(|queued| !queued.done.is_closed());
+}
+
+/// Waits for the next batch of a queue that several committers share
+/// ([`gather`], [`drop_abandoned`]), holding the queue only while the batch
+/// is taken from it; with `pacing`, a small batch fills while another
+/// commits ([`Pacing::let_fill`]). `false` once the queue is closed.
+pub(super) async fn take(rx: &Mutex<mpsc::Receiver<Queued>>, batch: &mut Vec<Queued>, pacing: Option<&Pacing>) -> bool {
+    {
+        let mut rx = rx.lock().await;
+        let Some(first) = rx.recv().await else { return false };
+        gather(first, &mut rx, batch);
+        if let Some(pacing) = pacing {
+            if pacing.let_fill(batch.len()).await {
+                top_up(&mut rx, batch);
+            }
+        }
+    }
+    drop_abandoned(batch);
+    true
+}
+
+/// Why a batch that ran past its deadline failed: with `COMMIT` sent, its
+/// outcome is unknown; before, nothing was committed.
+pub(super) fn past_deadline(commit_sent: bool) -> StoreError {
+    if commit_sent {
+        StoreError::Unavailable(Fault::new(
+            FaultKind::OutcomeUnknown,
+            "COMMIT sent, no answer within database.write_deadline",
+        ))
+    } else {
+        StoreError::Unavailable(Fault::new(
+            FaultKind::Timeout,
+            "no answer within database.write_deadline; nothing was committed",
+        ))
     }
 }
 

@@ -31,7 +31,7 @@ use std::time::Duration;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
-use super::batch::{answer_all, audit_of_succeeded, drain, fail_all, Queued, MAX_BATCH};
+use super::batch::{answer_all, audit_of_succeeded, fail_all, past_deadline, take, Queued, MAX_BATCH};
 pub use super::batch::{Deadlines, WriteJob};
 use super::fault::{breaks_connection, Fault, FaultKind};
 use super::health::Health;
@@ -189,15 +189,7 @@ async fn run_sqlx(
     health: Arc<Health>,
 ) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        {
-            // The queue is held only while a batch is taken from it.
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
-            batch.push(first);
-            drain(&mut rx, &mut batch);
-        }
-        batch.retain(|queued| !queued.done.is_closed());
+    while take(&rx, &mut batch, None).await {
         if batch.is_empty() {
             continue;
         }
@@ -227,14 +219,7 @@ async fn commit_within(
     let commit_sent = AtomicBool::new(false);
     match tokio::time::timeout(deadline, commit_sqlx(conn, batch, &commit_sent)).await {
         Ok(result) => result,
-        Err(_) if commit_sent.load(Ordering::Relaxed) => Err(StoreError::Unavailable(Fault::new(
-            FaultKind::OutcomeUnknown,
-            "COMMIT sent, no answer within database.write_deadline",
-        ))),
-        Err(_) => Err(StoreError::Unavailable(Fault::new(
-            FaultKind::Timeout,
-            "no answer within database.write_deadline; nothing was committed",
-        ))),
+        Err(_) => Err(past_deadline(commit_sent.load(Ordering::Relaxed))),
     }
 }
 

@@ -15,7 +15,7 @@
 
 pub mod api_keys;
 pub mod audit;
-pub mod auth_cache;
+pub mod auth_state;
 mod batch;
 pub mod card_tokens;
 mod commit_pacing;
@@ -107,8 +107,9 @@ pub struct Store {
     pg_fast: Option<std::sync::Arc<pg_fast::PgFastReader>>,
     /// Small write transactions that share commits (group commit).
     group: group_commit::GroupCommit,
-    /// Recent authentication lookups (see [`auth_cache`] for why it is exact).
-    auth_cache: std::sync::Arc<auth_cache::AuthCache>,
+    /// The generation of authentication state that caches of it follow
+    /// ([`auth_state`]).
+    auth_state: std::sync::Arc<auth_state::AuthState>,
 }
 
 impl std::fmt::Debug for Store {
@@ -157,7 +158,7 @@ impl Store {
                     fast: None,
                     pg_fast: None,
                     group,
-                    auth_cache: Default::default(),
+                    auth_state: Default::default(),
                 }
             }
             Backend::Postgres => {
@@ -203,7 +204,7 @@ impl Store {
                     fast: None,
                     pg_fast,
                     group,
-                    auth_cache: Default::default(),
+                    auth_state: Default::default(),
                 }
             }
         };
@@ -285,16 +286,16 @@ impl Store {
         self.pg_fast.as_deref()
     }
 
-    /// The cache of authentication lookups.
-    pub fn auth_cache(&self) -> &auth_cache::AuthCache {
-        &self.auth_cache
+    /// The generation of authentication state, for a cache of it to follow.
+    pub fn auth_state(&self) -> &std::sync::Arc<auth_state::AuthState> {
+        &self.auth_state
     }
 
     /// Call after committing a change of a key, a merchant or a lockout and
     /// before answering it: returns once no gateway can still act on the state
-    /// before the change ([`auth_cache`]).
+    /// before the change ([`auth_state`]).
     pub async fn auth_state_changed(&self) {
-        self.auth_cache.settle().await;
+        self.auth_state.changed().await;
     }
 
     /// The group-commit queue for small, frequent write transactions.

@@ -51,7 +51,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Statement};
 
-use super::batch::{answer_all, drain, fail_all, Deadlines, Queued, WriteJob, MAX_BATCH};
+use super::batch::{answer_all, fail_all, past_deadline, take, Deadlines, Queued, WriteJob, MAX_BATCH};
 use super::commit_pacing::Pacing;
 use super::fault::{Fault, FaultKind};
 use super::health::Health;
@@ -92,18 +92,7 @@ pub(super) async fn run(
 ) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     let mut conn: Option<Connection> = None;
-    loop {
-        {
-            // The queue is held only while a batch is taken from it.
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
-            batch.push(first);
-            drain(&mut rx, &mut batch);
-            if pacing.let_fill(batch.len()).await {
-                drain(&mut rx, &mut batch);
-            }
-        }
-        batch.retain(|queued| !queued.done.is_closed());
+    while take(&rx, &mut batch, Some(&pacing)).await {
         if batch.is_empty() {
             continue;
         }
@@ -129,14 +118,7 @@ pub(super) async fn run(
         let commit_sent = AtomicBool::new(false);
         let committed = match tokio::time::timeout(deadlines.batch, commit(open, &jobs, &commit_sent)).await {
             Ok(result) => result,
-            Err(_) if commit_sent.load(Ordering::Relaxed) => Err(StoreError::Unavailable(Fault::new(
-                FaultKind::OutcomeUnknown,
-                "COMMIT sent, no answer within database.write_deadline",
-            ))),
-            Err(_) => Err(StoreError::Unavailable(Fault::new(
-                FaultKind::Timeout,
-                "no answer within database.write_deadline; nothing was committed",
-            ))),
+            Err(_) => Err(past_deadline(commit_sent.load(Ordering::Relaxed))),
         };
         drop(jobs);
         drop(in_flight);

@@ -57,15 +57,20 @@ impl Target {
     /// A parameter the committers would not honour is refused by its name.
     pub fn from_url(url: &str) -> Result<Self, StoreError> {
         let mut parsed = url::Url::parse(url).map_err(|_| StoreError::UnsupportedUrl)?;
-        let mut verify = Verify::Nothing;
-        let mut mode = SslMode::Prefer;
+        let query: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+        // The rest of the URL (user, password, host, port, database) as
+        // `tokio-postgres` reads it; the query's parameters set one by one
+        // (its reader takes a `+` literally, where a URL's query means a space).
+        parsed.set_query(None);
+        let mut config = tokio_postgres::Config::from_str(parsed.as_str())
+            .map_err(|e| StoreError::Other(format!("database_url (committers): {e}")))?;
+        let (mut mode, mut verify) = (SslMode::Prefer, Verify::Nothing);
         let mut root_cert: Option<String> = None;
         let mut options: Vec<String> = Vec::new();
-        let mut kept: Vec<(String, String)> = Vec::new();
-        for (key, value) in parsed.query_pairs() {
-            match key.as_ref() {
+        for (key, value) in query {
+            match key.as_str() {
                 "sslmode" => {
-                    (mode, verify) = match value.as_ref() {
+                    (mode, verify) = match value.as_str() {
                         "disable" => (SslMode::Disable, Verify::Nothing),
                         "allow" | "prefer" => (SslMode::Prefer, Verify::Nothing),
                         "require" => (SslMode::Require, Verify::Nothing),
@@ -74,27 +79,22 @@ impl Target {
                         _ => return Err(refused("sslmode")),
                     }
                 }
-                "sslrootcert" => root_cert = Some(value.into_owned()),
-                "options" => options.push(value.into_owned()),
-                "user" | "password" | "dbname" | "application_name" => {
-                    kept.push((key.into_owned(), value.into_owned()));
+                "sslrootcert" => root_cert = Some(value),
+                "options" => options.push(value),
+                "user" => {
+                    config.user(value);
+                }
+                "password" => {
+                    config.password(value);
+                }
+                "dbname" => {
+                    config.dbname(value);
+                }
+                "application_name" => {
+                    config.application_name(value);
                 }
                 other => return Err(refused(other)),
             }
-        }
-        // The rest of the URL (user, password, host, port, database) as
-        // `tokio-postgres` reads it; the query's parameters set one by one
-        // (its reader takes a `+` literally, where a URL's query means a space).
-        parsed.set_query(None);
-        let mut config = tokio_postgres::Config::from_str(parsed.as_str())
-            .map_err(|e| StoreError::Other(format!("database_url (committers): {e}")))?;
-        for (key, value) in &kept {
-            match key.as_str() {
-                "user" => config.user(value),
-                "password" => config.password(value),
-                "dbname" => config.dbname(value),
-                _ => config.application_name(value),
-            };
         }
         if !options.is_empty() {
             config.options(options.join(" "));
@@ -185,13 +185,11 @@ impl RustlsConnect {
             Verify::Full | Verify::Chain => {
                 let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
                 if let Some(path) = root_cert {
-                    let certs = CertificateDer::pem_file_iter(path)
-                        .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-                    for cert in certs {
-                        let cert = cert.map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+                    let unreadable = |e: &dyn std::fmt::Display| format!("sslrootcert {}: {e}", path.display());
+                    for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
                         roots
-                            .add(cert)
-                            .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+                            .add(cert.map_err(|e| unreadable(&e))?)
+                            .map_err(|e| unreadable(&e))?;
                     }
                 }
                 if verify == Verify::Full {

@@ -68,9 +68,8 @@ pub(super) fn commit_until_failure(
     let mut statements = SqliteStatements::new(conn);
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        drain(rx, &mut batch);
-        batch.retain(|queued| !queued.done.is_closed());
+        gather(first, rx, &mut batch);
+        drop_abandoned(&mut batch);
         if let Err(refused) = health.check_floor() {
             fail_all(&mut batch, &refused, health);
             continue;

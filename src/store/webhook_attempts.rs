@@ -27,28 +27,6 @@ pub struct AttemptRow {
 const COLUMNS: &str =
     "id, endpoint_id, event_id, merchant_id, attempt, attempted_at, status_code, error, duration_ms, outcome";
 
-/// Inserts an attempt. A duplicate id is `StoreError::Duplicate`.
-pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &AttemptRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO webhook_attempts (id, endpoint_id, event_id, merchant_id, attempt, attempted_at, status_code, \
-         error, duration_ms, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&row.id)
-    .bind(&row.endpoint_id)
-    .bind(&row.event_id)
-    .bind(&row.merchant_id)
-    .bind(row.attempt)
-    .bind(row.attempted_at)
-    .bind(row.status_code)
-    .bind(&row.error)
-    .bind(row.duration_ms)
-    .bind(&row.outcome)
-    .execute(db)
-    .await
-    .map_err(StoreError::from_insert)?;
-    Ok(())
-}
-
 /// Inserts an attempt, as a group-commit statement, only while the delivery
 /// is still leased under `token`: put it before the statement that writes
 /// the outcome and releases the lease (which is conditional on the same
@@ -61,20 +39,26 @@ pub fn insert_if_leased_op(row: &AttemptRow, token: &str) -> WriteOp {
          CAST($6 AS BIGINT), CAST($7 AS BIGINT), CAST($8 AS TEXT), CAST($9 AS BIGINT), CAST($10 AS TEXT) \
          WHERE EXISTS (SELECT 1 FROM webhook_deliveries d \
          WHERE d.endpoint_id = $2 AND d.event_id = $3 AND d.lease_token = $11)",
-        vec![
-            (&row.id).into(),
-            (&row.endpoint_id).into(),
-            (&row.event_id).into(),
-            (&row.merchant_id).into(),
-            row.attempt.into(),
-            row.attempted_at.into(),
-            row.status_code.into(),
-            (&row.error).into(),
-            row.duration_ms.into(),
-            (&row.outcome).into(),
-            token.into(),
-        ],
+        Vec::from(leased_row(row, token)),
     )
+}
+
+/// An attempt and the lease token it is inserted under, as the parameters of
+/// the statements below (`$1` to `$11`, or one row of `VALUES`).
+fn leased_row(row: &AttemptRow, token: &str) -> [Value; 11] {
+    [
+        (&row.id).into(),
+        (&row.endpoint_id).into(),
+        (&row.event_id).into(),
+        (&row.merchant_id).into(),
+        row.attempt.into(),
+        row.attempted_at.into(),
+        row.status_code.into(),
+        (&row.error).into(),
+        row.duration_ms.into(),
+        (&row.outcome).into(),
+        token.into(),
+    ]
 }
 
 const INSERT_MANY_TYPES: [&str; 11] = [
@@ -103,19 +87,7 @@ pub fn insert_many_if_leased_ops(rows: &[(&AttemptRow, &str)]) -> Vec<WriteOp> {
             let mut params: Vec<Value> = Vec::with_capacity(chunk.size * INSERT_MANY_TYPES.len());
             for i in 0..chunk.size {
                 match (i < chunk.rows).then(|| rows.get(chunk.start + i)).flatten() {
-                    Some((row, token)) => params.extend([
-                        (&row.id).into(),
-                        (&row.endpoint_id).into(),
-                        (&row.event_id).into(),
-                        (&row.merchant_id).into(),
-                        row.attempt.into(),
-                        row.attempted_at.into(),
-                        row.status_code.into(),
-                        (&row.error).into(),
-                        row.duration_ms.into(),
-                        (&row.outcome).into(),
-                        (*token).into(),
-                    ]),
+                    Some((row, token)) => params.extend(leased_row(row, token)),
                     // Padding: leased under no token, so never inserted.
                     None => params.extend([
                         "".into(),

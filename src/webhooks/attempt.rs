@@ -16,7 +16,7 @@ use crate::store::events::EventRow;
 use crate::store::webhook_endpoints::{EndpointRow, SealedColumns};
 use crate::vault::{KekProvider, VaultError};
 
-use super::payload::EventView;
+use super::payload::Event;
 use super::settings::WebhookSettings;
 use super::{secret, signature, ssrf};
 
@@ -95,10 +95,12 @@ pub async fn send(
         Err(ssrf::UrlError::NonPublicAddress) => return failed("blocked_address"),
         Err(_) => return failed("invalid_url"),
     };
-    let Ok(view) = EventView::from_row(event) else {
+    let body = Event::from_row(event)
+        .ok()
+        .and_then(|event| (settings.payloads.event)(event).ok());
+    let Some(body) = body else {
         return failed("invalid_event");
     };
-    let body = view.to_body();
     let timestamp = Timestamp::now().as_secs();
     let header = signature::header_value(
         secrets.iter().map(secret::WebhookSecret::expose_secret),

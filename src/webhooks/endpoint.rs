@@ -1,9 +1,8 @@
-//! A webhook endpoint as the API shows it and as `webhook_endpoint.*`
-//! events carry it: never its secret. Subscriptions are event types or `*`.
-
-use serde::Serialize;
+//! A webhook endpoint as read (never its secret), and its subscriptions:
+//! event types or `*`, checked and normalised.
 
 use crate::domain::event::EventType;
+use crate::domain::time::Timestamp;
 use crate::store::webhook_endpoints::EndpointRow;
 use crate::store::{json_column, StoreError};
 
@@ -48,49 +47,42 @@ pub fn parse_events(raw: &[String]) -> Result<Vec<String>, EventsError> {
     Ok(parsed)
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A webhook endpoint as read, without its secret: what the API shows of it
+/// and `webhook_endpoint.*` events carry (`api::views::WebhookEndpointView`).
+#[derive(Debug, Clone)]
 pub struct WebhookEndpoint {
     /// `we_…`.
     pub id: String,
-    /// Always `webhook_endpoint`.
-    pub object: &'static str,
     pub url: String,
     /// Subscribed event types, or `["*"]` for all.
     pub events: Vec<String>,
-    /// `enabled` or `disabled` (after deliveries failed for the whole retry
-    /// window, or by request).
+    /// `enabled` or `disabled`.
     pub status: String,
     pub livemode: bool,
-    /// Unix time, seconds.
-    pub created: i64,
-    pub updated: i64,
-    pub disabled_at: Option<i64>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub disabled_at: Option<Timestamp>,
     /// While a rotated-out secret still signs deliveries: until when.
-    pub previous_secret_expires_at: Option<i64>,
+    pub previous_secret_expires_at: Option<Timestamp>,
 }
 
 impl WebhookEndpoint {
-    /// The view of a stored row at time `now_ms`.
+    /// The endpoint of a stored row at time `now_ms`.
     pub fn from_row(row: &EndpointRow, now_ms: i64) -> Result<Self, StoreError> {
         Ok(Self {
             id: row.id.clone(),
-            object: "webhook_endpoint",
             url: row.url.clone(),
             events: json_column("events", &row.events)?,
             status: row.status.clone(),
             livemode: row.mode == "live",
-            created: row.created_at.div_euclid(1000),
-            updated: row.updated_at.div_euclid(1000),
-            disabled_at: row.disabled_at.map(|t| t.div_euclid(1000)),
+            created: Timestamp::from_millis(row.created_at),
+            updated: Timestamp::from_millis(row.updated_at),
+            disabled_at: row.disabled_at.map(Timestamp::from_millis),
             previous_secret_expires_at: row
                 .previous_expires_at
                 .filter(|t| *t > now_ms)
-                .map(|t| t.div_euclid(1000)),
+                .map(Timestamp::from_millis),
         })
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
     }
 }
 

@@ -7,8 +7,9 @@
 //! - [`ssrf`]: the URL policy and the resolver that keeps live-mode deliveries
 //!   on public addresses.
 //! - [`secret`]: `whsec_…` signing secrets, sealed at rest by the vault.
-//! - [`endpoint`]: an endpoint as the API and events show it.
-//! - [`payload`]: the event JSON, identical in the API and in deliveries.
+//! - [`endpoint`]: an endpoint as read, and its subscriptions.
+//! - [`payload`]: an event as read, and the JSON deliveries carry, written
+//!   by the API's views so that it is identical in the API and in deliveries.
 //! - [`settings`]: retry schedule, lease, poll interval, attempt timeout,
 //!   in-flight caps, the HTTP clients.
 //! - [`delivery`]: the background worker that claims due deliveries under a

@@ -40,6 +40,7 @@ use crate::store::{self, Store, StoreError};
 
 use super::attempt::Sent;
 use super::endpoint::WebhookEndpoint;
+use super::payload::Payloads;
 use super::settings::WebhookSettings;
 
 /// Most attempts recorded in one job.
@@ -136,7 +137,7 @@ pub async fn record(
     let now = Timestamp::now();
     let plan = Plan::new(settings, d, sent, now)?;
     let held = if plan.exhausted {
-        record_final_failure(store, &plan, d, endpoint, token, now).await?
+        record_final_failure(store, settings.payloads, &plan, d, endpoint, token, now).await?
     } else {
         // The attempt first: it is written only while the lease is held, and
         // the second statement releases it.
@@ -297,6 +298,7 @@ fn warn_unrecorded(d: &DeliveryRow, e: &StoreError) {
 /// (nothing written).
 async fn record_final_failure(
     store: &Store,
+    payloads: Payloads,
     plan: &Plan,
     d: &DeliveryRow,
     endpoint: &EndpointRow,
@@ -322,7 +324,7 @@ async fn record_final_failure(
         finish.expect = Expect::OneRow(Failure::Conflict);
         work.push(finish);
         if let (true, Some(row)) = (with_disable, enabled) {
-            disable(&mut work, row, d, now)?;
+            disable(&mut work, payloads, row, d, now)?;
         }
         match store.commit(work).await {
             Ok(()) => return Ok(true),
@@ -337,7 +339,13 @@ async fn record_final_failure(
 /// Adds the disabling of an enabled endpoint (as read in `row`) to `work`:
 /// conditional on it still being enabled, its pending deliveries given up,
 /// the `webhook_endpoint.disabled` event and its audit entry.
-fn disable(work: &mut UnitOfWork, row: &EndpointRow, d: &DeliveryRow, now: Timestamp) -> Result<(), StoreError> {
+fn disable(
+    work: &mut UnitOfWork,
+    payloads: Payloads,
+    row: &EndpointRow,
+    d: &DeliveryRow,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let at = now.as_millis();
     store::webhook_endpoints::disable(work, &row.id, at);
     store::webhook_deliveries::fail_pending_of_endpoint_in(work, &row.id, "endpoint_disabled", at);
@@ -347,7 +355,8 @@ fn disable(work: &mut UnitOfWork, row: &EndpointRow, d: &DeliveryRow, now: Times
         updated_at: at,
         ..row.clone()
     };
-    let view = WebhookEndpoint::from_row(&disabled, at)?;
+    let data = (payloads.endpoint)(&WebhookEndpoint::from_row(&disabled, at)?)
+        .map_err(|e| StoreError::Corrupt(format!("webhook_endpoint.disabled event: {e}")))?;
     let event = EventRow {
         id: EventId::generate_time_ordered(now)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?
@@ -356,7 +365,7 @@ fn disable(work: &mut UnitOfWork, row: &EndpointRow, d: &DeliveryRow, now: Times
         mode: row.mode.clone(),
         event_type: EventType::WebhookEndpointDisabled.as_str().to_owned(),
         object_id: row.id.clone(),
-        data: view.to_json(),
+        data,
         created_at: at,
     };
     store::events::insert_in(work, std::slice::from_ref(&event));

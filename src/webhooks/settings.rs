@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use crate::domain::random;
 
+use super::payload::Payloads;
+
 /// How long one attempt may take by default, from connecting to the
 /// response's status: receivers are expected to acknowledge first and work
 /// afterwards (Shopify allows 5 s, GitHub 10 s). An endpoint slower than
@@ -121,6 +123,9 @@ pub struct WebhookSettings {
     pub test_client: reqwest::Client,
     /// Live-mode endpoints: the guarded resolver (public addresses only).
     pub live_client: reqwest::Client,
+    /// How events and endpoints are written into deliveries: the API's
+    /// views, set by the wiring ([`Payloads::NOT_GIVEN`] until then).
+    pub payloads: Payloads,
 }
 
 impl std::fmt::Debug for WebhookSettings {
@@ -189,6 +194,7 @@ impl WebhookSettings {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             test_client: build(false)?,
             live_client: build(true)?,
+            payloads: Payloads::NOT_GIVEN,
         })
     }
 }

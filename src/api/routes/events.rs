@@ -12,12 +12,12 @@ use utoipa::IntoParams;
 use crate::domain::event::EventType;
 use crate::domain::ids::EventId;
 use crate::services::events;
-use crate::webhooks::payload::EventView;
 
 use super::super::auth::Authenticated;
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppQuery, PathId};
 use super::super::pagination::{self, ListParams, ListResponse};
+use super::super::views::EventView;
 use super::super::AppState;
 
 /// `limit`, `starting_after` (an event id: the events older than it) and
@@ -83,7 +83,10 @@ pub async fn list(
         limit + 1,
     )
     .await?;
-    Ok(Json(ListResponse::from_overfetch(rows, limit)))
+    Ok(Json(ListResponse::from_overfetch(
+        rows.into_iter().map(EventView::from).collect(),
+        limit,
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/events/{id}", operation_id = "get_event", tag = "events",
@@ -96,5 +99,5 @@ pub async fn show(
     PathId(id): PathId,
 ) -> Result<Json<EventView>, ApiError> {
     let id = EventId::parse(&id).map_err(|_| ApiError::not_found("event", "id"))?;
-    Ok(Json(events::get(&state.store, auth.tenant(), &id).await?))
+    Ok(Json(events::get(&state.store, auth.tenant(), &id).await?.into()))
 }

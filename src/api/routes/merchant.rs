@@ -2,41 +2,17 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::domain::api_key::Mode;
-use crate::domain::merchant::{ElementOrigin, Merchant, MerchantName, MAX_ELEMENT_ORIGINS};
+use crate::domain::merchant::{ElementOrigin, MerchantName, MAX_ELEMENT_ORIGINS};
 use crate::services::merchants;
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::AppJson;
-use super::super::views::ApiKeyView;
+use super::super::views::MerchantView;
 use super::super::AppState;
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MerchantView {
-    #[schema(schema_with = merchant_object)]
-    pub object: &'static str,
-    #[schema(schema_with = merchant_id)]
-    pub id: String,
-    pub name: String,
-    /// Whether the calling key is a live key.
-    pub livemode: bool,
-    pub created: i64,
-    /// Origins allowed to embed the hosted card fields page.
-    pub element_origins: Vec<String>,
-    /// The key that made this request.
-    pub key: ApiKeyView,
-}
-
-fn merchant_object() -> utoipa::openapi::schema::Object {
-    super::super::schema::literal("merchant")
-}
-
-fn merchant_id() -> utoipa::openapi::schema::Object {
-    super::super::schema::id_schema(crate::domain::ids::MerchantId::PREFIX).build()
-}
 
 #[utoipa::path(get, path = "/v1/merchant", operation_id = "get_merchant", tag = "merchant",
     responses(
@@ -46,7 +22,7 @@ fn merchant_id() -> utoipa::openapi::schema::Object {
     security(("bearer" = [])))]
 pub async fn show(auth: Authenticated) -> Result<Json<MerchantView>, ApiError> {
     // The merchant was read together with the key: no second query.
-    Ok(Json(view(auth.merchant_record(), &auth)))
+    Ok(Json(MerchantView::new(auth.merchant_record(), auth.key())))
 }
 
 /// The fields a merchant may change about itself: at least one, not `null`
@@ -130,7 +106,7 @@ pub async fn update(
     let changes = merchants::MerchantChanges { name, element_origins };
     let merchant = merchants::update(&state.store, &auth.actor(), auth.merchant(), changes).await?;
     audited.mark();
-    Ok(Json(view(&merchant, &auth)))
+    Ok(Json(MerchantView::new(&merchant, auth.key())))
 }
 
 fn parse_origins(raw: &[String]) -> Result<Vec<ElementOrigin>, ApiError> {
@@ -150,16 +126,4 @@ fn parse_origins(raw: &[String]) -> Result<Vec<ElementOrigin>, ApiError> {
         }
     }
     Ok(origins)
-}
-
-fn view(merchant: &Merchant, auth: &Authenticated) -> MerchantView {
-    MerchantView {
-        object: "merchant",
-        id: merchant.id.to_string(),
-        name: merchant.name.as_str().to_owned(),
-        livemode: auth.key().mode == Mode::Live,
-        created: merchant.created_at.as_secs(),
-        element_origins: merchant.element_origins.iter().map(|o| o.as_str().to_owned()).collect(),
-        key: ApiKeyView::from(auth.key()),
-    }
 }

@@ -8,10 +8,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::domain::api_key::Mode;
-use crate::domain::card::{CardBrand, CardError, CardNumber, CardholderName, Cvc, ExpiryDate};
+use crate::domain::card::{CardError, CardNumber, CardholderName, Cvc, ExpiryDate};
 use crate::domain::ids::TokenId;
 use crate::domain::permission::Permission;
 use crate::domain::time::Timestamp;
@@ -20,6 +19,7 @@ use crate::services::tokens::{self, CardInput, Token};
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppJson, PathId};
+use super::super::views::{DeletedToken, RevealedCardView, TokenView};
 use super::super::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -47,83 +47,10 @@ pub struct CardParams {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CardView {
-    pub brand: CardBrand,
-    /// The first six digits.
-    pub bin: String,
-    pub last4: String,
-    pub exp_month: u8,
-    pub exp_year: u16,
-    /// Stable per merchant and mode for the same card number. Shown only to
-    /// secret keys and restricted keys with `tokens:read`: never to a
-    /// publishable key (with the BIN and last four it would let a script
-    /// find the full number by tokenizing candidates).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TokenView {
-    pub id: String,
-    pub object: &'static str,
-    pub livemode: bool,
-    pub created: i64,
-    pub card: CardView,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DeletedToken {
-    pub id: String,
-    pub object: &'static str,
-    pub deleted: bool,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct RevealedCardView {
-    pub id: String,
-    pub object: &'static str,
-    pub card: RevealedCardDetails,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct RevealedCardDetails {
-    pub number: String,
-    pub brand: CardBrand,
-    pub exp_month: u8,
-    pub exp_year: u16,
-    pub name: Option<String>,
-}
-
-impl TokenView {
-    /// The token as `auth` may see it: the fingerprint only for a key that
-    /// may read tokens.
-    fn for_caller(t: &Token, auth: &Authenticated) -> Self {
-        let mut view = TokenView::from(t);
-        if !auth.key().grants(Permission::TokensRead) {
-            view.card.fingerprint = None;
-        }
-        view
-    }
-}
-
-impl From<&Token> for TokenView {
-    fn from(t: &Token) -> Self {
-        TokenView {
-            id: t.id.to_string(),
-            object: "token",
-            livemode: t.mode == Mode::Live,
-            created: t.created_at.as_secs(),
-            card: CardView {
-                brand: t.brand,
-                bin: t.bin.clone(),
-                last4: t.last4.clone(),
-                exp_month: t.exp_month,
-                exp_year: t.exp_year,
-                fingerprint: Some(t.fingerprint.clone()),
-            },
-        }
-    }
+/// The token as `auth` may see it: the fingerprint only for a key that may
+/// read tokens.
+fn view_for(t: &Token, auth: &Authenticated) -> TokenView {
+    TokenView::new(t, auth.key().grants(Permission::TokensRead))
 }
 
 fn card_error(e: CardError) -> ApiError {
@@ -197,7 +124,7 @@ pub async fn create(
     let card = parse_card(body.card)?;
     let token = tokens::tokenize(&state.store, &state.vault, &auth.actor(), auth.tenant(), card).await?;
     audited.mark();
-    Ok(Json(TokenView::for_caller(&token, &auth)))
+    Ok(Json(view_for(&token, &auth)))
 }
 
 #[utoipa::path(get, path = "/v1/tokens/{id}", operation_id = "get_token", tag = "tokens", params(("id" = String, Path)),
@@ -210,7 +137,7 @@ pub async fn show(
     PathId(id): PathId,
 ) -> Result<Json<TokenView>, ApiError> {
     let token = tokens::get(&state.store, auth.tenant(), &token_id(&id)?).await?;
-    Ok(Json(TokenView::for_caller(&token, &auth)))
+    Ok(Json(view_for(&token, &auth)))
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", operation_id = "delete_token", tag = "tokens", params(("id" = String, Path)),
@@ -226,11 +153,7 @@ pub async fn delete(
     let id = token_id(&id)?;
     tokens::shred(&state.store, &state.vault, &auth.actor(), auth.tenant(), &id).await?;
     audited.mark();
-    Ok(Json(DeletedToken {
-        id: id.to_string(),
-        object: "token",
-        deleted: true,
-    }))
+    Ok(Json(DeletedToken::new(id.to_string())))
 }
 
 /// Reveals a token's full card number.
@@ -264,18 +187,5 @@ pub async fn reveal(
     )
     .await?;
     audited.mark();
-    Ok((
-        StatusCode::OK,
-        Json(RevealedCardView {
-            id: id.to_string(),
-            object: "card_reveal",
-            card: RevealedCardDetails {
-                number: card.number.to_string(),
-                brand: card.token.brand,
-                exp_month: card.token.exp_month,
-                exp_year: card.token.exp_year,
-                name: card.name.clone(),
-            },
-        }),
-    ))
+    Ok((StatusCode::OK, Json(RevealedCardView::new(id.to_string(), &card))))
 }

@@ -6,22 +6,22 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
-use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, Type};
 use utoipa::IntoParams;
 
 use crate::domain::event::EventType;
 use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
-use crate::services::webhook_endpoints::{self, Changes, Context, WebhookAttempt};
-use crate::webhooks::endpoint::{WebhookEndpoint, ALL_EVENTS, MAX_EVENTS};
+use crate::services::webhook_endpoints::{self, Changes, Context};
+use crate::webhooks::endpoint::{ALL_EVENTS, MAX_EVENTS};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppJson, AppQuery, PathId};
 use super::super::json_integer::JsonInteger;
 use super::super::pagination::{self, ListParams, ListResponse};
-use super::super::schema;
+use super::super::views::{DeletedWebhookEndpoint, WebhookAttemptView, WebhookEndpointView, WebhookEndpointWithSecret};
 use super::super::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -56,46 +56,6 @@ pub struct RotateSecret {
     pub expires_in: Option<JsonInteger>,
 }
 
-/// An endpoint with its signing secret: only in the responses of creation
-/// and rotation.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct WebhookEndpointWithSecret {
-    #[serde(flatten)]
-    pub endpoint: WebhookEndpoint,
-    /// `whsec_…`: shown once. Verify deliveries with it.
-    pub secret: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DeletedWebhookEndpoint {
-    pub id: String,
-    #[schema(schema_with = endpoint_object)]
-    pub object: &'static str,
-    pub deleted: bool,
-}
-
-/// One HTTP attempt to deliver an event.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WebhookAttemptView {
-    #[schema(schema_with = attempt_id)]
-    pub id: String,
-    #[schema(schema_with = attempt_object)]
-    pub object: &'static str,
-    pub webhook_endpoint: String,
-    pub event: String,
-    /// 1 for the first attempt of this event to this endpoint.
-    pub attempt: i64,
-    /// Unix time, seconds.
-    pub created: i64,
-    /// The response status, when a response came.
-    pub status_code: Option<i64>,
-    /// Why it failed: `unexpected_status`, `timeout`, `connection_failed`,
-    /// `tls_error`, `blocked_address`, …
-    pub error: Option<String>,
-    pub duration_ms: i64,
-    pub succeeded: bool,
-}
-
 /// 1 to 32 event types, or `*`.
 fn events_array() -> utoipa::openapi::schema::ArrayBuilder {
     let mut names: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
@@ -118,35 +78,6 @@ fn nullable_events_schema() -> Array {
             Type::Null,
         ]))
         .build()
-}
-
-fn endpoint_object() -> Object {
-    schema::literal("webhook_endpoint")
-}
-
-fn attempt_object() -> Object {
-    schema::literal("webhook_attempt")
-}
-
-fn attempt_id() -> Object {
-    schema::id_schema(WebhookAttemptId::PREFIX).build()
-}
-
-impl From<WebhookAttempt> for WebhookAttemptView {
-    fn from(a: WebhookAttempt) -> Self {
-        Self {
-            id: a.id,
-            object: "webhook_attempt",
-            webhook_endpoint: a.endpoint_id,
-            event: a.event_id,
-            attempt: a.attempt,
-            created: a.attempted_at.as_millis().div_euclid(1000),
-            status_code: a.status_code,
-            error: a.error,
-            duration_ms: a.duration_ms,
-            succeeded: a.succeeded,
-        }
-    }
 }
 
 /// The query of `GET /v1/webhook_endpoints`.
@@ -201,14 +132,14 @@ pub async fn create(
         webhook_endpoints::create(&context(&state, &auth, &actor), &body.url, &body.events).await?;
     audited.mark();
     Ok(Json(WebhookEndpointWithSecret {
-        endpoint,
+        endpoint: endpoint.into(),
         secret: secret.expose_secret().to_owned(),
     }))
 }
 
 #[utoipa::path(get, path = "/v1/webhook_endpoints", operation_id = "list_webhook_endpoints", tag = "webhook_endpoints", params(ListQuery),
     responses(
-        (status = 200, description = "The merchant's endpoints, a page at a time.", body = ListResponse<WebhookEndpoint>),
+        (status = 200, description = "The merchant's endpoints, a page at a time.", body = ListResponse<WebhookEndpointView>),
         (status = 400, description = "A query parameter is invalid or unknown.", body = ErrorEnvelope),
         (status = 403, description = "The key lacks `webhooks:read`.", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -216,30 +147,35 @@ pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
     AppQuery(query): AppQuery<ListParams>,
-) -> Result<Json<ListResponse<WebhookEndpoint>>, ApiError> {
+) -> Result<Json<ListResponse<WebhookEndpointView>>, ApiError> {
     let limit = query.limit()?;
     let after = query.cursor(WebhookEndpointId::parse)?;
     let rows = webhook_endpoints::list(&state.store, auth.tenant(), after.as_ref(), limit + 1).await?;
-    Ok(Json(ListResponse::from_overfetch(rows, limit)))
+    Ok(Json(ListResponse::from_overfetch(
+        rows.into_iter().map(WebhookEndpointView::from).collect(),
+        limit,
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/webhook_endpoints/{id}", operation_id = "get_webhook_endpoint", tag = "webhook_endpoints",
     params(("id" = String, Path, pattern = r"^we_[0-9A-Za-z]{24}$")),
-    responses((status = 200, body = WebhookEndpoint), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses((status = 200, body = WebhookEndpointView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
     PathId(id): PathId,
-) -> Result<Json<WebhookEndpoint>, ApiError> {
+) -> Result<Json<WebhookEndpointView>, ApiError> {
     Ok(Json(
-        webhook_endpoints::get(&state.store, auth.tenant(), &endpoint_id(&id)?).await?,
+        webhook_endpoints::get(&state.store, auth.tenant(), &endpoint_id(&id)?)
+            .await?
+            .into(),
     ))
 }
 
 #[utoipa::path(post, path = "/v1/webhook_endpoints/{id}", operation_id = "update_webhook_endpoint", tag = "webhook_endpoints",
     params(("id" = String, Path, pattern = r"^we_[0-9A-Za-z]{24}$")), request_body = UpdateWebhookEndpoint,
-    responses((status = 200, body = WebhookEndpoint), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+    responses((status = 200, body = WebhookEndpointView), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn update(
@@ -248,7 +184,7 @@ pub async fn update(
     audited: AuditedInTx,
     PathId(id): PathId,
     AppJson(body): AppJson<UpdateWebhookEndpoint>,
-) -> Result<Json<WebhookEndpoint>, ApiError> {
+) -> Result<Json<WebhookEndpointView>, ApiError> {
     let id = endpoint_id(&id)?;
     let actor = auth.actor();
     let changes = Changes {
@@ -258,7 +194,7 @@ pub async fn update(
     };
     let endpoint = webhook_endpoints::update(&context(&state, &auth, &actor), &id, changes).await?;
     audited.mark();
-    Ok(Json(endpoint))
+    Ok(Json(endpoint.into()))
 }
 
 #[utoipa::path(delete, path = "/v1/webhook_endpoints/{id}", operation_id = "delete_webhook_endpoint", tag = "webhook_endpoints",
@@ -275,11 +211,7 @@ pub async fn delete(
     let actor = auth.actor();
     webhook_endpoints::delete(&context(&state, &auth, &actor), &id).await?;
     audited.mark();
-    Ok(Json(DeletedWebhookEndpoint {
-        id: id.to_string(),
-        object: "webhook_endpoint",
-        deleted: true,
-    }))
+    Ok(Json(DeletedWebhookEndpoint::new(id.to_string())))
 }
 
 #[utoipa::path(post, path = "/v1/webhook_endpoints/{id}/rotate_secret", operation_id = "rotate_webhook_endpoint_secret",
@@ -307,7 +239,7 @@ pub async fn rotate_secret(
     .await?;
     audited.mark();
     Ok(Json(WebhookEndpointWithSecret {
-        endpoint,
+        endpoint: endpoint.into(),
         secret: secret.expose_secret().to_owned(),
     }))
 }

@@ -16,25 +16,27 @@
 //!
 //! Invariant, which makes revocation take effect "from the very next request,
 //! on every replica": whoever changes a key (revocation, rotation), a merchant
-//! or a lockout calls [`settle`] after its commit and before it answers;
-//! `settle` empties this process's cache and waits [`SETTLE`], longer than any
-//! copy anywhere may live. A request that starts after the answer therefore
-//! reads the new state, whichever gateway serves it. Unknown keys are never
-//! cached (a new key works at once), and the cache holds no key, only its
-//! keyed hash.
+//! or a lockout calls `Store::auth_state_changed` after its commit and before
+//! it answers. That moves the store's generation of authentication state
+//! ([`AuthState`]) on, which empties this process's cache (it follows the
+//! generation of its store), waits [`SETTLE`], longer than any copy anywhere
+//! may live, and moves it on again. A request that starts after the answer
+//! therefore reads the new state, whichever gateway serves it. Unknown keys
+//! are never cached (a new key works at once), and the cache holds no key,
+//! only its keyed hash.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::domain::api_key::ApiKey;
 use crate::domain::merchant::Merchant;
+pub use crate::store::auth_state::{AuthState, SETTLE};
 
 /// How long a cached lookup may be used, from the moment its read began.
 pub const TTL: Duration = Duration::from_millis(200);
-/// How long a change of authentication state waits before it is answered:
-/// [`TTL`] and a margin for clocks of other replicas running at another rate.
-pub const SETTLE: Duration = Duration::from_millis(250);
+// A change waits until every copy of the state before it has expired.
+const _: () = assert!(SETTLE.as_nanos() > TTL.as_nanos());
 /// Entries kept at most; when full, expired ones go, then everything.
 const CAPACITY: usize = 16_384;
 
@@ -71,10 +73,21 @@ struct Entry {
     read: ReadStart,
 }
 
+/// The entries, and the generation of authentication state they were kept
+/// under.
+#[derive(Default)]
+struct Entries {
+    generation: u64,
+    map: HashMap<(String, String), Entry>,
+}
+
 /// Lookups by (keyed hash of the key, client address).
 #[derive(Default)]
 pub struct AuthCache {
-    entries: Mutex<HashMap<(String, String), Entry>>,
+    /// The store's generation of authentication state (on its own, for a
+    /// cache that follows no store).
+    state: Arc<AuthState>,
+    entries: Mutex<Entries>,
 }
 
 impl std::fmt::Debug for AuthCache {
@@ -84,10 +97,31 @@ impl std::fmt::Debug for AuthCache {
 }
 
 impl AuthCache {
+    /// A cache emptied whenever `state` moves on (the store's:
+    /// `Store::auth_state`).
+    pub fn following(state: Arc<AuthState>) -> Self {
+        Self {
+            state,
+            entries: Mutex::default(),
+        }
+    }
+
+    /// The entries, emptied first if authentication state changed since
+    /// they were kept.
+    fn entries(&self) -> Option<MutexGuard<'_, Entries>> {
+        let mut entries = self.entries.lock().ok()?;
+        let generation = self.state.generation();
+        if entries.generation != generation {
+            entries.map.clear();
+            entries.generation = generation;
+        }
+        Some(entries)
+    }
+
     /// The key verified for `key_hash` from `client_ip`, if still fresh.
     pub fn get(&self, key_hash: &str, client_ip: &str) -> Option<Verified> {
-        let entries = self.entries.lock().ok()?;
-        let entry = entries.get(&(key_hash.to_owned(), client_ip.to_owned()))?;
+        let entries = self.entries()?;
+        let entry = entries.map.get(&(key_hash.to_owned(), client_ip.to_owned()))?;
         entry.read.is_fresh().then(|| entry.verified.clone())
     }
 
@@ -97,14 +131,14 @@ impl AuthCache {
         if !read.is_fresh() {
             return;
         }
-        let Ok(mut entries) = self.entries.lock() else { return };
-        if entries.len() >= CAPACITY {
-            entries.retain(|_, e| e.read.is_fresh());
-            if entries.len() >= CAPACITY {
-                entries.clear();
+        let Some(mut entries) = self.entries() else { return };
+        if entries.map.len() >= CAPACITY {
+            entries.map.retain(|_, e| e.read.is_fresh());
+            if entries.map.len() >= CAPACITY {
+                entries.map.clear();
             }
         }
-        entries.insert(
+        entries.map.insert(
             (key_hash.to_owned(), client_ip.to_owned()),
             Entry {
                 verified: verified.clone(),
@@ -114,20 +148,9 @@ impl AuthCache {
     }
 
     pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+        if let Some(mut entries) = self.entries() {
+            entries.map.clear();
         }
-    }
-
-    /// Empties the cache and waits until no copy of the state before a
-    /// just-committed change can be used anywhere. Call it after committing
-    /// a change of a key, a merchant or a lockout, before answering.
-    pub async fn settle(&self) {
-        self.clear();
-        tokio::time::sleep(SETTLE).await;
-        // Lookups that read the old state just before the commit and were
-        // stored after the first clear have expired by now; drop them anyway.
-        self.clear();
     }
 }
 
@@ -200,5 +223,24 @@ mod tests {
         );
         assert!(ReadStart::now().is_fresh());
         assert!(SETTLE > TTL);
+    }
+
+    #[tokio::test]
+    async fn a_change_of_authentication_state_empties_the_cache_before_it_is_answered() {
+        let state = Arc::new(AuthState::default());
+        let cache = AuthCache::following(Arc::clone(&state));
+        cache.put("h1", "ip", &verified(), ReadStart::now());
+        assert!(cache.get("h1", "ip").is_some());
+        let changed = tokio::spawn({
+            let state = Arc::clone(&state);
+            async move { state.changed().await }
+        });
+        while state.generation() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(cache.get("h1", "ip").is_none(), "a fresh copy of the old state is gone");
+        assert!(!changed.is_finished(), "the change is not answered yet");
+        changed.await.unwrap();
+        assert_eq!(state.generation(), 2, "moved on again after the wait");
     }
 }

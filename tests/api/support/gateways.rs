@@ -1,0 +1,142 @@
+//! The app's gateways: each a real server on 127.0.0.1:0 over TLS, on the
+//! app's database and pepper, with a vault of its own (CVCs live in memory).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use paywarden::connectors::{Connector, Connectors};
+use paywarden::secret_files::DevSecrets;
+use paywarden::server::listener;
+use paywarden::server::{tls, Gateway, GatewayOptions};
+use paywarden::services::payments::PaymentPolicy;
+use paywarden::services::rate_limit::TokenizationPolicy;
+use paywarden::store::Store;
+use paywarden::vault::Vault;
+use paywarden::vault::{CvcStore, Fingerprinter, KekVersion, StaticKeyring};
+use secrecy::SecretBox;
+use tokio::sync::oneshot;
+
+use super::app::TestApp;
+use super::client::client_trusting;
+use super::fixtures::kek;
+use super::replica::Replica;
+use super::settings::webhook_settings;
+
+impl TestApp {
+    /// Another gateway on the same database and pepper, as a second replica.
+    pub async fn spawn_replica(&self) -> Replica {
+        self.spawn_replica_with(self.vault()).await
+    }
+
+    /// A replica with its own vault keys (e.g. during a KEK rotation).
+    pub async fn spawn_replica_with(&self, vault: Vault) -> Replica {
+        self.spawn_replica_sharing(Arc::new(vault)).await
+    }
+
+    /// A replica using `vault`, which the caller keeps (e.g. to look into
+    /// its CVC holder, as a payment does).
+    pub async fn spawn_replica_sharing(&self, vault: Arc<Vault>) -> Replica {
+        self.start_replica(vault, Connectors::builtin(), TokenizationPolicy::default())
+            .await
+    }
+
+    /// A replica with its own tokenization limits.
+    pub async fn spawn_replica_with_rate_limits(&self, rate_limits: TokenizationPolicy) -> Replica {
+        self.start_replica(Arc::new(self.vault()), Connectors::builtin(), rate_limits)
+            .await
+    }
+
+    /// Another replica that can also route payments to `processor` (a
+    /// double of a third-party processor, e.g. `processor_double`), for the
+    /// merchants whose `connector` names it.
+    pub async fn spawn_replica_with_processor(&self, processor: Arc<dyn Connector>) -> Replica {
+        self.start_replica(
+            Arc::new(self.vault()),
+            Connectors::builtin().with(processor),
+            TokenizationPolicy::default(),
+        )
+        .await
+    }
+
+    async fn start_replica(
+        &self,
+        vault: Arc<Vault>,
+        connectors: Connectors,
+        rate_limits: TokenizationPolicy,
+    ) -> Replica {
+        let store = Store::open(&self.replica_url, &self.pool).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("https://127.0.0.1:{}", addr.port());
+        let pepper: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(&self.pepper_b64)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let gateway = Gateway::start(
+            store,
+            GatewayOptions {
+                pepper: SecretBox::new(Box::new(pepper)),
+                vault,
+                lockout: self.lockout.clone(),
+                idempotency: self.idempotency.clone(),
+                payments: PaymentPolicy {
+                    public_url: base.clone(),
+                    ..self.payments.clone()
+                },
+                trusted_proxies: self.trusted_proxies.clone(),
+                body_limit: 64 * 1024,
+                webhooks: webhook_settings(),
+                rate_limits,
+                connectors,
+            },
+        );
+        let (cert, key) = tls::dev_paths(self.dir.path());
+        let tls = tls::server_config(&cert, &key, DevSecrets::Allowed).unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let router = gateway.router();
+        let limits = self.limits.clone();
+        let server = tokio::spawn(async move {
+            listener::serve(listener, Some(tls), router, limits, async {
+                let _ = rx.await;
+            })
+            .await;
+            gateway.shutdown(Duration::from_secs(5)).await;
+        });
+        Replica {
+            base,
+            client: client_trusting(&self.cert_pem),
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// A vault over this app's keys (each replica holds its own CVCs in memory).
+    pub fn vault(&self) -> Vault {
+        self.vault_with(StaticKeyring::single(KekVersion::new(1), kek(&self.kek_b64)))
+    }
+
+    /// A vault with this app's fingerprint key and the given KEKs.
+    pub fn vault_with(&self, keyring: StaticKeyring) -> Vault {
+        self.vault_holding(keyring, CvcStore::new(Duration::from_secs(600), 10_000).unwrap())
+    }
+
+    /// A vault with this app's keys and the given CVC holder.
+    pub fn vault_with_cvcs(&self, cvcs: CvcStore) -> Vault {
+        self.vault_holding(StaticKeyring::single(KekVersion::new(1), kek(&self.kek_b64)), cvcs)
+    }
+
+    fn vault_holding(&self, keyring: StaticKeyring, cvcs: CvcStore) -> Vault {
+        let fingerprint: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(&self.fingerprint_b64)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        Vault::new(
+            Arc::new(keyring),
+            Fingerprinter::new(SecretBox::new(Box::new(fingerprint))),
+            cvcs,
+        )
+    }
+}
