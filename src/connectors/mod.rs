@@ -36,6 +36,13 @@ pub enum DeclineCode {
     CaptureFailed,
     ProcessorTimeout,
     RefundFailed,
+    /// The processor refused the request itself (not the card).
+    ConnectorError,
+    /// The connector is not set up to take this payment (credentials,
+    /// account capabilities, mode): the merchant's configuration, not the card.
+    ConnectorConfiguration,
+    /// The processor could not be reached or answered with an outage.
+    ProcessorUnavailable,
 }
 
 impl DeclineCode {
@@ -50,6 +57,9 @@ impl DeclineCode {
             DeclineCode::CaptureFailed => "capture_failed",
             DeclineCode::ProcessorTimeout => "processor_timeout",
             DeclineCode::RefundFailed => "refund_failed",
+            DeclineCode::ConnectorError => "connector_error",
+            DeclineCode::ConnectorConfiguration => "connector_configuration",
+            DeclineCode::ProcessorUnavailable => "processor_unavailable",
         }
     }
 
@@ -65,6 +75,11 @@ impl DeclineCode {
             DeclineCode::CaptureFailed => "The processor could not capture the authorized amount.",
             DeclineCode::ProcessorTimeout => "The processor did not answer in time; the payment was not authorized.",
             DeclineCode::RefundFailed => "The processor could not refund the payment.",
+            DeclineCode::ConnectorError => "The processor refused the request. Nothing was charged.",
+            DeclineCode::ConnectorConfiguration => {
+                "The payment processor is not configured to take this payment; the merchant must fix the connector's settings."
+            }
+            DeclineCode::ProcessorUnavailable => "The processor could not be reached. Nothing was charged; try again later.",
         }
     }
 
@@ -79,6 +94,9 @@ impl DeclineCode {
             DeclineCode::CaptureFailed,
             DeclineCode::ProcessorTimeout,
             DeclineCode::RefundFailed,
+            DeclineCode::ConnectorError,
+            DeclineCode::ConnectorConfiguration,
+            DeclineCode::ProcessorUnavailable,
         ]
         .into_iter()
         .find(|c| c.as_str() == input)
@@ -191,6 +209,22 @@ pub enum ConnectorError {
     /// text names the fix, for the operator; retrying will not help.
     #[error("the connector is misconfigured: {0}")]
     Configuration(String),
+}
+
+impl ConnectorError {
+    /// The code a payment or refund that failed with this error carries:
+    /// merchants learn which kind of failure it was, never the processor's
+    /// own text.
+    pub fn decline_code(&self) -> DeclineCode {
+        match self {
+            ConnectorError::Timeout => DeclineCode::ProcessorTimeout,
+            ConnectorError::Unavailable(_) => DeclineCode::ProcessorUnavailable,
+            ConnectorError::Configuration(_) | ConnectorError::ModeNotSupported(_) => {
+                DeclineCode::ConnectorConfiguration
+            }
+            ConnectorError::Rejected(_) | ConnectorError::InvalidSignature => DeclineCode::ConnectorError,
+        }
+    }
 }
 
 /// One processor. Implementations must be cancellation-safe and must never
@@ -329,10 +363,33 @@ mod tests {
             DeclineCode::GenericDecline,
             DeclineCode::ProcessorTimeout,
             DeclineCode::RefundFailed,
+            DeclineCode::ConnectorError,
+            DeclineCode::ConnectorConfiguration,
+            DeclineCode::ProcessorUnavailable,
         ] {
             assert_eq!(DeclineCode::parse(code.as_str()), Some(code));
         }
         assert!(Connectors::builtin().get("sandbox").is_some());
         assert!(Connectors::builtin().get("nope").is_none());
+    }
+
+    #[test]
+    fn each_connector_failure_names_its_kind_and_none_blames_the_card() {
+        let cases = [
+            (ConnectorError::Timeout, "processor_timeout"),
+            (ConnectorError::Unavailable("reset".into()), "processor_unavailable"),
+            (
+                ConnectorError::Configuration("enable raw card data".into()),
+                "connector_configuration",
+            ),
+            (ConnectorError::ModeNotSupported("live"), "connector_configuration"),
+            (ConnectorError::Rejected("bad parameter".into()), "connector_error"),
+        ];
+        for (error, code) in cases {
+            let declined = error.decline_code();
+            assert_eq!(declined.as_str(), code, "{error}");
+            // The operator's text never becomes the merchant's message.
+            assert!(!declined.message().contains("raw card") && !declined.message().contains("bad parameter"));
+        }
     }
 }

@@ -144,7 +144,7 @@ fn settle(refund: &mut Refund, outcome: Result<RefundOutcome, crate::connectors:
         Ok(RefundOutcome::Failed { code }) => refund.fail(code.as_str(), now),
         Err(e) => {
             tracing::warn!(refund = %refund.id, error = %e, "refund failed at the processor");
-            refund.fail(crate::connectors::DeclineCode::ProcessingError.as_str(), now)
+            refund.fail(e.decline_code().as_str(), now)
         }
     };
     // A refund is settled once, right after it is made: never already settled.

@@ -59,11 +59,7 @@ pub(super) async fn authorize(
         Ok(AuthorizeOutcome::ChallengeRequired { reference }) => challenge(policy, change, reference),
         Err(e) => {
             tracing::warn!(payment = %change.payment.id, connector = connector.name(), error = %e, "authorization failed");
-            let code = match e {
-                ConnectorError::Timeout => DeclineCode::ProcessorTimeout,
-                _ => DeclineCode::ProcessingError,
-            };
-            fail(change, "authorize", code);
+            fail(change, "authorize", e.decline_code());
         }
     }
 }
@@ -93,7 +89,7 @@ async fn capture_at_once(connector: &dyn Connector, change: &mut Change, referen
         Err(e) => {
             tracing::warn!(payment = %change.payment.id, connector = connector.name(), error = %e, "capture failed");
             let _ = connector.void(reference).await;
-            fail(change, "capture", DeclineCode::ProcessingError);
+            fail(change, "capture", e.decline_code());
         }
     }
 }
@@ -124,7 +120,14 @@ fn challenge(policy: &PaymentPolicy, change: &mut Change, reference: String) {
 
 /// Fails the payment with `code`, recorded as the outcome of `action`.
 fn fail(change: &mut Change, action: &str, code: DeclineCode) {
-    let outcome = if code == DeclineCode::ProcessingError || code == DeclineCode::ProcessorTimeout {
+    let outcome = if matches!(
+        code,
+        DeclineCode::ProcessingError
+            | DeclineCode::ProcessorTimeout
+            | DeclineCode::ConnectorError
+            | DeclineCode::ConnectorConfiguration
+            | DeclineCode::ProcessorUnavailable
+    ) {
         "error"
     } else {
         "declined"

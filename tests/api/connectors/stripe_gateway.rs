@@ -98,6 +98,8 @@ both_backends! {
         let (mut gateway, sk) = shop(app, &fake).await;
         let payment = pay(&gateway, &sk, 1000).await;
         assert_eq!(payment["status"], "failed", "{payment}");
+        // The merchant learns it is its connector's configuration, not the card.
+        assert_eq!(payment["decline_code"], "connector_configuration", "{payment}");
         let text = payment.to_string();
         for leaked in ["unsafe", "raw card", "Stripe", "4242424242424242", "sk_test_"] {
             assert!(!text.contains(leaked), "{leaked} in {text}");
