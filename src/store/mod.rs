@@ -58,7 +58,7 @@ use sqlx::any::AnyConnectOptions;
 use sqlx::{Any, AnyPool};
 
 pub use error::StoreError;
-pub use ports::{ApiKeyStore, AuditStore, Commit, MerchantStore, WebhookEndpointStore};
+pub use ports::{ApiKeyStore, AuditStore, Commit, EventStore, MerchantStore, TokenStore, WebhookEndpointStore};
 pub use settings::PoolSettings;
 
 use connect::*;

@@ -12,7 +12,9 @@
 
 mod api_keys;
 mod audit;
+mod events;
 mod merchants;
+mod tokens;
 mod webhook_endpoints;
 
 use sqlx::Connection;

@@ -19,12 +19,16 @@
 //! against the ports cannot pass a test on the double by writing nothing.
 
 mod api_keys;
+mod events;
 mod merchants;
+mod tokens;
 mod webhook_endpoints;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::card_tokens::TokenRow;
+use super::events::EventRow;
 use super::ports::{AuditStore, Commit};
 use super::unit_of_work::UnitOfWork;
 use super::webhook_attempts::AttemptRow;
@@ -52,6 +56,11 @@ pub struct Tables {
     /// Deliveries by (endpoint, event).
     deliveries: BTreeMap<(String, String), DeliveryRow>,
     attempts: BTreeMap<String, AttemptRow>,
+    tokens: BTreeMap<String, TokenRow>,
+    /// Events by (merchant, id), as the database keys them.
+    events: BTreeMap<(String, String), EventRow>,
+    /// Reveal allowances by key id: (window start, reveals used).
+    reveal_allowances: BTreeMap<String, (i64, i64)>,
     audit: Vec<AuditRecord>,
 }
 

@@ -37,14 +37,18 @@
 
 mod api_keys;
 mod audit;
+mod events;
 mod merchants;
+mod tokens;
 mod webhook_endpoints;
 
 use std::future::Future;
 
 pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
+pub use events::EventStore;
 pub use merchants::MerchantStore;
+pub use tokens::TokenStore;
 pub use webhook_endpoints::WebhookEndpointStore;
 
 use super::unit_of_work::UnitOfWork;
