@@ -7,7 +7,9 @@
 //! operator's log and the payment history; raw processor payloads never reach
 //! the merchant: the API shows only a [`DeclineCode`] or a generic failure.
 
+pub mod http;
 pub mod sandbox;
+pub mod stripe;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -154,6 +156,12 @@ pub enum RemoteStatus {
         amount: i64,
     },
     Voided,
+    /// Refunds at the processor add up to `amount` (minor units): reported by
+    /// processors' webhooks, also for refunds made in their dashboards.
+    Refunded {
+        reference: String,
+        amount: i64,
+    },
     /// The processor has no authorization for this payment.
     NotFound,
 }
@@ -179,6 +187,10 @@ pub enum ConnectorError {
     ModeNotSupported(&'static str),
     #[error("the webhook signature is invalid")]
     InvalidSignature,
+    /// The connector is set up wrongly (credentials, account settings): the
+    /// text names the fix, for the operator; retrying will not help.
+    #[error("the connector is misconfigured: {0}")]
+    Configuration(String),
 }
 
 /// One processor. Implementations must be cancellation-safe and must never

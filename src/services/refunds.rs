@@ -52,7 +52,7 @@ pub async fn create(
             return Ok(refund);
         }
     }
-    let payment = store::payments::get(store.reader(), tenant, &new.payment)
+    let payment = store::payments::get(store, tenant, &new.payment)
         .await?
         .ok_or(ServiceError::NotFound {
             resource: "payment",
@@ -228,7 +228,7 @@ async fn write(
         Ok(()) => Ok(()),
         // Another refund took what was left in the meantime.
         Err(StoreError::Conflict) if write != Write::Settle => {
-            let left = store::payments::get(store.reader(), tenant, payment)
+            let left = store::payments::get(store, tenant, payment)
                 .await?
                 .map_or(0, |p| p.state().refundable());
             Err(too_large(left))

@@ -87,6 +87,7 @@ impl GroupCommit {
     pub fn start(source: Source, committers: usize, deadlines: Deadlines, health: Arc<Health>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let pacing = Arc::new(super::commit_pacing::Pacing::default());
         for _ in 0..committers.max(1) {
             match &source {
                 Source::Postgres(target) => tokio::spawn(super::pg_committer::run(
@@ -94,6 +95,7 @@ impl GroupCommit {
                     Arc::clone(&rx),
                     deadlines.clone(),
                     Arc::clone(&health),
+                    Arc::clone(&pacing),
                 )),
                 Source::Pool(pool) => tokio::spawn(run_sqlx(
                     pool.clone(),

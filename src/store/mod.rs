@@ -21,6 +21,7 @@ pub mod audit;
 pub mod auth_cache;
 mod batch;
 pub mod card_tokens;
+mod commit_pacing;
 mod connect;
 #[cfg(test)]
 mod contract;

@@ -52,6 +52,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Statement};
 
 use super::batch::{answer_all, drain, fail_all, Deadlines, Queued, WriteJob, MAX_BATCH};
+use super::commit_pacing::Pacing;
 use super::fault::{Fault, FaultKind};
 use super::health::Health;
 use super::pg_connect::{pg_error, Target};
@@ -87,6 +88,7 @@ pub(super) async fn run(
     rx: Arc<Mutex<mpsc::Receiver<Queued>>>,
     deadlines: Deadlines,
     health: Arc<Health>,
+    pacing: Arc<Pacing>,
 ) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     let mut conn: Option<Connection> = None;
@@ -97,6 +99,9 @@ pub(super) async fn run(
             let Some(first) = rx.recv().await else { return };
             batch.push(first);
             drain(&mut rx, &mut batch);
+            if pacing.let_fill(batch.len()).await {
+                drain(&mut rx, &mut batch);
+            }
         }
         batch.retain(|queued| !queued.done.is_closed());
         if batch.is_empty() {
@@ -120,6 +125,7 @@ pub(super) async fn run(
         }
         let Some(open) = conn.as_mut() else { continue };
         let jobs: Vec<&WriteJob> = batch.iter().map(|queued| &queued.job).collect();
+        let in_flight = pacing.start();
         let commit_sent = AtomicBool::new(false);
         let committed = match tokio::time::timeout(deadlines.batch, commit(open, &jobs, &commit_sent)).await {
             Ok(result) => result,
@@ -133,6 +139,7 @@ pub(super) async fn run(
             ))),
         };
         drop(jobs);
+        drop(in_flight);
         match committed {
             Ok(outcomes) => {
                 health.write_committed();

@@ -122,8 +122,21 @@ pub fn header_value<'a>(secrets: impl IntoIterator<Item = &'a str>, timestamp: i
 /// Checks `header` against `payload` and `secret` at time `now` (Unix
 /// seconds). Returns the signed timestamp.
 pub fn verify_signature_at(payload: &[u8], header: &str, secret: &str, now: i64) -> Result<i64, VerifyError> {
+    verify_signature_within(payload, header, secret, now, TOLERANCE_SECS.unsigned_abs())
+}
+
+/// [`verify_signature_at`] with a tolerance of `tolerance_secs` instead of
+/// [`TOLERANCE_SECS`]. Stripe signs its webhooks the same way (the
+/// `Stripe-Signature` header), so its connector verifies them here.
+pub fn verify_signature_within(
+    payload: &[u8],
+    header: &str,
+    secret: &str,
+    now: i64,
+    tolerance_secs: u64,
+) -> Result<i64, VerifyError> {
     let parsed = parse_header(header)?;
-    if parsed.timestamp.abs_diff(now) > TOLERANCE_SECS.unsigned_abs() {
+    if parsed.timestamp.abs_diff(now) > tolerance_secs {
         return Err(VerifyError::TimestampOutOfTolerance);
     }
     let expected = mac(secret.as_bytes(), parsed.timestamp, payload);

@@ -9,6 +9,7 @@ mod attacks;
 mod audit;
 mod auth;
 mod cli;
+mod connectors;
 mod conventions;
 mod database_tls;
 mod elements;

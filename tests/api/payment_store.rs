@@ -120,11 +120,11 @@ both_backends! {
         for (i, status) in PaymentStatus::ALL.into_iter().enumerate() {
             let payment = sample(&tenant, &token, status, base + 10 * i64::try_from(i).unwrap());
             write(app, store::payments::insert_op(&payment).unwrap()).await;
-            let read = store::payments::get(app.store.reader(), &tenant, &payment.id).await.unwrap();
+            let read = store::payments::get(&app.store, &tenant, &payment.id).await.unwrap();
             assert_eq!(read.as_ref(), Some(&payment), "{status}");
             // Another mode of the same merchant does not see it.
             let live = Tenant::new(m.clone(), Mode::Live);
-            assert_eq!(store::payments::get(app.store.reader(), &live, &payment.id).await.unwrap(), None);
+            assert_eq!(store::payments::get(&app.store, &live, &payment.id).await.unwrap(), None);
 
             // A change (its version and time moved on) writes every mutable column.
             let mut changed = payment.clone();
@@ -133,7 +133,7 @@ both_backends! {
             changed.claim = if changed.claim.is_some() { None } else { Some(Claim::Cancel) };
             changed.processor_reference = Some("sbx_other".into());
             write(app, store::payments::update_op(&changed).unwrap()).await;
-            let read = store::payments::get(app.store.reader(), &tenant, &payment.id).await.unwrap().unwrap();
+            let read = store::payments::get(&app.store, &tenant, &payment.id).await.unwrap().unwrap();
             assert_eq!(read, changed, "{status} after a change");
             assert_ne!(read, payment);
             written.push(changed);
@@ -209,7 +209,7 @@ both_backends! {
             let payment = sample(&tenant, &token, PaymentStatus::Failed, at);
             write(app, store::payments::insert_op(&payment).unwrap()).await;
             app.sql(&format!("UPDATE payments SET {set} WHERE id = '{}'", payment.id)).await;
-            let read = store::payments::get(app.store.reader(), &tenant, &payment.id).await;
+            let read = store::payments::get(&app.store, &tenant, &payment.id).await;
             assert!(matches!(read, Err(StoreError::Corrupt(_))), "{set}: {read:?}");
             // And through the API: an error, the process still serving.
             let r = app.get(&format!("/v1/payments/{}", payment.id), key.secret.expose()).await;

@@ -331,7 +331,7 @@ impl Payments {
     }
 
     async fn load(&self, tenant: &Tenant, id: &PaymentId) -> Result<Payment, ServiceError> {
-        store::payments::get(self.store.reader(), tenant, id)
+        store::payments::get(&self.store, tenant, id)
             .await?
             .ok_or(ServiceError::NotFound {
                 resource: "payment",

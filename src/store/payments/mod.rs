@@ -10,7 +10,7 @@
 use sqlx::{Any, Executor};
 
 use super::write_op::{Failure, WriteOp};
-use super::StoreError;
+use super::{Store, StoreError};
 use crate::domain::ids::PaymentId;
 use crate::domain::payment::{ListFilter, Payment, PaymentStatus};
 use crate::domain::tenant::Tenant;
@@ -111,19 +111,30 @@ pub fn release_refund_op(tenant: &Tenant, id: &PaymentId, amount: i64, at: i64) 
     )
 }
 
-pub async fn get<'e>(
-    db: impl Executor<'e, Database = Any>,
-    tenant: &Tenant,
-    id: &PaymentId,
-) -> Result<Option<Payment>, StoreError> {
-    let row: Option<PaymentRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2 AND mode = $3"
-    ))
-    .bind(id.as_str())
-    .bind(tenant.merchant_str())
-    .bind(tenant.mode_str())
-    .fetch_optional(db)
-    .await?;
+/// The payment `id` of `tenant`; `None` if there is none (or it is another
+/// merchant's or mode's). On SQLite it runs inline on the calling thread ([`super::sqlite_fast`]):
+/// it is on the path of every refund, capture and confirm.
+pub async fn get(store: &Store, tenant: &Tenant, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        payment_columns!(),
+        " FROM payments WHERE id = $1 AND merchant_id = $2 AND mode = $3"
+    );
+    let row: Option<PaymentRow> = match store.fast_reader() {
+        Some(fast) => fast.with(|conn| {
+            let mut stmt = conn.prepare_cached(SQL)?;
+            let mut rows = stmt.query(rusqlite::params![id.as_str(), tenant.merchant_str(), tenant.mode_str()])?;
+            rows.next()?.map(PaymentRow::from_sqlite).transpose()
+        })?,
+        None => {
+            sqlx::query_as(SQL)
+                .bind(id.as_str())
+                .bind(tenant.merchant_str())
+                .bind(tenant.mode_str())
+                .fetch_optional(store.reader())
+                .await?
+        }
+    };
     row.map(Payment::try_from).transpose()
 }
 

@@ -68,6 +68,45 @@ pub(super) struct PaymentRow {
     claim: Option<String>,
 }
 
+impl PaymentRow {
+    /// The row from a rusqlite result whose columns are [`payment_columns`]
+    /// in order (the inline SQLite read path).
+    pub(super) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            merchant_id: r.get(1)?,
+            mode: r.get(2)?,
+            status: r.get(3)?,
+            amount: r.get(4)?,
+            currency: r.get(5)?,
+            capture_method: r.get(6)?,
+            payment_method: r.get(7)?,
+            amount_capturable: r.get(8)?,
+            amount_received: r.get(9)?,
+            amount_refunded: r.get(10)?,
+            description: r.get(11)?,
+            metadata: r.get(12)?,
+            customer_ip: r.get(13)?,
+            customer_email: r.get(14)?,
+            return_url: r.get(15)?,
+            connector: r.get(16)?,
+            processor_reference: r.get(17)?,
+            decline_code: r.get(18)?,
+            failure_code: r.get(19)?,
+            failure_message: r.get(20)?,
+            next_action: r.get(21)?,
+            action_expires_at: r.get(22)?,
+            cancellation_reason: r.get(23)?,
+            idempotency_key: r.get(24)?,
+            version: r.get(25)?,
+            created_at: r.get(26)?,
+            updated_at: r.get(27)?,
+            history: r.get(28)?,
+            claim: r.get(29)?,
+        })
+    }
+}
+
 /// The `next_action` column: exactly the JSON merchants see.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

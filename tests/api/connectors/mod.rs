@@ -1,0 +1,95 @@
+//! Processor connectors against doubles of the processors: the Stripe
+//! connector against a spec-shaped fake over verified TLS ([`fake_stripe`]),
+//! and against localstripe when one runs (`LOCALSTRIPE_URL`).
+
+pub mod fake_stripe;
+
+mod stripe_faults;
+mod stripe_flows;
+mod stripe_gateway;
+mod stripe_localstripe;
+mod stripe_spec;
+mod stripe_tls;
+
+use std::time::Duration;
+
+use paywarden::connectors::http::HttpSettings;
+use paywarden::connectors::stripe::payments::Authorization;
+use paywarden::connectors::stripe::{Stripe, StripeConfig};
+use paywarden::connectors::{Authentication, AuthorizeRequest, CardDetails, ConnectorError};
+use paywarden::domain::api_key::Mode;
+use paywarden::domain::card::{CardNumber, Cvc, ExpiryDate};
+use paywarden::domain::ids::PaymentId;
+use paywarden::domain::money::{Currency, MinorUnits, Money};
+use secrecy::SecretString;
+
+use self::fake_stripe::FakeStripe;
+
+/// The key the tests' Stripe account uses.
+pub const TEST_KEY: &str = "sk_test_paywarden_fake";
+
+/// A connector for `base`, trusting the fake's CA, calls cut after 2 s.
+pub fn stripe_at(base: &str) -> Stripe {
+    Stripe::new(config_for(base)).unwrap()
+}
+
+pub fn config_for(base: &str) -> StripeConfig {
+    StripeConfig {
+        base_url: base.to_owned(),
+        http: HttpSettings {
+            extra_root_ca_pem: Some(FakeStripe::ca_pem()),
+            request_timeout: Duration::from_secs(2),
+            ..HttpSettings::default()
+        },
+        ..StripeConfig::new(SecretString::from(TEST_KEY))
+    }
+}
+
+pub fn card(number: &str) -> CardDetails {
+    let number = CardNumber::parse(number).unwrap();
+    let cvc = Cvc::parse("123", number.brand()).unwrap();
+    CardDetails {
+        number,
+        expiry: ExpiryDate::from_stored(12, 2030).unwrap(),
+        cvc: Some(cvc),
+        name: None,
+    }
+}
+
+pub fn eur(amount: i64) -> Money {
+    Money {
+        amount: MinorUnits::parse(amount, i64::MAX).unwrap(),
+        currency: Currency::parse("eur").unwrap(),
+    }
+}
+
+/// Authorizes `amount` on `number` for a new payment.
+pub async fn authorize(
+    stripe: &Stripe,
+    number: &str,
+    amount: i64,
+) -> (PaymentId, Result<Authorization, ConnectorError>) {
+    let payment = PaymentId::generate().unwrap();
+    let outcome = authorize_payment(stripe, &payment, number, amount, None).await;
+    (payment, outcome)
+}
+
+pub async fn authorize_payment(
+    stripe: &Stripe,
+    payment: &PaymentId,
+    number: &str,
+    amount: i64,
+    authentication: Option<&Authentication>,
+) -> Result<Authorization, ConnectorError> {
+    let card = card(number);
+    stripe
+        .authorize_with_action(AuthorizeRequest {
+            payment,
+            mode: Mode::Test,
+            money: eur(amount),
+            card: &card,
+            authentication,
+            customer_ip: None,
+        })
+        .await
+}
