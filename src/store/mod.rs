@@ -59,7 +59,10 @@ use sqlx::any::AnyConnectOptions;
 use sqlx::{Any, AnyPool};
 
 pub use error::StoreError;
-pub use ports::{ApiKeyStore, AuditStore, Commit, EventStore, MerchantStore, TokenStore, WebhookEndpointStore};
+pub use ports::{
+    ApiKeyStore, AuditStore, Commit, EventStore, MerchantStore, PaymentStore, RefundStore, TokenStore,
+    WebhookEndpointStore,
+};
 pub use settings::PoolSettings;
 
 use connect::*;

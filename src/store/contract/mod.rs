@@ -14,6 +14,7 @@ mod api_keys;
 mod audit;
 mod events;
 mod merchants;
+mod payments;
 mod tokens;
 mod webhook_endpoints;
 

@@ -21,6 +21,7 @@
 mod api_keys;
 mod events;
 mod merchants;
+mod payments;
 mod tokens;
 mod webhook_endpoints;
 
@@ -38,6 +39,7 @@ use super::StoreError;
 use crate::domain::api_key::ApiKey;
 use crate::domain::audit::{chain_hash, AuditRecord, GENESIS_HASH};
 use crate::domain::merchant::Merchant;
+use crate::domain::payment::{Payment, Refund};
 
 /// The double: cheap to clone, every clone sees the same tables.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +61,9 @@ pub struct Tables {
     tokens: BTreeMap<String, TokenRow>,
     /// Events by (merchant, id), as the database keys them.
     events: BTreeMap<(String, String), EventRow>,
+    /// Payments by (merchant, id), refunds by id, as the database keys them.
+    payments: BTreeMap<(String, String), Payment>,
+    refunds: BTreeMap<String, Refund>,
     /// Reveal allowances by key id: (window start, reveals used).
     reveal_allowances: BTreeMap<String, (i64, i64)>,
     audit: Vec<AuditRecord>,

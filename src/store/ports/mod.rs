@@ -39,6 +39,8 @@ mod api_keys;
 mod audit;
 mod events;
 mod merchants;
+mod payments;
+mod refunds;
 mod tokens;
 mod webhook_endpoints;
 
@@ -48,6 +50,8 @@ pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
 pub use events::EventStore;
 pub use merchants::MerchantStore;
+pub use payments::PaymentStore;
+pub use refunds::RefundStore;
 pub use tokens::TokenStore;
 pub use webhook_endpoints::WebhookEndpointStore;
 
