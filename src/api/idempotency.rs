@@ -130,7 +130,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         Ok(Begun::Proceed(claim)) => {
             let mut req = Request::from_parts(parts, Body::from(bytes));
             req.extensions_mut().insert(key);
-            run_to_completion(claim, next, req, meta.request_id.to_string()).await
+            run_to_completion(*claim, next, req, meta.request_id.to_string()).await
         }
         Ok(Begun::Replay(stored)) => replay(stored),
         Ok(Begun::Reused) => ApiError::idempotency_key_reused().into_response(),

@@ -145,7 +145,7 @@ impl std::fmt::Debug for StoredResponse {
 #[derive(Debug)]
 pub enum Begun {
     /// The key is this request's: run it, then `finish` or `abandon`.
-    Proceed(Claim),
+    Proceed(Box<Claim>),
     /// The same request already finished: answer this.
     Replay(StoredResponse),
     /// The key was used for a different request.
@@ -232,14 +232,14 @@ impl Idempotency {
                 .await;
             match claimed {
                 Ok(()) => {
-                    return Ok(Begun::Proceed(Claim {
+                    return Ok(Begun::Proceed(Box::new(Claim {
                         service: self.clone(),
                         tenant: tenant.clone(),
                         lineage: lineage.clone(),
                         key: key.clone(),
                         mac,
                         request_id: request_id.clone(),
-                    }))
+                    })))
                 }
                 Err(StoreError::Duplicate) => {}
                 Err(e) => return Err(e.into()),

@@ -35,8 +35,15 @@ pub struct TokenRow {
     pub shredded_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, merchant_id, mode, brand, bin, last4, exp_month, exp_year, fingerprint, kek_version, \
-                       wrapped_dek, ciphertext, created_at, shredded_at";
+/// The columns of a token, in the order of [`TokenRow`] (written once).
+macro_rules! token_columns {
+    () => {
+        "id, merchant_id, mode, brand, bin, last4, exp_month, exp_year, fingerprint, kek_version, \
+         wrapped_dek, ciphertext, created_at, shredded_at"
+    };
+}
+
+const COLUMNS: &str = token_columns!();
 
 /// The insert of a new token, for a group-commit job.
 pub fn insert_op(row: &TokenRow) -> WriteOp {
@@ -62,42 +69,60 @@ pub fn insert_op(row: &TokenRow) -> WriteOp {
     )
 }
 
-/// [`get_live`], inline on SQLite (no thread hop: it is on the payment path).
+/// A [`TokenRow`] from a result row of a driver other than sqlx, whose
+/// columns are [`COLUMNS`] in order: `$get` is the driver's typed getter.
+macro_rules! token_row_from {
+    ($row:ident . $get:ident) => {
+        TokenRow {
+            id: $row.$get(0)?,
+            merchant_id: $row.$get(1)?,
+            mode: $row.$get(2)?,
+            brand: $row.$get(3)?,
+            bin: $row.$get(4)?,
+            last4: $row.$get(5)?,
+            exp_month: $row.$get(6)?,
+            exp_year: $row.$get(7)?,
+            fingerprint: $row.$get(8)?,
+            kek_version: $row.$get(9)?,
+            wrapped_dek: $row.$get(10)?,
+            ciphertext: $row.$get(11)?,
+            created_at: $row.$get(12)?,
+            shredded_at: $row.$get(13)?,
+        }
+    };
+}
+
+/// [`get_live`] on the hot reads' path: inline on SQLite (no thread hop),
+/// through the shared clients on PostgreSQL ([`super::pg_fast`]). It is on
+/// the path of every payment.
 pub async fn get_live_inline(
     store: &super::Store,
     tenant: &Tenant,
     id: &TokenId,
 ) -> Result<Option<TokenRow>, StoreError> {
-    let Some(fast) = store.fast_reader() else {
-        return get_live(store.reader(), tenant, id).await;
-    };
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT {COLUMNS} FROM card_tokens WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3 \
-             AND shredded_at IS NULL"
-        )
-    });
-    fast.with(|conn| {
-        let mut stmt = conn.prepare_cached(&SQL)?;
-        let mut rows = stmt.query(rusqlite::params![id.as_str(), tenant.merchant_str(), tenant.mode_str()])?;
-        let Some(r) = rows.next()? else { return Ok(None) };
-        Ok(Some(TokenRow {
-            id: r.get(0)?,
-            merchant_id: r.get(1)?,
-            mode: r.get(2)?,
-            brand: r.get(3)?,
-            bin: r.get(4)?,
-            last4: r.get(5)?,
-            exp_month: r.get(6)?,
-            exp_year: r.get(7)?,
-            fingerprint: r.get(8)?,
-            kek_version: r.get(9)?,
-            wrapped_dek: r.get(10)?,
-            ciphertext: r.get(11)?,
-            created_at: r.get(12)?,
-            shredded_at: r.get(13)?,
-        }))
-    })
+    const SQL: &str = concat!(
+        "SELECT ",
+        token_columns!(),
+        " FROM card_tokens WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND shredded_at IS NULL"
+    );
+    if let Some(fast) = store.fast_reader() {
+        return fast.with(|conn| {
+            let mut stmt = conn.prepare_cached(SQL)?;
+            let mut rows = stmt.query(rusqlite::params![id.as_str(), tenant.merchant_str(), tenant.mode_str()])?;
+            let Some(r) = rows.next()? else { return Ok(None) };
+            Ok(Some(token_row_from!(r.get)))
+        });
+    }
+    if let Some(pg) = store.pg_fast_reader() {
+        let row = pg
+            .query_opt(SQL, &[&id.as_str(), &tenant.merchant_str(), &tenant.mode_str()])
+            .await?;
+        return row
+            .map(|r| Ok::<_, tokio_postgres::Error>(token_row_from!(r.try_get)))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("card_tokens row: {e}")));
+    }
+    get_live(store.reader(), tenant, id).await
 }
 
 /// The token `id` only if it is `tenant`'s and not shredded.

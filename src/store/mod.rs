@@ -38,6 +38,7 @@ pub mod merchants;
 pub mod payments;
 pub mod pg_committer;
 pub mod pg_connect;
+pub mod pg_fast;
 pub mod ports;
 pub mod reader;
 pub mod refunds;
@@ -114,6 +115,8 @@ pub struct Store {
     settings: std::sync::Arc<PoolSettings>,
     /// SQLite only: inline reads for the per-request authentication query.
     fast: Option<std::sync::Arc<sqlite_fast::FastReader>>,
+    /// PostgreSQL: the hot reads' clients ([`pg_fast`]).
+    pg_fast: Option<std::sync::Arc<pg_fast::PgFastReader>>,
     /// Small write transactions that share commits (group commit).
     group: group_commit::GroupCommit,
     /// Recent authentication lookups (see [`auth_cache`] for why it is exact).
@@ -164,6 +167,7 @@ impl Store {
                     health,
                     settings: shared_settings,
                     fast: None,
+                    pg_fast: None,
                     group,
                     auth_cache: Default::default(),
                 }
@@ -172,10 +176,25 @@ impl Store {
                 let session_url = postgres_session_url(url, settings)?;
                 let options = AnyConnectOptions::from_str(&session_url)?;
                 let (committers, pool_size) = settings.postgres_split();
-                let pool = postgres_pool(pool_size, settings).connect_with(options.clone()).await?;
                 let health = std::sync::Arc::new(health::Health::new(None, 0));
+                let target = std::sync::Arc::new(pg_connect::Target::from_url(&session_url)?);
+                // The hot reads' connections come out of the pool's share,
+                // when it has them to spare.
+                let fast_connections = u32::try_from(pg_fast::CONNECTIONS).unwrap_or(u32::MAX);
+                let (pool_size, pg_fast) = if pool_size > fast_connections {
+                    let fast = pg_fast::PgFastReader::new(
+                        std::sync::Arc::clone(&target),
+                        settings.read_deadline,
+                        settings.connect_timeout,
+                        std::sync::Arc::clone(&health),
+                    );
+                    (pool_size - fast_connections, Some(std::sync::Arc::new(fast)))
+                } else {
+                    (pool_size, None)
+                };
+                let pool = postgres_pool(pool_size, settings).connect_with(options.clone()).await?;
                 let group = group_commit::GroupCommit::start(
-                    group_commit::Source::Postgres(std::sync::Arc::new(pg_connect::Target::from_url(&session_url)?)),
+                    group_commit::Source::Postgres(target),
                     committers,
                     settings.deadlines(),
                     std::sync::Arc::clone(&health),
@@ -194,6 +213,7 @@ impl Store {
                     health,
                     settings: shared_settings,
                     fast: None,
+                    pg_fast,
                     group,
                     auth_cache: Default::default(),
                 }
@@ -270,6 +290,11 @@ impl Store {
     /// The inline SQLite reader, when the backend is SQLite.
     pub fn fast_reader(&self) -> Option<&sqlite_fast::FastReader> {
         self.fast.as_deref()
+    }
+
+    /// PostgreSQL: the hot reads' shared clients ([`pg_fast`]).
+    pub fn pg_fast_reader(&self) -> Option<&pg_fast::PgFastReader> {
+        self.pg_fast.as_deref()
     }
 
     /// The cache of authentication lookups.

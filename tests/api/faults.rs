@@ -309,6 +309,82 @@ async fn every_kind_of_change_is_answered_promptly_during_a_silent_postgres_peer
     app.stop().await;
 }
 
+/// The reads on every payment (the token before an authorization, the
+/// payment before a refund) go through their own shared PostgreSQL clients
+/// (`store::pg_fast`): during a silent peer they are answered 503 within the
+/// read deadline, and once the peer returns, or after their connections
+/// are cut, new connections serve them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hot_reads_are_answered_promptly_during_a_silent_postgres_peer_and_recover() {
+    let Some(app) = app_with(Db::Postgres, fault_settings(), true).await else {
+        return;
+    };
+    let proxy = app.proxy.as_ref().unwrap();
+    let client = impatient_client(&app);
+    let (_, sk) = app.merchant_with_secret("Hot reads").await;
+    let card = || json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034}});
+    let token = post(&client, &app, "/v1/tokens", &sk, card()).await;
+    assert_eq!(token.status, 200, "{}", token.body);
+    let paid = post(
+        &client,
+        &app,
+        "/v1/payments",
+        &sk,
+        json!({"amount": 1000, "currency": "usd", "payment_method": token.body["id"], "confirm": true}),
+    )
+    .await;
+    assert_eq!(paid.body["status"], "succeeded", "{}", paid.body);
+    let spare = post(&client, &app, "/v1/tokens", &sk, card()).await;
+    assert_eq!(spare.status, 200, "{}", spare.body);
+    let payment = json!({"amount": 500, "currency": "usd", "payment_method": spare.body["id"], "confirm": true});
+    let refund = json!({"payment": paid.body["id"], "amount": 1});
+
+    proxy.set(Mode::Blackhole);
+    let during = futures_util::future::join(
+        post(&client, &app, "/v1/payments", &sk, payment.clone()),
+        post(&client, &app, "/v1/refunds", &sk, refund.clone()),
+    )
+    .await;
+    for (what, a) in [("payment with a card", &during.0), ("refund", &during.1)] {
+        assert_storage_unavailable(a, what);
+        assert!(a.took < Duration::from_secs(12), "{what} took {:?}", a.took);
+    }
+
+    proxy.set(Mode::Pass);
+    let back = Instant::now();
+    loop {
+        let a = post(&client, &app, "/v1/refunds", &sk, refund.clone()).await;
+        if a.status == 200 {
+            assert_eq!(a.body["status"], "succeeded", "{}", a.body);
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "no recovery: {} {}",
+            a.status,
+            a.body
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let a = post(&client, &app, "/v1/payments", &sk, payment).await;
+    assert_eq!(a.body["status"], "succeeded", "{}", a.body);
+
+    // Cut under the gateway: the next reads open new connections.
+    proxy.set(Mode::Cut);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    proxy.set(Mode::Pass);
+    let again = Instant::now();
+    loop {
+        let a = post(&client, &app, "/v1/refunds", &sk, refund.clone()).await;
+        if a.status == 200 {
+            break;
+        }
+        assert_storage_unavailable(&a, "a refund right after the cut");
+        assert!(again.elapsed() < Duration::from_secs(5), "no recovery after the cut");
+    }
+    app.stop().await;
+}
+
 /// Connections closed under the gateway (a database restart, a proxy
 /// failing over) are replaced: the next writes succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -113,7 +113,8 @@ pub fn release_refund_op(tenant: &Tenant, id: &PaymentId, amount: i64, at: i64) 
 }
 
 /// The payment `id` of `tenant`; `None` if there is none (or it is another
-/// merchant's or mode's). On SQLite it runs inline on the calling thread ([`super::sqlite_fast`]):
+/// merchant's or mode's). On PostgreSQL it takes the hot reads' path
+/// ([`super::pg_fast`]); on SQLite it runs inline on the calling thread ([`super::sqlite_fast`]):
 /// it is on the path of every refund, capture and confirm.
 pub async fn get(store: &Store, tenant: &Tenant, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
     const SQL: &str = concat!(
@@ -127,14 +128,22 @@ pub async fn get(store: &Store, tenant: &Tenant, id: &PaymentId) -> Result<Optio
             let mut rows = stmt.query(rusqlite::params![id.as_str(), tenant.merchant_str(), tenant.mode_str()])?;
             rows.next()?.map(PaymentRow::from_sqlite).transpose()
         })?,
-        None => {
-            sqlx::query_as(SQL)
-                .bind(id.as_str())
-                .bind(tenant.merchant_str())
-                .bind(tenant.mode_str())
-                .fetch_optional(store.reader())
+        None => match store.pg_fast_reader() {
+            Some(pg) => pg
+                .query_opt(SQL, &[&id.as_str(), &tenant.merchant_str(), &tenant.mode_str()])
                 .await?
-        }
+                .map(|r| PaymentRow::from_postgres(&r))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("payments row: {e}")))?,
+            None => {
+                sqlx::query_as(SQL)
+                    .bind(id.as_str())
+                    .bind(tenant.merchant_str())
+                    .bind(tenant.mode_str())
+                    .fetch_optional(store.reader())
+                    .await?
+            }
+        },
     };
     row.map(Payment::try_from).transpose()
 }

@@ -68,42 +68,55 @@ pub(super) struct PaymentRow {
     claim: Option<String>,
 }
 
+/// A [`PaymentRow`] from a result row of a driver other than sqlx, whose
+/// columns are [`payment_columns`] in order: `$get` is the driver's typed
+/// getter by index.
+macro_rules! payment_row_from {
+    ($row:ident . $get:ident) => {
+        PaymentRow {
+            id: $row.$get(0)?,
+            merchant_id: $row.$get(1)?,
+            mode: $row.$get(2)?,
+            status: $row.$get(3)?,
+            amount: $row.$get(4)?,
+            currency: $row.$get(5)?,
+            capture_method: $row.$get(6)?,
+            payment_method: $row.$get(7)?,
+            amount_capturable: $row.$get(8)?,
+            amount_received: $row.$get(9)?,
+            amount_refunded: $row.$get(10)?,
+            description: $row.$get(11)?,
+            metadata: $row.$get(12)?,
+            customer_ip: $row.$get(13)?,
+            customer_email: $row.$get(14)?,
+            return_url: $row.$get(15)?,
+            connector: $row.$get(16)?,
+            processor_reference: $row.$get(17)?,
+            decline_code: $row.$get(18)?,
+            failure_code: $row.$get(19)?,
+            failure_message: $row.$get(20)?,
+            next_action: $row.$get(21)?,
+            action_expires_at: $row.$get(22)?,
+            cancellation_reason: $row.$get(23)?,
+            idempotency_key: $row.$get(24)?,
+            version: $row.$get(25)?,
+            created_at: $row.$get(26)?,
+            updated_at: $row.$get(27)?,
+            history: $row.$get(28)?,
+            claim: $row.$get(29)?,
+        }
+    };
+}
+
 impl PaymentRow {
-    /// The row from a rusqlite result whose columns are [`payment_columns`]
-    /// in order (the inline SQLite read path).
-    pub(super) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: r.get(0)?,
-            merchant_id: r.get(1)?,
-            mode: r.get(2)?,
-            status: r.get(3)?,
-            amount: r.get(4)?,
-            currency: r.get(5)?,
-            capture_method: r.get(6)?,
-            payment_method: r.get(7)?,
-            amount_capturable: r.get(8)?,
-            amount_received: r.get(9)?,
-            amount_refunded: r.get(10)?,
-            description: r.get(11)?,
-            metadata: r.get(12)?,
-            customer_ip: r.get(13)?,
-            customer_email: r.get(14)?,
-            return_url: r.get(15)?,
-            connector: r.get(16)?,
-            processor_reference: r.get(17)?,
-            decline_code: r.get(18)?,
-            failure_code: r.get(19)?,
-            failure_message: r.get(20)?,
-            next_action: r.get(21)?,
-            action_expires_at: r.get(22)?,
-            cancellation_reason: r.get(23)?,
-            idempotency_key: r.get(24)?,
-            version: r.get(25)?,
-            created_at: r.get(26)?,
-            updated_at: r.get(27)?,
-            history: r.get(28)?,
-            claim: r.get(29)?,
-        })
+    /// From rusqlite (the inline SQLite read path).
+    pub(super) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(payment_row_from!(row.get))
+    }
+
+    /// From tokio-postgres (the PostgreSQL hot read path).
+    pub(super) fn from_postgres(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        Ok(payment_row_from!(row.try_get))
     }
 }
 
