@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         card_funding: Some("prepaid"),
         customer_ip_country: Some("fr"),
         customer_email_domain: Some("example.com"),
+        customer_email: Some("jenny@example.com"),
         customer_ip: Some("192.0.2.1"),
         is_livemode: Some(true),
         velocity_card_payments_1h: Some(3),

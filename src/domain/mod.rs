@@ -18,5 +18,6 @@ pub mod permission;
 pub mod random;
 pub mod redact;
 pub mod restrictions;
+pub mod sca;
 pub mod tenant;
 pub mod time;

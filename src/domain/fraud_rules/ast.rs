@@ -70,6 +70,54 @@ impl RuleName {
     }
 }
 
+/// The name of a merchant-managed list, written `@name` in a rule: like a
+/// rule name, `[a-z][a-z0-9_]{0,63}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ListName(String);
+
+impl ListName {
+    /// Accepts exactly `[a-z][a-z0-9_]{0,63}`; the error says what a name is.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        RuleName::parse(name).map(|n| Self(n.0)).map_err(|_| {
+            format!(
+                "a list name is 1 to {MAX_NAME_CHARS} characters after @: a lower-case letter, then lower-case letters, digits or _"
+            )
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RuleSet {
+    /// Every list the set refers to, each once, by name: what must exist
+    /// before the set is activated.
+    pub fn list_names(&self) -> std::collections::BTreeSet<&ListName> {
+        let mut names = std::collections::BTreeSet::new();
+        for rule in &self.rules {
+            rule.condition.visit_tests(&mut |test| {
+                if let Predicate::InList(name) | Predicate::NotInList(name) = &test.predicate {
+                    names.insert(name);
+                }
+            });
+        }
+        names
+    }
+}
+
+impl Condition {
+    /// Calls `f` on every test, in the order written; recursion is the
+    /// tree's depth, bounded by the parser.
+    pub fn visit_tests<'c>(&'c self, f: &mut impl FnMut(&'c Test)) {
+        match self {
+            Condition::All(items) | Condition::Any(items) => items.iter().for_each(|c| c.visit_tests(f)),
+            Condition::Not(inner) => inner.visit_tests(f),
+            Condition::Test(test) => f(test),
+        }
+    }
+}
+
 /// What a rule does when its condition holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -120,6 +168,10 @@ pub enum Predicate {
     NotIn(Vec<Literal>),
     /// `starts_with "…"`: a non-empty prefix of a string.
     StartsWith(String),
+    /// `in @name`: a string in the merchant's list `name`.
+    InList(ListName),
+    /// `not in @name`: a string not in the merchant's list `name`.
+    NotInList(ListName),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,6 +36,8 @@ pub enum Attribute {
     CustomerIpCountry,
     /// String: the lower-case domain of the customer's e-mail address.
     CustomerEmailDomain,
+    /// String: the customer's e-mail address, in lower case.
+    CustomerEmail,
     /// String: the customer's IP address as `IpAddr`'s `Display` writes it.
     CustomerIp,
     /// Boolean: whether the payment is live (not test mode).
@@ -78,12 +80,13 @@ enum Form {
     Last4,
     Country,
     Domain,
+    Email,
     Ip,
 }
 
 impl Attribute {
     /// Every attribute, in the order the documentation lists them.
-    pub const ALL: [Attribute; 14] = [
+    pub const ALL: [Attribute; 15] = [
         Attribute::Amount,
         Attribute::Currency,
         Attribute::CaptureMethod,
@@ -93,6 +96,7 @@ impl Attribute {
         Attribute::CardFunding,
         Attribute::CustomerIpCountry,
         Attribute::CustomerEmailDomain,
+        Attribute::CustomerEmail,
         Attribute::CustomerIp,
         Attribute::IsLivemode,
         Attribute::VelocityCardPayments1h,
@@ -112,6 +116,7 @@ impl Attribute {
             Attribute::CardFunding => "card.funding",
             Attribute::CustomerIpCountry => "customer.ip_country",
             Attribute::CustomerEmailDomain => "customer.email_domain",
+            Attribute::CustomerEmail => "customer.email",
             Attribute::CustomerIp => "customer.ip",
             Attribute::IsLivemode => "is_livemode",
             Attribute::VelocityCardPayments1h => "velocity.card_payments_1h",
@@ -140,6 +145,7 @@ impl Attribute {
             | Attribute::CardFunding
             | Attribute::CustomerIpCountry
             | Attribute::CustomerEmailDomain
+            | Attribute::CustomerEmail
             | Attribute::CustomerIp => ValueType::String,
         }
     }
@@ -154,6 +160,7 @@ impl Attribute {
             Attribute::CardFunding => Form::Funding,
             Attribute::CustomerIpCountry => Form::Country,
             Attribute::CustomerEmailDomain => Form::Domain,
+            Attribute::CustomerEmail => Form::Email,
             Attribute::CustomerIp => Form::Ip,
             _ => return None,
         })
@@ -183,6 +190,10 @@ impl Attribute {
                 "a lower-case ISO 3166 country code such as \"us\"",
             ),
             Form::Domain => (domain(value), "a lower-case domain such as \"example.com\""),
+            Form::Email => (
+                email(value),
+                "a lower-case e-mail address such as \"jenny@example.com\"",
+            ),
             Form::Ip => (
                 value.parse::<IpAddr>().is_ok_and(|ip| ip.to_string() == value),
                 "an IP address in canonical form such as \"192.0.2.1\" or \"2001:db8::1\"",
@@ -212,6 +223,11 @@ impl Attribute {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'),
                 "lower-case letters, digits, '-' and '.'",
+            ),
+            Form::Email => (
+                prefix.bytes().all(|b| email_byte(b) || b == b'@')
+                    && prefix.bytes().filter(|b| *b == b'@').count() <= 1,
+                "lower-case letters, digits, one '@' and . _ % + -",
             ),
             Form::Ip => (
                 prefix
@@ -245,4 +261,17 @@ fn domain(s: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     })
+}
+
+/// `local@domain`: a local part of lower-case letters, digits and `. _ % + -`,
+/// and a [`domain`].
+fn email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, host)) => !local.is_empty() && local.bytes().all(email_byte) && domain(host),
+        None => false,
+    }
+}
+
+fn email_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
 }

@@ -15,7 +15,8 @@
 //!   the score (never a stronger verdict, which would have won instead).
 //!
 //! Invariants: a test of an absent fact, or of a value of the wrong type
-//! (a context bug), is false whatever its operator; `not` is plain negation.
+//! (a context bug), is false whatever its operator; so is a test against a
+//! list the [`super::Lists`] does not know; `not` is plain negation.
 //! Evaluation never panics, recurses no deeper than the parser allowed
 //! ([`super::MAX_DEPTH`]), and allocates only the `matched` list; names in
 //! the assessment borrow from the rule set.
@@ -24,6 +25,7 @@ use std::cmp::Ordering;
 
 use super::ast::{Action, Condition, Literal, Predicate, RuleName, RuleSet, Test};
 use super::attribute::{Attribute, ValueType};
+use super::lists::{Lists, NoLists};
 
 /// A fact's value as a context supplies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,7 @@ pub struct RiskFacts<'a> {
     pub card_funding: Option<&'a str>,
     pub customer_ip_country: Option<&'a str>,
     pub customer_email_domain: Option<&'a str>,
+    pub customer_email: Option<&'a str>,
     pub customer_ip: Option<&'a str>,
     pub is_livemode: Option<bool>,
     pub velocity_card_payments_1h: Option<i64>,
@@ -82,6 +85,7 @@ impl RiskContext for RiskFacts<'_> {
             Attribute::CardFunding => self.card_funding.map(Value::String),
             Attribute::CustomerIpCountry => self.customer_ip_country.map(Value::String),
             Attribute::CustomerEmailDomain => self.customer_email_domain.map(Value::String),
+            Attribute::CustomerEmail => self.customer_email.map(Value::String),
             Attribute::CustomerIp => self.customer_ip.map(Value::String),
             Attribute::IsLivemode => self.is_livemode.map(Value::Boolean),
             Attribute::VelocityCardPayments1h => self.velocity_card_payments_1h.map(Value::Integer),
@@ -186,13 +190,33 @@ pub struct Assessment<'r> {
 }
 
 impl RuleSet {
-    /// Assesses one payment; see the module documentation of `eval`.
+    /// Assesses one payment with no merchant lists (every `@list` is
+    /// unknown: see [`super::Lists`]); see the module documentation of `eval`.
     pub fn evaluate<C: RiskContext + ?Sized>(&self, ctx: &C, thresholds: Thresholds) -> Assessment<'_> {
+        self.assess(ctx, &NoLists, thresholds)
+    }
+
+    /// Assesses one payment, `@list` references answered by `lists`.
+    pub fn evaluate_with_lists<C: RiskContext + ?Sized, L: Lists + ?Sized>(
+        &self,
+        ctx: &C,
+        lists: &L,
+        thresholds: Thresholds,
+    ) -> Assessment<'_> {
+        self.assess(ctx, lists, thresholds)
+    }
+
+    fn assess<C: RiskContext + ?Sized, L: Lists + ?Sized>(
+        &self,
+        ctx: &C,
+        lists: &L,
+        thresholds: Thresholds,
+    ) -> Assessment<'_> {
         let mut matched = Vec::new();
         let mut points: i64 = 0;
         let mut strongest: Option<(Decision, &RuleName)> = None;
         for rule in &self.rules {
-            if !holds(&rule.condition, ctx) {
+            if !holds(&rule.condition, ctx, lists) {
                 continue;
             }
             matched.push(Matched {
@@ -234,16 +258,16 @@ impl RuleSet {
 }
 
 /// Whether `condition` holds; recursion depth is the tree's, bounded by the parser.
-fn holds<C: RiskContext + ?Sized>(condition: &Condition, ctx: &C) -> bool {
+fn holds<C: RiskContext + ?Sized, L: Lists + ?Sized>(condition: &Condition, ctx: &C, lists: &L) -> bool {
     match condition {
-        Condition::All(items) => items.iter().all(|item| holds(item, ctx)),
-        Condition::Any(items) => items.iter().any(|item| holds(item, ctx)),
-        Condition::Not(inner) => !holds(inner, ctx),
-        Condition::Test(test) => test_holds(test, ctx),
+        Condition::All(items) => items.iter().all(|item| holds(item, ctx, lists)),
+        Condition::Any(items) => items.iter().any(|item| holds(item, ctx, lists)),
+        Condition::Not(inner) => !holds(inner, ctx, lists),
+        Condition::Test(test) => test_holds(test, ctx, lists),
     }
 }
 
-fn test_holds<C: RiskContext + ?Sized>(test: &Test, ctx: &C) -> bool {
+fn test_holds<C: RiskContext + ?Sized, L: Lists + ?Sized>(test: &Test, ctx: &C, lists: &L) -> bool {
     let Some(value) = ctx.value(test.attribute) else {
         return false;
     };
@@ -256,6 +280,9 @@ fn test_holds<C: RiskContext + ?Sized>(test: &Test, ctx: &C) -> bool {
         Predicate::In(list) => list.iter().any(equal),
         Predicate::NotIn(list) => !list.iter().any(equal),
         Predicate::StartsWith(prefix) => matches!(value, Value::String(s) if s.starts_with(prefix.as_str())),
+        // An unknown list makes the test false either way, like an absent fact.
+        Predicate::InList(list) => matches!(value, Value::String(s) if lists.contains(list, s) == Some(true)),
+        Predicate::NotInList(list) => matches!(value, Value::String(s) if lists.contains(list, s) == Some(false)),
     }
 }
 

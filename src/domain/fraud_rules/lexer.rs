@@ -19,6 +19,8 @@ pub(super) enum Tok<'a> {
     Int(i64),
     /// A string literal with its escapes read.
     Str(String),
+    /// `@name`: a list reference, the name as written (checked by the parser).
+    ListRef(&'a str),
     LParen,
     RParen,
     LBracket,
@@ -156,6 +158,7 @@ impl<'a> Lexer<'a> {
             '"' => self.string(line, column),
             '-' | '0'..='9' => self.number(line, column),
             'a'..='z' | 'A'..='Z' | '_' => Ok(self.word()),
+            '@' => self.list_ref(line, column),
             _ => Err(self.error(line, column, format!("unexpected {}", name(c)))),
         }
     }
@@ -188,6 +191,16 @@ impl<'a> Lexer<'a> {
             self.bump();
         }
         Tok::Word(self.src.get(start..self.pos).unwrap_or_default())
+    }
+
+    /// `@` and the word after it; a bare `@` is an error at the `@`.
+    fn list_ref(&mut self, line: usize, column: usize) -> Result<Tok<'a>, RuleError> {
+        self.bump();
+        match self.word() {
+            Tok::Word(name) if !name.is_empty() => Ok(Tok::ListRef(name)),
+            // A bare `@` reads as any stray character does.
+            _ => Err(self.error(line, column, "unexpected '@'")),
+        }
     }
 
     /// An `i64`, optionally negative, with `_` allowed between digits.

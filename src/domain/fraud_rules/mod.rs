@@ -16,6 +16,7 @@
 //! rule big_prepaid : block when amount > 100_000 and card.funding == "prepaid"
 //! rule far_away    : score 40 when not (customer.ip_country in ["us", "ca"])
 //! rule test_bins   : allow when card.bin starts_with "424242" and is_livemode == false
+//! rule regulars    : allow when customer.email in @trusted_customers
 //! ```
 //!
 //! - A rule is `rule <name> : <action> when <condition>`, ended by a newline
@@ -30,6 +31,10 @@
 //!   `<=` `>` `>=` (integers); `<attribute> in [..]` and `not in [..]`
 //!   (integers and strings, 1 to [`MAX_LIST_LEN`] literals, a trailing comma
 //!   allowed); `<attribute> starts_with "<prefix>"` (strings).
+//! - Lists: `<attribute> in @<list>` and `not in @<list>` test a string
+//!   attribute against a list the merchant manages (`@trusted_customers`;
+//!   names like rule names). The values come at evaluation from a [`Lists`]
+//!   provider; a list it does not know makes the test false (see `lists`).
 //! - Literals: integers (`i64`, `_` between digits, no decimals), strings in
 //!   double quotes (escapes `\"` and `\\` only, no control character), `true`
 //!   and `false`. A literal must have the attribute's type and the form its
@@ -52,21 +57,27 @@
 //! - `parser`: tokens to a `RuleSet`: grammar, type checks, limits.
 //! - `print`: the canonical text of a set (`Display`).
 //! - `eval`: [`RiskContext`], [`Thresholds`] and the [`Assessment`].
+//! - `lists`: [`Lists`], the merchant's lists, and what an unknown one does.
+//! - `explain`: [`Explanation`]: the assessment with the signal values read.
 
 mod ast;
 mod attribute;
 mod eval;
+mod explain;
 mod lexer;
+mod lists;
 mod parser;
 mod print;
 #[cfg(test)]
 mod tests;
 
-pub use ast::{Action, CmpOp, Condition, Literal, Predicate, Rule, RuleName, RuleSet, Test};
+pub use ast::{Action, CmpOp, Condition, ListName, Literal, Predicate, Rule, RuleName, RuleSet, Test};
 pub use attribute::{Attribute, ValueType, FUNDING_TYPES};
 pub use eval::{
     Assessment, DecidedBy, Decision, InvalidThresholds, Matched, RiskContext, RiskFacts, Thresholds, Value,
 };
+pub use explain::{Explanation, Signal};
+pub use lists::{Lists, NoLists};
 
 /// The longest rule-set text, in bytes.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;

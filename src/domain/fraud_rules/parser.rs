@@ -15,12 +15,13 @@
 //! unary     := "not" unary | "(" condition ")" | test
 //! test      := ATTR ("==" | "!=" | "<" | "<=" | ">" | ">=") literal
 //!            | ATTR "not"? "in" "[" literal ("," literal)* ","? "]"
+//!            | ATTR "not"? "in" "@" LIST_NAME        (string attributes)
 //!            | ATTR "starts_with" STRING
 //! ```
 
 use std::collections::HashSet;
 
-use super::ast::{Action, CmpOp, Condition, Literal, Predicate, Rule, RuleName, RuleSet, Test};
+use super::ast::{Action, CmpOp, Condition, ListName, Literal, Predicate, Rule, RuleName, RuleSet, Test};
 use super::attribute::{Attribute, ValueType};
 use super::lexer::{Lexer, Tok, Token};
 use super::{quote, RuleError, MAX_DEPTH, MAX_LIST_LEN, MAX_RULES, MAX_SCORE, MAX_TEXT_BYTES, MIN_SCORE};
@@ -66,6 +67,7 @@ fn describe(tok: &Tok) -> String {
         Tok::Word(word) => format!("`{}`", quote(word)),
         Tok::Int(_) => "a number".to_owned(),
         Tok::Str(_) => "a string".to_owned(),
+        Tok::ListRef(name) => format!("`@{}`", quote(name)),
         Tok::LParen => "`(`".to_owned(),
         Tok::RParen => "`)`".to_owned(),
         Tok::LBracket => "`[`".to_owned(),
@@ -253,10 +255,16 @@ impl<'a> Parser<'a> {
                 }
                 Predicate::Compare(cmp, self.literal(attribute)?)
             }
-            Tok::Word("in") if kind != ValueType::Boolean => Predicate::In(self.list(attribute)?),
+            Tok::Word("in") if kind != ValueType::Boolean => match self.list_ref(attribute)? {
+                Some(list) => Predicate::InList(list),
+                None => Predicate::In(self.list(attribute)?),
+            },
             Tok::Word("not") if kind != ValueType::Boolean => {
                 self.expect(&Tok::Word("in"), "`in` after `not`")?;
-                Predicate::NotIn(self.list(attribute)?)
+                match self.list_ref(attribute)? {
+                    Some(list) => Predicate::NotInList(list),
+                    None => Predicate::NotIn(self.list(attribute)?),
+                }
             }
             Tok::Word("starts_with") if kind == ValueType::String => {
                 let token = self.next()?;
@@ -319,6 +327,28 @@ impl<'a> Parser<'a> {
                 .map_err(|wanted| error(&token, format!("`{name}` takes {wanted}")))?;
         }
         Ok(literal)
+    }
+
+    /// `@name` after `in`, if that is what comes: a valid list name, tested
+    /// by a string attribute (lists hold strings).
+    fn list_ref(&mut self, attribute: Attribute) -> Result<Option<ListName>, RuleError> {
+        if !matches!(self.peek()?, Tok::ListRef(_)) {
+            return Ok(None);
+        }
+        let token = self.next()?;
+        let Tok::ListRef(word) = token.tok else {
+            return Ok(None);
+        };
+        let list = ListName::parse(word).map_err(|message| error(&token, message))?;
+        if attribute.value_type() != ValueType::String {
+            let name = attribute.name();
+            let kind = attribute.value_type().describe();
+            return Err(error(
+                &token,
+                format!("`{name}` is {kind}: a merchant list holds strings (write the values in [..])"),
+            ));
+        }
+        Ok(Some(list))
     }
 
     /// `[literal, …]` with 1 to [`MAX_LIST_LEN`] literals, a trailing comma allowed.

@@ -94,6 +94,8 @@ impl fmt::Display for Test {
                 f.write_str("starts_with ")?;
                 write_string(f, prefix)
             }
+            Predicate::InList(list) => write!(f, "in @{}", list.as_str()),
+            Predicate::NotInList(list) => write!(f, "not in @{}", list.as_str()),
         }
     }
 }

@@ -165,6 +165,7 @@ fn every_attribute_parses_with_a_value_of_its_form() {
             Attribute::CardFunding => ("\"prepaid\"", "\"pre\""),
             Attribute::CustomerIpCountry => ("\"fr\"", "\"f\""),
             Attribute::CustomerEmailDomain => ("\"mail.example-1.co.uk\"", "\"mail.ex\""),
+            Attribute::CustomerEmail => ("\"jenny+shop@mail.example.com\"", "\"jenny+\""),
             Attribute::CustomerIp => ("\"2001:db8::1\"", "\"2001:db8:\""),
             Attribute::IsLivemode => ("true", ""),
             _ => ("-1", ""),

@@ -8,6 +8,7 @@ mod errors;
 mod evaluation;
 mod grammar;
 mod limits;
+mod lists;
 mod props;
 
 use super::*;
@@ -80,6 +81,7 @@ fn full_facts() -> RiskFacts<'static> {
         card_funding: Some("credit"),
         customer_ip_country: Some("us"),
         customer_email_domain: Some("example.com"),
+        customer_email: Some("jenny@example.com"),
         customer_ip: Some("192.0.2.1"),
         is_livemode: Some(true),
         velocity_card_payments_1h: Some(2),
