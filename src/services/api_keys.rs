@@ -16,8 +16,9 @@ use crate::domain::permission::Permission;
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
+use crate::store::ports::{ApiKeyStore, Commit, MerchantStore};
 use crate::store::unit_of_work::UnitOfWork;
-use crate::store::{self, Store, StoreError};
+use crate::store::StoreError;
 
 use super::actor::Actor;
 use super::key_hasher::KeyHasher;
@@ -57,8 +58,8 @@ pub struct IssuedKey {
     pub secret: ApiKeySecret,
 }
 
-pub async fn issue(
-    store: &Store,
+pub async fn issue<S: ApiKeyStore + MerchantStore + Commit>(
+    store: &S,
     hasher: &KeyHasher,
     policy: &KeyPolicy,
     actor: &Actor,
@@ -67,7 +68,7 @@ pub async fn issue(
     check_shape(&new)?;
     let now = Timestamp::now();
     let expires_at = expiry(policy, new.mode, new.expires_in, now)?;
-    if store::merchants::get(store.reader(), &new.merchant).await?.is_none() {
+    if store.get_merchant(&new.merchant).await?.is_none() {
         return Err(ServiceError::NotFound {
             resource: "merchant",
             param: "merchant",
@@ -80,7 +81,7 @@ pub async fn issue(
     event.resource = Some(key.id.to_string());
     event.reason = Some(format!("{} {} key", key.mode.as_str(), key.kind.as_str()));
     let mut work = UnitOfWork::new();
-    store::api_keys::insert(&mut work, &key, &hasher.hash(&secret));
+    store.insert_key(&mut work, &key, &hasher.hash(&secret));
     work.audit(event);
     store.commit(work).await?;
     Ok(IssuedKey { key, secret })
@@ -88,8 +89,8 @@ pub async fn issue(
 
 /// Issues a successor with the same kind, mode, permissions and restrictions;
 /// the old key keeps working for `grace`, then is refused.
-pub async fn rotate(
-    store: &Store,
+pub async fn rotate<S: ApiKeyStore + Commit>(
+    store: &S,
     hasher: &KeyHasher,
     actor: &Actor,
     scope: KeyScope<'_>,
@@ -138,8 +139,8 @@ pub async fn rotate(
         old_ends.to_rfc3339()
     ));
     let mut work = UnitOfWork::new();
-    store::api_keys::insert(&mut work, &key, &hasher.hash(&secret));
-    store::api_keys::mark_rotated(&mut work, &old.id, &key.id, old_ends);
+    store.insert_key(&mut work, &key, &hasher.hash(&secret));
+    store.mark_key_rotated(&mut work, &old.id, &key.id, old_ends);
     work.audit(event);
     store.commit(work).await.map_err(|e| match e {
         StoreError::Conflict => ServiceError::Conflict {
@@ -155,8 +156,13 @@ pub async fn rotate(
 
 /// Revokes a key: it is refused from the next request on, on every replica
 /// (this returns only once no gateway can still hold the key as it was:
-/// `store::auth_cache`).
-pub async fn revoke(store: &Store, actor: &Actor, scope: KeyScope<'_>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
+/// `store::auth_state`, which the authentication cache follows).
+pub async fn revoke<S: ApiKeyStore + Commit>(
+    store: &S,
+    actor: &Actor,
+    scope: KeyScope<'_>,
+    id: &ApiKeyId,
+) -> Result<ApiKey, ServiceError> {
     let key = find(store, scope, id).await?;
     let now = Timestamp::now();
     let mut event = actor.event("api_key.revoked", Outcome::Success);
@@ -164,7 +170,7 @@ pub async fn revoke(store: &Store, actor: &Actor, scope: KeyScope<'_>, id: &ApiK
     event.mode = Some(key.mode);
     event.resource = Some(key.id.to_string());
     let mut work = UnitOfWork::new();
-    store::api_keys::revoke(&mut work, &key.id, now);
+    store.revoke_key(&mut work, &key.id, now);
     work.audit(event);
     store.commit(work).await.map_err(|e| match e {
         StoreError::Conflict => ServiceError::Conflict {
@@ -183,8 +189,12 @@ pub async fn revoke(store: &Store, actor: &Actor, scope: KeyScope<'_>, id: &ApiK
 /// Revokes every key of `merchant` that is not revoked yet, in one
 /// transaction with an audit entry per key; like [`revoke`], returns once no
 /// gateway can still accept any of them. Returns the keys revoked now.
-pub async fn revoke_all(store: &Store, actor: &Actor, merchant: &MerchantId) -> Result<Vec<ApiKey>, ServiceError> {
-    if store::merchants::get(store.reader(), merchant).await?.is_none() {
+pub async fn revoke_all<S: ApiKeyStore + MerchantStore + Commit>(
+    store: &S,
+    actor: &Actor,
+    merchant: &MerchantId,
+) -> Result<Vec<ApiKey>, ServiceError> {
+    if store.get_merchant(merchant).await?.is_none() {
         return Err(ServiceError::NotFound {
             resource: "merchant",
             param: "merchant",
@@ -200,7 +210,7 @@ pub async fn revoke_all(store: &Store, actor: &Actor, merchant: &MerchantId) -> 
         let mut work = UnitOfWork::new();
         let mut revoked = Vec::new();
         for key in unrevoked_keys(store, merchant).await? {
-            store::api_keys::revoke(&mut work, &key.id, now);
+            store.revoke_key(&mut work, &key.id, now);
             let mut event = actor.event("api_key.revoked", Outcome::Success);
             event.merchant_id = Some(merchant.to_string());
             event.mode = Some(key.mode);
@@ -224,13 +234,13 @@ pub async fn revoke_all(store: &Store, actor: &Actor, merchant: &MerchantId) -> 
 }
 
 /// Every key of `merchant` not revoked yet, read page by page.
-async fn unrevoked_keys(store: &Store, merchant: &MerchantId) -> Result<Vec<ApiKey>, ServiceError> {
+async fn unrevoked_keys<S: ApiKeyStore>(store: &S, merchant: &MerchantId) -> Result<Vec<ApiKey>, ServiceError> {
     let mut keys = Vec::new();
-    let mut after: Option<String> = None;
+    let mut after: Option<ApiKeyId> = None;
     loop {
-        let page = store::api_keys::list_for_merchant(store.reader(), merchant, after.as_deref(), 500).await?;
+        let page = store.list_keys_for_merchant(merchant, after.as_ref(), 500).await?;
         let Some(last) = page.last() else { break };
-        after = Some(last.id.to_string());
+        after = Some(last.id.clone());
         keys.extend(page.into_iter().filter(|key| key.revoked_at.is_none()));
     }
     Ok(keys)
@@ -247,18 +257,15 @@ pub enum KeyScope<'a> {
 
 /// The keys a caller sees: an API caller its tenant's; the operator every
 /// key of `merchant`.
-pub async fn list(
-    store: &Store,
+pub async fn list<S: ApiKeyStore>(
+    store: &S,
     scope: ListScope<'_>,
     after: Option<&ApiKeyId>,
     limit: i64,
 ) -> Result<Vec<ApiKey>, ServiceError> {
-    let after = after.map(ApiKeyId::as_str);
     Ok(match scope {
-        ListScope::Merchant(merchant) => {
-            store::api_keys::list_for_merchant(store.reader(), merchant, after, limit).await?
-        }
-        ListScope::Tenant(tenant) => store::api_keys::list_for_tenant(store.reader(), tenant, after, limit).await?,
+        ListScope::Merchant(merchant) => store.list_keys_for_merchant(merchant, after, limit).await?,
+        ListScope::Tenant(tenant) => store.list_keys_for_tenant(tenant, after, limit).await?,
     })
 }
 
@@ -271,14 +278,14 @@ pub enum ListScope<'a> {
     Tenant(&'a Tenant),
 }
 
-pub async fn get(store: &Store, scope: KeyScope<'_>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
+pub async fn get<S: ApiKeyStore>(store: &S, scope: KeyScope<'_>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
     find(store, scope, id).await
 }
 
-async fn find(store: &Store, scope: KeyScope<'_>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
+async fn find<S: ApiKeyStore>(store: &S, scope: KeyScope<'_>, id: &ApiKeyId) -> Result<ApiKey, ServiceError> {
     let found = match scope {
-        KeyScope::Tenant(tenant) => store::api_keys::get_for_tenant(store.reader(), tenant, id).await?,
-        KeyScope::Operator => store::api_keys::get(store.reader(), id).await?,
+        KeyScope::Tenant(tenant) => store.get_key_for_tenant(tenant, id).await?,
+        KeyScope::Operator => store.get_key(id).await?,
     };
     found.ok_or(ServiceError::NotFound {
         resource: "api_key",
@@ -360,4 +367,200 @@ fn build(new: NewKey, now: Timestamp, expires_at: Option<Timestamp>) -> Result<(
         rotated_to: None,
     };
     Ok((key, secret))
+}
+
+/// The use cases against the in-memory double of the storage ports.
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretBox;
+
+    use super::*;
+    use crate::domain::merchant::MerchantName;
+    use crate::store::memory::MemoryStore;
+    use crate::store::ports::AuditStore;
+
+    fn operator() -> Actor {
+        Actor::Operator {
+            command: "keys test".into(),
+        }
+    }
+
+    fn hasher() -> KeyHasher {
+        KeyHasher::new(SecretBox::new(Box::new([7u8; 32])))
+    }
+
+    fn new_key(merchant: &MerchantId, mode: Mode) -> NewKey {
+        NewKey {
+            merchant: merchant.clone(),
+            kind: KeyKind::Secret,
+            mode,
+            permissions: Vec::new(),
+            restrictions: KeyRestrictions::default(),
+            expires_in: None,
+            description: Some("service test".into()),
+        }
+    }
+
+    async fn merchant(store: &MemoryStore) -> MerchantId {
+        let name = MerchantName::parse("Keys Inc").unwrap();
+        crate::services::merchants::create(store, &operator(), name)
+            .await
+            .unwrap()
+            .id
+    }
+
+    #[tokio::test]
+    async fn an_issued_key_is_stored_by_its_hash_with_a_live_expiry() {
+        let (store, hasher) = (MemoryStore::new(), hasher());
+        let merchant = merchant(&store).await;
+        let policy = KeyPolicy::default();
+        let issued = issue(&store, &hasher, &policy, &operator(), new_key(&merchant, Mode::Live))
+            .await
+            .unwrap();
+        let expires = issued.key.expires_at.expect("live keys expire");
+        let lifetime = expires.as_millis() - issued.key.created_at.as_millis();
+        assert_eq!(u128::try_from(lifetime).unwrap(), policy.max_live_lifetime.as_millis());
+        let read = get(&store, KeyScope::Operator, &issued.key.id).await.unwrap();
+        assert_eq!(read.last4, issued.secret.last4());
+        assert!(crate::services::merchants::has_live_keys(&store, &merchant)
+            .await
+            .unwrap());
+        let page = store.audit_page(0, 10).await.unwrap();
+        assert_eq!(page.last().unwrap().event.action, "api_key.created");
+        assert_eq!(page.last().unwrap().event.reason.as_deref(), Some("live secret key"));
+
+        let nobody = issue(
+            &store,
+            &hasher,
+            &policy,
+            &operator(),
+            new_key(&MerchantId::generate().unwrap(), Mode::Test),
+        )
+        .await;
+        assert!(
+            matches!(
+                nobody,
+                Err(ServiceError::NotFound {
+                    resource: "merchant",
+                    ..
+                })
+            ),
+            "{nobody:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_is_seen_and_revoked_only_within_its_tenant() {
+        let (store, hasher) = (MemoryStore::new(), hasher());
+        let merchant = merchant(&store).await;
+        let issued = issue(
+            &store,
+            &hasher,
+            &KeyPolicy::default(),
+            &operator(),
+            new_key(&merchant, Mode::Test),
+        )
+        .await
+        .unwrap();
+        let live = Tenant::new(merchant.clone(), Mode::Live);
+        let test = Tenant::new(merchant.clone(), Mode::Test);
+        let across = revoke(&store, &operator(), KeyScope::Tenant(&live), &issued.key.id).await;
+        assert!(
+            matches!(
+                across,
+                Err(ServiceError::NotFound {
+                    resource: "api_key",
+                    ..
+                })
+            ),
+            "{across:?}"
+        );
+        assert!(list(&store, ListScope::Tenant(&live), None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(list(&store, ListScope::Tenant(&test), None, 10).await.unwrap().len(), 1);
+
+        let revoked = revoke(&store, &operator(), KeyScope::Tenant(&test), &issued.key.id)
+            .await
+            .unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert!(get(&store, KeyScope::Operator, &issued.key.id)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some());
+        let again = revoke(&store, &operator(), KeyScope::Operator, &issued.key.id).await;
+        assert!(
+            matches!(
+                again,
+                Err(ServiceError::Conflict {
+                    code: "api_key_already_revoked",
+                    ..
+                })
+            ),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rotation_issues_a_successor_in_the_same_lineage_once() {
+        let (store, hasher) = (MemoryStore::new(), hasher());
+        let merchant = merchant(&store).await;
+        let old = issue(
+            &store,
+            &hasher,
+            &KeyPolicy::default(),
+            &operator(),
+            new_key(&merchant, Mode::Test),
+        )
+        .await
+        .unwrap();
+        let grace = Duration::from_secs(3_600);
+        let new = rotate(&store, &hasher, &operator(), KeyScope::Operator, &old.key.id, grace)
+            .await
+            .unwrap();
+        assert_ne!(new.key.id, old.key.id);
+        assert_eq!(new.key.lineage, old.key.id);
+        assert_ne!(hasher.hash(&new.secret), hasher.hash(&old.secret));
+        let read = get(&store, KeyScope::Operator, &old.key.id).await.unwrap();
+        assert_eq!(read.rotated_to.as_ref(), Some(&new.key.id));
+        let ends = read.expires_at.expect("the old key now ends");
+        assert!(ends.as_millis() - Timestamp::now().as_millis() <= 3_600_000);
+        let again = rotate(&store, &hasher, &operator(), KeyScope::Operator, &old.key.id, grace).await;
+        assert!(
+            matches!(
+                again,
+                Err(ServiceError::Conflict {
+                    code: "api_key_already_rotated",
+                    ..
+                })
+            ),
+            "{again:?}"
+        );
+        let keys = list(&store, ListScope::Merchant(&merchant), None, 10).await.unwrap();
+        assert_eq!(keys.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn revoke_all_revokes_every_unrevoked_key_of_both_modes() {
+        let (store, hasher) = (MemoryStore::new(), hasher());
+        let merchant = merchant(&store).await;
+        let policy = KeyPolicy::default();
+        for mode in [Mode::Test, Mode::Live, Mode::Test] {
+            issue(&store, &hasher, &policy, &operator(), new_key(&merchant, mode))
+                .await
+                .unwrap();
+        }
+        let first = list(&store, ListScope::Merchant(&merchant), None, 1).await.unwrap();
+        revoke(&store, &operator(), KeyScope::Operator, &first[0].id)
+            .await
+            .unwrap();
+        let revoked = revoke_all(&store, &operator(), &merchant).await.unwrap();
+        assert_eq!(revoked.len(), 2, "the key revoked before is skipped");
+        let keys = list(&store, ListScope::Merchant(&merchant), None, 10).await.unwrap();
+        assert!(keys.iter().all(|k| k.revoked_at.is_some()));
+        let missing = revoke_all(&store, &operator(), &MerchantId::generate().unwrap()).await;
+        assert!(matches!(missing, Err(ServiceError::NotFound { .. })), "{missing:?}");
+    }
 }

@@ -1,12 +1,12 @@
 //! Reading the audit trail: chain verification and JSON-lines export.
-//! (Appending is `store::audit::append`, inside the caller's transaction, or
-//! the batched `audit_writer`.)
+//! (Entries are appended by committing a unit of work: chained in the same
+//! commit as the writes they describe, or batched by `audit_writer`.)
 
 use std::io::Write;
 
 use crate::domain::audit::{AuditEvent, ChainBreak, ChainVerifier};
+use crate::store::ports::{AuditStore, Commit};
 use crate::store::unit_of_work::UnitOfWork;
-use crate::store::{self, Store};
 
 use super::ServiceError;
 
@@ -31,23 +31,23 @@ impl VerifyReport {
     }
 }
 
-/// Walks the chain from the first entry and reports the first break.
 /// Writes one audit entry on its own (an operator action that changes
 /// nothing else, such as a verification).
-pub async fn record(store: &Store, event: AuditEvent) -> Result<(), ServiceError> {
+pub async fn record<S: Commit>(store: &S, event: AuditEvent) -> Result<(), ServiceError> {
     let mut work = UnitOfWork::new();
     work.audit(event);
     Ok(store.commit(work).await?)
 }
 
-pub async fn verify(store: &Store) -> Result<VerifyReport, ServiceError> {
+/// Walks the chain from the first entry and reports the first break.
+pub async fn verify<S: AuditStore>(store: &S) -> Result<VerifyReport, ServiceError> {
     // Read the head first: entries appended while we walk are past it and ignored.
-    let (head_seq, head_hash) = store::audit::head(store.reader()).await?;
+    let (head_seq, head_hash) = store.audit_head().await?;
     let mut verifier = ChainVerifier::default();
     let mut after = 0;
     let mut checked = 0u64;
     loop {
-        let page = store::audit::page(store.reader(), after, PAGE).await?;
+        let page = store.audit_page(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for record in page.iter().filter(|r| r.seq <= head_seq) {
@@ -75,11 +75,11 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, ServiceError> {
 }
 
 /// Writes every entry as one JSON object per line (for a SIEM). Returns the count.
-pub async fn export(store: &Store, out: &mut impl Write) -> Result<u64, ServiceError> {
+pub async fn export<S: AuditStore>(store: &S, out: &mut impl Write) -> Result<u64, ServiceError> {
     let mut after = 0;
     let mut written = 0u64;
     loop {
-        let page = store::audit::page(store.reader(), after, PAGE).await?;
+        let page = store.audit_page(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for record in &page {

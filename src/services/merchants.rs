@@ -5,8 +5,9 @@ use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::ids::MerchantId;
 use crate::domain::merchant::{ElementOrigin, Freeze, FreezeReason, Merchant, MerchantName};
 use crate::domain::time::Timestamp;
+use crate::store::ports::{ApiKeyStore, Commit, MerchantStore};
 use crate::store::unit_of_work::UnitOfWork;
-use crate::store::{self, Store, StoreError};
+use crate::store::StoreError;
 
 use super::actor::Actor;
 use super::ServiceError;
@@ -21,7 +22,11 @@ fn missing() -> ServiceError {
     }
 }
 
-pub async fn create(store: &Store, actor: &Actor, name: MerchantName) -> Result<Merchant, ServiceError> {
+pub async fn create<S: MerchantStore + Commit>(
+    store: &S,
+    actor: &Actor,
+    name: MerchantName,
+) -> Result<Merchant, ServiceError> {
     let merchant = Merchant {
         id: MerchantId::generate()?,
         name,
@@ -34,24 +39,28 @@ pub async fn create(store: &Store, actor: &Actor, name: MerchantName) -> Result<
     event.merchant_id = Some(merchant.id.to_string());
     event.resource = Some(merchant.id.to_string());
     let mut work = UnitOfWork::new();
-    store::merchants::insert(&mut work, &merchant);
+    store.insert_merchant(&mut work, &merchant);
     work.audit(event);
     store.commit(work).await?;
     Ok(merchant)
 }
 
-pub async fn get(store: &Store, id: &MerchantId) -> Result<Merchant, ServiceError> {
-    store::merchants::get(store.reader(), id).await?.ok_or_else(missing)
+pub async fn get<S: MerchantStore>(store: &S, id: &MerchantId) -> Result<Merchant, ServiceError> {
+    store.get_merchant(id).await?.ok_or_else(missing)
 }
 
 /// Whether the merchant was ever issued a live key: from then on its
 /// merchant-wide settings belong to its live secret keys.
-pub async fn has_live_keys(store: &Store, id: &MerchantId) -> Result<bool, ServiceError> {
-    Ok(store::api_keys::merchant_has_live_keys(store.reader(), id).await?)
+pub async fn has_live_keys<S: ApiKeyStore>(store: &S, id: &MerchantId) -> Result<bool, ServiceError> {
+    Ok(store.merchant_has_live_keys(id).await?)
 }
 
-pub async fn list(store: &Store, after: Option<&MerchantId>, limit: i64) -> Result<Vec<Merchant>, ServiceError> {
-    Ok(store::merchants::list(store.reader(), after.map(MerchantId::as_str), limit).await?)
+pub async fn list<S: MerchantStore>(
+    store: &S,
+    after: Option<&MerchantId>,
+    limit: i64,
+) -> Result<Vec<Merchant>, ServiceError> {
+    Ok(store.list_merchants(after, limit).await?)
 }
 
 /// What a merchant may change about itself; `None` leaves a field as it is.
@@ -62,8 +71,8 @@ pub struct MerchantChanges {
 }
 
 /// Applies `changes`; the change and its audit entry commit together.
-pub async fn update(
-    store: &Store,
+pub async fn update<S: MerchantStore + Commit>(
+    store: &S,
     actor: &Actor,
     id: &MerchantId,
     changes: MerchantChanges,
@@ -71,11 +80,11 @@ pub async fn update(
     let mut changed = Vec::new();
     let mut work = UnitOfWork::new();
     if let Some(name) = &changes.name {
-        store::merchants::update_name(&mut work, id, name);
+        store.rename_merchant(&mut work, id, name);
         changed.push("name".to_owned());
     }
     if let Some(origins) = &changes.element_origins {
-        store::merchants::update_element_origins(&mut work, id, origins);
+        store.set_element_origins(&mut work, id, origins);
         let list: Vec<&str> = origins.iter().map(ElementOrigin::as_str).collect();
         changed.push(format!("element_origins = [{}]", list.join(", ")));
     }
@@ -102,8 +111,8 @@ pub async fn update(
 /// Freezes a merchant: every one of its keys is refused from the next request
 /// on, on every replica (this returns only once no gateway can still hold a
 /// key of it as verified). Reversible with [`unfreeze`]; nothing else changes.
-pub async fn freeze(
-    store: &Store,
+pub async fn freeze<S: MerchantStore + Commit>(
+    store: &S,
     actor: &Actor,
     id: &MerchantId,
     reason: FreezeReason,
@@ -122,7 +131,7 @@ pub async fn freeze(
         return Err(already());
     }
     let mut work = UnitOfWork::new();
-    store::merchants::freeze(&mut work, id, &freeze);
+    store.freeze_merchant(&mut work, id, &freeze);
     work.audit(event);
     store.commit(work).await.map_err(|e| match e {
         StoreError::Conflict => already(),
@@ -136,8 +145,8 @@ pub async fn freeze(
 }
 
 /// Lifts a freeze: the merchant's keys that are otherwise usable work again.
-pub async fn unfreeze(
-    store: &Store,
+pub async fn unfreeze<S: MerchantStore + Commit>(
+    store: &S,
     actor: &Actor,
     id: &MerchantId,
     reason: FreezeReason,
@@ -145,7 +154,7 @@ pub async fn unfreeze(
     let event = freeze_event(actor, "merchant.unfrozen", id, &reason);
     let current = get(store, id).await?;
     let mut work = UnitOfWork::new();
-    store::merchants::unfreeze(&mut work, id);
+    store.unfreeze_merchant(&mut work, id);
     work.audit(event);
     store.commit(work).await.map_err(|e| match e {
         StoreError::Conflict => ServiceError::Conflict {
@@ -168,4 +177,137 @@ fn freeze_event(actor: &Actor, action: &str, id: &MerchantId, reason: &FreezeRea
     event.resource = Some(id.to_string());
     event.reason = Some(reason.as_str().to_owned());
     event
+}
+
+/// The use cases against the in-memory double of the storage ports.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::ports::AuditStore;
+
+    fn operator() -> Actor {
+        Actor::Operator {
+            command: "merchants test".into(),
+        }
+    }
+
+    async fn actions(store: &MemoryStore) -> Vec<String> {
+        let page = store.audit_page(0, 100).await.unwrap();
+        page.into_iter().map(|r| r.event.action).collect()
+    }
+
+    #[tokio::test]
+    async fn a_created_merchant_is_audited_and_read_back() {
+        let store = MemoryStore::new();
+        let merchant = create(&store, &operator(), MerchantName::parse("Acme").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(merchant.connector, DEFAULT_CONNECTOR);
+        let read = get(&store, &merchant.id).await.unwrap();
+        assert_eq!(read.name.as_str(), "Acme");
+        assert_eq!(list(&store, None, 10).await.unwrap().len(), 1);
+        let page = store.audit_page(0, 10).await.unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].event.action, "merchant.created");
+        assert_eq!(page[0].event.resource.as_deref(), Some(merchant.id.as_str()));
+        assert!(!has_live_keys(&store, &merchant.id).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_update_changes_the_merchant_with_its_audit_entry() {
+        let store = MemoryStore::new();
+        let merchant = create(&store, &operator(), MerchantName::parse("Old").unwrap())
+            .await
+            .unwrap();
+        let changes = MerchantChanges {
+            name: Some(MerchantName::parse("New").unwrap()),
+            element_origins: Some(vec![ElementOrigin::parse("https://shop.example").unwrap()]),
+        };
+        let updated = update(&store, &operator(), &merchant.id, changes).await.unwrap();
+        assert_eq!(updated.name.as_str(), "New");
+        assert_eq!(updated.element_origins.len(), 1);
+        let page = store.audit_page(0, 10).await.unwrap();
+        let entry = &page[1];
+        assert_eq!(entry.event.action, "merchant.updated");
+        assert_eq!(
+            entry.event.reason.as_deref(),
+            Some("changed: name; element_origins = [https://shop.example]")
+        );
+    }
+
+    #[tokio::test]
+    async fn updating_a_missing_merchant_is_not_found_and_writes_nothing() {
+        let store = MemoryStore::new();
+        let missing = MerchantId::generate().unwrap();
+        for changes in [
+            MerchantChanges::default(),
+            MerchantChanges {
+                name: Some(MerchantName::parse("Nobody").unwrap()),
+                element_origins: None,
+            },
+        ] {
+            let result = update(&store, &operator(), &missing, changes).await;
+            assert!(
+                matches!(
+                    result,
+                    Err(ServiceError::NotFound {
+                        resource: "merchant",
+                        ..
+                    })
+                ),
+                "{result:?}"
+            );
+        }
+        assert!(
+            actions(&store).await.is_empty(),
+            "no audit entry of a change that did not happen"
+        );
+    }
+
+    #[tokio::test]
+    async fn freeze_and_unfreeze_each_apply_once() {
+        let store = MemoryStore::new();
+        let merchant = create(&store, &operator(), MerchantName::parse("Icy").unwrap())
+            .await
+            .unwrap();
+        let reason = || FreezeReason::parse("fraud review").unwrap();
+        let frozen = freeze(&store, &operator(), &merchant.id, reason()).await.unwrap();
+        assert_eq!(frozen.frozen.as_ref().map(|f| f.reason.as_str()), Some("fraud review"));
+        assert!(get(&store, &merchant.id).await.unwrap().frozen.is_some());
+        let again = freeze(&store, &operator(), &merchant.id, reason()).await;
+        assert!(
+            matches!(
+                again,
+                Err(ServiceError::Conflict {
+                    code: "merchant_already_frozen",
+                    ..
+                })
+            ),
+            "{again:?}"
+        );
+        let thawed = unfreeze(&store, &operator(), &merchant.id, reason()).await.unwrap();
+        assert!(thawed.frozen.is_none());
+        assert!(get(&store, &merchant.id).await.unwrap().frozen.is_none());
+        let again = unfreeze(&store, &operator(), &merchant.id, reason()).await;
+        assert!(
+            matches!(
+                again,
+                Err(ServiceError::Conflict {
+                    code: "merchant_not_frozen",
+                    ..
+                })
+            ),
+            "{again:?}"
+        );
+        let missing = freeze(&store, &operator(), &MerchantId::generate().unwrap(), reason()).await;
+        assert!(matches!(missing, Err(ServiceError::NotFound { .. })), "{missing:?}");
+        assert_eq!(
+            actions(&store).await,
+            ["merchant.created", "merchant.frozen", "merchant.unfrozen"]
+        );
+        let report = crate::services::audit::verify(&store).await.unwrap();
+        assert!(report.intact(), "{report:?}");
+        assert_eq!(report.entries_checked, 3);
+    }
 }

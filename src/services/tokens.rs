@@ -19,9 +19,9 @@ use crate::domain::ids::{ApiKeyId, MerchantId, TokenId};
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::card_tokens::TokenRow;
-use crate::store::group_commit::WriteJob;
+use crate::store::ports::{Commit, TokenStore};
 use crate::store::unit_of_work::UnitOfWork;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, StoreError};
 use crate::vault::{self, Aad, CvcOwner, KekVersion, Sealed, Vault, VaultError};
 
 use super::actor::Actor;
@@ -62,8 +62,8 @@ pub struct RevealedCard {
     pub name: Option<String>,
 }
 
-pub async fn tokenize(
-    store: &Store,
+pub async fn tokenize<S: TokenStore + Commit>(
+    store: &S,
     vault: &Vault,
     actor: &Actor,
     tenant: &Tenant,
@@ -120,10 +120,10 @@ pub async fn tokenize(
     event.reason = Some(format!("{} card ending {}", token.brand.as_str(), token.last4));
     // Token and audit entry commit together, in a commit shared with other
     // tokenizations (group commit): one durable flush for many cards.
-    store
-        .group_commit()
-        .run(WriteJob::new(vec![store::card_tokens::insert_op(&row)], vec![event]))
-        .await?;
+    let mut work = UnitOfWork::new();
+    store.insert_token(&mut work, &row);
+    work.audit(event);
+    store.commit(work).await?;
     if let Some(cvc) = card.cvc {
         // After the commit: a CVC never waits for a token that does not exist.
         // It fills the merchant's share, and a publishable key's own too.
@@ -133,17 +133,15 @@ pub async fn tokenize(
     Ok(token)
 }
 
-pub async fn get(store: &Store, tenant: &Tenant, id: &TokenId) -> Result<Token, ServiceError> {
-    let row = store::card_tokens::get_live(store.reader(), tenant, id)
-        .await?
-        .ok_or_else(not_found)?;
+pub async fn get<S: TokenStore>(store: &S, tenant: &Tenant, id: &TokenId) -> Result<Token, ServiceError> {
+    let row = store.get_live_token(tenant, id).await?.ok_or_else(not_found)?;
     token_from_row(&row)
 }
 
 /// Crypto-shredding: the wrapped data key and the ciphertext are destroyed, so
 /// the number can never be decrypted again, with any KEK.
-pub async fn shred(
-    store: &Store,
+pub async fn shred<S: TokenStore + Commit>(
+    store: &S,
     vault: &Vault,
     actor: &Actor,
     tenant: &Tenant,
@@ -154,7 +152,7 @@ pub async fn shred(
     event.mode = Some(tenant.mode());
     event.resource = Some(id.to_string());
     let mut work = UnitOfWork::new();
-    store::card_tokens::shred(&mut work, tenant, id, Timestamp::now());
+    store.shred_token(&mut work, tenant, id, Timestamp::now());
     work.audit(event);
     store.commit(work).await.map_err(|e| match e {
         StoreError::Conflict => not_found(),
@@ -166,8 +164,8 @@ pub async fn shred(
 
 /// Decrypts the number for a caller holding `tokens:reveal`. The audit entry
 /// commits before the number is returned; at most 10 reveals per key per minute.
-pub async fn reveal(
-    store: &Store,
+pub async fn reveal<S: TokenStore + Commit>(
+    store: &S,
     vault: &Vault,
     actor: &Actor,
     tenant: &Tenant,
@@ -179,14 +177,14 @@ pub async fn reveal(
     // allowance across every replica, and no reveal without its entry. A
     // reveal of a token that is not there counts too.
     let mut work = UnitOfWork::new();
-    store::reveal_allowances::count_reveal(
+    store.count_reveal(
         &mut work,
         key.as_str(),
         Timestamp::now().as_millis(),
         REVEAL_WINDOW_MS,
         REVEALS_PER_MINUTE,
     );
-    let row = store::card_tokens::get_live(store.reader(), tenant, id).await?;
+    let row = store.get_live_token(tenant, id).await?;
     let revealed = match &row {
         Some(row) => {
             let (number, name) = decrypt(vault, merchant, row)?;
@@ -217,14 +215,14 @@ pub async fn reveal(
 /// the CVC taken out of the in-memory holder, so that it is destroyed by that
 /// use; otherwise the CVC stays held for the authorization to come. `None`
 /// if there is no such live token.
-pub async fn open_for_payment(
-    store: &Store,
+pub async fn open_for_payment<S: TokenStore>(
+    store: &S,
     vault: &Vault,
     tenant: &Tenant,
     id: &TokenId,
     with_cvc: bool,
 ) -> Result<Option<(Token, CardDetails)>, ServiceError> {
-    let Some(row) = store::card_tokens::get_live_inline(store, tenant, id).await? else {
+    let Some(row) = store.get_live_token_for_payment(tenant, id).await? else {
         return Ok(None);
     };
     let token = token_from_row(&row)?;
@@ -298,4 +296,190 @@ fn token_from_row(row: &TokenRow) -> Result<Token, ServiceError> {
         fingerprint: row.fingerprint.clone(),
         created_at: Timestamp::from_millis(row.created_at),
     })
+}
+
+/// The use cases against the in-memory double of the storage ports.
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use secrecy::SecretBox;
+
+    use super::*;
+    use crate::domain::merchant::MerchantName;
+    use crate::store::memory::MemoryStore;
+    use crate::store::ports::AuditStore;
+    use crate::vault::{CvcStore, Fingerprinter, Kek, StaticKeyring};
+
+    struct Fixture {
+        store: MemoryStore,
+        vault: Vault,
+        actor: Actor,
+        tenant: Tenant,
+        key: ApiKeyId,
+    }
+
+    impl Fixture {
+        async fn new() -> Self {
+            let store = MemoryStore::new();
+            let actor = Actor::Operator {
+                command: "tokens test".into(),
+            };
+            let merchant = crate::services::merchants::create(&store, &actor, MerchantName::parse("Cards").unwrap())
+                .await
+                .unwrap();
+            let vault = Vault::new(
+                Arc::new(StaticKeyring::single(KekVersion::new(1), Kek::generate().unwrap())),
+                Fingerprinter::new(SecretBox::new(Box::new([9u8; 32]))),
+                CvcStore::new(Duration::from_secs(60), 100).unwrap(),
+            );
+            Self {
+                store,
+                vault,
+                actor,
+                tenant: Tenant::new(merchant.id, Mode::Test),
+                key: ApiKeyId::generate().unwrap(),
+            }
+        }
+
+        async fn tokenize(&self) -> Token {
+            let number = CardNumber::parse("4242424242424242").unwrap();
+            let card = CardInput {
+                cvc: Some(Cvc::parse("123", number.brand()).unwrap()),
+                number,
+                expiry: ExpiryDate::parse(12, 2031, Timestamp::now()).unwrap(),
+                name: Some(CardholderName::parse("Ada Lovelace").unwrap()),
+            };
+            tokenize(&self.store, &self.vault, &self.actor, &self.tenant, card)
+                .await
+                .unwrap()
+        }
+
+        async fn reveal(&self, tenant: &Tenant, id: &TokenId) -> Result<RevealedCard, ServiceError> {
+            reveal(&self.store, &self.vault, &self.actor, tenant, &self.key, id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_stores_only_the_envelope_and_reveals_the_number() {
+        let f = Fixture::new().await;
+        let token = f.tokenize().await;
+        assert_eq!((token.bin.as_str(), token.last4.as_str()), ("424242", "4242"));
+        let row = f.store.get_live_token(&f.tenant, &token.id).await.unwrap().unwrap();
+        let stored = format!("{row:?}");
+        assert!(
+            !stored.contains("4242424242424242") && !stored.contains("Ada"),
+            "{stored}"
+        );
+        assert_eq!(
+            get(&f.store, &f.tenant, &token.id).await.unwrap().fingerprint,
+            token.fingerprint
+        );
+
+        let revealed = f.reveal(&f.tenant, &token.id).await.unwrap();
+        assert_eq!(revealed.number.as_str(), "4242424242424242");
+        assert_eq!(revealed.name.as_deref(), Some("Ada Lovelace"));
+        let actions: Vec<String> = f
+            .store
+            .audit_page(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.event.action)
+            .collect();
+        assert_eq!(actions, ["merchant.created", "token.created", "token.revealed"]);
+
+        let (_, card) = open_for_payment(&f.store, &f.vault, &f.tenant, &token.id, true)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(card.number.last4(), "4242");
+        assert!(card.cvc.is_some(), "the CVC held for the first authorization");
+        let (_, card) = open_for_payment(&f.store, &f.vault, &f.tenant, &token.id, true)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(card.cvc.is_none(), "taken once");
+    }
+
+    #[tokio::test]
+    async fn a_token_of_another_mode_or_merchant_is_not_found() {
+        let f = Fixture::new().await;
+        let token = f.tokenize().await;
+        for tenant in [
+            Tenant::new(f.tenant.merchant().clone(), Mode::Live),
+            Tenant::new(MerchantId::generate().unwrap(), Mode::Test),
+        ] {
+            let found = get(&f.store, &tenant, &token.id).await;
+            assert!(
+                matches!(found, Err(ServiceError::NotFound { resource: "token", .. })),
+                "{found:?}"
+            );
+            let revealed = f.reveal(&tenant, &token.id).await;
+            assert!(
+                matches!(revealed, Err(ServiceError::NotFound { .. })),
+                "{:?}",
+                revealed.err()
+            );
+            let shredded = shred(&f.store, &f.vault, &f.actor, &tenant, &token.id).await;
+            assert!(matches!(shredded, Err(ServiceError::NotFound { .. })), "{shredded:?}");
+            assert!(open_for_payment(&f.store, &f.vault, &tenant, &token.id, false)
+                .await
+                .unwrap()
+                .is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn reveals_stop_at_the_allowance_and_count_misses_too() {
+        let f = Fixture::new().await;
+        let token = f.tokenize().await;
+        let missing = TokenId::generate().unwrap();
+        let miss = f.reveal(&f.tenant, &missing).await;
+        assert!(matches!(miss, Err(ServiceError::NotFound { .. })), "{:?}", miss.err());
+        for _ in 1..REVEALS_PER_MINUTE {
+            f.reveal(&f.tenant, &token.id).await.unwrap();
+        }
+        let over = f.reveal(&f.tenant, &token.id).await;
+        assert!(
+            matches!(over, Err(ServiceError::RateLimited { .. })),
+            "{:?}",
+            over.err()
+        );
+        let reveals = f
+            .store
+            .audit_page(0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.event.action == "token.revealed")
+            .count();
+        assert_eq!(
+            i64::try_from(reveals).unwrap(),
+            REVEALS_PER_MINUTE - 1,
+            "no entry for the refused one"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shredded_token_is_gone_for_good() {
+        let f = Fixture::new().await;
+        let token = f.tokenize().await;
+        shred(&f.store, &f.vault, &f.actor, &f.tenant, &token.id).await.unwrap();
+        let found = get(&f.store, &f.tenant, &token.id).await;
+        assert!(matches!(found, Err(ServiceError::NotFound { .. })), "{found:?}");
+        let revealed = f.reveal(&f.tenant, &token.id).await;
+        assert!(
+            matches!(revealed, Err(ServiceError::NotFound { .. })),
+            "{:?}",
+            revealed.err()
+        );
+        let again = shred(&f.store, &f.vault, &f.actor, &f.tenant, &token.id).await;
+        assert!(matches!(again, Err(ServiceError::NotFound { .. })), "{again:?}");
+        assert!(
+            f.vault.cvcs().take(token.id.as_str()).unwrap().is_none(),
+            "the CVC went with it"
+        );
+    }
 }

@@ -219,6 +219,50 @@ pub fn touch_last_used_op(id: &str, at: i64) -> WriteOp {
     )
 }
 
+impl super::ports::ApiKeyStore for Store {
+    async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        get(self.reader(), id).await
+    }
+
+    async fn get_key_for_tenant(&self, tenant: &Tenant, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        get_for_tenant(self.reader(), tenant, id).await
+    }
+
+    async fn list_keys_for_tenant(
+        &self,
+        tenant: &Tenant,
+        after: Option<&ApiKeyId>,
+        limit: i64,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        list_for_tenant(self.reader(), tenant, after.map(ApiKeyId::as_str), limit).await
+    }
+
+    async fn list_keys_for_merchant(
+        &self,
+        merchant: &MerchantId,
+        after: Option<&ApiKeyId>,
+        limit: i64,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        list_for_merchant(self.reader(), merchant, after.map(ApiKeyId::as_str), limit).await
+    }
+
+    async fn merchant_has_live_keys(&self, merchant: &MerchantId) -> Result<bool, StoreError> {
+        merchant_has_live_keys(self.reader(), merchant).await
+    }
+
+    fn insert_key(&self, work: &mut UnitOfWork, key: &ApiKey, key_hash: &str) {
+        insert(work, key, key_hash);
+    }
+
+    fn revoke_key(&self, work: &mut UnitOfWork, id: &ApiKeyId, at: Timestamp) {
+        revoke(work, id, at);
+    }
+
+    fn mark_key_rotated(&self, work: &mut UnitOfWork, id: &ApiKeyId, successor: &ApiKeyId, expires_at: Timestamp) {
+        mark_rotated(work, id, successor, expires_at);
+    }
+}
+
 /// Builds a SELECT over the fixed column list with a fixed WHERE clause. Only
 /// ever called with literal clauses from this module, never with input.
 fn format_select(where_clause: &'static str) -> String {

@@ -265,6 +265,16 @@ pub async fn count<'e>(db: impl Executor<'e, Database = Any>) -> Result<i64, Sto
     Ok(n)
 }
 
+impl super::ports::AuditStore for super::Store {
+    async fn audit_head(&self) -> Result<(i64, String), StoreError> {
+        head(self.reader()).await
+    }
+
+    async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        page(self.reader(), after, limit).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -212,3 +212,25 @@ pub fn rewrap(work: &mut UnitOfWork, id: &str, from: i64, to: i64, wrapped_dek: 
         .report_to(changed),
     );
 }
+
+impl super::ports::TokenStore for super::Store {
+    fn insert_token(&self, work: &mut UnitOfWork, row: &TokenRow) {
+        work.push(insert_op(row));
+    }
+
+    async fn get_live_token(&self, tenant: &Tenant, id: &TokenId) -> Result<Option<TokenRow>, StoreError> {
+        get_live(self.reader(), tenant, id).await
+    }
+
+    async fn get_live_token_for_payment(&self, tenant: &Tenant, id: &TokenId) -> Result<Option<TokenRow>, StoreError> {
+        get_live_inline(self, tenant, id).await
+    }
+
+    fn shred_token(&self, work: &mut UnitOfWork, tenant: &Tenant, id: &TokenId, at: Timestamp) {
+        shred(work, tenant, id, at);
+    }
+
+    fn count_reveal(&self, work: &mut UnitOfWork, key_id: &str, now_ms: i64, window_ms: i64, limit: i64) {
+        super::reveal_allowances::count_reveal(work, key_id, now_ms, window_ms, limit);
+    }
+}

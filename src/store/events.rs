@@ -181,3 +181,30 @@ pub async fn list<'e>(
     .fetch_all(db)
     .await?)
 }
+
+impl super::ports::EventStore for super::Store {
+    fn insert_events(&self, work: &mut UnitOfWork, rows: &[EventRow]) {
+        insert_in(work, rows);
+    }
+
+    async fn get_event(&self, tenant: &Tenant, id: &EventId) -> Result<Option<EventRow>, StoreError> {
+        get(self.reader(), tenant, id).await
+    }
+
+    async fn list_events(
+        &self,
+        tenant: &Tenant,
+        event_type: Option<&str>,
+        before: Option<&EventId>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        list(self.reader(), tenant, event_type, before, limit).await
+    }
+
+    async fn deliveries_of_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Vec<super::webhook_deliveries::DeliveryRow>, StoreError> {
+        super::webhook_deliveries::of_event(self.reader(), event_id).await
+    }
+}

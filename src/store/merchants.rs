@@ -138,3 +138,33 @@ pub fn unfreeze(work: &mut UnitOfWork, id: &MerchantId) {
         .expect_one(Failure::Conflict),
     );
 }
+
+impl super::ports::MerchantStore for super::Store {
+    async fn get_merchant(&self, id: &MerchantId) -> Result<Option<Merchant>, StoreError> {
+        get(self.reader(), id).await
+    }
+
+    async fn list_merchants(&self, after: Option<&MerchantId>, limit: i64) -> Result<Vec<Merchant>, StoreError> {
+        list(self.reader(), after.map(MerchantId::as_str), limit).await
+    }
+
+    fn insert_merchant(&self, work: &mut UnitOfWork, merchant: &Merchant) {
+        insert(work, merchant);
+    }
+
+    fn rename_merchant(&self, work: &mut UnitOfWork, id: &MerchantId, name: &MerchantName) {
+        update_name(work, id, name);
+    }
+
+    fn set_element_origins(&self, work: &mut UnitOfWork, id: &MerchantId, origins: &[ElementOrigin]) {
+        update_element_origins(work, id, origins);
+    }
+
+    fn freeze_merchant(&self, work: &mut UnitOfWork, id: &MerchantId, how: &Freeze) {
+        freeze(work, id, how);
+    }
+
+    fn unfreeze_merchant(&self, work: &mut UnitOfWork, id: &MerchantId) {
+        unfreeze(work, id);
+    }
+}

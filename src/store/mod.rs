@@ -3,7 +3,10 @@
 //! Each table module offers single-query reads generic over an executor (a
 //! pool) and writes as statements added to a [`unit_of_work::UnitOfWork`],
 //! which services commit through the group commit; multi-step logic belongs
-//! to `services`. Every statement is a constant string with
+//! to `services`. Services reach them through the storage ports
+//! ([`ports`]: one trait per aggregate, implemented by [`Store`] and, in
+//! tests, by the in-memory double `memory`, both held to the same contract
+//! tests). Every statement is a constant string with
 //! `$n` placeholders: no SQL is ever assembled from input.
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL` (a commit survives power
@@ -20,6 +23,8 @@ mod batch;
 pub mod card_tokens;
 mod commit_pacing;
 mod connect;
+#[cfg(test)]
+mod contract;
 mod error;
 pub mod events;
 pub mod fault;
@@ -27,11 +32,14 @@ pub mod group_commit;
 pub mod health;
 pub mod idempotency_keys;
 pub mod lockouts;
+#[cfg(test)]
+pub mod memory;
 pub mod merchants;
 pub mod payments;
 pub mod pg_committer;
 pub mod pg_connect;
 pub mod pg_fast;
+pub mod ports;
 pub mod reader;
 pub mod refunds;
 pub mod reveal_allowances;
@@ -52,6 +60,10 @@ use sqlx::any::AnyConnectOptions;
 use sqlx::{Any, AnyPool};
 
 pub use error::StoreError;
+pub use ports::{
+    ApiKeyStore, AuditStore, Commit, EventStore, MerchantStore, PaymentStore, RefundStore, TokenStore,
+    WebhookEndpointStore,
+};
 pub use settings::PoolSettings;
 
 use connect::*;

@@ -186,3 +186,36 @@ pub async fn list<'e>(
     .await?;
     rows.into_iter().map(Refund::try_from).collect()
 }
+
+impl super::ports::RefundStore for super::Store {
+    fn insert_refund(&self, work: &mut super::unit_of_work::UnitOfWork, refund: &Refund) {
+        work.push(insert_op(refund));
+    }
+
+    fn settle_refund(&self, work: &mut super::unit_of_work::UnitOfWork, refund: &Refund) {
+        work.push(settle_op(refund));
+    }
+
+    async fn get_refund(&self, tenant: &Tenant, id: &RefundId) -> Result<Option<Refund>, StoreError> {
+        get(self.reader(), tenant, id).await
+    }
+
+    async fn get_refund_by_idempotency_key(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        since: i64,
+    ) -> Result<Option<Refund>, StoreError> {
+        get_by_idempotency_key(self.reader(), tenant, key, since).await
+    }
+
+    async fn list_refunds(
+        &self,
+        tenant: &Tenant,
+        payment: Option<&PaymentId>,
+        before: Option<&RefundId>,
+        limit: i64,
+    ) -> Result<Vec<Refund>, StoreError> {
+        list(self.reader(), tenant, payment, before, limit).await
+    }
+}

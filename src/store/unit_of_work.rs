@@ -3,8 +3,12 @@
 //! through the group commit ([`Store::commit`]).
 //!
 //! This is the only way services and operator commands change the database:
-//! no transaction handle leaves `store`. Each table module adds its
-//! statements with functions that take `&mut UnitOfWork`; a statement that
+//! no transaction handle leaves `store`. Each storage port (`store::ports`)
+//! stages its writes with methods that take `&mut UnitOfWork`, each backend
+//! its own payload: the SQL backend a statement ([`WriteOp`], a constant
+//! with parameters), the in-memory double of the tests a typed change it
+//! applies itself (`store::memory`). A unit committed to the backend that
+//! did not stage it fails whole with `StoreError::Corrupt`. A write that
 //! must change exactly one row (a compare-and-set, an update of a row that
 //! must exist) fails the whole unit with `StoreError::Conflict`, an insert
 //! that collides with `StoreError::Duplicate`. Nothing is written until
@@ -25,6 +29,9 @@ use crate::domain::audit::AuditEvent;
 #[must_use = "a unit of work writes nothing until it is committed"]
 pub struct UnitOfWork {
     job: WriteJob,
+    /// Changes staged for the in-memory double (tests only).
+    #[cfg(test)]
+    staged: Vec<super::memory::Change>,
 }
 
 impl UnitOfWork {
@@ -44,11 +51,36 @@ impl UnitOfWork {
 
     /// Whether nothing was added.
     pub fn is_empty(&self) -> bool {
+        #[cfg(test)]
+        if !self.staged.is_empty() {
+            return false;
+        }
         self.job.ops.is_empty() && self.job.audit.is_empty()
     }
 
-    pub(crate) fn into_job(self) -> WriteJob {
-        self.job
+    /// The statements and audit entries for the SQL backend; staged changes
+    /// of the double make it refuse the whole unit.
+    pub(crate) fn into_job(self) -> Result<WriteJob, StoreError> {
+        #[cfg(test)]
+        if !self.staged.is_empty() {
+            return Err(StoreError::Corrupt(
+                "a change staged for the in-memory store was committed to the database".into(),
+            ));
+        }
+        Ok(self.job)
+    }
+
+    /// Adds a change for the in-memory double; changes apply in the order
+    /// they were added.
+    #[cfg(test)]
+    pub(crate) fn stage(&mut self, change: super::memory::Change) {
+        self.staged.push(change);
+    }
+
+    /// The double's changes and the unit's statements and audit entries.
+    #[cfg(test)]
+    pub(crate) fn into_staged(self) -> (Vec<super::memory::Change>, WriteJob) {
+        (self.staged, self.job)
     }
 }
 
@@ -59,6 +91,6 @@ impl Store {
     /// stopped answering after the commit was sent) is
     /// `StoreError::Unavailable` with `FaultKind::OutcomeUnknown`.
     pub async fn commit(&self, work: UnitOfWork) -> Result<(), StoreError> {
-        self.group_commit().run(work.into_job()).await
+        self.group_commit().run(work.into_job()?).await
     }
 }

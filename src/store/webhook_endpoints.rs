@@ -15,7 +15,7 @@ use sqlx::{Any, Executor};
 use super::unit_of_work::UnitOfWork;
 use super::write_op::{Failure, WriteOp};
 use super::StoreError;
-use crate::domain::ids::WebhookEndpointId;
+use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
 use crate::domain::tenant::Tenant;
 
 /// An endpoint row as stored. `events` is a JSON array of event types (or
@@ -303,4 +303,94 @@ pub async fn count_by_kek_version<'e>(db: impl Executor<'e, Database = Any>) -> 
     )
     .fetch_all(db)
     .await?)
+}
+
+impl super::ports::WebhookEndpointStore for super::Store {
+    async fn get_endpoint(&self, tenant: &Tenant, id: &WebhookEndpointId) -> Result<Option<EndpointRow>, StoreError> {
+        get(self.reader(), tenant, id).await
+    }
+
+    async fn get_endpoint_any(&self, id: &str) -> Result<Option<EndpointRow>, StoreError> {
+        get_any(self.reader(), id).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        tenant: &Tenant,
+        after: Option<&WebhookEndpointId>,
+        limit: i64,
+    ) -> Result<Vec<EndpointRow>, StoreError> {
+        list(self.reader(), tenant, after, limit).await
+    }
+
+    fn insert_endpoint(&self, work: &mut UnitOfWork, row: &EndpointRow) {
+        insert(work, row);
+    }
+
+    fn update_endpoint(
+        &self,
+        work: &mut UnitOfWork,
+        tenant: &Tenant,
+        id: &WebhookEndpointId,
+        change: &EndpointUpdate<'_>,
+    ) {
+        update(work, tenant, id, change);
+    }
+
+    fn disable_endpoint(&self, work: &mut UnitOfWork, id: &str, now: i64) {
+        disable(work, id, now);
+    }
+
+    fn delete_endpoint(&self, work: &mut UnitOfWork, tenant: &Tenant, id: &WebhookEndpointId, now: i64) {
+        delete(work, tenant, id, now);
+    }
+
+    fn rotate_endpoint_secret(
+        &self,
+        work: &mut UnitOfWork,
+        tenant: &Tenant,
+        id: &WebhookEndpointId,
+        rotation: &Rotation<'_>,
+    ) {
+        rotate_secret(work, tenant, id, rotation);
+    }
+
+    async fn endpoints_not_at_kek_version(
+        &self,
+        version: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<EndpointRow>, StoreError> {
+        page_not_at_version(self.reader(), version, after, limit).await
+    }
+
+    fn rewrap_endpoint_secrets(
+        &self,
+        work: &mut UnitOfWork,
+        id: &str,
+        expected_ciphertext: &str,
+        current: (i64, &str),
+        previous: Option<(i64, &str)>,
+        changed: Arc<AtomicBool>,
+    ) {
+        rewrap(work, id, expected_ciphertext, current, previous, changed);
+    }
+
+    async fn endpoint_secrets_by_kek_version(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        count_by_kek_version(self.reader()).await
+    }
+
+    fn fail_pending_deliveries(&self, work: &mut UnitOfWork, endpoint_id: &str, reason: &str, now: i64) {
+        super::webhook_deliveries::fail_pending_of_endpoint_in(work, endpoint_id, reason, now);
+    }
+
+    async fn list_attempts(
+        &self,
+        tenant: &Tenant,
+        endpoint: &WebhookEndpointId,
+        before: Option<&WebhookAttemptId>,
+        limit: i64,
+    ) -> Result<Vec<super::webhook_attempts::AttemptRow>, StoreError> {
+        super::webhook_attempts::list(self.reader(), tenant, endpoint, before, limit).await
+    }
 }

@@ -9,6 +9,7 @@
 
 use sqlx::{Any, Executor};
 
+use super::unit_of_work::UnitOfWork;
 use super::write_op::{Failure, WriteOp};
 use super::{Store, StoreError};
 use crate::domain::ids::PaymentId;
@@ -229,4 +230,54 @@ pub async fn expired_actions<'e>(
     .fetch_all(db)
     .await?;
     rows.into_iter().map(Payment::try_from).collect()
+}
+
+impl crate::store::ports::PaymentStore for Store {
+    fn insert_payment(&self, work: &mut UnitOfWork, payment: &Payment) -> Result<(), StoreError> {
+        work.push(insert_op(payment)?);
+        Ok(())
+    }
+
+    fn update_payment(&self, work: &mut UnitOfWork, payment: &Payment) -> Result<(), StoreError> {
+        work.push(update_op(payment)?);
+        Ok(())
+    }
+
+    fn reserve_refund(&self, work: &mut UnitOfWork, tenant: &Tenant, id: &PaymentId, amount: i64, at: i64) {
+        work.push(reserve_refund_op(tenant, id, amount, at));
+    }
+
+    fn release_refund(&self, work: &mut UnitOfWork, tenant: &Tenant, id: &PaymentId, amount: i64, at: i64) {
+        work.push(release_refund_op(tenant, id, amount, at));
+    }
+
+    async fn get_payment(&self, tenant: &Tenant, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        get(self, tenant, id).await
+    }
+
+    async fn get_payment_with_next_action(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        get_unscoped(self.reader(), id).await
+    }
+
+    async fn get_payment_by_idempotency_key(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        since: i64,
+    ) -> Result<Option<Payment>, StoreError> {
+        get_by_idempotency_key(self.reader(), tenant, key, since).await
+    }
+
+    async fn list_payments(
+        &self,
+        tenant: &Tenant,
+        filter: &ListFilter,
+        limit: i64,
+    ) -> Result<Vec<Payment>, StoreError> {
+        list(self.reader(), tenant, filter, limit).await
+    }
+
+    async fn expired_actions(&self, now: i64, limit: i64) -> Result<Vec<Payment>, StoreError> {
+        expired_actions(self.reader(), now, limit).await
+    }
 }

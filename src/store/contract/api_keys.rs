@@ -1,0 +1,179 @@
+//! The API keys port's contract.
+
+use super::{commit, contracts, stored_merchant};
+use crate::domain::api_key::{ApiKey, KeyKind, Mode};
+use crate::domain::ids::{ApiKeyId, MerchantId};
+use crate::domain::merchant::Merchant;
+use crate::domain::restrictions::KeyRestrictions;
+use crate::domain::tenant::Tenant;
+use crate::domain::time::Timestamp;
+use crate::store::ports::{ApiKeyStore, Commit, MerchantStore};
+use crate::store::StoreError;
+
+contracts!(
+    keys_are_found_only_in_their_tenant,
+    an_id_or_hash_collision_is_a_duplicate,
+    a_key_of_no_merchant_is_refused,
+    revoke_and_rotate_are_compare_and_set,
+);
+
+/// A key of `merchant` in `mode`, not stored yet.
+fn new_key(merchant: &Merchant, mode: Mode) -> ApiKey {
+    let id = ApiKeyId::generate().unwrap();
+    ApiKey {
+        lineage: id.clone(),
+        id,
+        merchant_id: merchant.id.clone(),
+        kind: KeyKind::Secret,
+        mode,
+        prefix: format!("sk_{}_", mode.as_str()),
+        last4: "wxyz".to_owned(),
+        permissions: Vec::new(),
+        restrictions: KeyRestrictions {
+            max_amount: Some(5_000),
+            ..KeyRestrictions::default()
+        },
+        description: Some("contract".to_owned()),
+        created_at: Timestamp::from_millis(1_700_000_000_000),
+        expires_at: Some(Timestamp::from_millis(1_800_000_000_000)),
+        revoked_at: None,
+        last_used_at: None,
+        rotated_to: None,
+    }
+}
+
+/// A key, stored with a hash unique to it.
+async fn stored_key<S: ApiKeyStore + Commit>(store: &S, merchant: &Merchant, mode: Mode) -> ApiKey {
+    let key = new_key(merchant, mode);
+    let hash = format!("hash-{}", key.id);
+    commit(store, |work| store.insert_key(work, &key, &hash)).await.unwrap();
+    key
+}
+
+fn ids(keys: &[ApiKey]) -> Vec<String> {
+    let mut ids: Vec<String> = keys.iter().map(|k| k.id.to_string()).collect();
+    ids.sort();
+    ids
+}
+
+async fn keys_are_found_only_in_their_tenant<S: ApiKeyStore + MerchantStore + Commit>(store: &S) {
+    let merchant = stored_merchant(store, "Keyed").await;
+    let other = stored_merchant(store, "Other").await;
+    assert!(!store.merchant_has_live_keys(&merchant.id).await.unwrap());
+    let test_key = stored_key(store, &merchant, Mode::Test).await;
+    assert!(!store.merchant_has_live_keys(&merchant.id).await.unwrap());
+    let live_key = stored_key(store, &merchant, Mode::Live).await;
+    let others = stored_key(store, &other, Mode::Test).await;
+    assert!(store.merchant_has_live_keys(&merchant.id).await.unwrap());
+    assert!(!store.merchant_has_live_keys(&other.id).await.unwrap());
+
+    let read = store.get_key(&test_key.id).await.unwrap().unwrap();
+    assert_eq!(read.merchant_id, merchant.id);
+    assert_eq!((read.kind, read.mode), (KeyKind::Secret, Mode::Test));
+    assert_eq!(read.lineage, test_key.id);
+    assert_eq!(read.restrictions, test_key.restrictions);
+    assert_eq!(read.expires_at, test_key.expires_at);
+    assert_eq!(read.description.as_deref(), Some("contract"));
+    assert!(read.revoked_at.is_none() && read.rotated_to.is_none() && read.last_used_at.is_none());
+
+    let test = Tenant::new(merchant.id.clone(), Mode::Test);
+    let live = Tenant::new(merchant.id.clone(), Mode::Live);
+    let elsewhere = Tenant::new(other.id.clone(), Mode::Test);
+    assert!(store.get_key_for_tenant(&test, &test_key.id).await.unwrap().is_some());
+    assert!(
+        store.get_key_for_tenant(&live, &test_key.id).await.unwrap().is_none(),
+        "other mode"
+    );
+    assert!(
+        store
+            .get_key_for_tenant(&elsewhere, &test_key.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "other merchant"
+    );
+    assert!(store.get_key(&ApiKeyId::generate().unwrap()).await.unwrap().is_none());
+
+    let listed = store.list_keys_for_tenant(&test, None, 10).await.unwrap();
+    assert_eq!(ids(&listed), ids(std::slice::from_ref(&test_key)));
+    let listed = store.list_keys_for_tenant(&live, None, 10).await.unwrap();
+    assert_eq!(ids(&listed), ids(std::slice::from_ref(&live_key)));
+    let both = store.list_keys_for_merchant(&merchant.id, None, 10).await.unwrap();
+    assert_eq!(ids(&both), ids(&[test_key.clone(), live_key.clone()]));
+    let first = store.list_keys_for_merchant(&merchant.id, None, 1).await.unwrap();
+    let rest = store
+        .list_keys_for_merchant(&merchant.id, Some(&first[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&[first, rest].concat()), ids(&both), "pages after the last id");
+    let theirs = store.list_keys_for_merchant(&other.id, None, 10).await.unwrap();
+    assert_eq!(ids(&theirs), ids(&[others]));
+    assert!(store
+        .list_keys_for_merchant(&MerchantId::generate().unwrap(), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn an_id_or_hash_collision_is_a_duplicate<S: ApiKeyStore + MerchantStore + Commit>(store: &S) {
+    let merchant = stored_merchant(store, "Twice").await;
+    let key = stored_key(store, &merchant, Mode::Test).await;
+    let same_hash = new_key(&merchant, Mode::Test);
+    let result = commit(store, |work| {
+        store.insert_key(work, &same_hash, &format!("hash-{}", key.id))
+    })
+    .await;
+    assert!(matches!(result, Err(StoreError::Duplicate)), "{result:?}");
+    assert!(store.get_key(&same_hash.id).await.unwrap().is_none());
+    let fresh = new_key(&merchant, Mode::Test);
+    let result = commit(store, |work| {
+        store.insert_key(work, &fresh, "hash-fresh");
+        store.insert_key(work, &key, "hash-other");
+    })
+    .await;
+    assert!(matches!(result, Err(StoreError::Duplicate)), "{result:?}");
+    assert!(store.get_key(&fresh.id).await.unwrap().is_none(), "all or nothing");
+}
+
+async fn a_key_of_no_merchant_is_refused<S: ApiKeyStore + MerchantStore + Commit>(store: &S) {
+    let ghost = super::new_merchant("Ghost");
+    let key = new_key(&ghost, Mode::Test);
+    let result = commit(store, |work| store.insert_key(work, &key, "hash-ghost")).await;
+    assert!(matches!(result, Err(StoreError::Constraint(_))), "{result:?}");
+    assert!(store.get_key(&key.id).await.unwrap().is_none());
+}
+
+async fn revoke_and_rotate_are_compare_and_set<S: ApiKeyStore + MerchantStore + Commit>(store: &S) {
+    let merchant = stored_merchant(store, "Rotating").await;
+    let old = stored_key(store, &merchant, Mode::Live).await;
+    let successor = stored_key(store, &merchant, Mode::Live).await;
+    let ends = Timestamp::from_millis(1_750_000_000_000);
+    commit(store, |work| store.mark_key_rotated(work, &old.id, &successor.id, ends))
+        .await
+        .unwrap();
+    let read = store.get_key(&old.id).await.unwrap().unwrap();
+    assert_eq!(read.rotated_to.as_ref(), Some(&successor.id));
+    assert_eq!(read.expires_at, Some(ends));
+    let again = commit(store, |work| store.mark_key_rotated(work, &old.id, &successor.id, ends)).await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+
+    let at = Timestamp::from_millis(1_700_000_500_000);
+    commit(store, |work| store.revoke_key(work, &successor.id, at))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_key(&successor.id).await.unwrap().unwrap().revoked_at,
+        Some(at)
+    );
+    let again = commit(store, |work| store.revoke_key(work, &successor.id, at)).await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    let rotated = commit(store, |work| store.mark_key_rotated(work, &successor.id, &old.id, ends)).await;
+    assert!(
+        matches!(rotated, Err(StoreError::Conflict)),
+        "a revoked key is not rotated: {rotated:?}"
+    );
+
+    let missing = ApiKeyId::generate().unwrap();
+    let revoked = commit(store, |work| store.revoke_key(work, &missing, at)).await;
+    assert!(matches!(revoked, Err(StoreError::Conflict)), "{revoked:?}");
+}

@@ -1,0 +1,156 @@
+//! The tokens port's contract.
+
+use super::{commit, contracts, new_merchant, stored_merchant};
+use crate::domain::api_key::Mode;
+use crate::domain::ids::TokenId;
+use crate::domain::merchant::Merchant;
+use crate::domain::tenant::Tenant;
+use crate::domain::time::Timestamp;
+use crate::store::card_tokens::TokenRow;
+use crate::store::ports::{Commit, MerchantStore, TokenStore};
+use crate::store::StoreError;
+
+contracts!(
+    a_token_is_found_only_live_in_its_tenant,
+    an_id_collision_or_a_missing_merchant_is_refused,
+    shredding_destroys_the_envelope_once,
+    reveals_are_counted_per_key_and_window,
+);
+
+fn new_token(merchant: &Merchant, mode: Mode) -> TokenRow {
+    let id = TokenId::generate_time_ordered(Timestamp::from_millis(1_700_000_000_000)).unwrap();
+    TokenRow {
+        id: id.to_string(),
+        merchant_id: merchant.id.to_string(),
+        mode: mode.as_str().to_owned(),
+        brand: "visa".to_owned(),
+        bin: "424242".to_owned(),
+        last4: "4242".to_owned(),
+        exp_month: 12,
+        exp_year: 2031,
+        fingerprint: "fp".to_owned(),
+        kek_version: 1,
+        wrapped_dek: Some("wrapped".to_owned()),
+        ciphertext: Some(format!("cipher-{id}")),
+        created_at: 1_700_000_000_000,
+        // Ignored by the insert: a new token is live.
+        shredded_at: Some(5),
+    }
+}
+
+async fn stored_token<S: TokenStore + Commit>(store: &S, merchant: &Merchant, mode: Mode) -> TokenRow {
+    let row = new_token(merchant, mode);
+    commit(store, |work| store.insert_token(work, &row)).await.unwrap();
+    row
+}
+
+fn id(row: &TokenRow) -> TokenId {
+    TokenId::from_trusted(row.id.clone())
+}
+
+async fn a_token_is_found_only_live_in_its_tenant<S: TokenStore + MerchantStore + Commit>(store: &S) {
+    let merchant = stored_merchant(store, "Cards").await;
+    let other = stored_merchant(store, "Other").await;
+    let row = stored_token(store, &merchant, Mode::Test).await;
+    let mine = Tenant::new(merchant.id.clone(), Mode::Test);
+    for read in [
+        store.get_live_token(&mine, &id(&row)).await.unwrap(),
+        store.get_live_token_for_payment(&mine, &id(&row)).await.unwrap(),
+    ] {
+        let read = read.unwrap();
+        assert_eq!(
+            (read.brand.as_str(), read.bin.as_str(), read.last4.as_str()),
+            ("visa", "424242", "4242")
+        );
+        assert_eq!((read.exp_month, read.exp_year, read.kek_version), (12, 2031, 1));
+        assert_eq!(read.ciphertext, row.ciphertext);
+        assert_eq!(read.created_at, row.created_at);
+        assert!(read.shredded_at.is_none());
+    }
+    for tenant in [
+        Tenant::new(merchant.id.clone(), Mode::Live),
+        Tenant::new(other.id.clone(), Mode::Test),
+    ] {
+        assert!(store.get_live_token(&tenant, &id(&row)).await.unwrap().is_none());
+        assert!(store
+            .get_live_token_for_payment(&tenant, &id(&row))
+            .await
+            .unwrap()
+            .is_none());
+    }
+    let missing = TokenId::generate().unwrap();
+    assert!(store.get_live_token(&mine, &missing).await.unwrap().is_none());
+}
+
+async fn an_id_collision_or_a_missing_merchant_is_refused<S: TokenStore + MerchantStore + Commit>(store: &S) {
+    let merchant = stored_merchant(store, "Twice").await;
+    let row = stored_token(store, &merchant, Mode::Test).await;
+    let result = commit(store, |work| store.insert_token(work, &row)).await;
+    assert!(matches!(result, Err(StoreError::Duplicate)), "{result:?}");
+    let orphan = new_token(&new_merchant("Ghost"), Mode::Test);
+    let result = commit(store, |work| store.insert_token(work, &orphan)).await;
+    assert!(matches!(result, Err(StoreError::Constraint(_))), "{result:?}");
+}
+
+async fn shredding_destroys_the_envelope_once<S: TokenStore + MerchantStore + Commit>(store: &S) {
+    let merchant = stored_merchant(store, "Shredder").await;
+    let row = stored_token(store, &merchant, Mode::Live).await;
+    let mine = Tenant::new(merchant.id.clone(), Mode::Live);
+    let at = Timestamp::from_millis(1_700_000_100_000);
+    let across = commit(store, |work| {
+        store.shred_token(work, &Tenant::new(merchant.id.clone(), Mode::Test), &id(&row), at)
+    })
+    .await;
+    assert!(matches!(across, Err(StoreError::Conflict)), "{across:?}");
+    assert!(store.get_live_token(&mine, &id(&row)).await.unwrap().is_some());
+    commit(store, |work| store.shred_token(work, &mine, &id(&row), at))
+        .await
+        .unwrap();
+    assert!(store.get_live_token(&mine, &id(&row)).await.unwrap().is_none());
+    assert!(store
+        .get_live_token_for_payment(&mine, &id(&row))
+        .await
+        .unwrap()
+        .is_none());
+    let again = commit(store, |work| store.shred_token(work, &mine, &id(&row), at)).await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+}
+
+async fn reveals_are_counted_per_key_and_window<S: TokenStore + Commit>(store: &S) {
+    let (window, limit) = (60_000, 3);
+    let t0 = 1_700_000_000_000;
+    for n in 0..3 {
+        commit(store, |work| store.count_reveal(work, "key_a", t0 + n, window, limit))
+            .await
+            .unwrap();
+    }
+    let over = commit(store, |work| store.count_reveal(work, "key_a", t0 + 10, window, limit)).await;
+    assert!(matches!(over, Err(StoreError::Conflict)), "{over:?}");
+    // Another key has its own allowance.
+    commit(store, |work| store.count_reveal(work, "key_b", t0 + 10, window, limit))
+        .await
+        .unwrap();
+    // Still refused at the window's last millisecond, counted again after.
+    let last = commit(store, |work| {
+        store.count_reveal(work, "key_a", t0 + window - 1, window, limit)
+    })
+    .await;
+    assert!(matches!(last, Err(StoreError::Conflict)), "{last:?}");
+    commit(store, |work| {
+        store.count_reveal(work, "key_a", t0 + window, window, limit)
+    })
+    .await
+    .unwrap();
+    for n in 1..3 {
+        commit(store, |work| {
+            store.count_reveal(work, "key_a", t0 + window + n, window, limit)
+        })
+        .await
+        .unwrap();
+    }
+    let over = commit(store, |work| {
+        store.count_reveal(work, "key_a", t0 + window + 5, window, limit)
+    })
+    .await;
+    assert!(matches!(over, Err(StoreError::Conflict)), "{over:?}");
+}
