@@ -7,6 +7,9 @@
 //! external effects gets the reservation and a `pending` refund written
 //! before it is called; the sandbox answers first and everything is written
 //! in one commit.
+//!
+//! The functions are generic over the storage ports they use (the SQL
+//! `Store` in the gateway, the in-memory double in the unit tests below).
 
 use crate::connectors::{Connectors, RefundOutcome};
 use crate::domain::audit::Outcome;
@@ -18,8 +21,9 @@ use crate::domain::payment_fields::RefundReason;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::events::EventRow;
-use crate::store::group_commit::WriteJob;
-use crate::store::{self, Store, StoreError};
+use crate::store::ports::{Commit, EventStore, PaymentStore, RefundStore};
+use crate::store::unit_of_work::UnitOfWork;
+use crate::store::StoreError;
 
 use super::actor::Actor;
 use super::payments::{Caller, Snapshots};
@@ -35,8 +39,14 @@ pub struct NewRefund {
     pub idempotency_key: Option<String>,
 }
 
-pub async fn create(
-    store: &Store,
+/// The storage ports refunds work with: the refunds, the payments they
+/// reserve their amounts on, and the events of both.
+pub trait RefundPorts: PaymentStore + RefundStore + EventStore + Commit {}
+
+impl<S: PaymentStore + RefundStore + EventStore + Commit> RefundPorts for S {}
+
+pub async fn create<S: RefundPorts>(
+    store: &S,
     connectors: &Connectors,
     snapshots: Snapshots,
     actor: &Actor,
@@ -48,11 +58,12 @@ pub async fn create(
         let since = Timestamp::now()
             .saturating_sub(super::payments::RECOVERY_WINDOW)
             .as_millis();
-        if let Some(refund) = store::refunds::get_by_idempotency_key(store.reader(), tenant, key, since).await? {
+        if let Some(refund) = store.get_refund_by_idempotency_key(tenant, key, since).await? {
             return Ok(refund);
         }
     }
-    let payment = store::payments::get(store, tenant, &new.payment)
+    let payment = store
+        .get_payment(tenant, &new.payment)
         .await?
         .ok_or(ServiceError::NotFound {
             resource: "payment",
@@ -116,23 +127,21 @@ pub async fn create(
     Ok(refund)
 }
 
-pub async fn get(store: &Store, tenant: &Tenant, id: &RefundId) -> Result<Refund, ServiceError> {
-    store::refunds::get(store.reader(), tenant, id)
-        .await?
-        .ok_or(ServiceError::NotFound {
-            resource: "refund",
-            param: "id",
-        })
+pub async fn get<S: RefundStore>(store: &S, tenant: &Tenant, id: &RefundId) -> Result<Refund, ServiceError> {
+    store.get_refund(tenant, id).await?.ok_or(ServiceError::NotFound {
+        resource: "refund",
+        param: "id",
+    })
 }
 
-pub async fn list(
-    store: &Store,
+pub async fn list<S: RefundStore>(
+    store: &S,
     tenant: &Tenant,
     payment: Option<&PaymentId>,
     before: Option<&RefundId>,
     limit: i64,
 ) -> Result<Vec<Refund>, ServiceError> {
-    Ok(store::refunds::list(store.reader(), tenant, payment, before, limit).await?)
+    Ok(store.list_refunds(tenant, payment, before, limit).await?)
 }
 
 /// Applies the processor's answer to the pending refund; returns the events
@@ -161,8 +170,8 @@ enum Write {
     Whole,
 }
 
-async fn write(
-    store: &Store,
+async fn write<S: RefundPorts>(
+    store: &S,
     snapshots: Snapshots,
     actor: &Actor,
     refund: &Refund,
@@ -206,29 +215,32 @@ async fn write(
     ));
     let at = refund.updated_at.as_millis();
     let amount = refund.money.amount.get();
-    let mut ops = match write {
-        Write::Reserve => vec![
-            store::payments::reserve_refund_op(tenant, payment, amount, at),
-            store::refunds::insert_op(refund),
-        ],
-        Write::Settle if failed => vec![
-            store::refunds::settle_op(refund),
-            store::payments::release_refund_op(tenant, payment, amount, at),
-        ],
-        Write::Settle => vec![store::refunds::settle_op(refund)],
-        Write::Whole if failed => vec![store::refunds::insert_op(refund)],
-        Write::Whole => vec![
-            store::payments::reserve_refund_op(tenant, payment, amount, at),
-            store::refunds::insert_op(refund),
-        ],
-    };
-    ops.extend(store::events::insert_ops(&event_rows));
-    let result = store.group_commit().run(WriteJob::new(ops, vec![audit])).await;
+    let mut work = UnitOfWork::new();
+    match write {
+        Write::Reserve => {
+            store.reserve_refund(&mut work, tenant, payment, amount, at);
+            store.insert_refund(&mut work, refund);
+        }
+        Write::Settle if failed => {
+            store.settle_refund(&mut work, refund);
+            store.release_refund(&mut work, tenant, payment, amount, at);
+        }
+        Write::Settle => store.settle_refund(&mut work, refund),
+        Write::Whole if failed => store.insert_refund(&mut work, refund),
+        Write::Whole => {
+            store.reserve_refund(&mut work, tenant, payment, amount, at);
+            store.insert_refund(&mut work, refund);
+        }
+    }
+    store.insert_events(&mut work, &event_rows);
+    work.audit(audit);
+    let result = store.commit(work).await;
     match result {
         Ok(()) => Ok(()),
         // Another refund took what was left in the meantime.
         Err(StoreError::Conflict) if write != Write::Settle => {
-            let left = store::payments::get(store, tenant, payment)
+            let left = store
+                .get_payment(tenant, payment)
                 .await?
                 .map_or(0, |p| p.state().refundable());
             Err(too_large(left))

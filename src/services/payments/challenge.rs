@@ -9,12 +9,11 @@ use crate::domain::money::Money;
 use crate::domain::payment::{NextAction, Payment, PaymentStatus};
 use crate::domain::payment_fields::ReturnUrl;
 use crate::domain::time::Timestamp;
-use crate::store;
 
 use super::super::actor::Actor;
 use super::super::ServiceError;
 use super::change::Change;
-use super::{corrupt, flow, illegal, Payments};
+use super::{corrupt, flow, illegal, PaymentPorts, Payments};
 
 /// Where the customer's browser goes after answering a challenge.
 #[derive(Debug, Clone)]
@@ -30,13 +29,11 @@ fn unknown() -> ServiceError {
     }
 }
 
-impl Payments {
+impl<S: PaymentPorts> Payments<S> {
     /// The payment whose challenge secret is `presented`; not found for any
     /// other (no payment, no challenge, another secret).
     async fn find_challenge(&self, id: &PaymentId, presented: &str) -> Result<Payment, ServiceError> {
-        let payment = store::payments::get_unscoped(self.store.reader(), id)
-            .await?
-            .ok_or_else(unknown)?;
+        let payment = self.store.get_payment_with_next_action(id).await?.ok_or_else(unknown)?;
         if !payment
             .next_action()
             .is_some_and(|action: &NextAction| action.challenge_matches(presented))
@@ -89,7 +86,9 @@ impl Payments {
         }
         // A frozen merchant authorizes nothing, also not a challenge answered
         // after the freeze: the payment waits, and expires if still frozen.
-        let frozen = store::merchants::get(self.store.reader(), tenant.merchant())
+        let frozen = self
+            .store
+            .get_merchant(tenant.merchant())
             .await?
             .is_none_or(|m| m.frozen.is_some());
         if frozen {
@@ -136,7 +135,7 @@ impl Payments {
             task: "challenge-expiry",
         };
         let now = Timestamp::now();
-        let payments = store::payments::expired_actions(self.store.reader(), now.as_millis(), 100).await?;
+        let payments = self.store.expired_actions(now.as_millis(), 100).await?;
         let mut expired = 0;
         for payment in payments {
             let mut change = Change::of(payment, "payment.challenge_expired");

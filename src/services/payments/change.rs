@@ -1,6 +1,6 @@
 //! One change of one payment: the transitions applied to it, the events they
-//! cause, and the single write (group commit) that stores all of them
-//! together with the audit entry.
+//! cause, and the single unit of work that stores all of them together with
+//! the audit entry.
 
 use crate::domain::audit::Outcome;
 use crate::domain::event::EventType;
@@ -10,8 +10,9 @@ use crate::domain::time::Timestamp;
 use crate::services::actor::Actor;
 use crate::services::ServiceError;
 use crate::store::events::EventRow;
-use crate::store::group_commit::WriteJob;
-use crate::store::{self, Store, StoreError};
+use crate::store::ports::{Commit, EventStore, PaymentStore};
+use crate::store::unit_of_work::UnitOfWork;
+use crate::store::StoreError;
 
 use super::{PaymentRecord, Snapshots};
 
@@ -71,12 +72,12 @@ impl Change {
     }
 
     /// Writes the payment with its history, its events and the audit entry in
-    /// one (group) commit. A concurrent change of the same payment makes this a
+    /// one unit of work. A concurrent change of the same payment makes this a
     /// `StoreError::Conflict`; an idempotency-key collision a `Duplicate`.
     /// Returns the payment as written and its snapshot.
-    pub async fn commit(
+    pub async fn commit<S: PaymentStore + EventStore + Commit>(
         self,
-        store: &Store,
+        store: &S,
         snapshots: Snapshots,
         actor: &Actor,
     ) -> Result<PaymentRecord, ServiceError> {
@@ -119,24 +120,22 @@ impl Change {
                 .map(|d| format!("declined: {}", d.code))
                 .unwrap_or_default()
         ));
-        let mut ops = vec![if self.is_new {
-            store::payments::insert_op(&payment)?
+        let mut work = UnitOfWork::new();
+        if self.is_new {
+            store.insert_payment(&mut work, &payment)?;
         } else {
-            store::payments::update_op(&payment)?
-        }];
+            store.update_payment(&mut work, &payment)?;
+        }
         // One snapshot for all of them: the events of one change share it.
-        ops.extend(store::events::insert_ops(&event_rows));
-        store
-            .group_commit()
-            .run(WriteJob::new(ops, vec![audit]))
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict => ServiceError::Conflict {
-                    code: "payment_conflict",
-                    message: "The payment was changed by another request at the same time; fetch it and retry".into(),
-                },
-                other => other.into(),
-            })?;
+        store.insert_events(&mut work, &event_rows);
+        work.audit(audit);
+        store.commit(work).await.map_err(|e| match e {
+            StoreError::Conflict => ServiceError::Conflict {
+                code: "payment_conflict",
+                message: "The payment was changed by another request at the same time; fetch it and retry".into(),
+            },
+            other => other.into(),
+        })?;
         Ok(PaymentRecord {
             payment,
             snapshot: Some(snapshot),

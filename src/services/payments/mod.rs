@@ -10,6 +10,11 @@
 //! with effects outside the gateway gets a `processing` record written first,
 //! so a crash in between leaves something to reconcile. The card number
 //! leaves the vault only for the connector call and is zeroized afterwards.
+//!
+//! The service is generic over the storage ports it uses ([`PaymentPorts`]),
+//! defaulting to the SQL [`Store`]: the API wiring names `Payments` as
+//! before, calls are statically dispatched (nothing boxed on the hot path),
+//! and the unit tests run it against the in-memory double.
 
 mod challenge;
 mod change;
@@ -28,7 +33,8 @@ use crate::domain::payment_fields::{CustomerEmail, Description, Metadata, Return
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
-use crate::store::{self, Store, StoreError};
+use crate::store::ports::{Commit, EventStore, MerchantStore, PaymentStore, TokenStore};
+use crate::store::{Store, StoreError};
 
 use super::actor::Actor;
 use super::tokens;
@@ -81,17 +87,23 @@ pub struct Snapshots {
     pub refund: fn(&crate::domain::payment::Refund) -> Result<String, serde_json::Error>,
 }
 
+/// The storage ports the payments service works with: payments, the events
+/// of their changes, the card tokens they charge, and their merchants.
+pub trait PaymentPorts: PaymentStore + EventStore + TokenStore + MerchantStore + Commit {}
+
+impl<S: PaymentStore + EventStore + TokenStore + MerchantStore + Commit> PaymentPorts for S {}
+
 /// The payments service, shared by every request.
 #[derive(Clone)]
-pub struct Payments {
-    store: Store,
+pub struct Payments<S = Store> {
+    store: S,
     vault: Arc<Vault>,
     connectors: Connectors,
     policy: Arc<PaymentPolicy>,
     snapshots: Snapshots,
 }
 
-impl std::fmt::Debug for Payments {
+impl<S> std::fmt::Debug for Payments<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Payments")
             .field("connectors", &self.connectors)
@@ -175,9 +187,9 @@ impl From<Payment> for PaymentRecord {
     }
 }
 
-impl Payments {
+impl<S: PaymentPorts> Payments<S> {
     pub fn new(
-        store: Store,
+        store: S,
         vault: Arc<Vault>,
         connectors: Connectors,
         policy: PaymentPolicy,
@@ -223,7 +235,10 @@ impl Payments {
             // A recovery point: a retry after a crash finds the payment its
             // first attempt created instead of creating a second one.
             let since = Timestamp::now().saturating_sub(RECOVERY_WINDOW).as_millis();
-            let found = store::payments::get_by_idempotency_key(self.store.reader(), caller.tenant, key, since).await?;
+            let found = self
+                .store
+                .get_payment_by_idempotency_key(caller.tenant, key, since)
+                .await?;
             if let Some(payment) = found {
                 return Ok(payment.into());
             }
@@ -320,7 +335,7 @@ impl Payments {
     }
 
     pub async fn list(&self, tenant: &Tenant, filter: &ListFilter, limit: i64) -> Result<Vec<Payment>, ServiceError> {
-        Ok(store::payments::list(self.store.reader(), tenant, filter, limit).await?)
+        Ok(self.store.list_payments(tenant, filter, limit).await?)
     }
 
     /// Writes the `processing` record before an external processor is called.
@@ -331,12 +346,11 @@ impl Payments {
     }
 
     async fn load(&self, tenant: &Tenant, id: &PaymentId) -> Result<Payment, ServiceError> {
-        store::payments::get(&self.store, tenant, id)
-            .await?
-            .ok_or(ServiceError::NotFound {
-                resource: "payment",
-                param: "id",
-            })
+        // On the SQL store, the inline hot read (`store::payments::get`).
+        self.store.get_payment(tenant, id).await?.ok_or(ServiceError::NotFound {
+            resource: "payment",
+            param: "id",
+        })
     }
 
     /// Opens the token for an authorization; with `first_use`, the one that

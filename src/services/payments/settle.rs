@@ -14,9 +14,9 @@ use crate::domain::time::Timestamp;
 use super::super::actor::Actor;
 use super::super::ServiceError;
 use super::change::Change;
-use super::{illegal, Caller, PaymentRecord, Payments, CLAIM_TIMEOUT};
+use super::{illegal, Caller, PaymentPorts, PaymentRecord, Payments, CLAIM_TIMEOUT};
 
-impl Payments {
+impl<S: PaymentPorts> Payments<S> {
     /// Captures an authorized payment, fully or partly (`amount` ≤ authorized;
     /// the rest is released).
     pub async fn capture(
