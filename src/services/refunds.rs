@@ -256,3 +256,175 @@ fn too_large(refundable: i64) -> ServiceError {
         message: format!("The refund amount must be between 1 and what is left to refund ({refundable})"),
     }
 }
+
+/// Refunds against the in-memory double of the storage ports, with the
+/// sandbox connector.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::payments::test_support::{money, Fixture, APPROVED, SNAPSHOTS};
+    use crate::store::ports::{EventStore, PaymentStore, RefundStore};
+
+    /// The sandbox card whose refunds fail at the processor.
+    const REFUNDS_FAIL: &str = "4000000000005126";
+
+    fn refund_of(payment: &PaymentId, amount: Option<i64>) -> NewRefund {
+        NewRefund {
+            payment: payment.clone(),
+            amount: amount.map(|a| MinorUnits::parse(a, i64::MAX).unwrap()),
+            reason: None,
+            idempotency_key: None,
+        }
+    }
+
+    async fn refund(f: &Fixture, tenant: &Tenant, new: NewRefund) -> Result<Refund, ServiceError> {
+        create(&f.store, &f.connectors, SNAPSHOTS, &f.actor, f.caller(tenant), new).await
+    }
+
+    async fn refunded(f: &Fixture, payment: &PaymentId) -> i64 {
+        let stored = f.store.get_payment(&f.tenant, payment).await.unwrap().unwrap();
+        stored.state().amount_refunded
+    }
+
+    #[tokio::test]
+    async fn partial_refunds_never_exceed_what_was_captured() {
+        let f = Fixture::new().await;
+        let payment = f.paid(1_000, APPROVED).await;
+
+        let first = refund(&f, &f.tenant, refund_of(&payment.id, Some(400))).await.unwrap();
+        assert_eq!(first.status(), RefundStatus::Succeeded);
+        assert_eq!(first.money.amount.get(), 400);
+        assert_eq!(refunded(&f, &payment.id).await, 400);
+        assert_eq!(
+            get(&f.store, &f.tenant, &first.id).await.unwrap().status(),
+            RefundStatus::Succeeded
+        );
+
+        let beyond = refund(&f, &f.tenant, refund_of(&payment.id, Some(601))).await;
+        assert!(
+            matches!(
+                beyond,
+                Err(ServiceError::ExceedsBalance {
+                    code: "amount_exceeds_refundable",
+                    ..
+                })
+            ),
+            "{beyond:?}"
+        );
+        assert_eq!(
+            refunded(&f, &payment.id).await,
+            400,
+            "a refused refund reserves nothing"
+        );
+
+        let rest = refund(&f, &f.tenant, refund_of(&payment.id, None)).await.unwrap();
+        assert_eq!(rest.money.amount.get(), 600);
+        assert_eq!(refunded(&f, &payment.id).await, 1_000);
+        let nothing_left = refund(&f, &f.tenant, refund_of(&payment.id, Some(1))).await;
+        assert!(
+            matches!(nothing_left, Err(ServiceError::ExceedsBalance { .. })),
+            "{nothing_left:?}"
+        );
+
+        // Both made within one millisecond, maybe: their order is not asserted.
+        let mut made = vec![first.id.to_string(), rest.id.to_string()];
+        made.sort();
+        let mut listed: Vec<String> = list(&f.store, &f.tenant, Some(&payment.id), None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id.to_string())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, made);
+        let mut events: Vec<String> = f
+            .store
+            .list_events(&f.tenant, Some("refund.succeeded"), None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.object_id)
+            .collect();
+        events.sort();
+        assert_eq!(events, made);
+    }
+
+    /// A refund the processor refuses is stored failed, with nothing
+    /// reserved on the payment.
+    #[tokio::test]
+    async fn a_refund_failed_at_the_processor_reserves_nothing() {
+        let f = Fixture::new().await;
+        let payment = f.paid(1_000, REFUNDS_FAIL).await;
+        let failed = refund(&f, &f.tenant, refund_of(&payment.id, Some(300))).await.unwrap();
+        assert_eq!(failed.status(), RefundStatus::Failed);
+        let stored = f.store.get_refund(&f.tenant, &failed.id).await.unwrap().unwrap();
+        assert_eq!(stored.status(), RefundStatus::Failed);
+        assert_eq!(refunded(&f, &payment.id).await, 0);
+    }
+
+    /// Two refunds decided against the same read of the payment: the
+    /// reservation is checked at commit, so the second is refused whole.
+    #[tokio::test]
+    async fn a_reservation_beyond_the_balance_at_commit_fails_the_whole_refund() {
+        let f = Fixture::new().await;
+        let payment = f.paid(1_000, APPROVED).await;
+        let decided = |amount| {
+            Refund::new(
+                model::NewRefund {
+                    id: RefundId::generate().unwrap(),
+                    tenant: f.tenant.clone(),
+                    payment: payment.id.clone(),
+                    money: money(amount),
+                    reason: None,
+                    idempotency_key: None,
+                },
+                Timestamp::now(),
+            )
+        };
+        let (mut first, mut second) = (decided(700), decided(700));
+        let ok = || {
+            Ok(crate::connectors::RefundOutcome::Succeeded {
+                reference: "re_x".into(),
+            })
+        };
+        let events = settle(&mut first, ok());
+        write(&f.store, SNAPSHOTS, &f.actor, &first, events, Write::Whole)
+            .await
+            .unwrap();
+        let events = settle(&mut second, ok());
+        let result = write(&f.store, SNAPSHOTS, &f.actor, &second, events, Write::Whole).await;
+        assert!(
+            matches!(&result, Err(ServiceError::ExceedsBalance { message, .. }) if message.contains("(300)")),
+            "{result:?}"
+        );
+        assert_eq!(refunded(&f, &payment.id).await, 700);
+        assert!(f.store.get_refund(&f.tenant, &second.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_payment_or_refund_of_another_mode_or_merchant_is_not_found() {
+        let f = Fixture::new().await;
+        let payment = f.paid(1_000, APPROVED).await;
+        let made = refund(&f, &f.tenant, refund_of(&payment.id, Some(100))).await.unwrap();
+        for tenant in f.other_tenants().await {
+            let refused = refund(&f, &tenant, refund_of(&payment.id, Some(100))).await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(ServiceError::NotFound {
+                        resource: "payment",
+                        ..
+                    })
+                ),
+                "{refused:?}"
+            );
+            let got = get(&f.store, &tenant, &made.id).await;
+            assert!(
+                matches!(got, Err(ServiceError::NotFound { resource: "refund", .. })),
+                "{got:?}"
+            );
+            assert!(list(&f.store, &tenant, None, None, 10).await.unwrap().is_empty());
+        }
+        assert_eq!(refunded(&f, &payment.id).await, 100);
+    }
+}

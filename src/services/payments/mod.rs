@@ -20,6 +20,10 @@ mod challenge;
 mod change;
 mod flow;
 mod settle;
+#[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;
 
 use std::net::IpAddr;
 use std::sync::Arc;
