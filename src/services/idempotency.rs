@@ -14,8 +14,10 @@
 //! MAC decides: another request → [`Begun::Reused`]; the same one still
 //! running → [`Begun::InUse`]; finished → [`Begun::Replay`] with the stored
 //! answer. [`Claim::finish`] stores the answer; [`Claim::abandon`] deletes the
-//! record so that the client can retry. Claims and answers go through the
-//! store's group commit, so under load they share durable commits.
+//! record so that the client can retry. Claims and answers are units of work
+//! of the storage port ([`IdempotencyStore`]): on the SQL store they go
+//! through the group commit, so under load they share durable commits. The
+//! service is generic over that port, defaulting to the SQL `Store`.
 //!
 //! Invariants: a request body can hold a card number and CVC, so it is never
 //! stored, nor an unkeyed hash of it: a request is recognised by an
@@ -45,8 +47,9 @@ use crate::domain::idempotency_key::IdempotencyKey;
 use crate::domain::ids::{ApiKeyId, RequestId};
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
-use crate::store::group_commit::WriteJob;
-use crate::store::idempotency_keys::{self, Finished, IdempotencyRow, NewClaim, RecordKey, DONE, IN_PROGRESS};
+use crate::store::idempotency_keys::{Finished, IdempotencyRow, NewClaim, RecordKey, DONE, IN_PROGRESS};
+use crate::store::ports::{Commit, IdempotencyStore};
+use crate::store::unit_of_work::UnitOfWork;
 use crate::store::{Store, StoreError};
 use crate::vault::{KekVersion, ResponseAad, Sealed, VaultError};
 
@@ -142,10 +145,9 @@ impl std::fmt::Debug for StoredResponse {
 }
 
 /// The outcome of [`Idempotency::begin`].
-#[derive(Debug)]
-pub enum Begun {
+pub enum Begun<S = Store> {
     /// The key is this request's: run it, then `finish` or `abandon`.
-    Proceed(Box<Claim>),
+    Proceed(Box<Claim<S>>),
     /// The same request already finished: answer this.
     Replay(StoredResponse),
     /// The key was used for a different request.
@@ -154,16 +156,27 @@ pub enum Begun {
     InUse,
 }
 
+impl<S> std::fmt::Debug for Begun<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Begun::Proceed(claim) => f.debug_tuple("Proceed").field(claim).finish(),
+            Begun::Replay(response) => f.debug_tuple("Replay").field(response).finish(),
+            Begun::Reused => f.write_str("Reused"),
+            Begun::InUse => f.write_str("InUse"),
+        }
+    }
+}
+
 /// The idempotency service, shared by every request.
 #[derive(Clone)]
-pub struct Idempotency {
-    store: Store,
+pub struct Idempotency<S = Store> {
+    store: S,
     vault: Arc<Vault>,
     mac_key: Arc<RequestMacKey>,
     policy: IdempotencyPolicy,
 }
 
-impl std::fmt::Debug for Idempotency {
+impl<S> std::fmt::Debug for Idempotency<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Idempotency")
             .field("policy", &self.policy)
@@ -171,8 +184,8 @@ impl std::fmt::Debug for Idempotency {
     }
 }
 
-impl Idempotency {
-    pub fn new(store: Store, vault: Arc<Vault>, mac_key: RequestMacKey, policy: IdempotencyPolicy) -> Self {
+impl<S: IdempotencyStore + Commit + Clone> Idempotency<S> {
+    pub fn new(store: S, vault: Arc<Vault>, mac_key: RequestMacKey, policy: IdempotencyPolicy) -> Self {
         Self {
             store,
             vault,
@@ -203,7 +216,7 @@ impl Idempotency {
         key: &IdempotencyKey,
         mac: RequestMac,
         request_id: &RequestId,
-    ) -> Result<Begun, ServiceError> {
+    ) -> Result<Begun<S>, ServiceError> {
         let record = RecordKey {
             merchant_id: tenant.merchant_str(),
             mode: tenant.mode_str(),
@@ -225,11 +238,9 @@ impl Idempotency {
                 locked_until,
                 expires_at,
             };
-            let claimed = self
-                .store
-                .group_commit()
-                .run(WriteJob::new(vec![idempotency_keys::claim_op(&claim)], Vec::new()))
-                .await;
+            let mut work = UnitOfWork::new();
+            self.store.claim_idempotency_key(&mut work, &claim);
+            let claimed = self.store.commit(work).await;
             match claimed {
                 Ok(()) => {
                     return Ok(Begun::Proceed(Box::new(Claim {
@@ -244,7 +255,7 @@ impl Idempotency {
                 Err(StoreError::Duplicate) => {}
                 Err(e) => return Err(e.into()),
             }
-            let held = idempotency_keys::get(self.store.reader(), record).await?;
+            let held = self.store.get_idempotency_record(record).await?;
             let Some(row) = held else {
                 continue; // released meanwhile: claim again
             };
@@ -268,7 +279,7 @@ impl Idempotency {
 
     /// Deletes records that have expired; returns how many.
     pub async fn sweep(&self) -> Result<u64, ServiceError> {
-        Ok(idempotency_keys::delete_expired(&self.store, Timestamp::now()).await?)
+        Ok(self.store.delete_expired_idempotency_records(Timestamp::now()).await?)
     }
 
     fn stored_response(&self, row: &IdempotencyRow) -> Result<StoredResponse, ServiceError> {
@@ -297,9 +308,8 @@ impl Idempotency {
 /// A claimed key: the request runs, then its answer is stored (`finish`) or
 /// the key is released (`abandon`). If neither happens (the process died),
 /// the lock expires and a retry takes the key over.
-#[derive(Debug)]
-pub struct Claim {
-    service: Idempotency,
+pub struct Claim<S = Store> {
+    service: Idempotency<S>,
     tenant: Tenant,
     lineage: ApiKeyId,
     key: IdempotencyKey,
@@ -307,7 +317,20 @@ pub struct Claim {
     request_id: RequestId,
 }
 
-impl Claim {
+impl<S> std::fmt::Debug for Claim<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claim")
+            .field("service", &self.service)
+            .field("tenant", &self.tenant)
+            .field("lineage", &self.lineage)
+            .field("key", &self.key)
+            .field("mac", &self.mac)
+            .field("request_id", &self.request_id)
+            .finish()
+    }
+}
+
+impl<S: IdempotencyStore + Commit + Clone> Claim<S> {
     pub fn key(&self) -> &IdempotencyKey {
         &self.key
     }
@@ -340,12 +363,16 @@ impl Claim {
             kek_version: i64::from(sealed.kek_version().get()),
         };
         let stored = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let op = idempotency_keys::finish_op(self.record(), self.request_id.as_str(), &finished, Arc::clone(&stored));
-        self.service
-            .store
-            .group_commit()
-            .run(WriteJob::new(vec![op], Vec::new()))
-            .await?;
+        let store = &self.service.store;
+        let mut work = UnitOfWork::new();
+        store.finish_idempotency_record(
+            &mut work,
+            self.record(),
+            self.request_id.as_str(),
+            &finished,
+            Arc::clone(&stored),
+        );
+        store.commit(work).await?;
         if !stored.load(std::sync::atomic::Ordering::Relaxed) {
             tracing::warn!(
                 request_id = %self.request_id,
@@ -357,12 +384,10 @@ impl Claim {
 
     /// Releases the key (the request failed in a way worth retrying).
     pub async fn abandon(self) -> Result<(), ServiceError> {
-        let op = idempotency_keys::release_op(self.record(), self.request_id.as_str());
-        self.service
-            .store
-            .group_commit()
-            .run(WriteJob::new(vec![op], Vec::new()))
-            .await?;
+        let store = &self.service.store;
+        let mut work = UnitOfWork::new();
+        store.release_idempotency_record(&mut work, self.record(), self.request_id.as_str());
+        store.commit(work).await?;
         Ok(())
     }
 }
@@ -429,6 +454,108 @@ mod tests {
         let id = response_record_id("a/b.c", "00ff");
         assert_eq!(id, "612f622e63.00ff");
         assert!(!id.contains('/'));
+    }
+
+    /// The service over the in-memory double of its storage port.
+    mod service {
+        use std::time::Duration;
+
+        use super::*;
+        use crate::domain::api_key::Mode;
+        use crate::domain::merchant::MerchantName;
+        use crate::services::actor::Actor;
+        use crate::store::memory::MemoryStore;
+        use crate::vault::{CvcStore, Fingerprinter, Kek, StaticKeyring};
+
+        struct Fixture {
+            store: MemoryStore,
+            service: Idempotency<MemoryStore>,
+            tenant: Tenant,
+            lineage: ApiKeyId,
+            key: IdempotencyKey,
+        }
+
+        impl Fixture {
+            async fn new() -> Self {
+                let store = MemoryStore::new();
+                let actor = Actor::Operator {
+                    command: "idempotency test".into(),
+                };
+                let merchant = crate::services::merchants::create(&store, &actor, MerchantName::parse("Idem").unwrap())
+                    .await
+                    .unwrap();
+                let vault = Arc::new(Vault::new(
+                    Arc::new(StaticKeyring::single(KekVersion::new(1), Kek::generate().unwrap())),
+                    Fingerprinter::new(SecretBox::new(Box::new([3u8; 32]))),
+                    CvcStore::new(Duration::from_secs(60), 10).unwrap(),
+                ));
+                let mac_key = RequestMacKey::derive(&SecretBox::new(Box::new([5u8; PEPPER_LEN])));
+                Self {
+                    service: Idempotency::new(store.clone(), vault, mac_key, IdempotencyPolicy::default()),
+                    store,
+                    tenant: Tenant::new(merchant.id, Mode::Test),
+                    lineage: ApiKeyId::generate().unwrap(),
+                    key: IdempotencyKey::parse(b"order-17").unwrap(),
+                }
+            }
+
+            async fn begin(&self, tenant: &Tenant, body: &[u8]) -> Begun<MemoryStore> {
+                let mac = self.service.request_mac(&self.lineage, "POST", "/v1/payments", body);
+                self.service
+                    .begin(tenant, &self.lineage, &self.key, mac, &RequestId::generate().unwrap())
+                    .await
+                    .unwrap()
+            }
+        }
+
+        #[tokio::test]
+        async fn a_finished_request_is_replayed_sealed_and_another_is_refused() {
+            let f = Fixture::new().await;
+            let Begun::Proceed(claim) = f.begin(&f.tenant, b"{\"amount\":1}").await else {
+                panic!("the first request claims the key");
+            };
+            assert!(matches!(f.begin(&f.tenant, b"{\"amount\":1}").await, Begun::InUse));
+            assert!(matches!(f.begin(&f.tenant, b"{\"amount\":2}").await, Begun::Reused));
+            claim
+                .finish(201, Some("application/json"), b"{\"id\":\"pay_1\"}")
+                .await
+                .unwrap();
+
+            let record = RecordKey {
+                merchant_id: f.tenant.merchant_str(),
+                mode: f.tenant.mode_str(),
+                lineage_id: f.lineage.as_str(),
+                key: f.key.as_str(),
+            };
+            let row = f.store.get_idempotency_record(record).await.unwrap().unwrap();
+            assert_eq!(row.state, DONE);
+            assert!(!row.response.unwrap_or_default().contains("pay_1"), "stored sealed");
+
+            let Begun::Replay(answer) = f.begin(&f.tenant, b"{\"amount\":1}").await else {
+                panic!("the same request is answered from the record");
+            };
+            assert_eq!(answer.status, 201);
+            assert_eq!(answer.content_type.as_deref(), Some("application/json"));
+            assert_eq!(answer.body.as_slice(), b"{\"id\":\"pay_1\"}");
+            assert!(matches!(f.begin(&f.tenant, b"{\"amount\":2}").await, Begun::Reused));
+
+            // The other mode keeps records of its own.
+            let live = Tenant::new(f.tenant.merchant().clone(), Mode::Live);
+            assert!(matches!(f.begin(&live, b"{\"amount\":2}").await, Begun::Proceed(_)));
+        }
+
+        #[tokio::test]
+        async fn an_abandoned_request_frees_its_key() {
+            let f = Fixture::new().await;
+            let Begun::Proceed(claim) = f.begin(&f.tenant, b"{}").await else {
+                panic!("the first request claims the key");
+            };
+            claim.abandon().await.unwrap();
+            let Begun::Proceed(retry) = f.begin(&f.tenant, b"{}").await else {
+                panic!("a retry claims the key again");
+            };
+            assert_eq!(retry.key().as_str(), "order-17");
+        }
     }
 
     #[test]

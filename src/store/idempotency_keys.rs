@@ -275,3 +275,32 @@ pub fn rewrap(
         .report_to(changed),
     );
 }
+
+impl super::ports::IdempotencyStore for super::Store {
+    fn claim_idempotency_key(&self, work: &mut UnitOfWork, claim: &NewClaim<'_>) {
+        work.push(claim_op(claim));
+    }
+
+    async fn get_idempotency_record(&self, record: RecordKey<'_>) -> Result<Option<IdempotencyRow>, StoreError> {
+        get(self.reader(), record).await
+    }
+
+    fn finish_idempotency_record(
+        &self,
+        work: &mut UnitOfWork,
+        record: RecordKey<'_>,
+        request_id: &str,
+        finished: &Finished<'_>,
+        changed: Arc<AtomicBool>,
+    ) {
+        work.push(finish_op(record, request_id, finished, changed));
+    }
+
+    fn release_idempotency_record(&self, work: &mut UnitOfWork, record: RecordKey<'_>, request_id: &str) {
+        work.push(release_op(record, request_id));
+    }
+
+    async fn delete_expired_idempotency_records(&self, now: Timestamp) -> Result<u64, StoreError> {
+        delete_expired(self, now).await
+    }
+}

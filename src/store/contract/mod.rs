@@ -13,6 +13,7 @@
 mod api_keys;
 mod audit;
 mod events;
+mod idempotency;
 mod merchants;
 mod payments;
 mod tokens;

@@ -20,6 +20,7 @@
 
 mod api_keys;
 mod events;
+mod idempotency;
 mod merchants;
 mod payments;
 mod tokens;
@@ -64,6 +65,8 @@ pub struct Tables {
     /// Payments by (merchant, id), refunds by id, as the database keys them.
     payments: BTreeMap<(String, String), Payment>,
     refunds: BTreeMap<String, Refund>,
+    /// Idempotency records by (merchant, mode, lineage, key).
+    idempotency: BTreeMap<idempotency::RecordId, super::idempotency_keys::IdempotencyRow>,
     /// Reveal allowances by key id: (window start, reveals used).
     reveal_allowances: BTreeMap<String, (i64, i64)>,
     audit: Vec<AuditRecord>,

@@ -38,6 +38,7 @@
 mod api_keys;
 mod audit;
 mod events;
+mod idempotency;
 mod merchants;
 mod payments;
 mod refunds;
@@ -49,6 +50,7 @@ use std::future::Future;
 pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
 pub use events::EventStore;
+pub use idempotency::IdempotencyStore;
 pub use merchants::MerchantStore;
 pub use payments::PaymentStore;
 pub use refunds::RefundStore;
