@@ -310,6 +310,15 @@ impl Store {
         self.auth_state.changed().await;
     }
 
+    /// Commits `work` in one transaction shared with other callers' work
+    /// (group commit); returns once it is durable, or with the reason it was
+    /// not written at all. An outcome that cannot be known (the database
+    /// stopped answering after the commit was sent) is
+    /// `StoreError::Unavailable` with `FaultKind::OutcomeUnknown`.
+    pub async fn commit(&self, work: unit_of_work::UnitOfWork) -> Result<(), StoreError> {
+        self.group_commit().run(work.into_job()?).await
+    }
+
     /// The group-commit queue for small, frequent write transactions.
     pub fn group_commit(&self) -> &group_commit::GroupCommit {
         &self.group

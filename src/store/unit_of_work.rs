@@ -1,6 +1,6 @@
 //! A unit of work: the writes of one operation and the audit entries that
 //! describe them, collected as data and committed together, or not at all,
-//! through the group commit ([`Store::commit`]).
+//! through the group commit ([`Store::commit`](super::Store::commit)).
 //!
 //! This is the only way services and operator commands change the database:
 //! no transaction handle leaves `store`. Each storage port (`store::ports`)
@@ -12,16 +12,16 @@
 //! must change exactly one row (a compare-and-set, an update of a row that
 //! must exist) fails the whole unit with `StoreError::Conflict`, an insert
 //! that collides with `StoreError::Duplicate`. Nothing is written until
-//! [`Store::commit`] returns `Ok`, and then everything is durable and its
+//! [`Store::commit`](super::Store::commit) returns `Ok`, and then everything is durable and its
 //! audit entries are chained.
 //!
 //! Reads happen before the unit is committed, from the readers; a decision
 //! that must still hold at commit time is written as a condition of the
 //! statement (`… WHERE frozen_at IS NULL`), never assumed from the read.
 
-use super::group_commit::WriteJob;
+use super::batch::WriteJob;
 use super::write_op::WriteOp;
-use super::{Store, StoreError};
+use super::StoreError;
 use crate::domain::audit::AuditEvent;
 
 /// Writes and audit entries waiting to be committed together.
@@ -81,16 +81,5 @@ impl UnitOfWork {
     #[cfg(test)]
     pub(crate) fn into_staged(self) -> (Vec<super::memory::Change>, WriteJob) {
         (self.staged, self.job)
-    }
-}
-
-impl Store {
-    /// Commits `work` in one transaction shared with other callers' work
-    /// (group commit); returns once it is durable, or with the reason it was
-    /// not written at all. An outcome that cannot be known (the database
-    /// stopped answering after the commit was sent) is
-    /// `StoreError::Unavailable` with `FaultKind::OutcomeUnknown`.
-    pub async fn commit(&self, work: UnitOfWork) -> Result<(), StoreError> {
-        self.group_commit().run(work.into_job()?).await
     }
 }
