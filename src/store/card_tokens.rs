@@ -105,24 +105,13 @@ pub async fn get_live_inline(
         token_columns!(),
         " FROM card_tokens WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND shredded_at IS NULL"
     );
-    if let Some(fast) = store.fast_reader() {
-        return fast.with(|conn| {
-            let mut stmt = conn.prepare_cached(SQL)?;
-            let mut rows = stmt.query(rusqlite::params![id.as_str(), tenant.merchant_str(), tenant.mode_str()])?;
-            let Some(r) = rows.next()? else { return Ok(None) };
-            Ok(Some(token_row_from!(r.get)))
-        });
-    }
-    if let Some(pg) = store.pg_fast_reader() {
-        let row = pg
-            .query_opt(SQL, &[&id.as_str(), &tenant.merchant_str(), &tenant.mode_str()])
-            .await?;
-        return row
-            .map(|r| Ok::<_, tokio_postgres::Error>(token_row_from!(r.try_get)))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("card_tokens row: {e}")));
-    }
-    get_live(store.reader(), tenant, id).await
+    let mapping = super::hot_read::RowMapping {
+        table: "card_tokens",
+        from_sqlite: |r| Ok(token_row_from!(r.get)),
+        from_postgres: |r| Ok(token_row_from!(r.try_get)),
+    };
+    let params = [id.as_str(), tenant.merchant_str(), tenant.mode_str()];
+    super::hot_read::one(store, SQL, params, mapping, get_live(store.reader(), tenant, id)).await
 }
 
 /// The token `id` only if it is `tenant`'s and not shredded.

@@ -30,6 +30,7 @@ pub mod events;
 pub mod fault;
 pub mod group_commit;
 pub mod health;
+mod hot_read;
 pub mod idempotency_keys;
 pub mod lockouts;
 #[cfg(test)]

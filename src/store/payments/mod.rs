@@ -122,29 +122,21 @@ pub async fn get(store: &Store, tenant: &Tenant, id: &PaymentId) -> Result<Optio
         payment_columns!(),
         " FROM payments WHERE id = $1 AND merchant_id = $2 AND mode = $3"
     );
-    let row: Option<PaymentRow> = match store.fast_reader() {
-        Some(fast) => fast.with(|conn| {
-            let mut stmt = conn.prepare_cached(SQL)?;
-            let mut rows = stmt.query(rusqlite::params![id.as_str(), tenant.merchant_str(), tenant.mode_str()])?;
-            rows.next()?.map(PaymentRow::from_sqlite).transpose()
-        })?,
-        None => match store.pg_fast_reader() {
-            Some(pg) => pg
-                .query_opt(SQL, &[&id.as_str(), &tenant.merchant_str(), &tenant.mode_str()])
-                .await?
-                .map(|r| PaymentRow::from_postgres(&r))
-                .transpose()
-                .map_err(|e| StoreError::Corrupt(format!("payments row: {e}")))?,
-            None => {
-                sqlx::query_as(SQL)
-                    .bind(id.as_str())
-                    .bind(tenant.merchant_str())
-                    .bind(tenant.mode_str())
-                    .fetch_optional(store.reader())
-                    .await?
-            }
-        },
+    let mapping = super::hot_read::RowMapping {
+        table: "payments",
+        from_sqlite: PaymentRow::from_sqlite,
+        from_postgres: PaymentRow::from_postgres,
     };
+    let pool = async {
+        Ok(sqlx::query_as(SQL)
+            .bind(id.as_str())
+            .bind(tenant.merchant_str())
+            .bind(tenant.mode_str())
+            .fetch_optional(store.reader())
+            .await?)
+    };
+    let params = [id.as_str(), tenant.merchant_str(), tenant.mode_str()];
+    let row: Option<PaymentRow> = super::hot_read::one(store, SQL, params, mapping, pool).await?;
     row.map(Payment::try_from).transpose()
 }
 
