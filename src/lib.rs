@@ -25,6 +25,7 @@ pub mod api;
 pub mod cli;
 pub mod connectors;
 pub mod domain;
+pub mod metrics;
 pub mod secret_files;
 pub mod server;
 pub mod services;

@@ -171,6 +171,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             next.run(req).await
         }
         Err(rejection) => {
+            state.metrics.auth_failure(match &rejection {
+                AuthRejection::Unauthenticated => "missing_or_invalid_key",
+                AuthRejection::LockedOut { .. } => "locked_out",
+                AuthRejection::MerchantFrozen => "merchant_frozen",
+                AuthRejection::Unavailable(_) => "unavailable",
+            });
             // The authenticator audited the failure (in its transaction, or via the writer).
             if let (Some(slot), false) = (&slot, matches!(rejection, AuthRejection::Unavailable(_))) {
                 slot.mark_recorded();

@@ -95,6 +95,10 @@ static SECURITY_HEADERS: [(HeaderName, &str); 6] = [
 ];
 
 pub async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    // The route template (routing has happened: this layer wraps each route).
+    let template = req.extensions().get::<MatchedPath>().cloned();
     let request_id = RequestId::generate()
         .map(|id| id.to_string())
         .unwrap_or_else(|_| "req_unavailable".into());
@@ -147,7 +151,38 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
         let summary = response.extensions().get::<ErrorSummary>().cloned();
         audit_request(&state, &meta, &slot, response.status(), summary).await;
     }
+    let status = response.status().as_u16();
+    let route = template.as_ref().map(MatchedPath::as_str);
+    state.metrics.request(&method, route, status, started.elapsed());
+    log_request(&meta, &slot, &method, route, status, started.elapsed());
     response
+}
+
+/// One structured line per request (`tracing`, JSON with `log_format =
+/// "json"`): the request id, route template, status, latency and, once
+/// authenticated, the merchant, mode and key id. Never the raw path, a key,
+/// a body or the client address.
+fn log_request(
+    meta: &RequestMeta,
+    slot: &AuditSlot,
+    method: &Method,
+    route: Option<&str>,
+    status: u16,
+    elapsed: std::time::Duration,
+) {
+    let Some(s) = slot.snapshot() else { return };
+    tracing::info!(
+        target: "paywarden::request",
+        request_id = %meta.request_id,
+        method = %method,
+        route = route.unwrap_or("(unmatched)"),
+        status,
+        latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        merchant = s.merchant.as_ref().map(ToString::to_string).as_deref().unwrap_or("-"),
+        mode = s.mode.map(|m| m.as_str()).unwrap_or("-"),
+        key_id = s.key.as_ref().map(ToString::to_string).as_deref().unwrap_or("-"),
+        "request"
+    );
 }
 
 /// 400 for a request whose client address cannot be read from its trusted

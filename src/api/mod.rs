@@ -19,6 +19,7 @@ pub mod field_schemas;
 pub mod idempotency;
 pub mod json_integer;
 pub mod openapi;
+pub mod operator;
 pub mod pagination;
 pub mod request_id;
 pub mod routes;
@@ -80,6 +81,8 @@ pub struct AppServices {
     pub body_limit: usize,
     /// The gateway runs with `--dev` (e.g. `http://localhost` webhooks allowed).
     pub dev_mode: bool,
+    /// This gateway's Prometheus metrics (served on the operator listener).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn router(state: AppState) -> Router {

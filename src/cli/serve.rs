@@ -20,11 +20,18 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8443).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Address of the operator listener (`/metrics`, `/readyz`; TLS, same
+    /// certificate). Default: off; in `--dev` a free loopback port.
+    #[arg(long, value_name = "ADDR")]
+    operator_listen: Option<SocketAddr>,
 }
 
 pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         ctx.config.listen = listen;
+    }
+    if let Some(operator) = args.operator_listen {
+        ctx.config.operator_listen = Some(operator);
     }
     let mut settings = Settings::resolve(&ctx.config, ctx.dev)?;
     open_files(&mut settings);
@@ -57,6 +64,14 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let local = listener.local_addr()?;
+    let operator = match settings.operator_listen {
+        Some(addr) => Some(
+            listener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (operator listener)"))?,
+        ),
+        None => None,
+    };
     let gateway = Gateway::start(
         store,
         GatewayOptions {
@@ -81,14 +96,36 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %format!("{scheme}://{local}"), "paywarden listening");
-    let requests = listener::serve(
-        listener,
-        settings.tls,
-        gateway.router(),
-        settings.limits,
-        shutdown_signal(),
-    )
+    // One signal stops both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let operator_server = match operator {
+        Some(operator) => {
+            tracing::info!(address = %format!("{scheme}://{}", operator.local_addr()?), "operator listener (/metrics, /readyz)");
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(listener::serve(
+                operator,
+                settings.tls.clone(),
+                gateway.operator_router(),
+                settings.limits.clone(),
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        None => None,
+    };
+    let mut public_stopped = stopped;
+    let requests = listener::serve(listener, settings.tls, gateway.router(), settings.limits, async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            _ = public_stopped.wait_for(|s| *s) => {}
+        }
+    })
     .await;
+    let _ = stop.send(true);
+    if let Some(server) = operator_server {
+        let _ = server.await;
+    }
     let abandoned = gateway.shutdown(settings.shutdown_drain).await;
     if abandoned.nothing() && requests == 0 {
         tracing::info!("stopped");

@@ -26,6 +26,10 @@ pub const DEFAULT_DATA_DIR: &str = "./paywarden-data";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The operator listener (`/metrics`, `/readyz`): TLS with the same
+    /// certificate, never the public address. Unset: off, except in `--dev`
+    /// (a free loopback port, logged at start).
+    pub operator_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; defaults to `<data_dir>/paywarden.db`.
     pub database_url: Option<SecretString>,
@@ -54,6 +58,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8443))),
+            operator_listen: None,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             database_url: None,
             tls: TlsConfig::default(),

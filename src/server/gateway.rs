@@ -99,6 +99,7 @@ impl Gateway {
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
             dev_mode,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         });
         let maintenance = tokio::spawn(maintain(state.clone()));
         let watch = tokio::spawn(state.store.clone().watch());
@@ -114,6 +115,11 @@ impl Gateway {
 
     pub fn router(&self) -> Router {
         api::router(self.state.clone())
+    }
+
+    /// The operator listener's router: `/metrics` and `/readyz` only.
+    pub fn operator_router(&self) -> Router {
+        api::operator::router(self.state.clone())
     }
 
     /// Stops background work and writes every queued audit entry, within

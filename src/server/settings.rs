@@ -30,6 +30,8 @@ use super::StartupError;
 /// Everything `serve` needs, resolved and checked.
 pub struct Settings {
     pub listen: SocketAddr,
+    /// The operator listener's address, if any (see [`operator_listen`]).
+    pub operator_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub database_url: String,
     /// `None` only when `plain_http` is set.
@@ -150,6 +152,7 @@ impl Settings {
         };
         Ok(Settings {
             listen: config.listen,
+            operator_listen: operator_listen(config, dev)?,
             data_dir: config.data_dir.clone(),
             database_url,
             tls,
@@ -169,6 +172,31 @@ impl Settings {
             dev,
         })
     }
+}
+
+/// The operator listener: as configured, or in `--dev` a free port on the
+/// public listener's loopback address. Never the public address; in `--dev`
+/// only on loopback.
+pub fn operator_listen(config: &Config, dev: bool) -> Result<Option<SocketAddr>, StartupError> {
+    let addr = match (config.operator_listen, dev) {
+        (Some(addr), _) => addr,
+        (None, true) => SocketAddr::new(config.listen.ip(), 0),
+        (None, false) => return Ok(None),
+    };
+    let public = config.listen;
+    let same_port = addr.port() != 0 && addr.port() == public.port();
+    let overlapping = addr.ip() == public.ip() || addr.ip().is_unspecified() || public.ip().is_unspecified();
+    if same_port && overlapping {
+        return Err(StartupError::Invalid(format!(
+            "operator_listen ({addr}) must not be the public listen address ({public}): metrics are for operators only"
+        )));
+    }
+    if dev && !addr.ip().is_loopback() {
+        return Err(StartupError::Invalid(
+            "--dev may only serve the operator listener on a loopback address".into(),
+        ));
+    }
+    Ok(Some(addr))
 }
 
 /// The database settings; every timeout and deadline at least 100 ms.

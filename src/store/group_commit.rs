@@ -193,10 +193,12 @@ async fn run_sqlx(
         if batch.is_empty() {
             continue;
         }
+        let started = std::time::Instant::now();
         let committed = match pool.acquire().await {
             Ok(mut conn) => commit_within(&mut conn, &batch, deadlines.batch).await,
             Err(e) => Err(e.into()),
         };
+        crate::metrics::process().commit(batch.len(), started.elapsed(), committed.is_ok());
         match committed {
             Ok(outcomes) => {
                 health.write_committed();

@@ -115,6 +115,7 @@ pub(super) async fn run(
         let Some(open) = conn.as_mut() else { continue };
         let jobs: Vec<&WriteJob> = batch.iter().map(|queued| &queued.job).collect();
         let in_flight = pacing.start();
+        let started = std::time::Instant::now();
         let commit_sent = AtomicBool::new(false);
         let committed = match tokio::time::timeout(deadlines.batch, commit(open, &jobs, &commit_sent)).await {
             Ok(result) => result,
@@ -122,6 +123,7 @@ pub(super) async fn run(
         };
         drop(jobs);
         drop(in_flight);
+        crate::metrics::process().commit(batch.len(), started.elapsed(), committed.is_ok());
         match committed {
             Ok(outcomes) => {
                 health.write_committed();

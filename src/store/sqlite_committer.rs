@@ -74,7 +74,10 @@ pub(super) fn commit_until_failure(
             fail_all(&mut batch, &refused, health);
             continue;
         }
-        match commit_sqlite(&mut statements, &mut batch) {
+        let (jobs, started) = (batch.len(), std::time::Instant::now());
+        let committed = commit_sqlite(&mut statements, &mut batch);
+        crate::metrics::process().commit(jobs, started.elapsed(), committed.is_ok());
+        match committed {
             Ok(()) => health.write_committed(),
             Err(e) => {
                 fail_all(&mut batch, &e, health);

@@ -21,6 +21,7 @@ mod group_commit;
 mod idempotency;
 mod kek_rotation;
 mod merchant;
+mod metrics;
 mod migrations;
 mod payment_store;
 mod payments;

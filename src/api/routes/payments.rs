@@ -187,6 +187,13 @@ impl IntoResponse for PaymentBody {
     }
 }
 
+/// A payment this request declined is counted by its decline code.
+fn count_decline(state: &AppState, record: &PaymentRecord) {
+    if let Some(decline) = &record.payment.decline {
+        state.metrics.decline(&decline.code);
+    }
+}
+
 fn full_view(record: &PaymentRecord) -> PaymentBody {
     match record
         .snapshot
@@ -251,6 +258,7 @@ pub async fn create(
         idempotency_key: idempotency_key.map(|k| k.scoped_to(&auth.key().lineage)),
     };
     let record = state.payments.create(&auth.actor(), caller(&auth), new).await?;
+    count_decline(&state, &record);
     audited.mark();
     Ok(full_view(&record))
 }
@@ -288,6 +296,7 @@ pub async fn confirm(
         .payments
         .confirm(&auth.actor(), caller(&auth), &id, confirmation)
         .await?;
+    count_decline(&state, &record);
     audited.mark();
     Ok(full_view(&record))
 }

@@ -173,6 +173,7 @@ pub async fn spawn_app_with_options(kind: Db, options: AppOptions) -> Option<Tes
         cert_pem,
         main: Replica {
             base: String::new(),
+            operator: String::new(),
             client: reqwest::Client::new(),
             shutdown: None,
             server: None,

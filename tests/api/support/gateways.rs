@@ -97,15 +97,31 @@ impl TestApp {
         let (tx, rx) = oneshot::channel::<()>();
         let router = gateway.router();
         let limits = self.limits.clone();
+        // The operator listener (`/metrics`, `/readyz`), stopped with the public one.
+        let operator_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let operator = format!("https://127.0.0.1:{}", operator_listener.local_addr().unwrap().port());
+        let (operator_tx, operator_rx) = oneshot::channel::<()>();
+        let operator_server = tokio::spawn(listener::serve(
+            operator_listener,
+            Some(Arc::clone(&tls)),
+            gateway.operator_router(),
+            limits.clone(),
+            async {
+                let _ = operator_rx.await;
+            },
+        ));
         let server = tokio::spawn(async move {
             listener::serve(listener, Some(tls), router, limits, async {
                 let _ = rx.await;
             })
             .await;
+            let _ = operator_tx.send(());
+            let _ = operator_server.await;
             gateway.shutdown(Duration::from_secs(5)).await;
         });
         Replica {
             base,
+            operator,
             client: client_trusting(&self.cert_pem),
             shutdown: Some(tx),
             server: Some(server),

@@ -8,6 +8,8 @@ use tokio::task::JoinHandle;
 /// certificate (verification on, never disabled).
 pub struct Replica {
     pub base: String,
+    /// The operator listener's base URL (`/metrics`, `/readyz`).
+    pub operator: String,
     pub client: reqwest::Client,
     pub(super) shutdown: Option<oneshot::Sender<()>>,
     pub(super) server: Option<JoinHandle<()>>,

@@ -1,0 +1,264 @@
+//! Prometheus metrics (the `prometheus-client` crate): what is counted, with
+//! which labels, and the text the operator listener serves at `/metrics`.
+//!
+//! Labels never carry keys, key ids, merchant ids, object ids or client
+//! addresses: only route templates (`MatchedPath`, never the raw path),
+//! methods, status codes and closed sets of reasons and codes, so a scrape
+//! reveals nothing about who called and the series stay few.
+//!
+//! Cost: every series is an atomic counter or a histogram behind a
+//! reader-writer lock per label set; a request looks its label set up in a
+//! hash map (one small allocation for the route template) and adds to atomics.
+//!
+//! Two scopes. [`Metrics`] belongs to one gateway (its API edge: requests,
+//! authentication failures, refusals, declines); [`process`] holds what the
+//! process-wide machinery records (group commit), which every gateway's
+//! registry also exposes.
+
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// The label set of a request: method, route template and status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: &'static str,
+    /// The matched route template (e.g. `/v1/payments/{id}`), or
+    /// `(unmatched)`: never a raw path.
+    pub route: String,
+    pub status: u16,
+}
+
+/// One closed-set reason (authentication failures, declines, refusals).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+/// A decline code (a closed set: `DeclineCode`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: String,
+}
+
+/// A route template of a refused request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// What one gateway counts at its API edge.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily<RequestLabels>,
+    auth_failures: Family<ReasonLabel, Counter>,
+    rate_limited: Family<RouteLabel, Counter>,
+    declines: Family<CodeLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("paywarden");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "API requests answered, by method, route template and status",
+            requests.clone(),
+        );
+        let latency: HistogramFamily<RequestLabels> = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from a request's arrival at the router to its answer, by method, route template and status",
+            latency.clone(),
+        );
+        let auth_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Refused authentications, by reason (missing_or_invalid_key, locked_out, merchant_frozen, unavailable)",
+            auth_failures.clone(),
+        );
+        let rate_limited = Family::<RouteLabel, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests answered 429 (rate limits and address lockouts), by route template",
+            rate_limited.clone(),
+        );
+        let declines = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "payment_declines",
+            "Payments answered failed with a decline code, by code",
+            declines.clone(),
+        );
+        process().register(&mut registry);
+        Self {
+            registry,
+            requests,
+            latency,
+            auth_failures,
+            rate_limited,
+            declines,
+        }
+    }
+
+    /// One answered request. `route` is the template, never the raw path.
+    pub fn request(&self, method: &axum::http::Method, route: Option<&str>, status: u16, elapsed: Duration) {
+        let labels = RequestLabels {
+            method: method_label(method),
+            route: route.unwrap_or("(unmatched)").to_owned(),
+            status,
+        };
+        if status == 429 {
+            self.rate_limited
+                .get_or_create(&RouteLabel {
+                    route: labels.route.clone(),
+                })
+                .inc();
+        }
+        self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.requests.get_or_create(&labels).inc();
+    }
+
+    /// One refused authentication.
+    pub fn auth_failure(&self, reason: &'static str) {
+        self.auth_failures.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// One payment answered `failed` with `code` (a `DeclineCode`).
+    pub fn decline(&self, code: &str) {
+        self.declines.get_or_create(&CodeLabel { code: code.to_owned() }).inc();
+    }
+
+    /// The OpenMetrics text of every series.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+            let _ = writeln!(out, "# EOF");
+        }
+        out
+    }
+}
+
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// What the process-wide machinery records (every gateway's registry
+/// exposes the same series).
+pub struct ProcessMetrics {
+    commit_batch_size: Histogram,
+    commit_seconds: Histogram,
+    commit_failures: Counter,
+}
+
+impl ProcessMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "commit_batch_size",
+            "Write jobs per group-commit batch",
+            self.commit_batch_size.clone(),
+        );
+        registry.register(
+            "commit_duration_seconds",
+            "Time of one group-commit batch, BEGIN to COMMIT's answer",
+            self.commit_seconds.clone(),
+        );
+        registry.register(
+            "commit_failures",
+            "Group-commit batches that failed as a whole",
+            self.commit_failures.clone(),
+        );
+    }
+
+    /// One batch of `jobs` write jobs that took `elapsed`, committed or not.
+    pub fn commit(&self, jobs: usize, elapsed: Duration, committed: bool) {
+        if committed {
+            self.commit_batch_size.observe(jobs as f64);
+            self.commit_seconds.observe(elapsed.as_secs_f64());
+        } else {
+            self.commit_failures.inc();
+        }
+    }
+}
+
+static PROCESS: LazyLock<ProcessMetrics> = LazyLock::new(|| ProcessMetrics {
+    // 1 … 2048 jobs.
+    commit_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+    // 0.1 ms … ~3 s.
+    commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+    commit_failures: Counter::default(),
+});
+
+/// The process-wide metrics.
+pub fn process() -> &'static ProcessMetrics {
+    &PROCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_route_templates_and_counts() {
+        let m = Metrics::new();
+        m.request(
+            &axum::http::Method::GET,
+            Some("/v1/payments/{id}"),
+            200,
+            Duration::from_millis(3),
+        );
+        m.request(
+            &axum::http::Method::POST,
+            Some("/v1/tokens"),
+            429,
+            Duration::from_millis(1),
+        );
+        m.auth_failure("locked_out");
+        m.auth_failure("locked_out");
+        let text = m.render();
+        assert!(
+            text.contains(r#"paywarden_http_requests_total{method="GET",route="/v1/payments/{id}",status="200"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"paywarden_rate_limited_total{route="/v1/tokens"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"paywarden_auth_failures_total{reason="locked_out"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains("paywarden_commit_batch_size"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,109 @@
+//! The operator listener and its Prometheus metrics: `/metrics` is served
+//! there and nowhere else, the merchant API is not; series move with
+//! requests, and no label carries a key, an id or a client address.
+
+use paywarden::domain::api_key::KeyKind;
+
+use crate::both_backends;
+use crate::payments::{pay, token};
+use crate::support::TestApp;
+
+async fn scrape(app: &TestApp) -> String {
+    let r = app
+        .client()
+        .get(format!("{}/metrics", app.main.operator))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    r.text().await.unwrap()
+}
+
+/// The value of one series (0 when it is not there yet).
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+const BAD_KEY: &str = "sk_test_0000000000000000000000000000000000000000";
+
+both_backends! {
+    async fn operator_listener_serves_metrics_and_readyz_but_not_the_api(app) {
+        let (_, key) = app.merchant_with_secret("Operator Shop").await;
+        let operator = &app.main.operator;
+        for path in ["/v1/merchant", "/v1/payments", "/healthz", "/openapi.json"] {
+            let r = app.client().get(format!("{operator}{path}")).bearer_auth(&key).send().await.unwrap();
+            assert_eq!(r.status(), 404, "{path} on the operator listener");
+        }
+        let r = app.client().get(format!("{operator}/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        // And the public listener has no metrics.
+        let r = app.get("/metrics", &key).await;
+        assert_eq!(r.status(), 404);
+        let r = app.client().get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        assert!(!r.text().await.unwrap().contains("paywarden_http_requests"));
+    }
+
+    async fn metrics_move_with_requests_and_never_carry_keys_ids_or_addresses(app) {
+        let merchant = app.merchant("Metrics Shop").await;
+        let issued = app.key(&merchant, KeyKind::Secret, &[]).await;
+        let key = issued.secret.expose().to_owned();
+        let before = scrape(&app).await;
+        let failures = r#"paywarden_auth_failures_total{reason="missing_or_invalid_key"}"#;
+
+        // Three bad keys, one missing key: four refusals.
+        for _ in 0..3 {
+            assert_eq!(app.get("/v1/merchant", BAD_KEY).await.status(), 401);
+        }
+        let r = app.client().get(app.url("/v1/merchant")).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let tok = token(&app, &key, "4242424242424242").await;
+        let paid = pay(&app, &key, "4242424242424242", 1000, "automatic").await;
+        let declined = pay(&app, &key, "4000000000000002", 1000, "automatic").await;
+        assert_eq!(declined["decline_code"], "generic_decline");
+        let payment_id = paid["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.get(&format!("/v1/payments/{payment_id}"), &key).await.status(), 200);
+
+        let after = scrape(&app).await;
+        assert_eq!(value(&after, failures) - value(&before, failures), 4.0, "{after}");
+        let shown = r#"paywarden_http_requests_total{method="GET",route="/v1/payments/{id}",status="200"}"#;
+        assert_eq!(value(&after, shown), 1.0, "{after}");
+        let created = r#"paywarden_http_requests_total{method="POST",route="/v1/payments",status="200"}"#;
+        assert_eq!(value(&after, created), 2.0, "{after}");
+        let refused = r#"paywarden_http_requests_total{method="GET",route="/v1/merchant",status="401"}"#;
+        assert_eq!(value(&after, refused), 4.0, "{after}");
+        let declines = r#"paywarden_payment_declines_total{code="generic_decline"}"#;
+        assert_eq!(value(&after, declines), 1.0, "{after}");
+        assert!(after.contains("paywarden_http_request_duration_seconds_bucket"));
+        assert!(value(&after, "paywarden_commit_batch_size_count") >= 1.0, "{after}");
+
+        for secret in [
+            key.as_str(),
+            BAD_KEY,
+            &issued.key.id.to_string(),
+            &merchant.to_string(),
+            &tok,
+            &payment_id,
+            declined["id"].as_str().unwrap(),
+            "127.0.0.1",
+        ] {
+            assert!(!after.contains(secret), "the metrics carry {secret}");
+        }
+    }
+}
