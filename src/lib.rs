@@ -15,6 +15,8 @@
 //! - [`services`]: use cases; each owns its transaction, so a state change and
 //!   its audit entry commit together.
 //! - [`api`]: the axum router, extractors, `ApiError`, OpenAPI.
+//! - [`metrics`]: Prometheus metrics (no key, id or address in any label),
+//!   served on the operator listener.
 //! - [`server`]: configuration, TLS, the accept loop, graceful shutdown.
 //! - [`cli`]: the operator commands of the `paywarden` binary.
 //! - [`webhooks`]: signed outbound webhooks from the events outbox: the

@@ -235,3 +235,38 @@ pub fn conn_limits(limits: &config::LimitsConfig) -> ConnLimits {
         shutdown_grace: Duration::from_secs(limits.shutdown_grace_secs),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(listen: &str, operator: Option<&str>) -> Config {
+        Config {
+            listen: listen.parse().unwrap(),
+            operator_listen: operator.map(|o| o.parse().unwrap()),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn the_operator_listener_is_never_the_public_address() {
+        for (listen, operator) in [
+            ("127.0.0.1:8443", "127.0.0.1:8443"),
+            ("0.0.0.0:8443", "127.0.0.1:8443"),
+            ("127.0.0.1:8443", "0.0.0.0:8443"),
+        ] {
+            assert!(operator_listen(&config(listen, Some(operator)), false).is_err(), "{listen} {operator}");
+        }
+        let ok = operator_listen(&config("0.0.0.0:8443", Some("127.0.0.1:9443")), false).unwrap();
+        assert_eq!(ok, Some("127.0.0.1:9443".parse().unwrap()));
+    }
+
+    #[test]
+    fn off_by_default_and_a_free_loopback_port_in_dev() {
+        assert_eq!(operator_listen(&config("127.0.0.1:8443", None), false).unwrap(), None);
+        let dev = operator_listen(&config("127.0.0.1:8443", None), true).unwrap().unwrap();
+        assert!(dev.ip().is_loopback());
+        assert_eq!(dev.port(), 0);
+        assert!(operator_listen(&config("127.0.0.1:8443", Some("10.0.0.5:9443")), true).is_err());
+    }
+}
