@@ -248,3 +248,65 @@ async fn audit_request(
 pub fn describe_route(method: &Method, matched: Option<&MatchedPath>) -> String {
     format!("{method} {}", matched.map_or("(unmatched)", MatchedPath::as_str))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_request_log_line_names_request_route_merchant_and_key_but_not_the_address() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let meta = RequestMeta {
+            request_id: RequestId::generate().unwrap(),
+            client_ip: "203.0.113.9".parse().unwrap(),
+            user_agent: Some("curl/8".into()),
+            route: "GET /v1/payments/{id}".into(),
+        };
+        let slot = AuditSlot::default();
+        let merchant = MerchantId::generate().unwrap();
+        let key = ApiKeyId::generate().unwrap();
+        slot.attribute(&merchant, Mode::Test, &key);
+        tracing::subscriber::with_default(subscriber, || {
+            log_request(
+                &meta,
+                &slot,
+                &Method::GET,
+                Some("/v1/payments/{id}"),
+                200,
+                std::time::Duration::from_millis(7),
+            );
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["request_id"], meta.request_id.to_string());
+        assert_eq!(line["route"], "/v1/payments/{id}");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["merchant"], merchant.to_string());
+        assert_eq!(line["key_id"], key.to_string());
+        assert_eq!(line["mode"], "test");
+        assert!(!text.contains("203.0.113.9"), "{text}");
+    }
+}

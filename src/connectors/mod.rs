@@ -212,6 +212,19 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
+    /// A short, stable name of the kind of failure (a metrics label: never
+    /// the processor's text).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorError::Timeout => "timeout",
+            ConnectorError::Unavailable(_) => "unavailable",
+            ConnectorError::Rejected(_) => "rejected",
+            ConnectorError::ModeNotSupported(_) => "mode_not_supported",
+            ConnectorError::InvalidSignature => "invalid_signature",
+            ConnectorError::Configuration(_) => "configuration",
+        }
+    }
+
     /// The code a payment or refund that failed with this error carries:
     /// merchants learn which kind of failure it was, never the processor's
     /// own text.

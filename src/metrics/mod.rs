@@ -53,6 +53,21 @@ pub struct RouteLabel {
     pub route: String,
 }
 
+/// A webhook attempt's outcome: `delivered`, `http_4xx`, `http_5xx`,
+/// `http_other` or a failure class (`timeout`, `connection_failed`, …).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+/// A processor call that failed: connector name, operation, error kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorLabels {
+    pub connector: &'static str,
+    pub operation: &'static str,
+    pub kind: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -179,6 +194,10 @@ pub struct ProcessMetrics {
     commit_batch_size: Histogram,
     commit_seconds: Histogram,
     commit_failures: Counter,
+    lockouts: Counter,
+    webhook_attempts: Family<OutcomeLabel, Counter>,
+    webhook_lag: Histogram,
+    connector_errors: Family<ConnectorLabels, Counter>,
 }
 
 impl ProcessMetrics {
@@ -198,6 +217,48 @@ impl ProcessMetrics {
             "Group-commit batches that failed as a whole",
             self.commit_failures.clone(),
         );
+        registry.register(
+            "auth_lockouts",
+            "Client addresses locked out for repeated failed authentications",
+            self.lockouts.clone(),
+        );
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts, by outcome",
+            self.webhook_attempts.clone(),
+        );
+        registry.register(
+            "webhook_lag_seconds",
+            "Time from an event to each attempt to deliver it",
+            self.webhook_lag.clone(),
+        );
+        registry.register(
+            "connector_errors",
+            "Processor calls that failed (not declines), by connector, operation and kind",
+            self.connector_errors.clone(),
+        );
+    }
+
+    /// A client address was locked out.
+    pub fn lockout(&self) {
+        self.lockouts.inc();
+    }
+
+    /// One webhook attempt, `lag` after its event.
+    pub fn webhook_attempt(&self, outcome: &'static str, lag: Duration) {
+        self.webhook_attempts.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.webhook_lag.observe(lag.as_secs_f64());
+    }
+
+    /// One failed processor call.
+    pub fn connector_error(&self, connector: &'static str, operation: &'static str, kind: &'static str) {
+        self.connector_errors
+            .get_or_create(&ConnectorLabels {
+                connector,
+                operation,
+                kind,
+            })
+            .inc();
     }
 
     /// One batch of `jobs` write jobs that took `elapsed`, committed or not.
@@ -217,6 +278,11 @@ static PROCESS: LazyLock<ProcessMetrics> = LazyLock::new(|| ProcessMetrics {
     // 0.1 ms … ~3 s.
     commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
     commit_failures: Counter::default(),
+    lockouts: Counter::default(),
+    webhook_attempts: Family::default(),
+    // 0.1 s … ~3.6 days (retries back off up to the retry window).
+    webhook_lag: Histogram::new(exponential_buckets(0.1, 4.0, 13)),
+    connector_errors: Family::default(),
 });
 
 /// The process-wide metrics.

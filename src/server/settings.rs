@@ -255,7 +255,10 @@ mod tests {
             ("0.0.0.0:8443", "127.0.0.1:8443"),
             ("127.0.0.1:8443", "0.0.0.0:8443"),
         ] {
-            assert!(operator_listen(&config(listen, Some(operator)), false).is_err(), "{listen} {operator}");
+            assert!(
+                operator_listen(&config(listen, Some(operator)), false).is_err(),
+                "{listen} {operator}"
+            );
         }
         let ok = operator_listen(&config("0.0.0.0:8443", Some("127.0.0.1:9443")), false).unwrap();
         assert_eq!(ok, Some("127.0.0.1:9443".parse().unwrap()));

@@ -317,6 +317,7 @@ impl Authenticator {
         .await;
         match result {
             Ok(Some(until)) => {
+                crate::metrics::process().lockout();
                 // The lockout holds from the next request on, on every replica,
                 // also for keys that were verified a moment ago.
                 self.store.auth_state_changed().await;

@@ -107,6 +107,9 @@ pub async fn create<S: RefundPorts>(
     if connector.has_external_effects() {
         write(store, snapshots, actor, &refund, Vec::new(), Write::Reserve).await?;
         let outcome = connector.refund(&reference, &refund.id, money).await;
+        if let Err(e) = &outcome {
+            crate::metrics::process().connector_error(connector.name(), "refund", e.kind());
+        }
         if matches!(outcome, Err(crate::connectors::ConnectorError::Timeout)) {
             // The refund may have happened: it stays `pending` with its
             // amount reserved (never failed and given back on a guess, which
@@ -121,6 +124,9 @@ pub async fn create<S: RefundPorts>(
         write(store, snapshots, actor, &refund, events, Write::Settle).await?;
     } else {
         let outcome = connector.refund(&reference, &refund.id, money).await;
+        if let Err(e) = &outcome {
+            crate::metrics::process().connector_error(connector.name(), "refund", e.kind());
+        }
         let events = settle(&mut refund, outcome);
         write(store, snapshots, actor, &refund, events, Write::Whole).await?;
     }

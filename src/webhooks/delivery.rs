@@ -336,6 +336,11 @@ impl Worker {
                     None => Sent::not_sent("secret_unavailable"),
                 };
                 drop(permit);
+                let lag = crate::domain::time::Timestamp::now().as_millis() - target.event.created_at;
+                crate::metrics::process().webhook_attempt(
+                    metric_outcome(&sent),
+                    Duration::from_millis(u64::try_from(lag).unwrap_or(0)),
+                );
                 // The endpoint's health, whether or not the record succeeds.
                 slot.outcome = match u64::try_from(sent.duration_ms) {
                     _ if !sent.delivered() => Outcome::Failed,
@@ -373,5 +378,18 @@ impl Worker {
     fn lease_left_for_an_attempt(&self, lease_ends: Instant) -> bool {
         let needed = self.settings.attempt_deadline() + self.settings.lease / 8;
         Instant::now().checked_add(needed).is_some_and(|end| end <= lease_ends)
+    }
+}
+
+/// A metrics label for an attempt: `delivered`, the status class, or its
+/// failure class (a closed set, never error text).
+fn metric_outcome(sent: &Sent) -> &'static str {
+    match (sent.status_code, sent.error) {
+        (Some(200..=299), _) => "delivered",
+        (Some(400..=499), _) => "http_4xx",
+        (Some(500..=599), _) => "http_5xx",
+        (Some(_), _) => "http_other",
+        (None, Some(error)) => error,
+        (None, None) => "failed",
     }
 }

@@ -64,7 +64,7 @@ both_backends! {
         let merchant = app.merchant("Metrics Shop").await;
         let issued = app.key(&merchant, KeyKind::Secret, &[]).await;
         let key = issued.secret.expose().to_owned();
-        let before = scrape(&app).await;
+        let before = scrape(app).await;
         let failures = r#"paywarden_auth_failures_total{reason="missing_or_invalid_key"}"#;
 
         // Three bad keys, one missing key: four refusals.
@@ -73,24 +73,30 @@ both_backends! {
         }
         let r = app.client().get(app.url("/v1/merchant")).send().await.unwrap();
         assert_eq!(r.status(), 401);
-        let tok = token(&app, &key, "4242424242424242").await;
-        let paid = pay(&app, &key, "4242424242424242", 1000, "automatic").await;
-        let declined = pay(&app, &key, "4000000000000002", 1000, "automatic").await;
+        let tok = token(app, &key, "4242424242424242").await;
+        let paid = pay(app, &key, "4242424242424242", 1000, "automatic").await;
+        let declined = pay(app, &key, "4000000000000002", 1000, "automatic").await;
         assert_eq!(declined["decline_code"], "generic_decline");
+        // The sandbox's timing-out card: a connector error, not a decline by the issuer.
+        let timed_out = pay(app, &key, "4000000000000101", 1000, "automatic").await;
+        assert_eq!(timed_out["decline_code"], "processor_timeout");
         let payment_id = paid["id"].as_str().unwrap().to_owned();
         assert_eq!(app.get(&format!("/v1/payments/{payment_id}"), &key).await.status(), 200);
 
-        let after = scrape(&app).await;
+        let after = scrape(app).await;
         assert_eq!(value(&after, failures) - value(&before, failures), 4.0, "{after}");
         let shown = r#"paywarden_http_requests_total{method="GET",route="/v1/payments/{id}",status="200"}"#;
         assert_eq!(value(&after, shown), 1.0, "{after}");
         let created = r#"paywarden_http_requests_total{method="POST",route="/v1/payments",status="200"}"#;
-        assert_eq!(value(&after, created), 2.0, "{after}");
+        assert_eq!(value(&after, created), 3.0, "{after}");
         let refused = r#"paywarden_http_requests_total{method="GET",route="/v1/merchant",status="401"}"#;
         assert_eq!(value(&after, refused), 4.0, "{after}");
         let declines = r#"paywarden_payment_declines_total{code="generic_decline"}"#;
         assert_eq!(value(&after, declines), 1.0, "{after}");
         assert!(after.contains("paywarden_http_request_duration_seconds_bucket"));
+        // Process-wide series (other tests' gateways share them): moved at least this much.
+        let timeouts = r#"paywarden_connector_errors_total{connector="sandbox",operation="authorize",kind="timeout"}"#;
+        assert!(value(&after, timeouts) - value(&before, timeouts) >= 1.0, "{after}");
         assert!(value(&after, "paywarden_commit_batch_size_count") >= 1.0, "{after}");
 
         for secret in [
@@ -101,6 +107,7 @@ both_backends! {
             &tok,
             &payment_id,
             declined["id"].as_str().unwrap(),
+            timed_out["id"].as_str().unwrap(),
             "127.0.0.1",
         ] {
             assert!(!after.contains(secret), "the metrics carry {secret}");

@@ -59,6 +59,7 @@ pub(super) async fn authorize(
         Ok(AuthorizeOutcome::ChallengeRequired { reference }) => challenge(policy, change, reference),
         Err(e) => {
             tracing::warn!(payment = %change.payment.id, connector = connector.name(), error = %e, "authorization failed");
+            crate::metrics::process().connector_error(connector.name(), "authorize", e.kind());
             fail(change, "authorize", e.decline_code());
         }
     }
@@ -88,6 +89,7 @@ async fn capture_at_once(connector: &dyn Connector, change: &mut Change, referen
         }
         Err(e) => {
             tracing::warn!(payment = %change.payment.id, connector = connector.name(), error = %e, "capture failed");
+            crate::metrics::process().connector_error(connector.name(), "capture", e.kind());
             let _ = connector.void(reference).await;
             fail(change, "capture", e.decline_code());
         }

@@ -108,6 +108,7 @@ impl<S: PaymentPorts> Payments<S> {
                 })
             }
             Err(e) => {
+                crate::metrics::process().connector_error(connector.name(), "capture", e.kind());
                 if claimed {
                     self.release_claim(change, actor, "capture").await?;
                 }
