@@ -96,7 +96,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %format!("{scheme}://{local}"), "paywarden listening");
-    // One signal stops both listeners.
+    // The public listener's end (the signal) stops the operator listener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let operator_server = match operator {
         Some(operator) => {
@@ -114,13 +114,14 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
         }
         None => None,
     };
-    let mut public_stopped = stopped;
-    let requests = listener::serve(listener, settings.tls, gateway.router(), settings.limits, async move {
-        tokio::select! {
-            () = shutdown_signal() => {}
-            _ = public_stopped.wait_for(|s| *s) => {}
-        }
-    })
+    drop(stopped);
+    let requests = listener::serve(
+        listener,
+        settings.tls,
+        gateway.router(),
+        settings.limits,
+        shutdown_signal(),
+    )
     .await;
     let _ = stop.send(true);
     if let Some(server) = operator_server {

@@ -114,3 +114,89 @@ both_backends! {
         }
     }
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real binary: `serve --operator-listen` serves metrics there, a JSON
+/// log line per request names its request id, route, merchant and key id,
+/// and the public address is refused as the operator address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_opens_the_operator_listener_and_logs_each_request() {
+    use crate::process::{Server, BIN};
+
+    let dir = tempfile::tempdir().unwrap();
+    let op = free_port();
+    let operator = format!("127.0.0.1:{op}");
+    let server = Server::start(dir.path(), &["--dev", "--operator-listen", &operator], &[]);
+    let client = server.dev_client();
+    server.wait_ready(&client, "https").await;
+    let sk = server.banner_value("Test secret key:");
+    let r = client
+        .get(server.url("/v1/merchant"))
+        .bearer_auth(&sk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let request_id = r.headers()["request-id"].to_str().unwrap().to_owned();
+
+    let r = client.get(format!("https://{operator}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains(r#"paywarden_http_requests_total{method="GET",route="/v1/merchant",status="200"} 1"#),
+        "{body}"
+    );
+    assert!(!body.contains(&sk));
+    let r = client
+        .get(format!("https://{operator}/v1/merchant"))
+        .bearer_auth(&sk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(client.get(server.url("/metrics")).send().await.unwrap().status(), 404);
+
+    let mut line = None;
+    for _ in 0..100 {
+        let log = server.stderr.lock().unwrap().clone();
+        line = log.lines().find(|l| l.contains(&request_id)).map(str::to_owned);
+        if line.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let line = line.expect("a log line of the request");
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["route"], "/v1/merchant", "{line}");
+    assert_eq!(entry["status"], 200, "{line}");
+    assert!(entry["merchant"].as_str().unwrap().starts_with("mer_"), "{line}");
+    assert!(entry["key_id"].as_str().unwrap().starts_with("key_"), "{line}");
+    assert!(!line.contains(&sk) && !line.contains("127.0.0.1"), "{line}");
+    drop(server);
+
+    // The public address is never the operator address.
+    let other = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--operator-listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(other.path())
+        .current_dir(other.path())
+        .env("PAYWARDEN_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("must not be the public listen address"), "{said}");
+}
