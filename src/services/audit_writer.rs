@@ -54,6 +54,13 @@ impl AuditSink {
             tracing::error!(action = %lost.0.action, "audit entry queued after the audit writer stopped");
         }
     }
+
+    /// A sink whose entries the test receives instead of a writer.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> (Self, mpsc::Receiver<AuditEvent>) {
+        let (queue, entries) = mpsc::channel(QUEUE_CAPACITY);
+        (Self { queue }, entries)
+    }
 }
 
 /// Owns the writer task; `shutdown` drains the queue and waits for it.

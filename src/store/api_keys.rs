@@ -410,3 +410,13 @@ pub async fn lookup_for_auth(
     };
     Ok(AuthLookup { key, locked_until })
 }
+
+impl super::ports::AuthStore for Store {
+    async fn lookup_for_auth(&self, key_hash: &str, client_ip: &str, now: Timestamp) -> Result<AuthLookup, StoreError> {
+        lookup_for_auth(self, key_hash, client_ip, now).await
+    }
+
+    fn auth_state(&self) -> &std::sync::Arc<super::auth_state::AuthState> {
+        Store::auth_state(self)
+    }
+}

@@ -2,9 +2,8 @@
 //! plaintext (never the plaintext), their rotation and revocation.
 //!
 //! Authentication's own read (key, merchant and lockout in one statement,
-//! inline on SQLite, behind the authentication cache) stays the SQL
-//! backend's `store::api_keys::lookup_for_auth`: it is the per-request hot
-//! path and is tested end to end.
+//! inline on SQLite, behind the authentication cache) is the
+//! [`AuthStore`](super::AuthStore) port's.
 
 use std::future::Future;
 
