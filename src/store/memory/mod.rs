@@ -121,15 +121,16 @@ impl MemoryStore {
         read(&self.tables.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Runs `f` on the committed tables: a test's setup of state no port
-    /// writes yet (deliveries, attempts), or its look at them.
+    /// Runs `f` on the committed tables: a test's setup of state exactly as
+    /// it wants it (a delivery in a given state, an attempt), or its look
+    /// at them.
     pub fn with_tables<T>(&self, f: impl FnOnce(&mut Tables) -> T) -> T {
         f(&mut self.tables.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
 impl Tables {
-    /// Adds a delivery (test setup: the outbox's fan-out is not a port yet).
+    /// Adds a delivery as it is (test setup; the events port fans out).
     pub fn add_delivery(&mut self, row: DeliveryRow) {
         self.deliveries
             .insert((row.endpoint_id.clone(), row.event_id.clone()), row);
