@@ -261,6 +261,10 @@ impl super::ports::ApiKeyStore for Store {
     fn mark_key_rotated(&self, work: &mut UnitOfWork, id: &ApiKeyId, successor: &ApiKeyId, expires_at: Timestamp) {
         mark_rotated(work, id, successor, expires_at);
     }
+
+    fn touch_key_last_used(&self, work: &mut UnitOfWork, id: &str, at: i64) {
+        work.push(touch_last_used_op(id, at));
+    }
 }
 
 /// Builds a SELECT over the fixed column list with a fixed WHERE clause. Only
