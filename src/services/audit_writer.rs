@@ -196,9 +196,8 @@ mod tests {
     use secrecy::SecretBox;
 
     use super::*;
-    use crate::domain::api_key::{KeyKind, Mode};
+    use crate::domain::api_key::Mode;
     use crate::domain::merchant::MerchantName;
-    use crate::domain::restrictions::KeyRestrictions;
     use crate::domain::time::Timestamp;
     use crate::services::actor::Actor;
     use crate::services::api_keys::{self, KeyPolicy, KeyScope, NewKey};
@@ -224,15 +223,7 @@ mod tests {
             &hasher,
             &KeyPolicy::default(),
             &operator,
-            NewKey {
-                merchant: merchant.id.clone(),
-                kind: KeyKind::Secret,
-                mode: Mode::Test,
-                permissions: Vec::new(),
-                restrictions: KeyRestrictions::default(),
-                expires_in: None,
-                description: None,
-            },
+            NewKey::for_tests(&merchant.id, Mode::Test),
         )
         .await
         .unwrap()

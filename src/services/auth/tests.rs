@@ -13,7 +13,6 @@ use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::RequestId;
 use crate::domain::merchant::{FreezeReason, MerchantName};
-use crate::domain::restrictions::KeyRestrictions;
 use crate::services::api_keys::{self, KeyPolicy, KeyScope, NewKey};
 use crate::store::memory::MemoryStore;
 use crate::store::ports::AuditStore;
@@ -46,15 +45,7 @@ impl Fixture {
             &hasher,
             &KeyPolicy::default(),
             &operator(),
-            NewKey {
-                merchant: merchant.id.clone(),
-                kind: KeyKind::Secret,
-                mode: Mode::Test,
-                permissions: Vec::new(),
-                restrictions: KeyRestrictions::default(),
-                expires_in: None,
-                description: None,
-            },
+            NewKey::for_tests(&merchant.id, Mode::Test),
         )
         .await
         .unwrap();
