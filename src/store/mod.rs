@@ -28,6 +28,7 @@ mod contract;
 mod error;
 pub mod events;
 pub mod fault;
+pub mod fraud;
 pub mod group_commit;
 pub mod health;
 mod hot_read;
@@ -62,7 +63,7 @@ use sqlx::{Any, AnyPool};
 
 pub use error::StoreError;
 pub use ports::{
-    ApiKeyStore, AuditStore, Commit, EventStore, MerchantStore, PaymentStore, RefundStore, TokenStore,
+    ApiKeyStore, AuditStore, Commit, EventStore, FraudStore, MerchantStore, PaymentStore, RefundStore, TokenStore,
     WebhookEndpointStore,
 };
 pub use settings::PoolSettings;

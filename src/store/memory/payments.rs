@@ -58,7 +58,10 @@ fn rebuild(
         updated_at,
         history: from.history().to_vec(),
     };
-    Payment::restore(draft, parts).ok_or_else(|| StoreError::Constraint("payments: a rule on states".into()))
+    let mut payment =
+        Payment::restore(draft, parts).ok_or_else(|| StoreError::Constraint("payments: a rule on states".into()))?;
+    payment.risk = from.risk.clone();
+    Ok(payment)
 }
 
 /// The payment's method, if it has one, must be a stored token.

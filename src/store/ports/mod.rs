@@ -38,6 +38,7 @@
 mod api_keys;
 mod audit;
 mod events;
+mod fraud;
 mod idempotency;
 mod merchants;
 mod payments;
@@ -50,6 +51,7 @@ use std::future::Future;
 pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
 pub use events::EventStore;
+pub use fraud::FraudStore;
 pub use idempotency::IdempotencyStore;
 pub use merchants::MerchantStore;
 pub use payments::PaymentStore;
