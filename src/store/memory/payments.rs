@@ -213,6 +213,29 @@ impl PaymentStore for MemoryStore {
         Ok(payments)
     }
 
+    async fn list_open_reviews(
+        &self,
+        tenant: &Tenant,
+        before: Option<&PaymentId>,
+        page: i64,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let mut payments: Vec<Payment> = self.read(|t| {
+            t.payments
+                .values()
+                .filter(|p| {
+                    p.tenant == *tenant
+                        && p.status() == PaymentStatus::RequiresCapture
+                        && p.risk.as_ref().is_some_and(|r| r.held_for_review())
+                        && before.is_none_or(|b| p.id.as_str() < b.as_str())
+                })
+                .cloned()
+                .collect()
+        });
+        payments.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+        payments.truncate(limit(page));
+        Ok(payments)
+    }
+
     async fn expired_actions(&self, now: i64, page: i64) -> Result<Vec<Payment>, StoreError> {
         let expiry = |p: &Payment| p.next_action().map(|a| a.expires_at.as_millis());
         let mut payments: Vec<Payment> = self.read(|t| {

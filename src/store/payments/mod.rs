@@ -209,6 +209,35 @@ pub async fn list<'e>(
     rows.into_iter().map(Payment::try_from).collect()
 }
 
+/// Up to `limit` of the tenant's payments held for a review (the `risk`
+/// column's decision is `review`, as `risk` writes it) and still
+/// `requires_capture`, newest first, older than `before` when given.
+pub async fn list_open_reviews<'e>(
+    db: impl Executor<'e, Database = Any>,
+    tenant: &Tenant,
+    before: Option<&PaymentId>,
+    limit: i64,
+) -> Result<Vec<Payment>, StoreError> {
+    let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND mode = $2 AND status = 'requires_capture' \
+         AND risk LIKE $3 AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+    ))
+    .bind(tenant.merchant_str())
+    .bind(tenant.mode_str())
+    .bind(risk::REVIEW_PATTERN)
+    .bind(before.map(PaymentId::as_str))
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let payments = rows.into_iter().map(Payment::try_from).collect::<Result<Vec<_>, _>>()?;
+    // The pattern could match a rule or list value that spells the decision;
+    // the parsed risk decides.
+    Ok(payments
+        .into_iter()
+        .filter(|p| p.risk.as_ref().is_some_and(|r| r.held_for_review()))
+        .collect())
+}
+
 /// Payments whose customer challenge expired before `now`, oldest first.
 pub async fn expired_actions<'e>(
     db: impl Executor<'e, Database = Any>,
@@ -269,6 +298,15 @@ impl crate::store::ports::PaymentStore for Store {
         limit: i64,
     ) -> Result<Vec<Payment>, StoreError> {
         list(self.reader(), tenant, filter, limit).await
+    }
+
+    async fn list_open_reviews(
+        &self,
+        tenant: &Tenant,
+        before: Option<&PaymentId>,
+        limit: i64,
+    ) -> Result<Vec<Payment>, StoreError> {
+        list_open_reviews(self.reader(), tenant, before, limit).await
     }
 
     async fn expired_actions(&self, now: i64, limit: i64) -> Result<Vec<Payment>, StoreError> {

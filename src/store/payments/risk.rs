@@ -10,6 +10,10 @@ use crate::domain::payment::risk::{decision_str, parse_decision};
 use crate::domain::payment::{Risk, RiskSignal};
 use crate::store::StoreError;
 
+/// A `LIKE` pattern matching the column of every payment held for review
+/// (`decision` is the third field written; the caller checks the parse).
+pub(super) const REVIEW_PATTERN: &str = "%\"decision\":\"review\"%";
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StoredRisk {
@@ -112,7 +116,14 @@ mod tests {
             ],
         };
         let text = risk_column(Some(&risk)).unwrap().unwrap();
-        assert_eq!(parse_risk(Some(&text)).unwrap(), Some(risk));
+        assert_eq!(parse_risk(Some(&text)).unwrap(), Some(risk.clone()));
+        let like = REVIEW_PATTERN.trim_matches('%');
+        assert!(!text.contains(like));
+        let review = Risk {
+            decision: Decision::Review,
+            ..risk
+        };
+        assert!(risk_column(Some(&review)).unwrap().unwrap().contains(like));
         assert_eq!(parse_risk(None).unwrap(), None);
         assert!(parse_risk(Some("{}")).is_err());
     }
