@@ -337,3 +337,51 @@ async fn rules_of_one_mode_never_screen_the_other() {
     assert_eq!(test.status(), PaymentStatus::Succeeded);
     assert!(test.risk.is_none());
 }
+
+#[tokio::test]
+async fn a_payment_confirmed_later_is_screened_at_its_confirm() {
+    let f = Fixture::new().await;
+    let card = f.card(&f.tenant, APPROVED).await;
+    let created = f
+        .payments
+        .create(
+            &f.actor,
+            f.caller(&f.tenant),
+            Fixture::new_payment(60_000, CaptureMethod::Automatic, Some(card), false),
+        )
+        .await
+        .unwrap()
+        .payment;
+    assert!(created.risk.is_none(), "not screened before its confirm");
+    save(&f, &f.tenant, "rule big : block when amount >= 50_000").await;
+    let confirmed = f
+        .payments
+        .confirm(&f.actor, f.caller(&f.tenant), &created.id, Default::default())
+        .await
+        .unwrap()
+        .payment;
+    assert_eq!(confirmed.status(), PaymentStatus::Failed);
+    assert_eq!(confirmed.decline.as_ref().unwrap().code, "fraudulent");
+    assert_eq!(confirmed.risk.as_ref().unwrap().rules, ["big"]);
+}
+
+#[tokio::test]
+async fn a_payment_challenged_by_the_rules_is_authorized_once_the_customer_authenticates() {
+    let f = Fixture::new().await;
+    save(&f, &f.tenant, "rule mid : challenge when amount > 10_000").await;
+    let p = pay(&f, &f.tenant, 20_000, CaptureMethod::Automatic, None).await;
+    let url = p.next_action().unwrap().url.clone();
+    let secret = url.split("challenge=").nth(1).unwrap().to_owned();
+    let answered = f
+        .payments
+        .complete_challenge(&f.actor, &p.id, &secret, true)
+        .await
+        .unwrap()
+        .payment;
+    assert_eq!(answered.status(), PaymentStatus::Succeeded, "{:?}", answered.history());
+    assert_eq!(
+        answered.risk.as_ref().unwrap().decision,
+        Decision::Challenge,
+        "the risk stays as decided"
+    );
+}
