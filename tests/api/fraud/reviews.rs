@@ -3,7 +3,8 @@
 //! `fraudulent`; each opens and closes with an event; a payment not held
 //! cannot be approved or rejected.
 
-use paywarden::domain::api_key::Mode;
+use paywarden::domain::api_key::{KeyKind, Mode};
+use paywarden::domain::permission::Permission;
 use serde_json::{json, Value};
 
 use super::screening::shop;
@@ -31,6 +32,24 @@ both_backends! {
             let r = shop.gateway.post(&format!("/v1/reviews/{first}/{action}"), &live, &json!({})).await;
             assert_eq!(r.status(), 404, "{action}");
         }
+        // So does another merchant's secret key, and a restricted key of
+        // this merchant that may only read payments.
+        let (_, elsewhere) = app.merchant_with_secret("Elsewhere").await;
+        let other: Value = shop.gateway.get("/v1/reviews", &elsewhere).await.json().await.unwrap();
+        assert_eq!(other["data"], json!([]));
+        let reader = app.key(&shop.merchant, KeyKind::Restricted, &[Permission::PaymentsRead]).await;
+        let reader = reader.secret.expose().to_owned();
+        let listed: Value = shop.gateway.get("/v1/reviews", &reader).await.json().await.unwrap();
+        assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+        for action in ["approve", "reject"] {
+            let r = shop.gateway.post(&format!("/v1/reviews/{first}/{action}"), &elsewhere, &json!({})).await;
+            assert_eq!(r.status(), 404, "{action}");
+            let r = shop.gateway.post(&format!("/v1/reviews/{first}/{action}"), &reader, &json!({})).await;
+            assert_eq!(r.status(), 403, "{action}");
+        }
+        let still: Value = shop.gateway.get(&format!("/v1/payments/{first}"), &shop.sk).await.json().await.unwrap();
+        assert_eq!(still["review"], "open", "nothing refused changed the payment");
+        assert_eq!(shop.processor.calls().capture, 1, "only the payment not held was captured");
         // Approve captures.
         let r = shop.gateway.post(&format!("/v1/reviews/{first}/approve"), &shop.sk, &json!({})).await;
         assert_eq!(r.status(), 200);

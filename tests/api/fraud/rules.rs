@@ -180,7 +180,14 @@ both_backends! {
         // fraud:write implies fraud:read.
         assert_eq!(app.post("/v1/fraud/lists/x", &writer, &list).await.status(), 200);
         assert_eq!(app.get("/v1/fraud/lists/x", &writer).await.status(), 200);
+        // A key that is not one: 401 before anything is read (three
+        // failures, below the lockout's threshold).
+        let not_a_key = "sk_test_not_a_key";
+        assert_eq!(app.get("/v1/fraud/rules", not_a_key).await.status(), 401);
+        assert_eq!(app.post("/v1/fraud/rules", not_a_key, &change).await.status(), 401);
+        assert_eq!(app.post("/v1/fraud/lists/x", not_a_key, &list).await.status(), 401);
         let shown: Value = app.get("/v1/fraud/rules", &sk).await.json().await.unwrap();
         assert_eq!(shown["versions"].as_array().unwrap().len(), 1, "nothing refused was stored");
+        assert_eq!(shown["active"]["rules"], "rule big : block when amount > 100_000");
     }
 }
