@@ -171,6 +171,11 @@ pub const RULES: &[(Method, &str, Access)] = &[
     ),
     (
         Method::POST,
+        "/v1/fraud/rules/dry_run",
+        Access::PrivatePermission(Permission::FraudWrite),
+    ),
+    (
+        Method::POST,
         "/v1/fraud/rules/{version}/activate",
         Access::PrivatePermission(Permission::FraudWrite),
     ),

@@ -122,6 +122,7 @@ pub fn router(state: AppState) -> Router {
             "/fraud/rules",
             get(routes::fraud::show_rules).post(routes::fraud::save_rules),
         )
+        .route("/fraud/rules/dry_run", post(routes::fraud::dry_run))
         .route("/fraud/rules/{version}/activate", post(routes::fraud::activate_rules))
         .route(
             "/fraud/lists/{name}",

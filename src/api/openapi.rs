@@ -42,7 +42,7 @@ use super::views::{ApiKeyView, EventView, PaymentView, RefundView, WebhookAttemp
         events::list, events::show,
         webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::show, webhook_endpoints::update,
         webhook_endpoints::delete, webhook_endpoints::rotate_secret, webhook_endpoints::attempts,
-        fraud::show_rules, fraud::save_rules, fraud::activate_rules, fraud::show_list, fraud::replace_list,
+        fraud::show_rules, fraud::save_rules, fraud::dry_run, fraud::activate_rules, fraud::show_list, fraud::replace_list,
         reviews::list, reviews::approve, reviews::reject
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>,

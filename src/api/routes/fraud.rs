@@ -9,12 +9,13 @@ use axum::Json;
 use serde::Deserialize;
 
 use crate::domain::fraud_rules::{ListName, MAX_TEXT_BYTES};
+use crate::domain::permission::Permission;
 use crate::services::fraud::{MAX_ENTRY_BYTES, MAX_LIST_ENTRIES};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
 use super::super::extract::{AppJson, PathId};
-use super::super::views::{FraudListView, FraudRulesView};
+use super::super::views::{FraudDryRunView, FraudListView, FraudRulesView};
 use super::super::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -82,6 +83,31 @@ pub async fn save_rules(
         .await?;
     audited.mark();
     Ok(Json(FraudRulesView::new(auth.tenant().mode(), overview)))
+}
+
+#[utoipa::path(post, path = "/v1/fraud/rules/dry_run", operation_id = "dry_run_fraud_rules", tag = "fraud", request_body = SaveRules,
+    responses((status = 200, description = "What the candidate would decide over the newest confirmed payments of the last 30 days (at most 1000); nothing is stored.", body = FraudDryRunView),
+        (status = 400, description = "The rules do not parse, or name a list that does not exist (`invalid_rules`, `param: rules`); or the body is invalid.", body = ErrorEnvelope),
+        (status = 403, description = "A publishable key, or a key without both `fraud:write` and `payments:read` (a dry run tells which payments match a condition).", body = ErrorEnvelope),
+        (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn dry_run(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    AppJson(body): AppJson<SaveRules>,
+) -> Result<Json<FraudDryRunView>, ApiError> {
+    // Which payments a condition matches tells about their customers: the
+    // key must also be one that may read payments.
+    auth.require(Permission::PaymentsRead)?;
+    if body.rules.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::invalid(
+            "rules",
+            "invalid_rules",
+            format!("The rules are at most {MAX_TEXT_BYTES} bytes"),
+        ));
+    }
+    let run = state.payments.fraud().dry_run(auth.tenant(), &body.rules).await?;
+    Ok(Json(FraudDryRunView::new(auth.tenant().mode(), run)))
 }
 
 #[utoipa::path(post, path = "/v1/fraud/rules/{version}/activate", operation_id = "activate_fraud_rules", tag = "fraud",

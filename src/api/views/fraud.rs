@@ -159,3 +159,69 @@ pub fn review_marker(risk: Option<&Risk>, status: PaymentStatus) -> Option<&'sta
         _ => None,
     }
 }
+
+/// What a candidate rule set would have decided over recent payments.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FraudDryRunView {
+    /// Always `fraud_dry_run`.
+    pub object: &'static str,
+    pub livemode: bool,
+    /// How many confirmed payments were replayed (the newest, at most 1000
+    /// of the last 30 days).
+    pub payments: usize,
+    /// How many would get each decision.
+    pub decisions: DecisionCounts,
+    /// How many would get another decision than they got.
+    pub changed: usize,
+    /// The first 100 of them, newest first.
+    pub changes: Vec<DecisionChangeView>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct DecisionCounts {
+    pub allow: usize,
+    pub review: usize,
+    pub challenge: usize,
+    pub block: usize,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DecisionChangeView {
+    /// The payment's id.
+    pub payment: String,
+    /// The decision it got (`allow` if no rules screened it).
+    pub from: &'static str,
+    /// The decision the candidate gives it.
+    pub to: &'static str,
+}
+
+impl FraudDryRunView {
+    pub fn new(mode: Mode, run: crate::services::fraud::dry_run::DryRun) -> Self {
+        use crate::domain::fraud_rules::Decision;
+        let mut decisions = DecisionCounts::default();
+        for (decision, n) in run.decisions {
+            match decision {
+                Decision::Allow => decisions.allow = n,
+                Decision::Review => decisions.review = n,
+                Decision::Challenge => decisions.challenge = n,
+                Decision::Block => decisions.block = n,
+            }
+        }
+        Self {
+            object: "fraud_dry_run",
+            livemode: mode == Mode::Live,
+            payments: run.payments,
+            decisions,
+            changed: run.changed,
+            changes: run
+                .changes
+                .into_iter()
+                .map(|c| DecisionChangeView {
+                    payment: c.payment.to_string(),
+                    from: decision_str(c.from),
+                    to: decision_str(c.to),
+                })
+                .collect(),
+        }
+    }
+}

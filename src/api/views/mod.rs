@@ -20,7 +20,10 @@ pub mod webhook_endpoints;
 
 pub use api_keys::{ApiKeyView, RestrictionsView};
 pub use events::{EventData, EventView};
-pub use fraud::{FraudListView, FraudRulesView, RiskView, RuleSetVersionSummary, RuleSetVersionView};
+pub use fraud::{
+    DecisionChangeView, DecisionCounts, FraudDryRunView, FraudListView, FraudRulesView, RiskView,
+    RuleSetVersionSummary, RuleSetVersionView,
+};
 pub use health::{CheckView, Checks, Health, Readiness};
 pub use merchant::MerchantView;
 pub use payments::{

@@ -11,8 +11,10 @@
 //! (they may be customers' e-mail addresses).
 
 pub mod cache;
+pub mod dry_run;
+pub mod facts;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -287,12 +289,7 @@ impl<S: FraudStore + Commit> Fraud<S> {
                 // Stored only once it parsed: a failure here is corruption.
                 let rules = RuleSet::parse(&row.rules)
                     .map_err(|_| StoreError::Corrupt("fraud_rule_sets.rules does not parse".into()))?;
-                let mut lists = HashMap::new();
-                for name in rules.list_names() {
-                    if let Some(list) = self.store.get_fraud_list(tenant, name.as_str()).await? {
-                        lists.insert(list.name, list.entries.into_iter().collect());
-                    }
-                }
+                let lists = self.load_lists(tenant, &rules).await?;
                 Some(Arc::new(ActiveRules {
                     version: row.version,
                     rules,
@@ -302,6 +299,21 @@ impl<S: FraudStore + Commit> Fraud<S> {
         };
         self.cache.put(tenant, started, active.clone());
         Ok(active)
+    }
+
+    /// The values of every list `rules` name that the tenant has.
+    async fn load_lists(
+        &self,
+        tenant: &Tenant,
+        rules: &RuleSet,
+    ) -> Result<HashMap<String, HashSet<String>>, ServiceError> {
+        let mut lists = HashMap::new();
+        for name in rules.list_names() {
+            if let Some(list) = self.store.get_fraud_list(tenant, name.as_str()).await? {
+                lists.insert(list.name, list.entries.into_iter().collect());
+            }
+        }
+        Ok(lists)
     }
 
     /// Refuses rules naming a list the tenant does not have.

@@ -385,3 +385,42 @@ async fn a_payment_challenged_by_the_rules_is_authorized_once_the_customer_authe
         "the risk stays as decided"
     );
 }
+
+#[tokio::test]
+async fn a_dry_run_counts_decisions_and_names_the_changes_without_storing() {
+    let f = Fixture::new().await;
+    let small = pay(&f, &f.tenant, 1_000, CaptureMethod::Automatic, None).await;
+    let big = pay(&f, &f.tenant, 60_000, CaptureMethod::Automatic, None).await;
+    let fraud = f.payments.fraud();
+    let run = fraud
+        .dry_run(
+            &f.tenant,
+            "rule big : block when amount >= 50_000 and card.bin == \"424242\"",
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.payments, 2);
+    assert_eq!(run.changed, 1);
+    assert_eq!(run.changes.len(), 1);
+    assert_eq!((&run.changes[0].payment, run.changes[0].to), (&big.id, Decision::Block));
+    assert_eq!(run.decisions[0], (Decision::Allow, 1));
+    assert_eq!(run.decisions[3], (Decision::Block, 1));
+    assert!(
+        fraud.rules(&f.tenant).await.unwrap().versions.is_empty(),
+        "nothing stored"
+    );
+    let again = pay(&f, &f.tenant, 60_000, CaptureMethod::Automatic, None).await;
+    assert_eq!(again.status(), PaymentStatus::Succeeded, "nothing in force");
+    assert_eq!(small.status(), PaymentStatus::Succeeded);
+    let err = fraud.dry_run(&f.tenant, "rule x : block when").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ServiceError::Invalid {
+                code: "invalid_rules",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -4,6 +4,7 @@
 //! of every confirm before the processor (`screening`), proven with the
 //! processor double that counts the calls reaching it.
 
+mod dry_run;
 mod reviews;
 mod rules;
 mod screening;
