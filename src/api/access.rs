@@ -157,6 +157,51 @@ pub const RULES: &[(Method, &str, Access)] = &[
         "/v1/webhook_endpoints/{id}/attempts",
         Access::PrivatePermission(Permission::WebhooksRead),
     ),
+    (
+        Method::GET,
+        "/v1/fraud/rules",
+        Access::PrivatePermission(Permission::FraudRead),
+    ),
+    (
+        Method::POST,
+        "/v1/fraud/rules",
+        Access::PrivatePermission(Permission::FraudWrite),
+    ),
+    (
+        Method::POST,
+        "/v1/fraud/rules/dry_run",
+        Access::PrivatePermission(Permission::FraudWrite),
+    ),
+    (
+        Method::POST,
+        "/v1/fraud/rules/{version}/activate",
+        Access::PrivatePermission(Permission::FraudWrite),
+    ),
+    (
+        Method::GET,
+        "/v1/fraud/lists/{name}",
+        Access::PrivatePermission(Permission::FraudRead),
+    ),
+    (
+        Method::POST,
+        "/v1/fraud/lists/{name}",
+        Access::PrivatePermission(Permission::FraudWrite),
+    ),
+    (
+        Method::GET,
+        "/v1/reviews",
+        Access::PrivatePermission(Permission::PaymentsRead),
+    ),
+    (
+        Method::POST,
+        "/v1/reviews/{id}/approve",
+        Access::PrivatePermission(Permission::PaymentsWrite),
+    ),
+    (
+        Method::POST,
+        "/v1/reviews/{id}/reject",
+        Access::PrivatePermission(Permission::PaymentsWrite),
+    ),
 ];
 
 /// The rule of a route template and method, if the table has one.

@@ -43,6 +43,9 @@ pub enum DeclineCode {
     ConnectorConfiguration,
     /// The processor could not be reached or answered with an outage.
     ProcessorUnavailable,
+    /// The merchant's fraud rules blocked the payment before any processor
+    /// saw it.
+    Fraudulent,
 }
 
 impl DeclineCode {
@@ -60,6 +63,7 @@ impl DeclineCode {
             DeclineCode::ConnectorError => "connector_error",
             DeclineCode::ConnectorConfiguration => "connector_configuration",
             DeclineCode::ProcessorUnavailable => "processor_unavailable",
+            DeclineCode::Fraudulent => "fraudulent",
         }
     }
 
@@ -80,6 +84,7 @@ impl DeclineCode {
                 "The payment processor is not configured to take this payment; the merchant must fix the connector's settings."
             }
             DeclineCode::ProcessorUnavailable => "The processor could not be reached. Nothing was charged; try again later.",
+            DeclineCode::Fraudulent => "The payment was blocked by the merchant's fraud rules. Nothing was charged.",
         }
     }
 
@@ -97,6 +102,7 @@ impl DeclineCode {
             DeclineCode::ConnectorError,
             DeclineCode::ConnectorConfiguration,
             DeclineCode::ProcessorUnavailable,
+            DeclineCode::Fraudulent,
         ]
         .into_iter()
         .find(|c| c.as_str() == input)

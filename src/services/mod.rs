@@ -14,6 +14,7 @@ pub mod audit_writer;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod fraud;
 pub mod health;
 pub mod idempotency;
 pub mod kek_rotation;

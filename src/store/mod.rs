@@ -28,6 +28,7 @@ mod contract;
 mod error;
 pub mod events;
 pub mod fault;
+pub mod fraud;
 pub mod group_commit;
 pub mod health;
 mod hot_read;
@@ -63,8 +64,8 @@ use sqlx::{Any, AnyPool};
 
 pub use error::StoreError;
 pub use ports::{
-    ApiKeyStore, AuditStore, AuthStore, Commit, EventStore, IdempotencyStore, LockoutStore, MerchantStore,
-    PaymentStore, RefundStore, TokenStore, WebhookDeliveryStore, WebhookEndpointStore,
+    ApiKeyStore, AuditStore, AuthStore, Commit, EventStore, FraudStore, IdempotencyStore, LockoutStore,
+    MerchantStore, PaymentStore, RefundStore, TokenStore, WebhookDeliveryStore, WebhookEndpointStore,
 };
 pub use settings::PoolSettings;
 

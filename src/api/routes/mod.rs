@@ -4,10 +4,12 @@
 pub mod api_keys;
 pub mod elements;
 pub mod events;
+pub mod fraud;
 pub mod health;
 pub mod merchant;
 pub mod payments;
 pub mod refunds;
+pub mod reviews;
 pub mod sandbox_3ds;
 pub mod tokens;
 pub mod webhook_endpoints;

@@ -151,7 +151,7 @@ fn token(raw: &str) -> Result<TokenId, ApiError> {
     })
 }
 
-fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
+pub(super) fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
     PaymentId::parse(raw).map_err(|_| ApiError::not_found("payment", "id"))
 }
 
@@ -187,7 +187,7 @@ impl IntoResponse for PaymentBody {
     }
 }
 
-fn full_view(record: &PaymentRecord) -> PaymentBody {
+pub(super) fn full_view(record: &PaymentRecord) -> PaymentBody {
     match record
         .snapshot
         .as_deref()

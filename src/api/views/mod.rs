@@ -10,6 +10,7 @@
 
 pub mod api_keys;
 pub mod events;
+pub mod fraud;
 pub mod health;
 pub mod merchant;
 pub mod payments;
@@ -19,6 +20,10 @@ pub mod webhook_endpoints;
 
 pub use api_keys::{ApiKeyView, RestrictionsView};
 pub use events::{EventData, EventView};
+pub use fraud::{
+    DecisionChangeView, DecisionCounts, FraudDryRunView, FraudListView, FraudRulesView, RiskView,
+    RuleSetVersionSummary, RuleSetVersionView,
+};
 pub use health::{CheckView, Checks, Health, Readiness};
 pub use merchant::MerchantView;
 pub use payments::{

@@ -103,7 +103,7 @@ impl<S: PaymentPorts> Payments<S> {
             .payment_method
             .clone()
             .ok_or_else(|| corrupt("payment_method"))?;
-        let card = self.open_card(&tenant, &token, false).await?;
+        let (_, card) = self.open_card(&tenant, &token, false).await?;
         let connector = self.connector(&change.payment.connector)?;
         // The `processing` record (challenge cleared) is written first, as on
         // confirm: of two answers sent at once (a double click, a replayed

@@ -19,6 +19,8 @@
 mod challenge;
 mod change;
 mod flow;
+mod review;
+mod screen;
 mod settle;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -37,11 +39,12 @@ use crate::domain::payment_fields::{CustomerEmail, Description, Metadata, Return
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
-use crate::store::ports::{Commit, EventStore, MerchantStore, PaymentStore, TokenStore};
+use crate::store::ports::{Commit, EventStore, FraudStore, MerchantStore, PaymentStore, TokenStore};
 use crate::store::{Store, StoreError};
 
 use super::actor::Actor;
-use super::tokens;
+use super::fraud::Fraud;
+use super::tokens::{self, Token};
 use super::ServiceError;
 use crate::vault::Vault;
 
@@ -92,10 +95,12 @@ pub struct Snapshots {
 }
 
 /// The storage ports the payments service works with: payments, the events
-/// of their changes, the card tokens they charge, and their merchants.
-pub trait PaymentPorts: PaymentStore + EventStore + TokenStore + MerchantStore + Commit {}
+/// of their changes, the card tokens they charge, their merchants, and the
+/// merchants' fraud rules that screen them (a clone of the store serves the
+/// fraud service the payments service holds).
+pub trait PaymentPorts: PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + Commit + Clone {}
 
-impl<S: PaymentStore + EventStore + TokenStore + MerchantStore + Commit> PaymentPorts for S {}
+impl<S: PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + Commit + Clone> PaymentPorts for S {}
 
 /// The payments service, shared by every request.
 #[derive(Clone)]
@@ -105,6 +110,8 @@ pub struct Payments<S = Store> {
     connectors: Connectors,
     policy: Arc<PaymentPolicy>,
     snapshots: Snapshots,
+    /// The fraud rules every confirm is screened with (`screen`).
+    fraud: Fraud<S>,
 }
 
 impl<S> std::fmt::Debug for Payments<S> {
@@ -200,12 +207,19 @@ impl<S: PaymentPorts> Payments<S> {
         snapshots: Snapshots,
     ) -> Self {
         Self {
+            fraud: Fraud::new(store.clone()),
             store,
             vault,
             connectors,
             policy: Arc::new(policy),
             snapshots,
         }
+    }
+
+    /// The fraud service screening this service's payments: changing rules
+    /// through it takes effect on the next confirm.
+    pub fn fraud(&self) -> &Fraud<S> {
+        &self.fraud
     }
 
     /// The views events carry.
@@ -276,9 +290,12 @@ impl<S: PaymentPorts> Payments<S> {
         };
         let (payment, events) = Payment::create(draft, now);
         let mut change = Change::create(payment, events, now);
-        if let (true, Some(card)) = (new.confirm, card) {
+        if let (true, Some((token, card))) = (new.confirm, card) {
             change.action = "payment.confirmed";
             change.apply(Payment::confirm).map_err(illegal)?;
+            if self.screen(&mut change, &token).await? == screen::Screening::Stopped {
+                return change.commit(&self.store, self.snapshots, actor).await;
+            }
             if connector.has_external_effects() {
                 change = self.write_ahead(change, actor).await?;
                 flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
@@ -324,9 +341,12 @@ impl<S: PaymentPorts> Payments<S> {
             .payment
             .check(crate::domain::payment::Step::Confirm)
             .map_err(illegal)?;
-        let card = self.open_card(caller.tenant, &token, true).await?;
+        let (token, card) = self.open_card(caller.tenant, &token, true).await?;
         let connector = self.connector(&change.payment.connector)?;
         change.apply(Payment::confirm).map_err(illegal)?;
+        if self.screen(&mut change, &token).await? == screen::Screening::Stopped {
+            return change.commit(&self.store, self.snapshots, actor).await;
+        }
         if connector.has_external_effects() {
             change = self.write_ahead(change, actor).await?;
         }
@@ -367,15 +387,14 @@ impl<S: PaymentPorts> Payments<S> {
         tenant: &Tenant,
         token: &TokenId,
         first_use: bool,
-    ) -> Result<crate::connectors::CardDetails, ServiceError> {
+    ) -> Result<(Token, crate::connectors::CardDetails), ServiceError> {
         let missing = || ServiceError::ReferenceNotFound {
             resource: "payment_method",
             param: "payment_method",
         };
-        let (_, card) = tokens::open_for_payment(&self.store, &self.vault, tenant, token, first_use)
+        tokens::open_for_payment(&self.store, &self.vault, tenant, token, first_use)
             .await?
-            .ok_or_else(missing)?;
-        Ok(card)
+            .ok_or_else(missing)
     }
 }
 

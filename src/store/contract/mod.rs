@@ -13,6 +13,7 @@
 mod api_keys;
 mod audit;
 mod events;
+mod fraud;
 mod idempotency;
 mod lockouts;
 mod merchants;
