@@ -41,6 +41,7 @@ pub mod pg_committer;
 pub mod pg_connect;
 pub mod pg_fast;
 pub mod ports;
+pub mod processor_connections;
 pub mod reader;
 pub mod refunds;
 pub mod reveal_allowances;

@@ -9,6 +9,7 @@
 //! no `utoipa`).
 
 pub mod api_keys;
+pub mod connectors;
 pub mod events;
 pub mod health;
 pub mod merchant;
@@ -18,6 +19,7 @@ pub mod tokens;
 pub mod webhook_endpoints;
 
 pub use api_keys::{ApiKeyView, RestrictionsView};
+pub use connectors::ConnectorView;
 pub use events::{EventData, EventView};
 pub use health::{CheckView, Checks, Health, Readiness};
 pub use merchant::MerchantView;

@@ -19,6 +19,7 @@
 //! against the ports cannot pass a test on the double by writing nothing.
 
 mod api_keys;
+mod connections;
 mod events;
 mod idempotency;
 mod merchants;
@@ -56,6 +57,7 @@ pub struct Tables {
     /// Keys by id, with the keyed hash of their plaintext.
     api_keys: BTreeMap<String, (ApiKey, String)>,
     endpoints: BTreeMap<String, EndpointRow>,
+    connections: BTreeMap<String, super::processor_connections::ConnectionRow>,
     /// Deliveries by (endpoint, event).
     deliveries: BTreeMap<(String, String), DeliveryRow>,
     attempts: BTreeMap<String, AttemptRow>,

@@ -37,6 +37,7 @@
 
 mod api_keys;
 mod audit;
+mod connections;
 mod events;
 mod idempotency;
 mod merchants;
@@ -49,6 +50,7 @@ use std::future::Future;
 
 pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
+pub use connections::ConnectionStore;
 pub use events::EventStore;
 pub use idempotency::IdempotencyStore;
 pub use merchants::MerchantStore;
