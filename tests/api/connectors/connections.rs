@@ -180,6 +180,15 @@ both_backends! {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processor_connections WHERE merchant_id = $1")
             .bind(merchant.as_str()).fetch_one(app.store.reader()).await.unwrap();
         assert_eq!(count, 0);
+        // Nor may they read or disable the secret key's connection.
+        let (_, conn) = json_of(app.post("/v1/connectors", &sk, &json!({"type": "stripe", "secret_key": SECRET, "default": true})).await).await;
+        let id = conn["id"].as_str().unwrap();
+        for weaker in [&rk, &pk] {
+            assert_eq!(app.get(&format!("/v1/connectors/{id}"), weaker).await.status(), 403);
+            assert_eq!(app.post(&format!("/v1/connectors/{id}/disable"), weaker, &json!({})).await.status(), 403);
+        }
+        let (_, still) = json_of(app.get(&format!("/v1/connectors/{id}"), &sk).await).await;
+        assert_eq!((still["status"].as_str(), still["default"].as_bool()), (Some("active"), Some(true)), "{still}");
     }
 
     async fn each_mode_and_merchant_sees_and_touches_only_its_own_connections(app) {
