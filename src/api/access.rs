@@ -51,6 +51,10 @@ pub const RULES: &[(Method, &str, Access)] = &[
         "/v1/api_keys/{id}/revoke",
         Access::Permission(Permission::ApiKeysWrite),
     ),
+    (Method::GET, "/v1/connectors", Access::SecretKey),
+    (Method::POST, "/v1/connectors", Access::SecretKey),
+    (Method::GET, "/v1/connectors/{id}", Access::SecretKey),
+    (Method::POST, "/v1/connectors/{id}/disable", Access::SecretKey),
     (Method::POST, "/v1/tokens", Access::Permission(Permission::TokensWrite)),
     (
         Method::GET,

@@ -101,6 +101,12 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(routes::events::list))
         .route("/events/{id}", get(routes::events::show))
         .route(
+            "/connectors",
+            get(routes::connectors::list).post(routes::connectors::create),
+        )
+        .route("/connectors/{id}", get(routes::connectors::show))
+        .route("/connectors/{id}/disable", post(routes::connectors::disable))
+        .route(
             "/webhook_endpoints",
             get(routes::webhook_endpoints::list).post(routes::webhook_endpoints::create),
         )

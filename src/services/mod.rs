@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod audit_writer;
 pub mod auth;
+pub mod connections;
 pub mod error;
 pub mod events;
 pub mod fraud;

@@ -43,6 +43,7 @@ pub mod pg_committer;
 pub mod pg_connect;
 pub mod pg_fast;
 pub mod ports;
+pub mod processor_connections;
 pub mod reader;
 pub mod refunds;
 pub mod reveal_allowances;
@@ -64,8 +65,8 @@ use sqlx::{Any, AnyPool};
 
 pub use error::StoreError;
 pub use ports::{
-    ApiKeyStore, AuditStore, AuthStore, Commit, EventStore, FraudStore, IdempotencyStore, LockoutStore,
-    MerchantStore, PaymentStore, RefundStore, TokenStore, WebhookDeliveryStore, WebhookEndpointStore,
+    ApiKeyStore, AuditStore, AuthStore, Commit, ConnectionStore, EventStore, FraudStore, IdempotencyStore,
+    LockoutStore, MerchantStore, PaymentStore, RefundStore, TokenStore, WebhookDeliveryStore, WebhookEndpointStore,
 };
 pub use settings::PoolSettings;
 

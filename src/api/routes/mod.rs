@@ -2,6 +2,7 @@
 //! result. One module per resource.
 
 pub mod api_keys;
+pub mod connectors;
 pub mod elements;
 pub mod events;
 pub mod fraud;

@@ -160,7 +160,7 @@ pub(super) fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
 pub(crate) fn caller(auth: &Authenticated) -> Caller<'_> {
     Caller {
         tenant: auth.tenant(),
-        connector: &auth.merchant_record().connector,
+        connector: auth.merchant_record().route(auth.tenant().mode()),
         limits: &auth.key().restrictions,
     }
 }

@@ -9,6 +9,7 @@
 //! no `utoipa`).
 
 pub mod api_keys;
+pub mod connectors;
 pub mod events;
 pub mod fraud;
 pub mod health;
@@ -19,6 +20,7 @@ pub mod tokens;
 pub mod webhook_endpoints;
 
 pub use api_keys::{ApiKeyView, RestrictionsView};
+pub use connectors::ConnectorView;
 pub use events::{EventData, EventView};
 pub use fraud::{
     DecisionChangeView, DecisionCounts, FraudDryRunView, FraudListView, FraudRulesView, RiskView,

@@ -104,7 +104,9 @@ impl<S: PaymentPorts> Payments<S> {
             .clone()
             .ok_or_else(|| corrupt("payment_method"))?;
         let (_, card) = self.open_card(&tenant, &token, false).await?;
-        let connector = self.connector(&change.payment.connector)?;
+        let connector = self
+            .connector(&change.payment.tenant, &change.payment.connector)
+            .await?;
         // The `processing` record (challenge cleared) is written first, as on
         // confirm: of two answers sent at once (a double click, a replayed
         // form) only the one whose compare-and-set wins asks the processor;

@@ -51,7 +51,7 @@ impl<S: PaymentPorts> Payments<S> {
             PaymentError::AmountOutOfRange { max } => out_of_range(max),
             other => illegal(other),
         })?;
-        let connector = self.connector(&payment.connector)?;
+        let connector = self.connector(&payment.tenant, &payment.connector).await?;
         let reference = payment.processor_reference.clone().unwrap_or_default();
         let money = Money {
             amount,
@@ -131,7 +131,7 @@ impl<S: PaymentPorts> Payments<S> {
         payment.check(Step::Cancel).map_err(illegal)?;
         let mut payment = payment;
         if payment.status() == PaymentStatus::RequiresCapture {
-            let connector = self.connector(&payment.connector)?;
+            let connector = self.connector(&payment.tenant, &payment.connector).await?;
             if connector.has_external_effects() {
                 payment = self.claim(actor, payment, Claim::Cancel).await?;
             }

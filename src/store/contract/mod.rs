@@ -12,6 +12,7 @@
 
 mod api_keys;
 mod audit;
+mod connections;
 mod events;
 mod fraud;
 mod idempotency;
@@ -157,6 +158,7 @@ pub(super) fn new_merchant(name: &str) -> Merchant {
         created_at: Timestamp::from_millis(1_700_000_000_123),
         element_origins: Vec::new(),
         connector: "sandbox".to_owned(),
+        live_connector: None,
         frozen: None,
     }
 }

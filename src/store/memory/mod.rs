@@ -20,6 +20,7 @@
 
 mod api_keys;
 mod auth;
+mod connections;
 mod events;
 mod fraud;
 mod idempotency;
@@ -63,6 +64,7 @@ pub struct Tables {
     /// Keys by id, with the keyed hash of their plaintext.
     api_keys: BTreeMap<String, (ApiKey, String)>,
     endpoints: BTreeMap<String, EndpointRow>,
+    connections: BTreeMap<String, super::processor_connections::ConnectionRow>,
     /// Deliveries by (endpoint, event).
     deliveries: BTreeMap<(String, String), DeliveryRow>,
     /// Leases of deliveries by (endpoint, event): (token, until ms).

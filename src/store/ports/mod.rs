@@ -38,6 +38,7 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod connections;
 mod events;
 mod fraud;
 mod idempotency;
@@ -54,6 +55,7 @@ use std::future::Future;
 pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
 pub use auth::AuthStore;
+pub use connections::ConnectionStore;
 pub use events::EventStore;
 pub use fraud::FraudStore;
 pub use idempotency::IdempotencyStore;
