@@ -14,7 +14,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::api_key::ApiKey;
-use crate::domain::api_key::KeyKind;
 use crate::domain::ids::MerchantId;
 use crate::domain::merchant::Merchant;
 use crate::domain::permission::Permission;
@@ -22,6 +21,7 @@ use crate::domain::tenant::Tenant;
 use crate::services::actor::{Actor, RequestMeta};
 use crate::services::auth::{AuthRejection, Credential};
 
+use super::access;
 use super::context::{describe_route, AuditSlot};
 use super::error::ApiError;
 use super::AppState;
@@ -64,36 +64,18 @@ impl Authenticated {
 
     /// Ok only if the key holds `wanted`; otherwise a 403 naming it.
     pub fn require(&self, wanted: Permission) -> Result<&Self, ApiError> {
-        if self.key.grants(wanted) {
-            Ok(self)
-        } else {
-            Err(ApiError::permission_denied(wanted))
-        }
+        access::require(&self.key, wanted).map(|()| self)
     }
 
     /// Ok for secret and restricted keys; publishable keys are refused (they
     /// are public by design and may only create card tokens).
     pub fn require_private_key(&self) -> Result<&Self, ApiError> {
-        if self.key.kind == KeyKind::Publishable {
-            Err(ApiError::forbidden(
-                "publishable_key_not_allowed",
-                "Publishable keys may only create card tokens",
-            ))
-        } else {
-            Ok(self)
-        }
+        access::require_private_key(&self.key).map(|()| self)
     }
 
     /// Ok only for secret keys (account-level changes).
     pub fn require_secret_key(&self) -> Result<&Self, ApiError> {
-        if self.key.kind == KeyKind::Secret {
-            Ok(self)
-        } else {
-            Err(ApiError::forbidden(
-                "secret_key_required",
-                "This request requires a secret key",
-            ))
-        }
+        access::require_secret_key(&self.key).map(|()| self)
     }
 
     /// The audit identity for services acting on this caller's behalf.
@@ -162,12 +144,21 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             if let Some(slot) = &slot {
                 slot.attribute(&caller.key.merchant_id, caller.key.mode, &caller.key.id);
             }
-            req.extensions_mut().insert(Authenticated {
+            let authenticated = Authenticated {
                 tenant: Tenant::new(caller.key.merchant_id.clone(), caller.key.mode),
                 key: Arc::new(caller.key),
                 merchant: Arc::new(caller.merchant),
                 meta,
-            });
+            };
+            // Who may call this route, decided before the idempotency layer
+            // (a refusal is never stored); no layer of its own, which would
+            // cost every request a boxed future and a clone of the router.
+            if let Err(refusal) =
+                access::authorize(&authenticated.key, req.method(), req.extensions().get::<MatchedPath>())
+            {
+                return refusal.into_response();
+            }
+            req.extensions_mut().insert(authenticated);
             next.run(req).await
         }
         Err(rejection) => {

@@ -17,6 +17,7 @@ use crate::services::actor::RequestMeta;
 use crate::services::audit_writer::API_REQUEST;
 
 use super::client_address::{client_ip, ForwardedForError};
+use super::drain;
 use super::error::{ApiError, ErrorSummary};
 use super::request_id;
 use super::AppState;
@@ -94,8 +95,11 @@ static SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     ),
 ];
 
-pub async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn request_context(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
+    // What the handler leaves of the body is read once the answer is ready,
+    // so that an early refusal reaches the client as an answer (`drain`).
+    let (mut req, unread) = drain::track(req);
     let method = req.method().clone();
     // The route template (routing has happened: this layer wraps each route).
     let template = req.extensions().get::<MatchedPath>().cloned();
@@ -155,6 +159,7 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
     let route = template.as_ref().map(MatchedPath::as_str);
     state.metrics.request(&method, route, status, started.elapsed());
     log_request(&meta, &slot, &method, route, status, started.elapsed());
+    drain::finish(unread, state.body_limit).await;
     response
 }
 

@@ -1,11 +1,11 @@
 //! The HTTP API: `router(state)` builds every route with its middleware.
 //!
 //! Request path: `request_context` (request id, client address, security
-//! headers, audit entry) → routing → `auth::authenticate` (on `/v1`) →
-//! `access::authorize` (the route's key kind and permission) →
+//! headers, audit entry) → routing → `auth::authenticate` (on `/v1`; it
+//! ends with `access::authorize`, the route's key kind and permission) →
 //! `idempotency::idempotency` (POSTs with `Idempotency-Key`) → handler →
-//! service. Every error leaves as an `ApiError`. On the way out,
-//! `drain::drain_unread_body` reads what the handler left of the body.
+//! service. Every error leaves as an `ApiError`. On the way out, the request
+//! context reads what the handler left of the body (`drain`).
 
 pub mod access;
 pub mod auth;
@@ -104,6 +104,12 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(routes::events::list))
         .route("/events/{id}", get(routes::events::show))
         .route(
+            "/connectors",
+            get(routes::connectors::list).post(routes::connectors::create),
+        )
+        .route("/connectors/{id}", get(routes::connectors::show))
+        .route("/connectors/{id}/disable", post(routes::connectors::disable))
+        .route(
             "/webhook_endpoints",
             get(routes::webhook_endpoints::list).post(routes::webhook_endpoints::create),
         )
@@ -121,11 +127,23 @@ pub fn router(state: AppState) -> Router {
             "/webhook_endpoints/{id}/attempts",
             get(routes::webhook_endpoints::attempts),
         )
+        .route(
+            "/fraud/rules",
+            get(routes::fraud::show_rules).post(routes::fraud::save_rules),
+        )
+        .route("/fraud/rules/dry_run", post(routes::fraud::dry_run))
+        .route("/fraud/rules/{version}/activate", post(routes::fraud::activate_rules))
+        .route(
+            "/fraud/lists/{name}",
+            get(routes::fraud::show_list).post(routes::fraud::replace_list),
+        )
+        .route("/reviews", get(routes::reviews::list))
+        .route("/reviews/{id}/approve", post(routes::reviews::approve))
+        .route("/reviews/{id}/reject", post(routes::reviews::reject))
         // Innermost first: idempotency (a key belongs to the authenticated
         // merchant's key lineage) runs only for authorized requests, so a
         // refusal is never stored and reserves no key.
         .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
-        .route_layer(axum::middleware::from_fn(access::authorize))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let body_limit = state.body_limit;
     Router::new()
@@ -143,9 +161,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.clone(), context::request_context))
-        // Outside the request context: the body is drained after the
-        // request's audit entry is queued, just before the answer leaves.
-        .layer(from_fn_with_state(state.clone(), drain::drain_unread_body))
         .layer(axum::Extension(BodyLimit(body_limit)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {

@@ -91,7 +91,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             body_limit: settings.body_limit,
             webhooks: settings.webhooks,
             rate_limits: settings.rate_limits.clone(),
-            connectors: Connectors::builtin(),
+            connectors: Connectors::builtin().with_stripe(settings.stripe),
         },
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };

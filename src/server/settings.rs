@@ -53,6 +53,8 @@ pub struct Settings {
     pub pool: PoolSettings,
     pub webhooks: WebhookSettings,
     pub rate_limits: TokenizationPolicy,
+    /// Where merchants' Stripe connections reach Stripe.
+    pub stripe: crate::connectors::StripeSettings,
     pub dev: bool,
 }
 
@@ -169,6 +171,7 @@ impl Settings {
             pool: pool_settings(&config.database)?,
             webhooks: webhooks(config, dev)?,
             rate_limits: config.rate_limits.tokenization(),
+            stripe: super::connector_settings::stripe_settings(&config.connectors)?,
             dev,
         })
     }

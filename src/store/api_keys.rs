@@ -261,6 +261,10 @@ impl super::ports::ApiKeyStore for Store {
     fn mark_key_rotated(&self, work: &mut UnitOfWork, id: &ApiKeyId, successor: &ApiKeyId, expires_at: Timestamp) {
         mark_rotated(work, id, successor, expires_at);
     }
+
+    fn touch_key_last_used(&self, work: &mut UnitOfWork, id: &str, at: i64) {
+        work.push(touch_last_used_op(id, at));
+    }
 }
 
 /// Builds a SELECT over the fixed column list with a fixed WHERE clause. Only
@@ -302,6 +306,7 @@ struct AuthRow {
     merchant_created_at: Option<i64>,
     merchant_element_origins: Option<String>,
     merchant_connector: Option<String>,
+    merchant_live_connector: Option<String>,
     locked_until: Option<i64>,
     merchant_frozen_at: Option<i64>,
     merchant_frozen_reason: Option<String>,
@@ -311,7 +316,8 @@ const AUTH_LOOKUP: &str = "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix,
      k.max_amount, k.currencies, k.allowed_ips, k.description, k.created_at, k.expires_at, k.revoked_at, \
      k.last_used_at, k.rotated_to, k.lineage_id, k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, \
      m.element_origins AS merchant_element_origins, m.connector AS merchant_connector, l.locked_until, \
-     m.frozen_at AS merchant_frozen_at, m.frozen_reason AS merchant_frozen_reason \
+     m.frozen_at AS merchant_frozen_at, m.frozen_reason AS merchant_frozen_reason, \
+     m.live_connector AS merchant_live_connector \
      FROM (SELECT 1 AS probe) AS p \
      LEFT JOIN api_keys k ON k.key_hash = $1 \
      LEFT JOIN merchants m ON m.id = k.merchant_id \
@@ -357,6 +363,7 @@ pub async fn lookup_for_auth(
                     locked_until: r.get(22)?,
                     merchant_frozen_at: r.get(23)?,
                     merchant_frozen_reason: r.get(24)?,
+                    merchant_live_connector: r.get(25)?,
                 })
             })
         })?,
@@ -402,6 +409,7 @@ pub async fn lookup_for_auth(
                     row.merchant_element_origins.as_deref().unwrap_or("[]"),
                 )?,
                 connector: row.merchant_connector.ok_or_else(corrupt)?,
+                live_connector: row.merchant_live_connector,
                 frozen: super::merchants::freeze_from_columns(row.merchant_frozen_at, row.merchant_frozen_reason),
             };
             Some((key, hash, merchant))
@@ -409,4 +417,14 @@ pub async fn lookup_for_auth(
         _ => None,
     };
     Ok(AuthLookup { key, locked_until })
+}
+
+impl super::ports::AuthStore for Store {
+    async fn lookup_for_auth(&self, key_hash: &str, client_ip: &str, now: Timestamp) -> Result<AuthLookup, StoreError> {
+        lookup_for_auth(self, key_hash, client_ip, now).await
+    }
+
+    fn auth_state(&self) -> &std::sync::Arc<super::auth_state::AuthState> {
+        Store::auth_state(self)
+    }
 }

@@ -12,11 +12,15 @@
 
 mod api_keys;
 mod audit;
+mod connections;
 mod events;
+mod fraud;
 mod idempotency;
+mod lockouts;
 mod merchants;
 mod payments;
 mod tokens;
+mod webhook_deliveries;
 mod webhook_endpoints;
 
 use sqlx::Connection;
@@ -154,6 +158,7 @@ pub(super) fn new_merchant(name: &str) -> Merchant {
         created_at: Timestamp::from_millis(1_700_000_000_123),
         element_origins: Vec::new(),
         connector: "sandbox".to_owned(),
+        live_connector: None,
         frozen: None,
     }
 }

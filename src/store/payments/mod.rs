@@ -18,6 +18,7 @@ use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 
 mod history;
+mod risk;
 mod row;
 
 pub use history::{history_column, parse_history};
@@ -30,7 +31,7 @@ pub(crate) const INSERT_SQL: &str = concat!(
     "INSERT INTO payments (",
     payment_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
+     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
 );
 
 /// Inserts a new payment.
@@ -43,7 +44,7 @@ pub(crate) const UPDATE_SQL: &str =
     "UPDATE payments SET status = $1, payment_method = $2, amount_capturable = $3, amount_received = $4, \
          processor_reference = $5, decline_code = $6, failure_code = $7, failure_message = $8, next_action = $9, \
          action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13, history = $14, \
-         claim = $19 \
+         claim = $19, risk = $20 \
          WHERE id = $15 AND merchant_id = $16 AND version = $17 AND mode = $18";
 
 /// Writes every mutable column of `payment` (whose `version` is the new one)
@@ -73,6 +74,7 @@ pub fn update_op(payment: &Payment) -> Result<WriteOp, StoreError> {
             (payment.version - 1).into(),
             payment.tenant.mode_str().into(),
             m.claim,
+            m.risk,
         ],
     )
     .expect_one(Failure::Conflict))
@@ -166,16 +168,8 @@ pub async fn get_by_idempotency_key<'e>(
     key: &str,
     since: i64,
 ) -> Result<Option<Payment>, StoreError> {
-    let row: Option<PaymentRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND idempotency_key = $2 AND created_at >= $3 \
-         AND mode = $4 ORDER BY id DESC LIMIT 1"
-    ))
-    .bind(tenant.merchant_str())
-    .bind(key)
-    .bind(since)
-    .bind(tenant.mode_str())
-    .fetch_optional(db)
-    .await?;
+    let row: Option<PaymentRow> =
+        super::idempotent_reads::newest_by_idempotency_key(db, "payments", COLUMNS, tenant, key, since).await?;
     row.map(Payment::try_from).transpose()
 }
 
@@ -205,6 +199,35 @@ pub async fn list<'e>(
     .fetch_all(db)
     .await?;
     rows.into_iter().map(Payment::try_from).collect()
+}
+
+/// Up to `limit` of the tenant's payments held for a review (the `risk`
+/// column's decision is `review`, as `risk` writes it) and still
+/// `requires_capture`, newest first, older than `before` when given.
+pub async fn list_open_reviews<'e>(
+    db: impl Executor<'e, Database = Any>,
+    tenant: &Tenant,
+    before: Option<&PaymentId>,
+    limit: i64,
+) -> Result<Vec<Payment>, StoreError> {
+    let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND mode = $2 AND status = 'requires_capture' \
+         AND risk LIKE $3 AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+    ))
+    .bind(tenant.merchant_str())
+    .bind(tenant.mode_str())
+    .bind(risk::REVIEW_PATTERN)
+    .bind(before.map(PaymentId::as_str))
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let payments = rows.into_iter().map(Payment::try_from).collect::<Result<Vec<_>, _>>()?;
+    // The pattern could match a rule or list value that spells the decision;
+    // the parsed risk decides.
+    Ok(payments
+        .into_iter()
+        .filter(|p| p.risk.as_ref().is_some_and(|r| r.held_for_review()))
+        .collect())
 }
 
 /// Payments whose customer challenge expired before `now`, oldest first.
@@ -267,6 +290,15 @@ impl crate::store::ports::PaymentStore for Store {
         limit: i64,
     ) -> Result<Vec<Payment>, StoreError> {
         list(self.reader(), tenant, filter, limit).await
+    }
+
+    async fn list_open_reviews(
+        &self,
+        tenant: &Tenant,
+        before: Option<&PaymentId>,
+        limit: i64,
+    ) -> Result<Vec<Payment>, StoreError> {
+        list_open_reviews(self.reader(), tenant, before, limit).await
     }
 
     async fn expired_actions(&self, now: i64, limit: i64) -> Result<Vec<Payment>, StoreError> {
