@@ -401,3 +401,26 @@ fn metric_outcome(sent: &Sent) -> &'static str {
         (None, None) => "failed",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempt_outcomes_are_a_closed_set_of_labels() {
+        let sent = |status_code, error| Sent {
+            status_code,
+            error,
+            duration_ms: 1,
+        };
+        assert_eq!(metric_outcome(&sent(Some(204), None)), "delivered");
+        assert_eq!(metric_outcome(&sent(Some(410), None)), "http_4xx");
+        assert_eq!(metric_outcome(&sent(Some(503), None)), "http_5xx");
+        assert_eq!(metric_outcome(&sent(Some(302), None)), "http_other");
+        assert_eq!(metric_outcome(&sent(None, Some("timeout"))), "timeout");
+        assert_eq!(
+            metric_outcome(&Sent::not_sent("secret_unavailable")),
+            "secret_unavailable"
+        );
+    }
+}

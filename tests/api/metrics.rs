@@ -115,6 +115,32 @@ both_backends! {
     }
 }
 
+both_backends! {
+    async fn lockouts_and_their_429s_are_counted(app) {
+        let (_, key) = app.merchant_with_secret("Lockout Shop").await;
+        let before = scrape(app).await;
+        let invalid = r#"paywarden_auth_failures_total{reason="missing_or_invalid_key"}"#;
+        let locked = r#"paywarden_auth_failures_total{reason="locked_out"}"#;
+        let refused = r#"paywarden_rate_limited_total{route="/v1/merchant"}"#;
+        let lockouts = "paywarden_auth_lockouts_total";
+        // The default threshold: the tenth failure locks the address out.
+        for i in 0..10 {
+            let status = app.get("/v1/merchant", &format!("sk_test_guess{i}")).await.status();
+            assert!(status == 401 || (i == 9 && status == 429), "attempt {i}: {status}");
+        }
+        // Locked out now, even with a valid key.
+        assert_eq!(app.get("/v1/merchant", &key).await.status(), 429);
+        let after = scrape(app).await;
+        let moved = |series: &str| value(&after, series) - value(&before, series);
+        assert_eq!(moved(invalid) + moved(locked), 11.0, "{after}");
+        assert!(moved(locked) >= 1.0, "{after}");
+        assert_eq!(moved(refused), moved(locked), "{after}");
+        // Process-wide (other tests' gateways share it): at least this one.
+        assert!(moved(lockouts) >= 1.0, "{after}");
+        assert!(!after.contains("127.0.0.1"));
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
