@@ -42,6 +42,7 @@ pub mod pg_connect;
 pub mod pg_fast;
 pub mod ports;
 pub mod reader;
+pub mod redis_buckets;
 pub mod refunds;
 pub mod reveal_allowances;
 mod settings;
