@@ -58,7 +58,13 @@ fn add_headers(response: &mut Response, budget: Option<Budget>) {
 
 /// The refusal: one audit entry per subject and window (the throttle log),
 /// none per request.
-async fn refuse(state: &AppState, req: Request, actor: &Actor, client: std::net::IpAddr, throttled: Throttled) -> Response {
+async fn refuse(
+    state: &AppState,
+    req: Request,
+    actor: &Actor,
+    client: std::net::IpAddr,
+    throttled: Throttled,
+) -> Response {
     if let Some(slot) = req.extensions().get::<Arc<AuditSlot>>() {
         slot.mark_recorded();
     }
@@ -81,7 +87,11 @@ pub async fn limit_authenticated(State(state): State<AppState>, req: Request, ne
         return ApiError::internal("rate limits applied before authentication").into_response();
     };
     let class = class_of(req.method(), req.extensions().get::<MatchedPath>());
-    match state.rate_limits.admit(class, Caller::Key(auth.key()), auth.client_ip()).await {
+    match state
+        .rate_limits
+        .admit(class, Caller::Key(auth.key()), auth.client_ip())
+        .await
+    {
         Ok(budget) => {
             let mut response = next.run(req).await;
             add_headers(&mut response, budget);

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::connectors::Connectors;
-use crate::server::listener::{self, shutdown_signal};
 use crate::server::gateway::SharedRateLimits;
+use crate::server::listener::{self, shutdown_signal};
 use crate::server::{dev, fd_limit, Gateway, GatewayOptions, Settings};
 use crate::services::key_hasher::KeyHasher;
 use crate::services::payments::PaymentPolicy;
@@ -61,7 +61,8 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
     let local = listener.local_addr()?;
     let shared_rate_limits = match &settings.redis {
         Some(redis) => {
-            let buckets = RedisBuckets::new(&redis.url, redis.timeout).context("cannot set up the redis client (redis.url)")?;
+            let buckets =
+                RedisBuckets::new(&redis.url, redis.timeout).context("cannot set up the redis client (redis.url)")?;
             tracing::info!(key_prefix = %redis.key_prefix, timeout_ms = redis.timeout.as_millis() as u64, "rate limits shared by every replica through redis");
             Some(SharedRateLimits {
                 buckets: std::sync::Arc::new(buckets),

@@ -100,7 +100,12 @@ mod tests {
 
     #[test]
     fn a_bucket_gives_its_burst_then_one_token_per_interval() {
-        let g = Quota { burst: 3, per_minute: 60 }.gcra().unwrap();
+        let g = Quota {
+            burst: 3,
+            per_minute: 60,
+        }
+        .gcra()
+        .unwrap();
         assert_eq!(g.interval_us, 1_000_000);
         let mut tat = None;
         let now = 5_000_000;
@@ -125,7 +130,17 @@ mod tests {
 
     #[test]
     fn a_zero_quota_limits_nothing() {
-        assert!(Quota { burst: 0, per_minute: 10 }.gcra().is_none());
-        assert!(Quota { burst: 10, per_minute: 0 }.gcra().is_none());
+        assert!(Quota {
+            burst: 0,
+            per_minute: 10
+        }
+        .gcra()
+        .is_none());
+        assert!(Quota {
+            burst: 10,
+            per_minute: 0
+        }
+        .gcra()
+        .is_none());
     }
 }

@@ -36,7 +36,8 @@ pub struct RateLimitsConfig {
     pub unauthenticated: ClassConfig,
 }
 
-/// One class's quotas; an unset one limits nothing.
+/// One class's quotas. An unset quota keeps its default (see
+/// `RateLimitPolicy::default`); a zero burst or rate turns it off.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClassConfig {
@@ -46,24 +47,13 @@ pub struct ClassConfig {
     pub per_client_ip: Option<Quota>,
 }
 
-impl From<ClassQuotas> for ClassConfig {
-    fn from(q: ClassQuotas) -> Self {
-        Self {
-            per_publishable_key: q.per_publishable_key,
-            per_private_key: q.per_private_key,
-            per_merchant: q.per_merchant,
-            per_client_ip: q.per_client_ip,
-        }
-    }
-}
-
 impl ClassConfig {
-    fn quotas(&self) -> ClassQuotas {
+    fn quotas(&self, default: ClassQuotas) -> ClassQuotas {
         ClassQuotas {
-            per_publishable_key: self.per_publishable_key,
-            per_private_key: self.per_private_key,
-            per_merchant: self.per_merchant,
-            per_client_ip: self.per_client_ip,
+            per_publishable_key: self.per_publishable_key.or(default.per_publishable_key),
+            per_private_key: self.per_private_key.or(default.per_private_key),
+            per_merchant: self.per_merchant.or(default.per_merchant),
+            per_client_ip: self.per_client_ip.or(default.per_client_ip),
         }
     }
 }
@@ -71,21 +61,25 @@ impl ClassConfig {
 impl Default for RateLimitsConfig {
     fn default() -> Self {
         let policy = RateLimitPolicy::default();
-        let off = Quota { burst: 0, per_minute: 0 };
+        let off = Quota {
+            burst: 0,
+            per_minute: 0,
+        };
         Self {
             tokenize_per_publishable_key: policy.tokenize.per_publishable_key.unwrap_or(off),
             tokenize_per_client_ip: policy.tokenize.per_client_ip.unwrap_or(off),
             tokenize_per_private_key: policy.tokenize.per_private_key,
             tokenize_per_merchant: policy.tokenize.per_merchant,
-            read: policy.read.into(),
-            write: policy.write.into(),
-            unauthenticated: policy.unauthenticated.into(),
+            read: ClassConfig::default(),
+            write: ClassConfig::default(),
+            unauthenticated: ClassConfig::default(),
         }
     }
 }
 
 impl RateLimitsConfig {
     pub fn policy(&self) -> RateLimitPolicy {
+        let defaults = RateLimitPolicy::default();
         RateLimitPolicy {
             tokenize: ClassQuotas {
                 per_publishable_key: Some(self.tokenize_per_publishable_key),
@@ -93,9 +87,9 @@ impl RateLimitsConfig {
                 per_merchant: self.tokenize_per_merchant,
                 per_client_ip: Some(self.tokenize_per_client_ip),
             },
-            read: self.read.quotas(),
-            write: self.write.quotas(),
-            unauthenticated: self.unauthenticated.quotas(),
+            read: self.read.quotas(defaults.read),
+            write: self.write.quotas(defaults.write),
+            unauthenticated: self.unauthenticated.quotas(defaults.unauthenticated),
         }
     }
 }
@@ -139,9 +133,12 @@ impl RedisConfig {
     /// `dev`, a TCP URL must name a loopback host.
     pub fn settings(&self, dev: bool) -> Result<Option<RedisSettings>, StartupError> {
         let Some(url) = &self.url else { return Ok(None) };
-        let timeout = parse_duration(&self.timeout).map_err(|e| StartupError::Invalid(format!("redis.timeout: {e}")))?;
+        let timeout =
+            parse_duration(&self.timeout).map_err(|e| StartupError::Invalid(format!("redis.timeout: {e}")))?;
         if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(5) {
-            return Err(StartupError::Invalid("redis.timeout must lie between 1ms and 5s".into()));
+            return Err(StartupError::Invalid(
+                "redis.timeout must lie between 1ms and 5s".into(),
+            ));
         }
         if self.key_prefix.is_empty() || self.key_prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(StartupError::Invalid(
@@ -203,8 +200,14 @@ mod tests {
         let s = redis("redis://127.0.0.1:6379/0").settings(false).unwrap().unwrap();
         assert_eq!(s.timeout, Duration::from_millis(50));
         assert!(redis("redis+unix:///run/redis.sock").settings(false).unwrap().is_some());
-        let remote = redis("redis://:hunter2@cache.internal:6379").settings(false).unwrap_err().to_string();
-        assert!(remote.contains("loopback") && !remote.contains("hunter2") && !remote.contains("cache.internal"), "{remote}");
+        let remote = redis("redis://:hunter2@cache.internal:6379")
+            .settings(false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            remote.contains("loopback") && !remote.contains("hunter2") && !remote.contains("cache.internal"),
+            "{remote}"
+        );
         assert!(redis("http://127.0.0.1").settings(false).is_err());
         let mut slow = redis("redis://127.0.0.1");
         slow.timeout = "10s".into();
@@ -214,5 +217,30 @@ mod tests {
     #[test]
     fn the_default_config_is_the_default_policy() {
         assert_eq!(RateLimitsConfig::default().policy(), RateLimitPolicy::default());
+    }
+
+    #[test]
+    fn a_class_quota_set_keeps_the_others_at_their_defaults_and_zero_turns_one_off() {
+        let config: RateLimitsConfig = toml_config(
+            "[read]\nper_private_key = { burst = 5, per_minute = 60 }\n[unauthenticated]\nper_client_ip = { burst = 0, per_minute = 0 }\n",
+        );
+        let policy = config.policy();
+        let defaults = RateLimitPolicy::default();
+        assert_eq!(
+            policy.read.per_private_key,
+            Some(Quota {
+                burst: 5,
+                per_minute: 60
+            })
+        );
+        assert_eq!(policy.read.per_publishable_key, defaults.read.per_publishable_key);
+        assert_eq!(policy.read.per_client_ip, defaults.read.per_client_ip);
+        assert!(policy.unauthenticated.per_client_ip.and_then(Quota::gcra).is_none());
+        assert_eq!(policy.write, defaults.write);
+    }
+
+    fn toml_config(text: &str) -> RateLimitsConfig {
+        use figment::providers::{Format, Toml};
+        figment::Figment::from(Toml::string(text)).extract().unwrap()
     }
 }

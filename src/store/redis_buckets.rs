@@ -61,15 +61,16 @@ impl RedisBuckets {
     /// that connects on first use and reconnects by itself; each command
     /// and each connection attempt gives up after `timeout`.
     pub fn new(url: &SecretString, timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url.expose_secret())
-            .map_err(|e| StoreError::Unavailable(Fault::new(FaultKind::Unavailable, format!("redis url: {:?}", e.kind()))))?;
+        let client = redis::Client::open(url.expose_secret()).map_err(|e| {
+            StoreError::Unavailable(Fault::new(FaultKind::Unavailable, format!("redis url: {:?}", e.kind())))
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(timeout))
             .set_connection_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| fault(FaultKind::Unavailable, &e))?;
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| fault(FaultKind::Unavailable, &e))?;
         Ok(Self {
             connection,
             script: redis::Script::new(TAKE),

@@ -82,7 +82,10 @@ impl RateLimiter for LocalBuckets {
     fn forget_idle(&self) {
         let now = self.now();
         for shard in &self.shards {
-            shard.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, tat| *tat > now);
+            shard
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|_, tat| *tat > now);
         }
     }
 }

@@ -162,7 +162,9 @@ pub struct Limits {
 
 impl std::fmt::Debug for Limits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Limits").field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("Limits")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -182,7 +184,12 @@ impl Limits {
     /// from the key's, then from the merchant's; a private key's from the
     /// key's and the merchant's; an anonymous one from its address's.
     /// `Ok(None)`: no bucket applies (nothing to report in headers).
-    pub async fn admit(&self, class: RouteClass, caller: Caller<'_>, client: IpAddr) -> Result<Option<Budget>, Throttled> {
+    pub async fn admit(
+        &self,
+        class: RouteClass,
+        caller: Caller<'_>,
+        client: IpAddr,
+    ) -> Result<Option<Budget>, Throttled> {
         let q = self.policy.class(class);
         let ip = || Subject::ClientIp(client_bucket_address(client));
         let merchant = |k: &ApiKey| Subject::Merchant(k.merchant_id.clone(), k.mode);
@@ -201,7 +208,9 @@ impl Limits {
         };
         let mut tightest: Option<Budget> = None;
         for (subject, quota) in buckets.into_iter().flatten() {
-            let Some(gcra) = quota.and_then(Quota::gcra) else { continue };
+            let Some(gcra) = quota.and_then(Quota::gcra) else {
+                continue;
+            };
             let bucket = Bucket { class, subject };
             let decision = self.limiter.take(&bucket, gcra).await;
             if !decision.allowed {

@@ -291,7 +291,13 @@ mod tests {
     async fn keys_name_ids_and_hash_addresses() {
         let (audit, _rx) = AuditSink::channel();
         let store = Arc::new(Flaky::new(false));
-        let shared = SharedBuckets::start(store, "pw-test".into(), Duration::from_millis(50), ClientAddressKey::derive(&pepper()), audit);
+        let shared = SharedBuckets::start(
+            store,
+            "pw-test".into(),
+            Duration::from_millis(50),
+            ClientAddressKey::derive(&pepper()),
+            audit,
+        );
         let ip: IpAddr = "203.0.113.77".parse().unwrap();
         let key = shared.key(&Bucket {
             class: RouteClass::Unauthenticated,
@@ -301,7 +307,11 @@ mod tests {
         assert!(!key.contains("203.0.113.77"), "{key}");
         assert_eq!(key.len(), "pw-test:unauthenticated:client_ip:".len() + 32);
         let other = ClientAddressKey::derive(&SecretBox::new(Box::new([8u8; 32])));
-        assert_ne!(other.hash(ip), ClientAddressKey::derive(&pepper()).hash(ip), "keyed by the pepper");
+        assert_ne!(
+            other.hash(ip),
+            ClientAddressKey::derive(&pepper()).hash(ip),
+            "keyed by the pepper"
+        );
     }
 
     #[tokio::test]
@@ -315,7 +325,12 @@ mod tests {
             ClientAddressKey::derive(&pepper()),
             audit,
         );
-        let gcra = Quota { burst: 2, per_minute: 1 }.gcra().unwrap();
+        let gcra = Quota {
+            burst: 2,
+            per_minute: 1,
+        }
+        .gcra()
+        .unwrap();
         let bucket = Bucket {
             class: RouteClass::Write,
             subject: Subject::ClientIp("192.0.2.1".parse().unwrap()),
@@ -330,9 +345,15 @@ mod tests {
         assert!(rx.try_recv().is_err(), "one entry per outage");
         // The store answers again: the watcher ends the outage.
         store.failing.store(false, Ordering::SeqCst);
-        let restored = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        let restored = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(restored.action, SHARED_RESTORED);
         assert_eq!(shared.health().map(|c| c.ok), Some(true));
-        assert!(shared.take(&bucket, gcra).await.allowed, "the shared bucket is a fresh one");
+        assert!(
+            shared.take(&bucket, gcra).await.allowed,
+            "the shared bucket is a fresh one"
+        );
     }
 }

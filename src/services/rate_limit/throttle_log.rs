@@ -140,4 +140,3 @@ fn summary(w: &Window) -> Option<AuditEvent> {
         event
     })
 }
-

@@ -7,10 +7,10 @@ use std::time::Duration;
 use base64::Engine;
 use paywarden::connectors::{Connector, Connectors};
 use paywarden::secret_files::DevSecrets;
+use paywarden::server::gateway::SharedRateLimits;
 use paywarden::server::listener;
 use paywarden::server::{tls, Gateway, GatewayOptions};
 use paywarden::services::payments::PaymentPolicy;
-use paywarden::server::gateway::SharedRateLimits;
 use paywarden::services::rate_limit::RateLimitPolicy;
 use paywarden::store::Store;
 use paywarden::vault::Vault;
@@ -50,7 +50,11 @@ impl TestApp {
 
     /// A replica whose buckets are `shared` (Redis) with every replica
     /// given the same store and prefix.
-    pub async fn spawn_replica_with_shared_limits(&self, rate_limits: RateLimitPolicy, shared: SharedRateLimits) -> Replica {
+    pub async fn spawn_replica_with_shared_limits(
+        &self,
+        rate_limits: RateLimitPolicy,
+        shared: SharedRateLimits,
+    ) -> Replica {
         self.start_replica(Arc::new(self.vault()), Connectors::builtin(), rate_limits, Some(shared))
             .await
     }
