@@ -207,3 +207,52 @@ both_backends! {
         replica.stop().await;
     }
 }
+
+/// The Lua GCRA in Redis decides as the Rust one does (the same quota, the
+/// same sequence of takes), and its keys expire once the bucket is full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_bucket_decides_as_the_local_one() {
+    use paywarden::store::ports::RateBuckets;
+    use paywarden::store::redis_buckets::RedisBuckets;
+    use secrecy::SecretString;
+
+    let redis = RedisBuckets::new(
+        &SecretString::from(SHARED_REDIS_URL.to_owned()),
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    let key = format!("{}:probe", unique_prefix());
+    let gcra = Quota {
+        burst: 3,
+        per_minute: 60,
+    }
+    .gcra()
+    .unwrap();
+    let mut tat = None;
+    for i in 0..5 {
+        let shared = redis.take(&key, gcra).await.unwrap();
+        let (local, next) = gcra.decide(tat, 0);
+        tat = next.or(tat);
+        assert_eq!(
+            (shared.allowed, shared.remaining, shared.limit),
+            (local.allowed, local.remaining, local.limit),
+            "take {i}"
+        );
+        if !shared.allowed {
+            // Within the few milliseconds the takes lasted.
+            assert!(
+                shared.retry_after <= local.retry_after
+                    && shared.retry_after + Duration::from_millis(200) > local.retry_after
+            );
+        }
+    }
+    redis.ping().await.unwrap();
+    // The key lives no longer than the bucket takes to refill (3 s here).
+    let mut con = redis::Client::open(SHARED_REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut con).await.unwrap();
+    assert!((1..=3000).contains(&ttl), "{ttl}");
+}
