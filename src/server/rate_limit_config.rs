@@ -164,7 +164,15 @@ fn check_transport(url: &str, dev: bool) -> Result<(), StartupError> {
             let loopback = match parsed.host() {
                 Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
                 Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                // `redis:` is not a special scheme: an IP address comes
+                // back as an opaque host name.
+                Some(url::Host::Domain(d)) => {
+                    d.eq_ignore_ascii_case("localhost")
+                        || d.trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                }
                 None => false,
             };
             if loopback || dev {
@@ -200,6 +208,21 @@ mod tests {
         let s = redis("redis://127.0.0.1:6379/0").settings(false).unwrap().unwrap();
         assert_eq!(s.timeout, Duration::from_millis(50));
         assert!(redis("redis+unix:///run/redis.sock").settings(false).unwrap().is_some());
+        for local in [
+            "redis://localhost:6379",
+            "redis://[::1]:6379",
+            "redis://:pw@127.0.0.2/1",
+        ] {
+            assert!(redis(local).settings(false).is_ok(), "{local}");
+        }
+        for remote in [
+            "redis://10.0.0.5:6379",
+            "redis://[2001:db8::1]:6379",
+            "redis://127.0.0.1.evil.example",
+        ] {
+            assert!(redis(remote).settings(false).is_err(), "{remote}");
+            assert!(redis(remote).settings(true).is_ok(), "--dev allows {remote}");
+        }
         let remote = redis("redis://:hunter2@cache.internal:6379")
             .settings(false)
             .unwrap_err()
