@@ -19,10 +19,11 @@ fn header(r: &reqwest::Response, name: &str) -> Option<u64> {
 }
 
 /// Reads limited to `burst` per secret or restricted key (then one a
-/// minute); nothing else limited.
+/// minute), tokenization as by default; nothing else limited.
 fn private_reads(burst: u32) -> RateLimitPolicy {
     let mut policy = RateLimitPolicy::unlimited();
     policy.read.per_private_key = Some(Quota { burst, per_minute: 1 });
+    policy.tokenize = RateLimitPolicy::default().tokenize;
     policy
 }
 
@@ -72,6 +73,21 @@ both_backends! {
             assert_throttled(replica.get("/v1/merchant", &sk).await).await;
             // Another merchant's key has a bucket of its own.
             assert_eq!(replica.get("/v1/merchant", &other).await.status(), 200);
+        }
+        // What Redis holds: ids and hashed addresses, never a key's secret
+        // or a client address in clear.
+        let m = app.merchant("Key names").await;
+        let pk = app.key(&m, KeyKind::Publishable, &[]).await;
+        let card = json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034}});
+        assert_eq!(a.post("/v1/tokens", pk.secret.expose(), &card).await.status(), 200);
+        let mut con = redis::Client::open(SHARED_REDIS_URL).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut con).await.unwrap();
+        assert!(keys.iter().any(|k| k.starts_with(&format!("{prefix}:read:private_key:key_"))), "{keys:?}");
+        let ip_keys: Vec<_> = keys.iter().filter(|k| k.contains(":tokenize:client_ip:")).collect();
+        assert_eq!(ip_keys.len(), 1, "{keys:?}");
+        assert!(keys.iter().any(|k| k.ends_with(&format!(":tokenize:publishable_key:{}", pk.key.id))), "{keys:?}");
+        for k in &keys {
+            assert!(!k.contains("127.0.0.1") && !k.contains(&sk) && !k.contains(pk.secret.expose()) && !k.contains("_test_"), "{k}");
         }
         // No Redis: each replica has its own budget of six for the same key.
         let mut c = app.spawn_replica_with_rate_limits(private_reads(6)).await;
