@@ -159,6 +159,32 @@ both_backends! {
         b.stop().await;
     }
 
+    async fn a_redis_that_does_not_answer_in_time_is_an_outage_too(app) {
+        let redis = PrivateRedis::start().await;
+        let (_, sk) = app.merchant_with_secret("Slow redis").await;
+        let mut a = app.spawn_replica_with_shared_limits(private_reads(3), shared_limits(&redis.url(), &unique_prefix())).await;
+        wait_for_readiness(&a, 200).await;
+        assert_eq!(a.get("/v1/merchant", &sk).await.status(), 200);
+        redis.pause(true);
+        // Each answer comes within the timeout's reach, not Redis's: the
+        // first waits 50 ms, the rest not at all; still limited (a fresh
+        // local bucket of three).
+        let started = std::time::Instant::now();
+        for i in 0..3 {
+            assert_eq!(a.get("/v1/merchant", &sk).await.status(), 200, "request {i}");
+        }
+        assert_throttled(a.get("/v1/merchant", &sk).await).await;
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        let down = wait_for_readiness(&a, 503).await;
+        assert_eq!(down["checks"]["redis"]["ok"], false, "{down}");
+        redis.pause(false);
+        wait_for_readiness(&a, 200).await;
+        let records = app.wait_for_audit(|r| r.iter().any(|e| e.event.action == "rate_limit.shared_restored")).await;
+        let outages = records.iter().filter(|e| e.event.action == "rate_limit.shared_unavailable").count();
+        assert_eq!(outages, 1);
+        a.stop().await;
+    }
+
     async fn the_defaults_limit_publishable_keys_and_anonymous_clients_and_headers_count_down(app) {
         let m = app.merchant("Defaults").await;
         let sk = app.key(&m, KeyKind::Secret, &[]).await;

@@ -87,9 +87,20 @@ impl PrivateRedis {
         panic!("redis-server did not listen on port {}", self.port);
     }
 
+    /// Stops (`true`) or continues the server process: a server that takes
+    /// connections and commands but answers none (a slow Redis).
+    pub fn pause(&self, paused: bool) {
+        let pid = self.child.as_ref().expect("redis-server running").id().to_string();
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+
     /// Kills the server (an outage).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A paused server must be continued to die of SIGKILL promptly
+            // (SIGKILL works on a stopped process too; CONT is harmless).
+            let _ = Command::new("kill").args(["-CONT", &child.id().to_string()]).status();
             let _ = child.kill();
             let _ = child.wait();
         }
