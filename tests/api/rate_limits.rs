@@ -298,3 +298,56 @@ async fn the_redis_bucket_decides_as_the_local_one() {
     let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut con).await.unwrap();
     assert!((1..=3000).contains(&ttl), "{ttl}");
 }
+
+/// `serve` with `redis.url`: the buckets are in Redis under the configured
+/// prefix, and `/readyz` checks Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_redis_url_shares_its_buckets_in_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix();
+    let server = crate::process::Server::start(
+        dir.path(),
+        &["--dev"],
+        &[
+            ("PAYWARDEN_REDIS__URL", SHARED_REDIS_URL),
+            ("PAYWARDEN_REDIS__KEY_PREFIX", &prefix),
+        ],
+    );
+    let client = server.dev_client();
+    server.wait_ready(&client, "https").await;
+    let pk = server.banner_value("Test publishable key:");
+    let ready: Value = client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"]["redis"]["ok"], true, "{ready}");
+    let card = json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034}});
+    let r = client
+        .post(server.url("/v1/tokens"))
+        .bearer_auth(&pk)
+        .json(&card)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "ratelimit-limit"), Some(30));
+    let mut con = redis::Client::open(SHARED_REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.len(),
+        2,
+        "the address's and the key's tokenization buckets: {keys:?}"
+    );
+}
