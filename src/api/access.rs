@@ -1,6 +1,6 @@
 //! Who may call which `/v1` route: one table ([`RULES`]) and the middleware
-//! that applies it ([`authorize`]), between authentication and the
-//! idempotency layer.
+//! that applies it ([`authorize`]), at the end of authentication and so
+//! before the idempotency layer.
 //!
 //! Deciding here, before the idempotency layer, means a refusal (wrong key
 //! kind, missing permission) is never stored and reserves no
@@ -14,14 +14,12 @@
 //! The table fails closed: a `/v1` route without a rule is refused with 500,
 //! and a test checks that every route of the OpenAPI document has one.
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::MatchedPath;
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
+use crate::domain::api_key::{ApiKey, KeyKind};
 use crate::domain::permission::Permission;
 
-use super::auth::Authenticated;
 use super::error::ApiError;
 
 /// What a route demands of the calling key.
@@ -169,27 +167,58 @@ pub fn rule(method: &Method, route: &str) -> Option<Access> {
         .map(|(_, _, access)| *access)
 }
 
-/// Whether `auth` may call a route demanding `access`; the refusal otherwise.
-pub fn check(auth: &Authenticated, access: Access) -> Result<(), ApiError> {
+/// Whether `key` may call a route demanding `access`; the refusal otherwise.
+pub fn check(key: &ApiKey, access: Access) -> Result<(), ApiError> {
     match access {
-        Access::PrivateKey => auth.require_private_key().map(drop),
-        Access::SecretKey => auth.require_secret_key().map(drop),
-        Access::Permission(p) => auth.require(p).map(drop),
-        Access::PrivatePermission(p) => auth.require_private_key()?.require(p).map(drop),
+        Access::PrivateKey => require_private_key(key),
+        Access::SecretKey => require_secret_key(key),
+        Access::Permission(p) => require(key, p),
+        Access::PrivatePermission(p) => require_private_key(key).and_then(|()| require(key, p)),
     }
 }
 
-/// Applies [`RULES`] to an authenticated request.
-pub async fn authorize(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
-    let (Some(auth), Some(route)) = (req.extensions().get::<Authenticated>(), route) else {
-        return ApiError::internal("authorization outside an authenticated route").into_response();
-    };
-    let Some(access) = rule(req.method(), route) else {
-        return ApiError::internal(format!("no access rule for {} {route}", req.method())).into_response();
-    };
-    match check(auth, access) {
-        Ok(()) => next.run(req).await,
-        Err(refusal) => refusal.into_response(),
+/// Ok if `key` grants `wanted`.
+pub fn require(key: &ApiKey, wanted: Permission) -> Result<(), ApiError> {
+    if key.grants(wanted) {
+        Ok(())
+    } else {
+        Err(ApiError::permission_denied(wanted))
     }
+}
+
+/// Ok for secret and restricted keys; publishable keys are refused (they
+/// are public by design and may only create card tokens).
+pub fn require_private_key(key: &ApiKey) -> Result<(), ApiError> {
+    if key.kind == KeyKind::Publishable {
+        Err(ApiError::forbidden(
+            "publishable_key_not_allowed",
+            "Publishable keys may only create card tokens",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Ok only for secret keys (account-level changes).
+pub fn require_secret_key(key: &ApiKey) -> Result<(), ApiError> {
+    if key.kind == KeyKind::Secret {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "secret_key_required",
+            "This request requires a secret key",
+        ))
+    }
+}
+
+/// Applies [`RULES`] to a request of `method` on the route template `route`
+/// by `key` (called by authentication, once the caller is known).
+pub fn authorize(key: &ApiKey, method: &Method, route: Option<&MatchedPath>) -> Result<(), ApiError> {
+    let Some(route) = route.map(MatchedPath::as_str) else {
+        return Err(ApiError::internal("authorization outside a matched route"));
+    };
+    let Some(access) = rule(method, route) else {
+        return Err(ApiError::internal(format!("no access rule for {method} {route}")));
+    };
+    check(key, access)
 }

@@ -14,7 +14,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::api_key::ApiKey;
-use crate::domain::api_key::KeyKind;
 use crate::domain::ids::MerchantId;
 use crate::domain::merchant::Merchant;
 use crate::domain::permission::Permission;
@@ -22,8 +21,10 @@ use crate::domain::tenant::Tenant;
 use crate::services::actor::{Actor, RequestMeta};
 use crate::services::auth::{AuthRejection, Credential};
 
+use super::access;
 use super::context::{describe_route, AuditSlot};
 use super::error::ApiError;
+use super::rate_limit;
 use super::AppState;
 
 /// The verified caller of this request.
@@ -64,36 +65,18 @@ impl Authenticated {
 
     /// Ok only if the key holds `wanted`; otherwise a 403 naming it.
     pub fn require(&self, wanted: Permission) -> Result<&Self, ApiError> {
-        if self.key.grants(wanted) {
-            Ok(self)
-        } else {
-            Err(ApiError::permission_denied(wanted))
-        }
+        access::require(&self.key, wanted).map(|()| self)
     }
 
     /// Ok for secret and restricted keys; publishable keys are refused (they
     /// are public by design and may only create card tokens).
     pub fn require_private_key(&self) -> Result<&Self, ApiError> {
-        if self.key.kind == KeyKind::Publishable {
-            Err(ApiError::forbidden(
-                "publishable_key_not_allowed",
-                "Publishable keys may only create card tokens",
-            ))
-        } else {
-            Ok(self)
-        }
+        access::require_private_key(&self.key).map(|()| self)
     }
 
     /// Ok only for secret keys (account-level changes).
     pub fn require_secret_key(&self) -> Result<&Self, ApiError> {
-        if self.key.kind == KeyKind::Secret {
-            Ok(self)
-        } else {
-            Err(ApiError::forbidden(
-                "secret_key_required",
-                "This request requires a secret key",
-            ))
-        }
+        access::require_secret_key(&self.key).map(|()| self)
     }
 
     /// The audit identity for services acting on this caller's behalf.
@@ -162,13 +145,42 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             if let Some(slot) = &slot {
                 slot.attribute(&caller.key.merchant_id, caller.key.mode, &caller.key.id);
             }
-            req.extensions_mut().insert(Authenticated {
+            let authenticated = Authenticated {
                 tenant: Tenant::new(caller.key.merchant_id.clone(), caller.key.mode),
                 key: Arc::new(caller.key),
                 merchant: Arc::new(caller.merchant),
                 meta,
-            });
-            next.run(req).await
+            };
+            // The key's rate-limit buckets, before the access check (a
+            // request the key may not make still counts), and who may call
+            // this route, decided before the idempotency layer (a refusal is
+            // never stored, a throttled request reserves no key); no layers
+            // of their own, which would cost every request a boxed future
+            // and a clone of the router.
+            let class = rate_limit::class_of(req.method(), req.extensions().get::<MatchedPath>());
+            let budget = match rate_limit::admit_key(
+                &state,
+                class,
+                &authenticated,
+                slot.as_deref(),
+                &authenticated.meta.route,
+            )
+            .await
+            {
+                Ok(budget) => budget,
+                Err(throttled) => return throttled,
+            };
+            if let Err(refusal) =
+                access::authorize(&authenticated.key, req.method(), req.extensions().get::<MatchedPath>())
+            {
+                let mut response = refusal.into_response();
+                rate_limit::add_headers(&mut response, budget);
+                return response;
+            }
+            req.extensions_mut().insert(authenticated);
+            let mut response = next.run(req).await;
+            rate_limit::add_headers(&mut response, budget);
+            response
         }
         Err(rejection) => {
             // The authenticator audited the failure (in its transaction, or via the writer).

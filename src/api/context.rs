@@ -17,6 +17,7 @@ use crate::services::actor::RequestMeta;
 use crate::services::audit_writer::API_REQUEST;
 
 use super::client_address::{client_ip, ForwardedForError};
+use super::drain;
 use super::error::{ApiError, ErrorSummary};
 use super::request_id;
 use super::AppState;
@@ -94,7 +95,10 @@ static SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     ),
 ];
 
-pub async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn request_context(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // What the handler leaves of the body is read once the answer is ready,
+    // so that an early refusal reaches the client as an answer (`drain`).
+    let (mut req, unread) = drain::track(req);
     let request_id = RequestId::generate()
         .map(|id| id.to_string())
         .unwrap_or_else(|_| "req_unavailable".into());
@@ -147,6 +151,7 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
         let summary = response.extensions().get::<ErrorSummary>().cloned();
         audit_request(&state, &meta, &slot, response.status(), summary).await;
     }
+    drain::finish(unread, state.body_limit).await;
     response
 }
 

@@ -24,54 +24,75 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap};
+#[cfg(test)]
 use axum::middleware::Next;
+#[cfg(test)]
 use axum::response::Response;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::oneshot;
 
-use super::AppState;
-
 /// How long the rest of an unread body may take to arrive.
 pub const DRAIN_TIME: Duration = Duration::from_secs(5);
 
-/// The middleware: [`drain_with_limit`] with the configured body limit.
-pub async fn drain_unread_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    drain_with_limit(state.body_limit, req, next).await
-}
+/// A request body being watched for what its handler leaves unread
+/// ([`track`]), to be drained by [`finish`] once the answer is ready.
+pub struct Unread(Option<oneshot::Receiver<Leftover>>);
 
-/// Runs the request and then reads (and discards) what the handler left of
-/// its body, within `limit` bytes in all and [`DRAIN_TIME`].
-pub async fn drain_with_limit(limit: usize, req: Request, next: Next) -> Response {
-    drain_within(limit, DRAIN_TIME, req, next).await
-}
-
-async fn drain_within(limit: usize, time: Duration, req: Request, next: Next) -> Response {
+/// Wraps the body of `req` so that whatever the handler leaves of it comes
+/// back to [`finish`]. A request without a body, or one whose client waits
+/// for `100-continue`, is left as it is.
+pub fn track(req: Request) -> (Request, Unread) {
     if req.body().is_end_stream() || waits_for_continue(req.headers()) {
-        return next.run(req).await;
+        return (req, Unread(None));
     }
     let (parts, body) = req.into_parts();
-    let (tx, mut rx) = oneshot::channel();
-    let response = next
-        .run(Request::from_parts(parts, Body::new(Tracked::new(body, tx))))
-        .await;
+    let (tx, rx) = oneshot::channel();
+    (
+        Request::from_parts(parts, Body::new(Tracked::new(body, tx))),
+        Unread(Some(rx)),
+    )
+}
+
+/// Reads (and discards) what the handler left of the body [`track`]ed,
+/// within `limit` bytes in all and [`DRAIN_TIME`].
+pub async fn finish(unread: Unread, limit: usize) {
+    finish_within(unread, limit, DRAIN_TIME).await;
+}
+
+async fn finish_within(unread: Unread, limit: usize, time: Duration) {
     // Sent when the handler dropped a body it had not read to its end.
-    let Ok(Leftover { mut body, read }) = rx.try_recv() else {
-        return response;
+    let Some(Ok(Leftover { mut body, read })) = unread.0.map(|mut rx| rx.try_recv()) else {
+        return;
     };
     let budget = limit.saturating_sub(read);
     let announced_larger = body.size_hint().lower() > u64::try_from(budget).unwrap_or(u64::MAX);
     if !announced_larger {
         if let Ok(Ok(())) = tokio::time::timeout(time, discard(&mut body, budget)).await {
-            return response;
+            return;
         }
     }
     tracing::debug!(read, "request body left unread: larger than the body limit or too slow");
     // Dropped unread: hyper resets the HTTP/2 stream with NO_ERROR once the
     // answer has been sent (it holds the stream until then).
     drop(body);
+}
+
+/// [`track`] and [`finish`] around the rest of the stack, as a middleware
+/// (the router does both inside its request context instead, which saves a
+/// layer on every request).
+#[cfg(test)]
+async fn drain_within(limit: usize, time: Duration, req: Request, next: Next) -> Response {
+    let (req, unread) = track(req);
+    let response = next.run(req).await;
+    finish_within(unread, limit, time).await;
     response
+}
+
+#[cfg(test)]
+async fn drain_with_limit(limit: usize, req: Request, next: Next) -> Response {
+    drain_within(limit, DRAIN_TIME, req, next).await
 }
 
 fn waits_for_continue(headers: &HeaderMap) -> bool {

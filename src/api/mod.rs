@@ -1,13 +1,13 @@
 //! The HTTP API: `router(state)` builds every route with its middleware.
 //!
 //! Request path: `request_context` (request id, client address, security
-//! headers, audit entry) → routing → `auth::authenticate` (on `/v1`) →
-//! `rate_limit::limit_authenticated` (the key's buckets; public pages:
-//! `rate_limit::limit_anonymous`) →
-//! `access::authorize` (the route's key kind and permission) →
+//! headers, audit entry) → routing → `auth::authenticate` (on `/v1`; it
+//! ends with the key's rate-limit buckets, `rate_limit::admit_key`, and
+//! `access::authorize`, the route's key kind and permission; the public
+//! pages have `rate_limit::limit_anonymous`) →
 //! `idempotency::idempotency` (POSTs with `Idempotency-Key`) → handler →
-//! service. Every error leaves as an `ApiError`. On the way out,
-//! `drain::drain_unread_body` reads what the handler left of the body.
+//! service. Every error leaves as an `ApiError`. On the way out, the request
+//! context reads what the handler left of the body (`drain`).
 
 pub mod access;
 pub mod auth;
@@ -125,8 +125,6 @@ pub fn router(state: AppState) -> Router {
         // merchant's key lineage) runs only for authorized requests, so a
         // refusal is never stored and reserves no key.
         .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
-        .route_layer(axum::middleware::from_fn(access::authorize))
-        .route_layer(from_fn_with_state(state.clone(), rate_limit::limit_authenticated))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     // Unauthenticated pages and assets: limited per client address.
     let public = Router::new()
@@ -148,9 +146,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.clone(), context::request_context))
-        // Outside the request context: the body is drained after the
-        // request's audit entry is queued, just before the answer leaves.
-        .layer(from_fn_with_state(state.clone(), drain::drain_unread_body))
         .layer(axum::Extension(BodyLimit(body_limit)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {

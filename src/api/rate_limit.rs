@@ -5,10 +5,11 @@
 //! `429 rate_limited` with `Retry-After`, audited once per subject and
 //! window by the throttle log instead of once per request.
 //!
-//! Two layers: [`limit_authenticated`] on `/v1`, after authentication (the
-//! key is known) and before the route's access check (so requests a key may
-//! not even make count too); [`limit_anonymous`] on the public pages and
-//! assets. `/healthz` and `/readyz` are never limited.
+//! On `/v1`, [`admit_key`] is called by authentication once the key is
+//! known and before the route's access check (so requests a key may not
+//! even make count too), without a layer of its own; [`limit_anonymous`] is
+//! the layer of the public pages and assets. `/healthz` and `/readyz` are
+//! never limited.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,7 @@ static REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 static RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 /// The class of an authenticated `/v1` request.
-fn class_of(method: &Method, route: Option<&MatchedPath>) -> RouteClass {
+pub fn class_of(method: &Method, route: Option<&MatchedPath>) -> RouteClass {
     match (method, route.map(MatchedPath::as_str)) {
         (&Method::POST, Some("/v1/tokens")) => RouteClass::Tokenize,
         (&Method::GET | &Method::HEAD, _) => RouteClass::Read,
@@ -44,7 +45,8 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-fn add_headers(response: &mut Response, budget: Option<Budget>) {
+/// The remaining budget of the tightest bucket, if one applied.
+pub fn add_headers(response: &mut Response, budget: Option<Budget>) {
     let Some(b) = budget else { return };
     let headers = response.headers_mut();
     for (name, value) in [
@@ -60,17 +62,16 @@ fn add_headers(response: &mut Response, budget: Option<Budget>) {
 /// none per request.
 async fn refuse(
     state: &AppState,
-    req: Request,
+    slot: Option<&AuditSlot>,
+    route: &str,
     actor: &Actor,
     client: std::net::IpAddr,
     throttled: Throttled,
 ) -> Response {
-    if let Some(slot) = req.extensions().get::<Arc<AuditSlot>>() {
+    if let Some(slot) = slot {
         slot.mark_recorded();
     }
-    let route = describe_route(req.method(), req.extensions().get::<MatchedPath>());
-    drop(req);
-    state.throttles.note(actor, client, &route, &throttled).await;
+    state.throttles.note(actor, client, route, &throttled).await;
     let message = match throttled.class {
         RouteClass::Tokenize => "Too many cards tokenized with this key or from this address; try again later",
         _ => "Too many requests with this key or from this address; try again later",
@@ -80,24 +81,23 @@ async fn refuse(
     response
 }
 
-/// `/v1`: the caller's key, merchant and (publishable keys) address buckets
-/// of the route's class.
-pub async fn limit_authenticated(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(auth) = req.extensions().get::<Authenticated>().cloned() else {
-        return ApiError::internal("rate limits applied before authentication").into_response();
-    };
-    let class = class_of(req.method(), req.extensions().get::<MatchedPath>());
+/// `/v1`: takes from the caller's key, merchant and (publishable keys)
+/// address buckets of the route's `class`; `Err` is the 429 to answer.
+/// `route` is the matched route (`METHOD /v1/…`) for the audit entry.
+pub async fn admit_key(
+    state: &AppState,
+    class: RouteClass,
+    auth: &Authenticated,
+    slot: Option<&AuditSlot>,
+    route: &str,
+) -> Result<Option<Budget>, Response> {
     match state
         .rate_limits
         .admit(class, Caller::Key(auth.key()), auth.client_ip())
         .await
     {
-        Ok(budget) => {
-            let mut response = next.run(req).await;
-            add_headers(&mut response, budget);
-            response
-        }
-        Err(throttled) => refuse(&state, req, &auth.actor(), auth.client_ip(), throttled).await,
+        Ok(budget) => Ok(budget),
+        Err(throttled) => Err(refuse(state, slot, route, &auth.actor(), auth.client_ip(), throttled).await),
     }
 }
 
@@ -119,7 +119,18 @@ pub async fn limit_anonymous(State(state): State<AppState>, req: Request, next: 
         }
         Err(throttled) => {
             meta.route = describe_route(req.method(), req.extensions().get::<MatchedPath>());
-            refuse(&state, req, &Actor::Anonymous { meta }, client, throttled).await
+            let slot = req.extensions().get::<Arc<AuditSlot>>().cloned();
+            drop(req);
+            let route = meta.route.clone();
+            refuse(
+                &state,
+                slot.as_deref(),
+                &route,
+                &Actor::Anonymous { meta },
+                client,
+                throttled,
+            )
+            .await
         }
     }
 }

@@ -369,6 +369,23 @@ fn build(new: NewKey, now: Timestamp, expires_at: Option<Timestamp>) -> Result<(
     Ok((key, secret))
 }
 
+#[cfg(test)]
+impl NewKey {
+    /// A secret key of `merchant` in `mode`, with no permissions,
+    /// restrictions or lifetime of its own (tests' fixtures).
+    pub(crate) fn for_tests(merchant: &MerchantId, mode: Mode) -> Self {
+        Self {
+            merchant: merchant.clone(),
+            kind: KeyKind::Secret,
+            mode,
+            permissions: Vec::new(),
+            restrictions: KeyRestrictions::default(),
+            expires_in: None,
+            description: Some("service test".into()),
+        }
+    }
+}
+
 /// The use cases against the in-memory double of the storage ports.
 #[cfg(test)]
 mod tests {
@@ -390,15 +407,7 @@ mod tests {
     }
 
     fn new_key(merchant: &MerchantId, mode: Mode) -> NewKey {
-        NewKey {
-            merchant: merchant.clone(),
-            kind: KeyKind::Secret,
-            mode,
-            permissions: Vec::new(),
-            restrictions: KeyRestrictions::default(),
-            expires_in: None,
-            description: Some("service test".into()),
-        }
+        NewKey::for_tests(merchant, mode)
     }
 
     async fn merchant(store: &MemoryStore) -> MerchantId {

@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use crate::domain::audit::{AuditEvent, Outcome};
-use crate::store::group_commit::WriteJob;
-use crate::store::{self, Store, StoreError};
+use crate::store::unit_of_work::UnitOfWork;
+use crate::store::{ApiKeyStore, Commit, StoreError};
 
 /// Largest number of entries appended in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -61,6 +61,13 @@ impl AuditSink {
             tracing::error!(action = %lost.0.action, "audit entry queued after the audit writer stopped");
         }
     }
+
+    /// A sink whose entries the test receives instead of a writer.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> (Self, mpsc::Receiver<AuditEvent>) {
+        let (queue, entries) = mpsc::channel(QUEUE_CAPACITY);
+        (Self { queue }, entries)
+    }
 }
 
 /// Owns the writer task; `shutdown` drains the queue and waits for it.
@@ -75,7 +82,9 @@ pub struct AuditWriter {
 }
 
 impl AuditWriter {
-    pub fn spawn(store: Store) -> (AuditSink, AuditWriter) {
+    /// Starts the writer on `store` (the gateway's:
+    /// [`Store`](crate::store::Store)).
+    pub fn spawn<S: ApiKeyStore + Commit + 'static>(store: S) -> (AuditSink, AuditWriter) {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let stop = Arc::new(Notify::new());
         let writing = Arc::new(AtomicUsize::new(0));
@@ -111,7 +120,12 @@ impl AuditWriter {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<AuditEvent>, stop: Arc<Notify>, writing: Arc<AtomicUsize>) {
+async fn run<S: ApiKeyStore + Commit>(
+    store: S,
+    mut rx: mpsc::Receiver<AuditEvent>,
+    stop: Arc<Notify>,
+    writing: Arc<AtomicUsize>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let first = tokio::select! {
@@ -149,7 +163,7 @@ fn take_queued(rx: &mut mpsc::Receiver<AuditEvent>, batch: &mut Vec<AuditEvent>)
 
 /// Retries until the batch is written: entries are never dropped. Each failure
 /// is logged; the queue fills and back-pressure reaches the callers meanwhile.
-async fn write_with_retry(store: &Store, batch: &[AuditEvent]) {
+async fn write_with_retry<S: ApiKeyStore + Commit>(store: &S, batch: &[AuditEvent]) {
     let mut delay = Duration::from_millis(50);
     loop {
         match write_batch(store, batch).await {
@@ -163,7 +177,7 @@ async fn write_with_retry(store: &Store, batch: &[AuditEvent]) {
     }
 }
 
-async fn write_batch(store: &Store, batch: &[AuditEvent]) -> Result<(), StoreError> {
+async fn write_batch<S: ApiKeyStore + Commit>(store: &S, batch: &[AuditEvent]) -> Result<(), StoreError> {
     let mut last_used: HashMap<&str, i64> = HashMap::new();
     for e in batch {
         if let (Some(key), Outcome::Success) = (e.key_id.as_deref(), e.outcome) {
@@ -173,9 +187,75 @@ async fn write_batch(store: &Store, batch: &[AuditEvent]) -> Result<(), StoreErr
     }
     // Through the group commit: on SQLite its thread writes inline, and the
     // batch shares a commit with the state changes queued alongside it.
-    let ops = last_used
-        .into_iter()
-        .map(|(key, at)| store::api_keys::touch_last_used_op(key, at))
-        .collect();
-    store.group_commit().run(WriteJob::new(ops, batch.to_vec())).await
+    let mut work = UnitOfWork::new();
+    for (key, at) in last_used {
+        store.touch_key_last_used(&mut work, key, at);
+    }
+    for event in batch {
+        work.audit(event.clone());
+    }
+    store.commit(work).await
+}
+
+/// The writer against the in-memory double of the storage ports.
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretBox;
+
+    use super::*;
+    use crate::domain::api_key::Mode;
+    use crate::domain::merchant::MerchantName;
+    use crate::domain::time::Timestamp;
+    use crate::services::actor::Actor;
+    use crate::services::api_keys::{self, KeyPolicy, KeyScope, NewKey};
+    use crate::services::key_hasher::KeyHasher;
+    use crate::store::memory::MemoryStore;
+    use crate::store::ports::AuditStore;
+
+    /// Entries are written in the order queued, all of them by the time
+    /// the writer is shut down, and the key's last use moves to its latest
+    /// successful request (a denied one does not count).
+    #[tokio::test]
+    async fn queued_entries_are_written_in_order_and_move_the_keys_last_use() {
+        let store = MemoryStore::new();
+        let operator = Actor::Operator {
+            command: "audit test".into(),
+        };
+        let merchant = crate::services::merchants::create(&store, &operator, MerchantName::parse("Audited").unwrap())
+            .await
+            .unwrap();
+        let hasher = KeyHasher::new(SecretBox::new(Box::new([3u8; 32])));
+        let key = api_keys::issue(
+            &store,
+            &hasher,
+            &KeyPolicy::default(),
+            &operator,
+            NewKey::for_tests(&merchant.id, Mode::Test),
+        )
+        .await
+        .unwrap()
+        .key;
+        let before = store.audit_head().await.unwrap().0;
+
+        let (sink, writer) = AuditWriter::spawn(store.clone());
+        let entry = |outcome, ms| {
+            let mut event = AuditEvent::new(API_REQUEST, outcome);
+            event.key_id = Some(key.id.to_string());
+            event.at = Timestamp::from_millis(ms);
+            event
+        };
+        let t0 = 1_700_000_000_000;
+        sink.record(entry(Outcome::Success, t0 + 20)).await;
+        sink.record(entry(Outcome::Success, t0 + 10)).await;
+        sink.record(entry(Outcome::Denied, t0 + 30)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        assert_eq!(writer.shutdown(deadline).await, 0, "nothing abandoned");
+
+        let written = store.audit_page(before, 10).await.unwrap();
+        let at: Vec<i64> = written.iter().map(|r| r.event.at.as_millis()).collect();
+        assert_eq!(at, [t0 + 20, t0 + 10, t0 + 30]);
+        assert!(written.iter().all(|r| r.event.action == API_REQUEST));
+        let read = api_keys::get(&store, KeyScope::Operator, &key.id).await.unwrap();
+        assert_eq!(read.last_used_at.map(Timestamp::as_millis), Some(t0 + 20));
+    }
 }

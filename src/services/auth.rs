@@ -35,7 +35,7 @@ use crate::domain::merchant::Merchant;
 use crate::domain::restrictions::canonical;
 use crate::domain::time::Timestamp;
 use crate::store::unit_of_work::UnitOfWork;
-use crate::store::{self, Store};
+use crate::store::{AuthStore, Commit, LockoutStore, Store};
 
 use self::cache::{AuthCache, ReadStart, Verified};
 use super::actor::{Actor, RequestMeta};
@@ -126,9 +126,13 @@ pub struct Caller {
     pub merchant: Merchant,
 }
 
+/// Authenticates requests against `S`'s keys and lockouts; the gateway's
+/// is over the SQL backend (the default), the unit tests' over the
+/// in-memory double. Statically dispatched: the per-request lookup is the
+/// backend's own, as if called directly.
 #[derive(Clone)]
-pub struct Authenticator {
-    store: Store,
+pub struct Authenticator<S = Store> {
+    store: S,
     /// Keys verified a moment ago; emptied by every change of authentication
     /// state committed through `store` (or a clone of it).
     cache: Arc<AuthCache>,
@@ -137,8 +141,8 @@ pub struct Authenticator {
     audit: AuditSink,
 }
 
-impl Authenticator {
-    pub fn new(store: Store, hasher: Arc<KeyHasher>, policy: LockoutPolicy, audit: AuditSink) -> Self {
+impl<S: AuthStore + LockoutStore + Commit> Authenticator<S> {
+    pub fn new(store: S, hasher: Arc<KeyHasher>, policy: LockoutPolicy, audit: AuditSink) -> Self {
         Self {
             cache: Arc::new(AuthCache::following(Arc::clone(store.auth_state()))),
             store,
@@ -179,7 +183,7 @@ impl Authenticator {
             }
         }
         let read = ReadStart::now();
-        let lookup = match store::api_keys::lookup_for_auth(&self.store, &computed, &ip_text, now).await {
+        let lookup = match self.store.lookup_for_auth(&computed, &ip_text, now).await {
             Ok(lookup) => lookup,
             Err(e) => return Err(AuthRejection::Unavailable(e.into())),
         };
@@ -288,20 +292,21 @@ impl Authenticator {
                 event.key_id = Some(key.id.to_string());
             }
             let mut work = UnitOfWork::new();
-            store::lockouts::record_failure(&mut work, ip, now);
+            self.store.record_auth_failure(&mut work, ip, now);
             work.audit(event);
             self.store.commit(work).await?;
             // Counted after the failure is durable, so that concurrent
             // failures (on any replica) each see at least themselves.
-            let failures =
-                store::lockouts::failures_since(self.store.reader(), ip, now.saturating_sub(self.policy.window))
-                    .await?;
+            let failures = self
+                .store
+                .auth_failures_since(ip, now.saturating_sub(self.policy.window))
+                .await?;
             if failures < self.policy.threshold {
                 return Ok(None);
             }
             let until = now.saturating_add(self.policy.duration);
             let mut work = UnitOfWork::new();
-            store::lockouts::lock(&mut work, ip, until);
+            self.store.lock_address(&mut work, ip, until);
             let mut lockout = Actor::Anonymous { meta: meta.clone() }.event("auth.lockout", Outcome::Denied);
             lockout.resource = Some(ip.to_owned());
             lockout.reason = Some(format!(
@@ -330,6 +335,9 @@ impl Authenticator {
     /// Forgets failures older than the window (called periodically).
     pub async fn prune(&self) -> Result<u64, ServiceError> {
         let before = Timestamp::now().saturating_sub(self.policy.window);
-        Ok(store::lockouts::prune_failures(&self.store, before).await?)
+        Ok(self.store.prune_auth_failures(before).await?)
     }
 }
+
+#[cfg(test)]
+mod tests;

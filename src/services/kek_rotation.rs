@@ -10,18 +10,27 @@
 //! record is updated on its own, conditionally on still having the old wrapped
 //! key, so the walk can be interrupted and resumed at any point, and records
 //! created meanwhile are picked up by the next pass.
+//!
+//! Runs against the storage ports ([`KekStores`]): the token, idempotency
+//! and webhook endpoint stores, which each walk their own records.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::domain::audit::Outcome;
+use crate::store::idempotency_keys::{RecordKey, WrappedResponseRow};
 use crate::store::unit_of_work::UnitOfWork;
-use crate::store::{self, Store};
+use crate::store::{Commit, IdempotencyStore, TokenStore, WebhookEndpointStore};
 use crate::vault::{self, Aad, KekProvider, KekVersion, ResponseAad, Sealed};
 
 use super::actor::Actor;
 use super::ServiceError;
+
+/// The storage ports a rotation and its inventory use.
+pub trait KekStores: TokenStore + IdempotencyStore + WebhookEndpointStore + Commit {}
+
+impl<S: TokenStore + IdempotencyStore + WebhookEndpointStore + Commit> KekStores for S {}
 
 /// Records read per page.
 const PAGE: i64 = 200;
@@ -47,7 +56,7 @@ impl Wrapped {
 
 /// Everything wrapped by a KEK, per version (ascending; versions that wrap
 /// nothing are absent).
-pub async fn inventory(store: &Store) -> Result<Vec<Wrapped>, ServiceError> {
+pub async fn inventory<S: KekStores>(store: &S) -> Result<Vec<Wrapped>, ServiceError> {
     let mut by_version: BTreeMap<i64, Wrapped> = BTreeMap::new();
     fn entry(map: &mut BTreeMap<i64, Wrapped>, version: i64) -> &mut Wrapped {
         map.entry(version).or_insert(Wrapped {
@@ -55,10 +64,10 @@ pub async fn inventory(store: &Store) -> Result<Vec<Wrapped>, ServiceError> {
             ..Wrapped::default()
         })
     }
-    for (v, n) in store::card_tokens::count_by_kek_version(store.reader()).await? {
+    for (v, n) in store.tokens_by_kek_version().await? {
         entry(&mut by_version, v).tokens = n;
     }
-    for (v, n) in store::idempotency_keys::count_by_kek_version(store.reader()).await? {
+    for (v, n) in store.idempotency_responses_by_kek_version().await? {
         entry(&mut by_version, v).idempotent_responses = n;
     }
     for (v, n) in super::webhook_endpoints::secrets_by_kek_version(store).await? {
@@ -108,8 +117,8 @@ impl RotationReport {
 /// Re-wraps up to `limit` (all, if `None`) data keys to `to`: tokens, then
 /// stored idempotent responses, then webhook secrets. `keyring` must hold the
 /// old versions and `to`. `progress` is called after every page.
-pub async fn rotate(
-    store: &Store,
+pub async fn rotate<S: KekStores>(
+    store: &S,
     keyring: &dyn KekProvider,
     actor: &Actor,
     to: KekVersion,
@@ -120,7 +129,7 @@ pub async fn rotate(
     let mut report = RotationReport::default();
     let mut after = String::new();
     loop {
-        let page = store::card_tokens::page_not_at_version(store.reader(), target, &after, PAGE).await?;
+        let page = store.tokens_not_at_kek_version(target, &after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after.clone_from(&last.id);
         // One unit per page; each token is re-wrapped only if unchanged.
@@ -141,7 +150,7 @@ pub async fn rotate(
             };
             let rewrapped = vault::rewrap(keyring, aad, &sealed, to)?;
             let changed = Arc::new(AtomicBool::new(false));
-            store::card_tokens::rewrap(
+            store.rewrap_token(
                 &mut work,
                 &row.id,
                 row.kek_version,
@@ -212,8 +221,8 @@ fn count(outcomes: &[Arc<AtomicBool>], walk: &mut Walk) {
 /// The second walk of [`rotate`]: stored idempotent responses, in (merchant,
 /// key) order, each updated only if it still holds the wrapped key read (a
 /// record that expired and was reused meanwhile is skipped).
-async fn rotate_responses(
-    store: &Store,
+async fn rotate_responses<S: KekStores>(
+    store: &S,
     keyring: &dyn KekProvider,
     to: KekVersion,
     limit: Option<u64>,
@@ -221,10 +230,10 @@ async fn rotate_responses(
     progress: &mut impl FnMut(&RotationReport),
 ) -> Result<(), ServiceError> {
     let target = i64::from(to.get());
-    let mut after: Option<store::idempotency_keys::WrappedResponseRow> = None;
+    let mut after: Option<WrappedResponseRow> = None;
     loop {
         let cursor = after.as_ref().map_or(
-            store::idempotency_keys::RecordKey {
+            RecordKey {
                 merchant_id: "",
                 mode: "",
                 lineage_id: "",
@@ -232,7 +241,9 @@ async fn rotate_responses(
             },
             |row| row.record(),
         );
-        let page = store::idempotency_keys::page_not_at_version(store.reader(), target, cursor, PAGE).await?;
+        let page = store
+            .idempotency_responses_not_at_kek_version(target, cursor, PAGE)
+            .await?;
         let Some(last) = page.last().cloned() else { break };
         let mut work = UnitOfWork::new();
         let mut outcomes = Vec::new();
@@ -251,7 +262,7 @@ async fn rotate_responses(
             };
             let rewrapped = vault::rewrap(keyring, aad, &sealed, to)?;
             let changed = Arc::new(AtomicBool::new(false));
-            store::idempotency_keys::rewrap(
+            store.rewrap_idempotency_response(
                 &mut work,
                 row.record(),
                 &row.wrapped_dek,
@@ -271,4 +282,247 @@ async fn rotate_responses(
         after = Some(last);
     }
     Ok(())
+}
+
+/// Inventory and rotation against the in-memory double of the storage ports.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{MerchantId, TokenId};
+    use crate::domain::merchant::MerchantName;
+    use crate::domain::time::Timestamp;
+    use crate::store::card_tokens::TokenRow;
+    use crate::store::idempotency_keys::{Finished, NewClaim};
+    use crate::store::memory::MemoryStore;
+    use crate::store::ports::AuditStore;
+    use crate::vault::{Kek, StaticKeyring};
+
+    fn operator() -> Actor {
+        Actor::Operator {
+            command: "vault rotate-kek".into(),
+        }
+    }
+
+    struct Fixture {
+        store: MemoryStore,
+        keyring: StaticKeyring,
+        merchant: MerchantId,
+        tokens: Vec<String>,
+    }
+
+    impl Fixture {
+        /// Three tokens (one of them shredded afterwards: two live) and two
+        /// stored answers, sealed under KEK 1; KEK 2 held to rotate to.
+        async fn new() -> Self {
+            let store = MemoryStore::new();
+            let merchant =
+                crate::services::merchants::create(&store, &operator(), MerchantName::parse("Sealed").unwrap())
+                    .await
+                    .unwrap()
+                    .id;
+            let keyring = StaticKeyring::new(
+                KekVersion::new(1),
+                [
+                    (KekVersion::new(1), Kek::generate().unwrap()),
+                    (KekVersion::new(2), Kek::generate().unwrap()),
+                ],
+            )
+            .unwrap();
+            let mut tokens = Vec::new();
+            let mut work = UnitOfWork::new();
+            for n in 0..3 {
+                let id = TokenId::generate().unwrap().to_string();
+                let aad = Aad {
+                    token_id: &id,
+                    merchant_id: merchant.as_str(),
+                };
+                let sealed = vault::seal(&keyring, aad, format!("424242424242424{n}").as_bytes()).unwrap();
+                store.insert_token(
+                    &mut work,
+                    &TokenRow {
+                        id: id.clone(),
+                        merchant_id: merchant.to_string(),
+                        mode: "test".into(),
+                        brand: "visa".into(),
+                        bin: "424242".into(),
+                        last4: format!("424{n}"),
+                        exp_month: 12,
+                        exp_year: 2031,
+                        fingerprint: "fp".into(),
+                        kek_version: 1,
+                        wrapped_dek: Some(sealed.wrapped_dek_base64()),
+                        ciphertext: Some(sealed.ciphertext_base64()),
+                        created_at: 1,
+                        shredded_at: None,
+                    },
+                );
+                tokens.push(id);
+            }
+            for key in ["order-1", "order-2"] {
+                let record = RecordKey {
+                    merchant_id: merchant.as_str(),
+                    mode: "test",
+                    lineage_id: "key_a",
+                    key,
+                };
+                let now = Timestamp::now();
+                store.claim_idempotency_key(
+                    &mut work,
+                    &NewClaim {
+                        record,
+                        request_mac: "mac",
+                        request_id: "req_1",
+                        now,
+                        locked_until: now.saturating_add(std::time::Duration::from_secs(60)),
+                        expires_at: now.saturating_add(std::time::Duration::from_secs(86_400)),
+                    },
+                );
+                let record_id = crate::services::idempotency::response_record_id(key, "mac");
+                let aad = ResponseAad {
+                    merchant_id: merchant.as_str(),
+                    record_id: &record_id,
+                };
+                let sealed = vault::seal(&keyring, aad, format!("answer {key}").as_bytes()).unwrap();
+                let (wrapped, response) = (sealed.wrapped_dek_base64(), sealed.ciphertext_base64());
+                let finished = Finished {
+                    status_code: 200,
+                    response: &response,
+                    wrapped_dek: &wrapped,
+                    kek_version: 1,
+                };
+                store.finish_idempotency_record(
+                    &mut work,
+                    record,
+                    "req_1",
+                    &finished,
+                    Arc::new(AtomicBool::new(false)),
+                );
+            }
+            store.commit(work).await.unwrap();
+            let tenant = crate::domain::tenant::Tenant::new(merchant.clone(), crate::domain::api_key::Mode::Test);
+            let shredded = TokenId::from_trusted(tokens.remove(2));
+            let mut work = UnitOfWork::new();
+            store.shred_token(&mut work, &tenant, &shredded, Timestamp::now());
+            store.commit(work).await.unwrap();
+            Self {
+                store,
+                keyring,
+                merchant,
+                tokens,
+            }
+        }
+
+        /// Each live token's number, opened from what is stored now, with the
+        /// KEK version it is wrapped under.
+        async fn opened_tokens(&self) -> Vec<(i64, String)> {
+            let tenant = crate::domain::tenant::Tenant::new(self.merchant.clone(), crate::domain::api_key::Mode::Test);
+            let mut opened = Vec::new();
+            for id in &self.tokens {
+                let row = self
+                    .store
+                    .get_live_token(&tenant, &TokenId::from_trusted(id.clone()))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let version = KekVersion::new(u32::try_from(row.kek_version).unwrap());
+                let sealed = Sealed::from_base64(version, &row.wrapped_dek.unwrap(), &row.ciphertext.unwrap()).unwrap();
+                let aad = Aad {
+                    token_id: id,
+                    merchant_id: self.merchant.as_str(),
+                };
+                let plain = vault::open(&self.keyring, aad, &sealed).unwrap();
+                opened.push((row.kek_version, String::from_utf8(plain.to_vec()).unwrap()));
+            }
+            opened
+        }
+    }
+
+    #[tokio::test]
+    async fn the_inventory_counts_live_tokens_and_stored_answers_per_version() {
+        let f = Fixture::new().await;
+        let inventory = inventory(&f.store).await.unwrap();
+        assert_eq!(
+            inventory,
+            [Wrapped {
+                version: 1,
+                tokens: 2,
+                idempotent_responses: 2,
+                webhook_secrets: 0,
+            }]
+        );
+        assert_eq!(inventory.first().map(Wrapped::total), Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_limited_rotation_resumes_and_everything_still_opens_under_the_new_kek() {
+        let f = Fixture::new().await;
+        let to = KekVersion::new(2);
+        let mut pages = 0;
+        let first = rotate(&f.store, &f.keyring, &operator(), to, Some(3), |_| pages += 1)
+            .await
+            .unwrap();
+        assert!(pages >= 2, "progress after every page");
+        assert_eq!((first.tokens.rewrapped, first.tokens.remaining), (2, 0));
+        assert_eq!(
+            (
+                first.idempotent_responses.rewrapped,
+                first.idempotent_responses.remaining
+            ),
+            (1, 1)
+        );
+        assert_eq!((first.rewrapped(), first.skipped()), (3, 0));
+        assert!(!first.complete);
+        let audit = f.store.audit_page(0, 100).await.unwrap();
+        let entry = &audit.last().unwrap().event;
+        assert_eq!(
+            (entry.action.as_str(), entry.resource.as_deref()),
+            ("vault.kek_rotated", Some("kek version 2"))
+        );
+
+        let rest = rotate(&f.store, &f.keyring, &operator(), to, None, |_| {})
+            .await
+            .unwrap();
+        assert_eq!((rest.rewrapped(), rest.skipped()), (1, 0));
+        assert!(rest.complete);
+        assert_eq!(
+            inventory(&f.store).await.unwrap(),
+            [Wrapped {
+                version: 2,
+                tokens: 2,
+                idempotent_responses: 2,
+                webhook_secrets: 0,
+            }]
+        );
+        let mut opened = f.opened_tokens().await;
+        opened.sort();
+        assert_eq!(opened.iter().map(|(v, _)| *v).collect::<Vec<_>>(), [2, 2]);
+        let mut numbers: Vec<String> = opened.into_iter().map(|(_, n)| n).collect();
+        numbers.sort();
+        assert_eq!(numbers, ["4242424242424240", "4242424242424241"]);
+        // The stored answers open under KEK 2 as well.
+        for key in ["order-1", "order-2"] {
+            let record = RecordKey {
+                merchant_id: f.merchant.as_str(),
+                mode: "test",
+                lineage_id: "key_a",
+                key,
+            };
+            let row = f.store.get_idempotency_record(record).await.unwrap().unwrap();
+            assert_eq!(row.kek_version, Some(2));
+            let sealed =
+                Sealed::from_base64(KekVersion::new(2), &row.wrapped_dek.unwrap(), &row.response.unwrap()).unwrap();
+            let record_id = crate::services::idempotency::response_record_id(key, "mac");
+            let aad = ResponseAad {
+                merchant_id: f.merchant.as_str(),
+                record_id: &record_id,
+            };
+            let plain = vault::open(&f.keyring, aad, &sealed).unwrap();
+            assert_eq!(plain.as_slice(), format!("answer {key}").as_bytes());
+        }
+        // Nothing is left: a third run re-wraps nothing and is complete.
+        let none = rotate(&f.store, &f.keyring, &operator(), to, None, |_| {})
+            .await
+            .unwrap();
+        assert_eq!((none.rewrapped(), none.skipped(), none.complete), (0, 0, true));
+    }
 }

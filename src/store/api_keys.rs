@@ -261,6 +261,10 @@ impl super::ports::ApiKeyStore for Store {
     fn mark_key_rotated(&self, work: &mut UnitOfWork, id: &ApiKeyId, successor: &ApiKeyId, expires_at: Timestamp) {
         mark_rotated(work, id, successor, expires_at);
     }
+
+    fn touch_key_last_used(&self, work: &mut UnitOfWork, id: &str, at: i64) {
+        work.push(touch_last_used_op(id, at));
+    }
 }
 
 /// Builds a SELECT over the fixed column list with a fixed WHERE clause. Only
@@ -409,4 +413,14 @@ pub async fn lookup_for_auth(
         _ => None,
     };
     Ok(AuthLookup { key, locked_until })
+}
+
+impl super::ports::AuthStore for Store {
+    async fn lookup_for_auth(&self, key_hash: &str, client_ip: &str, now: Timestamp) -> Result<AuthLookup, StoreError> {
+        lookup_for_auth(self, key_hash, client_ip, now).await
+    }
+
+    fn auth_state(&self) -> &std::sync::Arc<super::auth_state::AuthState> {
+        Store::auth_state(self)
+    }
 }

@@ -34,4 +34,11 @@ impl AuthState {
         tokio::time::sleep(SETTLE).await;
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
+
+    /// Moves the generation on once, without waiting: for a store whose
+    /// state no other process caches (the in-memory double of the tests).
+    #[cfg(test)]
+    pub(crate) fn moved_on(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
 }

@@ -222,4 +222,29 @@ impl super::ports::TokenStore for super::Store {
     fn count_reveal(&self, work: &mut UnitOfWork, key_id: &str, now_ms: i64, window_ms: i64, limit: i64) {
         super::reveal_allowances::count_reveal(work, key_id, now_ms, window_ms, limit);
     }
+
+    async fn tokens_by_kek_version(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        count_by_kek_version(self.reader()).await
+    }
+
+    async fn tokens_not_at_kek_version(
+        &self,
+        version: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<WrappedKeyRow>, StoreError> {
+        page_not_at_version(self.reader(), version, after, limit).await
+    }
+
+    fn rewrap_token(
+        &self,
+        work: &mut UnitOfWork,
+        id: &str,
+        from: i64,
+        to: i64,
+        wrapped_dek: &str,
+        changed: Arc<AtomicBool>,
+    ) {
+        rewrap(work, id, from, to, wrapped_dek, changed);
+    }
 }

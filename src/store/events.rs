@@ -207,4 +207,8 @@ impl super::ports::EventStore for super::Store {
     ) -> Result<Vec<super::webhook_deliveries::DeliveryRow>, StoreError> {
         super::webhook_deliveries::of_event(self.reader(), event_id).await
     }
+
+    async fn get_events_by_keys(&self, keys: &[(&str, &str)]) -> Result<Vec<EventRow>, StoreError> {
+        get_many(self.reader(), keys).await
+    }
 }

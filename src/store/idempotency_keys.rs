@@ -303,4 +303,29 @@ impl super::ports::IdempotencyStore for super::Store {
     async fn delete_expired_idempotency_records(&self, now: Timestamp) -> Result<u64, StoreError> {
         delete_expired(self, now).await
     }
+
+    async fn idempotency_responses_by_kek_version(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        count_by_kek_version(self.reader()).await
+    }
+
+    async fn idempotency_responses_not_at_kek_version(
+        &self,
+        version: i64,
+        after: RecordKey<'_>,
+        limit: i64,
+    ) -> Result<Vec<WrappedResponseRow>, StoreError> {
+        page_not_at_version(self.reader(), version, after, limit).await
+    }
+
+    fn rewrap_idempotency_response(
+        &self,
+        work: &mut UnitOfWork,
+        record: RecordKey<'_>,
+        old_wrapped_dek: &str,
+        to: i64,
+        wrapped_dek: &str,
+        changed: Arc<AtomicBool>,
+    ) {
+        rewrap(work, record, old_wrapped_dek, to, wrapped_dek, changed);
+    }
 }

@@ -78,3 +78,29 @@ pub async fn recorded<'e>(db: impl Executor<'e, Database = Any>, ip: &str) -> Re
     .await?;
     Ok((locks > 0, failures))
 }
+
+impl super::ports::LockoutStore for Store {
+    fn record_auth_failure(&self, work: &mut UnitOfWork, ip: &str, at: Timestamp) {
+        record_failure(work, ip, at);
+    }
+
+    async fn auth_failures_since(&self, ip: &str, since: Timestamp) -> Result<i64, StoreError> {
+        failures_since(self.reader(), ip, since).await
+    }
+
+    async fn prune_auth_failures(&self, before: Timestamp) -> Result<u64, StoreError> {
+        prune_failures(self, before).await
+    }
+
+    fn lock_address(&self, work: &mut UnitOfWork, ip: &str, until: Timestamp) {
+        lock(work, ip, until);
+    }
+
+    fn clear_lockout(&self, work: &mut UnitOfWork, ip: &str) {
+        clear(work, ip);
+    }
+
+    async fn lockout_recorded(&self, ip: &str) -> Result<(bool, i64), StoreError> {
+        recorded(self.reader(), ip).await
+    }
+}

@@ -151,16 +151,8 @@ pub async fn get_by_idempotency_key<'e>(
     key: &str,
     since: i64,
 ) -> Result<Option<Refund>, StoreError> {
-    let row: Option<RefundRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND idempotency_key = $2 AND created_at >= $3 \
-         AND mode = $4 ORDER BY id DESC LIMIT 1"
-    ))
-    .bind(tenant.merchant_str())
-    .bind(key)
-    .bind(since)
-    .bind(tenant.mode_str())
-    .fetch_optional(db)
-    .await?;
+    let row: Option<RefundRow> =
+        super::idempotent_reads::newest_by_idempotency_key(db, "refunds", COLUMNS, tenant, key, since).await?;
     row.map(Refund::try_from).transpose()
 }
 

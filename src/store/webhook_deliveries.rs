@@ -17,7 +17,11 @@ use std::sync::Arc;
 
 use sqlx::{Any, Executor};
 
-use super::write_op::{batch_chunks, class_size, values_rows, RowCounts, StatementsPerCount, Value, WriteOp};
+use super::unit_of_work::UnitOfWork;
+use super::webhook_attempts::AttemptRow;
+use super::write_op::{
+    batch_chunks, class_size, values_rows, Expect, Failure, RowCounts, StatementsPerCount, Value, WriteOp,
+};
 use super::StoreError;
 
 /// A delivery row as stored.
@@ -107,7 +111,7 @@ pub(crate) fn enqueue_statement(events: usize) -> String {
 
 /// Up to `limit` deliveries that are due at `now`, not leased, and whose
 /// endpoint is enabled, with at most `per_endpoint` attempts in flight per
-/// endpoint. Candidates only: take each with [`claim_op`].
+/// endpoint. Candidates only: take them with [`claim_many_ops`].
 ///
 /// Fair across endpoints: each endpoint's due deliveries are numbered
 /// (`slot`), its leased ones (attempts in flight, on any replica) first, and
@@ -140,28 +144,6 @@ pub async fn due<'e>(
     .bind(limit)
     .fetch_all(db)
     .await?)
-}
-
-const CLAIM: &str = "UPDATE webhook_deliveries SET lease_token = $1, lease_until = $2 \
-     WHERE endpoint_id = $3 AND event_id = $4 AND status = 'pending' AND next_attempt_at <= $5 \
-     AND (lease_until IS NULL OR lease_until < $5)";
-
-/// Takes the lease of a pending, due, unleased delivery until `until`;
-/// `won` is set for the one caller that took it. Claims of a round go in one
-/// group-commit job, so they share a commit with each other and with
-/// payments.
-pub fn claim_op(endpoint_id: &str, event_id: &str, token: &str, now: i64, until: i64, won: Arc<AtomicBool>) -> WriteOp {
-    WriteOp::new(
-        CLAIM,
-        vec![
-            token.into(),
-            until.into(),
-            endpoint_id.into(),
-            event_id.into(),
-            now.into(),
-        ],
-    )
-    .report_to(won)
 }
 
 /// A delivery by its key.
@@ -252,31 +234,9 @@ const FINISH: &str = "UPDATE webhook_deliveries SET status = $1, attempts = atte
      last_status_code = $3, last_error = $4, updated_at = $5, lease_token = NULL, lease_until = NULL \
      WHERE endpoint_id = $6 AND event_id = $7 AND lease_token = $8";
 
-/// Records an attempt's outcome and releases the lease. `false` if the
-/// lease is no longer `token`'s (it expired and another worker took it).
-pub async fn finish_attempt<'e>(
-    db: impl Executor<'e, Database = Any>,
-    endpoint_id: &str,
-    event_id: &str,
-    token: &str,
-    outcome: &AttemptOutcome<'_>,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(FINISH)
-        .bind(outcome.status)
-        .bind(outcome.next_attempt_at)
-        .bind(outcome.status_code)
-        .bind(outcome.error)
-        .bind(outcome.now)
-        .bind(endpoint_id)
-        .bind(event_id)
-        .bind(token)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// [`finish_attempt`] as a group-commit statement: `held` is set if the
-/// lease was still `token`'s and the outcome was written.
+/// Records an attempt's outcome and releases the lease, as a group-commit
+/// statement: `held` is set if the lease was still `token`'s and the
+/// outcome was written.
 pub fn finish_attempt_op(
     endpoint_id: &str,
     event_id: &str,
@@ -373,26 +333,6 @@ pub fn release_op(key: DeliveryKey<'_>, token: &str) -> WriteOp {
     )
 }
 
-/// Gives up every pending delivery of an endpoint (it was disabled or
-/// deleted) with `reason` as the last error. Returns how many.
-pub async fn fail_pending_of_endpoint<'e>(
-    db: impl Executor<'e, Database = Any>,
-    endpoint_id: &str,
-    reason: &str,
-    now: i64,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "UPDATE webhook_deliveries SET status = 'failed', last_error = $1, updated_at = $2, \
-         lease_token = NULL, lease_until = NULL WHERE endpoint_id = $3 AND status = 'pending'",
-    )
-    .bind(reason)
-    .bind(now)
-    .bind(endpoint_id)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
-}
-
 /// The deliveries of one event, in endpoint order (diagnostics and tests).
 pub async fn of_event<'e>(
     db: impl Executor<'e, Database = Any>,
@@ -421,15 +361,79 @@ pub async fn of_endpoint<'e>(
 
 /// Gives up every pending delivery of an endpoint (it was disabled or
 /// deleted), in the unit that disables or deletes it.
-pub fn fail_pending_of_endpoint_in(
-    work: &mut super::unit_of_work::UnitOfWork,
-    endpoint_id: &str,
-    reason: &str,
-    now: i64,
-) {
+pub fn fail_pending_of_endpoint_in(work: &mut UnitOfWork, endpoint_id: &str, reason: &str, now: i64) {
     work.push(WriteOp::new(
         "UPDATE webhook_deliveries SET status = 'failed', last_error = $1, updated_at = $2, \
          lease_token = NULL, lease_until = NULL WHERE endpoint_id = $3 AND status = 'pending'",
         vec![reason.into(), now.into(), endpoint_id.into()],
     ));
+}
+
+impl super::ports::WebhookDeliveryStore for super::Store {
+    async fn due_deliveries(&self, now: i64, per_endpoint: i64, limit: i64) -> Result<Vec<DeliveryRow>, StoreError> {
+        due(self.reader(), now, per_endpoint, limit).await
+    }
+
+    fn claim_deliveries(
+        &self,
+        work: &mut UnitOfWork,
+        keys: &[DeliveryKey<'_>],
+        token: &str,
+        now: i64,
+        until: i64,
+    ) -> RowCounts {
+        let (ops, counts) = claim_many_ops(keys, token, now, until);
+        ops.into_iter().for_each(|op| work.push(op));
+        counts
+    }
+
+    async fn claimed_deliveries(
+        &self,
+        keys: &[DeliveryKey<'_>],
+        token: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        claimed(self.reader(), keys, token).await
+    }
+
+    fn insert_attempts_if_leased(&self, work: &mut UnitOfWork, rows: &[(&AttemptRow, &str)]) {
+        match rows {
+            [(row, token)] => work.push(super::webhook_attempts::insert_if_leased_op(row, token)),
+            _ => super::webhook_attempts::insert_many_if_leased_ops(rows)
+                .into_iter()
+                .for_each(|op| work.push(op)),
+        }
+    }
+
+    fn finish_deliveries(&self, work: &mut UnitOfWork, rows: &[Finish<'_>]) -> RowCounts {
+        let (ops, counts) = finish_many_ops(rows);
+        ops.into_iter().for_each(|op| work.push(op));
+        counts
+    }
+
+    fn finish_leased_delivery(
+        &self,
+        work: &mut UnitOfWork,
+        key: DeliveryKey<'_>,
+        token: &str,
+        outcome: &AttemptOutcome<'_>,
+    ) {
+        let mut finish = finish_attempt_op(
+            key.endpoint_id,
+            key.event_id,
+            token,
+            outcome,
+            Arc::new(AtomicBool::new(false)),
+        );
+        // The lease must still be the caller's, or nothing is written.
+        finish.expect = Expect::OneRow(Failure::Conflict);
+        work.push(finish);
+    }
+
+    fn release_delivery(&self, work: &mut UnitOfWork, key: DeliveryKey<'_>, token: &str) {
+        work.push(release_op(key, token));
+    }
+
+    async fn recorded_attempts(&self, ids: &[&str]) -> Result<Vec<String>, StoreError> {
+        super::webhook_attempts::recorded(self.reader(), ids).await
+    }
 }

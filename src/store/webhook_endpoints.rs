@@ -40,6 +40,40 @@ pub struct EndpointRow {
     pub disabled_at: Option<i64>,
 }
 
+/// The tests' fixture of an endpoint row.
+#[cfg(test)]
+mod fixtures {
+    use super::EndpointRow;
+    use crate::domain::api_key::Mode;
+    use crate::domain::ids::WebhookEndpointId;
+
+    impl EndpointRow {
+        /// An enabled endpoint of `merchant_id` in `mode`, subscribed to every
+        /// event, with a stand-in secret under KEK 1.
+        pub(crate) fn for_tests(merchant_id: &str, mode: Mode) -> Self {
+            let id = WebhookEndpointId::generate().unwrap();
+            Self {
+                merchant_id: merchant_id.to_owned(),
+                mode: mode.as_str().to_owned(),
+                url: "https://hooks.example/in".to_owned(),
+                events: r#"["*"]"#.to_owned(),
+                status: "enabled".to_owned(),
+                kek_version: Some(1),
+                secret_wrapped_dek: Some("wrapped-1".to_owned()),
+                secret_ciphertext: Some(format!("cipher-{id}")),
+                previous_kek_version: None,
+                previous_wrapped_dek: None,
+                previous_ciphertext: None,
+                previous_expires_at: None,
+                created_at: 1_700_000_000_000,
+                updated_at: 1_700_000_000_000,
+                disabled_at: None,
+                id: id.to_string(),
+            }
+        }
+    }
+}
+
 const COLUMNS: &str = "id, merchant_id, mode, url, events, status, kek_version, secret_wrapped_dek, \
      secret_ciphertext, previous_kek_version, previous_wrapped_dek, previous_ciphertext, previous_expires_at, \
      created_at, updated_at, disabled_at";

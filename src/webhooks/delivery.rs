@@ -4,8 +4,9 @@
 //!
 //! A round takes the due deliveries fairly across endpoints (at most
 //! 2 × [`AHEAD`] × `max_in_flight_per_endpoint` leased per endpoint, counting
-//! every replica's leases: [`store::webhook_deliveries::due`]), takes a slot
-//! for each in this gateway's [`Lanes`] (its own per-endpoint cap, larger
+//! every replica's leases:
+//! [`WebhookDeliveryStore::due_deliveries`](crate::store::WebhookDeliveryStore::due_deliveries)),
+//! takes a slot for each in this gateway's [`Lanes`] (its own per-endpoint cap, larger
 //! for an endpoint that answers quickly, one at a time for a failing one,
 //! and a total cap), claims them all under one lease token in a few
 //! multi-row statements of one group-commit job, reads their endpoints,
@@ -36,9 +37,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::domain::random;
 use crate::domain::time::Timestamp;
-use crate::store::group_commit::WriteJob;
+use crate::store::unit_of_work::UnitOfWork;
 use crate::store::webhook_deliveries::{DeliveryKey, DeliveryRow};
-use crate::store::{self, Store, StoreError};
+use crate::store::StoreError;
 use crate::vault::KekProvider;
 
 use super::attempt::{self, Sent};
@@ -46,6 +47,7 @@ use super::lanes::{Lanes, Outcome, AHEAD, QUICK};
 use super::record::{self, Finished};
 use super::round::{Round, Target};
 use super::settings::WebhookSettings;
+use super::DeliveryStores;
 
 /// How long in-flight attempts may finish after shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -64,7 +66,9 @@ pub struct DeliveryWorker {
 }
 
 impl DeliveryWorker {
-    pub fn spawn(store: Store, keyring: Arc<dyn KekProvider>, settings: WebhookSettings) -> Self {
+    /// Starts the worker on `store` (the gateway's:
+    /// [`Store`](crate::store::Store)).
+    pub fn spawn<S: DeliveryStores>(store: S, keyring: Arc<dyn KekProvider>, settings: WebhookSettings) -> Self {
         let (stop, stopped) = watch::channel(false);
         let lanes = Lanes::new(settings.max_in_flight_per_endpoint, settings.max_in_flight);
         let (records, queue) = mpsc::channel(RECORD_QUEUE);
@@ -96,8 +100,8 @@ impl DeliveryWorker {
     }
 }
 
-struct Worker {
-    store: Store,
+struct Worker<S> {
+    store: S,
     keyring: Arc<dyn KekProvider>,
     settings: WebhookSettings,
     /// Slots per endpoint. A std mutex: held for a few map operations, never
@@ -113,13 +117,13 @@ struct Worker {
 
 /// An attempt's slot in the lanes, given back when dropped (also if the
 /// attempt's task is cancelled), with what the attempt came to.
-struct Slot {
-    worker: Arc<Worker>,
+struct Slot<S: DeliveryStores> {
+    worker: Arc<Worker<S>>,
     endpoint_id: String,
     outcome: Outcome,
 }
 
-impl Drop for Slot {
+impl<S: DeliveryStores> Drop for Slot<S> {
     fn drop(&mut self) {
         self.worker
             .lanes()
@@ -129,8 +133,8 @@ impl Drop for Slot {
 }
 
 /// A claimed delivery, ready for its attempt.
-struct Claimed {
-    slot: Slot,
+struct Claimed<S: DeliveryStores> {
+    slot: Slot<S>,
     delivery: DeliveryRow,
     token: Arc<str>,
     /// When its lease runs out (by this gateway's clock, from before the claim).
@@ -139,7 +143,7 @@ struct Claimed {
     permits: Arc<Semaphore>,
 }
 
-impl Worker {
+impl<S: DeliveryStores> Worker<S> {
     fn lanes(&self) -> MutexGuard<'_, Lanes> {
         // Nothing panics while holding it; if something did, the counts are
         // still whole numbers and the worker carries on.
@@ -238,11 +242,11 @@ impl Worker {
         // caps) and as many again being recorded.
         let per_endpoint =
             i64::try_from(self.settings.max_in_flight_per_endpoint.saturating_mul(2 * AHEAD)).unwrap_or(i64::MAX);
-        let due = store::webhook_deliveries::due(self.store.reader(), now.as_millis(), per_endpoint, limit).await?;
+        let due = self.store.due_deliveries(now.as_millis(), per_endpoint, limit).await?;
         if due.is_empty() {
             return Ok((false, false));
         }
-        let mut taken: Vec<(Slot, DeliveryRow)> = Vec::with_capacity(due.len());
+        let mut taken: Vec<(Slot<S>, DeliveryRow)> = Vec::with_capacity(due.len());
         for d in due {
             if !self.lanes().try_take(&d.endpoint_id, Instant::now()) {
                 continue;
@@ -271,17 +275,21 @@ impl Worker {
                     event_id: &d.event_id,
                 })
                 .collect();
-            let (ops, won) = store::webhook_deliveries::claim_many_ops(&keys, &token, now.as_millis(), until);
-            self.store.group_commit().run(WriteJob::new(ops, Vec::new())).await?;
+            let mut work = UnitOfWork::new();
+            let won = self
+                .store
+                .claim_deliveries(&mut work, &keys, &token, now.as_millis(), until);
+            self.store.commit(work).await?;
             if usize::try_from(won.total()).ok() == Some(asked) {
                 None
             } else {
                 // Another replica took some of them first: which are ours.
-                let ours: HashSet<(String, String)> =
-                    store::webhook_deliveries::claimed(self.store.reader(), &keys, &token)
-                        .await?
-                        .into_iter()
-                        .collect();
+                let ours: HashSet<(String, String)> = self
+                    .store
+                    .claimed_deliveries(&keys, &token)
+                    .await?
+                    .into_iter()
+                    .collect();
                 Some(
                     keys.iter()
                         .map(|k| (k.endpoint_id.to_owned(), k.event_id.to_owned()))
@@ -320,7 +328,7 @@ impl Worker {
 
     /// One claimed delivery: wait for a permit, send, give the slot back,
     /// record.
-    async fn attempt(self: Arc<Self>, claimed: Claimed) {
+    async fn attempt(self: Arc<Self>, claimed: Claimed<S>) {
         let Claimed {
             mut slot,
             delivery,

@@ -23,6 +23,10 @@
 //!   job; retries with backoff, and disabling an endpoint whose delivery ran
 //!   out of retries.
 //!
+//! The worker reads and writes through the storage ports
+//! ([`DeliveryStores`]): the gateway's over the SQL backend, the unit tests'
+//! over the in-memory double.
+//!
 //! Deliveries are at least once: a delivery is only marked delivered after a
 //! 2xx response was recorded, so a crash between the POST and the record
 //! sends it again. Receivers deduplicate on the event id.
@@ -40,3 +44,14 @@ pub mod signature;
 pub mod ssrf;
 
 pub use signature::{verify, verify_at, VerifiedEvent, VerifyError};
+
+#[cfg(test)]
+mod tests;
+
+use crate::store::{Commit, EventStore, WebhookDeliveryStore, WebhookEndpointStore};
+
+/// The storage ports the delivery worker uses: its deliveries and attempts,
+/// the endpoints it sends to (and disables), the events it sends.
+pub trait DeliveryStores: WebhookDeliveryStore + WebhookEndpointStore + EventStore + Commit + Clone + 'static {}
+
+impl<S: WebhookDeliveryStore + WebhookEndpointStore + EventStore + Commit + Clone + 'static> DeliveryStores for S {}

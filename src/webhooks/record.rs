@@ -19,7 +19,6 @@
 //! commits with each other and with payments instead of paying one each.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -30,18 +29,17 @@ use crate::domain::event::EventType;
 use crate::domain::ids::{EventId, WebhookAttemptId};
 use crate::domain::time::Timestamp;
 use crate::store::events::EventRow;
-use crate::store::group_commit::WriteJob;
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::webhook_attempts::AttemptRow;
 use crate::store::webhook_deliveries::{AttemptOutcome, DeliveryKey, DeliveryRow, Finish};
 use crate::store::webhook_endpoints::EndpointRow;
-use crate::store::write_op::{Expect, Failure};
-use crate::store::{self, Store, StoreError};
+use crate::store::{EventStore, StoreError, WebhookEndpointStore};
 
 use super::attempt::Sent;
 use super::endpoint::WebhookEndpoint;
 use super::payload::Payloads;
 use super::settings::WebhookSettings;
+use super::DeliveryStores;
 
 /// Most attempts recorded in one job.
 pub const MAX_RECORDS: usize = 512;
@@ -126,8 +124,8 @@ impl Plan {
 
 /// Writes the attempt and the delivery's new state under the lease `token`.
 /// `Ok(false)` if the lease was no longer the caller's (nothing written).
-pub async fn record(
-    store: &Store,
+pub async fn record<S: DeliveryStores>(
+    store: &S,
     settings: &WebhookSettings,
     d: &DeliveryRow,
     endpoint: &EndpointRow,
@@ -140,23 +138,17 @@ pub async fn record(
         record_final_failure(store, settings.payloads, &plan, d, endpoint, token, now).await?
     } else {
         // The attempt first: it is written only while the lease is held, and
-        // the second statement releases it.
-        let held = Arc::new(AtomicBool::new(false));
-        let job = WriteJob::new(
-            vec![
-                store::webhook_attempts::insert_if_leased_op(&plan.attempt, token),
-                store::webhook_deliveries::finish_attempt_op(
-                    &d.endpoint_id,
-                    &d.event_id,
-                    token,
-                    &plan.outcome(),
-                    Arc::clone(&held),
-                ),
-            ],
-            Vec::new(),
-        );
-        store.group_commit().run(job).await?;
-        held.load(Ordering::Relaxed)
+        // the outcome releases it.
+        let mut work = UnitOfWork::new();
+        store.insert_attempts_if_leased(&mut work, &[(&plan.attempt, token)]);
+        let finish = Finish {
+            key: key_of(d),
+            token,
+            outcome: plan.outcome(),
+        };
+        let written = store.finish_deliveries(&mut work, std::slice::from_ref(&finish));
+        store.commit(work).await?;
+        written.total() == 1
     };
     if held {
         plan.log();
@@ -178,7 +170,7 @@ pub struct Finished {
 
 /// Records what the worker hands it, as many at a time as are waiting, until
 /// every sender is gone.
-pub async fn recorder(store: Store, settings: WebhookSettings, mut queue: mpsc::Receiver<Finished>) {
+pub async fn recorder<S: DeliveryStores>(store: S, settings: WebhookSettings, mut queue: mpsc::Receiver<Finished>) {
     let mut batch = Vec::with_capacity(MAX_RECORDS);
     while queue.recv_many(&mut batch, MAX_RECORDS).await > 0 {
         let finished = std::mem::take(&mut batch);
@@ -189,7 +181,7 @@ pub async fn recorder(store: Store, settings: WebhookSettings, mut queue: mpsc::
 /// Records `finished` in one group-commit job (final failures, which also
 /// disable their endpoint, each in a transaction of its own), and tells each
 /// caller whether its outcome was written.
-pub async fn record_batch(store: &Store, settings: &WebhookSettings, finished: Vec<Finished>) {
+pub async fn record_batch<S: DeliveryStores>(store: &S, settings: &WebhookSettings, finished: Vec<Finished>) {
     let now = Timestamp::now();
     let mut usual: Vec<(Finished, Plan)> = Vec::with_capacity(finished.len());
     let mut unused: Vec<Finished> = Vec::new();
@@ -221,10 +213,11 @@ pub async fn record_batch(store: &Store, settings: &WebhookSettings, finished: V
     if usual.is_empty() && unused.is_empty() {
         return;
     }
-    let mut ops = {
+    let mut work = UnitOfWork::new();
+    {
         let rows: Vec<(&AttemptRow, &str)> = usual.iter().map(|(f, p)| (&p.attempt, &*f.token)).collect();
-        store::webhook_attempts::insert_many_if_leased_ops(&rows)
-    };
+        store.insert_attempts_if_leased(&mut work, &rows);
+    }
     let finishes: Vec<Finish<'_>> = usual
         .iter()
         .map(|(f, p)| Finish {
@@ -233,22 +226,20 @@ pub async fn record_batch(store: &Store, settings: &WebhookSettings, finished: V
             outcome: p.outcome(),
         })
         .collect();
-    let (finish_ops, written) = store::webhook_deliveries::finish_many_ops(&finishes);
-    ops.extend(finish_ops);
-    ops.extend(
-        unused
-            .iter()
-            .map(|f| store::webhook_deliveries::release_op(key_of(&f.delivery), &f.token)),
-    );
+    let written = store.finish_deliveries(&mut work, &finishes);
+    for f in &unused {
+        store.release_delivery(&mut work, key_of(&f.delivery), &f.token);
+    }
     drop(finishes);
-    let result = store.group_commit().run(WriteJob::new(ops, Vec::new())).await;
+    let result = store.commit(work).await;
     // Which outcomes were written: all of them, unless some lease ran out
     // (then the attempt rows say which, as each was inserted under its lease).
     let held: Result<Option<HashSet<String>>, StoreError> = match result {
         Ok(()) if usize::try_from(written.total()).ok() == Some(usual.len()) => Ok(None),
         Ok(()) => {
             let ids: Vec<&str> = usual.iter().map(|(_, p)| p.attempt.id.as_str()).collect();
-            store::webhook_attempts::recorded(store.reader(), &ids)
+            store
+                .recorded_attempts(&ids)
                 .await
                 .map(|found| Some(found.into_iter().collect()))
         }
@@ -296,8 +287,8 @@ fn warn_unrecorded(d: &DeliveryRow, e: &StoreError) {
 /// given up, the `webhook_endpoint.disabled` event and its audit entry, all
 /// in one unit of work. `Ok(false)` if the lease was no longer the caller's
 /// (nothing written).
-async fn record_final_failure(
-    store: &Store,
+async fn record_final_failure<S: DeliveryStores>(
+    store: &S,
     payloads: Payloads,
     plan: &Plan,
     d: &DeliveryRow,
@@ -309,22 +300,14 @@ async fn record_final_failure(
     // it: a unit that fails was either refused the lease or raced another
     // disabling, which the second pass (without the disabling) tells apart.
     for with_disable in [true, false] {
-        let current = store::webhook_endpoints::get_any(store.reader(), &endpoint.id).await?;
+        let current = store.get_endpoint_any(&endpoint.id).await?;
         let enabled = current.as_ref().filter(|row| row.status == "enabled");
         let mut work = UnitOfWork::new();
-        work.push(store::webhook_attempts::insert_if_leased_op(&plan.attempt, token));
-        let mut finish = store::webhook_deliveries::finish_attempt_op(
-            &d.endpoint_id,
-            &d.event_id,
-            token,
-            &plan.outcome(),
-            Arc::new(AtomicBool::new(false)),
-        );
+        store.insert_attempts_if_leased(&mut work, &[(&plan.attempt, token)]);
         // The lease must still be the caller's, or nothing is written.
-        finish.expect = Expect::OneRow(Failure::Conflict);
-        work.push(finish);
+        store.finish_leased_delivery(&mut work, key_of(d), token, &plan.outcome());
         if let (true, Some(row)) = (with_disable, enabled) {
-            disable(&mut work, payloads, row, d, now)?;
+            disable(store, &mut work, payloads, row, d, now)?;
         }
         match store.commit(work).await {
             Ok(()) => return Ok(true),
@@ -339,7 +322,8 @@ async fn record_final_failure(
 /// Adds the disabling of an enabled endpoint (as read in `row`) to `work`:
 /// conditional on it still being enabled, its pending deliveries given up,
 /// the `webhook_endpoint.disabled` event and its audit entry.
-fn disable(
+fn disable<S: WebhookEndpointStore + EventStore>(
+    store: &S,
     work: &mut UnitOfWork,
     payloads: Payloads,
     row: &EndpointRow,
@@ -347,8 +331,8 @@ fn disable(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let at = now.as_millis();
-    store::webhook_endpoints::disable(work, &row.id, at);
-    store::webhook_deliveries::fail_pending_of_endpoint_in(work, &row.id, "endpoint_disabled", at);
+    store.disable_endpoint(work, &row.id, at);
+    store.fail_pending_deliveries(work, &row.id, "endpoint_disabled", at);
     let disabled = EndpointRow {
         status: "disabled".to_owned(),
         disabled_at: Some(at),
@@ -368,7 +352,7 @@ fn disable(
         data,
         created_at: at,
     };
-    store::events::insert_in(work, std::slice::from_ref(&event));
+    store.insert_events(work, std::slice::from_ref(&event));
     let mut audit = AuditEvent::new("webhook_endpoint.disabled", Outcome::Success);
     audit.merchant_id = Some(row.merchant_id.clone());
     audit.mode = Mode::parse(&row.mode);

@@ -16,7 +16,7 @@ use crate::domain::api_key::Mode;
 use crate::store::events::EventRow;
 use crate::store::webhook_deliveries::DeliveryRow;
 use crate::store::webhook_endpoints::EndpointRow;
-use crate::store::{self, Store, StoreError};
+use crate::store::{EventStore, StoreError, WebhookEndpointStore};
 use crate::vault::KekProvider;
 
 use super::attempt;
@@ -43,8 +43,8 @@ pub struct Round {
 
 impl Round {
     /// Reads what `deliveries` need.
-    pub async fn load(
-        store: &Store,
+    pub async fn load<S: WebhookEndpointStore + EventStore>(
+        store: &S,
         keyring: &dyn KekProvider,
         deliveries: &[&DeliveryRow],
     ) -> Result<Self, StoreError> {
@@ -53,7 +53,7 @@ impl Round {
             if round.endpoints.contains_key(&d.endpoint_id) {
                 continue;
             }
-            let Some(endpoint) = store::webhook_endpoints::get_any(store.reader(), &d.endpoint_id).await? else {
+            let Some(endpoint) = store.get_endpoint_any(&d.endpoint_id).await? else {
                 continue;
             };
             if endpoint.status != "enabled" {
@@ -82,7 +82,7 @@ impl Round {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        for event in store::events::get_many(store.reader(), &keys).await? {
+        for event in store.get_events_by_keys(&keys).await? {
             round
                 .events
                 .insert((event.merchant_id.clone(), event.id.clone()), Arc::new(event));

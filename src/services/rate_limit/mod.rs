@@ -191,26 +191,42 @@ impl Limits {
         client: IpAddr,
     ) -> Result<Option<Budget>, Throttled> {
         let q = self.policy.class(class);
-        let ip = || Subject::ClientIp(client_bucket_address(client));
-        let merchant = |k: &ApiKey| Subject::Merchant(k.merchant_id.clone(), k.mode);
-        let buckets: [Option<(Subject, Option<Quota>)>; 3] = match caller {
+        // Which buckets, in order; a subject is built (its id cloned) only
+        // for a bucket with a quota, so an unlimited caller costs nothing.
+        #[derive(Clone, Copy)]
+        enum Of {
+            Ip,
+            PublishableKey,
+            PrivateKey,
+            Merchant,
+        }
+        let order: [Option<(Of, Option<Quota>)>; 3] = match caller {
             Caller::Key(k) if k.kind == KeyKind::Publishable => [
-                Some((ip(), q.per_client_ip)),
-                Some((Subject::PublishableKey(k.id.clone()), q.per_publishable_key)),
-                Some((merchant(k), q.per_merchant)),
+                Some((Of::Ip, q.per_client_ip)),
+                Some((Of::PublishableKey, q.per_publishable_key)),
+                Some((Of::Merchant, q.per_merchant)),
             ],
-            Caller::Key(k) => [
-                Some((Subject::PrivateKey(k.id.clone()), q.per_private_key)),
-                Some((merchant(k), q.per_merchant)),
+            Caller::Key(_) => [
+                Some((Of::PrivateKey, q.per_private_key)),
+                Some((Of::Merchant, q.per_merchant)),
                 None,
             ],
-            Caller::Anonymous => [Some((ip(), q.per_client_ip)), None, None],
+            Caller::Anonymous => [Some((Of::Ip, q.per_client_ip)), None, None],
         };
+        let subject = |of: Of| match (of, caller) {
+            (Of::PublishableKey, Caller::Key(k)) => Some(Subject::PublishableKey(k.id.clone())),
+            (Of::PrivateKey, Caller::Key(k)) => Some(Subject::PrivateKey(k.id.clone())),
+            (Of::Merchant, Caller::Key(k)) => Some(Subject::Merchant(k.merchant_id.clone(), k.mode)),
+            (Of::Ip, _) => Some(Subject::ClientIp(client_bucket_address(client))),
+            _ => None,
+        };
+        let buckets = order
+            .into_iter()
+            .flatten()
+            .filter_map(|(of, quota)| Some((quota.and_then(Quota::gcra)?, of)));
         let mut tightest: Option<Budget> = None;
-        for (subject, quota) in buckets.into_iter().flatten() {
-            let Some(gcra) = quota.and_then(Quota::gcra) else {
-                continue;
-            };
+        for (gcra, of) in buckets {
+            let Some(subject) = subject(of) else { continue };
             let bucket = Bucket { class, subject };
             let decision = self.limiter.take(&bucket, gcra).await;
             if !decision.allowed {

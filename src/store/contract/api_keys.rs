@@ -15,6 +15,7 @@ contracts!(
     an_id_or_hash_collision_is_a_duplicate,
     a_key_of_no_merchant_is_refused,
     revoke_and_rotate_are_compare_and_set,
+    last_use_only_moves_forward,
 );
 
 /// A key of `merchant` in `mode`, not stored yet.
@@ -176,4 +177,29 @@ async fn revoke_and_rotate_are_compare_and_set<S: ApiKeyStore + MerchantStore + 
     let missing = ApiKeyId::generate().unwrap();
     let revoked = commit(store, |work| store.revoke_key(work, &missing, at)).await;
     assert!(matches!(revoked, Err(StoreError::Conflict)), "{revoked:?}");
+}
+
+/// The audit writer's touch of a key's last use: forward only, and a key
+/// that does not exist is no error.
+async fn last_use_only_moves_forward<S: ApiKeyStore + MerchantStore + Commit>(store: &S) {
+    let merchant = stored_merchant(store, "Used").await;
+    let key = stored_key(store, &merchant, Mode::Test).await;
+    let used = |key: Option<ApiKey>| key.and_then(|k| k.last_used_at).map(Timestamp::as_millis);
+    assert_eq!(used(store.get_key(&key.id).await.unwrap()), None);
+    let t0 = 1_700_000_500_000;
+    commit(store, |work| {
+        store.touch_key_last_used(work, key.id.as_str(), t0);
+        store.touch_key_last_used(work, "key_unknown", t0);
+    })
+    .await
+    .unwrap();
+    assert_eq!(used(store.get_key(&key.id).await.unwrap()), Some(t0));
+    commit(store, |work| store.touch_key_last_used(work, key.id.as_str(), t0 - 1))
+        .await
+        .unwrap();
+    assert_eq!(used(store.get_key(&key.id).await.unwrap()), Some(t0), "never back");
+    commit(store, |work| store.touch_key_last_used(work, key.id.as_str(), t0 + 1))
+        .await
+        .unwrap();
+    assert_eq!(used(store.get_key(&key.id).await.unwrap()), Some(t0 + 1));
 }

@@ -3,7 +3,7 @@
 
 use super::{commit, contracts, new_merchant, stored_merchant};
 use crate::domain::api_key::Mode;
-use crate::domain::ids::{EventId, WebhookEndpointId};
+use crate::domain::ids::EventId;
 use crate::domain::merchant::Merchant;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
@@ -40,27 +40,13 @@ async fn endpoint<S: WebhookEndpointStore + Commit>(
     events: &str,
     status: &str,
 ) -> String {
-    let id = WebhookEndpointId::generate().unwrap().to_string();
     let row = EndpointRow {
-        id: id.clone(),
-        merchant_id: merchant.id.to_string(),
-        mode: mode.as_str().to_owned(),
-        url: "https://hooks.example/in".to_owned(),
         events: events.to_owned(),
         status: status.to_owned(),
-        kek_version: Some(1),
-        secret_wrapped_dek: Some("w".to_owned()),
-        secret_ciphertext: Some(format!("c-{id}")),
-        previous_kek_version: None,
-        previous_wrapped_dek: None,
-        previous_ciphertext: None,
-        previous_expires_at: None,
-        created_at: 1,
-        updated_at: 1,
-        disabled_at: None,
+        ..EndpointRow::for_tests(merchant.id.as_str(), mode)
     };
     commit(store, |work| store.insert_endpoint(work, &row)).await.unwrap();
-    id
+    row.id
 }
 
 fn ids(rows: &[EventRow]) -> Vec<&str> {

@@ -14,6 +14,7 @@ contracts!(
     only_the_holder_finishes_or_releases_a_record,
     a_record_is_seen_only_by_its_tenant_and_lineage,
     expired_records_are_swept,
+    kek_walk_pages_stored_answers_and_rewraps_only_unchanged_ones,
 );
 
 const T0: i64 = 1_700_000_000_000;
@@ -200,4 +201,97 @@ async fn expired_records_are_swept<S: IdempotencyStore + MerchantStore + Commit>
     assert_eq!(swept, 1);
     assert!(store.get_idempotency_record(record("old")).await.unwrap().is_none());
     assert!(store.get_idempotency_record(record("new")).await.unwrap().is_some());
+}
+
+/// The KEK rotation's walk over stored answers: only records done and not
+/// under the target version, each once, page by page from an empty cursor;
+/// a re-wrap applies only while the record holds the wrapped key read.
+async fn kek_walk_pages_stored_answers_and_rewraps_only_unchanged_ones<S: IdempotencyStore + MerchantStore + Commit>(
+    store: &S,
+) {
+    let merchant = stored_merchant(store, "Rotating").await;
+    let keys = ["order-1", "order-2", "order-3", "order-4"];
+    let record = |key| RecordKey {
+        merchant_id: merchant.id.as_str(),
+        mode: "test",
+        lineage_id: "key_a",
+        key,
+    };
+    for key in keys {
+        claimed(store, &claim(record(key), "mac", "req_1", T0)).await.unwrap();
+        assert!(finish(store, record(key), "req_1").await);
+    }
+    // Held, with no answer yet: not walked, not counted.
+    claimed(store, &claim(record("order-5"), "mac", "req_1", T0))
+        .await
+        .unwrap();
+    assert_eq!(store.idempotency_responses_by_kek_version().await.unwrap(), [(1, 4)]);
+    assert!(store
+        .idempotency_responses_not_at_kek_version(1, record(""), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let start = RecordKey {
+        merchant_id: "",
+        mode: "",
+        lineage_id: "",
+        key: "",
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let cursor = after
+            .as_ref()
+            .map_or(start, crate::store::idempotency_keys::WrappedResponseRow::record);
+        let page = store
+            .idempotency_responses_not_at_kek_version(2, cursor, 3)
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last().cloned() else { break };
+        seen.extend(page);
+        after = Some(last);
+    }
+    let mut walked: Vec<&str> = seen.iter().map(|r| r.key.as_str()).collect();
+    walked.sort_unstable();
+    assert_eq!(walked, keys);
+    let first = seen.first().unwrap();
+    assert_eq!(
+        (
+            first.kek_version,
+            first.wrapped_dek.as_str(),
+            first.response.as_str(),
+            first.request_mac.as_str()
+        ),
+        (1, FINISHED.wrapped_dek, FINISHED.response, "mac")
+    );
+
+    let (stale, fresh) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicBool::new(false)));
+    commit(store, |work| {
+        store.rewrap_idempotency_response(work, first.record(), "not-the-key", 2, "new", Arc::clone(&stale));
+        store.rewrap_idempotency_response(work, first.record(), FINISHED.wrapped_dek, 2, "new", Arc::clone(&fresh));
+    })
+    .await
+    .unwrap();
+    assert!(!stale.load(Ordering::Relaxed) && fresh.load(Ordering::Relaxed));
+    let row = store.get_idempotency_record(first.record()).await.unwrap().unwrap();
+    assert_eq!((row.kek_version, row.wrapped_dek.as_deref()), (Some(2), Some("new")));
+    assert_eq!(
+        row.response.as_deref(),
+        Some(FINISHED.response),
+        "the answer is not touched"
+    );
+    // A record in progress is never re-wrapped.
+    let held = Arc::new(AtomicBool::new(true));
+    commit(store, |work| {
+        store.rewrap_idempotency_response(work, record("order-5"), "", 2, "new", Arc::clone(&held))
+    })
+    .await
+    .unwrap();
+    assert!(!held.load(Ordering::Relaxed));
+    assert_eq!(
+        store.idempotency_responses_by_kek_version().await.unwrap(),
+        [(1, 3), (2, 1)]
+    );
 }

@@ -14,9 +14,11 @@ mod api_keys;
 mod audit;
 mod events;
 mod idempotency;
+mod lockouts;
 mod merchants;
 mod payments;
 mod tokens;
+mod webhook_deliveries;
 mod webhook_endpoints;
 
 use sqlx::Connection;

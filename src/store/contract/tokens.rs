@@ -1,5 +1,8 @@
 //! The tokens port's contract.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use super::{commit, contracts, new_merchant, stored_merchant};
 use crate::domain::api_key::Mode;
 use crate::domain::ids::TokenId;
@@ -15,6 +18,7 @@ contracts!(
     an_id_collision_or_a_missing_merchant_is_refused,
     shredding_destroys_the_envelope_once,
     reveals_are_counted_per_key_and_window,
+    kek_walk_pages_live_tokens_and_rewraps_only_unchanged_ones,
 );
 
 fn new_token(merchant: &Merchant, mode: Mode) -> TokenRow {
@@ -153,4 +157,104 @@ async fn reveals_are_counted_per_key_and_window<S: TokenStore + Commit>(store: &
     })
     .await;
     assert!(matches!(over, Err(StoreError::Conflict)), "{over:?}");
+}
+
+/// The KEK rotation's walk: every live token not under the target version
+/// once, page by page in id order; a re-wrap applies only to a token still
+/// under the version read, and the counts follow.
+async fn kek_walk_pages_live_tokens_and_rewraps_only_unchanged_ones<S: TokenStore + MerchantStore + Commit>(store: &S) {
+    let merchant = stored_merchant(store, "Rotating").await;
+    let other = stored_merchant(store, "Other").await;
+    let mut rows = Vec::new();
+    for (m, mode) in [(&merchant, Mode::Test), (&merchant, Mode::Live), (&other, Mode::Test)] {
+        for _ in 0..2 {
+            rows.push(stored_token(store, m, mode).await);
+        }
+    }
+    // One already at the target, one shredded: neither is walked.
+    let at_target = TokenRow {
+        kek_version: 2,
+        ..new_token(&merchant, Mode::Test)
+    };
+    commit(store, |work| store.insert_token(work, &at_target))
+        .await
+        .unwrap();
+    let shredded = stored_token(store, &other, Mode::Live).await;
+    let other_live = Tenant::new(other.id.clone(), Mode::Live);
+    commit(store, |work| {
+        store.shred_token(
+            work,
+            &other_live,
+            &id(&shredded),
+            Timestamp::from_millis(1_700_000_000_001),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(store.tokens_by_kek_version().await.unwrap(), [(1, 6), (2, 1)]);
+
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.tokens_not_at_kek_version(2, &after, 4).await.unwrap();
+        assert!(page.len() <= 4);
+        let Some(last) = page.last() else { break };
+        after.clone_from(&last.id);
+        seen.extend(page);
+    }
+    // Each once (in the backend's id order, which the cursor follows).
+    let mut expected: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    expected.sort_unstable();
+    let mut walked: Vec<&str> = seen.iter().map(|r| r.id.as_str()).collect();
+    walked.sort_unstable();
+    assert_eq!(walked, expected);
+    let first = seen.first().unwrap();
+    let stored = rows.iter().find(|r| r.id == first.id).unwrap();
+    assert_eq!(
+        (
+            first.merchant_id.as_str(),
+            first.kek_version,
+            Some(&first.wrapped_dek),
+            Some(&first.ciphertext)
+        ),
+        (
+            stored.merchant_id.as_str(),
+            1,
+            stored.wrapped_dek.as_ref(),
+            stored.ciphertext.as_ref()
+        )
+    );
+
+    // A re-wrap from a version the token is not under, and one of a
+    // shredded token, are skipped; the right one applies once.
+    let changed = |flag: &Arc<AtomicBool>| flag.load(Ordering::Relaxed);
+    let (stale, gone, fresh) = (
+        Arc::new(AtomicBool::new(true)),
+        Arc::new(AtomicBool::new(true)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    commit(store, |work| {
+        store.rewrap_token(work, &first.id, 3, 2, "rewrapped", Arc::clone(&stale));
+        store.rewrap_token(work, &shredded.id, 1, 2, "rewrapped", Arc::clone(&gone));
+        store.rewrap_token(work, &first.id, 1, 2, "rewrapped", Arc::clone(&fresh));
+    })
+    .await
+    .unwrap();
+    assert!(!changed(&stale) && !changed(&gone) && changed(&fresh));
+    let tenant = Tenant::new(
+        crate::domain::ids::MerchantId::from_trusted(stored.merchant_id.clone()),
+        Mode::parse(&stored.mode).unwrap(),
+    );
+    let read = store.get_live_token(&tenant, &id(stored)).await.unwrap().unwrap();
+    assert_eq!((read.kek_version, read.wrapped_dek.as_deref()), (2, Some("rewrapped")));
+    assert_eq!(read.ciphertext, stored.ciphertext, "the ciphertext is not touched");
+    let again = Arc::new(AtomicBool::new(true));
+    commit(store, |work| {
+        store.rewrap_token(work, &first.id, 1, 2, "twice", Arc::clone(&again))
+    })
+    .await
+    .unwrap();
+    assert!(!changed(&again), "already re-wrapped");
+    assert_eq!(store.tokens_by_kek_version().await.unwrap(), [(1, 5), (2, 2)]);
+    assert_eq!(store.tokens_not_at_kek_version(2, "", 100).await.unwrap().len(), 5);
 }

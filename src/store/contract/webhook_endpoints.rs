@@ -24,25 +24,7 @@ contracts!(
 
 /// An enabled endpoint of `merchant` in `mode` with its secret under KEK 1.
 fn new_endpoint(merchant: &Merchant, mode: Mode) -> EndpointRow {
-    let id = WebhookEndpointId::generate().unwrap();
-    EndpointRow {
-        merchant_id: merchant.id.to_string(),
-        mode: mode.as_str().to_owned(),
-        url: "https://hooks.example/in".to_owned(),
-        events: r#"["*"]"#.to_owned(),
-        status: "enabled".to_owned(),
-        kek_version: Some(1),
-        secret_wrapped_dek: Some("wrapped-1".to_owned()),
-        secret_ciphertext: Some(format!("cipher-{id}")),
-        previous_kek_version: None,
-        previous_wrapped_dek: None,
-        previous_ciphertext: None,
-        previous_expires_at: None,
-        created_at: 1_700_000_000_000,
-        updated_at: 1_700_000_000_000,
-        disabled_at: None,
-        id: id.to_string(),
-    }
+    EndpointRow::for_tests(merchant.id.as_str(), mode)
 }
 
 async fn stored_endpoint<S: WebhookEndpointStore + Commit>(store: &S, merchant: &Merchant, mode: Mode) -> EndpointRow {

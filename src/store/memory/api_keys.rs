@@ -111,4 +111,16 @@ impl ApiKeyStore for MemoryStore {
             Ok(())
         });
     }
+
+    fn touch_key_last_used(&self, work: &mut UnitOfWork, id: &str, at: i64) {
+        let id = id.to_owned();
+        stage(work, move |t| {
+            if let Some((key, _)) = t.api_keys.get_mut(&id) {
+                if key.last_used_at.is_none_or(|used| used.as_millis() < at) {
+                    key.last_used_at = Some(Timestamp::from_millis(at));
+                }
+            }
+            Ok(())
+        });
+    }
 }

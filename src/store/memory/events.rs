@@ -101,4 +101,14 @@ impl EventStore for MemoryStore {
                 .collect()
         }))
     }
+
+    async fn get_events_by_keys(&self, keys: &[(&str, &str)]) -> Result<Vec<EventRow>, StoreError> {
+        Ok(self.read(|t| {
+            let mut keys: Vec<(String, String)> =
+                keys.iter().map(|(m, id)| ((*m).to_owned(), (*id).to_owned())).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys.iter().filter_map(|key| t.events.get(key).cloned()).collect()
+        }))
+    }
 }

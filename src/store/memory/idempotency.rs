@@ -5,9 +5,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::{stage, MemoryStore};
+use std::collections::BTreeMap;
+
+use super::{limit, stage, MemoryStore};
 use crate::domain::time::Timestamp;
-use crate::store::idempotency_keys::{Finished, IdempotencyRow, NewClaim, RecordKey, DONE, IN_PROGRESS};
+use crate::store::idempotency_keys::{
+    Finished, IdempotencyRow, NewClaim, RecordKey, WrappedResponseRow, DONE, IN_PROGRESS,
+};
 use crate::store::ports::IdempotencyStore;
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
@@ -115,5 +119,72 @@ impl IdempotencyStore for MemoryStore {
             t.idempotency.retain(|_, r| r.expires_at > now);
             u64::try_from(before.saturating_sub(t.idempotency.len())).unwrap_or(u64::MAX)
         }))
+    }
+
+    async fn idempotency_responses_by_kek_version(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        Ok(self.read(|t| {
+            let mut counts = BTreeMap::new();
+            for version in t
+                .idempotency
+                .values()
+                .filter(|r| r.state == DONE)
+                .filter_map(|r| r.kek_version)
+            {
+                *counts.entry(version).or_insert(0) += 1;
+            }
+            counts.into_iter().collect()
+        }))
+    }
+
+    async fn idempotency_responses_not_at_kek_version(
+        &self,
+        version: i64,
+        after: RecordKey<'_>,
+        page: i64,
+    ) -> Result<Vec<WrappedResponseRow>, StoreError> {
+        let after = id(after);
+        Ok(self.read(|t| {
+            t.idempotency
+                .iter()
+                .filter(|(key, r)| **key > after && r.state == DONE && r.kek_version.is_some_and(|v| v != version))
+                .filter_map(|(_, r)| {
+                    Some(WrappedResponseRow {
+                        merchant_id: r.merchant_id.clone(),
+                        mode: r.mode.clone(),
+                        lineage_id: r.lineage_id.clone(),
+                        key: r.key.clone(),
+                        request_mac: r.request_mac.clone(),
+                        kek_version: r.kek_version?,
+                        wrapped_dek: r.wrapped_dek.clone()?,
+                        response: r.response.clone()?,
+                    })
+                })
+                .take(limit(page))
+                .collect()
+        }))
+    }
+
+    fn rewrap_idempotency_response(
+        &self,
+        work: &mut UnitOfWork,
+        record: RecordKey<'_>,
+        old_wrapped_dek: &str,
+        to: i64,
+        wrapped_dek: &str,
+        changed: Arc<AtomicBool>,
+    ) {
+        let (key, old, new) = (id(record), old_wrapped_dek.to_owned(), wrapped_dek.to_owned());
+        stage(work, move |t| {
+            let row = t
+                .idempotency
+                .get_mut(&key)
+                .filter(|r| r.state == DONE && r.wrapped_dek.as_deref() == Some(old.as_str()));
+            changed.store(row.is_some(), Ordering::Relaxed);
+            if let Some(row) = row {
+                row.kek_version = Some(to);
+                row.wrapped_dek = Some(new);
+            }
+            Ok(())
+        });
     }
 }

@@ -19,11 +19,14 @@
 //! against the ports cannot pass a test on the double by writing nothing.
 
 mod api_keys;
+mod auth;
 mod events;
 mod idempotency;
+mod lockouts;
 mod merchants;
 mod payments;
 mod tokens;
+mod webhook_deliveries;
 mod webhook_endpoints;
 
 use std::collections::BTreeMap;
@@ -47,6 +50,9 @@ use crate::domain::payment::{Payment, Refund};
 pub struct MemoryStore {
     /// A std mutex: it is never held across an `.await`.
     tables: Arc<Mutex<Tables>>,
+    /// The generation of authentication state, moved on at once by every
+    /// [`Commit::auth_state_changed`] (no other process caches this state).
+    auth_state: Arc<super::auth_state::AuthState>,
 }
 
 /// Every table of the double, as plain maps keyed like the database's.
@@ -58,6 +64,8 @@ pub struct Tables {
     endpoints: BTreeMap<String, EndpointRow>,
     /// Deliveries by (endpoint, event).
     deliveries: BTreeMap<(String, String), DeliveryRow>,
+    /// Leases of deliveries by (endpoint, event): (token, until ms).
+    leases: BTreeMap<(String, String), (String, i64)>,
     attempts: BTreeMap<String, AttemptRow>,
     tokens: BTreeMap<String, TokenRow>,
     /// Events by (merchant, id), as the database keys them.
@@ -69,6 +77,10 @@ pub struct Tables {
     idempotency: BTreeMap<idempotency::RecordId, super::idempotency_keys::IdempotencyRow>,
     /// Reveal allowances by key id: (window start, reveals used).
     reveal_allowances: BTreeMap<String, (i64, i64)>,
+    /// Failed authentications: (client address, at ms), in insertion order.
+    auth_failures: Vec<(String, i64)>,
+    /// Lockouts by client address: locked until (ms).
+    lockouts: BTreeMap<String, i64>,
     audit: Vec<AuditRecord>,
 }
 
@@ -109,15 +121,16 @@ impl MemoryStore {
         read(&self.tables.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Runs `f` on the committed tables: a test's setup of state no port
-    /// writes yet (deliveries, attempts), or its look at them.
+    /// Runs `f` on the committed tables: a test's setup of state exactly as
+    /// it wants it (a delivery in a given state, an attempt), or its look
+    /// at them.
     pub fn with_tables<T>(&self, f: impl FnOnce(&mut Tables) -> T) -> T {
         f(&mut self.tables.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
 impl Tables {
-    /// Adds a delivery (test setup: the outbox's fan-out is not a port yet).
+    /// Adds a delivery as it is (test setup; the events port fans out).
     pub fn add_delivery(&mut self, row: DeliveryRow) {
         self.deliveries
             .insert((row.endpoint_id.clone(), row.event_id.clone()), row);
@@ -172,7 +185,9 @@ impl Commit for MemoryStore {
         Ok(())
     }
 
-    async fn auth_state_changed(&self) {}
+    async fn auth_state_changed(&self) {
+        self.auth_state.moved_on();
+    }
 }
 
 impl AuditStore for MemoryStore {

@@ -209,15 +209,7 @@ impl WebhookEndpointStore for MemoryStore {
     fn fail_pending_deliveries(&self, work: &mut UnitOfWork, endpoint_id: &str, reason: &str, now: i64) {
         let (endpoint_id, reason) = (endpoint_id.to_owned(), reason.to_owned());
         stage(work, move |t| {
-            for delivery in t
-                .deliveries
-                .values_mut()
-                .filter(|d| d.endpoint_id == endpoint_id && d.status == "pending")
-            {
-                delivery.status = "failed".to_owned();
-                delivery.last_error = Some(reason.clone());
-                delivery.updated_at = now;
-            }
+            t.fail_pending_of_endpoint(&endpoint_id, &reason, now);
             Ok(())
         });
     }

@@ -166,16 +166,8 @@ pub async fn get_by_idempotency_key<'e>(
     key: &str,
     since: i64,
 ) -> Result<Option<Payment>, StoreError> {
-    let row: Option<PaymentRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND idempotency_key = $2 AND created_at >= $3 \
-         AND mode = $4 ORDER BY id DESC LIMIT 1"
-    ))
-    .bind(tenant.merchant_str())
-    .bind(key)
-    .bind(since)
-    .bind(tenant.mode_str())
-    .fetch_optional(db)
-    .await?;
+    let row: Option<PaymentRow> =
+        super::idempotent_reads::newest_by_idempotency_key(db, "payments", COLUMNS, tenant, key, since).await?;
     row.map(Payment::try_from).transpose()
 }
 

@@ -2,9 +2,8 @@
 //! plaintext (never the plaintext), their rotation and revocation.
 //!
 //! Authentication's own read (key, merchant and lockout in one statement,
-//! inline on SQLite, behind the authentication cache) stays the SQL
-//! backend's `store::api_keys::lookup_for_auth`: it is the per-request hot
-//! path and is tested end to end.
+//! inline on SQLite, behind the authentication cache) is the
+//! [`AuthStore`](super::AuthStore) port's.
 
 use std::future::Future;
 
@@ -62,4 +61,9 @@ pub trait ApiKeyStore: Send + Sync {
     /// `expires_at`; a key that does not exist, or was rotated or revoked
     /// meanwhile, fails the unit with `Conflict`.
     fn mark_key_rotated(&self, work: &mut UnitOfWork, id: &ApiKeyId, successor: &ApiKeyId, expires_at: Timestamp);
+
+    /// Stages moving the key's `last_used_at` forward to `at` (ms), never
+    /// back; a key that does not exist, or was used later already, changes
+    /// nothing and never fails the unit.
+    fn touch_key_last_used(&self, work: &mut UnitOfWork, id: &str, at: i64);
 }

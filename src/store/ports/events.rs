@@ -2,8 +2,7 @@
 //! see it. Events are inserted in the unit of the change they describe,
 //! with their webhook deliveries, and never updated; event ids are
 //! time-ordered, so newest first is by id. (The delivery worker's claims,
-//! leases and records go through `store::webhook_deliveries` and
-//! `store::webhook_attempts` directly.)
+//! leases and records are the webhook deliveries port's.)
 
 use std::future::Future;
 
@@ -44,4 +43,12 @@ pub trait EventStore: Send + Sync {
     /// The deliveries of event `event_id` (of any merchant), by endpoint id;
     /// empty if none.
     fn deliveries_of_event(&self, event_id: &str) -> impl Future<Output = Result<Vec<DeliveryRow>, StoreError>> + Send;
+
+    /// The events with these `(merchant_id, id)` keys, of whichever mode
+    /// (the delivery worker checks each one against its endpoint), in no
+    /// particular order; unknown keys are left out.
+    fn get_events_by_keys(
+        &self,
+        keys: &[(&str, &str)],
+    ) -> impl Future<Output = Result<Vec<EventRow>, StoreError>> + Send;
 }

@@ -1,14 +1,15 @@
 //! The idempotency port: one record per tenant, API-key lineage and client
 //! key, claimed by a request, then finished with its sealed answer or
-//! released. (The KEK rotation of stored answers still reads and writes
-//! through `store::idempotency_keys`.)
+//! released. The KEK rotation walks the stored answers not yet under the
+//! target KEK and re-wraps each one's data key conditionally
+//! (`services::kek_rotation`).
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::domain::time::Timestamp;
-use crate::store::idempotency_keys::{Finished, IdempotencyRow, NewClaim, RecordKey};
+use crate::store::idempotency_keys::{Finished, IdempotencyRow, NewClaim, RecordKey, WrappedResponseRow};
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
 
@@ -48,4 +49,34 @@ pub trait IdempotencyStore: Send + Sync {
         &self,
         now: Timestamp,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// How many stored answers (records done) each KEK version wraps, by
+    /// version; versions that wrap none are absent.
+    fn idempotency_responses_by_kek_version(&self) -> impl Future<Output = Result<Vec<(i64, i64)>, StoreError>> + Send;
+
+    /// Up to `limit` stored answers after the record `after` (in
+    /// merchant, mode, lineage, key order; all four empty: from the start)
+    /// whose data key is wrapped by a KEK other than `version`, in that
+    /// order; an empty page past the last one.
+    fn idempotency_responses_not_at_kek_version(
+        &self,
+        version: i64,
+        after: RecordKey<'_>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<WrappedResponseRow>, StoreError>> + Send;
+
+    /// Stages replacing the stored answer's wrapped data key by
+    /// `wrapped_dek` under KEK `to`, only if the record is done and still
+    /// holds `old_wrapped_dek`: `changed` is set at commit to whether it
+    /// did; a record expired, reused or re-wrapped meanwhile (or missing) is
+    /// skipped, never an error.
+    fn rewrap_idempotency_response(
+        &self,
+        work: &mut UnitOfWork,
+        record: RecordKey<'_>,
+        old_wrapped_dek: &str,
+        to: i64,
+        wrapped_dek: &str,
+        changed: Arc<AtomicBool>,
+    );
 }

@@ -37,26 +37,32 @@
 
 mod api_keys;
 mod audit;
+mod auth;
 mod events;
 mod idempotency;
+mod lockouts;
 mod merchants;
 mod payments;
 mod rate_buckets;
 mod refunds;
 mod tokens;
+mod webhook_deliveries;
 mod webhook_endpoints;
 
 use std::future::Future;
 
 pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
+pub use auth::AuthStore;
 pub use events::EventStore;
 pub use idempotency::IdempotencyStore;
+pub use lockouts::LockoutStore;
 pub use merchants::MerchantStore;
 pub use payments::PaymentStore;
 pub use rate_buckets::RateBuckets;
 pub use refunds::RefundStore;
 pub use tokens::TokenStore;
+pub use webhook_deliveries::WebhookDeliveryStore;
 pub use webhook_endpoints::WebhookEndpointStore;
 
 use super::unit_of_work::UnitOfWork;
@@ -73,7 +79,8 @@ pub trait Commit: Send + Sync {
     /// Call after committing a change of a key, a merchant or a lockout and
     /// before answering it: returns once no reader can still act on the
     /// state before the change (the SQL backend's authentication cache,
-    /// `store::auth_state`; immediate for the double, which caches nothing).
+    /// `store::auth_state`; for the double, which no other process caches,
+    /// the generation moves on at once).
     fn auth_state_changed(&self) -> impl Future<Output = ()> + Send;
 }
 
