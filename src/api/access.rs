@@ -51,6 +51,10 @@ pub const RULES: &[(Method, &str, Access)] = &[
         "/v1/api_keys/{id}/revoke",
         Access::Permission(Permission::ApiKeysWrite),
     ),
+    (Method::GET, "/v1/connectors", Access::SecretKey),
+    (Method::POST, "/v1/connectors", Access::SecretKey),
+    (Method::GET, "/v1/connectors/{id}", Access::SecretKey),
+    (Method::POST, "/v1/connectors/{id}/disable", Access::SecretKey),
     (Method::POST, "/v1/tokens", Access::Permission(Permission::TokensWrite)),
     (
         Method::GET,
@@ -156,6 +160,51 @@ pub const RULES: &[(Method, &str, Access)] = &[
         Method::GET,
         "/v1/webhook_endpoints/{id}/attempts",
         Access::PrivatePermission(Permission::WebhooksRead),
+    ),
+    (
+        Method::GET,
+        "/v1/fraud/rules",
+        Access::PrivatePermission(Permission::FraudRead),
+    ),
+    (
+        Method::POST,
+        "/v1/fraud/rules",
+        Access::PrivatePermission(Permission::FraudWrite),
+    ),
+    (
+        Method::POST,
+        "/v1/fraud/rules/dry_run",
+        Access::PrivatePermission(Permission::FraudWrite),
+    ),
+    (
+        Method::POST,
+        "/v1/fraud/rules/{version}/activate",
+        Access::PrivatePermission(Permission::FraudWrite),
+    ),
+    (
+        Method::GET,
+        "/v1/fraud/lists/{name}",
+        Access::PrivatePermission(Permission::FraudRead),
+    ),
+    (
+        Method::POST,
+        "/v1/fraud/lists/{name}",
+        Access::PrivatePermission(Permission::FraudWrite),
+    ),
+    (
+        Method::GET,
+        "/v1/reviews",
+        Access::PrivatePermission(Permission::PaymentsRead),
+    ),
+    (
+        Method::POST,
+        "/v1/reviews/{id}/approve",
+        Access::PrivatePermission(Permission::PaymentsWrite),
+    ),
+    (
+        Method::POST,
+        "/v1/reviews/{id}/reject",
+        Access::PrivatePermission(Permission::PaymentsWrite),
     ),
 ];
 

@@ -104,6 +104,12 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(routes::events::list))
         .route("/events/{id}", get(routes::events::show))
         .route(
+            "/connectors",
+            get(routes::connectors::list).post(routes::connectors::create),
+        )
+        .route("/connectors/{id}", get(routes::connectors::show))
+        .route("/connectors/{id}/disable", post(routes::connectors::disable))
+        .route(
             "/webhook_endpoints",
             get(routes::webhook_endpoints::list).post(routes::webhook_endpoints::create),
         )
@@ -121,6 +127,19 @@ pub fn router(state: AppState) -> Router {
             "/webhook_endpoints/{id}/attempts",
             get(routes::webhook_endpoints::attempts),
         )
+        .route(
+            "/fraud/rules",
+            get(routes::fraud::show_rules).post(routes::fraud::save_rules),
+        )
+        .route("/fraud/rules/dry_run", post(routes::fraud::dry_run))
+        .route("/fraud/rules/{version}/activate", post(routes::fraud::activate_rules))
+        .route(
+            "/fraud/lists/{name}",
+            get(routes::fraud::show_list).post(routes::fraud::replace_list),
+        )
+        .route("/reviews", get(routes::reviews::list))
+        .route("/reviews/{id}/approve", post(routes::reviews::approve))
+        .route("/reviews/{id}/reject", post(routes::reviews::reject))
         // Innermost first: idempotency (a key belongs to the authenticated
         // merchant's key lineage) runs only for authorized requests, so a
         // refusal is never stored and reserves no key.

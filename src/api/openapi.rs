@@ -28,8 +28,12 @@ use super::error::{ErrorBody, ErrorEnvelope, ErrorType};
 use super::field_schemas::ConfirmNeedsPaymentMethod;
 use super::idempotency;
 use super::pagination::ListResponse;
-use super::routes::{api_keys, events, health, merchant, payments, refunds, tokens, webhook_endpoints};
-use super::views::{ApiKeyView, EventView, PaymentView, RefundView, WebhookAttemptView, WebhookEndpointView};
+use super::routes::{
+    api_keys, connectors, events, fraud, health, merchant, payments, refunds, reviews, tokens, webhook_endpoints,
+};
+use super::views::{
+    ApiKeyView, ConnectorView, EventView, PaymentView, RefundView, WebhookAttemptView, WebhookEndpointView,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,16 +45,19 @@ use super::views::{ApiKeyView, EventView, PaymentView, RefundView, WebhookAttemp
         refunds::create, refunds::show, refunds::list,
         events::list, events::show,
         webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::show, webhook_endpoints::update,
-        webhook_endpoints::delete, webhook_endpoints::rotate_secret, webhook_endpoints::attempts
+        webhook_endpoints::delete, webhook_endpoints::rotate_secret, webhook_endpoints::attempts,
+        fraud::show_rules, fraud::save_rules, fraud::dry_run, fraud::activate_rules, fraud::show_list, fraud::replace_list,
+        reviews::list, reviews::approve, reviews::reject,
+        connectors::create, connectors::list, connectors::show, connectors::disable
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>,
         PaymentView, ListResponse<PaymentView>, RefundView, ListResponse<RefundView>,
         EventView, ListResponse<EventView>, WebhookEndpointView, ListResponse<WebhookEndpointView>,
-        WebhookAttemptView, ListResponse<WebhookAttemptView>)),
+        WebhookAttemptView, ListResponse<WebhookAttemptView>, ConnectorView, ListResponse<ConnectorView>)),
     modifiers(&BearerAuth, &IdempotencyHeader, &SharedResponses, &ListItemRefs, &AtLeastOneField,
         &ConfirmNeedsPaymentMethod),
     tags((name = "merchant"), (name = "api_keys"), (name = "health"), (name = "tokens"), (name = "payments"),
-        (name = "refunds"), (name = "events"), (name = "webhook_endpoints"))
+        (name = "refunds"), (name = "events"), (name = "webhook_endpoints"), (name = "fraud"), (name = "connectors"))
 )]
 pub struct ApiDoc;
 

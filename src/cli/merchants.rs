@@ -60,6 +60,7 @@ fn view(m: &Merchant) -> serde_json::Value {
         "name": m.name.as_str(),
         "created": m.created_at.as_secs(),
         "connector": m.connector,
+        "live_connector": m.live_connector,
         "frozen": frozen,
     })
 }
@@ -96,11 +97,12 @@ pub async fn run(ctx: CliContext, cmd: MerchantCommand) -> anyhow::Result<ExitCo
             let m = merchants::get(&store, &MerchantId::parse(&id)?).await?;
             output::print(ctx.json, &view(&m), || {
                 format!(
-                    "{}  {}\ncreated {}\nconnector {}\n{}",
+                    "{}  {}\ncreated {}\nconnector {} (test), {} (live)\n{}",
                     m.id,
                     m.name.as_str(),
                     m.created_at.to_rfc3339(),
                     m.connector,
+                    m.live_connector.as_deref().unwrap_or("none"),
                     state(&m)
                 )
             });

@@ -3,6 +3,7 @@
 //! acts on the configured database, and is itself audited.
 
 mod audit;
+mod connectors;
 mod context;
 mod keys;
 mod lockouts;
@@ -62,6 +63,9 @@ enum Command {
     /// Verify or export the tamper-evident audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Inspect merchants' processor connections.
+    #[command(subcommand)]
+    Connectors(connectors::ConnectorCommand),
     /// Inspect or lift lockouts of client addresses.
     #[command(subcommand)]
     Lockout(lockouts::LockoutCommand),
@@ -101,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key(cmd) => keys::run(ctx, cmd).await,
         Command::Audit(cmd) => audit::run(ctx, cmd).await,
         Command::Lockout(cmd) => lockouts::run(ctx, cmd).await,
+        Command::Connectors(cmd) => connectors::run(ctx, cmd).await,
         Command::Secrets(cmd) => secrets::run(ctx, cmd).await,
         Command::Vault(cmd) => vault::run(ctx, cmd).await,
     }

@@ -95,7 +95,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             webhooks: settings.webhooks,
             rate_limits: settings.rate_limits.clone(),
             shared_rate_limits,
-            connectors: Connectors::builtin(),
+            connectors: Connectors::builtin().with_stripe(settings.stripe),
         },
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };

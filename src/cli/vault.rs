@@ -25,7 +25,7 @@ use super::output;
 #[derive(Debug, Subcommand)]
 pub enum VaultCommand {
     /// What each KEK version wraps: live tokens, stored idempotent responses,
-    /// webhook signing secrets.
+    /// webhook signing secrets, processor connections' credentials.
     Status {
         /// Exit 1, naming what is left, unless nothing is wrapped under this
         /// version (before removing a KEK from the configuration).
@@ -111,19 +111,21 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
             output::print(ctx.json, &json!({ "version": new_version, "report": report }), || {
                 format!(
                     "re-wrapped under KEK version {to}: {} tokens, {} stored idempotent responses, \
-                     {} webhook signing secrets; {}",
+                     {} webhook signing secrets, {} connection credentials; {}",
                     report.tokens.rewrapped,
                     report.idempotent_responses.rewrapped,
                     report.webhook_secrets.rewrapped,
+                    report.connection_credentials.rewrapped,
                     if report.complete {
                         "nothing is left under other versions".to_owned()
                     } else {
                         format!(
                             "left under other versions: {} tokens, {} stored idempotent responses, \
-                             {} webhook signing secrets (run again to finish)",
+                             {} webhook signing secrets, {} connection credentials (run again to finish)",
                             report.tokens.remaining,
                             report.idempotent_responses.remaining,
-                            report.webhook_secrets.remaining
+                            report.webhook_secrets.remaining,
+                            report.connection_credentials.remaining
                         )
                     }
                 )
@@ -137,8 +139,8 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
 
 fn describe(w: &Wrapped) -> String {
     format!(
-        "{} tokens, {} stored idempotent responses, {} webhook signing secrets",
-        w.tokens, w.idempotent_responses, w.webhook_secrets
+        "{} tokens, {} stored idempotent responses, {} webhook signing secrets, {} connection credentials",
+        w.tokens, w.idempotent_responses, w.webhook_secrets, w.connection_credentials
     )
 }
 

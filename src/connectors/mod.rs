@@ -10,6 +10,7 @@
 pub mod http;
 pub mod sandbox;
 pub mod stripe;
+pub mod unconfigured;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -43,6 +44,9 @@ pub enum DeclineCode {
     ConnectorConfiguration,
     /// The processor could not be reached or answered with an outage.
     ProcessorUnavailable,
+    /// The merchant's fraud rules blocked the payment before any processor
+    /// saw it.
+    Fraudulent,
 }
 
 impl DeclineCode {
@@ -60,6 +64,7 @@ impl DeclineCode {
             DeclineCode::ConnectorError => "connector_error",
             DeclineCode::ConnectorConfiguration => "connector_configuration",
             DeclineCode::ProcessorUnavailable => "processor_unavailable",
+            DeclineCode::Fraudulent => "fraudulent",
         }
     }
 
@@ -80,6 +85,7 @@ impl DeclineCode {
                 "The payment processor is not configured to take this payment; the merchant must fix the connector's settings."
             }
             DeclineCode::ProcessorUnavailable => "The processor could not be reached. Nothing was charged; try again later.",
+            DeclineCode::Fraudulent => "The payment was blocked by the merchant's fraud rules. Nothing was charged.",
         }
     }
 
@@ -97,6 +103,7 @@ impl DeclineCode {
             DeclineCode::ConnectorError,
             DeclineCode::ConnectorConfiguration,
             DeclineCode::ProcessorUnavailable,
+            DeclineCode::Fraudulent,
         ]
         .into_iter()
         .find(|c| c.as_str() == input)
@@ -321,10 +328,31 @@ mod inbound_headers_tests {
     }
 }
 
-/// The connectors this gateway can route to, by name.
+/// How the gateway reaches Stripe for merchants' connections: the
+/// operator's, never a merchant's, choice (a merchant's key must not be able
+/// to send card numbers elsewhere).
+#[derive(Clone, Debug)]
+pub struct StripeSettings {
+    /// [`stripe::DEFAULT_BASE_URL`] unless a sandbox or test double stands in.
+    pub base_url: String,
+    pub http: http::HttpSettings,
+}
+
+impl Default for StripeSettings {
+    fn default() -> Self {
+        Self {
+            base_url: stripe::DEFAULT_BASE_URL.to_owned(),
+            http: http::HttpSettings::default(),
+        }
+    }
+}
+
+/// The connectors this gateway can route to: the built-ins by name, and how
+/// to build one for a merchant's processor connection.
 #[derive(Clone)]
 pub struct Connectors {
     by_name: HashMap<&'static str, Arc<dyn Connector>>,
+    stripe: Arc<StripeSettings>,
 }
 
 impl fmt::Debug for Connectors {
@@ -334,12 +362,49 @@ impl fmt::Debug for Connectors {
 }
 
 impl Connectors {
-    /// The built-in set: the sandbox.
+    /// The built-in set: the sandbox (test mode only), and the connector
+    /// that refuses live payments of a merchant without a live connection.
     pub fn builtin() -> Self {
         let mut by_name: HashMap<&'static str, Arc<dyn Connector>> = HashMap::new();
         let sandbox: Arc<dyn Connector> = Arc::new(sandbox::Sandbox::new());
         by_name.insert(sandbox.name(), sandbox);
-        Self { by_name }
+        let unconfigured: Arc<dyn Connector> = Arc::new(unconfigured::Unconfigured);
+        by_name.insert(unconfigured.name(), unconfigured);
+        Self {
+            by_name,
+            stripe: Arc::new(StripeSettings::default()),
+        }
+    }
+
+    /// The same set, building Stripe connections with `settings`.
+    pub fn with_stripe(mut self, settings: StripeSettings) -> Self {
+        self.stripe = Arc::new(settings);
+        self
+    }
+
+    /// A connector for a merchant's processor connection, from its opened
+    /// credentials (the caller caches it: building one builds an HTTP client).
+    pub fn for_connection(
+        &self,
+        credentials: &crate::domain::connection::Credentials,
+    ) -> Result<Arc<dyn Connector>, ConnectorError> {
+        use secrecy::SecretString;
+        match credentials {
+            crate::domain::connection::Credentials::Stripe {
+                secret_key,
+                webhook_secret,
+            } => {
+                let config = stripe::StripeConfig {
+                    base_url: self.stripe.base_url.clone(),
+                    http: self.stripe.http.clone(),
+                    webhook_secret: webhook_secret
+                        .as_ref()
+                        .map(|s| SecretString::from(s.expose_secret().to_owned())),
+                    ..stripe::StripeConfig::new(SecretString::from(secret_key.expose_secret().to_owned()))
+                };
+                Ok(Arc::new(stripe::Stripe::new(config)?))
+            }
+        }
     }
 
     /// Adds (or replaces) a connector.

@@ -16,10 +16,14 @@ pub enum EventType {
     RefundSucceeded,
     RefundFailed,
     WebhookEndpointDisabled,
+    /// The fraud rules held an authorized payment for a review.
+    ReviewOpened,
+    /// A held payment was captured (approved) or canceled (rejected).
+    ReviewClosed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 12] = [
         EventType::PaymentCreated,
         EventType::PaymentRequiresAction,
         EventType::PaymentAmountCapturableUpdated,
@@ -30,6 +34,8 @@ impl EventType {
         EventType::RefundSucceeded,
         EventType::RefundFailed,
         EventType::WebhookEndpointDisabled,
+        EventType::ReviewOpened,
+        EventType::ReviewClosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +50,8 @@ impl EventType {
             EventType::RefundSucceeded => "refund.succeeded",
             EventType::RefundFailed => "refund.failed",
             EventType::WebhookEndpointDisabled => "webhook_endpoint.disabled",
+            EventType::ReviewOpened => "review.opened",
+            EventType::ReviewClosed => "review.closed",
         }
     }
 

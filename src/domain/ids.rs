@@ -135,6 +135,12 @@ typed_id!(
     "wha_"
 );
 typed_id!(
+    /// A merchant's processor connection (one account at a processor, in one
+    /// mode).
+    ConnectionId,
+    "conn_"
+);
+typed_id!(
     /// One API request, echoed in the `Request-Id` header and every error.
     RequestId,
     "req_"

@@ -53,10 +53,33 @@ pub struct Merchant {
     pub created_at: Timestamp,
     /// Origins allowed to embed the hosted card fields page.
     pub element_origins: Vec<ElementOrigin>,
-    /// The connector (processor) its payments are routed to.
+    /// The connector its new test-mode payments are routed to: `sandbox`
+    /// (the default) or one of its processor connections (`conn_…`).
     pub connector: String,
+    /// The connection its new live-mode payments are routed to; `None` when
+    /// there is none (live payments then fail with `connector_configuration`:
+    /// the sandbox never takes them).
+    pub live_connector: Option<String>,
     /// Set while the operator has frozen the merchant: every key is refused.
     pub frozen: Option<Freeze>,
+}
+
+/// The connector name a live payment records when its merchant has no
+/// live connector: a built-in that refuses every call as a configuration
+/// error.
+pub const UNCONFIGURED_CONNECTOR: &str = "unconfigured";
+
+/// The connector of a test merchant that has no connection of its own.
+pub const DEFAULT_TEST_CONNECTOR: &str = "sandbox";
+
+impl Merchant {
+    /// The connector new payments of `mode` go to.
+    pub fn route(&self, mode: super::api_key::Mode) -> &str {
+        match mode {
+            super::api_key::Mode::Test => &self.connector,
+            super::api_key::Mode::Live => self.live_connector.as_deref().unwrap_or(UNCONFIGURED_CONNECTOR),
+        }
+    }
 }
 
 /// An operator's freeze of a merchant (incident containment), with its time

@@ -35,10 +35,14 @@ pub enum Permission {
     WebhooksWrite,
     #[serde(rename = "events:read")]
     EventsRead,
+    #[serde(rename = "fraud:read")]
+    FraudRead,
+    #[serde(rename = "fraud:write")]
+    FraudWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ApiKeysRead,
         Permission::ApiKeysWrite,
         Permission::PaymentsRead,
@@ -51,6 +55,8 @@ impl Permission {
         Permission::WebhooksRead,
         Permission::WebhooksWrite,
         Permission::EventsRead,
+        Permission::FraudRead,
+        Permission::FraudWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +73,8 @@ impl Permission {
             Permission::WebhooksRead => "webhooks:read",
             Permission::WebhooksWrite => "webhooks:write",
             Permission::EventsRead => "events:read",
+            Permission::FraudRead => "fraud:read",
+            Permission::FraudWrite => "fraud:write",
         }
     }
 
@@ -78,6 +86,7 @@ impl Permission {
             Permission::RefundsWrite => Some(Permission::RefundsRead),
             Permission::TokensWrite => Some(Permission::TokensRead),
             Permission::WebhooksWrite => Some(Permission::WebhooksRead),
+            Permission::FraudWrite => Some(Permission::FraudRead),
             _ => None,
         }
     }
@@ -126,5 +135,7 @@ mod tests {
         assert!(Permission::PaymentsWrite.grants(Permission::PaymentsRead));
         assert!(!Permission::PaymentsRead.grants(Permission::PaymentsWrite));
         assert!(!Permission::TokensWrite.grants(Permission::TokensReveal));
+        assert!(Permission::FraudWrite.grants(Permission::FraudRead));
+        assert!(!Permission::FraudRead.grants(Permission::FraudWrite));
     }
 }

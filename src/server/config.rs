@@ -46,6 +46,8 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     /// The shared rate-limit store; unset: each replica limits on its own.
     pub redis: RedisConfig,
+    /// Where merchants' processor connections reach their processors.
+    pub connectors: super::connector_settings::ConnectorsConfig,
     /// `text` or `json`.
     pub log_format: LogFormat,
 }
@@ -72,6 +74,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             redis: RedisConfig::default(),
+            connectors: Default::default(),
             log_format: LogFormat::Text,
         }
     }
@@ -422,6 +425,15 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.limits.body_limit_bytes, 1024);
         assert_eq!(c.limits.keep_alive_timeout_secs, 30);
+        std::fs::write(
+            &path,
+            "[connectors.stripe]\nbase_url = \"https://stripe-mock.internal:12111\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), &Overrides::default()).unwrap();
+        assert_eq!(c.connectors.stripe.base_url, "https://stripe-mock.internal:12111");
+        std::fs::write(&path, "[connectors.stripe]\nbase_ur = \"https://x\"\n").unwrap();
+        assert!(Config::load(Some(&path), &Overrides::default()).is_err());
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
         assert!(Config::load(Some(&path), &Overrides::default()).is_err());
     }

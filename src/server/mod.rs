@@ -3,6 +3,7 @@
 
 pub mod capacity;
 pub mod config;
+pub mod connector_settings;
 pub mod database;
 pub mod deadlines;
 pub mod dev;

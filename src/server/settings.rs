@@ -54,6 +54,8 @@ pub struct Settings {
     pub rate_limits: RateLimitPolicy,
     /// The shared rate-limit store (`redis.url`), if configured.
     pub redis: Option<RedisSettings>,
+    /// Where merchants' Stripe connections reach Stripe.
+    pub stripe: crate::connectors::StripeSettings,
     pub dev: bool,
 }
 
@@ -170,6 +172,7 @@ impl Settings {
             webhooks: webhooks(config, dev)?,
             rate_limits: config.rate_limits.policy(),
             redis: config.redis.settings(dev)?,
+            stripe: super::connector_settings::stripe_settings(&config.connectors)?,
             dev,
         })
     }

@@ -13,7 +13,7 @@ use super::actor::Actor;
 use super::ServiceError;
 
 /// Where a new merchant's payments go until configured otherwise.
-pub const DEFAULT_CONNECTOR: &str = "sandbox";
+pub const DEFAULT_CONNECTOR: &str = crate::domain::merchant::DEFAULT_TEST_CONNECTOR;
 
 fn missing() -> ServiceError {
     ServiceError::NotFound {
@@ -33,6 +33,7 @@ pub async fn create<S: MerchantStore + Commit>(
         created_at: Timestamp::now(),
         element_origins: Vec::new(),
         connector: DEFAULT_CONNECTOR.to_owned(),
+        live_connector: None,
         frozen: None,
     };
     let mut event = actor.event("merchant.created", Outcome::Success);

@@ -11,7 +11,7 @@
 //! The functions are generic over the storage ports they use (the SQL
 //! `Store` in the gateway, the in-memory double in the unit tests below).
 
-use crate::connectors::{Connectors, RefundOutcome};
+use crate::connectors::RefundOutcome;
 use crate::domain::audit::Outcome;
 use crate::domain::event::EventType;
 use crate::domain::ids::{EventId, PaymentId, RefundId};
@@ -20,8 +20,9 @@ use crate::domain::payment::{self as model, PaymentStatus, Refund, RefundStatus}
 use crate::domain::payment_fields::RefundReason;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
+use crate::services::connections::Routing;
 use crate::store::events::EventRow;
-use crate::store::ports::{Commit, EventStore, PaymentStore, RefundStore};
+use crate::store::ports::{Commit, ConnectionStore, EventStore, PaymentStore, RefundStore};
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
 
@@ -41,13 +42,13 @@ pub struct NewRefund {
 
 /// The storage ports refunds work with: the refunds, the payments they
 /// reserve their amounts on, and the events of both.
-pub trait RefundPorts: PaymentStore + RefundStore + EventStore + Commit {}
+pub trait RefundPorts: PaymentStore + RefundStore + EventStore + ConnectionStore + Commit {}
 
-impl<S: PaymentStore + RefundStore + EventStore + Commit> RefundPorts for S {}
+impl<S: PaymentStore + RefundStore + EventStore + ConnectionStore + Commit> RefundPorts for S {}
 
 pub async fn create<S: RefundPorts>(
     store: &S,
-    connectors: &Connectors,
+    routing: &Routing,
     snapshots: Snapshots,
     actor: &Actor,
     caller: Caller<'_>,
@@ -83,9 +84,9 @@ pub async fn create<S: RefundPorts>(
         Some(amount) if amount.get() <= refundable => amount,
         _ => return Err(too_large(refundable)),
     };
-    let connector = connectors
-        .get(&payment.connector)
-        .ok_or_else(|| ServiceError::Store(StoreError::Corrupt(format!("unknown connector {}", payment.connector))))?;
+    // The payment's own connector, even if the merchant's default changed or
+    // its connection was disabled since: a refund goes where the money is.
+    let connector = routing.resolve(store, &payment.tenant, &payment.connector).await?;
     let now = Timestamp::now();
     let money = Money {
         amount,
@@ -278,7 +279,15 @@ mod tests {
     }
 
     async fn refund(f: &Fixture, tenant: &Tenant, new: NewRefund) -> Result<Refund, ServiceError> {
-        create(&f.store, &f.connectors, SNAPSHOTS, &f.actor, f.caller(tenant), new).await
+        create(
+            &f.store,
+            f.payments.routing(),
+            SNAPSHOTS,
+            &f.actor,
+            f.caller(tenant),
+            new,
+        )
+        .await
     }
 
     async fn refunded(f: &Fixture, payment: &PaymentId) -> i64 {

@@ -306,6 +306,7 @@ struct AuthRow {
     merchant_created_at: Option<i64>,
     merchant_element_origins: Option<String>,
     merchant_connector: Option<String>,
+    merchant_live_connector: Option<String>,
     locked_until: Option<i64>,
     merchant_frozen_at: Option<i64>,
     merchant_frozen_reason: Option<String>,
@@ -315,7 +316,8 @@ const AUTH_LOOKUP: &str = "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix,
      k.max_amount, k.currencies, k.allowed_ips, k.description, k.created_at, k.expires_at, k.revoked_at, \
      k.last_used_at, k.rotated_to, k.lineage_id, k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, \
      m.element_origins AS merchant_element_origins, m.connector AS merchant_connector, l.locked_until, \
-     m.frozen_at AS merchant_frozen_at, m.frozen_reason AS merchant_frozen_reason \
+     m.frozen_at AS merchant_frozen_at, m.frozen_reason AS merchant_frozen_reason, \
+     m.live_connector AS merchant_live_connector \
      FROM (SELECT 1 AS probe) AS p \
      LEFT JOIN api_keys k ON k.key_hash = $1 \
      LEFT JOIN merchants m ON m.id = k.merchant_id \
@@ -361,6 +363,7 @@ pub async fn lookup_for_auth(
                     locked_until: r.get(22)?,
                     merchant_frozen_at: r.get(23)?,
                     merchant_frozen_reason: r.get(24)?,
+                    merchant_live_connector: r.get(25)?,
                 })
             })
         })?,
@@ -406,6 +409,7 @@ pub async fn lookup_for_auth(
                     row.merchant_element_origins.as_deref().unwrap_or("[]"),
                 )?,
                 connector: row.merchant_connector.ok_or_else(corrupt)?,
+                live_connector: row.merchant_live_connector,
                 frozen: super::merchants::freeze_from_columns(row.merchant_frozen_at, row.merchant_frozen_reason),
             };
             Some((key, hash, merchant))

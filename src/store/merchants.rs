@@ -17,6 +17,7 @@ struct Row {
     created_at: i64,
     element_origins: String,
     connector: String,
+    live_connector: Option<String>,
     frozen_at: Option<i64>,
     frozen_reason: Option<String>,
 }
@@ -30,12 +31,13 @@ impl TryFrom<Row> for Merchant {
             created_at: Timestamp::from_millis(r.created_at),
             element_origins: json_column("element_origins", &r.element_origins)?,
             connector: r.connector,
+            live_connector: r.live_connector,
             frozen: freeze_from_columns(r.frozen_at, r.frozen_reason),
         })
     }
 }
 
-const COLUMNS: &str = "id, name, created_at, element_origins, connector, frozen_at, frozen_reason";
+const COLUMNS: &str = "id, name, created_at, element_origins, connector, live_connector, frozen_at, frozen_reason";
 
 /// The freeze held in the `frozen_at` / `frozen_reason` columns (also read by
 /// the authentication lookup). A time without a reason still freezes.
@@ -50,13 +52,15 @@ pub(super) fn freeze_from_columns(at: Option<i64>, reason: Option<String>) -> Op
 pub fn insert(work: &mut UnitOfWork, m: &Merchant) {
     work.push(
         WriteOp::new(
-            "INSERT INTO merchants (id, name, created_at, element_origins, connector) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO merchants (id, name, created_at, element_origins, connector, live_connector) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
             vec![
                 m.id.as_str().into(),
                 m.name.as_str().into(),
                 m.created_at.as_millis().into(),
                 to_json_column(&m.element_origins).into(),
                 m.connector.as_str().into(),
+                (&m.live_connector).into(),
             ],
         )
         .expect_one(Failure::Duplicate),

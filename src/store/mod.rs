@@ -28,6 +28,7 @@ mod contract;
 mod error;
 pub mod events;
 pub mod fault;
+pub mod fraud;
 pub mod group_commit;
 pub mod health;
 mod hot_read;
@@ -42,6 +43,7 @@ pub mod pg_committer;
 pub mod pg_connect;
 pub mod pg_fast;
 pub mod ports;
+pub mod processor_connections;
 pub mod reader;
 pub mod redis_buckets;
 pub mod refunds;
@@ -64,8 +66,8 @@ use sqlx::{Any, AnyPool};
 
 pub use error::StoreError;
 pub use ports::{
-    ApiKeyStore, AuditStore, AuthStore, Commit, EventStore, IdempotencyStore, LockoutStore, MerchantStore,
-    PaymentStore, RefundStore, TokenStore, WebhookDeliveryStore, WebhookEndpointStore,
+    ApiKeyStore, AuditStore, AuthStore, Commit, ConnectionStore, EventStore, FraudStore, IdempotencyStore,
+    LockoutStore, MerchantStore, PaymentStore, RefundStore, TokenStore, WebhookDeliveryStore, WebhookEndpointStore,
 };
 pub use settings::PoolSettings;
 

@@ -55,6 +55,17 @@ pub struct ResponseAad<'a> {
     pub record_id: &'a str,
 }
 
+/// The identity of a processor connection's sealed credentials
+/// (`services::connections`): merchant, mode and connection id. Same rules
+/// as [`Aad`]; a label of its own per mode, so credentials sealed for one
+/// mode never open as the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionAad<'a> {
+    pub merchant_id: &'a str,
+    pub mode: crate::domain::api_key::Mode,
+    pub connection_id: &'a str,
+}
+
 /// A record identity that [`seal`], [`open`] and [`rewrap`] bind as associated
 /// data. Implemented only in this module ([`Aad`], [`ResponseAad`]), so every
 /// kind of record has its own label.
@@ -62,6 +73,7 @@ pub trait RecordIdentity: private::Encode + Copy {}
 
 impl RecordIdentity for Aad<'_> {}
 impl RecordIdentity for ResponseAad<'_> {}
+impl RecordIdentity for ConnectionAad<'_> {}
 
 mod private {
     use super::VaultError;
@@ -98,6 +110,19 @@ impl private::Encode for ResponseAad<'_> {
             "idempotent-response"
         };
         encode_identity(layer, self.merchant_id, self.record_id)
+    }
+}
+
+impl private::Encode for ConnectionAad<'_> {
+    fn encode(&self, dek: bool) -> Result<Vec<u8>, VaultError> {
+        use crate::domain::api_key::Mode;
+        let layer = match (self.mode, dek) {
+            (Mode::Test, false) => "connection-credentials-test",
+            (Mode::Test, true) => "connection-credentials-test-dek",
+            (Mode::Live, false) => "connection-credentials-live",
+            (Mode::Live, true) => "connection-credentials-live-dek",
+        };
+        encode_identity(layer, self.merchant_id, self.connection_id)
     }
 }
 

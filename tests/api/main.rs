@@ -16,6 +16,7 @@ mod elements;
 mod events;
 mod fault_proxy;
 mod faults;
+mod fraud;
 mod freeze;
 mod group_commit;
 mod idempotency;

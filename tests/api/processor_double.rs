@@ -8,7 +8,7 @@
 //! ([`ProcessorDouble::hold`] / [`ProcessorDouble::release`]), so that
 //! concurrent requests overlap for certain rather than by timing, and make
 //! the next call of one kind fail ([`ProcessorDouble::fail_next`]). A gateway routes a merchant to it
-//! once the merchant's `connector` is [`NAME`] ([`ProcessorDouble::route`]).
+//! once the merchant's route of both modes is [`NAME`] ([`ProcessorDouble::route`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -100,7 +100,7 @@ impl ProcessorDouble {
     /// a merchant's processor). Do it before the merchant's first request, so
     /// no gateway holds its record from before.
     pub async fn route(app: &TestApp, merchant: &MerchantId) {
-        sqlx::query("UPDATE merchants SET connector = $1 WHERE id = $2")
+        sqlx::query("UPDATE merchants SET connector = $1, live_connector = $1 WHERE id = $2")
             .bind(NAME)
             .bind(merchant.as_str())
             .execute(app.store.reader())

@@ -2,12 +2,15 @@
 //! result. One module per resource.
 
 pub mod api_keys;
+pub mod connectors;
 pub mod elements;
 pub mod events;
+pub mod fraud;
 pub mod health;
 pub mod merchant;
 pub mod payments;
 pub mod refunds;
+pub mod reviews;
 pub mod sandbox_3ds;
 pub mod tokens;
 pub mod webhook_endpoints;

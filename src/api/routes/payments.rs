@@ -151,7 +151,7 @@ fn token(raw: &str) -> Result<TokenId, ApiError> {
     })
 }
 
-fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
+pub(super) fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
     PaymentId::parse(raw).map_err(|_| ApiError::not_found("payment", "id"))
 }
 
@@ -160,7 +160,7 @@ fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
 pub(crate) fn caller(auth: &Authenticated) -> Caller<'_> {
     Caller {
         tenant: auth.tenant(),
-        connector: &auth.merchant_record().connector,
+        connector: auth.merchant_record().route(auth.tenant().mode()),
         limits: &auth.key().restrictions,
     }
 }
@@ -187,7 +187,7 @@ impl IntoResponse for PaymentBody {
     }
 }
 
-fn full_view(record: &PaymentRecord) -> PaymentBody {
+pub(super) fn full_view(record: &PaymentRecord) -> PaymentBody {
     match record
         .snapshot
         .as_deref()

@@ -78,7 +78,7 @@ pub async fn create(
     };
     let refund = refunds::create(
         &state.store,
-        state.payments.connectors(),
+        state.payments.routing(),
         state.payments.snapshots(),
         &auth.actor(),
         super::payments::caller(&auth),

@@ -9,7 +9,9 @@
 //! no `utoipa`).
 
 pub mod api_keys;
+pub mod connectors;
 pub mod events;
+pub mod fraud;
 pub mod health;
 pub mod merchant;
 pub mod payments;
@@ -18,7 +20,12 @@ pub mod tokens;
 pub mod webhook_endpoints;
 
 pub use api_keys::{ApiKeyView, RestrictionsView};
+pub use connectors::ConnectorView;
 pub use events::{EventData, EventView};
+pub use fraud::{
+    DecisionChangeView, DecisionCounts, FraudDryRunView, FraudListView, FraudRulesView, RiskView,
+    RuleSetVersionSummary, RuleSetVersionView,
+};
 pub use health::{CheckView, Checks, Health, Readiness};
 pub use merchant::MerchantView;
 pub use payments::{

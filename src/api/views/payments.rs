@@ -48,6 +48,12 @@ pub struct PaymentView {
     /// The last failure: a code and a sentence, never processor payloads.
     pub last_error: Option<LastErrorView>,
     pub cancellation_reason: Option<String>,
+    /// What the merchant's fraud rules decided when it was confirmed
+    /// (`null` without a rule set, or before confirmation).
+    pub risk: Option<super::fraud::RiskView>,
+    /// `open` while the fraud rules hold it authorized and uncaptured for a
+    /// review, `closed` once captured or canceled; `null` if never held.
+    pub review: Option<&'static str>,
     /// Creation time, seconds since the epoch.
     pub created: i64,
     /// Every transition and processor attempt, oldest first (on single-payment
@@ -125,6 +131,8 @@ impl PaymentView {
                 message: d.message.clone(),
             }),
             cancellation_reason: payment.cancellation_reason().map(|r| r.as_str().to_owned()),
+            risk: payment.risk.as_ref().map(super::fraud::RiskView::from_risk),
+            review: super::fraud::review_marker(payment.risk.as_ref(), state.status),
             created: payment.created_at.as_secs(),
             history: with_history.then(|| history_views(payment.history())),
         }
@@ -304,7 +312,7 @@ mod tests {
         let json = serde_json::to_string(&PaymentView::from_payment(&payment(), false)).unwrap();
         assert_eq!(
             json,
-            r#"{"id":"pay_0Vd0SvHHnmGAbhXC8IhS4H0Q","object":"payment","livemode":false,"status":"requires_action","amount":1999,"currency":"eur","capture_method":"manual","payment_method":"tok_abc","amount_capturable":0,"amount_received":0,"amount_refunded":0,"description":"a \"quoted\" description \\ with é and \u0001","metadata":{"note":"line\nbreak","order":"42"},"customer_email":"a@example.com","customer_ip":"203.0.113.7","return_url":"https://shop.example/back?x=1&y=2","next_action":{"type":"redirect_to_url","url":"https://127.0.0.1/sandbox/3ds/pay_1?c=x","return_url":null,"expires_at":1700000000},"decline_code":"generic_decline","last_error":{"code":"generic_decline","message":"The card was declined"},"cancellation_reason":null,"created":1700000000}"#
+            r#"{"id":"pay_0Vd0SvHHnmGAbhXC8IhS4H0Q","object":"payment","livemode":false,"status":"requires_action","amount":1999,"currency":"eur","capture_method":"manual","payment_method":"tok_abc","amount_capturable":0,"amount_received":0,"amount_refunded":0,"description":"a \"quoted\" description \\ with é and \u0001","metadata":{"note":"line\nbreak","order":"42"},"customer_email":"a@example.com","customer_ip":"203.0.113.7","return_url":"https://shop.example/back?x=1&y=2","next_action":{"type":"redirect_to_url","url":"https://127.0.0.1/sandbox/3ds/pay_1?c=x","return_url":null,"expires_at":1700000000},"decline_code":"generic_decline","last_error":{"code":"generic_decline","message":"The card was declined"},"cancellation_reason":null,"risk":null,"review":null,"created":1700000000}"#
         );
     }
 

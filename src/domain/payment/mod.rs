@@ -12,11 +12,13 @@ pub mod history;
 #[allow(clippy::module_inception)]
 pub mod payment;
 pub mod refund;
+pub mod risk;
 pub mod status;
 
 pub use history::HistoryEntry;
 pub use payment::{CancellationReason, Claim, Decline, NextAction, Payment, PaymentDraft, StoredParts};
 pub use refund::{AlreadySettled, NewRefund, Refund, RefundStatus};
+pub use risk::{Risk, RiskSignal};
 pub use status::{CaptureMethod, PaymentError, PaymentState, PaymentStatus, Step};
 
 use super::ids::PaymentId;

@@ -150,6 +150,9 @@ pub struct Payment {
     pub idempotency_key: Option<String>,
     /// Set while a request holds the payment for a processor call.
     pub claim: Option<Claim>,
+    /// What the merchant's fraud rules decided when it was confirmed (none
+    /// without a rule set).
+    pub risk: Option<super::risk::Risk>,
     /// Moves on by one with every stored change (compare-and-set).
     pub version: i64,
     pub created_at: Timestamp,
@@ -235,6 +238,7 @@ impl Payment {
             cancellation_reason: None,
             idempotency_key: draft.idempotency_key,
             claim: None,
+            risk: None,
             version: 1,
             created_at: at,
             updated_at: at,

@@ -189,6 +189,7 @@ mod tests {
                 created_at: Timestamp::now(),
                 element_origins: Vec::new(),
                 connector: "sandbox".into(),
+                live_connector: None,
                 frozen: None,
             },
         }

@@ -103,8 +103,10 @@ impl<S: PaymentPorts> Payments<S> {
             .payment_method
             .clone()
             .ok_or_else(|| corrupt("payment_method"))?;
-        let card = self.open_card(&tenant, &token, false).await?;
-        let connector = self.connector(&change.payment.connector)?;
+        let (_, card) = self.open_card(&tenant, &token, false).await?;
+        let connector = self
+            .connector(&change.payment.tenant, &change.payment.connector)
+            .await?;
         // The `processing` record (challenge cleared) is written first, as on
         // confirm: of two answers sent at once (a double click, a replayed
         // form) only the one whose compare-and-set wins asks the processor;

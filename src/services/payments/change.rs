@@ -27,6 +27,9 @@ pub(super) struct Change {
     pub action: &'static str,
     /// The time of the change (of its history entries and events).
     pub now: Timestamp,
+    /// The fraud rules screened the payment in this change: its audit entry
+    /// carries the risk summary.
+    pub screened: bool,
 }
 
 impl Change {
@@ -38,6 +41,7 @@ impl Change {
             events,
             action: "payment.created",
             now,
+            screened: false,
         }
     }
 
@@ -52,6 +56,7 @@ impl Change {
             events: Vec::new(),
             action,
             now,
+            screened: false,
         }
     }
 
@@ -120,6 +125,10 @@ impl Change {
                 .map(|d| format!("declined: {}", d.code))
                 .unwrap_or_default()
         ));
+        if let (true, Some(risk), Some(reason)) = (self.screened, &payment.risk, audit.reason.as_mut()) {
+            reason.push_str("; ");
+            reason.push_str(&risk.summary());
+        }
         let mut work = UnitOfWork::new();
         if self.is_new {
             store.insert_payment(&mut work, &payment)?;

@@ -6,6 +6,7 @@ use crate::connectors::{
     Authentication, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, CardDetails, Connector, ConnectorError,
     DeclineCode, RemoteStatus,
 };
+use crate::domain::event::EventType;
 use crate::domain::ids::PaymentId;
 use crate::domain::money::MinorUnits;
 use crate::domain::payment::{CaptureMethod, Decline, NextAction};
@@ -48,7 +49,12 @@ pub(super) async fn authorize(
             if change.apply(|p, at| p.authorize(at)).is_err() {
                 return;
             }
-            if change.payment.capture_method() == CaptureMethod::Automatic {
+            // A payment the fraud rules hold for review stays authorized,
+            // uncaptured, until someone decides.
+            let held = change.payment.risk.as_ref().is_some_and(|r| r.held_for_review());
+            if held {
+                change.events.push(EventType::ReviewOpened);
+            } else if change.payment.capture_method() == CaptureMethod::Automatic {
                 capture_at_once(connector, change, &reference).await;
             }
         }
@@ -56,7 +62,7 @@ pub(super) async fn authorize(
             change.payment.processor_reference = reference;
             fail(change, "authorize", code);
         }
-        Ok(AuthorizeOutcome::ChallengeRequired { reference }) => challenge(policy, change, reference),
+        Ok(AuthorizeOutcome::ChallengeRequired { reference }) => challenge(policy, change, Some(reference)),
         Err(e) => {
             tracing::warn!(payment = %change.payment.id, connector = connector.name(), error = %e, "authorization failed");
             fail(change, "authorize", e.decline_code());
@@ -94,9 +100,10 @@ async fn capture_at_once(connector: &dyn Connector, change: &mut Change, referen
     }
 }
 
-/// The issuer wants the customer: the payment waits in `requires_action`
-/// with a link to the challenge page, until answered or expired.
-fn challenge(policy: &PaymentPolicy, change: &mut Change, reference: String) {
+/// The issuer (or, without a `reference`, the merchant's fraud rules) wants
+/// the customer: the payment waits in `requires_action` with a link to the
+/// challenge page, until answered or expired.
+pub(super) fn challenge(policy: &PaymentPolicy, change: &mut Change, reference: Option<String>) {
     let Ok(secret) = random::base62_string(32) else {
         fail(change, "authorize", DeclineCode::ProcessingError);
         return;
@@ -114,12 +121,14 @@ fn challenge(policy: &PaymentPolicy, change: &mut Change, reference: String) {
             .map(|u| ReturnUrl::as_str(u).to_owned()),
         expires_at: change.now.saturating_add(policy.challenge_ttl),
     };
-    change.payment.processor_reference = Some(reference);
+    if reference.is_some() {
+        change.payment.processor_reference = reference;
+    }
     let _ = change.apply(|p, at| p.require_action(action, at));
 }
 
 /// Fails the payment with `code`, recorded as the outcome of `action`.
-fn fail(change: &mut Change, action: &str, code: DeclineCode) {
+pub(super) fn fail(change: &mut Change, action: &str, code: DeclineCode) {
     let outcome = if matches!(
         code,
         DeclineCode::ProcessingError

@@ -19,6 +19,8 @@
 mod challenge;
 mod change;
 mod flow;
+mod review;
+mod screen;
 mod settle;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -37,11 +39,13 @@ use crate::domain::payment_fields::{CustomerEmail, Description, Metadata, Return
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
-use crate::store::ports::{Commit, EventStore, MerchantStore, PaymentStore, TokenStore};
+use crate::services::connections::Routing;
+use crate::store::ports::{Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, TokenStore};
 use crate::store::{Store, StoreError};
 
 use super::actor::Actor;
-use super::tokens;
+use super::fraud::Fraud;
+use super::tokens::{self, Token};
 use super::ServiceError;
 use crate::vault::Vault;
 
@@ -92,25 +96,36 @@ pub struct Snapshots {
 }
 
 /// The storage ports the payments service works with: payments, the events
-/// of their changes, the card tokens they charge, and their merchants.
-pub trait PaymentPorts: PaymentStore + EventStore + TokenStore + MerchantStore + Commit {}
+/// of their changes, the card tokens they charge, their merchants, and the
+/// merchants' fraud rules that screen them (a clone of the store serves the
+/// fraud service the payments service holds), and the processor connections
+/// they are routed to.
+pub trait PaymentPorts:
+    PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + ConnectionStore + Commit + Clone
+{
+}
 
-impl<S: PaymentStore + EventStore + TokenStore + MerchantStore + Commit> PaymentPorts for S {}
+impl<S: PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + ConnectionStore + Commit + Clone>
+    PaymentPorts for S
+{
+}
 
 /// The payments service, shared by every request.
 #[derive(Clone)]
 pub struct Payments<S = Store> {
     store: S,
     vault: Arc<Vault>,
-    connectors: Connectors,
+    routing: Routing,
     policy: Arc<PaymentPolicy>,
     snapshots: Snapshots,
+    /// The fraud rules every confirm is screened with (`screen`).
+    fraud: Fraud<S>,
 }
 
 impl<S> std::fmt::Debug for Payments<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Payments")
-            .field("connectors", &self.connectors)
+            .field("routing", &self.routing)
             .finish_non_exhaustive()
     }
 }
@@ -122,7 +137,9 @@ impl<S> std::fmt::Debug for Payments<S> {
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     pub tenant: &'a Tenant,
-    /// The merchant's configured connector (for new payments).
+    /// The connector new payments of the key's mode are routed to: the
+    /// merchant's route for that mode (`sandbox`, a connection id, or
+    /// `unconfigured`).
     pub connector: &'a str,
     /// The calling key's maximum amount and allowed currencies.
     pub limits: &'a KeyRestrictions,
@@ -199,13 +216,21 @@ impl<S: PaymentPorts> Payments<S> {
         policy: PaymentPolicy,
         snapshots: Snapshots,
     ) -> Self {
+        let routing = Routing::new(connectors, vault.keyring_arc());
         Self {
+            fraud: Fraud::new(store.clone()),
             store,
             vault,
-            connectors,
+            routing,
             policy: Arc::new(policy),
             snapshots,
         }
+    }
+
+    /// The fraud service screening this service's payments: changing rules
+    /// through it takes effect on the next confirm.
+    pub fn fraud(&self) -> &Fraud<S> {
+        &self.fraud
     }
 
     /// The views events carry.
@@ -218,13 +243,18 @@ impl<S: PaymentPorts> Payments<S> {
     }
 
     pub fn connectors(&self) -> &Connectors {
-        &self.connectors
+        self.routing.connectors()
     }
 
-    fn connector(&self, name: &str) -> Result<Arc<dyn Connector>, ServiceError> {
-        self.connectors
-            .get(name)
-            .ok_or_else(|| ServiceError::Store(StoreError::Corrupt(format!("unknown connector {name}"))))
+    /// Where processor calls go, and the cache of connections' connectors.
+    pub fn routing(&self) -> &Routing {
+        &self.routing
+    }
+
+    /// The connector `name` (a payment's recorded one, or the caller's
+    /// route) for a payment of `tenant`.
+    async fn connector(&self, tenant: &Tenant, name: &str) -> Result<Arc<dyn Connector>, ServiceError> {
+        self.routing.resolve(&self.store, tenant, name).await
     }
 
     /// Creates a payment, and confirms it at once when asked to.
@@ -254,7 +284,7 @@ impl<S: PaymentPorts> Payments<S> {
                 "A payment created with confirm: true needs a payment_method",
             ));
         }
-        let connector = self.connector(caller.connector)?;
+        let connector = self.connector(caller.tenant, caller.connector).await?;
         let card = match &new.payment_method {
             Some(token) => Some(self.open_card(caller.tenant, token, new.confirm).await?),
             None => None,
@@ -271,14 +301,19 @@ impl<S: PaymentPorts> Payments<S> {
             customer_ip: new.customer_ip,
             customer_email: new.customer_email,
             return_url: new.return_url,
-            connector: connector.name().to_owned(),
+            // The route, not the connector's kind: a connection id serves
+            // this payment's later steps even after the default changed.
+            connector: caller.connector.to_owned(),
             idempotency_key: new.idempotency_key,
         };
         let (payment, events) = Payment::create(draft, now);
         let mut change = Change::create(payment, events, now);
-        if let (true, Some(card)) = (new.confirm, card) {
+        if let (true, Some((token, card))) = (new.confirm, card) {
             change.action = "payment.confirmed";
             change.apply(Payment::confirm).map_err(illegal)?;
+            if self.screen(&mut change, &token).await? == screen::Screening::Stopped {
+                return change.commit(&self.store, self.snapshots, actor).await;
+            }
             if connector.has_external_effects() {
                 change = self.write_ahead(change, actor).await?;
                 flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
@@ -324,9 +359,12 @@ impl<S: PaymentPorts> Payments<S> {
             .payment
             .check(crate::domain::payment::Step::Confirm)
             .map_err(illegal)?;
-        let card = self.open_card(caller.tenant, &token, true).await?;
-        let connector = self.connector(&change.payment.connector)?;
+        let (token, card) = self.open_card(caller.tenant, &token, true).await?;
+        let connector = self.connector(caller.tenant, &change.payment.connector).await?;
         change.apply(Payment::confirm).map_err(illegal)?;
+        if self.screen(&mut change, &token).await? == screen::Screening::Stopped {
+            return change.commit(&self.store, self.snapshots, actor).await;
+        }
         if connector.has_external_effects() {
             change = self.write_ahead(change, actor).await?;
         }
@@ -367,15 +405,14 @@ impl<S: PaymentPorts> Payments<S> {
         tenant: &Tenant,
         token: &TokenId,
         first_use: bool,
-    ) -> Result<crate::connectors::CardDetails, ServiceError> {
+    ) -> Result<(Token, crate::connectors::CardDetails), ServiceError> {
         let missing = || ServiceError::ReferenceNotFound {
             resource: "payment_method",
             param: "payment_method",
         };
-        let (_, card) = tokens::open_for_payment(&self.store, &self.vault, tenant, token, first_use)
+        tokens::open_for_payment(&self.store, &self.vault, tenant, token, first_use)
             .await?
-            .ok_or_else(missing)?;
-        Ok(card)
+            .ok_or_else(missing)
     }
 }
 

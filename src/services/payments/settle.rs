@@ -5,6 +5,7 @@
 //! [`CLAIM_TIMEOUT`], so nothing can act on the payment twice meanwhile.
 
 use crate::connectors::{CaptureOutcome, Connector, ConnectorError, RemoteStatus};
+use crate::domain::event::EventType;
 use crate::domain::ids::PaymentId;
 use crate::domain::money::{MinorUnits, Money};
 use crate::domain::payment::{CancellationReason, Claim, Payment, PaymentError, PaymentStatus, Step};
@@ -50,7 +51,7 @@ impl<S: PaymentPorts> Payments<S> {
             PaymentError::AmountOutOfRange { max } => out_of_range(max),
             other => illegal(other),
         })?;
-        let connector = self.connector(&payment.connector)?;
+        let connector = self.connector(&payment.tenant, &payment.connector).await?;
         let reference = payment.processor_reference.clone().unwrap_or_default();
         let money = Money {
             amount,
@@ -96,6 +97,7 @@ impl<S: PaymentPorts> Payments<S> {
         match outcome {
             Ok(CaptureOutcome::Captured) => {
                 change.apply(|p, at| p.capture(amount, at)).map_err(illegal)?;
+                close_review(&mut change);
                 change.commit(&self.store, self.snapshots, actor).await
             }
             Ok(CaptureOutcome::Failed { code }) => {
@@ -129,7 +131,7 @@ impl<S: PaymentPorts> Payments<S> {
         payment.check(Step::Cancel).map_err(illegal)?;
         let mut payment = payment;
         if payment.status() == PaymentStatus::RequiresCapture {
-            let connector = self.connector(&payment.connector)?;
+            let connector = self.connector(&payment.tenant, &payment.connector).await?;
             if connector.has_external_effects() {
                 payment = self.claim(actor, payment, Claim::Cancel).await?;
             }
@@ -152,9 +154,13 @@ impl<S: PaymentPorts> Payments<S> {
                 return Err(ServiceError::ProcessorUnavailable { detail: e.to_string() });
             }
         }
+        let was_held = payment.status() == PaymentStatus::RequiresCapture;
         let mut change = Change::of(payment, "payment.canceled");
         change.payment.claim = None;
         change.apply(|p, at| p.cancel(reason, at)).map_err(illegal)?;
+        if was_held {
+            close_review(&mut change);
+        }
         change.commit(&self.store, self.snapshots, actor).await
     }
 
@@ -192,6 +198,14 @@ impl<S: PaymentPorts> Payments<S> {
         change.payment.claim = None;
         change.attempt(operation, "processor_unavailable", None);
         change.commit(&self.store, self.snapshots, actor).await.map(drop)
+    }
+}
+
+/// A payment the fraud rules held for review leaves the queue once captured
+/// (approved) or canceled (rejected) from `requires_capture`.
+fn close_review(change: &mut Change) {
+    if change.payment.risk.as_ref().is_some_and(|r| r.held_for_review()) {
+        change.events.push(EventType::ReviewClosed);
     }
 }
 

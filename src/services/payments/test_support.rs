@@ -45,7 +45,6 @@ pub(crate) struct Fixture {
     pub store: MemoryStore,
     pub vault: Arc<Vault>,
     pub payments: Payments<MemoryStore>,
-    pub connectors: Connectors,
     pub actor: Actor,
     /// A merchant's test mode.
     pub tenant: Tenant,
@@ -70,7 +69,7 @@ impl Fixture {
         let payments = Payments::new(
             store.clone(),
             vault.clone(),
-            connectors.clone(),
+            connectors,
             PaymentPolicy::default(),
             SNAPSHOTS,
         );
@@ -78,7 +77,6 @@ impl Fixture {
             store,
             vault,
             payments,
-            connectors,
             actor,
             tenant: Tenant::new(merchant.id, Mode::Test),
             limits: KeyRestrictions::default(),

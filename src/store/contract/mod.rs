@@ -12,7 +12,9 @@
 
 mod api_keys;
 mod audit;
+mod connections;
 mod events;
+mod fraud;
 mod idempotency;
 mod lockouts;
 mod merchants;
@@ -156,6 +158,7 @@ pub(super) fn new_merchant(name: &str) -> Merchant {
         created_at: Timestamp::from_millis(1_700_000_000_123),
         element_origins: Vec::new(),
         connector: "sandbox".to_owned(),
+        live_connector: None,
         frozen: None,
     }
 }

@@ -21,6 +21,7 @@ contracts!(
     refund_reservations_stay_within_the_capture,
     payments_awaiting_a_challenge_are_found_by_id_and_expiry,
     refunds_are_written_pending_and_settled_once,
+    risk_reads_back_and_held_payments_form_the_review_queue,
 );
 
 const T0: i64 = 1_700_000_000_000;
@@ -380,4 +381,75 @@ async fn refunds_are_written_pending_and_settled_once<
     let orphan = new_refund(T0 + 500, None, &elsewhere);
     let result = commit(store, |work| store.insert_refund(work, &orphan)).await;
     assert!(matches!(result, Err(StoreError::Constraint(_))), "{result:?}");
+}
+
+/// An authorized payment (`requires_capture`) of `tenant` with `decision`'s risk.
+async fn assessed<S: PaymentStore + TokenStore + Commit>(
+    store: &S,
+    merchant: &Merchant,
+    mode: Mode,
+    at: i64,
+    decision: crate::domain::fraud_rules::Decision,
+) -> Payment {
+    let mut payment = new_payment(merchant, mode, at, None);
+    let token = stored_token(store, &payment.tenant).await;
+    let t = Timestamp::from_millis(at);
+    payment.attach_payment_method(token, t).unwrap();
+    payment.confirm(t).unwrap();
+    payment.authorize(t).unwrap();
+    payment.risk = Some(crate::domain::payment::Risk {
+        rules_version: 1,
+        score: 70,
+        decision,
+        rules: vec!["mid".to_owned()],
+        signals: vec![crate::domain::payment::RiskSignal {
+            name: "customer.email".to_owned(),
+            value: Some(crate::domain::fraud_rules::Literal::String(
+                "review@example.com".to_owned(),
+            )),
+        }],
+    });
+    stored_payment(store, &payment).await;
+    payment
+}
+
+async fn risk_reads_back_and_held_payments_form_the_review_queue<
+    S: PaymentStore + TokenStore + MerchantStore + Commit,
+>(
+    store: &S,
+) {
+    use crate::domain::fraud_rules::Decision;
+    let merchant = stored_merchant(store, "Reviews").await;
+    let first = assessed(store, &merchant, Mode::Test, T0, Decision::Review).await;
+    let allowed = assessed(store, &merchant, Mode::Test, T0 + 1, Decision::Allow).await;
+    let second = assessed(store, &merchant, Mode::Test, T0 + 2, Decision::Review).await;
+    let live = assessed(store, &merchant, Mode::Live, T0 + 3, Decision::Review).await;
+    let read = store.get_payment(&first.tenant, &first.id).await.unwrap().unwrap();
+    assert_eq!(read.risk, first.risk);
+    let ids = |payments: Vec<Payment>| payments.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    let queue = store.list_open_reviews(&first.tenant, None, 10).await.unwrap();
+    assert_eq!(ids(queue), [second.id.clone(), first.id.clone()]);
+    let page = store
+        .list_open_reviews(&first.tenant, Some(&second.id), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(page), vec![first.id.clone()]);
+    assert_eq!(
+        ids(store.list_open_reviews(&live.tenant, None, 10).await.unwrap()),
+        vec![live.id.clone()]
+    );
+    assert!(!allowed.risk.as_ref().unwrap().held_for_review());
+    // Captured, it leaves the queue (and keeps its risk).
+    let mut done = read;
+    let at = done.begin_change(Timestamp::from_millis(T0 + 10));
+    done.capture(MinorUnits::parse(1_000, i64::MAX).unwrap(), at).unwrap();
+    commit(store, |work| store.update_payment(work, &done).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.list_open_reviews(&first.tenant, None, 10).await.unwrap()),
+        vec![second.id.clone()]
+    );
+    let after = store.get_payment(&first.tenant, &first.id).await.unwrap().unwrap();
+    assert_eq!(after.risk, first.risk);
 }

@@ -20,7 +20,9 @@
 
 mod api_keys;
 mod auth;
+mod connections;
 mod events;
+mod fraud;
 mod idempotency;
 mod lockouts;
 mod merchants;
@@ -62,6 +64,7 @@ pub struct Tables {
     /// Keys by id, with the keyed hash of their plaintext.
     api_keys: BTreeMap<String, (ApiKey, String)>,
     endpoints: BTreeMap<String, EndpointRow>,
+    connections: BTreeMap<String, super::processor_connections::ConnectionRow>,
     /// Deliveries by (endpoint, event).
     deliveries: BTreeMap<(String, String), DeliveryRow>,
     /// Leases of deliveries by (endpoint, event): (token, until ms).
@@ -75,6 +78,11 @@ pub struct Tables {
     refunds: BTreeMap<String, Refund>,
     /// Idempotency records by (merchant, mode, lineage, key).
     idempotency: BTreeMap<idempotency::RecordId, super::idempotency_keys::IdempotencyRow>,
+    /// Fraud rule sets by (merchant, mode, version); the active version by
+    /// (merchant, mode); lists by (merchant, mode, name).
+    fraud_sets: BTreeMap<(String, String, i64), super::fraud::RuleSetRow>,
+    fraud_active: BTreeMap<(String, String), i64>,
+    fraud_lists: BTreeMap<(String, String, String), super::fraud::ListRow>,
     /// Reveal allowances by key id: (window start, reveals used).
     reveal_allowances: BTreeMap<String, (i64, i64)>,
     /// Failed authentications: (client address, at ms), in insertion order.

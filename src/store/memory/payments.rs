@@ -58,7 +58,10 @@ fn rebuild(
         updated_at,
         history: from.history().to_vec(),
     };
-    Payment::restore(draft, parts).ok_or_else(|| StoreError::Constraint("payments: a rule on states".into()))
+    let mut payment =
+        Payment::restore(draft, parts).ok_or_else(|| StoreError::Constraint("payments: a rule on states".into()))?;
+    payment.risk = from.risk.clone();
+    Ok(payment)
 }
 
 /// The payment's method, if it has one, must be a stored token.
@@ -201,6 +204,29 @@ impl PaymentStore for MemoryStore {
                         && filter.created_gte.is_none_or(|at| p.created_at >= at)
                         && filter.created_lte.is_none_or(|at| p.created_at <= at)
                         && filter.before.as_ref().is_none_or(|b| p.id.as_str() < b.as_str())
+                })
+                .cloned()
+                .collect()
+        });
+        payments.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+        payments.truncate(limit(page));
+        Ok(payments)
+    }
+
+    async fn list_open_reviews(
+        &self,
+        tenant: &Tenant,
+        before: Option<&PaymentId>,
+        page: i64,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let mut payments: Vec<Payment> = self.read(|t| {
+            t.payments
+                .values()
+                .filter(|p| {
+                    p.tenant == *tenant
+                        && p.status() == PaymentStatus::RequiresCapture
+                        && p.risk.as_ref().is_some_and(|r| r.held_for_review())
+                        && before.is_none_or(|b| p.id.as_str() < b.as_str())
                 })
                 .cloned()
                 .collect()

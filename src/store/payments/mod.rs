@@ -18,6 +18,7 @@ use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 
 mod history;
+mod risk;
 mod row;
 
 pub use history::{history_column, parse_history};
@@ -30,7 +31,7 @@ pub(crate) const INSERT_SQL: &str = concat!(
     "INSERT INTO payments (",
     payment_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
+     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
 );
 
 /// Inserts a new payment.
@@ -43,7 +44,7 @@ pub(crate) const UPDATE_SQL: &str =
     "UPDATE payments SET status = $1, payment_method = $2, amount_capturable = $3, amount_received = $4, \
          processor_reference = $5, decline_code = $6, failure_code = $7, failure_message = $8, next_action = $9, \
          action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13, history = $14, \
-         claim = $19 \
+         claim = $19, risk = $20 \
          WHERE id = $15 AND merchant_id = $16 AND version = $17 AND mode = $18";
 
 /// Writes every mutable column of `payment` (whose `version` is the new one)
@@ -73,6 +74,7 @@ pub fn update_op(payment: &Payment) -> Result<WriteOp, StoreError> {
             (payment.version - 1).into(),
             payment.tenant.mode_str().into(),
             m.claim,
+            m.risk,
         ],
     )
     .expect_one(Failure::Conflict))
@@ -199,6 +201,35 @@ pub async fn list<'e>(
     rows.into_iter().map(Payment::try_from).collect()
 }
 
+/// Up to `limit` of the tenant's payments held for a review (the `risk`
+/// column's decision is `review`, as `risk` writes it) and still
+/// `requires_capture`, newest first, older than `before` when given.
+pub async fn list_open_reviews<'e>(
+    db: impl Executor<'e, Database = Any>,
+    tenant: &Tenant,
+    before: Option<&PaymentId>,
+    limit: i64,
+) -> Result<Vec<Payment>, StoreError> {
+    let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND mode = $2 AND status = 'requires_capture' \
+         AND risk LIKE $3 AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+    ))
+    .bind(tenant.merchant_str())
+    .bind(tenant.mode_str())
+    .bind(risk::REVIEW_PATTERN)
+    .bind(before.map(PaymentId::as_str))
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let payments = rows.into_iter().map(Payment::try_from).collect::<Result<Vec<_>, _>>()?;
+    // The pattern could match a rule or list value that spells the decision;
+    // the parsed risk decides.
+    Ok(payments
+        .into_iter()
+        .filter(|p| p.risk.as_ref().is_some_and(|r| r.held_for_review()))
+        .collect())
+}
+
 /// Payments whose customer challenge expired before `now`, oldest first.
 pub async fn expired_actions<'e>(
     db: impl Executor<'e, Database = Any>,
@@ -259,6 +290,15 @@ impl crate::store::ports::PaymentStore for Store {
         limit: i64,
     ) -> Result<Vec<Payment>, StoreError> {
         list(self.reader(), tenant, filter, limit).await
+    }
+
+    async fn list_open_reviews(
+        &self,
+        tenant: &Tenant,
+        before: Option<&PaymentId>,
+        limit: i64,
+    ) -> Result<Vec<Payment>, StoreError> {
+        list_open_reviews(self.reader(), tenant, before, limit).await
     }
 
     async fn expired_actions(&self, now: i64, limit: i64) -> Result<Vec<Payment>, StoreError> {

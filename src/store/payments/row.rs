@@ -25,7 +25,7 @@ macro_rules! payment_columns {
         "id, merchant_id, mode, status, amount, currency, capture_method, payment_method, amount_capturable, \
          amount_received, amount_refunded, description, metadata, customer_ip, customer_email, return_url, \
          connector, processor_reference, decline_code, failure_code, failure_message, next_action, \
-         action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history, claim"
+         action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history, claim, risk"
     };
 }
 pub(super) use payment_columns;
@@ -66,6 +66,8 @@ pub(super) struct PaymentRow {
     /// See `history`.
     history: String,
     claim: Option<String>,
+    /// JSON (`risk`), once the fraud rules screened it.
+    risk: Option<String>,
 }
 
 /// A [`PaymentRow`] from a result row of a driver other than sqlx, whose
@@ -104,6 +106,7 @@ macro_rules! payment_row_from {
             updated_at: $row.$get(27)?,
             history: $row.$get(28)?,
             claim: $row.$get(29)?,
+            risk: $row.$get(30)?,
         }
     };
 }
@@ -212,7 +215,9 @@ impl TryFrom<PaymentRow> for Payment {
             updated_at: Timestamp::from_millis(row.updated_at),
             history: parse_history(&row.history)?,
         };
-        Payment::restore(draft, parts).ok_or_else(|| corrupt("amounts"))
+        let mut payment = Payment::restore(draft, parts).ok_or_else(|| corrupt("amounts"))?;
+        payment.risk = super::risk::parse_risk(row.risk.as_deref())?;
+        Ok(payment)
     }
 }
 
@@ -233,6 +238,7 @@ pub(super) struct Mutable {
     pub updated_at: Value,
     pub history: Value,
     pub claim: Value,
+    pub risk: Value,
 }
 
 pub(super) fn mutable(p: &Payment) -> Result<Mutable, StoreError> {
@@ -267,6 +273,7 @@ pub(super) fn mutable(p: &Payment) -> Result<Mutable, StoreError> {
         updated_at: p.updated_at.as_millis().into(),
         history: history_column(p.history())?.into(),
         claim: p.claim.map(Claim::as_str).into(),
+        risk: super::risk::risk_column(p.risk.as_ref())?.into(),
     })
 }
 
@@ -307,5 +314,6 @@ pub(super) fn insert_values(p: &Payment) -> Result<Vec<Value>, StoreError> {
         m.updated_at,
         m.history,
         m.claim,
+        m.risk,
     ])
 }

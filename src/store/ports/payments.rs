@@ -69,6 +69,16 @@ pub trait PaymentStore: Send + Sync {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send;
 
+    /// Up to `limit` of the tenant's payments the fraud rules hold for a
+    /// review (decision `review`, still `requires_capture`), newest first,
+    /// older than `before` when given.
+    fn list_open_reviews(
+        &self,
+        tenant: &Tenant,
+        before: Option<&PaymentId>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send;
+
     /// Up to `limit` payments of any tenant in `requires_action` whose
     /// challenge expired before `now` (ms), oldest expiry first.
     fn expired_actions(&self, now: i64, limit: i64) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send;

@@ -87,12 +87,14 @@ async fn world(app: &TestApp, merchant: &MerchantId, mode: Mode) -> World {
                 .unwrap();
             assert_eq!(r["status"], "succeeded", "{r}");
         }
-        // The sandbox takes no live payments: the fixture settles this one as
-        // a live processor would have.
+        // The sandbox takes no live payments, and this merchant has no live
+        // connection (its live payments record `unconfigured`): the fixture
+        // settles this one as a live processor would have, with the sandbox
+        // standing in for that processor's refunds.
         Mode::Live => {
             sqlx::query(
                 "UPDATE payments SET status = 'succeeded', amount_received = amount, \
-                 processor_reference = 'sbx_live_fixture' WHERE id = $1",
+                 processor_reference = 'sbx_live_fixture', connector = 'sandbox' WHERE id = $1",
             )
             .bind(&paid_id)
             .execute(app.store.reader())

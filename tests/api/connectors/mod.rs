@@ -4,6 +4,7 @@
 
 pub mod fake_stripe;
 
+mod connections;
 mod stripe_faults;
 mod stripe_flows;
 mod stripe_gateway;

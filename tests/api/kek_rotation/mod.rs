@@ -1,7 +1,7 @@
 //! KEK rotation as an operator runs it: `secrets generate --output` writes a
 //! new KEK owner-only and never over another; `vault status` counts
 //! everything a KEK wraps (tokens, stored idempotent responses, webhook
-//! signing secrets); `vault rotate-kek` re-wraps only to a version the
+//! signing secrets, processor connections' credentials); `vault rotate-kek` re-wraps only to a version the
 //! configuration already lists, with the same key, and never invents one; and
 //! the documented procedure (docs/operations.md), run as written against the
 //! real binary, rotates under payment and webhook load on both backends
@@ -79,14 +79,17 @@ both_backends! {
         let id = endpoint["id"].as_str().unwrap();
         // The rotated endpoint keeps its previous secret, sealed too.
         assert_eq!(app.post(&format!("/v1/webhook_endpoints/{id}/rotate_secret"), &sk, &json!({})).await.status(), 200);
+        // A processor connection's credentials are sealed under the KEK too.
+        let connection = app.post("/v1/connectors", &sk, &json!({"type": "stripe", "secret_key": "sk_test_51InventoryKeyValue0000"})).await;
+        assert_eq!(connection.status(), 200);
         let status = app.cli_json(&["vault", "status"]);
         assert_eq!(
             status["kek_versions"],
-            json!([{"version": 1, "tokens": 1, "idempotent_responses": 1, "webhook_secrets": 2}]),
+            json!([{"version": 1, "tokens": 1, "idempotent_responses": 1, "webhook_secrets": 2, "connection_credentials": 1}]),
             "{status}"
         );
         let text = String::from_utf8(app.cli(&["vault", "status"]).stdout).unwrap();
-        assert!(text.contains("2 webhook signing secrets"), "{text}");
+        assert!(text.contains("2 webhook signing secrets") && text.contains("1 connection credentials"), "{text}");
 
         // `--check-unused` fails while anything is wrapped under the version,
         // naming what is left, and passes for a version that wraps nothing.
@@ -102,15 +105,17 @@ both_backends! {
         let env = [previous(2, &file)];
         let partial = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &file, "--new-version", "2", "--limit", "2"], &env);
         assert_eq!(partial["report"]["webhook_secrets"]["rewrapped"], 0, "{partial}");
+        assert_eq!(partial["report"]["connection_credentials"]["rewrapped"], 0, "{partial}");
         let busy = app.cli(&["vault", "status", "--check-unused", "1"]);
         assert_eq!(busy.status.code(), Some(1), "webhook secrets still need version 1");
         let done = app.cli_json_env(&["vault", "rotate-kek", "--new-key-file", &file, "--new-version", "2"], &env);
         assert_eq!(done["report"]["webhook_secrets"], json!({"rewrapped": 2, "skipped": 0, "remaining": 0}), "{done}");
+        assert_eq!(done["report"]["connection_credentials"], json!({"rewrapped": 1, "skipped": 0, "remaining": 0}), "{done}");
         assert_eq!(done["report"]["complete"], true, "{done}");
         assert!(app.cli(&["vault", "status", "--check-unused", "1"]).status.success());
         assert_eq!(
             app.cli_json(&["vault", "status"])["kek_versions"],
-            json!([{"version": 2, "tokens": 1, "idempotent_responses": 1, "webhook_secrets": 2}])
+            json!([{"version": 2, "tokens": 1, "idempotent_responses": 1, "webhook_secrets": 2, "connection_credentials": 1}])
         );
     }
 
@@ -118,7 +123,7 @@ both_backends! {
         let (_, sk) = app.merchant_with_secret("Refusals").await;
         let card = json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}});
         assert_eq!(app.post("/v1/tokens", &sk, &card).await.status(), 200);
-        let unchanged = json!([{"version": 1, "tokens": 1, "idempotent_responses": 0, "webhook_secrets": 0}]);
+        let unchanged = json!([{"version": 1, "tokens": 1, "idempotent_responses": 0, "webhook_secrets": 0, "connection_credentials": 0}]);
         let (file, _) = new_kek_file(app, "kek-v2");
         let refused = |args: &[&str], env: &[(&str, String)], says: &str| {
             let out = app.cli_env(args, env);

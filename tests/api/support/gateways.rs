@@ -72,6 +72,13 @@ impl TestApp {
         .await
     }
 
+    /// Another replica with `vault` and `connectors` (e.g. Stripe
+    /// connections built against a fake Stripe).
+    pub async fn spawn_replica_routing(&self, vault: Vault, connectors: Connectors) -> Replica {
+        self.start_replica(Arc::new(vault), connectors, RateLimitPolicy::default(), None)
+            .await
+    }
+
     async fn start_replica(
         &self,
         vault: Arc<Vault>,

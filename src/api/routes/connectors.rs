@@ -1,0 +1,179 @@
+//! `/v1/connectors`: connect a processor account (Stripe) for the key's
+//! mode, list, show and disable connections. Secret keys only: a processor
+//! credential is account-level (the access table, `api::access`).
+//!
+//! Credentials are parsed here, for the key's mode, into zeroizing domain
+//! types; they appear in no response, error or log line (errors name the
+//! field, never its value).
+
+use axum::extract::State;
+use axum::Json;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::IntoParams;
+
+use crate::domain::connection::{ConnectionKind, CredentialError, Credentials, StripeSecretKey, StripeWebhookSecret};
+use crate::domain::ids::ConnectionId;
+use crate::services::connections::{self, Context, NewConnection};
+
+use super::super::auth::{AuditedInTx, Authenticated};
+use super::super::error::{ApiError, ErrorEnvelope};
+use super::super::extract::{AppJson, AppQuery, PathId};
+use super::super::pagination::{self, ListParams, ListResponse};
+use super::super::views::ConnectorView;
+use super::super::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnector {
+    /// The processor.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^stripe$")]
+    pub kind: String,
+    /// The Stripe account's secret or restricted key of the caller's mode
+    /// (`sk_test_…`/`rk_test_…` with a test key, `sk_live_…`/`rk_live_…`
+    /// with a live key). Stored sealed, never returned.
+    #[schema(value_type = String, min_length = 16, max_length = 263, pattern = r"^[sr]k_(test|live)_[0-9A-Za-z_]{8,255}$")]
+    pub secret_key: SecretString,
+    /// The Stripe webhook endpoint's signing secret (`whsec_…`), if any.
+    /// Stored sealed, never returned.
+    #[schema(value_type = Option<String>, min_length = 14, max_length = 261, pattern = r"^whsec_[0-9A-Za-z_]{8,255}$")]
+    pub webhook_secret: Option<SecretString>,
+    /// Route the mode's new payments to this connection (default `false`).
+    pub default: Option<bool>,
+}
+
+/// The query of `GET /v1/connectors`.
+pub struct ListQuery;
+
+impl IntoParams for ListQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        pagination::list_params(ConnectionId::PREFIX)
+    }
+}
+
+fn connection_id(raw: &str) -> Result<ConnectionId, ApiError> {
+    ConnectionId::parse(raw).map_err(|_| ApiError::not_found("connector", "id"))
+}
+
+fn credential_error(param: &str, e: CredentialError) -> ApiError {
+    let code = match e {
+        CredentialError::WrongMode => "secret_key_wrong_mode",
+        CredentialError::Publishable => "publishable_key_not_allowed",
+        CredentialError::Malformed | CredentialError::MalformedWebhookSecret => "parameter_invalid",
+    };
+    ApiError::invalid(param, code, format!("{param} {e}"))
+}
+
+/// The body as domain types, for the key's mode.
+fn parse(body: CreateConnector, auth: &Authenticated) -> Result<NewConnection, ApiError> {
+    let kind = ConnectionKind::parse(&body.kind)
+        .ok_or_else(|| ApiError::invalid("type", "parameter_invalid", "type must be stripe"))?;
+    let mode = auth.tenant().mode();
+    let credentials = match kind {
+        ConnectionKind::Stripe => Credentials::Stripe {
+            secret_key: StripeSecretKey::parse(body.secret_key.expose_secret(), mode)
+                .map_err(|e| credential_error("secret_key", e))?,
+            webhook_secret: body
+                .webhook_secret
+                .as_ref()
+                .map(|s| StripeWebhookSecret::parse(s.expose_secret()))
+                .transpose()
+                .map_err(|e| credential_error("webhook_secret", e))?,
+        },
+    };
+    Ok(NewConnection {
+        credentials,
+        make_default: body.default.unwrap_or(false),
+    })
+}
+
+#[utoipa::path(post, path = "/v1/connectors", operation_id = "create_connector", tag = "connectors",
+    request_body = CreateConnector,
+    responses(
+        (status = 200, description = "The connection (its credentials are never returned).", body = ConnectorView,
+            links(("get_connector" = (operation_id = "get_connector", parameters(("id" = "$response.body#/id")))), ("disable_connector" = (operation_id = "disable_connector", parameters(("id" = "$response.body#/id")))))),
+        (status = 400, description = "A field is invalid, named in `param`: `type`, `secret_key` (`secret_key_wrong_mode` for a key of the other mode, `publishable_key_not_allowed` for a publishable key), `webhook_secret`.", body = ErrorEnvelope),
+        (status = 403, description = "Not a secret key.", body = ErrorEnvelope),
+        (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    audited: AuditedInTx,
+    AppJson(body): AppJson<CreateConnector>,
+) -> Result<Json<ConnectorView>, ApiError> {
+    let new = parse(body, &auth)?;
+    let actor = auth.actor();
+    let cx = Context {
+        store: &state.store,
+        keyring: state.vault.keyring(),
+        actor: &actor,
+        tenant: auth.tenant(),
+    };
+    let connection = connections::create(&cx, new).await?;
+    audited.mark();
+    Ok(Json(connection.into()))
+}
+
+#[utoipa::path(get, path = "/v1/connectors", operation_id = "list_connectors", tag = "connectors", params(ListQuery),
+    responses(
+        (status = 200, description = "The connections of the key's mode, a page at a time.", body = ListResponse<ConnectorView>),
+        (status = 400, description = "A query parameter is invalid or unknown.", body = ErrorEnvelope),
+        (status = 403, description = "Not a secret key.", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    AppQuery(query): AppQuery<ListParams>,
+) -> Result<Json<ListResponse<ConnectorView>>, ApiError> {
+    let limit = query.limit()?;
+    let after = query.cursor(ConnectionId::parse)?;
+    let rows = connections::list(&state.store, auth.tenant(), after.as_ref(), limit + 1).await?;
+    Ok(Json(ListResponse::from_overfetch(
+        rows.into_iter().map(ConnectorView::from).collect(),
+        limit,
+    )))
+}
+
+#[utoipa::path(get, path = "/v1/connectors/{id}", operation_id = "get_connector", tag = "connectors",
+    params(("id" = String, Path, pattern = r"^conn_[0-9A-Za-z]{24}$")),
+    responses((status = 200, body = ConnectorView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    PathId(id): PathId,
+) -> Result<Json<ConnectorView>, ApiError> {
+    Ok(Json(
+        connections::get(&state.store, auth.tenant(), &connection_id(&id)?)
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/connectors/{id}/disable", operation_id = "disable_connector", tag = "connectors",
+    params(("id" = String, Path, pattern = r"^conn_[0-9A-Za-z]{24}$")),
+    responses(
+        (status = 200, description = "The connection, disabled: no new payment goes to it (a default falls back to the sandbox in test mode, to none in live mode); payments made with it are still captured, canceled and refunded through it.", body = ConnectorView),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn disable(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    audited: AuditedInTx,
+    PathId(id): PathId,
+) -> Result<Json<ConnectorView>, ApiError> {
+    let id = connection_id(&id)?;
+    let actor = auth.actor();
+    let cx = Context {
+        store: &state.store,
+        keyring: state.vault.keyring(),
+        actor: &actor,
+        tenant: auth.tenant(),
+    };
+    let connection = connections::disable(&cx, state.payments.routing(), &id).await?;
+    audited.mark();
+    Ok(Json(connection.into()))
+}
