@@ -24,6 +24,7 @@ use crate::services::auth::{AuthRejection, Credential};
 use super::access;
 use super::context::{describe_route, AuditSlot};
 use super::error::ApiError;
+use super::rate_limit;
 use super::AppState;
 
 /// The verified caller of this request.
@@ -150,16 +151,36 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 merchant: Arc::new(caller.merchant),
                 meta,
             };
-            // Who may call this route, decided before the idempotency layer
-            // (a refusal is never stored); no layer of its own, which would
-            // cost every request a boxed future and a clone of the router.
+            // The key's rate-limit buckets, before the access check (a
+            // request the key may not make still counts), and who may call
+            // this route, decided before the idempotency layer (a refusal is
+            // never stored, a throttled request reserves no key); no layers
+            // of their own, which would cost every request a boxed future
+            // and a clone of the router.
+            let class = rate_limit::class_of(req.method(), req.extensions().get::<MatchedPath>());
+            let budget = match rate_limit::admit_key(
+                &state,
+                class,
+                &authenticated,
+                slot.as_deref(),
+                &authenticated.meta.route,
+            )
+            .await
+            {
+                Ok(budget) => budget,
+                Err(throttled) => return throttled,
+            };
             if let Err(refusal) =
                 access::authorize(&authenticated.key, req.method(), req.extensions().get::<MatchedPath>())
             {
-                return refusal.into_response();
+                let mut response = refusal.into_response();
+                rate_limit::add_headers(&mut response, budget);
+                return response;
             }
             req.extensions_mut().insert(authenticated);
-            next.run(req).await
+            let mut response = next.run(req).await;
+            rate_limit::add_headers(&mut response, budget);
+            response
         }
         Err(rejection) => {
             state.metrics.auth_failure(match &rejection {

@@ -2,7 +2,9 @@
 //!
 //! Request path: `request_context` (request id, client address, security
 //! headers, audit entry) → routing → `auth::authenticate` (on `/v1`; it
-//! ends with `access::authorize`, the route's key kind and permission) →
+//! ends with the key's rate-limit buckets, `rate_limit::admit_key`, and
+//! `access::authorize`, the route's key kind and permission; the public
+//! pages have `rate_limit::limit_anonymous`) →
 //! `idempotency::idempotency` (POSTs with `Idempotency-Key`) → handler →
 //! service. Every error leaves as an `ApiError`. On the way out, the request
 //! context reads what the handler left of the body (`drain`).
@@ -21,6 +23,7 @@ pub mod json_integer;
 pub mod openapi;
 pub mod operator;
 pub mod pagination;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod schema;
@@ -72,8 +75,8 @@ pub struct AppServices {
     pub vault: Arc<Vault>,
     pub idempotency: Idempotency,
     pub payments: Payments,
-    /// Tokenization limits (per publishable key, per client address).
-    pub tokenization: crate::services::rate_limit::Tokenization,
+    /// Rate limits of every route class (per key, merchant, client address).
+    pub rate_limits: crate::services::rate_limit::Limits,
     /// The audit of throttled requests, one entry per subject and window.
     pub throttles: crate::services::rate_limit::ThrottleLog,
     /// Peers whose `X-Forwarded-For` is believed (a TLS-terminating proxy).
@@ -145,10 +148,8 @@ pub fn router(state: AppState) -> Router {
         // refusal is never stored and reserves no key.
         .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
-    let body_limit = state.body_limit;
-    Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
+    // Unauthenticated pages and assets: limited per client address.
+    let public = Router::new()
         .route("/openapi.json", get(openapi::serve))
         .route("/elements/card", get(routes::elements::card_page))
         .route("/elements/card.js", get(routes::elements::card_script))
@@ -157,6 +158,12 @@ pub fn router(state: AppState) -> Router {
             "/sandbox/3ds/{id}",
             get(routes::sandbox_3ds::page).post(routes::sandbox_3ds::answer),
         )
+        .route_layer(from_fn_with_state(state.clone(), rate_limit::limit_anonymous));
+    let body_limit = state.body_limit;
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .merge(public)
         .nest("/v1", v1)
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

@@ -89,7 +89,7 @@ const SHARED_RESPONSES: [(&str, &str, &str); 4] = [
     (
         "429",
         "RateLimited",
-        "Too many requests (`rate_limit_error`), e.g. too many failed authentications from this client address (`too_many_failed_authentications`); retry after `Retry-After` seconds.",
+        "Too many requests (`rate_limit_error`): a rate-limit bucket of this key, merchant or client address is empty (`rate_limited`; `RateLimit-Limit`, `RateLimit-Remaining: 0` and `RateLimit-Reset` say which budget), or too many failed authentications from this client address (`too_many_failed_authentications`); retry after `Retry-After` seconds.",
     ),
     (
         "500",

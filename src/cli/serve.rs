@@ -7,10 +7,12 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::connectors::Connectors;
+use crate::server::gateway::SharedRateLimits;
 use crate::server::listener::{self, shutdown_signal};
 use crate::server::{dev, fd_limit, Gateway, GatewayOptions, Settings};
 use crate::services::key_hasher::KeyHasher;
 use crate::services::payments::PaymentPolicy;
+use crate::store::redis_buckets::RedisBuckets;
 use crate::store::Store;
 
 use super::context::CliContext;
@@ -72,6 +74,22 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
         ),
         None => None,
     };
+    let shared_rate_limits = match &settings.redis {
+        Some(redis) => {
+            let buckets =
+                RedisBuckets::new(&redis.url, redis.timeout).context("cannot set up the redis client (redis.url)")?;
+            tracing::info!(key_prefix = %redis.key_prefix, timeout_ms = redis.timeout.as_millis() as u64, "rate limits shared by every replica through redis");
+            Some(SharedRateLimits {
+                buckets: std::sync::Arc::new(buckets),
+                key_prefix: redis.key_prefix.clone(),
+                timeout: redis.timeout,
+            })
+        }
+        None => {
+            tracing::info!("rate limits kept in this process (no redis.url): each replica limits on its own");
+            None
+        }
+    };
     let gateway = Gateway::start(
         store,
         GatewayOptions {
@@ -91,6 +109,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             body_limit: settings.body_limit,
             webhooks: settings.webhooks,
             rate_limits: settings.rate_limits.clone(),
+            shared_rate_limits,
             connectors: Connectors::builtin().with_stripe(settings.stripe),
         },
     );

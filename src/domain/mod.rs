@@ -17,6 +17,7 @@ pub mod payment;
 pub mod payment_fields;
 pub mod permission;
 pub mod random;
+pub mod rate_limit;
 pub mod redact;
 pub mod restrictions;
 pub mod sca;

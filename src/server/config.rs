@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::services::rate_limit::{Quota, TokenizationPolicy};
+pub use super::rate_limit_config::{RateLimitsConfig, RedisConfig};
 
 /// The default HTTPS address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -48,6 +48,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub webhooks: WebhooksConfig,
     pub rate_limits: RateLimitsConfig,
+    /// The shared rate-limit store; unset: each replica limits on its own.
+    pub redis: RedisConfig,
     /// Where merchants' processor connections reach their processors.
     pub connectors: super::connector_settings::ConnectorsConfig,
     /// `text` or `json`.
@@ -76,6 +78,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             webhooks: WebhooksConfig::default(),
             rate_limits: RateLimitsConfig::default(),
+            redis: RedisConfig::default(),
             connectors: Default::default(),
             log_format: LogFormat::Text,
         }
@@ -143,40 +146,6 @@ impl Default for VaultConfig {
 pub struct PreviousKek {
     pub version: u32,
     pub file: PathBuf,
-}
-
-/// Token buckets (`burst` at once, then `per_minute`); a zero turns one off.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimitsConfig {
-    /// Card tokenizations per publishable key.
-    pub tokenize_per_publishable_key: Quota,
-    /// Card tokenizations with a publishable key per client address (IPv6:
-    /// per /64).
-    pub tokenize_per_client_ip: Quota,
-    /// Card tokenizations per secret or restricted key; unset: unlimited.
-    pub tokenize_per_private_key: Option<Quota>,
-}
-
-impl Default for RateLimitsConfig {
-    fn default() -> Self {
-        let policy = TokenizationPolicy::default();
-        Self {
-            tokenize_per_publishable_key: policy.per_publishable_key,
-            tokenize_per_client_ip: policy.per_client_ip,
-            tokenize_per_private_key: policy.per_private_key,
-        }
-    }
-}
-
-impl RateLimitsConfig {
-    pub fn tokenization(&self) -> TokenizationPolicy {
-        TokenizationPolicy {
-            per_publishable_key: self.tokenize_per_publishable_key,
-            per_client_ip: self.tokenize_per_client_ip,
-            per_private_key: self.tokenize_per_private_key,
-        }
-    }
 }
 
 /// `[limits]`: request size, connection count and the deadlines of a

@@ -15,7 +15,11 @@ use crate::services::auth::{Authenticator, LockoutPolicy};
 use crate::services::idempotency::{Idempotency, IdempotencyPolicy, RequestMacKey};
 use crate::services::key_hasher::KeyHasher;
 use crate::services::payments::{PaymentPolicy, Payments};
-use crate::services::rate_limit::{ThrottleLog, Tokenization, TokenizationPolicy, THROTTLE_AUDIT_WINDOW};
+use crate::services::rate_limit::{
+    ClientAddressKey, Limits, LocalBuckets, RateLimitPolicy, RateLimiter, SharedBuckets, ThrottleLog,
+    THROTTLE_AUDIT_WINDOW,
+};
+use crate::store::ports::RateBuckets;
 use crate::store::Store;
 use crate::vault::Vault;
 use crate::webhooks::delivery::DeliveryWorker;
@@ -59,12 +63,25 @@ pub struct GatewayOptions {
     pub trusted_proxies: Vec<IpNet>,
     pub body_limit: usize,
     pub webhooks: WebhookSettings,
-    /// Tokenization rate limits.
-    pub rate_limits: TokenizationPolicy,
+    /// The rate limits of every route class.
+    pub rate_limits: RateLimitPolicy,
+    /// Buckets shared by every replica (Redis), if configured; otherwise
+    /// each replica limits on its own.
+    pub shared_rate_limits: Option<SharedRateLimits>,
     /// The processors payments may be routed to, by name:
     /// [`Connectors::builtin`] in production; tests add doubles of
     /// third-party processors.
     pub connectors: Connectors,
+}
+
+/// The store of shared buckets and how this gateway uses it.
+pub struct SharedRateLimits {
+    pub buckets: Arc<dyn RateBuckets>,
+    /// Namespaces every key (`redis.key_prefix`).
+    pub key_prefix: String,
+    /// How long a request waits for the store before falling back to this
+    /// replica's own buckets (`redis.timeout`).
+    pub timeout: Duration,
 }
 
 impl Gateway {
@@ -72,6 +89,16 @@ impl Gateway {
         let (audit, audit_writer) = AuditWriter::spawn(store.clone());
         let audit_sink_for_throttles = audit.clone();
         let mac_key = RequestMacKey::derive(&options.pepper);
+        let limiter: Box<dyn RateLimiter> = match options.shared_rate_limits {
+            Some(shared) => Box::new(SharedBuckets::start(
+                shared.buckets,
+                shared.key_prefix,
+                shared.timeout,
+                ClientAddressKey::derive(&options.pepper),
+                audit.clone(),
+            )),
+            None => Box::new(LocalBuckets::new()),
+        };
         let hasher = Arc::new(KeyHasher::new(options.pepper));
         let auth = Authenticator::new(store.clone(), hasher, options.lockout, audit.clone());
         let idempotency = Idempotency::new(store.clone(), Arc::clone(&options.vault), mac_key, options.idempotency);
@@ -94,7 +121,7 @@ impl Gateway {
             vault: options.vault,
             idempotency,
             payments,
-            tokenization: Tokenization::local(&options.rate_limits),
+            rate_limits: Limits::new(options.rate_limits, limiter),
             throttles: ThrottleLog::new(audit_sink_for_throttles, THROTTLE_AUDIT_WINDOW),
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
@@ -153,7 +180,7 @@ async fn maintain(state: AppState) {
     loop {
         tick.tick().await;
         state.vault.purge_expired();
-        state.tokenization.forget_idle();
+        state.rate_limits.forget_idle();
         state.throttles.flush().await;
         if let Err(e) = state.auth.prune().await {
             tracing::warn!(error = %e, "pruning authentication failures failed");

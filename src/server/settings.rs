@@ -13,7 +13,7 @@ use crate::services::api_keys::KeyPolicy;
 use crate::services::auth::LockoutPolicy;
 use crate::services::idempotency::IdempotencyPolicy;
 use crate::services::payments::PaymentPolicy;
-use crate::services::rate_limit::TokenizationPolicy;
+use crate::services::rate_limit::RateLimitPolicy;
 use crate::store::PoolSettings;
 use crate::vault::Vault;
 use crate::webhooks::settings::WebhookSettings;
@@ -21,6 +21,7 @@ use crate::webhooks::settings::WebhookSettings;
 use super::config::{self, Config};
 use super::listener::ConnLimits;
 use super::policies::*;
+use super::rate_limit_config::RedisSettings;
 use super::secrets::{self, Pepper};
 use super::{database, tls};
 use crate::secret_files::DevSecrets;
@@ -52,7 +53,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub pool: PoolSettings,
     pub webhooks: WebhookSettings,
-    pub rate_limits: TokenizationPolicy,
+    pub rate_limits: RateLimitPolicy,
+    /// The shared rate-limit store (`redis.url`), if configured.
+    pub redis: Option<RedisSettings>,
     /// Where merchants' Stripe connections reach Stripe.
     pub stripe: crate::connectors::StripeSettings,
     pub dev: bool,
@@ -170,7 +173,8 @@ impl Settings {
             trusted_proxies: config.trusted_proxies.clone(),
             pool: pool_settings(&config.database)?,
             webhooks: webhooks(config, dev)?,
-            rate_limits: config.rate_limits.tokenization(),
+            rate_limits: config.rate_limits.policy(),
+            redis: config.redis.settings(dev)?,
             stripe: super::connector_settings::stripe_settings(&config.connectors)?,
             dev,
         })

@@ -47,6 +47,13 @@ impl std::fmt::Debug for AuditSink {
 }
 
 impl AuditSink {
+    /// A sink whose entries the test reads from the receiver.
+    #[cfg(test)]
+    pub fn channel() -> (AuditSink, mpsc::Receiver<AuditEvent>) {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        (AuditSink { queue: tx }, rx)
+    }
+
     /// Queues `event`, waiting while the queue is full.
     pub async fn record(&self, event: AuditEvent) {
         if let Err(lost) = self.queue.send(event).await {

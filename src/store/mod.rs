@@ -45,6 +45,7 @@ pub mod pg_fast;
 pub mod ports;
 pub mod processor_connections;
 pub mod reader;
+pub mod redis_buckets;
 pub mod refunds;
 pub mod reveal_allowances;
 mod settings;

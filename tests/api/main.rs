@@ -28,6 +28,7 @@ mod payment_store;
 mod payments;
 mod process;
 mod processor_double;
+mod rate_limits;
 mod receiver;
 mod refunds;
 mod secret_files;

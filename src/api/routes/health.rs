@@ -1,7 +1,8 @@
 //! Liveness (`/healthz`): answers without touching the database or
 //! authentication; also the "bare endpoint" that benchmarks compare
 //! authenticated routes against. Readiness (`/readyz`): whether writes can
-//! commit now, from what the store recorded (`services::health`).
+//! commit now, from what the store recorded (`services::health`), and, with
+//! `redis.url` configured, whether the shared rate-limit store answers.
 
 use axum::Json;
 
@@ -20,15 +21,15 @@ pub async fn healthz() -> Json<Health> {
 /// writers recorded: no database access per probe.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health",
     responses(
-        (status = 200, description = "Writes commit: the database answers, the last write batch committed, free space is above the floor.", body = Readiness),
-        (status = 503, description = "Writes cannot commit now; `checks` says which check fails.", body = Readiness)))]
+        (status = 200, description = "Writes commit: the database answers, the last write batch committed, free space is above the floor; with `redis.url` configured, Redis answers.", body = Readiness),
+        (status = 503, description = "Writes cannot commit now, or the shared rate-limit store (Redis) does not answer; `checks` says which check fails.", body = Readiness)))]
 pub async fn readyz(
     axum::extract::State(state): axum::extract::State<crate::api::AppState>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let r = health::readiness(&state.store);
-    let ready = r.ready();
-    let body = Readiness::from(&r);
+    let body = Readiness::new(&r, state.rate_limits.health().as_ref());
+    let ready = body.ready();
     let status = if ready {
         axum::http::StatusCode::OK
     } else {

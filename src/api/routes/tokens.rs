@@ -103,24 +103,6 @@ pub async fn create(
     audited: AuditedInTx,
     AppJson(body): AppJson<CreateToken>,
 ) -> Result<Json<TokenView>, ApiError> {
-    if let Err(throttled) = state.tokenization.admit(auth.key(), auth.client_ip()).await {
-        // The refusal's audit entry is the throttle log's: one per window.
-        audited.mark();
-        state
-            .throttles
-            .note(
-                &auth.actor(),
-                auth.key(),
-                auth.client_ip(),
-                "POST /v1/tokens",
-                &throttled,
-            )
-            .await;
-        return Err(ApiError::rate_limited_for(
-            throttled.retry_after,
-            "Too many cards tokenized with this key or from this address; try again later",
-        ));
-    }
     let card = parse_card(body.card)?;
     let token = tokens::tokenize(&state.store, &state.vault, &auth.actor(), auth.tenant(), card).await?;
     audited.mark();

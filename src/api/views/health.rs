@@ -35,6 +35,10 @@ pub struct Checks {
     pub writes: CheckView,
     /// SQLite with a free-space floor: free space is above it.
     pub disk: Option<CheckView>,
+    /// With `redis.url` configured: the shared rate-limit store answered its
+    /// last probe (once a second). While it does not, limits fall back to
+    /// this replica's own buckets.
+    pub redis: Option<CheckView>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -53,6 +57,23 @@ impl From<&health::Check> for CheckView {
     }
 }
 
+impl Readiness {
+    /// The store's readiness and, when configured, the shared rate-limit
+    /// store's.
+    pub fn new(r: &health::Readiness, redis: Option<&health::Check>) -> Self {
+        let mut view = Readiness::from(r);
+        view.checks.redis = redis.map(CheckView::from);
+        if redis.is_some_and(|c| !c.ok) {
+            view.status = "unavailable";
+        }
+        view
+    }
+
+    pub fn ready(&self) -> bool {
+        self.status == "ready"
+    }
+}
+
 impl From<&health::Readiness> for Readiness {
     fn from(r: &health::Readiness) -> Self {
         Readiness {
@@ -64,6 +85,7 @@ impl From<&health::Readiness> for Readiness {
                     ok: d.ok,
                     detail: (!d.ok).then(|| "below the free-space floor".to_owned()),
                 }),
+                redis: None,
             },
         }
     }

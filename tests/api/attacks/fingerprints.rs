@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use paywarden::domain::api_key::KeyKind;
 use paywarden::domain::permission::Permission;
-use paywarden::services::rate_limit::TokenizationPolicy;
+use paywarden::services::rate_limit::RateLimitPolicy;
 use serde_json::{json, Value};
 
 use crate::both_backends;
@@ -68,7 +68,7 @@ both_backends! {
         // The attack, on a replica of its own (its buckets and its audit
         // windows are its own): tokenize every candidate with the pk, and
         // compare fingerprints.
-        let mut replica = app.spawn_replica_with_rate_limits(TokenizationPolicy::default()).await;
+        let mut replica = app.spawn_replica_with_rate_limits(RateLimitPolicy::default()).await;
         let (mut answered, mut throttled_at, mut retry_after) = (0usize, None, None);
         for (i, number) in candidates(bin, last4).take(300).enumerate() {
             let r = replica.post("/v1/tokens", pk.secret.expose(), &card(&number)).await;

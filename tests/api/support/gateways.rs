@@ -7,10 +7,11 @@ use std::time::Duration;
 use base64::Engine;
 use paywarden::connectors::{Connector, Connectors};
 use paywarden::secret_files::DevSecrets;
+use paywarden::server::gateway::SharedRateLimits;
 use paywarden::server::listener;
 use paywarden::server::{tls, Gateway, GatewayOptions};
 use paywarden::services::payments::PaymentPolicy;
-use paywarden::services::rate_limit::TokenizationPolicy;
+use paywarden::services::rate_limit::RateLimitPolicy;
 use paywarden::store::Store;
 use paywarden::vault::Vault;
 use paywarden::vault::{CvcStore, Fingerprinter, KekVersion, StaticKeyring};
@@ -37,13 +38,24 @@ impl TestApp {
     /// A replica using `vault`, which the caller keeps (e.g. to look into
     /// its CVC holder, as a payment does).
     pub async fn spawn_replica_sharing(&self, vault: Arc<Vault>) -> Replica {
-        self.start_replica(vault, Connectors::builtin(), TokenizationPolicy::default())
+        self.start_replica(vault, Connectors::builtin(), RateLimitPolicy::default(), None)
             .await
     }
 
-    /// A replica with its own tokenization limits.
-    pub async fn spawn_replica_with_rate_limits(&self, rate_limits: TokenizationPolicy) -> Replica {
-        self.start_replica(Arc::new(self.vault()), Connectors::builtin(), rate_limits)
+    /// A replica with its own rate limits (its buckets its own).
+    pub async fn spawn_replica_with_rate_limits(&self, rate_limits: RateLimitPolicy) -> Replica {
+        self.start_replica(Arc::new(self.vault()), Connectors::builtin(), rate_limits, None)
+            .await
+    }
+
+    /// A replica whose buckets are `shared` (Redis) with every replica
+    /// given the same store and prefix.
+    pub async fn spawn_replica_with_shared_limits(
+        &self,
+        rate_limits: RateLimitPolicy,
+        shared: SharedRateLimits,
+    ) -> Replica {
+        self.start_replica(Arc::new(self.vault()), Connectors::builtin(), rate_limits, Some(shared))
             .await
     }
 
@@ -54,7 +66,8 @@ impl TestApp {
         self.start_replica(
             Arc::new(self.vault()),
             Connectors::builtin().with(processor),
-            TokenizationPolicy::default(),
+            RateLimitPolicy::default(),
+            None,
         )
         .await
     }
@@ -62,7 +75,7 @@ impl TestApp {
     /// Another replica with `vault` and `connectors` (e.g. Stripe
     /// connections built against a fake Stripe).
     pub async fn spawn_replica_routing(&self, vault: Vault, connectors: Connectors) -> Replica {
-        self.start_replica(Arc::new(vault), connectors, TokenizationPolicy::default())
+        self.start_replica(Arc::new(vault), connectors, RateLimitPolicy::default(), None)
             .await
     }
 
@@ -70,7 +83,8 @@ impl TestApp {
         &self,
         vault: Arc<Vault>,
         connectors: Connectors,
-        rate_limits: TokenizationPolicy,
+        rate_limits: RateLimitPolicy,
+        shared_rate_limits: Option<SharedRateLimits>,
     ) -> Replica {
         let store = Store::open(&self.replica_url, &self.pool).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -96,6 +110,7 @@ impl TestApp {
                 body_limit: 64 * 1024,
                 webhooks: webhook_settings(),
                 rate_limits,
+                shared_rate_limits,
                 connectors,
             },
         );

@@ -17,6 +17,8 @@
 //! - [`test_ca`]: the tests' own CA for webhook receivers; [`settings`]: the
 //!   webhook settings of test gateways, which trust it.
 //! - [`fixtures`]: keys, secrets and policies of test gateways.
+//! - [`redis`]: shared rate limits in Redis, under a prefix of the test's
+//!   own, or in a private `redis-server` a test may stop.
 //!
 //! Everything a test uses is re-exported here (`crate::support::…`), with
 //! [`both_backends!`](crate::both_backends).
@@ -27,6 +29,7 @@ mod client;
 mod database;
 mod fixtures;
 mod gateways;
+mod redis;
 mod replica;
 mod settings;
 mod test_ca;
@@ -38,6 +41,7 @@ pub use app::{
 pub use client::client_trusting;
 pub use database::{Db, TestDatabase, DEFAULT_POSTGRES_URL};
 pub use fixtures::{kek, new_key, operator, test_payment_policy, test_pepper, write_secret_file};
+pub use redis::{shared_limits, unique_prefix, PrivateRedis, SHARED_REDIS_URL};
 pub use replica::Replica;
 pub use settings::{webhook_settings, TEST_RETRY};
 pub use test_ca::test_ca;
