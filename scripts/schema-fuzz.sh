@@ -97,15 +97,15 @@ BASE="https://127.0.0.1:$PORT"
 # Lockout off: the fuzzer sends hundreds of deliberately bad keys (ignored_auth,
 # negative Authorization headers); after the default 10 the client address would
 # be locked out and every later request answered 429.
+# Unauthenticated pages (3-D Secure page, card fields, /openapi.json) are
+# rate limited per client address; the fuzzer sends thousands from one.
 # Stripe connections the fuzzer creates (POST /v1/connectors, maybe as the
 # default) reach a closed local port, never the real Stripe: their payments
 # fail at once with processor_unavailable.
-# Unauthenticated pages (3-D Secure page, card fields, /openapi.json) are
-# rate limited per client address; the fuzzer sends thousands from one.
+PAYWARDEN_LOCKOUT__THRESHOLD=1000000 PAYWARDEN_LOG_FORMAT=json \
 PAYWARDEN_RATE_LIMITS__UNAUTHENTICATED__PER_CLIENT_IP__BURST=4000000000 \
 PAYWARDEN_RATE_LIMITS__UNAUTHENTICATED__PER_CLIENT_IP__PER_MINUTE=4000000000 \
-PAYWARDEN_LOCKOUT__THRESHOLD=1000000 PAYWARDEN_LOG_FORMAT=json \
-    PAYWARDEN_CONNECTORS__STRIPE__BASE_URL=https://127.0.0.1:9 \
+PAYWARDEN_CONNECTORS__STRIPE__BASE_URL=https://127.0.0.1:9 \
     "$BIN" serve --dev --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$WORK/server.out" 2>"$OUT/server.log" </dev/null &
 SERVER_PID=$!
 
