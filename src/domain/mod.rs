@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod audit;
 pub mod card;
 pub mod connection;
+pub mod country;
 pub mod event;
 pub mod fraud_rules;
 pub mod idempotency_key;
