@@ -241,6 +241,54 @@ pub async fn rotate<S: KekStores>(
     Ok(report)
 }
 
+/// The walk of a kind of record whose sealed values are re-wrapped one
+/// record per unit of work (webhook endpoints, processor connections):
+/// pages of records not under the target version, in id order from
+/// `page(after)`, each staged by `stage` and committed on its own, until
+/// `budget` sealed values (all, if `None`) have been handled. `stage`
+/// stages one conditional update (its flag set if it applied) and returns
+/// how many sealed values it covers, or `None` when the record holds
+/// nothing to re-wrap (counted as one skipped). Returns (re-wrapped,
+/// skipped).
+pub(crate) async fn walk_records<S, R, Page, PageFut>(
+    store: &S,
+    budget: Option<u64>,
+    mut page: Page,
+    id_of: fn(&R) -> &str,
+    mut stage: impl FnMut(&R, &mut UnitOfWork, Arc<AtomicBool>) -> Result<Option<u64>, ServiceError>,
+) -> Result<(u64, u64), ServiceError>
+where
+    S: Commit,
+    Page: FnMut(String) -> PageFut,
+    PageFut: std::future::Future<Output = Result<Vec<R>, crate::store::StoreError>>,
+{
+    let (mut rewrapped, mut skipped) = (0u64, 0u64);
+    let mut after = String::new();
+    loop {
+        let records = page(after.clone()).await?;
+        let Some(last) = records.last() else { break };
+        after = id_of(last).to_owned();
+        for record in &records {
+            if budget.is_some_and(|b| rewrapped + skipped >= b) {
+                return Ok((rewrapped, skipped));
+            }
+            let changed = Arc::new(AtomicBool::new(false));
+            let mut work = UnitOfWork::new();
+            let Some(values) = stage(record, &mut work, changed.clone())? else {
+                skipped += 1;
+                continue;
+            };
+            store.commit(work).await?;
+            if changed.load(Ordering::Relaxed) {
+                rewrapped += values;
+            } else {
+                skipped += values;
+            }
+        }
+    }
+    Ok((rewrapped, skipped))
+}
+
 /// Adds the outcomes of one page's conditional re-wraps to `walk`.
 fn count(outcomes: &[Arc<AtomicBool>], walk: &mut Walk) {
     for changed in outcomes {

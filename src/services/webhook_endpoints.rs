@@ -8,9 +8,6 @@
 //! are checked too) before anything is written; an endpoint of another
 //! merchant or of the other mode is reported exactly like a missing one.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use crate::domain::api_key::Mode;
 use crate::domain::audit::Outcome;
 use crate::domain::ids::{WebhookAttemptId, WebhookEndpointId};
@@ -336,61 +333,48 @@ pub async fn rewrap_secrets<S: WebhookEndpointStore + Commit>(
     budget: Option<u64>,
 ) -> Result<(u64, u64), ServiceError> {
     let target = i64::from(to.get());
-    let (mut rewrapped, mut skipped) = (0u64, 0u64);
-    let mut after = String::new();
-    'pages: loop {
-        let page = store.endpoints_not_at_kek_version(target, &after, 200).await?;
-        let Some(last) = page.last() else { break };
-        after.clone_from(&last.id);
-        for row in page {
-            if budget.is_some_and(|b| rewrapped + skipped >= b) {
-                break 'pages;
-            }
+    let page = |after: String| async move { store.endpoints_not_at_kek_version(target, &after, 200).await };
+    super::kek_rotation::walk_records(
+        store,
+        budget,
+        page,
+        |row: &EndpointRow| &row.id,
+        |row, work, changed| {
             let (Some(v), Some(w), Some(c)) = (row.kek_version, &row.secret_wrapped_dek, &row.secret_ciphertext) else {
-                skipped += 1;
-                continue;
+                return Ok(None);
             };
-            let current = SealedColumns {
-                kek_version: v,
-                wrapped_dek: w.clone(),
-                ciphertext: c.clone(),
+            let sealed = |kek_version, wrapped_dek: &String, ciphertext: &String| SealedColumns {
+                kek_version,
+                wrapped_dek: wrapped_dek.clone(),
+                ciphertext: ciphertext.clone(),
             };
-            let new_current = secret::rewrap(keyring, &row.id, &row.merchant_id, &current, to)?;
+            let new_current = secret::rewrap(keyring, &row.id, &row.merchant_id, &sealed(v, w, c), to)?;
             let previous = match (
                 row.previous_kek_version,
                 &row.previous_wrapped_dek,
                 &row.previous_ciphertext,
             ) {
-                (Some(pv), Some(pw), Some(pc)) => {
-                    let columns = SealedColumns {
-                        kek_version: pv,
-                        wrapped_dek: pw.clone(),
-                        ciphertext: pc.clone(),
-                    };
-                    Some(secret::rewrap(keyring, &row.id, &row.merchant_id, &columns, to)?)
-                }
+                (Some(pv), Some(pw), Some(pc)) => Some(secret::rewrap(
+                    keyring,
+                    &row.id,
+                    &row.merchant_id,
+                    &sealed(pv, pw, pc),
+                    to,
+                )?),
                 _ => None,
             };
-            let changed = Arc::new(AtomicBool::new(false));
-            let mut work = UnitOfWork::new();
             store.rewrap_endpoint_secrets(
-                &mut work,
+                work,
                 &row.id,
                 c,
                 (target, &new_current),
                 previous.as_deref().map(|p| (target, p)),
-                changed.clone(),
+                changed,
             );
-            store.commit(work).await?;
-            let secrets = 1 + u64::from(previous.is_some());
-            if changed.load(Ordering::Relaxed) {
-                rewrapped += secrets;
-            } else {
-                skipped += secrets;
-            }
-        }
-    }
-    Ok((rewrapped, skipped))
+            Ok(Some(1 + u64::from(previous.is_some())))
+        },
+    )
+    .await
 }
 
 /// Sealed webhook secrets per KEK version.

@@ -259,37 +259,27 @@ pub async fn rewrap_credentials<S: ConnectionStore + Commit>(
     budget: Option<u64>,
 ) -> Result<(u64, u64), ServiceError> {
     let target = i64::from(to.get());
-    let (mut rewrapped, mut skipped) = (0u64, 0u64);
-    let mut after = String::new();
-    'pages: loop {
-        let page = store.connections_not_at_kek_version(target, &after, 200).await?;
-        let Some(last) = page.last() else { break };
-        after.clone_from(&last.id);
-        for row in page {
-            if budget.is_some_and(|b| rewrapped + skipped >= b) {
-                break 'pages;
-            }
+    let page = |after: String| async move { store.connections_not_at_kek_version(target, &after, 200).await };
+    super::kek_rotation::walk_records(
+        store,
+        budget,
+        page,
+        |row: &ConnectionRow| &row.id,
+        |row, work, changed| {
             let mode = Mode::parse(&row.mode).ok_or_else(|| corrupt("mode"))?;
-            let new = vault::rewrap(keyring, aad(&row.merchant_id, mode, &row.id), &sealed_of(&row)?, to)?;
-            let changed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let mut work = UnitOfWork::new();
+            let new = vault::rewrap(keyring, aad(&row.merchant_id, mode, &row.id), &sealed_of(row)?, to)?;
             store.rewrap_connection(
-                &mut work,
+                work,
                 &row.id,
                 &row.wrapped_dek,
                 target,
                 &new.wrapped_dek_base64(),
-                changed.clone(),
+                changed,
             );
-            store.commit(work).await?;
-            if changed.load(std::sync::atomic::Ordering::Relaxed) {
-                rewrapped += 1;
-            } else {
-                skipped += 1;
-            }
-        }
-    }
-    Ok((rewrapped, skipped))
+            Ok(Some(1))
+        },
+    )
+    .await
 }
 
 /// Sealed connection credentials per KEK version.
