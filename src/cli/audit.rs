@@ -50,8 +50,8 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
             output::print(ctx.json, &json!({ "intact": intact, "report": report }), || {
                 match &report.first_break {
                     None => format!(
-                        "audit chain intact: {} entries verified\nhead: entry {}, hash {}\nRecord the head hash outside this database: a later chain must extend it.",
-                        report.entries_checked, report.head_seq, report.head_hash
+                        "audit chain intact: {} entries verified\nhead: entry {}, hash {}\nRecord the head {}:{} outside this database: a later chain must extend it (`paywarden check --audit-anchor {}:{}`).",
+                        report.entries_checked, report.head_seq, report.head_hash, report.head_seq, report.head_hash, report.head_seq, report.head_hash
                     ),
                     Some(b) => format!(
                         "AUDIT CHAIN BROKEN at entry {}: {} ({} entries verified before it)",

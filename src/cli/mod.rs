@@ -3,6 +3,7 @@
 //! acts on the configured database, and is itself audited.
 
 mod audit;
+mod check;
 mod connectors;
 mod context;
 mod keys;
@@ -63,6 +64,8 @@ enum Command {
     /// Verify or export the tamper-evident audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Audit this deployment against the gateway's practices (pass / warn / fail).
+    Check(check::CheckArgs),
     /// Inspect merchants' processor connections.
     #[command(subcommand)]
     Connectors(connectors::ConnectorCommand),
@@ -99,6 +102,11 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = context::CliContext::new(&cli)?;
+    // The file `Config::load` read: the one given, or ./paywarden.toml if present.
+    let config_file = cli
+        .config
+        .clone()
+        .or_else(|| Some(PathBuf::from("paywarden.toml")).filter(|p| p.exists()));
     match cli.command {
         Command::Serve(args) => serve::run(ctx, args).await,
         Command::Merchant(cmd) => merchants::run(ctx, cmd).await,
@@ -106,6 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(ctx, cmd).await,
         Command::Lockout(cmd) => lockouts::run(ctx, cmd).await,
         Command::Connectors(cmd) => connectors::run(ctx, cmd).await,
+        Command::Check(args) => check::run(ctx, args, config_file.as_deref()).await,
         Command::Secrets(cmd) => secrets::run(ctx, cmd).await,
         Command::Vault(cmd) => vault::run(ctx, cmd).await,
     }

@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod linger;
 pub mod listener;
 pub mod policies;
+pub mod posture;
 pub mod rate_limit_config;
 pub mod secrets;
 pub mod settings;

@@ -23,6 +23,7 @@ pub mod key_hasher;
 pub mod lockouts;
 pub mod merchants;
 pub mod payments;
+pub mod posture;
 pub mod rate_limit;
 pub mod refunds;
 pub mod tokens;

@@ -8,6 +8,7 @@ mod api_keys;
 mod attacks;
 mod audit;
 mod auth;
+mod check;
 mod cli;
 mod connectors;
 mod conventions;
