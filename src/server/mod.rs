@@ -13,6 +13,7 @@ pub mod linger;
 pub mod listener;
 pub mod policies;
 pub mod rate_limit_config;
+pub mod sca_config;
 pub mod secrets;
 pub mod settings;
 pub mod telemetry;
