@@ -18,28 +18,33 @@ async fn stored(app: &crate::support::TestApp, shop: &Shop) -> Vec<(i64, i64)> {
         .unwrap()
 }
 
+/// Ten EUR 5 payments of one card (A: no SCA resets), confirmed at once.
+async fn check_concurrent(app: &crate::support::TestApp, shop: &Shop) {
+    let tokens = futures_util::future::join_all((0..10).map(|_| shop.token(DE_A))).await;
+    let payments = futures_util::future::join_all(tokens.iter().map(|token| async move {
+        let body = serde_json::json!({"amount": 500, "currency": "eur", "payment_method": token, "confirm": true});
+        shop.gateway.post("/v1/payments", &shop.sk, &body).await
+    }))
+    .await;
+    let mut exempt = 0;
+    for r in payments {
+        let status = r.status();
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["status"], "succeeded", "{p}");
+        match decision(&p) {
+            (d, e) if d == "exempt" && e == "low_value" => exempt += 1,
+            (d, _) => assert_eq!(d, "frictionless", "{p}"),
+        }
+    }
+    assert_eq!(exempt, 5, "exactly five low-value exemptions");
+    assert_eq!(stored(app, shop).await, [(5, 2_500)]);
+}
+
 both_backends! {
     async fn concurrent_payments_of_one_card_never_exempt_more_than_five(app) {
         let shop = Shop::open(app, None, OnUnavailable::Fail).await;
-        let tokens = futures_util::future::join_all((0..10).map(|_| shop.token(DE_A))).await;
-        let payments = futures_util::future::join_all(tokens.iter().map(|token| {
-            let body = serde_json::json!({"amount": 500, "currency": "eur", "payment_method": token, "confirm": true});
-            shop.gateway.post("/v1/payments", &shop.sk, &body)
-        }))
-        .await;
-        let mut exempt = 0;
-        for r in payments {
-            let status = r.status();
-            let p: Value = r.json().await.unwrap();
-            assert_eq!(status, 200, "{p}");
-            assert_eq!(p["status"], "succeeded", "{p}");
-            match decision(&p) {
-                (d, e) if d == "exempt" && e == "low_value" => exempt += 1,
-                (d, _) => assert_eq!(d, "frictionless", "{p}"),
-            }
-        }
-        assert_eq!(exempt, 5, "exactly five low-value exemptions");
-        assert_eq!(stored(app, &shop).await, [(5, 2_500)]);
+        check_concurrent(app, &shop).await;
         shop.stop().await;
     }
 
