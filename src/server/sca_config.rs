@@ -97,12 +97,38 @@ mod tests {
         assert_eq!(policy.on_unavailable, OnUnavailable::Authorize);
         assert!(policy.rates.rate(Currency::parse("usd").unwrap()).is_some());
         for (bad, key) in [
-            (ScaConfig { acquirer_country: Some("DEU".into()), ..Default::default() }, "sca.acquirer_country"),
-            (ScaConfig { fraud_rate: Some("0.05".into()), ..Default::default() }, "sca.fraud_rate"),
-            (ScaConfig { on_unavailable: Some("maybe".into()), ..Default::default() }, "sca.on_unavailable"),
-            (ScaConfig { rates: [("USD".to_owned(), "-1".to_owned())].into(), ..Default::default() }, "sca.rates.USD"),
+            (
+                ScaConfig {
+                    acquirer_country: Some("DEU".into()),
+                    ..Default::default()
+                },
+                "sca.acquirer_country",
+            ),
+            (
+                ScaConfig {
+                    fraud_rate: Some("0.05".into()),
+                    ..Default::default()
+                },
+                "sca.fraud_rate",
+            ),
+            (
+                ScaConfig {
+                    on_unavailable: Some("maybe".into()),
+                    ..Default::default()
+                },
+                "sca.on_unavailable",
+            ),
+            (
+                ScaConfig {
+                    rates: [("USD".to_owned(), "-1".to_owned())].into(),
+                    ..Default::default()
+                },
+                "sca.rates.USD",
+            ),
         ] {
-            let Err(StartupError::Invalid(message)) = sca_policy(&bad) else { panic!("{key} accepted") };
+            let Err(StartupError::Invalid(message)) = sca_policy(&bad) else {
+                panic!("{key} accepted")
+            };
             assert!(message.starts_with(key), "{message}");
         }
     }

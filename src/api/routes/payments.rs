@@ -20,8 +20,8 @@ use crate::domain::ids::{PaymentId, TokenId};
 use crate::domain::money::{Currency, InvalidAmount, MinorUnits, Money};
 use crate::domain::payment::{ListFilter, PaymentStatus};
 use crate::domain::payment_fields::{self, CustomerEmail, Description, FieldError, Metadata, ReturnUrl};
-use crate::domain::time::Timestamp;
 use crate::domain::sca::RequestThreeDSecure;
+use crate::domain::time::Timestamp;
 use crate::services::payments::{Caller, Confirmation, NewPayment, PaymentRecord, ScaRequest};
 use crate::services::ServiceError;
 

@@ -33,6 +33,21 @@ use super::super::AppState;
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; \
                    frame-ancestors 'none'";
 
+/// The page's policy: [`CSP`], its form also allowed to end at the merchant's
+/// `return_url` origin (browsers apply `form-action` to the redirect that
+/// answers the form).
+fn csp_returning_to(origin: Option<&str>) -> HeaderValue {
+    origin
+        .and_then(|origin| {
+            HeaderValue::from_str(&format!(
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; base-uri 'none'; \
+                 frame-ancestors 'none'"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| HeaderValue::from_static(CSP))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeQuery {
@@ -62,9 +77,13 @@ fn no_such_challenge() -> ApiError {
 }
 
 fn html(status: StatusCode, body: String) -> Response {
+    html_with(status, body, HeaderValue::from_static(CSP))
+}
+
+fn html_with(status: StatusCode, body: String, csp: HeaderValue) -> Response {
     let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -91,9 +110,7 @@ fn plausible_secret(secret: &str) -> bool {
 /// currency letters only: nothing here needs escaping).
 fn challenge_html(id: &PaymentId, secret: &str, page: &ChallengePage, wrong: bool) -> String {
     let code = match &page.code {
-        Some(code) => format!(
-            "<p>Test mode: your one-time code is <strong id=\"otp\">{code}</strong>.</p>"
-        ),
+        Some(code) => format!("<p>Test mode: your one-time code is <strong id=\"otp\">{code}</strong>.</p>"),
         None => "<p>Enter the one-time code your bank sent you.</p>".to_owned(),
     };
     let wrong = if wrong {
@@ -137,7 +154,11 @@ pub async fn page(
         Err(ServiceError::Store(e)) => return Err(ApiError::internal(e.to_string())),
         Err(_) => return Err(no_such_challenge()),
     };
-    Ok(html(StatusCode::OK, challenge_html(&id, &query.challenge, &page, false)))
+    Ok(html_with(
+        StatusCode::OK,
+        challenge_html(&id, &query.challenge, &page, false),
+        csp_returning_to(page.return_origin.as_deref()),
+    ))
 }
 
 pub async fn answer(
@@ -175,7 +196,11 @@ pub async fn answer(
         .complete_challenge(&actor, &id, &form.challenge, answer)
         .await?;
     if let Some(page) = &result.retry {
-        return Ok(html(StatusCode::OK, challenge_html(&id, &form.challenge, page, true)));
+        return Ok(html_with(
+            StatusCode::OK,
+            challenge_html(&id, &form.challenge, page, true),
+            csp_returning_to(page.return_origin.as_deref()),
+        ));
     }
     let payment = result.payment;
     match result.return_url.and_then(|u| url::Url::parse(&u).ok()) {

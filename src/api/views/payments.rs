@@ -138,10 +138,7 @@ impl PaymentView {
             risk: payment.risk.as_ref().map(super::fraud::RiskView::from_risk),
             review: super::fraud::review_marker(payment.risk.as_ref(), state.status),
             sca: payment.sca.as_ref().map(super::sca::ScaView::from_record),
-            three_d_secure: payment
-                .sca
-                .as_ref()
-                .and_then(super::sca::ThreeDSecureView::from_record),
+            three_d_secure: payment.sca.as_ref().and_then(super::sca::ThreeDSecureView::from_record),
             created: payment.created_at.as_secs(),
             history: with_history.then(|| history_views(payment.history())),
         }

@@ -63,8 +63,8 @@ pub use decision::{
     decide, Exemption, FraudRate, Geography, Initiation, InvalidFraudRate, OutOfScope, RequestThreeDSecure,
     ScaDecision, ScaInput, ScaOutcome,
 };
-pub use record::{AuthenticationFlow, ScaRecord, ThreeDsRecord};
 pub use exchange::{EurCents, EurRate, InvalidRate, NoRate, RateTable, RATE_DECIMALS};
+pub use record::{AuthenticationFlow, ScaRecord, ThreeDsRecord};
 pub use three_ds::{
     AuthenticationOutcome, AuthenticationValue, DsTransId, Eci, EciMeaning, InvalidThreeDs, MessageVersion,
     OnUnavailable, ThreeDsResult, TransStatus,

@@ -133,11 +133,9 @@ pub fn outcome_from_codes(decision: &str, exemption: Option<&str>, threshold: Op
         ("frictionless", None) => Some(ScaOutcome::Frictionless),
         ("challenge", None) => Some(ScaOutcome::Challenge),
         ("exempt", Some("low_value")) => Some(ScaOutcome::Exempt(Exemption::LowValue)),
-        ("exempt", Some("transaction_risk_analysis")) => Some(ScaOutcome::Exempt(
-            Exemption::TransactionRiskAnalysis {
-                threshold: EurCents::new(threshold?),
-            },
-        )),
+        ("exempt", Some("transaction_risk_analysis")) => Some(ScaOutcome::Exempt(Exemption::TransactionRiskAnalysis {
+            threshold: EurCents::new(threshold?),
+        })),
         ("out_of_scope", Some(code)) => [
             OutOfScope::MerchantInitiated,
             OutOfScope::OneLegOut,

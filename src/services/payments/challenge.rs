@@ -37,6 +37,9 @@ pub struct ChallengePage {
     /// The one-time code, shown in test mode only.
     pub code: Option<String>,
     pub attempts_left: u8,
+    /// The origin of the merchant's `return_url` (`https://shop.example`),
+    /// where the page's form may send the browser once answered.
+    pub return_origin: Option<String>,
 }
 
 /// The customer's answer on the challenge page.
@@ -74,6 +77,12 @@ fn page_of(payment: &Payment, secret: &str) -> ChallengePage {
         money: payment.money(),
         code: (payment.tenant.mode() == Mode::Test).then(|| sca_sandbox::one_time_code(secret)),
         attempts_left: attempts_left(payment),
+        return_origin: payment
+            .return_url
+            .as_ref()
+            .and_then(|u| url::Url::parse(ReturnUrl::as_str(u)).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|origin| origin != "null"),
     }
 }
 
@@ -160,7 +169,10 @@ impl<S: PaymentPorts> Payments<S> {
                         change.attempt(
                             "authenticate",
                             "wrong_code",
-                            Some(format!("wrong one-time code, {} attempts left", MAX_CODE_ATTEMPTS - failures)),
+                            Some(format!(
+                                "wrong one-time code, {} attempts left",
+                                MAX_CODE_ATTEMPTS - failures
+                            )),
                         );
                         let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
                         let page = page_of(&payment, challenge);

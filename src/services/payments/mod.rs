@@ -54,8 +54,8 @@ use super::ServiceError;
 use crate::vault::Vault;
 
 pub use challenge::{ChallengeAnswer, ChallengePage, ChallengeResult};
-pub use sca::{ScaPolicy, ScaRequest};
 use change::Change;
+pub use sca::{ScaPolicy, ScaRequest};
 
 /// How far back an idempotency key finds the payment it created (the
 /// Idempotency-Key layer replays answers; this catches a retry that took over

@@ -162,7 +162,8 @@ impl<S: PaymentPorts> Payments<S> {
             };
             match result {
                 Err(ServiceError::Conflict {
-                    code: "payment_conflict", ..
+                    code: "payment_conflict",
+                    ..
                 }) if low_value && retries < COUNTER_RETRIES => retries += 1,
                 other => return other,
             }
@@ -330,9 +331,11 @@ impl<S: PaymentPorts> Payments<S> {
         token: &Token,
         status: TransStatus,
     ) -> Result<Option<Authentication>, ServiceError> {
-        Ok(match self.apply_three_ds(change, token, status, AuthenticationFlow::Challenge)? {
-            Next::Authorize(authentication) => authentication,
-            Next::Stopped => None,
-        })
+        Ok(
+            match self.apply_three_ds(change, token, status, AuthenticationFlow::Challenge)? {
+                Next::Authorize(authentication) => authentication,
+                Next::Stopped => None,
+            },
+        )
     }
 }

@@ -30,9 +30,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::card::CardBrand;
 use crate::domain::country::CountryCode;
 use crate::domain::random::{self, RandomError};
-use crate::domain::sca::{
-    AuthenticationValue, DsTransId, Eci, EciMeaning, MessageVersion, ThreeDsResult, TransStatus,
-};
+use crate::domain::sca::{AuthenticationValue, DsTransId, Eci, EciMeaning, MessageVersion, ThreeDsResult, TransStatus};
 
 /// The sandbox's 3-D Secure test cards: number, issuer country, ARes status.
 pub const THREE_DS_CARDS: [(&str, &str, TransStatus); 10] = [
@@ -145,7 +143,11 @@ mod tests {
         let a = result(CardBrand::Visa, TransStatus::Attempted).unwrap();
         assert_eq!(a.eci.unwrap().code(), "06");
         assert!(a.authentication_value_present());
-        for status in [TransStatus::NotAuthenticated, TransStatus::Rejected, TransStatus::Unavailable] {
+        for status in [
+            TransStatus::NotAuthenticated,
+            TransStatus::Rejected,
+            TransStatus::Unavailable,
+        ] {
             let r = result(CardBrand::Visa, status).unwrap();
             assert!(!r.authentication_value_present());
             assert!(!r.liability_shift());

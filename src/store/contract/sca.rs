@@ -35,8 +35,14 @@ async fn counters_add_up_per_tenant_and_card<S: ScaStore + MerchantStore + Commi
     })
     .await
     .unwrap();
-    assert_eq!(store.get_sca_counters(&test, "fp_a").await.unwrap(), row(2, 3_000, None));
-    assert_eq!(store.get_sca_counters(&test, "fp_b").await.unwrap(), row(1, 20_000, None));
+    assert_eq!(
+        store.get_sca_counters(&test, "fp_a").await.unwrap(),
+        row(2, 3_000, None)
+    );
+    assert_eq!(
+        store.get_sca_counters(&test, "fp_b").await.unwrap(),
+        row(1, 20_000, None)
+    );
     // Another mode's (or merchant's) card is another card.
     assert_eq!(store.get_sca_counters(&live, "fp_a").await.unwrap(), None);
     let other = stored_merchant(store, "Other").await;
@@ -46,7 +52,10 @@ async fn counters_add_up_per_tenant_and_card<S: ScaStore + MerchantStore + Commi
     commit(store, |work| store.count_exempt(work, &test, "fp_b", 90_000, 4))
         .await
         .unwrap();
-    assert_eq!(store.get_sca_counters(&test, "fp_b").await.unwrap(), row(2, 110_000, None));
+    assert_eq!(
+        store.get_sca_counters(&test, "fp_b").await.unwrap(),
+        row(2, 110_000, None)
+    );
 }
 
 async fn the_low_value_count_past_its_limits_fails_the_whole_unit<S: ScaStore + MerchantStore + Commit>(store: &S) {
@@ -76,7 +85,10 @@ async fn the_low_value_count_past_its_limits_fails_the_whole_unit<S: ScaStore + 
     commit(store, |work| store.count_low_value(work, &test, "fp_sum", 1_000, 9))
         .await
         .unwrap();
-    assert_eq!(store.get_sca_counters(&test, "fp_sum").await.unwrap(), row(2, 10_000, None));
+    assert_eq!(
+        store.get_sca_counters(&test, "fp_sum").await.unwrap(),
+        row(2, 10_000, None)
+    );
 }
 
 async fn a_reset_zeroes_the_counters_and_stamps_the_sca<S: ScaStore + MerchantStore + Commit>(store: &S) {
@@ -85,16 +97,25 @@ async fn a_reset_zeroes_the_counters_and_stamps_the_sca<S: ScaStore + MerchantSt
     commit(store, |work| store.reset_sca_counters(work, &test, "fresh", 42))
         .await
         .unwrap();
-    assert_eq!(store.get_sca_counters(&test, "fresh").await.unwrap(), row(0, 0, Some(42)));
+    assert_eq!(
+        store.get_sca_counters(&test, "fresh").await.unwrap(),
+        row(0, 0, Some(42))
+    );
     commit(store, |work| {
         store.count_low_value(work, &test, "fresh", 500, 43);
         store.count_low_value(work, &test, "fresh", 500, 44);
     })
     .await
     .unwrap();
-    assert_eq!(store.get_sca_counters(&test, "fresh").await.unwrap(), row(2, 1_000, Some(42)));
+    assert_eq!(
+        store.get_sca_counters(&test, "fresh").await.unwrap(),
+        row(2, 1_000, Some(42))
+    );
     commit(store, |work| store.reset_sca_counters(work, &test, "fresh", 50))
         .await
         .unwrap();
-    assert_eq!(store.get_sca_counters(&test, "fresh").await.unwrap(), row(0, 0, Some(50)));
+    assert_eq!(
+        store.get_sca_counters(&test, "fresh").await.unwrap(),
+        row(0, 0, Some(50))
+    );
 }

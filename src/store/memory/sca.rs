@@ -38,7 +38,8 @@ impl ScaStore for MemoryStore {
             });
             let consecutive = row.consecutive.saturating_add(1);
             let cumulative = row.cumulative_cents.saturating_add(amount);
-            if consecutive > i64::from(LOW_VALUE_MAX_CONSECUTIVE) || cumulative > cents(LOW_VALUE_MAX_CUMULATIVE.cents())
+            if consecutive > i64::from(LOW_VALUE_MAX_CONSECUTIVE)
+                || cumulative > cents(LOW_VALUE_MAX_CUMULATIVE.cents())
             {
                 return Err(StoreError::Conflict);
             }

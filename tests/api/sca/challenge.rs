@@ -33,10 +33,19 @@ async fn answer(shop: &Shop, client: &reqwest::Client, id: &str, body: String) -
 
 /// The one-time code the page shows.
 async fn code_on_page(shop: &Shop, p: &Value) -> String {
-    let page = shop.gateway.client.get(p["next_action"]["url"].as_str().unwrap()).send().await.unwrap();
+    let page = shop
+        .gateway
+        .client
+        .get(p["next_action"]["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    let start = html.find("<strong id=\"otp\">").expect("the code is shown in test mode") + "<strong id=\"otp\">".len();
+    let start = html
+        .find("<strong id=\"otp\">")
+        .expect("the code is shown in test mode")
+        + "<strong id=\"otp\">".len();
     html[start..start + 6].to_owned()
 }
 
@@ -51,6 +60,7 @@ both_backends! {
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(csp.contains("default-src 'none'"), "{csp}");
         assert!(!csp.contains("script-src"), "{csp}");
+        assert!(csp.contains("form-action 'self' https://shop.example;"), "the form may end at the shop only: {csp}");
         assert_eq!(headers["x-frame-options"], "DENY");
         let html = page.text().await.unwrap();
         assert!(!html.to_lowercase().contains("<script"), "{html}");

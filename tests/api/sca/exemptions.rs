@@ -170,7 +170,9 @@ both_backends! {
         // `automatic` is the default.
         assert_eq!(d(&shop.pay("4000000000003220", 500, "eur", any("automatic")).await), pair("exempt", "low_value"));
         // Anything else is refused at the edge, naming the field.
-        for bad in [json!("always"), json!(1), json!(null), json!("ANY")] {
+        let r = shop.try_pay(DE_Y, 500, "eur", json!({"payment_method_options": {"card": {"request_three_d_secure": 1}}})).await;
+        assert_eq!(r.status(), 400, "not a string");
+        for bad in [json!("always"), json!(null), json!("ANY")] {
             let r = shop.try_pay(DE_Y, 500, "eur", json!({"payment_method_options": {"card": {"request_three_d_secure": bad}}})).await;
             if bad.is_null() {
                 assert_eq!(r.status(), 200, "null is the default");

@@ -99,8 +99,14 @@ impl TestApp {
         rate_limits: RateLimitPolicy,
         shared_rate_limits: Option<SharedRateLimits>,
     ) -> Replica {
-        self.start_replica_paying(vault, connectors, rate_limits, shared_rate_limits, self.payments.clone())
-            .await
+        self.start_replica_paying(
+            vault,
+            connectors,
+            rate_limits,
+            shared_rate_limits,
+            self.payments.clone(),
+        )
+        .await
     }
 
     async fn start_replica_paying(
