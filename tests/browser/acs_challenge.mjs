@@ -6,7 +6,7 @@
 // the assertions.
 //
 // Env: CHALLENGE_URL (the payment's next_action.redirect_to_url), RETURN_ORIGIN
-// (the merchant's return_url origin, answered here: no network), SPKI (base64
+// (the origin of the merchant's return_url, a loopback page the test serves), SPKI (base64
 // SHA-256 of the gateway certificate's public key: only that certificate is
 // accepted), CHROMIUM (default /usr/bin/chromium).
 import { chromium } from "playwright-core";
@@ -24,9 +24,6 @@ try {
   const page = await browser.newPage();
   const consoleMessages = [];
   page.on("console", (m) => consoleMessages.push(m.text()));
-  // The merchant's shop: answered by the browser itself.
-  await page.route(`${env.RETURN_ORIGIN}/**`, (route) =>
-    route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>Shop</title><h1>Back at the shop</h1>" }));
   await page.goto(env.CHALLENGE_URL);
   result.title = await page.title();
   result.scriptCount = await page.locator("script").count();
