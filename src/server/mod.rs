@@ -14,6 +14,7 @@ pub mod listener;
 pub mod policies;
 pub mod posture;
 pub mod rate_limit_config;
+pub mod sca_config;
 pub mod secrets;
 pub mod settings;
 pub mod telemetry;

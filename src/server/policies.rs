@@ -207,6 +207,7 @@ pub fn payment_policy(config: &Config) -> Result<PaymentPolicy, StartupError> {
         max_amount: config.payments.max_amount,
         challenge_ttl: ttl,
         public_url,
+        sca: super::sca_config::sca_policy(&config.sca)?,
         ..PaymentPolicy::default()
     })
 }

@@ -48,6 +48,7 @@ pub mod reader;
 pub mod redis_buckets;
 pub mod refunds;
 pub mod reveal_allowances;
+pub mod sca;
 mod settings;
 pub mod sqlite_checkpointer;
 pub mod sqlite_committer;

@@ -26,10 +26,15 @@ async fn answer_challenge(app: &TestApp, payment: &Value, decision: &str) -> req
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    let body = if decision == "approve" {
+        crate::sca::approving_form(app.client(), url).await
+    } else {
+        format!("challenge={challenge}&decision={decision}")
+    };
     client
         .post(app.url(&format!("/sandbox/3ds/{id}")))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("challenge={challenge}&decision={decision}"))
+        .body(body)
         .send()
         .await
         .unwrap()

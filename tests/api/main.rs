@@ -32,6 +32,7 @@ mod processor_double;
 mod rate_limits;
 mod receiver;
 mod refunds;
+mod sca;
 mod secret_files;
 mod tenancy;
 mod tokens;

@@ -82,9 +82,10 @@ both_backends! {
         assert_eq!(p["amount_capturable"], 0);
         assert_eq!(p["livemode"], false);
         assert_eq!(p["decline_code"], Value::Null);
-        assert_eq!(actions(&p), ["create:succeeded", "confirm:succeeded", "authorize:approved", "capture:succeeded"]);
+        // 4242… is a US card: SCA is out of scope with the acquirer in the EEA.
+        assert_eq!(actions(&p), ["create:succeeded", "confirm:succeeded", "sca:out_of_scope", "authorize:approved", "capture:succeeded"]);
         let statuses: Vec<&str> = p["history"].as_array().unwrap().iter().map(|h| h["to_status"].as_str().unwrap()).collect();
-        assert_eq!(statuses, ["requires_confirmation", "processing", "requires_capture", "succeeded"]);
+        assert_eq!(statuses, ["requires_confirmation", "processing", "processing", "requires_capture", "succeeded"]);
         assert_eq!(events_of(app, p["id"].as_str().unwrap()).await, ["payment.created", "payment.succeeded"]);
         let again: Value = app.get(&format!("/v1/payments/{}", p["id"].as_str().unwrap()), &sk).await.json().await.unwrap();
         assert_eq!(again["status"], "succeeded");
@@ -218,10 +219,12 @@ both_backends! {
             .redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let id = p["id"].as_str().unwrap();
         let wrong = no_redirects.post(app.url(&format!("/sandbox/3ds/{id}"))).header("content-type", "application/x-www-form-urlencoded")
-            .body("challenge=wrong&decision=approve").send().await.unwrap();
+            .body("challenge=wrong&decision=submit&code=123456").send().await.unwrap();
         assert_eq!(wrong.status(), 404, "a wrong challenge secret is no challenge at all");
+        let form = crate::sca::approving_form(app.client(), &url).await;
+        assert!(form.starts_with(&format!("challenge={challenge}&")));
         let r = no_redirects.post(app.url(&format!("/sandbox/3ds/{id}"))).header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("challenge={challenge}&decision=approve")).send().await.unwrap();
+            .body(form.clone()).send().await.unwrap();
         assert_eq!(r.status(), 303);
         assert_eq!(r.headers()["location"].to_str().unwrap(), format!("https://shop.example/done?payment={id}"));
         let after: Value = app.get(&format!("/v1/payments/{id}"), &sk).await.json().await.unwrap();
@@ -229,7 +232,7 @@ both_backends! {
         assert_eq!(after["next_action"], Value::Null);
         assert_eq!(after["amount_received"], 3100);
         let replay = no_redirects.post(app.url(&format!("/sandbox/3ds/{id}"))).header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("challenge={challenge}&decision=approve")).send().await.unwrap();
+            .body(form).send().await.unwrap();
         assert_eq!(replay.status(), 404, "a challenge is answered once");
     }
 

@@ -20,8 +20,9 @@ use crate::domain::ids::{PaymentId, TokenId};
 use crate::domain::money::{Currency, InvalidAmount, MinorUnits, Money};
 use crate::domain::payment::{ListFilter, PaymentStatus};
 use crate::domain::payment_fields::{self, CustomerEmail, Description, FieldError, Metadata, ReturnUrl};
+use crate::domain::sca::RequestThreeDSecure;
 use crate::domain::time::Timestamp;
-use crate::services::payments::{Caller, Confirmation, NewPayment, PaymentRecord};
+use crate::services::payments::{Caller, Confirmation, NewPayment, PaymentRecord, ScaRequest};
 use crate::services::ServiceError;
 
 use super::super::auth::{AuditedInTx, Authenticated};
@@ -60,6 +61,11 @@ pub struct CreatePayment {
     pub customer_email: Option<String>,
     #[schema(schema_with = field_schemas::return_url)]
     pub return_url: Option<String>,
+    /// Options of the card payment (3-D Secure), for the confirm.
+    pub payment_method_options: Option<PaymentMethodOptions>,
+    /// The merchant initiates this payment without the cardholder (a
+    /// merchant-initiated transaction). Default false.
+    pub off_session: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema, Default)]
@@ -70,6 +76,50 @@ pub struct ConfirmPayment {
     pub payment_method: Option<String>,
     #[schema(schema_with = field_schemas::return_url)]
     pub return_url: Option<String>,
+    /// Options of the card payment (3-D Secure).
+    pub payment_method_options: Option<PaymentMethodOptions>,
+    /// The merchant initiates this payment without the cardholder. Default false.
+    pub off_session: Option<bool>,
+}
+
+/// `payment_method_options`.
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentMethodOptions {
+    pub card: Option<CardPaymentOptions>,
+}
+
+/// `payment_method_options.card`.
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CardPaymentOptions {
+    /// `automatic` (default: exemptions and scope as PSD2 allows), `any`
+    /// (3-D Secure whenever a cardholder is present, no exemption
+    /// requested) or `challenge` (always ask for a challenge).
+    pub request_three_d_secure: Option<RequestThreeDSecureField>,
+}
+
+/// The merchant's 3-D Secure request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = RequestThreeDSecure)]
+pub enum RequestThreeDSecureField {
+    Automatic,
+    Any,
+    Challenge,
+}
+
+/// The SCA request of a confirm, as the service takes it.
+fn sca_request(options: Option<PaymentMethodOptions>, off_session: Option<bool>) -> ScaRequest {
+    let request = options.and_then(|o| o.card).and_then(|c| c.request_three_d_secure);
+    ScaRequest {
+        request_three_d_secure: match request {
+            None | Some(RequestThreeDSecureField::Automatic) => RequestThreeDSecure::Automatic,
+            Some(RequestThreeDSecureField::Any) => RequestThreeDSecure::Any,
+            Some(RequestThreeDSecureField::Challenge) => RequestThreeDSecure::Challenge,
+        },
+        off_session: off_session.unwrap_or(false),
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema, Default)]
@@ -256,6 +306,7 @@ pub async fn create(
             .transpose()
             .map_err(field_error)?,
         idempotency_key: idempotency_key.map(|k| k.scoped_to(&auth.key().lineage)),
+        sca: sca_request(body.payment_method_options, body.off_session),
     };
     let record = state.payments.create(&auth.actor(), caller(&auth), new).await?;
     count_decline(&state, &record);
@@ -291,6 +342,7 @@ pub async fn confirm(
             .map(ReturnUrl::parse)
             .transpose()
             .map_err(field_error)?,
+        sca: sca_request(body.payment_method_options, body.off_session),
     };
     let record = state
         .payments

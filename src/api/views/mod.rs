@@ -16,6 +16,7 @@ pub mod health;
 pub mod merchant;
 pub mod payments;
 pub mod refunds;
+pub mod sca;
 pub mod tokens;
 pub mod webhook_endpoints;
 
@@ -32,6 +33,7 @@ pub use payments::{
     CancellationReasonField, CaptureMethodField, HistoryView, LastErrorView, NextActionView, PaymentView,
 };
 pub use refunds::RefundView;
+pub use sca::{ScaView, ThreeDSecureView};
 pub use tokens::{CardView, DeletedToken, RevealedCardDetails, RevealedCardView, TokenView};
 pub use webhook_endpoints::{
     DeletedWebhookEndpoint, WebhookAttemptView, WebhookEndpointView, WebhookEndpointWithSecret,

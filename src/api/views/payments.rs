@@ -54,6 +54,10 @@ pub struct PaymentView {
     /// `open` while the fraud rules hold it authorized and uncaptured for a
     /// review, `closed` once captured or canceled; `null` if never held.
     pub review: Option<&'static str>,
+    /// The SCA decision made when it was confirmed (`null` before).
+    pub sca: Option<super::sca::ScaView>,
+    /// The 3-D Secure result, once authentication ran (`null` without).
+    pub three_d_secure: Option<super::sca::ThreeDSecureView>,
     /// Creation time, seconds since the epoch.
     pub created: i64,
     /// Every transition and processor attempt, oldest first (on single-payment
@@ -133,6 +137,8 @@ impl PaymentView {
             cancellation_reason: payment.cancellation_reason().map(|r| r.as_str().to_owned()),
             risk: payment.risk.as_ref().map(super::fraud::RiskView::from_risk),
             review: super::fraud::review_marker(payment.risk.as_ref(), state.status),
+            sca: payment.sca.as_ref().map(super::sca::ScaView::from_record),
+            three_d_secure: payment.sca.as_ref().and_then(super::sca::ThreeDSecureView::from_record),
             created: payment.created_at.as_secs(),
             history: with_history.then(|| history_views(payment.history())),
         }
@@ -312,7 +318,7 @@ mod tests {
         let json = serde_json::to_string(&PaymentView::from_payment(&payment(), false)).unwrap();
         assert_eq!(
             json,
-            r#"{"id":"pay_0Vd0SvHHnmGAbhXC8IhS4H0Q","object":"payment","livemode":false,"status":"requires_action","amount":1999,"currency":"eur","capture_method":"manual","payment_method":"tok_abc","amount_capturable":0,"amount_received":0,"amount_refunded":0,"description":"a \"quoted\" description \\ with é and \u0001","metadata":{"note":"line\nbreak","order":"42"},"customer_email":"a@example.com","customer_ip":"203.0.113.7","return_url":"https://shop.example/back?x=1&y=2","next_action":{"type":"redirect_to_url","url":"https://127.0.0.1/sandbox/3ds/pay_1?c=x","return_url":null,"expires_at":1700000000},"decline_code":"generic_decline","last_error":{"code":"generic_decline","message":"The card was declined"},"cancellation_reason":null,"risk":null,"review":null,"created":1700000000}"#
+            r#"{"id":"pay_0Vd0SvHHnmGAbhXC8IhS4H0Q","object":"payment","livemode":false,"status":"requires_action","amount":1999,"currency":"eur","capture_method":"manual","payment_method":"tok_abc","amount_capturable":0,"amount_received":0,"amount_refunded":0,"description":"a \"quoted\" description \\ with é and \u0001","metadata":{"note":"line\nbreak","order":"42"},"customer_email":"a@example.com","customer_ip":"203.0.113.7","return_url":"https://shop.example/back?x=1&y=2","next_action":{"type":"redirect_to_url","url":"https://127.0.0.1/sandbox/3ds/pay_1?c=x","return_url":null,"expires_at":1700000000},"decline_code":"generic_decline","last_error":{"code":"generic_decline","message":"The card was declined"},"cancellation_reason":null,"risk":null,"review":null,"sca":null,"three_d_secure":null,"created":1700000000}"#
         );
     }
 

@@ -153,6 +153,9 @@ pub struct Payment {
     /// What the merchant's fraud rules decided when it was confirmed (none
     /// without a rule set).
     pub risk: Option<super::risk::Risk>,
+    /// The SCA decision made when it was confirmed and the 3-D Secure result
+    /// (none before confirmation).
+    pub sca: Option<crate::domain::sca::ScaRecord>,
     /// Moves on by one with every stored change (compare-and-set).
     pub version: i64,
     pub created_at: Timestamp,
@@ -239,6 +242,7 @@ impl Payment {
             idempotency_key: draft.idempotency_key,
             claim: None,
             risk: None,
+            sca: None,
             version: 1,
             created_at: at,
             updated_at: at,

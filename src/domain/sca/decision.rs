@@ -317,3 +317,41 @@ fn why_not_tra(input: &ScaInput<'_>, eur: EurCents) -> String {
         },
     }
 }
+
+impl FraudRate {
+    /// Parses a percentage as configured, `0.13%` (at most four digits
+    /// after the point, the `%` required): 0.13 % is 1,300 ppm.
+    pub fn parse_percent(text: &str) -> Result<Self, InvalidFraudRate> {
+        let number = text.trim().strip_suffix('%').ok_or(InvalidFraudRate)?;
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || (number.contains('.') && !digits(fraction)) || fraction.len() > 4 {
+            return Err(InvalidFraudRate);
+        }
+        let whole: u32 = whole.parse().map_err(|_| InvalidFraudRate)?;
+        let padded = format!("{fraction:0<4}");
+        let fraction: u32 = padded.parse().map_err(|_| InvalidFraudRate)?;
+        let ppm = whole
+            .checked_mul(10_000)
+            .and_then(|w| w.checked_add(fraction))
+            .ok_or(InvalidFraudRate)?;
+        Self::from_ppm(ppm)
+    }
+}
+
+#[cfg(test)]
+mod percent_tests {
+    use super::FraudRate;
+
+    #[test]
+    fn percentages_parse_to_parts_per_million() {
+        assert_eq!(FraudRate::parse_percent("0.13%").unwrap().ppm(), 1_300);
+        assert_eq!(FraudRate::parse_percent("0.01%").unwrap().ppm(), 100);
+        assert_eq!(FraudRate::parse_percent("1%").unwrap().ppm(), 10_000);
+        assert_eq!(FraudRate::parse_percent("0.0001%").unwrap().ppm(), 1);
+        assert_eq!(FraudRate::parse_percent("100%").unwrap().ppm(), 1_000_000);
+        for bad in ["0.13", "%", ".1%", "1.%", "0.00001%", "-1%", "101%", "1e2%"] {
+            assert!(FraudRate::parse_percent(bad).is_err(), "{bad}");
+        }
+    }
+}

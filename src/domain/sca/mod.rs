@@ -45,10 +45,15 @@
 //! - `exchange`: [`RateTable`] and conversion to [`EurCents`].
 //! - `counters`: [`LowValueCounters`] of a card since its last SCA.
 //! - `decision`: [`decide`] and its inputs and outcome.
+//! - `geography`: the countries where SCA applies (EEA and UK).
+//! - `record`: what a payment records: [`ScaRecord`] (decision, reason,
+//!   3-D Secure result as [`ThreeDsRecord`], challenge attempts).
 
 pub mod counters;
 pub mod decision;
 pub mod exchange;
+pub mod geography;
+pub mod record;
 #[cfg(test)]
 mod tests;
 pub mod three_ds;
@@ -59,6 +64,7 @@ pub use decision::{
     ScaDecision, ScaInput, ScaOutcome,
 };
 pub use exchange::{EurCents, EurRate, InvalidRate, NoRate, RateTable, RATE_DECIMALS};
+pub use record::{AuthenticationFlow, ScaRecord, ThreeDsRecord};
 pub use three_ds::{
     AuthenticationOutcome, AuthenticationValue, DsTransId, Eci, EciMeaning, InvalidThreeDs, MessageVersion,
     OnUnavailable, ThreeDsResult, TransStatus,

@@ -374,7 +374,14 @@ async fn a_payment_challenged_by_the_rules_is_authorized_once_the_customer_authe
     let secret = url.split("challenge=").nth(1).unwrap().to_owned();
     let answered = f
         .payments
-        .complete_challenge(&f.actor, &p.id, &secret, true)
+        .complete_challenge(
+            &f.actor,
+            &p.id,
+            &secret,
+            crate::services::payments::ChallengeAnswer::Code(crate::services::payments::sca_sandbox::one_time_code(
+                &secret,
+            )),
+        )
         .await
         .unwrap()
         .payment;

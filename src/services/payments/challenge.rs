@@ -1,31 +1,88 @@
-//! The customer's 3-D Secure challenge: the page that shows it, its answer
-//! (resume authorization, or fail the payment), and the expiry of challenges
-//! left unanswered. The challenge secret in the page's URL is the only
-//! credential, checked here once ([`NextAction::challenge_matches`]).
+//! The customer's 3-D Secure challenge at the sandbox ACS: the page that
+//! shows it (with its one-time code in test mode), its answers (a code,
+//! fail, abandon), and the expiry of challenges left unanswered. The
+//! challenge secret in the page's URL is the only credential, checked here
+//! once ([`NextAction::challenge_matches`]); the one-time code is derived
+//! from it (`sca_sandbox::one_time_code`) and compared in constant time.
+//!
+//! A correct code is the final status `Y`: the card's SCA counters reset and
+//! authorization resumes. A wrong one counts; the [`MAX_CODE_ATTEMPTS`]th
+//! wrong one, or a `fail`, is `N` (`authentication_failed`, the processor
+//! never called). `abandon` cancels the payment (`abandoned`), as the
+//! expiry sweep does. Each answer is one change of the payment
+//! (compare-and-set), so a replayed or concurrent answer finds no challenge.
 
-use crate::connectors::{Authentication, DeclineCode};
+use subtle::ConstantTimeEq;
+
+use crate::domain::api_key::Mode;
 use crate::domain::ids::PaymentId;
 use crate::domain::money::Money;
-use crate::domain::payment::{NextAction, Payment, PaymentStatus};
+use crate::domain::payment::{CancellationReason, NextAction, Payment, PaymentStatus};
 use crate::domain::payment_fields::ReturnUrl;
+use crate::domain::sca::TransStatus;
 use crate::domain::time::Timestamp;
 
 use super::super::actor::Actor;
 use super::super::ServiceError;
 use super::change::Change;
-use super::{corrupt, flow, illegal, PaymentPorts, Payments};
+use super::{corrupt, flow, illegal, sca_sandbox, PaymentPorts, Payments};
+
+/// Wrong codes a challenge takes before it fails.
+pub const MAX_CODE_ATTEMPTS: u8 = 3;
+
+/// What the challenge page shows.
+#[derive(Debug, Clone)]
+pub struct ChallengePage {
+    pub money: Money,
+    /// The one-time code, shown in test mode only.
+    pub code: Option<String>,
+    pub attempts_left: u8,
+    /// The origin of the merchant's `return_url` (`https://shop.example`),
+    /// where the page's form may send the browser once answered.
+    pub return_origin: Option<String>,
+}
+
+/// The customer's answer on the challenge page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChallengeAnswer {
+    /// The one-time code as entered.
+    Code(String),
+    Fail,
+    Abandon,
+}
 
 /// Where the customer's browser goes after answering a challenge.
 #[derive(Debug, Clone)]
 pub struct ChallengeResult {
     pub payment: Payment,
     pub return_url: Option<String>,
+    /// A wrong code: the challenge waits, with this many attempts left.
+    pub retry: Option<ChallengePage>,
 }
 
 fn unknown() -> ServiceError {
     ServiceError::NotFound {
         resource: "challenge",
         param: "challenge",
+    }
+}
+
+fn attempts_left(payment: &Payment) -> u8 {
+    let used = payment.sca.as_ref().map_or(0, |s| s.challenge_failures);
+    MAX_CODE_ATTEMPTS.saturating_sub(used)
+}
+
+fn page_of(payment: &Payment, secret: &str) -> ChallengePage {
+    ChallengePage {
+        money: payment.money(),
+        code: (payment.tenant.mode() == Mode::Test).then(|| sca_sandbox::one_time_code(secret)),
+        attempts_left: attempts_left(payment),
+        return_origin: payment
+            .return_url
+            .as_ref()
+            .and_then(|u| url::Url::parse(ReturnUrl::as_str(u)).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|origin| origin != "null"),
     }
 }
 
@@ -43,25 +100,24 @@ impl<S: PaymentPorts> Payments<S> {
         Ok(payment)
     }
 
-    /// What the challenge page shows: the amount of the payment waiting for
-    /// this challenge. Not found unless `presented` is its secret and the
-    /// payment still waits.
-    pub async fn challenge_page(&self, id: &PaymentId, presented: &str) -> Result<Money, ServiceError> {
+    /// What the challenge page shows. Not found unless `presented` is its
+    /// secret and the payment still waits.
+    pub async fn challenge_page(&self, id: &PaymentId, presented: &str) -> Result<ChallengePage, ServiceError> {
         let payment = self.find_challenge(id, presented).await?;
         if payment.status() != PaymentStatus::RequiresAction {
             return Err(unknown());
         }
-        Ok(payment.money())
+        Ok(page_of(&payment, presented))
     }
 
-    /// The customer answered the challenge page: resume authorization, or
-    /// fail the payment. `challenge` is the secret from the page's URL.
+    /// The customer answered the challenge page; see the module
+    /// documentation. `challenge` is the secret from the page's URL.
     pub async fn complete_challenge(
         &self,
         actor: &Actor,
         id: &PaymentId,
         challenge: &str,
-        approved: bool,
+        answer: ChallengeAnswer,
     ) -> Result<ChallengeResult, ServiceError> {
         let payment = self.find_challenge(id, challenge).await?;
         let now = Timestamp::now();
@@ -75,14 +131,66 @@ impl<S: PaymentPorts> Payments<S> {
         let tenant = payment.tenant.clone();
         let return_url = payment.return_url.as_ref().map(|u| ReturnUrl::as_str(u).to_owned());
         let mut change = Change::of(payment, "payment.authenticated");
-        if !approved {
-            change.action = "payment.authentication_failed";
-            let code = DeclineCode::AuthenticationFailed;
+        let done = |payment| ChallengeResult {
+            payment,
+            return_url: return_url.clone(),
+            retry: None,
+        };
+        if answer == ChallengeAnswer::Abandon {
+            change.action = "payment.challenge_abandoned";
             change
-                .apply(|p, at| p.fail(flow::decline(code), "the customer failed authentication".into(), at))
+                .apply(|p, at| p.cancel(Some(CancellationReason::Abandoned), at))
                 .map_err(illegal)?;
             let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
-            return Ok(ChallengeResult { payment, return_url });
+            return Ok(done(payment));
+        }
+        let token = change
+            .payment
+            .payment_method
+            .clone()
+            .ok_or_else(|| corrupt("payment_method"))?;
+        let (token, card) = self.open_card(&tenant, &token, false).await?;
+        let approved = match &answer {
+            ChallengeAnswer::Code(code) => {
+                let expected = sca_sandbox::one_time_code(challenge);
+                let right = bool::from(expected.as_bytes().ct_eq(code.trim().as_bytes()));
+                if !right {
+                    let failures = change
+                        .payment
+                        .sca
+                        .as_ref()
+                        .map_or(0, |s| s.challenge_failures)
+                        .saturating_add(1);
+                    if let Some(sca) = change.payment.sca.as_mut() {
+                        sca.challenge_failures = failures;
+                    }
+                    if failures < MAX_CODE_ATTEMPTS {
+                        change.action = "payment.authentication_code_wrong";
+                        change.attempt(
+                            "authenticate",
+                            "wrong_code",
+                            Some(format!(
+                                "wrong one-time code, {} attempts left",
+                                MAX_CODE_ATTEMPTS - failures
+                            )),
+                        );
+                        let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
+                        let page = page_of(&payment, challenge);
+                        return Ok(ChallengeResult {
+                            retry: Some(page),
+                            ..done(payment)
+                        });
+                    }
+                }
+                right
+            }
+            ChallengeAnswer::Fail | ChallengeAnswer::Abandon => false,
+        };
+        if !approved {
+            change.action = "payment.authentication_failed";
+            self.finish_challenge(&mut change, &token, TransStatus::NotAuthenticated)?;
+            let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
+            return Ok(done(payment));
         }
         // A frozen merchant authorizes nothing, also not a challenge answered
         // after the freeze: the payment waits, and expires if still frozen.
@@ -98,12 +206,7 @@ impl<S: PaymentPorts> Payments<S> {
             });
         }
         change.apply(Payment::authenticate).map_err(illegal)?;
-        let token = change
-            .payment
-            .payment_method
-            .clone()
-            .ok_or_else(|| corrupt("payment_method"))?;
-        let (_, card) = self.open_card(&tenant, &token, false).await?;
+        let authentication = self.finish_challenge(&mut change, &token, TransStatus::Authenticated)?;
         let connector = self
             .connector(&change.payment.tenant, &change.payment.connector)
             .await?;
@@ -111,23 +214,28 @@ impl<S: PaymentPorts> Payments<S> {
         // confirm: of two answers sent at once (a double click, a replayed
         // form) only the one whose compare-and-set wins asks the processor;
         // the other finds no challenge, and the expiry sweep finds nothing
-        // to cancel while the authorization is under way.
+        // to cancel while the authorization is under way. The counters'
+        // reset commits with it.
         if connector.has_external_effects() {
             change = self.write_ahead(change, actor).await?;
         }
-        let authentication = Authentication {
-            reference: change.payment.processor_reference.clone().unwrap_or_default(),
+        // A challenge the processor asked for resumes with its reference.
+        let authentication = match (&change.payment.processor_reference, authentication) {
+            (Some(reference), _) => Some(crate::connectors::Authentication {
+                reference: reference.clone(),
+            }),
+            (None, found) => found,
         };
         flow::authorize(
             &self.policy,
             connector.as_ref(),
             &mut change,
             &card,
-            Some(&authentication),
+            authentication.as_ref(),
         )
         .await;
         let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
-        Ok(ChallengeResult { payment, return_url })
+        Ok(done(payment))
     }
 
     /// Cancels payments whose challenge went unanswered past its expiry

@@ -10,10 +10,11 @@ use crate::domain::time::Timestamp;
 use crate::services::actor::Actor;
 use crate::services::ServiceError;
 use crate::store::events::EventRow;
-use crate::store::ports::{Commit, EventStore, PaymentStore};
+use crate::store::ports::{Commit, EventStore, PaymentStore, ScaStore};
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
 
+use super::sca::CounterWrite;
 use super::{PaymentRecord, Snapshots};
 
 /// A payment being changed.
@@ -30,6 +31,8 @@ pub(super) struct Change {
     /// The fraud rules screened the payment in this change: its audit entry
     /// carries the risk summary.
     pub screened: bool,
+    /// The change of the card's SCA counters that commits with the payment.
+    pub sca_counters: Option<CounterWrite>,
 }
 
 impl Change {
@@ -42,6 +45,7 @@ impl Change {
             action: "payment.created",
             now,
             screened: false,
+            sca_counters: None,
         }
     }
 
@@ -57,6 +61,20 @@ impl Change {
             action,
             now,
             screened: false,
+            sca_counters: None,
+        }
+    }
+
+    /// A copy to try one way of going on with (the original stays as it is).
+    pub fn fork(&self) -> Self {
+        Self {
+            payment: self.payment.clone(),
+            is_new: self.is_new,
+            events: self.events.clone(),
+            action: self.action,
+            now: self.now,
+            screened: self.screened,
+            sca_counters: self.sca_counters.clone(),
         }
     }
 
@@ -80,7 +98,7 @@ impl Change {
     /// one unit of work. A concurrent change of the same payment makes this a
     /// `StoreError::Conflict`; an idempotency-key collision a `Duplicate`.
     /// Returns the payment as written and its snapshot.
-    pub async fn commit<S: PaymentStore + EventStore + Commit>(
+    pub async fn commit<S: PaymentStore + EventStore + ScaStore + Commit>(
         self,
         store: &S,
         snapshots: Snapshots,
@@ -129,11 +147,18 @@ impl Change {
             reason.push_str("; ");
             reason.push_str(&risk.summary());
         }
+        if let (Some(sca), Some(reason)) = (&payment.sca, audit.reason.as_mut()) {
+            reason.push_str("; ");
+            reason.push_str(&sca.summary());
+        }
         let mut work = UnitOfWork::new();
         if self.is_new {
             store.insert_payment(&mut work, &payment)?;
         } else {
             store.update_payment(&mut work, &payment)?;
+        }
+        if let Some(counters) = &self.sca_counters {
+            counters.stage(store, &mut work, &payment.tenant, self.now.as_millis());
         }
         // One snapshot for all of them: the events of one change share it.
         store.insert_events(&mut work, &event_rows);

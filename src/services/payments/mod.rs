@@ -20,6 +20,8 @@ mod challenge;
 mod change;
 mod flow;
 mod review;
+pub mod sca;
+pub mod sca_sandbox;
 mod screen;
 mod settle;
 #[cfg(test)]
@@ -40,7 +42,9 @@ use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::services::connections::Routing;
-use crate::store::ports::{Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, TokenStore};
+use crate::store::ports::{
+    Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, ScaStore, TokenStore,
+};
 use crate::store::{Store, StoreError};
 
 use super::actor::Actor;
@@ -49,8 +53,9 @@ use super::tokens::{self, Token};
 use super::ServiceError;
 use crate::vault::Vault;
 
-pub use challenge::ChallengeResult;
+pub use challenge::{ChallengeAnswer, ChallengePage, ChallengeResult};
 use change::Change;
+pub use sca::{ScaPolicy, ScaRequest};
 
 /// How far back an idempotency key finds the payment it created (the
 /// Idempotency-Key layer replays answers; this catches a retry that took over
@@ -73,6 +78,8 @@ pub struct PaymentPolicy {
     pub public_url: String,
     /// How often unanswered challenges are looked for.
     pub sweep_interval: Duration,
+    /// Strong Customer Authentication: rates, countries, fraud rates.
+    pub sca: ScaPolicy,
 }
 
 impl Default for PaymentPolicy {
@@ -82,6 +89,7 @@ impl Default for PaymentPolicy {
             challenge_ttl: Duration::from_secs(600),
             public_url: "https://127.0.0.1:8443".into(),
             sweep_interval: Duration::from_secs(5),
+            sca: ScaPolicy::default(),
         }
     }
 }
@@ -101,12 +109,21 @@ pub struct Snapshots {
 /// fraud service the payments service holds), and the processor connections
 /// they are routed to.
 pub trait PaymentPorts:
-    PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + ConnectionStore + Commit + Clone
+    PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + ConnectionStore + ScaStore + Commit + Clone
 {
 }
 
-impl<S: PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + ConnectionStore + Commit + Clone>
-    PaymentPorts for S
+impl<
+        S: PaymentStore
+            + EventStore
+            + TokenStore
+            + MerchantStore
+            + FraudStore
+            + ConnectionStore
+            + ScaStore
+            + Commit
+            + Clone,
+    > PaymentPorts for S
 {
 }
 
@@ -180,6 +197,8 @@ pub struct NewPayment {
     pub customer_email: Option<CustomerEmail>,
     pub return_url: Option<ReturnUrl>,
     pub idempotency_key: Option<String>,
+    /// The merchant's SCA request for the confirm.
+    pub sca: ScaRequest,
 }
 
 /// A parsed `POST /v1/payments/{id}/confirm`.
@@ -187,6 +206,8 @@ pub struct NewPayment {
 pub struct Confirmation {
     pub payment_method: Option<TokenId>,
     pub return_url: Option<ReturnUrl>,
+    /// The merchant's SCA request.
+    pub sca: ScaRequest,
 }
 
 /// A payment as single-payment responses show it (with its history).
@@ -311,15 +332,9 @@ impl<S: PaymentPorts> Payments<S> {
         if let (true, Some((token, card))) = (new.confirm, card) {
             change.action = "payment.confirmed";
             change.apply(Payment::confirm).map_err(illegal)?;
-            if self.screen(&mut change, &token).await? == screen::Screening::Stopped {
-                return change.commit(&self.store, self.snapshots, actor).await;
-            }
-            if connector.has_external_effects() {
-                change = self.write_ahead(change, actor).await?;
-                flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-                return change.commit(&self.store, self.snapshots, actor).await;
-            }
-            flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
+            return self
+                .screen_authenticate_authorize(change, &token, &card, connector.as_ref(), new.sca, actor)
+                .await;
         }
         change.commit(&self.store, self.snapshots, actor).await
     }
@@ -362,14 +377,8 @@ impl<S: PaymentPorts> Payments<S> {
         let (token, card) = self.open_card(caller.tenant, &token, true).await?;
         let connector = self.connector(caller.tenant, &change.payment.connector).await?;
         change.apply(Payment::confirm).map_err(illegal)?;
-        if self.screen(&mut change, &token).await? == screen::Screening::Stopped {
-            return change.commit(&self.store, self.snapshots, actor).await;
-        }
-        if connector.has_external_effects() {
-            change = self.write_ahead(change, actor).await?;
-        }
-        flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
-        change.commit(&self.store, self.snapshots, actor).await
+        self.screen_authenticate_authorize(change, &token, &card, connector.as_ref(), confirmation.sca, actor)
+            .await
     }
 
     pub async fn get(&self, tenant: &Tenant, id: &PaymentId) -> Result<PaymentRecord, ServiceError> {

@@ -135,6 +135,7 @@ impl Fixture {
             customer_email: None,
             return_url: None,
             idempotency_key: None,
+            sca: Default::default(),
         }
     }
 

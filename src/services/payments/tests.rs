@@ -301,6 +301,7 @@ async fn a_card_token_of_another_mode_or_merchant_is_a_reference_not_found() {
                 Confirmation {
                     payment_method: Some(card),
                     return_url: None,
+                    sca: Default::default(),
                 },
             )
             .await

@@ -19,6 +19,7 @@ mod idempotency;
 mod lockouts;
 mod merchants;
 mod payments;
+mod sca;
 mod tokens;
 mod webhook_deliveries;
 mod webhook_endpoints;

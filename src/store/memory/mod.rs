@@ -27,6 +27,7 @@ mod idempotency;
 mod lockouts;
 mod merchants;
 mod payments;
+mod sca;
 mod tokens;
 mod webhook_deliveries;
 mod webhook_endpoints;
@@ -83,6 +84,8 @@ pub struct Tables {
     fraud_sets: BTreeMap<(String, String, i64), super::fraud::RuleSetRow>,
     fraud_active: BTreeMap<(String, String), i64>,
     fraud_lists: BTreeMap<(String, String, String), super::fraud::ListRow>,
+    /// SCA counters by (merchant, mode, fingerprint).
+    sca_counters: BTreeMap<(String, String, String), super::sca::ScaCounterRow>,
     /// Reveal allowances by key id: (window start, reveals used).
     reveal_allowances: BTreeMap<String, (i64, i64)>,
     /// Failed authentications: (client address, at ms), in insertion order.

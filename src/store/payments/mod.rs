@@ -20,6 +20,7 @@ use crate::domain::time::Timestamp;
 mod history;
 mod risk;
 mod row;
+mod sca;
 
 pub use history::{history_column, parse_history};
 use row::{payment_columns, PaymentRow};
@@ -31,7 +32,7 @@ pub(crate) const INSERT_SQL: &str = concat!(
     "INSERT INTO payments (",
     payment_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
 );
 
 /// Inserts a new payment.
@@ -44,7 +45,7 @@ pub(crate) const UPDATE_SQL: &str =
     "UPDATE payments SET status = $1, payment_method = $2, amount_capturable = $3, amount_received = $4, \
          processor_reference = $5, decline_code = $6, failure_code = $7, failure_message = $8, next_action = $9, \
          action_expires_at = $10, cancellation_reason = $11, version = $12, updated_at = $13, history = $14, \
-         claim = $19, risk = $20 \
+         claim = $19, risk = $20, sca = $21 \
          WHERE id = $15 AND merchant_id = $16 AND version = $17 AND mode = $18";
 
 /// Writes every mutable column of `payment` (whose `version` is the new one)
@@ -75,6 +76,7 @@ pub fn update_op(payment: &Payment) -> Result<WriteOp, StoreError> {
             payment.tenant.mode_str().into(),
             m.claim,
             m.risk,
+            m.sca,
         ],
     )
     .expect_one(Failure::Conflict))

@@ -25,7 +25,7 @@ macro_rules! payment_columns {
         "id, merchant_id, mode, status, amount, currency, capture_method, payment_method, amount_capturable, \
          amount_received, amount_refunded, description, metadata, customer_ip, customer_email, return_url, \
          connector, processor_reference, decline_code, failure_code, failure_message, next_action, \
-         action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history, claim, risk"
+         action_expires_at, cancellation_reason, idempotency_key, version, created_at, updated_at, history, claim, risk, sca"
     };
 }
 pub(super) use payment_columns;
@@ -68,6 +68,8 @@ pub(super) struct PaymentRow {
     claim: Option<String>,
     /// JSON (`risk`), once the fraud rules screened it.
     risk: Option<String>,
+    /// JSON (`sca`), once a confirm decided SCA.
+    sca: Option<String>,
 }
 
 /// A [`PaymentRow`] from a result row of a driver other than sqlx, whose
@@ -107,6 +109,7 @@ macro_rules! payment_row_from {
             history: $row.$get(28)?,
             claim: $row.$get(29)?,
             risk: $row.$get(30)?,
+            sca: $row.$get(31)?,
         }
     };
 }
@@ -217,6 +220,7 @@ impl TryFrom<PaymentRow> for Payment {
         };
         let mut payment = Payment::restore(draft, parts).ok_or_else(|| corrupt("amounts"))?;
         payment.risk = super::risk::parse_risk(row.risk.as_deref())?;
+        payment.sca = super::sca::parse_sca(row.sca.as_deref())?;
         Ok(payment)
     }
 }
@@ -239,6 +243,7 @@ pub(super) struct Mutable {
     pub history: Value,
     pub claim: Value,
     pub risk: Value,
+    pub sca: Value,
 }
 
 pub(super) fn mutable(p: &Payment) -> Result<Mutable, StoreError> {
@@ -274,6 +279,7 @@ pub(super) fn mutable(p: &Payment) -> Result<Mutable, StoreError> {
         history: history_column(p.history())?.into(),
         claim: p.claim.map(Claim::as_str).into(),
         risk: super::risk::risk_column(p.risk.as_ref())?.into(),
+        sca: super::sca::sca_column(p.sca.as_ref())?.into(),
     })
 }
 
@@ -315,5 +321,6 @@ pub(super) fn insert_values(p: &Payment) -> Result<Vec<Value>, StoreError> {
         m.history,
         m.claim,
         m.risk,
+        m.sca,
     ])
 }

@@ -141,10 +141,12 @@ both_backends! {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        let form = crate::sca::approving_form(&shop.gateway.client, url).await;
+        assert!(form.starts_with(&format!("challenge={challenge}&")));
         let r = browser
             .post(shop.gateway.url(&format!("/sandbox/3ds/{id}")))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("challenge={challenge}&decision=approve"))
+            .body(form)
             .send()
             .await
             .unwrap();

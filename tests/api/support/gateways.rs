@@ -79,12 +79,43 @@ impl TestApp {
             .await
     }
 
+    /// A replica with its own payments policy (e.g. SCA settings that name
+    /// merchants the test created).
+    pub async fn spawn_replica_with_payments(&self, payments: PaymentPolicy) -> Replica {
+        self.start_replica_paying(
+            Arc::new(self.vault()),
+            Connectors::builtin(),
+            RateLimitPolicy::default(),
+            None,
+            payments,
+        )
+        .await
+    }
+
     async fn start_replica(
         &self,
         vault: Arc<Vault>,
         connectors: Connectors,
         rate_limits: RateLimitPolicy,
         shared_rate_limits: Option<SharedRateLimits>,
+    ) -> Replica {
+        self.start_replica_paying(
+            vault,
+            connectors,
+            rate_limits,
+            shared_rate_limits,
+            self.payments.clone(),
+        )
+        .await
+    }
+
+    async fn start_replica_paying(
+        &self,
+        vault: Arc<Vault>,
+        connectors: Connectors,
+        rate_limits: RateLimitPolicy,
+        shared_rate_limits: Option<SharedRateLimits>,
+        payments: PaymentPolicy,
     ) -> Replica {
         let store = Store::open(&self.replica_url, &self.pool).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -104,7 +135,7 @@ impl TestApp {
                 idempotency: self.idempotency.clone(),
                 payments: PaymentPolicy {
                     public_url: base.clone(),
-                    ..self.payments.clone()
+                    ..payments
                 },
                 trusted_proxies: self.trusted_proxies.clone(),
                 body_limit: 64 * 1024,

@@ -44,12 +44,14 @@ both_backends! {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        let form = crate::sca::approving_form(&shop.gateway.client, &url).await;
+        assert!(form.starts_with(&format!("challenge={challenge}&")));
         let answers = (0..8)
             .map(|_| {
                 browser
                     .post(shop.gateway.url(&format!("/sandbox/3ds/{id}")))
                     .header("content-type", "application/x-www-form-urlencoded")
-                    .body(format!("challenge={challenge}&decision=approve"))
+                    .body(form.clone())
             })
             .collect();
         let race = race(&shop.processor, answers).await;

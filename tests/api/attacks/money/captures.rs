@@ -31,7 +31,7 @@ both_backends! {
         assert_eq!(winner(&race)["status"], "succeeded");
         let p = shop.get(&id).await;
         assert_eq!((&p["status"], &p["amount_received"], &p["amount_capturable"]), (&json!("succeeded"), &json!(5000), &json!(0)), "{p}");
-        assert_eq!(history(&p), ["create:succeeded", "confirm:succeeded", "authorize:approved", "capture:started", "capture:succeeded"]);
+        assert_eq!(history(&p), ["create:succeeded", "confirm:succeeded", "sca:out_of_scope", "authorize:approved", "capture:started", "capture:succeeded"]);
         assert_eq!(claim_of(app, &id).await, None, "the claim ends with the capture");
         assert_eq!(events_of(app, &id).await, ["payment.created", "payment.amount_capturable_updated", "payment.captured", "payment.succeeded"]);
         assert_eq!(audited(app, "payment.captured", &id).await, 1);
@@ -53,7 +53,7 @@ both_backends! {
         losers_refused(&race, &[]);
         let p = shop.get(&id).await;
         assert_eq!((&p["status"], &p["amount_capturable"], &p["cancellation_reason"]), (&json!("canceled"), &json!(0), &json!("duplicate")), "{p}");
-        assert_eq!(history(&p), ["create:succeeded", "confirm:succeeded", "authorize:approved", "cancel:started", "cancel:succeeded"]);
+        assert_eq!(history(&p), ["create:succeeded", "confirm:succeeded", "sca:out_of_scope", "authorize:approved", "cancel:started", "cancel:succeeded"]);
         assert_eq!(claim_of(app, &id).await, None);
         assert_eq!(audited(app, "payment.canceled", &id).await, 1);
         assert_intact(app, before, |r| r.events += 1).await;
@@ -83,10 +83,10 @@ both_backends! {
             assert_eq!(winner(&race)["status"], p["status"]);
             if captures == 1 {
                 assert_eq!((&p["status"], &p["amount_received"]), (&json!("succeeded"), &json!(4000)), "{p}");
-                assert_eq!(history(&p)[3..], ["capture:started", "capture:succeeded"]);
+                assert_eq!(history(&p)[4..], ["capture:started", "capture:succeeded"]);
             } else {
                 assert_eq!((&p["status"], &p["amount_received"]), (&json!("canceled"), &json!(0)), "{p}");
-                assert_eq!(history(&p)[3..], ["cancel:started", "cancel:succeeded"]);
+                assert_eq!(history(&p)[4..], ["cancel:started", "cancel:succeeded"]);
             }
             assert_eq!(claim_of(app, &id).await, None);
             assert_intact(app, before, |r| r.events += if captures == 1 { 2 } else { 1 }).await;
@@ -113,7 +113,7 @@ both_backends! {
         assert_eq!(shop.processor.captured(), [2500]);
         let p = shop.get(&id).await;
         assert_eq!((&p["status"], &p["amount_received"]), (&json!("succeeded"), &json!(2500)), "{p}");
-        assert_eq!(history(&p)[3..], ["capture:started", "capture:processor_unavailable", "capture:started", "capture:succeeded"]);
+        assert_eq!(history(&p)[4..], ["capture:started", "capture:processor_unavailable", "capture:started", "capture:succeeded"]);
         // The same for a cancel.
         let id = shop.payment("4242424242424242", 2500, "usd", Some("manual")).await;
         shop.processor.fail_next(Call::Void, ConnectorError::Timeout);
@@ -125,7 +125,7 @@ both_backends! {
         assert_eq!(shop.processor.calls().void, 2);
         let p = shop.get(&id).await;
         assert_eq!(p["status"], "canceled");
-        assert_eq!(history(&p)[3..], ["cancel:started", "cancel:processor_unavailable", "cancel:started", "cancel:succeeded"]);
+        assert_eq!(history(&p)[4..], ["cancel:started", "cancel:processor_unavailable", "cancel:started", "cancel:succeeded"]);
         shop.stop().await;
     }
 
