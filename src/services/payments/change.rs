@@ -8,9 +8,10 @@ use crate::domain::ids::EventId;
 use crate::domain::payment::{Payment, PaymentError};
 use crate::domain::time::Timestamp;
 use crate::services::actor::Actor;
+use crate::services::fraud::velocity::Observation;
 use crate::services::ServiceError;
 use crate::store::events::EventRow;
-use crate::store::ports::{Commit, EventStore, PaymentStore};
+use crate::store::ports::{Commit, EventStore, PaymentStore, SignalStore};
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
 
@@ -30,6 +31,9 @@ pub(super) struct Change {
     /// The fraud rules screened the payment in this change: its audit entry
     /// carries the risk summary.
     pub screened: bool,
+    /// The screening's observation, recorded (with the outcome) by the
+    /// commit that ends the confirm.
+    pub observation: Option<Observation>,
 }
 
 impl Change {
@@ -42,6 +46,7 @@ impl Change {
             action: "payment.created",
             now,
             screened: false,
+            observation: None,
         }
     }
 
@@ -57,6 +62,7 @@ impl Change {
             action,
             now,
             screened: false,
+            observation: None,
         }
     }
 
@@ -80,7 +86,7 @@ impl Change {
     /// one unit of work. A concurrent change of the same payment makes this a
     /// `StoreError::Conflict`; an idempotency-key collision a `Duplicate`.
     /// Returns the payment as written and its snapshot.
-    pub async fn commit<S: PaymentStore + EventStore + Commit>(
+    pub async fn commit<S: PaymentStore + EventStore + SignalStore + Commit>(
         self,
         store: &S,
         snapshots: Snapshots,
@@ -137,6 +143,9 @@ impl Change {
         }
         // One snapshot for all of them: the events of one change share it.
         store.insert_events(&mut work, &event_rows);
+        if let Some(observation) = &self.observation {
+            store.insert_observation(&mut work, &payment.tenant, &observation.row(&payment));
+        }
         work.audit(audit);
         store.commit(work).await.map_err(|e| match e {
             StoreError::Conflict => ServiceError::Conflict {

@@ -40,7 +40,9 @@ use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::services::connections::Routing;
-use crate::store::ports::{Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, TokenStore};
+use crate::store::ports::{
+    Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, SignalStore, TokenStore,
+};
 use crate::store::{Store, StoreError};
 
 use super::actor::Actor;
@@ -101,12 +103,21 @@ pub struct Snapshots {
 /// fraud service the payments service holds), and the processor connections
 /// they are routed to.
 pub trait PaymentPorts:
-    PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + ConnectionStore + Commit + Clone
+    PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + SignalStore + ConnectionStore + Commit + Clone
 {
 }
 
-impl<S: PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + ConnectionStore + Commit + Clone>
-    PaymentPorts for S
+impl<
+        S: PaymentStore
+            + EventStore
+            + TokenStore
+            + MerchantStore
+            + FraudStore
+            + SignalStore
+            + ConnectionStore
+            + Commit
+            + Clone,
+    > PaymentPorts for S
 {
 }
 
@@ -383,8 +394,13 @@ impl<S: PaymentPorts> Payments<S> {
     /// Writes the `processing` record before an external processor is called.
     async fn write_ahead(&self, change: Change, actor: &Actor) -> Result<Change, ServiceError> {
         let action = change.action;
+        let mut change = change;
+        // Recorded with the confirm's outcome, by the commit that ends it.
+        let observation = change.observation.take();
         let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
-        Ok(Change::of(payment, action))
+        let mut next = Change::of(payment, action);
+        next.observation = observation;
+        Ok(next)
     }
 
     async fn load(&self, tenant: &Tenant, id: &PaymentId) -> Result<Payment, ServiceError> {

@@ -8,6 +8,7 @@ mod dry_run;
 mod reviews;
 mod rules;
 mod screening;
+mod signals;
 
 use paywarden::domain::api_key::{KeyKind, Mode};
 use paywarden::domain::ids::MerchantId;
