@@ -18,8 +18,8 @@
 const BINS: [(&str, &str, &str); 16] = [
     ("222300", "us", "credit"),  // Mastercard 2-series 2223 0031 2200 3222
     ("305693", "us", "credit"),  // Diners Club 3056 9300 0902 0004
-    ("362272", "us", "credit"),  // Diners Club (14 digits) 3622 7206 2716 67
     ("356600", "jp", "credit"),  // JCB 3566 0020 2036 0505
+    ("362272", "us", "credit"),  // Diners Club (14 digits) 3622 7206 2716 67
     ("371449", "us", "credit"),  // American Express 3714 496353 98431
     ("378282", "us", "credit"),  // American Express 3782 822463 10005
     ("400005", "us", "debit"),   // Visa (debit) 4000 0566 5566 5556
@@ -71,18 +71,45 @@ mod tests {
         assert!(BINS.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no duplicate BIN");
         for (bin, country, funding) in BINS {
             assert!(bin.len() == 6 && bin.bytes().all(|b| b.is_ascii_digit()), "{bin}");
-            assert!(country.len() == 2 && country.bytes().all(|b| b.is_ascii_lowercase()), "{country}");
+            assert!(
+                country.len() == 2 && country.bytes().all(|b| b.is_ascii_lowercase()),
+                "{country}"
+            );
             assert!(FUNDING_TYPES.contains(&funding), "{funding}");
         }
     }
 
     #[test]
     fn known_bins_give_country_and_funding_others_unknown() {
-        assert_eq!(lookup("424242"), BinInfo { country: Some("us"), funding: "credit" });
-        assert_eq!(lookup("400005"), BinInfo { country: Some("us"), funding: "debit" });
+        assert_eq!(
+            lookup("424242"),
+            BinInfo {
+                country: Some("us"),
+                funding: "credit"
+            }
+        );
+        assert_eq!(
+            lookup("400005"),
+            BinInfo {
+                country: Some("us"),
+                funding: "debit"
+            }
+        );
         assert_eq!(lookup("510510").funding, "prepaid");
         assert_eq!(lookup("356600").country, Some("jp"));
-        assert_eq!(lookup("400000"), BinInfo { country: None, funding: "unknown" });
-        assert_eq!(lookup(""), BinInfo { country: None, funding: "unknown" });
+        assert_eq!(
+            lookup("400000"),
+            BinInfo {
+                country: None,
+                funding: "unknown"
+            }
+        );
+        assert_eq!(
+            lookup(""),
+            BinInfo {
+                country: None,
+                funding: "unknown"
+            }
+        );
     }
 }

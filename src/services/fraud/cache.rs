@@ -41,12 +41,7 @@ pub struct ActiveRules {
 }
 
 impl ActiveRules {
-    pub fn new(
-        version: i64,
-        rules: RuleSet,
-        lists: HashMap<String, HashSet<String>>,
-        thresholds: Thresholds,
-    ) -> Self {
+    pub fn new(version: i64, rules: RuleSet, lists: HashMap<String, HashSet<String>>, thresholds: Thresholds) -> Self {
         let mut needs_velocity = false;
         let mut needs_usual = false;
         for rule in rules.rules() {

@@ -56,12 +56,7 @@ impl PaymentFacts {
 
     /// The facts of `payment` (the one this was made of) paid with `card`,
     /// with the gateway's `signals` about it.
-    pub fn facts<'a>(
-        &'a self,
-        payment: &'a Payment,
-        card: Option<CardFacts<'a>>,
-        signals: &Signals,
-    ) -> RiskFacts<'a> {
+    pub fn facts<'a>(&'a self, payment: &'a Payment, card: Option<CardFacts<'a>>, signals: &Signals) -> RiskFacts<'a> {
         let bin = card.map(|c| bins::lookup(c.bin));
         RiskFacts {
             amount: Some(payment.money().amount.get()),

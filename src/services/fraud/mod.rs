@@ -58,9 +58,10 @@ pub fn thresholds() -> Result<Thresholds, ServiceError> {
 /// field at fault.
 pub fn parse_thresholds(review_at: i64, block_at: i64) -> Result<Thresholds, ServiceError> {
     let score = |name: &'static str, value: i64| {
-        u8::try_from(value).ok().filter(|v| (1..=100).contains(v)).ok_or_else(|| {
-            ServiceError::invalid(name, "parameter_invalid", format!("{name} is a score from 1 to 100"))
-        })
+        u8::try_from(value)
+            .ok()
+            .filter(|v| (1..=100).contains(v))
+            .ok_or_else(|| ServiceError::invalid(name, "parameter_invalid", format!("{name} is a score from 1 to 100")))
     };
     let (review, block) = (score("review_at", review_at)?, score("block_at", block_at)?);
     if review >= block {

@@ -39,10 +39,10 @@ use crate::domain::payment_fields::CustomerEmail;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::services::ServiceError;
+pub use crate::store::fraud_signals::MAX_COUNTED;
 use crate::store::fraud_signals::{
     KeyCounts, ObservationKeys, ObservationRow, OUTCOME_ALLOWED, OUTCOME_BLOCKED, OUTCOME_DECLINED,
 };
-pub use crate::store::fraud_signals::MAX_COUNTED;
 use crate::store::ports::SignalStore;
 use crate::vault::fingerprint::Fingerprinter;
 

@@ -71,7 +71,8 @@ async fn rules(app: &TestApp, sk: &str, rules: &str) {
 }
 
 /// A rule set that reads every velocity fact and decides nothing.
-const READ_VELOCITY: &str = "rule read : score 0 when velocity.card_payments_1h >= 0 or velocity.card_payments_24h >= 0 \
+const READ_VELOCITY: &str =
+    "rule read : score 0 when velocity.card_payments_1h >= 0 or velocity.card_payments_24h >= 0 \
     or velocity.card_declines_1h >= 0 or velocity.card_declines_24h >= 0 or velocity.ip_payments_1h >= 0 \
     or velocity.ip_payments_24h >= 0 or velocity.ip_declines_1h >= 0 or velocity.ip_declines_24h >= 0 \
     or velocity.ip_distinct_cards_1h >= 0 or velocity.ip_distinct_cards_24h >= 0 \

@@ -88,14 +88,32 @@ fn full_facts() -> RiskFacts<'static> {
         is_livemode: Some(true),
         amount_vs_usual_pct: Some(110),
         velocity: Some(Velocity {
-            card_payments: Window { last_1h: 2, last_24h: 4 },
-            card_declines: Window { last_1h: 0, last_24h: 0 },
+            card_payments: Window {
+                last_1h: 2,
+                last_24h: 4,
+            },
+            card_declines: Window {
+                last_1h: 0,
+                last_24h: 0,
+            },
             ip: Some(IpVelocity {
-                payments: Window { last_1h: 3, last_24h: 9 },
-                declines: Window { last_1h: 1, last_24h: 2 },
-                distinct_cards: Window { last_1h: 1, last_24h: 3 },
+                payments: Window {
+                    last_1h: 3,
+                    last_24h: 9,
+                },
+                declines: Window {
+                    last_1h: 1,
+                    last_24h: 2,
+                },
+                distinct_cards: Window {
+                    last_1h: 1,
+                    last_24h: 3,
+                },
             }),
-            email_payments: Some(Window { last_1h: 1, last_24h: 2 }),
+            email_payments: Some(Window {
+                last_1h: 1,
+                last_24h: 2,
+            }),
         }),
     }
 }
