@@ -9,6 +9,7 @@ mod reviews;
 mod rules;
 mod screening;
 mod signals;
+mod thresholds;
 
 use paywarden::domain::api_key::{KeyKind, Mode};
 use paywarden::domain::ids::MerchantId;
