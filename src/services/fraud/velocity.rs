@@ -165,11 +165,14 @@ fn window(counts: &KeyCounts, declines: bool) -> Window {
     }
 }
 
+/// A cached usual amount: when it was read, the count and the sum.
+type Usual = (Instant, i64, i64);
+
 /// The cache of merchants' usual amounts: (count, sum) of their newest
 /// observations per currency.
 #[derive(Debug, Default)]
 pub struct UsualAmounts {
-    entries: RwLock<HashMap<(Tenant, String), (Instant, i64, i64)>>,
+    entries: RwLock<HashMap<(Tenant, String), Usual>>,
 }
 
 impl UsualAmounts {
