@@ -16,8 +16,14 @@ use super::write_op::WriteOp;
 use super::{Store, StoreError};
 use crate::domain::tenant::Tenant;
 
-/// The most rows one count reads (per key and per confirm).
-pub const MAX_COUNTED: i64 = 1000;
+/// The most rows one count reads (per key and per confirm): counts
+/// saturate here. Kept small because a confirm reads up to this many rows
+/// for each of its card, IP and e-mail address (the indexes cover the
+/// columns read, so each row is an index entry, no table look-up).
+pub const MAX_COUNTED: i64 = 100;
+
+/// How many of a tenant's newest observations its usual amount averages.
+pub const USUAL_SAMPLE: i64 = 1000;
 
 /// What a screened confirm records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +65,8 @@ pub struct KeyCounts {
     pub payments_1h: i64,
     pub declines_24h: i64,
     pub declines_1h: i64,
-    /// Distinct cards among them (meaningful for the IP).
+    /// Distinct cards among them: counted for the IP only, 0 for the card
+    /// and the e-mail address.
     pub cards_24h: i64,
     pub cards_1h: i64,
 }
@@ -106,7 +113,7 @@ pub fn insert(work: &mut UnitOfWork, tenant: &Tenant, row: &ObservationRow) {
 /// The counts of one key: `$1` merchant, `$2` mode, `$3` the key, `$4` the
 /// start of the last hour, `$5` the start of the last 24 hours.
 macro_rules! counts_of {
-    ($subject:literal, $column:literal, $key:literal) => {
+    ($subject:literal, $column:literal, $key:literal, $cards:literal) => {
         concat!(
             "SELECT '",
             $subject,
@@ -114,24 +121,41 @@ macro_rules! counts_of {
              COALESCE(SUM(CASE WHEN at >= $4 THEN 1 ELSE 0 END), 0) AS payments_1h, \
              COALESCE(SUM(CASE WHEN outcome = 1 THEN 1 ELSE 0 END), 0) AS declines_24h, \
              COALESCE(SUM(CASE WHEN outcome = 1 AND at >= $4 THEN 1 ELSE 0 END), 0) AS declines_1h, \
-             COUNT(DISTINCT card_key) AS cards_24h, \
-             COUNT(DISTINCT CASE WHEN at >= $4 THEN card_key END) AS cards_1h \
-             FROM (SELECT at, outcome, card_key FROM fraud_observations \
+             ",
+            $cards,
+            " FROM (SELECT at, outcome, card_key FROM fraud_observations \
              WHERE merchant_id = $1 AND mode = $2 AND ",
             $column,
             " = ",
             $key,
-            " AND at >= $5 ORDER BY at DESC LIMIT 1000) w"
+            " AND at >= $5 ORDER BY at DESC LIMIT 100) w"
         )
     };
 }
 
+/// Distinct cards are counted for the IP only (each costs a temporary
+/// B-tree on SQLite).
 const COUNTS: &str = concat!(
-    counts_of!("card", "card_key", "$3"),
+    counts_of!(
+        "card",
+        "card_key",
+        "$3",
+        "CAST(0 AS BIGINT) AS cards_24h, CAST(0 AS BIGINT) AS cards_1h"
+    ),
     " UNION ALL ",
-    counts_of!("ip", "ip_key", "$6"),
+    counts_of!(
+        "ip",
+        "ip_key",
+        "$6",
+        "COUNT(DISTINCT card_key) AS cards_24h, COUNT(DISTINCT CASE WHEN at >= $4 THEN card_key END) AS cards_1h"
+    ),
     " UNION ALL ",
-    counts_of!("email", "email_key", "$7"),
+    counts_of!(
+        "email",
+        "email_key",
+        "$7",
+        "CAST(0 AS BIGINT) AS cards_24h, CAST(0 AS BIGINT) AS cards_1h"
+    ),
     " UNION ALL SELECT 'seen' AS subject, COUNT(*) AS payments_24h, 0 AS payments_1h, 0 AS declines_24h, \
      0 AS declines_1h, 0 AS cards_24h, 0 AS cards_1h FROM (SELECT at FROM fraud_observations \
      WHERE merchant_id = $1 AND mode = $2 AND card_key = $3 LIMIT 1) s"
@@ -170,7 +194,7 @@ pub async fn counts<'e>(
 }
 
 /// The count and sum of the amounts of the tenant's newest (at most
-/// [`MAX_COUNTED`]) rows in `currency`.
+/// [`USUAL_SAMPLE`]) rows in `currency`.
 pub async fn amounts<'e>(
     db: impl Executor<'e, Database = Any>,
     tenant: &Tenant,

@@ -4,13 +4,15 @@ use std::collections::BTreeSet;
 
 use super::{stage, MemoryStore};
 use crate::domain::tenant::Tenant;
-use crate::store::fraud_signals::{KeyCounts, ObservationKeys, ObservationRow, ObservedCounts, MAX_COUNTED};
+use crate::store::fraud_signals::{
+    KeyCounts, ObservationKeys, ObservationRow, ObservedCounts, MAX_COUNTED, USUAL_SAMPLE,
+};
 use crate::store::ports::SignalStore;
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
 
 /// The counts of the newest `MAX_COUNTED` of `rows` (newest last).
-fn count<'a>(rows: impl DoubleEndedIterator<Item = &'a ObservationRow>, since_1h: i64) -> KeyCounts {
+fn count<'a>(rows: impl DoubleEndedIterator<Item = &'a ObservationRow>, since_1h: i64, cards_too: bool) -> KeyCounts {
     let mut counts = KeyCounts::default();
     let (mut cards, mut cards_1h) = (BTreeSet::new(), BTreeSet::new());
     for row in rows.rev().take(usize::try_from(MAX_COUNTED).unwrap_or(0)) {
@@ -25,8 +27,10 @@ fn count<'a>(rows: impl DoubleEndedIterator<Item = &'a ObservationRow>, since_1h
             cards_1h.insert(row.card_key.clone());
         }
     }
-    counts.cards_24h = i64::try_from(cards.len()).unwrap_or(i64::MAX);
-    counts.cards_1h = i64::try_from(cards_1h.len()).unwrap_or(i64::MAX);
+    if cards_too {
+        counts.cards_24h = i64::try_from(cards.len()).unwrap_or(i64::MAX);
+        counts.cards_1h = i64::try_from(cards_1h.len()).unwrap_or(i64::MAX);
+    }
     counts
 }
 
@@ -47,13 +51,20 @@ impl SignalStore for MemoryStore {
                 .map(|(_, row)| row)
                 .collect();
             rows.sort_by_key(|row| row.at);
-            let of = |f: &dyn Fn(&ObservationRow) -> bool| {
-                count(rows.iter().copied().filter(|r| r.at >= since_24h && f(r)), since_1h)
+            let of = |f: &dyn Fn(&ObservationRow) -> bool, cards_too: bool| {
+                count(
+                    rows.iter().copied().filter(|r| r.at >= since_24h && f(r)),
+                    since_1h,
+                    cards_too,
+                )
             };
             ObservedCounts {
-                card: of(&|r| r.card_key == keys.card_key),
-                ip: of(&|r| keys.ip_key.is_some() && r.ip_key.as_deref() == keys.ip_key),
-                email: of(&|r| keys.email_key.is_some() && r.email_key.as_deref() == keys.email_key),
+                card: of(&|r| r.card_key == keys.card_key, false),
+                ip: of(&|r| keys.ip_key.is_some() && r.ip_key.as_deref() == keys.ip_key, true),
+                email: of(
+                    &|r| keys.email_key.is_some() && r.email_key.as_deref() == keys.email_key,
+                    false,
+                ),
                 card_seen: rows.iter().any(|r| r.card_key == keys.card_key),
             }
         }))
@@ -69,7 +80,7 @@ impl SignalStore for MemoryStore {
                 .map(|((_, _, id, _), row)| (id, row.amount))
                 .collect();
             amounts.sort();
-            let newest = amounts.iter().rev().take(usize::try_from(MAX_COUNTED).unwrap_or(0));
+            let newest = amounts.iter().rev().take(usize::try_from(USUAL_SAMPLE).unwrap_or(0));
             let (n, sum) = newest.fold((0i64, 0i64), |(n, s), (_, a)| (n + 1, s.saturating_add(*a)));
             (n, sum)
         }))

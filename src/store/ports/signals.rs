@@ -25,7 +25,7 @@ pub trait SignalStore: Send + Sync {
         since_24h: i64,
     ) -> impl Future<Output = Result<ObservedCounts, StoreError>> + Send;
 
-    /// How many of the tenant's newest (at most `MAX_COUNTED`) observations
+    /// How many of the tenant's newest (at most `USUAL_SAMPLE`) observations
     /// are in `currency`, and the sum of their amounts.
     fn observed_amounts(
         &self,
