@@ -9,6 +9,10 @@
 #   * GET /v1/merchant  Authorization: Bearer sk_... (key lookup + audit-log write)
 #   * POST /v1/tokens   (publishable key)            (vault seal + durable commit + audit)
 #   * POST /v1/payments (confirm: true, automatic capture, sandbox connector)
+#   * the same for a second merchant with an active rule set of 50 rules
+#     (every velocity fact, BIN, IP country, a list; none matching), with a
+#     customer IP and e-mail address, so every confirm is screened and reads
+#     and writes its velocity signals
 #   * POST /v1/refunds  (1 minor unit of one large payment per request)
 # in rounds (BENCH_ROUNDS, default 3): each endpoint is measured between two
 # runs of the bare endpoint, and its ratio is taken to the mean of those two,
@@ -144,6 +148,7 @@ log_note=""   # filled if PAYWARDEN_LOG=warn is rejected by the build
 # start_server NAME [--database-url URL]: starts a fresh server, sets $port and $key.
 start_server() {
   local name=$1; shift
+  server_args=("$@")
   local dir=$work/$name
   mkdir -p "$dir"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
@@ -235,6 +240,50 @@ for backend in $backends; do
     | python3 -c 'import json,sys; p=json.load(sys.stdin); assert p["status"]=="succeeded", p; print(p["id"])') \
     || die "cannot create the payment to refund ($backend)"
   payment_body="{\"amount\":1999,\"currency\":\"usd\",\"payment_method\":\"$tok\",\"confirm\":true}"
+  # A second merchant (made with the CLI against the same database) with a
+  # 50-rule set that matches none of its payments: what screening costs.
+  cli() { env ${unset_args[@]+"${unset_args[@]}"} "$bin" --dev --data-dir "$work/$backend/data" ${server_args[@]+"${server_args[@]}"} --json "$@"; }
+  rules_merchant=$(cli merchant create --name "Bench rules" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') \
+    || die "cannot create the rules merchant ($backend)"
+  rules_key=$(cli key create --merchant "$rules_merchant" --kind secret \
+    | python3 -c 'import json,sys; k=json.load(sys.stdin); print(k.get("secret") or k["key"])') \
+    || die "cannot issue the rules merchant's key ($backend)"
+  rapi() { curl -sk --max-time 10 -H "Authorization: Bearer $rules_key" -H 'Content-Type: application/json' "$@"; }
+  rapi "https://$host:$port/v1/fraud/lists/blocked_emails" -d '{"values":["fraud@example.com","chargeback@example.net"]}' >/dev/null \
+    || die "cannot create the rules merchant's list ($backend)"
+  rules_json=$(python3 -c '
+import json
+r = [f"rule v{i} : block when velocity.{a} > 100000" for i, a in enumerate(
+    "card_payments_1h card_payments_24h card_declines_1h card_declines_24h ip_payments_1h ip_payments_24h "
+    "ip_declines_1h ip_declines_24h ip_distinct_cards_1h ip_distinct_cards_24h email_payments_1h email_payments_24h".split())]
+r += [f"rule big{i} : score {i + 1} when amount > {50_000_000 + i}" for i in range(20)]
+r += ["rule prepaid : review when card.funding == \"prepaid\"",
+      "rule far_card : score 30 when card.country in [\"ng\", \"kp\", \"ir\"]",
+      "rule far_ip : score 30 when customer.ip_country in [\"ng\", \"kp\", \"ir\"]",
+      "rule mismatch : score 10 when card.country == \"us\" and customer.ip_country == \"ru\"",
+      "rule blocked : block when customer.email in @blocked_emails",
+      "rule domain : score 20 when customer.email_domain in [\"mailinator.com\", \"guerrillamail.com\"]",
+      "rule brand : score 5 when card.brand == \"unionpay\" and amount > 1_000_000",
+      "rule bin : block when card.bin starts_with \"999\"",
+      "rule cur : score 5 when currency in [\"ngn\", \"vnd\"]",
+      "rule new_big : score 40 when card.first_use == true and amount > 10_000_000",
+      "rule manual : score 5 when capture_method == \"manual\" and amount > 10_000_000",
+      "rule usual : score 20 when amount_vs_usual_pct > 100_000",
+      "rule live : score 1 when is_livemode == true and amount > 99_000_000",
+      "rule ip : block when customer.ip == \"192.0.2.250\"",
+      "rule last4 : score 1 when card.last4 == \"0000\" and amount > 90_000_000",
+      "rule email : block when customer.email == \"mallory@example.com\"",
+      "rule neg : score -5 when amount < 0",
+      "rule many : review when velocity.card_payments_24h > 100000 and velocity.ip_payments_24h > 100000"]
+assert len(r) == 50, len(r)
+print(json.dumps({"rules": "\n".join(r)}))')
+  code=$(rapi -o "$work/rules.out" -w '%{http_code}' "https://$host:$port/v1/fraud/rules" -d "$rules_json")
+  [ "$code" = 200 ] || { cat "$work/rules.out" >&2; die "cannot save the 50 rules ($backend)"; }
+  rules_tok=$(rapi "$tokens_url" -d '{"card":{"number":"4242424242424242","exp_month":12,"exp_year":2034,"cvc":"123"}}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || die "cannot create the rules merchant's token ($backend)"
+  rules_body="{\"amount\":1999,\"currency\":\"usd\",\"payment_method\":\"$rules_tok\",\"confirm\":true,\"customer_ip\":\"8.8.8.8\",\"customer_email\":\"jenny@example.com\"}"
+  rapi "$payments_url" -d "$rules_body" | python3 -c 'import json,sys; p=json.load(sys.stdin); assert p["status"]=="succeeded" and p["risk"]["decision"]=="allow", p' \
+    || die "a payment of the rules merchant was not allowed ($backend)"
   # POST /v1/tokens with the publishable key, as the hosted card fields page
   # does, without a CVC: the in-memory CVC holder is bounded (100,000 CVCs,
   # each kept until its first authorization or 10 minutes) and answers 503
@@ -251,6 +300,12 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $key"
 wrk.body = '$payment_body'
 LUA
+  cat >"$work/payment_rules.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $rules_key"
+wrk.body = '$rules_body'
+LUA
   cat >"$work/refund.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -263,16 +318,17 @@ LUA
       auth) run_wrk "$2" "$3" "$auth_url" -H "Authorization: Bearer $key";;
       tokenize) run_wrk "$2" "$3" "$tokens_url" -s "$work/tokenize.lua";;
       payment) run_wrk "$2" "$3" "$payments_url" -s "$work/payment.lua";;
+      payment_rules) run_wrk "$2" "$3" "$payments_url" -s "$work/payment_rules.lua";;
       refund) run_wrk "$2" "$3" "$refunds_url" -s "$work/refund.lua";;
     esac
   }
-  endpoints="bare auth tokenize payment refund"
+  endpoints="bare auth tokenize payment payment_rules refund"
   log "$backend: warm-up ${warmup}s per endpoint"
   for ep in $endpoints; do measure "$ep" "$backend-warm-$ep" "$warmup"; done
 
   # Rotate which endpoint goes first from one backend to the next; in each
   # round every endpoint runs between two runs of the bare one.
-  measured="auth tokenize payment refund"
+  measured="auth tokenize payment payment_rules refund"
   order=$(python3 -c "import sys; e=sys.argv[1].split(); k=$i % len(e); print(' '.join(e[k:] + e[:k]))" "$measured")
   for k in $(seq 1 "$rounds"); do
     log "$backend: round $k of $rounds (${secs}s per measurement)"
@@ -393,10 +449,11 @@ ENDPOINTS = (
     ("auth", "`GET /v1/merchant` (bearer key, audited)"),
     ("tokenize", "`POST /v1/tokens` (publishable key, no CVC; sealed, durable commit, audited)"),
     ("payment", "`POST /v1/payments` (confirm, sandbox, automatic capture; durable commit, events, audited)"),
+    ("payment_rules", "`POST /v1/payments` as above, screened by 50 fraud rules (velocity signals read and written)"),
     ("refund", "`POST /v1/refunds` (1 unit of a succeeded payment; durable commit, event, audited)"),
 )
 names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
-rows, ratios, halves, fans, bad = [], [], [], [], []
+rows, ratios, halves, fans, bad, costs = [], [], [], [], [], []
 rounds = int(env["BENCH_ROUNDS"])
 
 def combine(runs):
@@ -433,7 +490,10 @@ for item in env["BENCH_RAN"].split():
         bad.append(f"{names[backend]} webhook fan-out: {fan['got']} of {fan['expected']} deliveries, {fan['bad']} bad signatures")
     fans.append(f"| {names[backend]} | {fan['endpoints']} | {fan['payments']:,} | {fan['got']:,} of {fan['expected']:,} | "
                 f"{fan['rate']:,.0f} | {fan['seconds']:.1f} s | {fan['bad']} |")
-    ratios.append(f"| {names[backend]} | {ratio('auth')} | {ratio('tokenize')} | {ratio('payment')} | {ratio('refund')} | "
+    rules_cost = [1 - per_round["payment_rules"][k] / per_round["payment"][k] for k in range(rounds)]
+    costs.append(f"| {names[backend]} | {statistics.median(rules_cost) * 100:.1f}% "
+                 f"({min(rules_cost) * 100:.1f}%–{max(rules_cost) * 100:.1f}%) |")
+    ratios.append(f"| {names[backend]} | {ratio('auth')} | {ratio('tokenize')} | {ratio('payment')} | {ratio('payment_rules')} | {ratio('refund')} | "
                   f"{fan['rate'] / fan['bare_mean']:.3f} | bare → {' → bare → '.join(order)} → bare; bare → fan-out → bare |")
 
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -466,9 +526,17 @@ lines += [
     "Webhook fan-out runs once per backend, after the rounds: its deliveries per second, to the mean of the bare runs "
     "just before and after the burst:",
     "",
-    "| Backend | authenticated read | tokenization | payment create+confirm | refund | webhook fan-out (deliveries) | Measured order |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    "| Backend | authenticated read | tokenization | payment create+confirm | payment with 50 rules | refund | webhook fan-out (deliveries) | Measured order |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     *ratios,
+    "",
+    "What screening with 50 rules costs: 1 − (payment with 50 rules ÷ payment create+confirm), per round; the median and "
+    "the range (issue 20 asks for at most 10%). The rules merchant's payments name a customer IP and e-mail address and "
+    "always the same card and IP, so the velocity query reads the most rows it ever reads (100 each for card and IP):",
+    "",
+    "| Backend | Cost of 50 rules |",
+    "| --- | ---: |",
+    *costs,
     "",
     f"Payments at half of the measured payment throughput (its median), sent at a fixed rate for {env['BENCH_HALF_SECS']} s by `examples/loadgen.rs` "
     "(open loop; each latency counted from when its request was due; 64 keep-alive connections opened before the run, "

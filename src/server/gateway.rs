@@ -173,7 +173,8 @@ impl Gateway {
 }
 
 /// Periodic housekeeping: forget old authentication failures, expired CVCs,
-/// expired idempotency records and idle rate-limit buckets; write the audit
+/// expired idempotency records, fraud observations past their retention and
+/// idle rate-limit buckets; write the audit
 /// summaries of closed throttle windows.
 async fn maintain(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -187,6 +188,9 @@ async fn maintain(state: AppState) {
         }
         if let Err(e) = state.idempotency.sweep().await {
             tracing::warn!(error = %e, "deleting expired idempotency records failed");
+        }
+        if let Err(e) = state.payments.fraud().prune_signals().await {
+            tracing::warn!(error = %e, "deleting old fraud observations failed");
         }
     }
 }

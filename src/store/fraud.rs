@@ -24,6 +24,10 @@ pub struct RuleSetRow {
     pub created_at: i64,
     /// The API key that saved it.
     pub created_by: Option<String>,
+    /// The score from which a payment is held for review.
+    pub review_at: i64,
+    /// The score from which a payment is blocked.
+    pub block_at: i64,
 }
 
 /// A merchant's list: its values (already normalised by the service).
@@ -52,13 +56,13 @@ impl TryFrom<StoredList> for ListRow {
     }
 }
 
-const SET_COLUMNS: &str = "version, rules, sha256, created_at, created_by";
+const SET_COLUMNS: &str = "version, rules, sha256, created_at, created_by, review_at, block_at";
 
 /// Adds a version; one that exists for the tenant fails the unit with `Duplicate`.
 pub fn insert_rule_set(work: &mut UnitOfWork, tenant: &Tenant, row: &RuleSetRow) {
     work.push(WriteOp::new(
-        "INSERT INTO fraud_rule_sets (merchant_id, mode, version, rules, sha256, created_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO fraud_rule_sets (merchant_id, mode, version, rules, sha256, created_at, created_by, \
+         review_at, block_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         vec![
             tenant.merchant_str().into(),
             tenant.mode_str().into(),
@@ -67,6 +71,8 @@ pub fn insert_rule_set(work: &mut UnitOfWork, tenant: &Tenant, row: &RuleSetRow)
             row.sha256.as_str().into(),
             row.created_at.into(),
             (&row.created_by).into(),
+            row.review_at.into(),
+            row.block_at.into(),
         ],
     ));
 }
@@ -112,7 +118,8 @@ pub async fn get_active<'e>(
     tenant: &Tenant,
 ) -> Result<Option<RuleSetRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT s.version, s.rules, s.sha256, s.created_at, s.created_by FROM fraud_active_rules a \
+        "SELECT s.version, s.rules, s.sha256, s.created_at, s.created_by, s.review_at, s.block_at \
+         FROM fraud_active_rules a \
          JOIN fraud_rule_sets s ON s.merchant_id = a.merchant_id AND s.mode = a.mode AND s.version = a.version \
          WHERE a.merchant_id = $1 AND a.mode = $2",
     )

@@ -29,6 +29,7 @@ mod error;
 pub mod events;
 pub mod fault;
 pub mod fraud;
+pub mod fraud_signals;
 pub mod group_commit;
 pub mod health;
 mod hot_read;

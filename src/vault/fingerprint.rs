@@ -77,6 +77,28 @@ impl Fingerprinter {
         Fingerprint(encode(&tag))
     }
 
+    /// A keyed hash of a customer's attribute (`label` names which, e.g.
+    /// `ip` or `email`) for the fraud signals: 128 bits of HMAC-SHA-256,
+    /// hex, under a key of the tenant and label (derived from the server
+    /// secret under labels no card fingerprint key uses), so the values
+    /// cannot be recovered by hashing guesses without the secret, nor
+    /// matched across merchants, modes or labels.
+    pub fn signal_key(&self, tenant: &Tenant, label: &str, value: &[u8]) -> String {
+        let key = Zeroizing::new(hmac(
+            self.secret.expose_secret(),
+            &[
+                b"fraud-signal/",
+                tenant.mode_str().as_bytes(),
+                b"/",
+                label.as_bytes(),
+                b"/",
+                tenant.merchant_str().as_bytes(),
+            ],
+        ));
+        let tag = hmac(key.as_slice(), &[value]);
+        hex::encode(tag.get(..16).unwrap_or_default())
+    }
+
     fn tenant_key(&self, tenant: &Tenant) -> Zeroizing<[u8; 32]> {
         // Live keeps the label fingerprints were first made with.
         let label: &[u8] = match tenant.mode() {

@@ -8,9 +8,9 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 
-use crate::domain::fraud_rules::{ListName, MAX_TEXT_BYTES};
+use crate::domain::fraud_rules::{ListName, Thresholds, MAX_TEXT_BYTES};
 use crate::domain::permission::Permission;
-use crate::services::fraud::{MAX_ENTRY_BYTES, MAX_LIST_ENTRIES};
+use crate::services::fraud::{parse_thresholds, MAX_ENTRY_BYTES, MAX_LIST_ENTRIES};
 
 use super::super::auth::{AuditedInTx, Authenticated};
 use super::super::error::{ApiError, ErrorEnvelope};
@@ -25,6 +25,35 @@ pub struct SaveRules {
     /// 64 KiB and 200 rules.
     #[schema(max_length = 65536)]
     pub rules: String,
+    /// The score from which the score alone holds a payment for review (1
+    /// to 99, below `block_at`); given together with `block_at`. Without
+    /// both, the active version's thresholds are kept (65 and 85 at first).
+    #[schema(minimum = 1, maximum = 99)]
+    pub review_at: Option<i64>,
+    /// The score from which the score alone blocks a payment (2 to 100,
+    /// above `review_at`); given together with `review_at`.
+    #[schema(minimum = 2, maximum = 100)]
+    pub block_at: Option<i64>,
+}
+
+impl SaveRules {
+    /// The thresholds asked for, if any, validated.
+    fn thresholds(&self) -> Result<Option<Thresholds>, ApiError> {
+        match (self.review_at, self.block_at) {
+            (None, None) => Ok(None),
+            (Some(review), Some(block)) => Ok(Some(parse_thresholds(review, block)?)),
+            (None, Some(_)) => Err(ApiError::invalid(
+                "review_at",
+                "parameter_missing",
+                "review_at and block_at are given together",
+            )),
+            (Some(_), None) => Err(ApiError::invalid(
+                "block_at",
+                "parameter_missing",
+                "review_at and block_at are given together",
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -58,7 +87,7 @@ pub async fn show_rules(State(state): State<AppState>, auth: Authenticated) -> R
 
 #[utoipa::path(post, path = "/v1/fraud/rules", operation_id = "save_fraud_rules", tag = "fraud", request_body = SaveRules,
     responses((status = 200, description = "Saved as a new version and active from the next confirm.", body = FraudRulesView),
-        (status = 400, description = "The rules do not parse, or name a list that does not exist (`invalid_rules`, `param: rules`, the message giving line and column); or the body is invalid.", body = ErrorEnvelope),
+        (status = 400, description = "The rules do not parse, or name a list that does not exist (`invalid_rules`, `param: rules`, the message giving line and column); thresholds out of range, not in order or given alone (`param: review_at` or `block_at`); or the body is invalid.", body = ErrorEnvelope),
         (status = 403, description = "A publishable key, or a key without `fraud:write`.", body = ErrorEnvelope),
         (status = 409, description = "Another request saved a version at the same time (`fraud_rules_conflict`).", body = ErrorEnvelope),
         (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope)),
@@ -76,10 +105,11 @@ pub async fn save_rules(
             format!("The rules are at most {MAX_TEXT_BYTES} bytes"),
         ));
     }
+    let thresholds = body.thresholds()?;
     let overview = state
         .payments
         .fraud()
-        .save_rules(&auth.actor(), auth.tenant(), &body.rules)
+        .save_rules_with(&auth.actor(), auth.tenant(), &body.rules, thresholds)
         .await?;
     audited.mark();
     Ok(Json(FraudRulesView::new(auth.tenant().mode(), overview)))
@@ -106,7 +136,12 @@ pub async fn dry_run(
             format!("The rules are at most {MAX_TEXT_BYTES} bytes"),
         ));
     }
-    let run = state.payments.fraud().dry_run(auth.tenant(), &body.rules).await?;
+    let thresholds = body.thresholds()?;
+    let run = state
+        .payments
+        .fraud()
+        .dry_run_with(auth.tenant(), &body.rules, thresholds)
+        .await?;
     Ok(Json(FraudDryRunView::new(auth.tenant().mode(), run)))
 }
 

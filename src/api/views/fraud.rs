@@ -33,6 +33,10 @@ pub struct RuleSetVersionView {
     pub created: i64,
     /// The API key that saved it.
     pub created_by: Option<String>,
+    /// The score from which the score alone holds a payment for review.
+    pub review_at: i64,
+    /// The score from which the score alone blocks a payment.
+    pub block_at: i64,
 }
 
 /// One version of a rule set in the list of versions.
@@ -77,6 +81,8 @@ impl From<RuleSetVersion> for RuleSetVersionView {
             sha256: v.sha256,
             created: v.created_at.as_secs(),
             created_by: v.created_by,
+            review_at: v.review_at,
+            block_at: v.block_at,
         }
     }
 }

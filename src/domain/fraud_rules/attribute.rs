@@ -32,6 +32,10 @@ pub enum Attribute {
     CardLast4,
     /// String: one of [`FUNDING_TYPES`].
     CardFunding,
+    /// String: the lower-case ISO 3166 alpha-2 country of the card's issuer.
+    CardCountry,
+    /// Boolean: no payment of this merchant and mode used this card before.
+    CardFirstUse,
     /// String: the lower-case ISO 3166 alpha-2 country of the customer's IP.
     CustomerIpCountry,
     /// String: the lower-case domain of the customer's e-mail address.
@@ -42,12 +46,33 @@ pub enum Attribute {
     CustomerIp,
     /// Boolean: whether the payment is live (not test mode).
     IsLivemode,
+    /// Integer: the amount as a percentage of the merchant's usual amount
+    /// in this currency.
+    AmountVsUsualPct,
     /// Integer: payments with this card in the last hour.
     VelocityCardPayments1h,
-    /// Integer: payments from this IP address in the last hour.
-    VelocityIpPayments1h,
+    /// Integer: payments with this card in the last 24 hours.
+    VelocityCardPayments24h,
+    /// Integer: declines of this card in the last hour.
+    VelocityCardDeclines1h,
     /// Integer: declines of this card in the last 24 hours.
     VelocityCardDeclines24h,
+    /// Integer: payments from this IP address in the last hour.
+    VelocityIpPayments1h,
+    /// Integer: payments from this IP address in the last 24 hours.
+    VelocityIpPayments24h,
+    /// Integer: declines of payments from this IP address in the last hour.
+    VelocityIpDeclines1h,
+    /// Integer: declines of payments from this IP address in the last 24 hours.
+    VelocityIpDeclines24h,
+    /// Integer: distinct cards used from this IP address in the last hour.
+    VelocityIpDistinctCards1h,
+    /// Integer: distinct cards used from this IP address in the last 24 hours.
+    VelocityIpDistinctCards24h,
+    /// Integer: payments with this e-mail address in the last hour.
+    VelocityEmailPayments1h,
+    /// Integer: payments with this e-mail address in the last 24 hours.
+    VelocityEmailPayments24h,
 }
 
 /// The type of an attribute's values and of the literals it is compared with.
@@ -86,7 +111,7 @@ enum Form {
 
 impl Attribute {
     /// Every attribute, in the order the documentation lists them.
-    pub const ALL: [Attribute; 15] = [
+    pub const ALL: [Attribute; 27] = [
         Attribute::Amount,
         Attribute::Currency,
         Attribute::CaptureMethod,
@@ -94,14 +119,26 @@ impl Attribute {
         Attribute::CardBin,
         Attribute::CardLast4,
         Attribute::CardFunding,
+        Attribute::CardCountry,
+        Attribute::CardFirstUse,
         Attribute::CustomerIpCountry,
         Attribute::CustomerEmailDomain,
         Attribute::CustomerEmail,
         Attribute::CustomerIp,
         Attribute::IsLivemode,
+        Attribute::AmountVsUsualPct,
         Attribute::VelocityCardPayments1h,
-        Attribute::VelocityIpPayments1h,
+        Attribute::VelocityCardPayments24h,
+        Attribute::VelocityCardDeclines1h,
         Attribute::VelocityCardDeclines24h,
+        Attribute::VelocityIpPayments1h,
+        Attribute::VelocityIpPayments24h,
+        Attribute::VelocityIpDeclines1h,
+        Attribute::VelocityIpDeclines24h,
+        Attribute::VelocityIpDistinctCards1h,
+        Attribute::VelocityIpDistinctCards24h,
+        Attribute::VelocityEmailPayments1h,
+        Attribute::VelocityEmailPayments24h,
     ];
 
     /// The name a rule uses, e.g. `card.bin`.
@@ -114,14 +151,26 @@ impl Attribute {
             Attribute::CardBin => "card.bin",
             Attribute::CardLast4 => "card.last4",
             Attribute::CardFunding => "card.funding",
+            Attribute::CardCountry => "card.country",
+            Attribute::CardFirstUse => "card.first_use",
             Attribute::CustomerIpCountry => "customer.ip_country",
             Attribute::CustomerEmailDomain => "customer.email_domain",
             Attribute::CustomerEmail => "customer.email",
             Attribute::CustomerIp => "customer.ip",
             Attribute::IsLivemode => "is_livemode",
+            Attribute::AmountVsUsualPct => "amount_vs_usual_pct",
             Attribute::VelocityCardPayments1h => "velocity.card_payments_1h",
-            Attribute::VelocityIpPayments1h => "velocity.ip_payments_1h",
+            Attribute::VelocityCardPayments24h => "velocity.card_payments_24h",
+            Attribute::VelocityCardDeclines1h => "velocity.card_declines_1h",
             Attribute::VelocityCardDeclines24h => "velocity.card_declines_24h",
+            Attribute::VelocityIpPayments1h => "velocity.ip_payments_1h",
+            Attribute::VelocityIpPayments24h => "velocity.ip_payments_24h",
+            Attribute::VelocityIpDeclines1h => "velocity.ip_declines_1h",
+            Attribute::VelocityIpDeclines24h => "velocity.ip_declines_24h",
+            Attribute::VelocityIpDistinctCards1h => "velocity.ip_distinct_cards_1h",
+            Attribute::VelocityIpDistinctCards24h => "velocity.ip_distinct_cards_24h",
+            Attribute::VelocityEmailPayments1h => "velocity.email_payments_1h",
+            Attribute::VelocityEmailPayments24h => "velocity.email_payments_24h",
         }
     }
 
@@ -133,16 +182,27 @@ impl Attribute {
     pub fn value_type(self) -> ValueType {
         match self {
             Attribute::Amount
+            | Attribute::AmountVsUsualPct
             | Attribute::VelocityCardPayments1h
+            | Attribute::VelocityCardPayments24h
+            | Attribute::VelocityCardDeclines1h
+            | Attribute::VelocityCardDeclines24h
             | Attribute::VelocityIpPayments1h
-            | Attribute::VelocityCardDeclines24h => ValueType::Integer,
-            Attribute::IsLivemode => ValueType::Boolean,
+            | Attribute::VelocityIpPayments24h
+            | Attribute::VelocityIpDeclines1h
+            | Attribute::VelocityIpDeclines24h
+            | Attribute::VelocityIpDistinctCards1h
+            | Attribute::VelocityIpDistinctCards24h
+            | Attribute::VelocityEmailPayments1h
+            | Attribute::VelocityEmailPayments24h => ValueType::Integer,
+            Attribute::IsLivemode | Attribute::CardFirstUse => ValueType::Boolean,
             Attribute::Currency
             | Attribute::CaptureMethod
             | Attribute::CardBrand
             | Attribute::CardBin
             | Attribute::CardLast4
             | Attribute::CardFunding
+            | Attribute::CardCountry
             | Attribute::CustomerIpCountry
             | Attribute::CustomerEmailDomain
             | Attribute::CustomerEmail
@@ -158,7 +218,7 @@ impl Attribute {
             Attribute::CardBin => Form::Bin,
             Attribute::CardLast4 => Form::Last4,
             Attribute::CardFunding => Form::Funding,
-            Attribute::CustomerIpCountry => Form::Country,
+            Attribute::CardCountry | Attribute::CustomerIpCountry => Form::Country,
             Attribute::CustomerEmailDomain => Form::Domain,
             Attribute::CustomerEmail => Form::Email,
             Attribute::CustomerIp => Form::Ip,

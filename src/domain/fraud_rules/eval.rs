@@ -53,7 +53,35 @@ pub trait RiskContext {
     fn value(&self, attribute: Attribute) -> Option<Value<'_>>;
 }
 
-/// A plain [`RiskContext`]: one optional field per attribute.
+/// Counts over the last hour and over the last 24 hours.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub last_1h: i64,
+    pub last_24h: i64,
+}
+
+/// What the gateway counted about the payment's IP address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IpVelocity {
+    pub payments: Window,
+    pub declines: Window,
+    pub distinct_cards: Window,
+}
+
+/// The velocity facts: the payments the merchant (in this mode) saw earlier
+/// with the same card, IP address and e-mail address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Velocity {
+    pub card_payments: Window,
+    pub card_declines: Window,
+    /// `None` when the payment names no customer IP.
+    pub ip: Option<IpVelocity>,
+    /// `None` when the payment names no customer e-mail address.
+    pub email_payments: Option<Window>,
+}
+
+/// A plain [`RiskContext`]: one optional field per attribute (the velocity
+/// counts together: the gateway knows all of them or none).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RiskFacts<'a> {
     pub amount: Option<i64>,
@@ -63,14 +91,37 @@ pub struct RiskFacts<'a> {
     pub card_bin: Option<&'a str>,
     pub card_last4: Option<&'a str>,
     pub card_funding: Option<&'a str>,
+    pub card_country: Option<&'a str>,
+    pub card_first_use: Option<bool>,
     pub customer_ip_country: Option<&'a str>,
     pub customer_email_domain: Option<&'a str>,
     pub customer_email: Option<&'a str>,
     pub customer_ip: Option<&'a str>,
     pub is_livemode: Option<bool>,
-    pub velocity_card_payments_1h: Option<i64>,
-    pub velocity_ip_payments_1h: Option<i64>,
-    pub velocity_card_declines_24h: Option<i64>,
+    pub amount_vs_usual_pct: Option<i64>,
+    pub velocity: Option<Velocity>,
+}
+
+impl RiskFacts<'_> {
+    fn velocity(&self, attribute: Attribute) -> Option<i64> {
+        let v = self.velocity.as_ref()?;
+        let ip = v.ip.as_ref();
+        Some(match attribute {
+            Attribute::VelocityCardPayments1h => v.card_payments.last_1h,
+            Attribute::VelocityCardPayments24h => v.card_payments.last_24h,
+            Attribute::VelocityCardDeclines1h => v.card_declines.last_1h,
+            Attribute::VelocityCardDeclines24h => v.card_declines.last_24h,
+            Attribute::VelocityIpPayments1h => ip?.payments.last_1h,
+            Attribute::VelocityIpPayments24h => ip?.payments.last_24h,
+            Attribute::VelocityIpDeclines1h => ip?.declines.last_1h,
+            Attribute::VelocityIpDeclines24h => ip?.declines.last_24h,
+            Attribute::VelocityIpDistinctCards1h => ip?.distinct_cards.last_1h,
+            Attribute::VelocityIpDistinctCards24h => ip?.distinct_cards.last_24h,
+            Attribute::VelocityEmailPayments1h => v.email_payments?.last_1h,
+            Attribute::VelocityEmailPayments24h => v.email_payments?.last_24h,
+            _ => return None,
+        })
+    }
 }
 
 impl RiskContext for RiskFacts<'_> {
@@ -83,14 +134,26 @@ impl RiskContext for RiskFacts<'_> {
             Attribute::CardBin => self.card_bin.map(Value::String),
             Attribute::CardLast4 => self.card_last4.map(Value::String),
             Attribute::CardFunding => self.card_funding.map(Value::String),
+            Attribute::CardCountry => self.card_country.map(Value::String),
+            Attribute::CardFirstUse => self.card_first_use.map(Value::Boolean),
             Attribute::CustomerIpCountry => self.customer_ip_country.map(Value::String),
             Attribute::CustomerEmailDomain => self.customer_email_domain.map(Value::String),
             Attribute::CustomerEmail => self.customer_email.map(Value::String),
             Attribute::CustomerIp => self.customer_ip.map(Value::String),
             Attribute::IsLivemode => self.is_livemode.map(Value::Boolean),
-            Attribute::VelocityCardPayments1h => self.velocity_card_payments_1h.map(Value::Integer),
-            Attribute::VelocityIpPayments1h => self.velocity_ip_payments_1h.map(Value::Integer),
-            Attribute::VelocityCardDeclines24h => self.velocity_card_declines_24h.map(Value::Integer),
+            Attribute::AmountVsUsualPct => self.amount_vs_usual_pct.map(Value::Integer),
+            Attribute::VelocityCardPayments1h
+            | Attribute::VelocityCardPayments24h
+            | Attribute::VelocityCardDeclines1h
+            | Attribute::VelocityCardDeclines24h
+            | Attribute::VelocityIpPayments1h
+            | Attribute::VelocityIpPayments24h
+            | Attribute::VelocityIpDeclines1h
+            | Attribute::VelocityIpDeclines24h
+            | Attribute::VelocityIpDistinctCards1h
+            | Attribute::VelocityIpDistinctCards24h
+            | Attribute::VelocityEmailPayments1h
+            | Attribute::VelocityEmailPayments24h => self.velocity(attribute).map(Value::Integer),
         }
     }
 }

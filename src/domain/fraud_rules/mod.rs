@@ -74,7 +74,8 @@ mod tests;
 pub use ast::{Action, CmpOp, Condition, ListName, Literal, Predicate, Rule, RuleName, RuleSet, Test};
 pub use attribute::{Attribute, ValueType, FUNDING_TYPES};
 pub use eval::{
-    Assessment, DecidedBy, Decision, InvalidThresholds, Matched, RiskContext, RiskFacts, Thresholds, Value,
+    Assessment, DecidedBy, Decision, InvalidThresholds, IpVelocity, Matched, RiskContext, RiskFacts, Thresholds, Value,
+    Velocity, Window,
 };
 pub use explain::{Explanation, Signal};
 pub use lists::{Lists, NoLists};

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::domain::fraud_rules::{ListName, Lists, RuleSet};
+use crate::domain::fraud_rules::{Attribute, ListName, Lists, RuleSet, Thresholds};
 use crate::domain::tenant::Tenant;
 
 /// How long an entry is trusted before it is read again: the longest a rule
@@ -31,6 +31,35 @@ pub struct ActiveRules {
     pub rules: RuleSet,
     /// The values of every list the rules refer to that exists.
     pub lists: HashMap<String, HashSet<String>>,
+    /// Some rule tests a velocity fact or `card.first_use` (the signals
+    /// query is needed).
+    pub needs_velocity: bool,
+    /// Some rule tests `amount_vs_usual_pct`.
+    pub needs_usual: bool,
+    /// The score thresholds the version was saved with.
+    pub thresholds: Thresholds,
+}
+
+impl ActiveRules {
+    pub fn new(version: i64, rules: RuleSet, lists: HashMap<String, HashSet<String>>, thresholds: Thresholds) -> Self {
+        let mut needs_velocity = false;
+        let mut needs_usual = false;
+        for rule in rules.rules() {
+            rule.condition().visit_tests(&mut |test| {
+                let attribute = test.attribute();
+                needs_velocity |= attribute == Attribute::CardFirstUse || attribute.name().starts_with("velocity.");
+                needs_usual |= attribute == Attribute::AmountVsUsualPct;
+            });
+        }
+        Self {
+            version,
+            rules,
+            lists,
+            needs_velocity,
+            needs_usual,
+            thresholds,
+        }
+    }
 }
 
 impl Lists for ActiveRules {

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::domain::fraud_rules::{Decision, RuleSet};
+use crate::domain::fraud_rules::{Decision, RuleSet, Thresholds};
 use crate::domain::ids::PaymentId;
 use crate::domain::payment::{ListFilter, PaymentStatus};
 use crate::domain::tenant::Tenant;
@@ -17,7 +17,8 @@ use crate::store::card_tokens::TokenRow;
 use crate::store::ports::{Commit, FraudStore, PaymentStore, TokenStore};
 
 use super::facts::{CardFacts, PaymentFacts};
-use super::{invalid_rules, thresholds, Fraud};
+use super::velocity::Signals;
+use super::{invalid_rules, Fraud};
 use crate::services::ServiceError;
 
 /// The most payments one dry run replays.
@@ -53,10 +54,25 @@ impl<S: FraudStore + PaymentStore + TokenStore + Commit> Fraud<S> {
     /// Replays `text` over the tenant's recent confirmed payments; refused
     /// like [`Fraud::save_rules`] if it would be.
     pub async fn dry_run(&self, tenant: &Tenant, text: &str) -> Result<DryRun, ServiceError> {
+        self.dry_run_with(tenant, text, None).await
+    }
+
+    /// Like [`Fraud::dry_run`], reading scores with the candidate
+    /// `thresholds` (without, those a save would keep: the active
+    /// version's, or the defaults).
+    pub async fn dry_run_with(
+        &self,
+        tenant: &Tenant,
+        text: &str,
+        thresholds: Option<Thresholds>,
+    ) -> Result<DryRun, ServiceError> {
         let rules = RuleSet::parse(text).map_err(|e| invalid_rules(format!("The rules do not parse: {e}")))?;
         self.check_lists(tenant, &rules).await?;
         let lists = self.load_lists(tenant, &rules).await?;
-        let thresholds = thresholds()?;
+        let thresholds = match thresholds {
+            Some(chosen) => chosen,
+            None => self.current_thresholds(tenant).await?,
+        };
         let since = Timestamp::now().saturating_sub(DRY_RUN_WINDOW);
         let mut cards: HashMap<String, Option<TokenRow>> = HashMap::new();
         let mut run = DryRun {
@@ -108,7 +124,7 @@ impl<S: FraudStore + PaymentStore + TokenStore + Commit> Fraud<S> {
                     last4: &row.last4,
                 });
                 let to = rules
-                    .evaluate_with_lists(&owned.facts(&payment, card), &lists, thresholds)
+                    .evaluate_with_lists(&owned.facts(&payment, card, &Signals::default()), &lists, thresholds)
                     .decision;
                 let from = payment.risk.as_ref().map_or(Decision::Allow, |r| r.decision);
                 run.payments += 1;

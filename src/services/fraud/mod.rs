@@ -10,9 +10,11 @@
 //! set's SHA-256 and version, or a list's name and size, never list values
 //! (they may be customers' e-mail addresses).
 
+pub mod bins;
 pub mod cache;
 pub mod dry_run;
 pub mod facts;
+pub mod velocity;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -44,11 +46,40 @@ pub const REVIEW_AT: u8 = 65;
 /// The score from which the score alone blocks a payment.
 pub const BLOCK_AT: u8 = 85;
 
-/// The thresholds every rule set's score is read with ([`REVIEW_AT`],
-/// [`BLOCK_AT`]; a test holds them valid).
+/// The thresholds a rule set's score is read with unless the merchant chose
+/// others ([`REVIEW_AT`], [`BLOCK_AT`]; a test holds them valid).
 pub fn thresholds() -> Result<Thresholds, ServiceError> {
     Thresholds::new(REVIEW_AT, BLOCK_AT)
         .map_err(|e| ServiceError::Store(StoreError::Corrupt(format!("fraud thresholds: {e}"))))
+}
+
+/// The thresholds a merchant asks for: `review_at` from 1 to 99 and
+/// `block_at` above it, at most 100; anything else is refused naming the
+/// field at fault.
+pub fn parse_thresholds(review_at: i64, block_at: i64) -> Result<Thresholds, ServiceError> {
+    let score = |name: &'static str, value: i64| {
+        u8::try_from(value)
+            .ok()
+            .filter(|v| (1..=100).contains(v))
+            .ok_or_else(|| ServiceError::invalid(name, "parameter_invalid", format!("{name} is a score from 1 to 100")))
+    };
+    let (review, block) = (score("review_at", review_at)?, score("block_at", block_at)?);
+    if review >= block {
+        return Err(ServiceError::invalid(
+            "review_at",
+            "parameter_invalid",
+            "review_at must be below block_at",
+        ));
+    }
+    Thresholds::new(review, block).map_err(|e| ServiceError::invalid("review_at", "parameter_invalid", e.to_string()))
+}
+
+/// The thresholds a stored version was saved with.
+fn stored_thresholds(row: &RuleSetRow) -> Result<Thresholds, ServiceError> {
+    let corrupt = || ServiceError::Store(StoreError::Corrupt("fraud_rule_sets thresholds".into()));
+    let review = u8::try_from(row.review_at).map_err(|_| corrupt())?;
+    let block = u8::try_from(row.block_at).map_err(|_| corrupt())?;
+    Thresholds::new(review, block).map_err(|_| corrupt())
 }
 
 /// One saved version of a rule set.
@@ -61,6 +92,10 @@ pub struct RuleSetVersion {
     pub created_at: Timestamp,
     /// The id of the API key that saved it.
     pub created_by: Option<String>,
+    /// The score from which a payment is held for review.
+    pub review_at: i64,
+    /// The score from which a payment is blocked.
+    pub block_at: i64,
 }
 
 impl From<RuleSetRow> for RuleSetVersion {
@@ -71,6 +106,8 @@ impl From<RuleSetRow> for RuleSetVersion {
             sha256: row.sha256,
             created_at: Timestamp::from_millis(row.created_at),
             created_by: row.created_by,
+            review_at: row.review_at,
+            block_at: row.block_at,
         }
     }
 }
@@ -96,6 +133,8 @@ pub struct FraudList {
 pub struct Fraud<S = Store> {
     store: S,
     cache: Arc<RulesCache>,
+    /// Merchants' usual amounts (`velocity`).
+    usual: Arc<velocity::UsualAmounts>,
 }
 
 impl<S> std::fmt::Debug for Fraud<S> {
@@ -141,6 +180,7 @@ impl<S: FraudStore + Commit> Fraud<S> {
         Self {
             store,
             cache: Arc::new(RulesCache::default()),
+            usual: Arc::new(velocity::UsualAmounts::default()),
         }
     }
 
@@ -161,8 +201,25 @@ impl<S: FraudStore + Commit> Fraud<S> {
     /// (`invalid_rules`, naming `rules`) if it does not parse, with the line
     /// and column at fault, or if it names a list the tenant does not have.
     pub async fn save_rules(&self, actor: &Actor, tenant: &Tenant, text: &str) -> Result<RulesOverview, ServiceError> {
+        self.save_rules_with(actor, tenant, text, None).await
+    }
+
+    /// Like [`Fraud::save_rules`], with the score `thresholds` the version
+    /// is read with; without, those of the active version (or the defaults,
+    /// [`REVIEW_AT`] and [`BLOCK_AT`]).
+    pub async fn save_rules_with(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        text: &str,
+        thresholds: Option<Thresholds>,
+    ) -> Result<RulesOverview, ServiceError> {
         let rules = RuleSet::parse(text).map_err(|e| invalid_rules(format!("The rules do not parse: {e}")))?;
         self.check_lists(tenant, &rules).await?;
+        let thresholds = match thresholds {
+            Some(chosen) => chosen,
+            None => self.current_thresholds(tenant).await?,
+        };
         let latest = self.store.list_rule_sets(tenant, 1).await?;
         let version = latest.first().map_or(1, |row| row.version.saturating_add(1));
         let now = Timestamp::now();
@@ -172,6 +229,8 @@ impl<S: FraudStore + Commit> Fraud<S> {
             sha256: sha256_hex(text),
             created_at: now.as_millis(),
             created_by: key_of(actor),
+            review_at: i64::from(thresholds.review_at()),
+            block_at: i64::from(thresholds.block_at()),
         };
         let mut work = UnitOfWork::new();
         self.store.insert_rule_set(&mut work, tenant, &row);
@@ -183,9 +242,11 @@ impl<S: FraudStore + Commit> Fraud<S> {
             "fraud.rules_saved",
             format!("fraud_rules/{version}"),
             format!(
-                "version {version} sha256 {} saved and activated ({} rules)",
+                "version {version} sha256 {} saved and activated ({} rules, review at {}, block at {})",
                 row.sha256,
-                rules.rules().len()
+                rules.rules().len(),
+                row.review_at,
+                row.block_at
             ),
         ));
         self.commit(tenant, work).await?;
@@ -217,7 +278,10 @@ impl<S: FraudStore + Commit> Fraud<S> {
             tenant,
             "fraud.rules_activated",
             format!("fraud_rules/{version}"),
-            format!("version {version} sha256 {} activated", row.sha256),
+            format!(
+                "version {version} sha256 {} activated (review at {}, block at {})",
+                row.sha256, row.review_at, row.block_at
+            ),
         ));
         self.commit(tenant, work).await?;
         self.rules(tenant).await
@@ -290,15 +354,20 @@ impl<S: FraudStore + Commit> Fraud<S> {
                 let rules = RuleSet::parse(&row.rules)
                     .map_err(|_| StoreError::Corrupt("fraud_rule_sets.rules does not parse".into()))?;
                 let lists = self.load_lists(tenant, &rules).await?;
-                Some(Arc::new(ActiveRules {
-                    version: row.version,
-                    rules,
-                    lists,
-                }))
+                let thresholds = stored_thresholds(&row)?;
+                Some(Arc::new(ActiveRules::new(row.version, rules, lists, thresholds)))
             }
         };
         self.cache.put(tenant, started, active.clone());
         Ok(active)
+    }
+
+    /// The thresholds of the tenant's active version, or the defaults.
+    async fn current_thresholds(&self, tenant: &Tenant) -> Result<Thresholds, ServiceError> {
+        match self.store.get_active_rule_set(tenant).await? {
+            Some(row) => stored_thresholds(&row),
+            None => thresholds(),
+        }
     }
 
     /// The values of every list `rules` name that the tenant has.

@@ -101,7 +101,13 @@ async fn each_save_is_a_new_active_version_and_an_older_one_can_be_activated() {
         "{saved:?}"
     );
     let activated = audit_reasons(&f, "fraud.rules_activated").await;
-    assert_eq!(activated, [format!("version 1 sha256 {} activated", sha256_hex(one))]);
+    assert_eq!(
+        activated,
+        [format!(
+            "version 1 sha256 {} activated (review at 65, block at 85)",
+            sha256_hex(one)
+        )]
+    );
 }
 
 #[tokio::test]
@@ -429,5 +435,78 @@ async fn a_dry_run_counts_decisions_and_names_the_changes_without_storing() {
             }
         ),
         "{err:?}"
+    );
+}
+
+#[test]
+fn thresholds_are_scores_in_order_and_name_the_field_at_fault() {
+    let field = |r: Result<crate::domain::fraud_rules::Thresholds, ServiceError>| match r {
+        Err(ServiceError::Invalid { param, .. }) => param.to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(super::parse_thresholds(0, 50)), "review_at");
+    assert_eq!(field(super::parse_thresholds(50, 101)), "block_at");
+    assert_eq!(field(super::parse_thresholds(-1, 50)), "review_at");
+    assert_eq!(field(super::parse_thresholds(60, 60)), "review_at");
+    assert_eq!(field(super::parse_thresholds(70, 60)), "review_at");
+    let ok = super::parse_thresholds(1, 100).unwrap();
+    assert_eq!((ok.review_at(), ok.block_at()), (1, 100));
+}
+
+#[tokio::test]
+async fn a_merchants_thresholds_decide_its_scores_and_stay_with_their_version() {
+    let f = Fixture::new().await;
+    let fraud = f.payments.fraud();
+    let text = "rule mid : score 50 when amount > 100";
+    let chosen = super::parse_thresholds(40, 60).unwrap();
+    fraud
+        .save_rules_with(&f.actor, &f.tenant, text, Some(chosen))
+        .await
+        .unwrap();
+    let p = pay(&f, &f.tenant, 1_000, CaptureMethod::Automatic, None).await;
+    assert_eq!(p.risk.as_ref().unwrap().decision, Decision::Review, "50 is past 40");
+    // Saved again without thresholds: the active ones are kept.
+    let overview = fraud
+        .save_rules(&f.actor, &f.tenant, "rule mid : score 60 when amount > 100")
+        .await
+        .unwrap();
+    let active = overview.active.unwrap();
+    assert_eq!((active.version, active.review_at, active.block_at), (2, 40, 60));
+    let p = pay(&f, &f.tenant, 1_000, CaptureMethod::Automatic, None).await;
+    assert_eq!(p.risk.as_ref().unwrap().decision, Decision::Block);
+    assert_eq!(p.status(), PaymentStatus::Failed);
+    // A third version with the defaults again; activating the first brings
+    // back its thresholds.
+    let defaults = thresholds().unwrap();
+    fraud
+        .save_rules_with(&f.actor, &f.tenant, text, Some(defaults))
+        .await
+        .unwrap();
+    let p = pay(&f, &f.tenant, 1_000, CaptureMethod::Automatic, None).await;
+    assert_eq!(p.risk.as_ref().unwrap().decision, Decision::Allow, "50 is below 65");
+    fraud.activate(&f.actor, &f.tenant, 1).await.unwrap();
+    let p = pay(&f, &f.tenant, 1_000, CaptureMethod::Automatic, None).await;
+    assert_eq!(p.risk.as_ref().unwrap().decision, Decision::Review);
+    // The other mode keeps the defaults.
+    let live = Tenant::new(f.tenant.merchant().clone(), Mode::Live);
+    let overview = fraud.save_rules(&f.actor, &live, text).await.unwrap();
+    assert_eq!(overview.active.map(|a| (a.review_at, a.block_at)), Some((65, 85)));
+    // Every change audited with its thresholds.
+    let saved = audit_reasons(&f, "fraud.rules_saved").await;
+    assert!(saved[0].contains("review at 40, block at 60"), "{saved:?}");
+    assert!(saved[1].contains("review at 40, block at 60"), "{saved:?}");
+    assert!(saved[2].contains("review at 65, block at 85"), "{saved:?}");
+    let activated = audit_reasons(&f, "fraud.rules_activated").await;
+    assert!(activated[0].contains("review at 40, block at 60"), "{activated:?}");
+    // A dry run reads a candidate with candidate thresholds.
+    let run = fraud
+        .dry_run_with(&f.tenant, text, Some(super::parse_thresholds(10, 20).unwrap()))
+        .await
+        .unwrap();
+    assert!(
+        run.decisions
+            .iter()
+            .any(|(d, n)| *d == Decision::Block && *n == run.payments),
+        "{run:?}"
     );
 }

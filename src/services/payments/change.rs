@@ -8,9 +8,10 @@ use crate::domain::ids::EventId;
 use crate::domain::payment::{Payment, PaymentError};
 use crate::domain::time::Timestamp;
 use crate::services::actor::Actor;
+use crate::services::fraud::velocity::Observation;
 use crate::services::ServiceError;
 use crate::store::events::EventRow;
-use crate::store::ports::{Commit, EventStore, PaymentStore, ScaStore};
+use crate::store::ports::{Commit, EventStore, PaymentStore, ScaStore, SignalStore};
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
 
@@ -33,6 +34,9 @@ pub(super) struct Change {
     pub screened: bool,
     /// The change of the card's SCA counters that commits with the payment.
     pub sca_counters: Option<CounterWrite>,
+    /// The screening's observation, recorded (with the outcome) by the
+    /// commit that ends the confirm.
+    pub observation: Option<Observation>,
 }
 
 impl Change {
@@ -46,6 +50,7 @@ impl Change {
             now,
             screened: false,
             sca_counters: None,
+            observation: None,
         }
     }
 
@@ -62,6 +67,7 @@ impl Change {
             now,
             screened: false,
             sca_counters: None,
+            observation: None,
         }
     }
 
@@ -75,6 +81,7 @@ impl Change {
             now: self.now,
             screened: self.screened,
             sca_counters: self.sca_counters.clone(),
+            observation: self.observation.clone(),
         }
     }
 
@@ -98,7 +105,7 @@ impl Change {
     /// one unit of work. A concurrent change of the same payment makes this a
     /// `StoreError::Conflict`; an idempotency-key collision a `Duplicate`.
     /// Returns the payment as written and its snapshot.
-    pub async fn commit<S: PaymentStore + EventStore + ScaStore + Commit>(
+    pub async fn commit<S: PaymentStore + EventStore + ScaStore + SignalStore + Commit>(
         self,
         store: &S,
         snapshots: Snapshots,
@@ -162,6 +169,9 @@ impl Change {
         }
         // One snapshot for all of them: the events of one change share it.
         store.insert_events(&mut work, &event_rows);
+        if let Some(observation) = &self.observation {
+            store.insert_observation(&mut work, &payment.tenant, &observation.row(&payment));
+        }
         work.audit(audit);
         store.commit(work).await.map_err(|e| match e {
             StoreError::Conflict => ServiceError::Conflict {

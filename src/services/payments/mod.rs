@@ -43,7 +43,8 @@ use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::services::connections::Routing;
 use crate::store::ports::{
-    Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, ScaStore, TokenStore,
+    Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, ScaStore, SignalStore,
+    TokenStore,
 };
 use crate::store::{Store, StoreError};
 
@@ -109,7 +110,16 @@ pub struct Snapshots {
 /// fraud service the payments service holds), and the processor connections
 /// they are routed to.
 pub trait PaymentPorts:
-    PaymentStore + EventStore + TokenStore + MerchantStore + FraudStore + ConnectionStore + ScaStore + Commit + Clone
+    PaymentStore
+    + EventStore
+    + TokenStore
+    + MerchantStore
+    + FraudStore
+    + SignalStore
+    + ConnectionStore
+    + ScaStore
+    + Commit
+    + Clone
 {
 }
 
@@ -119,6 +129,7 @@ impl<
             + TokenStore
             + MerchantStore
             + FraudStore
+            + SignalStore
             + ConnectionStore
             + ScaStore
             + Commit
@@ -392,8 +403,13 @@ impl<S: PaymentPorts> Payments<S> {
     /// Writes the `processing` record before an external processor is called.
     async fn write_ahead(&self, change: Change, actor: &Actor) -> Result<Change, ServiceError> {
         let action = change.action;
+        let mut change = change;
+        // Recorded with the confirm's outcome, by the commit that ends it.
+        let observation = change.observation.take();
         let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;
-        Ok(Change::of(payment, action))
+        let mut next = Change::of(payment, action);
+        next.observation = observation;
+        Ok(next)
     }
 
     async fn load(&self, tenant: &Tenant, id: &PaymentId) -> Result<Payment, ServiceError> {

@@ -8,14 +8,17 @@
 //! `allow` and a low score go on to the processor.
 //!
 //! A tenant without rules costs nothing here but a cache look-up
-//! (`services::fraud::cache`); the facts are `services::fraud::facts`.
+//! (`services::fraud::cache`); the facts are `services::fraud::facts`. A
+//! screened confirm reads its velocity signals (one query, only if a rule
+//! tests them) and leaves its observation on the change, recorded when the
+//! payment commits (`services::fraud::velocity`).
 
 use crate::connectors::DeclineCode;
 use crate::domain::fraud_rules::Decision;
 use crate::domain::payment::risk::decision_str;
 use crate::domain::payment::Risk;
-use crate::services::fraud;
 use crate::services::fraud::facts::{CardFacts, PaymentFacts};
+use crate::services::fraud::velocity::{Observation, SignalKeys};
 use crate::services::tokens::Token;
 
 use super::super::ServiceError;
@@ -40,14 +43,27 @@ impl<S: PaymentPorts> Payments<S> {
         let Some(active) = self.fraud.active(&change.payment.tenant).await? else {
             return Ok(Screening::Proceed);
         };
+        let keys = SignalKeys::of(self.vault.fingerprinter(), &change.payment, &token.fingerprint);
+        let signals = self
+            .fraud
+            .signals(
+                &change.payment.tenant,
+                &keys,
+                change.payment.money(),
+                change.now,
+                active.needs_velocity,
+                active.needs_usual,
+            )
+            .await?;
+        change.observation = Some(Observation { keys, at: change.now });
         let owned = PaymentFacts::of(&change.payment);
         let card = CardFacts {
             brand: token.brand.as_str(),
             bin: &token.bin,
             last4: &token.last4,
         };
-        let facts = owned.facts(&change.payment, Some(card));
-        let explanation = active.rules.explain(&facts, active.as_ref(), fraud::thresholds()?);
+        let facts = owned.facts(&change.payment, Some(card), &signals);
+        let explanation = active.rules.explain(&facts, active.as_ref(), active.thresholds);
         let risk = Risk::from_explanation(active.version, &explanation);
         let decision = risk.decision;
         change.attempt(

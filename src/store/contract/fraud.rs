@@ -21,6 +21,8 @@ fn version(n: i64, rules: &str) -> RuleSetRow {
         sha256: format!("{n:064x}"),
         created_at: 1_700_000_000_000 + n,
         created_by: Some("key_1".to_owned()),
+        review_at: 65,
+        block_at: 85,
     }
 }
 

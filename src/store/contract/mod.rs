@@ -15,6 +15,7 @@ mod audit;
 mod connections;
 mod events;
 mod fraud;
+mod fraud_signals;
 mod idempotency;
 mod lockouts;
 mod merchants;

@@ -23,6 +23,7 @@ mod auth;
 mod connections;
 mod events;
 mod fraud;
+mod fraud_signals;
 mod idempotency;
 mod lockouts;
 mod merchants;
@@ -86,6 +87,8 @@ pub struct Tables {
     fraud_lists: BTreeMap<(String, String, String), super::fraud::ListRow>,
     /// SCA counters by (merchant, mode, fingerprint).
     sca_counters: BTreeMap<(String, String, String), super::sca::ScaCounterRow>,
+    /// Fraud observations by (merchant, mode, payment, at).
+    fraud_observations: BTreeMap<(String, String, String, i64), super::fraud_signals::ObservationRow>,
     /// Reveal allowances by key id: (window start, reveals used).
     reveal_allowances: BTreeMap<String, (i64, i64)>,
     /// Failed authentications: (client address, at ms), in insertion order.

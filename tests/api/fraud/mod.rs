@@ -8,6 +8,8 @@ mod dry_run;
 mod reviews;
 mod rules;
 mod screening;
+mod signals;
+mod thresholds;
 
 use paywarden::domain::api_key::{KeyKind, Mode};
 use paywarden::domain::ids::MerchantId;

@@ -79,7 +79,10 @@ both_backends! {
         assert_eq!(ours[0].0, "fraud.rules_saved");
         assert!(ours[0].1.contains(&sha256(one)), "{ours:?}");
         assert!(ours[1].1.contains(&sha256(two)), "{ours:?}");
-        assert_eq!(ours[2], ("fraud.rules_activated", format!("version 1 sha256 {} activated", sha256(one))));
+        assert_eq!(
+            ours[2],
+            ("fraud.rules_activated", format!("version 1 sha256 {} activated (review at 65, block at 85)", sha256(one)))
+        );
     }
 
     async fn lists_are_replaced_whole_and_audited_by_name_and_size(app) {

@@ -163,11 +163,11 @@ fn every_attribute_parses_with_a_value_of_its_form() {
             Attribute::CardBin => ("\"411111\"", "\"411111\""),
             Attribute::CardLast4 => ("\"0004\"", "\"0\""),
             Attribute::CardFunding => ("\"prepaid\"", "\"pre\""),
-            Attribute::CustomerIpCountry => ("\"fr\"", "\"f\""),
+            Attribute::CustomerIpCountry | Attribute::CardCountry => ("\"fr\"", "\"f\""),
             Attribute::CustomerEmailDomain => ("\"mail.example-1.co.uk\"", "\"mail.ex\""),
             Attribute::CustomerEmail => ("\"jenny+shop@mail.example.com\"", "\"jenny+\""),
             Attribute::CustomerIp => ("\"2001:db8::1\"", "\"2001:db8:\""),
-            Attribute::IsLivemode => ("true", ""),
+            Attribute::IsLivemode | Attribute::CardFirstUse => ("true", ""),
             _ => ("-1", ""),
         };
         let name = attribute.name();

@@ -79,14 +79,42 @@ fn full_facts() -> RiskFacts<'static> {
         card_bin: Some("424242"),
         card_last4: Some("4242"),
         card_funding: Some("credit"),
+        card_country: Some("us"),
+        card_first_use: Some(false),
         customer_ip_country: Some("us"),
         customer_email_domain: Some("example.com"),
         customer_email: Some("jenny@example.com"),
         customer_ip: Some("192.0.2.1"),
         is_livemode: Some(true),
-        velocity_card_payments_1h: Some(2),
-        velocity_ip_payments_1h: Some(3),
-        velocity_card_declines_24h: Some(0),
+        amount_vs_usual_pct: Some(110),
+        velocity: Some(Velocity {
+            card_payments: Window {
+                last_1h: 2,
+                last_24h: 4,
+            },
+            card_declines: Window {
+                last_1h: 0,
+                last_24h: 0,
+            },
+            ip: Some(IpVelocity {
+                payments: Window {
+                    last_1h: 3,
+                    last_24h: 9,
+                },
+                declines: Window {
+                    last_1h: 1,
+                    last_24h: 2,
+                },
+                distinct_cards: Window {
+                    last_1h: 1,
+                    last_24h: 3,
+                },
+            }),
+            email_payments: Some(Window {
+                last_1h: 1,
+                last_24h: 2,
+            }),
+        }),
     }
 }
 

@@ -35,7 +35,7 @@ fn exact_value(attribute: Attribute) -> BoxedStrategy<String> {
         Attribute::CardFunding => pool(&FUNDING_TYPES),
         Attribute::CardBin => open(&["424242", "400000", "555555"], "[0-9]{6}"),
         Attribute::CardLast4 => open(&["4242", "0004"], "[0-9]{4}"),
-        Attribute::CustomerIpCountry => open(&["us", "ca", "fr"], "[a-z]{2}"),
+        Attribute::CustomerIpCountry | Attribute::CardCountry => open(&["us", "ca", "fr"], "[a-z]{2}"),
         Attribute::CustomerEmail => open(
             &["jenny@example.com", "ops+fraud@mail.example.com"],
             "[a-z0-9._%+-]{1,8}@[a-z0-9-]{1,8}(\\.[a-z0-9-]{1,8}){0,2}",
