@@ -44,6 +44,7 @@ pub mod pg_connect;
 pub mod pg_fast;
 pub mod ports;
 pub mod processor_connections;
+pub mod processor_events;
 pub mod reader;
 pub mod redis_buckets;
 pub mod refunds;

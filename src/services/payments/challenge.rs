@@ -124,6 +124,8 @@ impl<S: PaymentPorts> Payments<S> {
             &mut change,
             &card,
             Some(&authentication),
+            // The customer authenticated with this processor: never another.
+            None,
         )
         .await;
         let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;

@@ -19,6 +19,7 @@
 mod challenge;
 mod change;
 mod flow;
+mod remote;
 mod review;
 mod screen;
 mod settle;
@@ -39,6 +40,7 @@ use crate::domain::payment_fields::{CustomerEmail, Description, Metadata, Return
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
+use crate::services::connections::failover::Failover;
 use crate::services::connections::Routing;
 use crate::store::ports::{Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, TokenStore};
 use crate::store::{Store, StoreError};
@@ -51,6 +53,7 @@ use crate::vault::Vault;
 
 pub use challenge::ChallengeResult;
 use change::Change;
+pub use remote::{Applied, RemoteReport};
 
 /// How far back an idempotency key finds the payment it created (the
 /// Idempotency-Key layer replays answers; this catches a retry that took over
@@ -257,6 +260,15 @@ impl<S: PaymentPorts> Payments<S> {
         self.routing.resolve(&self.store, tenant, name).await
     }
 
+    /// Where this service's authorizations fail over to.
+    fn failover<'a>(&'a self, actor: &'a Actor) -> Failover<'a, S> {
+        Failover {
+            routing: &self.routing,
+            store: &self.store,
+            actor,
+        }
+    }
+
     /// Creates a payment, and confirms it at once when asked to.
     pub async fn create(
         &self,
@@ -314,12 +326,29 @@ impl<S: PaymentPorts> Payments<S> {
             if self.screen(&mut change, &token).await? == screen::Screening::Stopped {
                 return change.commit(&self.store, self.snapshots, actor).await;
             }
+            let failover = self.failover(actor);
             if connector.has_external_effects() {
                 change = self.write_ahead(change, actor).await?;
-                flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
+                flow::authorize(
+                    &self.policy,
+                    connector.as_ref(),
+                    &mut change,
+                    &card,
+                    None,
+                    Some(&failover),
+                )
+                .await;
                 return change.commit(&self.store, self.snapshots, actor).await;
             }
-            flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
+            flow::authorize(
+                &self.policy,
+                connector.as_ref(),
+                &mut change,
+                &card,
+                None,
+                Some(&failover),
+            )
+            .await;
         }
         change.commit(&self.store, self.snapshots, actor).await
     }
@@ -368,7 +397,16 @@ impl<S: PaymentPorts> Payments<S> {
         if connector.has_external_effects() {
             change = self.write_ahead(change, actor).await?;
         }
-        flow::authorize(&self.policy, connector.as_ref(), &mut change, &card, None).await;
+        let failover = self.failover(actor);
+        flow::authorize(
+            &self.policy,
+            connector.as_ref(),
+            &mut change,
+            &card,
+            None,
+            Some(&failover),
+        )
+        .await;
         change.commit(&self.store, self.snapshots, actor).await
     }
 
