@@ -176,8 +176,9 @@ pub async fn show(
     request_body = UpdateConnector,
     responses(
         (status = 200, description = "The connection with its new fallback.", body = ConnectorView),
-        (status = 400, description = "`fallback` is missing, malformed, this connection itself, disabled (`connector_disabled`), or names no connection of this merchant and mode (`resource_missing`).", body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+        (status = 400, description = "`fallback` is missing, malformed, this connection itself, or disabled (`connector_disabled`).", body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "`fallback` names no connection of this merchant and mode (`resource_missing`), or the connection changed meanwhile.", body = ErrorEnvelope),
         (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn update(

@@ -166,7 +166,7 @@ both_backends! {
         let calls = fake.calls_with(TEST_KEY).len();
         let metrics = gateway.client.get(format!("{}/metrics", gateway.operator)).send().await.unwrap().text().await.unwrap();
         assert!(
-            metrics.lines().any(|l| l.starts_with("connector_breakers_open{connector=\"stripe\"}") && !l.ends_with(" 0")),
+            metrics.lines().any(|l| l.starts_with("paywarden_connector_breakers_open{connector=\"stripe\"}") && !l.ends_with(" 0")),
             "{metrics}"
         );
         let refused = pay(&gateway, &sk, "4242424242424242").await;
@@ -201,7 +201,8 @@ both_backends! {
                 assert_eq!(answer.1["error"]["param"].as_str(), Some(param), "{}", answer.1);
             }
         };
-        refused(&update(&sk, &primary, json!({"fallback": theirs})).await, 400, Some("fallback"));
+        // Another merchant's connection is no connection of this one's.
+        refused(&update(&sk, &primary, json!({"fallback": theirs})).await, 409, Some("fallback"));
         refused(&update(&sk, &primary, json!({"fallback": primary})).await, 400, Some("fallback"));
         refused(&update(&sk, &primary, json!({"fallback": "conn_nope"})).await, 400, Some("fallback"));
         refused(&update(&sk, &primary, json!({})).await, 400, Some("fallback"));
