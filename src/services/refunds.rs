@@ -337,20 +337,32 @@ pub async fn record_remote_total<S: RefundPorts>(
     Ok(Applied::Changed("refund_created"))
 }
 
-/// The processor reports the state of the gateway's own refund `id` (of
-/// `tenant`, through connection `connector`): a `pending` one (its outcome
-/// was unknown) is settled as reported, in the unit `stage` makes; anything else changes
-/// nothing.
+/// The gateway's own refund a processor reports on: refund `id` of
+/// `tenant`, made through connector `connector`, ended with `outcome`.
+#[derive(Debug)]
+pub struct ReportedRefund<'a> {
+    pub tenant: &'a Tenant,
+    pub connector: &'a str,
+    pub id: &'a RefundId,
+    pub outcome: RefundOutcome,
+}
+
+/// The processor reports the state of the gateway's own refund: a `pending`
+/// one (its outcome was unknown) is settled as reported, in the unit `stage`
+/// makes; anything else changes nothing.
 pub async fn settle_remote<S: RefundPorts>(
     store: &S,
     snapshots: Snapshots,
     actor: &Actor,
-    tenant: &Tenant,
-    connector: &str,
-    id: &RefundId,
-    outcome: RefundOutcome,
+    reported: ReportedRefund<'_>,
     stage: impl FnOnce(&'static str) -> UnitOfWork + Send,
 ) -> Result<Applied, ServiceError> {
+    let ReportedRefund {
+        tenant,
+        connector,
+        id,
+        outcome,
+    } = reported;
     let Some(mut refund) = store.get_refund(tenant, id).await? else {
         return Ok(Applied::Unchanged);
     };

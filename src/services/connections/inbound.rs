@@ -288,14 +288,17 @@ impl<S: InboundPorts> Delivery<'_, S> {
                         code: DeclineCode::RefundFailed,
                     },
                 };
+                let reported = refunds::ReportedRefund {
+                    tenant: self.tenant,
+                    connector: self.id.as_str(),
+                    id: &refund,
+                    outcome,
+                };
                 refunds::settle_remote(
                     self.store,
                     self.payments.snapshots(),
                     self.actor,
-                    self.tenant,
-                    self.id.as_str(),
-                    &refund,
-                    outcome,
+                    reported,
                     |how| self.stage(how),
                 )
                 .await
