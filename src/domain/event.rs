@@ -23,10 +23,13 @@ pub enum EventType {
     /// A cardholder disputed a payment at the processor (reported by the
     /// processor's webhook).
     PaymentDisputed,
+    /// A payment's outcome at its processor is still unknown past the
+    /// reconciliation horizon (an operator should look).
+    PaymentReconciliationOverdue,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 14] = [
         EventType::PaymentCreated,
         EventType::PaymentRequiresAction,
         EventType::PaymentAmountCapturableUpdated,
@@ -40,6 +43,7 @@ impl EventType {
         EventType::ReviewOpened,
         EventType::ReviewClosed,
         EventType::PaymentDisputed,
+        EventType::PaymentReconciliationOverdue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl EventType {
             EventType::ReviewOpened => "review.opened",
             EventType::ReviewClosed => "review.closed",
             EventType::PaymentDisputed => "payment.disputed",
+            EventType::PaymentReconciliationOverdue => "payment.reconciliation_overdue",
         }
     }
 

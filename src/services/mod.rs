@@ -24,6 +24,7 @@ pub mod lockouts;
 pub mod merchants;
 pub mod payments;
 pub mod rate_limit;
+pub mod reconciliation;
 pub mod refunds;
 pub mod tokens;
 pub mod webhook_endpoints;

@@ -46,6 +46,7 @@ pub mod ports;
 pub mod processor_connections;
 pub mod processor_events;
 pub mod reader;
+pub mod reconciliation;
 pub mod redis_buckets;
 pub mod refunds;
 pub mod reveal_allowances;

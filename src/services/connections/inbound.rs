@@ -294,13 +294,9 @@ impl<S: InboundPorts> Delivery<'_, S> {
                     id: &refund,
                     outcome,
                 };
-                refunds::settle_remote(
-                    self.store,
-                    self.payments.snapshots(),
-                    self.actor,
-                    reported,
-                    |how| self.stage(how),
-                )
+                refunds::settle_remote(self.store, self.payments.snapshots(), self.actor, reported, |how| {
+                    self.stage(how)
+                })
                 .await
             }
             // A refund made in the dashboard is counted from

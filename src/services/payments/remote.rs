@@ -30,6 +30,9 @@ pub enum RemoteReport {
     Failed(DeclineCode),
     /// The cardholder disputed `amount` for `reason` (an identifier).
     Dispute { amount: i64, reason: String },
+    /// Reconciliation could not learn the outcome within its horizon: the
+    /// payment stays `processing` and its history and an event say so.
+    Overdue,
 }
 
 /// What applying a report did.
@@ -79,6 +82,23 @@ fn plan(change: &mut Change, report: &RemoteReport) -> Option<&'static str> {
                 .ok()?;
             Some("payment_failed")
         }
+        (RemoteReport::Status(RemoteStatus::NotFound), S::Processing) => {
+            // The processor has no authorization of this payment.
+            let code = DeclineCode::ProcessorUnavailable;
+            change
+                .apply(|p, at| p.fail(decline(code), "the processor has no record of it".into(), at))
+                .ok()?;
+            Some("payment_failed")
+        }
+        (RemoteReport::Overdue, S::Processing) => {
+            change.attempt(
+                "reconcile",
+                "overdue",
+                Some("the processor's answer is still unknown".into()),
+            );
+            change.events.push(EventType::PaymentReconciliationOverdue);
+            Some("payment_overdue")
+        }
         (RemoteReport::Dispute { amount, reason }, S::Succeeded) => {
             change.attempt("dispute", "opened", Some(format!("{amount} disputed: {reason}")));
             change.events.push(EventType::PaymentDisputed);
@@ -101,6 +121,7 @@ impl<S: PaymentPorts> Payments<S> {
     ) -> Result<Applied, ServiceError> {
         let action = match report {
             RemoteReport::Dispute { .. } => "payment.disputed",
+            RemoteReport::Overdue => "payment.reconciliation_overdue",
             _ => "payment.reconciled",
         };
         let mut change = Change::of(payment, action);

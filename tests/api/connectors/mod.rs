@@ -7,6 +7,7 @@ pub mod fake_stripe;
 mod connections;
 mod failover;
 mod inbound_webhooks;
+mod reconciliation;
 mod stripe_faults;
 mod stripe_flows;
 mod stripe_gateway;
