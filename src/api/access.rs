@@ -54,6 +54,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/v1/connectors", Access::SecretKey),
     (Method::POST, "/v1/connectors", Access::SecretKey),
     (Method::GET, "/v1/connectors/{id}", Access::SecretKey),
+    (Method::POST, "/v1/connectors/{id}", Access::SecretKey),
     (Method::POST, "/v1/connectors/{id}/disable", Access::SecretKey),
     (Method::POST, "/v1/tokens", Access::Permission(Permission::TokensWrite)),
     (

@@ -110,7 +110,10 @@ pub fn router(state: AppState) -> Router {
             "/connectors",
             get(routes::connectors::list).post(routes::connectors::create),
         )
-        .route("/connectors/{id}", get(routes::connectors::show))
+        .route(
+            "/connectors/{id}",
+            get(routes::connectors::show).post(routes::connectors::update),
+        )
         .route("/connectors/{id}/disable", post(routes::connectors::disable))
         .route(
             "/webhook_endpoints",
@@ -159,11 +162,20 @@ pub fn router(state: AppState) -> Router {
             get(routes::sandbox_3ds::page).post(routes::sandbox_3ds::answer),
         )
         .route_layer(from_fn_with_state(state.clone(), rate_limit::limit_anonymous));
+    // Processors' webhooks: authenticated by the processor's signature, not
+    // by an API key; limited per client address like the public pages.
+    let inbound = Router::new()
+        .route(
+            "/v1/connectors/{id}/webhooks",
+            post(routes::connector_webhooks::receive),
+        )
+        .route_layer(from_fn_with_state(state.clone(), rate_limit::limit_anonymous));
     let body_limit = state.body_limit;
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .merge(public)
+        .merge(inbound)
         .nest("/v1", v1)
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

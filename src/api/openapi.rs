@@ -48,7 +48,7 @@ use super::views::{
         webhook_endpoints::delete, webhook_endpoints::rotate_secret, webhook_endpoints::attempts,
         fraud::show_rules, fraud::save_rules, fraud::dry_run, fraud::activate_rules, fraud::show_list, fraud::replace_list,
         reviews::list, reviews::approve, reviews::reject,
-        connectors::create, connectors::list, connectors::show, connectors::disable
+        connectors::create, connectors::list, connectors::show, connectors::update, connectors::disable
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>,
         PaymentView, ListResponse<PaymentView>, RefundView, ListResponse<RefundView>,

@@ -7,6 +7,7 @@
 //! operator's log and the payment history; raw processor payloads never reach
 //! the merchant: the API shows only a [`DeclineCode`] or a generic failure.
 
+pub mod breaker;
 pub mod http;
 pub mod sandbox;
 pub mod stripe;
@@ -194,9 +195,59 @@ pub enum RemoteStatus {
 /// A processor-sent notification, verified and parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundEvent {
+    /// The processor's event id (`evt_…`): deliveries repeat, and the
+    /// caller applies each id once per connection.
     pub processor_event_id: String,
-    pub reference: String,
-    pub status: RemoteStatus,
+    /// The processor's event type (`charge.refunded`), for the record: an
+    /// identifier of lower-case letters, digits, `_` and `.` only.
+    pub kind: String,
+    pub change: InboundChange,
+}
+
+/// What a processor's event says happened, in the core's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundChange {
+    /// Where an authorization stands now. `payment` is our payment id when
+    /// the processor's object carries it (set when the payment was created
+    /// there); `reference` is the processor's id of it.
+    Payment {
+        payment: Option<String>,
+        reference: String,
+        status: RemoteStatus,
+    },
+    /// The authorization failed with `code`.
+    PaymentFailed {
+        payment: Option<String>,
+        reference: String,
+        code: DeclineCode,
+    },
+    /// Refunds of the payment `reference` now add up to `total` (minor
+    /// units), including any made in the processor's dashboard.
+    RefundedTotal { reference: String, total: i64 },
+    /// One refund's state at the processor; `refund` is our refund id when
+    /// the gateway made it.
+    Refund {
+        refund: Option<String>,
+        processor_refund: String,
+        state: RemoteRefund,
+    },
+    /// A cardholder disputed the payment `reference`.
+    Dispute {
+        reference: String,
+        amount: i64,
+        /// The processor's reason code (an identifier).
+        reason: String,
+    },
+    /// An event the gateway does not act on: acknowledged and ignored.
+    Ignored,
+}
+
+/// A refund's state at the processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteRefund {
+    Pending,
+    Succeeded,
+    Failed,
 }
 
 /// A connector failure. The text is for operators, never for merchants.
@@ -366,6 +417,8 @@ impl Default for StripeSettings {
 pub struct Connectors {
     by_name: HashMap<&'static str, Arc<dyn Connector>>,
     stripe: Arc<StripeSettings>,
+    /// The breaker each connection's connector is built behind.
+    breaker: breaker::BreakerSettings,
 }
 
 impl fmt::Debug for Connectors {
@@ -386,7 +439,19 @@ impl Connectors {
         Self {
             by_name,
             stripe: Arc::new(StripeSettings::default()),
+            breaker: breaker::BreakerSettings::default(),
         }
+    }
+
+    /// The same set, with connections' circuit breakers set to `settings`.
+    pub fn with_breaker(mut self, settings: breaker::BreakerSettings) -> Self {
+        self.breaker = settings;
+        self
+    }
+
+    /// The breaker settings of connections' connectors.
+    pub fn breaker(&self) -> breaker::BreakerSettings {
+        self.breaker
     }
 
     /// The same set, building Stripe connections with `settings`.
@@ -396,7 +461,8 @@ impl Connectors {
     }
 
     /// A connector for a merchant's processor connection, from its opened
-    /// credentials (the caller caches it: building one builds an HTTP client).
+    /// credentials, behind its own circuit breaker (the caller caches it:
+    /// building one builds an HTTP client).
     pub fn for_connection(
         &self,
         credentials: &crate::domain::connection::Credentials,
@@ -415,7 +481,8 @@ impl Connectors {
                         .map(|s| SecretString::from(s.expose_secret().to_owned())),
                     ..stripe::StripeConfig::new(SecretString::from(secret_key.expose_secret().to_owned()))
                 };
-                Ok(Arc::new(stripe::Stripe::new(config)?))
+                let stripe: Arc<dyn Connector> = Arc::new(stripe::Stripe::new(config)?);
+                Ok(Arc::new(breaker::Guarded::new(stripe, self.breaker)))
             }
         }
     }

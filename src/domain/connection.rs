@@ -262,6 +262,9 @@ pub struct Connection {
     pub disabled_at: Option<Timestamp>,
     /// New payments of its mode go to it.
     pub is_default: bool,
+    /// Where an authorization goes when this connection's processor cannot
+    /// be reached.
+    pub fallback: Option<ConnectionId>,
 }
 
 #[cfg(test)]

@@ -20,10 +20,16 @@ pub enum EventType {
     ReviewOpened,
     /// A held payment was captured (approved) or canceled (rejected).
     ReviewClosed,
+    /// A cardholder disputed a payment at the processor (reported by the
+    /// processor's webhook).
+    PaymentDisputed,
+    /// A payment's outcome at its processor is still unknown past the
+    /// reconciliation horizon (an operator should look).
+    PaymentReconciliationOverdue,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 14] = [
         EventType::PaymentCreated,
         EventType::PaymentRequiresAction,
         EventType::PaymentAmountCapturableUpdated,
@@ -36,6 +42,8 @@ impl EventType {
         EventType::WebhookEndpointDisabled,
         EventType::ReviewOpened,
         EventType::ReviewClosed,
+        EventType::PaymentDisputed,
+        EventType::PaymentReconciliationOverdue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +60,8 @@ impl EventType {
             EventType::WebhookEndpointDisabled => "webhook_endpoint.disabled",
             EventType::ReviewOpened => "review.opened",
             EventType::ReviewClosed => "review.closed",
+            EventType::PaymentDisputed => "payment.disputed",
+            EventType::PaymentReconciliationOverdue => "payment.reconciliation_overdue",
         }
     }
 

@@ -22,6 +22,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -66,6 +67,12 @@ pub struct ConnectorLabels {
     pub connector: &'static str,
     pub operation: &'static str,
     pub kind: &'static str,
+}
+
+/// A connector kind (`stripe`): never a connection id.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorKindLabel {
+    pub connector: &'static str,
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -198,6 +205,7 @@ pub struct ProcessMetrics {
     webhook_attempts: Family<OutcomeLabel, Counter>,
     webhook_lag: Histogram,
     connector_errors: Family<ConnectorLabels, Counter>,
+    breakers_open: Family<ConnectorKindLabel, Gauge>,
 }
 
 impl ProcessMetrics {
@@ -237,6 +245,25 @@ impl ProcessMetrics {
             "Processor calls that failed (not declines), by connector, operation and kind",
             self.connector_errors.clone(),
         );
+        registry.register(
+            "connector_breakers_open",
+            "Processor connections whose circuit breaker is open or half-open, by connector kind",
+            self.breakers_open.clone(),
+        );
+    }
+
+    /// A connection's circuit breaker opened.
+    pub fn breaker_opened(&self, connector: &'static str) {
+        self.breakers_open
+            .get_or_create(&ConnectorKindLabel { connector })
+            .inc();
+    }
+
+    /// A connection's circuit breaker closed (or its breaker went away open).
+    pub fn breaker_closed(&self, connector: &'static str) {
+        self.breakers_open
+            .get_or_create(&ConnectorKindLabel { connector })
+            .dec();
     }
 
     /// A client address was locked out.
@@ -283,6 +310,7 @@ static PROCESS: LazyLock<ProcessMetrics> = LazyLock::new(|| ProcessMetrics {
     // 0.1 s … ~3.6 days (retries back off up to the retry window).
     webhook_lag: Histogram::new(exponential_buckets(0.1, 4.0, 13)),
     connector_errors: Family::default(),
+    breakers_open: Family::default(),
 });
 
 /// The process-wide metrics.

@@ -33,6 +33,8 @@ pub struct Gateway {
     audit_writer: AuditWriter,
     maintenance: JoinHandle<()>,
     payment_upkeep: JoinHandle<()>,
+    /// Payments left `processing`, asked about at their processors.
+    reconciliation: JoinHandle<()>,
     /// Keeps the store's health (readiness) current.
     watch: JoinHandle<()>,
     webhooks: DeliveryWorker,
@@ -110,6 +112,11 @@ impl Gateway {
             crate::api::views::snapshots(),
         );
         let payment_upkeep = tokio::spawn(expire_challenges(payments.clone()));
+        let reconciliation = tokio::spawn(crate::services::reconciliation::run(
+            payments.clone(),
+            store.clone(),
+            crate::services::reconciliation::Settings::default(),
+        ));
         let dev_mode = options.webhooks.dev;
         let mut webhook_settings = options.webhooks;
         webhook_settings.payloads = crate::api::views::webhook_payloads();
@@ -135,6 +142,7 @@ impl Gateway {
             audit_writer,
             maintenance,
             payment_upkeep,
+            reconciliation,
             watch,
             webhooks,
         }
@@ -160,6 +168,7 @@ impl Gateway {
         // Throttled requests of windows still open get their summary entry.
         let _ = tokio::time::timeout_at(deadline, self.state.throttles.flush_all()).await;
         self.payment_upkeep.abort();
+        self.reconciliation.abort();
         let _ = tokio::time::timeout_at(deadline, self.webhooks.shutdown()).await;
         let store = self.state.store.clone();
         drop(self.state);

@@ -25,6 +25,7 @@ pub mod merchants;
 pub mod payments;
 pub mod posture;
 pub mod rate_limit;
+pub mod reconciliation;
 pub mod refunds;
 pub mod tokens;
 pub mod webhook_endpoints;

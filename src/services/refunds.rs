@@ -27,7 +27,7 @@ use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
 
 use super::actor::Actor;
-use super::payments::{Caller, Snapshots};
+use super::payments::{Applied, Caller, Snapshots};
 use super::ServiceError;
 
 /// A parsed `POST /v1/refunds`.
@@ -106,7 +106,16 @@ pub async fn create<S: RefundPorts>(
     );
     let reference = payment.processor_reference.clone().unwrap_or_default();
     if connector.has_external_effects() {
-        write(store, snapshots, actor, &refund, Vec::new(), Write::Reserve).await?;
+        write(
+            store,
+            snapshots,
+            actor,
+            &refund,
+            Vec::new(),
+            Write::Reserve,
+            UnitOfWork::new(),
+        )
+        .await?;
         let outcome = connector.refund(&reference, &refund.id, money).await;
         if let Err(e) = &outcome {
             crate::metrics::process().connector_error(connector.name(), "refund", e.kind());
@@ -122,14 +131,32 @@ pub async fn create<S: RefundPorts>(
             });
         }
         let events = settle(&mut refund, outcome);
-        write(store, snapshots, actor, &refund, events, Write::Settle).await?;
+        write(
+            store,
+            snapshots,
+            actor,
+            &refund,
+            events,
+            Write::Settle,
+            UnitOfWork::new(),
+        )
+        .await?;
     } else {
         let outcome = connector.refund(&reference, &refund.id, money).await;
         if let Err(e) = &outcome {
             crate::metrics::process().connector_error(connector.name(), "refund", e.kind());
         }
         let events = settle(&mut refund, outcome);
-        write(store, snapshots, actor, &refund, events, Write::Whole).await?;
+        write(
+            store,
+            snapshots,
+            actor,
+            &refund,
+            events,
+            Write::Whole,
+            UnitOfWork::new(),
+        )
+        .await?;
     }
     Ok(refund)
 }
@@ -184,6 +211,7 @@ async fn write<S: RefundPorts>(
     refund: &Refund,
     events: Vec<EventType>,
     write: Write,
+    mut work: UnitOfWork,
 ) -> Result<(), ServiceError> {
     let tenant = &refund.tenant;
     let payment = &refund.payment;
@@ -222,7 +250,6 @@ async fn write<S: RefundPorts>(
     ));
     let at = refund.updated_at.as_millis();
     let amount = refund.money.amount.get();
-    let mut work = UnitOfWork::new();
     match write {
         Write::Reserve => {
             store.reserve_refund(&mut work, tenant, payment, amount, at);
@@ -254,6 +281,106 @@ async fn write<S: RefundPorts>(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The processor reports that refunds of `payment` add up to `total`: what
+/// exceeds what the gateway has refunded (or reserved for a pending refund)
+/// was refunded in the processor's dashboard, and becomes one succeeded
+/// refund here, with `reference` (the processor's event id), its event and
+/// audit entry, in the unit `stage` makes. The conditional reservation keeps the total
+/// within what was captured, as for any refund.
+pub async fn record_remote_total<S: RefundPorts>(
+    store: &S,
+    snapshots: Snapshots,
+    actor: &Actor,
+    payment: &model::Payment,
+    total: i64,
+    reference: &str,
+    stage: impl FnOnce(&'static str) -> UnitOfWork + Send,
+) -> Result<Applied, ServiceError> {
+    let missing = total.saturating_sub(payment.state().amount_refunded);
+    if payment.status() != PaymentStatus::Succeeded || missing <= 0 {
+        return Ok(Applied::Unchanged);
+    }
+    let Ok(amount) = MinorUnits::parse(missing, payment.state().refundable()) else {
+        // More than is left to refund here: the processor's and our records
+        // disagree, which an operator must look at; nothing is guessed.
+        tracing::warn!(payment = %payment.id, "the processor reports more refunded than this payment can take");
+        return Ok(Applied::Unchanged);
+    };
+    let now = Timestamp::now();
+    let mut refund = Refund::new(
+        model::NewRefund {
+            id: RefundId::generate_time_ordered(now)?,
+            tenant: payment.tenant.clone(),
+            payment: payment.id.clone(),
+            money: Money {
+                amount,
+                currency: payment.money().currency,
+            },
+            reason: None,
+            idempotency_key: None,
+        },
+        now,
+    );
+    let events = refund.succeed(reference.to_owned(), now).unwrap_or_default();
+    write(
+        store,
+        snapshots,
+        actor,
+        &refund,
+        events,
+        Write::Whole,
+        stage("refund_created"),
+    )
+    .await?;
+    Ok(Applied::Changed("refund_created"))
+}
+
+/// The gateway's own refund a processor reports on: refund `id` of
+/// `tenant`, made through connector `connector`, ended with `outcome`.
+#[derive(Debug)]
+pub struct ReportedRefund<'a> {
+    pub tenant: &'a Tenant,
+    pub connector: &'a str,
+    pub id: &'a RefundId,
+    pub outcome: RefundOutcome,
+}
+
+/// The processor reports the state of the gateway's own refund: a `pending`
+/// one (its outcome was unknown) is settled as reported, in the unit `stage`
+/// makes; anything else changes nothing.
+pub async fn settle_remote<S: RefundPorts>(
+    store: &S,
+    snapshots: Snapshots,
+    actor: &Actor,
+    reported: ReportedRefund<'_>,
+    stage: impl FnOnce(&'static str) -> UnitOfWork + Send,
+) -> Result<Applied, ServiceError> {
+    let ReportedRefund {
+        tenant,
+        connector,
+        id,
+        outcome,
+    } = reported;
+    let Some(mut refund) = store.get_refund(tenant, id).await? else {
+        return Ok(Applied::Unchanged);
+    };
+    let through_connector = store
+        .get_payment(tenant, &refund.payment)
+        .await?
+        .is_some_and(|p| p.connector == connector);
+    if !through_connector || refund.status() != RefundStatus::Pending {
+        return Ok(Applied::Unchanged);
+    }
+    let events = settle(&mut refund, Ok(outcome));
+    let how = if refund.status() == RefundStatus::Failed {
+        "refund_failed"
+    } else {
+        "refund_succeeded"
+    };
+    write(store, snapshots, actor, &refund, events, Write::Settle, stage(how)).await?;
+    Ok(Applied::Changed(how))
 }
 
 fn too_large(refundable: i64) -> ServiceError {
@@ -403,11 +530,28 @@ mod tests {
             })
         };
         let events = settle(&mut first, ok());
-        write(&f.store, SNAPSHOTS, &f.actor, &first, events, Write::Whole)
-            .await
-            .unwrap();
+        write(
+            &f.store,
+            SNAPSHOTS,
+            &f.actor,
+            &first,
+            events,
+            Write::Whole,
+            UnitOfWork::new(),
+        )
+        .await
+        .unwrap();
         let events = settle(&mut second, ok());
-        let result = write(&f.store, SNAPSHOTS, &f.actor, &second, events, Write::Whole).await;
+        let result = write(
+            &f.store,
+            SNAPSHOTS,
+            &f.actor,
+            &second,
+            events,
+            Write::Whole,
+            UnitOfWork::new(),
+        )
+        .await;
         assert!(
             matches!(&result, Err(ServiceError::ExceedsBalance { message, .. }) if message.contains("(300)")),
             "{result:?}"

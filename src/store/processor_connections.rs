@@ -17,7 +17,7 @@ use super::unit_of_work::UnitOfWork;
 use super::write_op::{Failure, WriteOp};
 use super::StoreError;
 use crate::domain::api_key::Mode;
-use crate::domain::ids::{ConnectionId, MerchantId};
+use crate::domain::ids::{ConnectionId, MerchantId, PaymentId};
 use crate::domain::tenant::Tenant;
 
 /// A connection row as stored. `wrapped_dek` and `ciphertext` are the sealed
@@ -38,18 +38,21 @@ pub struct ConnectionRow {
     pub ciphertext: String,
     pub created_at: i64,
     pub disabled_at: Option<i64>,
+    /// The connection (`conn_…`, same merchant and mode) an authorization
+    /// that could not reach this one's processor goes to instead.
+    pub fallback: Option<String>,
 }
 
-const COLUMNS: &str = "id, merchant_id, mode, kind, status, secret_key_last4, has_webhook_secret, kek_version, \
-     wrapped_dek, ciphertext, created_at, disabled_at";
+pub(super) const COLUMNS: &str = "id, merchant_id, mode, kind, status, secret_key_last4, has_webhook_secret, \
+     kek_version, wrapped_dek, ciphertext, created_at, disabled_at, fallback";
 
 /// Adds a new connection; a duplicate id fails the unit with `Duplicate`.
 pub fn insert(work: &mut UnitOfWork, row: &ConnectionRow) {
     work.push(
         WriteOp::new(
             "INSERT INTO processor_connections (id, merchant_id, mode, kind, status, secret_key_last4, \
-             has_webhook_secret, kek_version, wrapped_dek, ciphertext, created_at, disabled_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             has_webhook_secret, kek_version, wrapped_dek, ciphertext, created_at, disabled_at, fallback) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             vec![
                 row.id.as_str().into(),
                 row.merchant_id.as_str().into(),
@@ -63,6 +66,7 @@ pub fn insert(work: &mut UnitOfWork, row: &ConnectionRow) {
                 row.ciphertext.as_str().into(),
                 row.created_at.into(),
                 row.disabled_at.into(),
+                row.fallback.as_deref().into(),
             ],
         )
         .expect_one(Failure::Duplicate),
@@ -138,6 +142,38 @@ pub fn disable(work: &mut UnitOfWork, tenant: &Tenant, id: &ConnectionId, now: i
         )
         .expect_one(Failure::Conflict),
     );
+}
+
+/// Sets (or, with `None`, clears) the fallback of the tenant's connection
+/// `id`; one missing or another tenant's fails the unit with `Conflict`.
+pub fn set_fallback(work: &mut UnitOfWork, tenant: &Tenant, id: &ConnectionId, fallback: Option<&ConnectionId>) {
+    work.push(
+        WriteOp::new(
+            "UPDATE processor_connections SET fallback = $1 WHERE id = $2 AND merchant_id = $3 AND mode = $4",
+            vec![
+                fallback.map(ConnectionId::as_str).into(),
+                id.as_str().into(),
+                tenant.merchant_str().into(),
+                tenant.mode_str().into(),
+            ],
+        )
+        .expect_one(Failure::Conflict),
+    );
+}
+
+/// Records that the tenant's payment `payment` is now served by connector
+/// `connector` (an authorization failed over to a fallback connection);
+/// changes nothing if the payment is not the tenant's.
+pub fn reroute_payment(work: &mut UnitOfWork, tenant: &Tenant, payment: &PaymentId, connector: &str) {
+    work.push(WriteOp::new(
+        "UPDATE payments SET connector = $1 WHERE merchant_id = $2 AND id = $3 AND mode = $4",
+        vec![
+            connector.into(),
+            tenant.merchant_str().into(),
+            payment.as_str().into(),
+            tenant.mode_str().into(),
+        ],
+    ));
 }
 
 /// Routes the tenant's new payments to `connector` (a connection id, or a
@@ -247,6 +283,20 @@ impl super::ports::ConnectionStore for super::Store {
 
     fn unroute_merchant(&self, work: &mut UnitOfWork, tenant: &Tenant, connection: &ConnectionId) {
         unroute(work, tenant, connection);
+    }
+
+    fn set_connection_fallback(
+        &self,
+        work: &mut UnitOfWork,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        fallback: Option<&ConnectionId>,
+    ) {
+        set_fallback(work, tenant, id, fallback);
+    }
+
+    fn reroute_payment(&self, work: &mut UnitOfWork, tenant: &Tenant, payment: &PaymentId, connector: &str) {
+        reroute_payment(work, tenant, payment, connector);
     }
 
     async fn connections_not_at_kek_version(

@@ -224,6 +224,11 @@ async fn clustering_migration_keeps_populated_sqlite_data() {
         [
             "payments_awaiting_action",
             "payments_by_idempotency_key",
+            // Migration 20261209000401: processors' webhooks find a payment by
+            // its processor reference (connection-routed payments only).
+            "payments_by_processor_reference",
+            // Migration 20261209000403: the reconciliation job's scan.
+            "payments_processing",
             "payments_with_next_action",
             "sqlite_autoindex_payments_1"
         ]

@@ -44,6 +44,24 @@ pub struct CreateConnector {
     pub default: Option<bool>,
 }
 
+/// The body of `POST /v1/connectors/{id}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConnector {
+    /// Another active connection of this merchant and mode (`conn_…`) that
+    /// an authorization goes to when this connection's processor cannot be
+    /// reached (connection refused, its circuit breaker open: nothing was
+    /// sent); `null` to have none. Required.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, pattern = r"^conn_[0-9A-Za-z]{24}$")]
+    pub fallback: Option<Option<String>>,
+}
+
+/// A field that was given, `null` or not (`None` when left out).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
 /// The query of `GET /v1/connectors`.
 pub struct ListQuery;
 
@@ -151,6 +169,53 @@ pub async fn show(
             .await?
             .into(),
     ))
+}
+
+#[utoipa::path(post, path = "/v1/connectors/{id}", operation_id = "update_connector", tag = "connectors",
+    params(("id" = String, Path, pattern = r"^conn_[0-9A-Za-z]{24}$")),
+    request_body = UpdateConnector,
+    responses(
+        (status = 200, description = "The connection with its new fallback.", body = ConnectorView),
+        (status = 400, description = "`fallback` is missing, malformed, this connection itself, or disabled (`connector_disabled`).", body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "`fallback` names no connection of this merchant and mode (`resource_missing`), or the connection changed meanwhile.", body = ErrorEnvelope),
+        (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    audited: AuditedInTx,
+    PathId(id): PathId,
+    AppJson(body): AppJson<UpdateConnector>,
+) -> Result<Json<ConnectorView>, ApiError> {
+    let id = connection_id(&id)?;
+    let fallback = match body.fallback {
+        None => {
+            return Err(ApiError::invalid(
+                "fallback",
+                "parameter_missing",
+                "fallback is required (a connection id, or null for none)",
+            ))
+        }
+        Some(None) => None,
+        Some(Some(raw)) => Some(ConnectionId::parse(&raw).map_err(|_| {
+            ApiError::invalid(
+                "fallback",
+                "parameter_invalid",
+                "fallback must be a connection id (conn_…)",
+            )
+        })?),
+    };
+    let actor = auth.actor();
+    let cx = Context {
+        store: &state.store,
+        keyring: state.vault.keyring(),
+        actor: &actor,
+        tenant: auth.tenant(),
+    };
+    let connection = connections::failover::set_fallback(&cx, &id, fallback.as_ref()).await?;
+    audited.mark();
+    Ok(Json(connection.into()))
 }
 
 #[utoipa::path(post, path = "/v1/connectors/{id}/disable", operation_id = "disable_connector", tag = "connectors",

@@ -2,6 +2,7 @@
 //! result. One module per resource.
 
 pub mod api_keys;
+pub mod connector_webhooks;
 pub mod connectors;
 pub mod elements;
 pub mod events;

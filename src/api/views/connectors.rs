@@ -32,6 +32,10 @@ pub struct ConnectorView {
     /// Unix time, seconds.
     pub created: i64,
     pub disabled_at: Option<i64>,
+    /// The connection (`conn_…`) an authorization goes to when this one's
+    /// processor cannot be reached (nothing was sent to it), or `null`.
+    #[schema(pattern = r"^conn_[0-9A-Za-z]{24}$")]
+    pub fallback: Option<String>,
 }
 
 impl From<Connection> for ConnectorView {
@@ -47,6 +51,7 @@ impl From<Connection> for ConnectorView {
             webhook_secret_configured: c.has_webhook_secret,
             created: c.created_at.as_secs(),
             disabled_at: c.disabled_at.map(|t| t.as_secs()),
+            fallback: c.fallback.map(|f| f.to_string()),
         }
     }
 }

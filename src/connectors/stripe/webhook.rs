@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::mapping::remote_status;
-use super::wire::{Charge, Event, PaymentIntent};
-use crate::connectors::{ConnectorError, InboundEvent, InboundHeaders, RemoteStatus};
+use super::mapping::{decline_code, remote_status};
+use super::payments::PAYMENT_METADATA;
+use super::wire::{identifier, Charge, Dispute, Event, PaymentIntent, Refund, RefundStatus};
+use crate::connectors::{ConnectorError, InboundChange, InboundEvent, InboundHeaders, RemoteRefund};
 use crate::domain::api_key::Mode;
 use crate::webhooks::signature::verify_signature_within;
 
@@ -26,6 +27,8 @@ use crate::webhooks::signature::verify_signature_within;
 pub const HEADER: &str = "Stripe-Signature";
 /// The official libraries' default tolerance (stripe-python, -node, -go).
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+/// The metadata key that ties a Stripe refund to ours.
+pub const REFUND_METADATA: &str = "paywarden_refund";
 
 /// What a webhook is checked against.
 pub struct WebhookCheck<'a> {
@@ -59,36 +62,99 @@ pub fn parse(check: &WebhookCheck<'_>, headers: &InboundHeaders, body: &[u8]) ->
             check.mode.as_str()
         )));
     }
-    let unreadable = || ConnectorError::Rejected("the Stripe event's object could not be read".into());
-    let (reference, status) = if event.kind == "charge.refunded" {
-        let charge: Charge = serde_json::from_value(event.data.object).map_err(|_| unreadable())?;
-        let intent = charge.payment_intent.ok_or_else(unreadable)?;
-        let reference = intent.id().to_owned();
-        let status = RemoteStatus::Refunded {
-            reference: reference.clone(),
-            amount: charge.amount_refunded,
-        };
-        (reference, status)
-    } else if event.kind.starts_with("payment_intent.") {
-        let intent: PaymentIntent = serde_json::from_value(event.data.object).map_err(|_| unreadable())?;
-        let status = remote_status(&intent)
-            .ok_or_else(|| ConnectorError::Rejected("the PaymentIntent is in no settled state".into()))?;
-        (intent.id, status)
-    } else {
-        return Err(ConnectorError::Rejected(
-            "a Stripe event type this connector does not handle".into(),
-        ));
-    };
+    if !is_event_id(&event.id) {
+        return Err(ConnectorError::Rejected("the Stripe event's id is malformed".into()));
+    }
+    let kind = event_type(&event.kind);
+    let change = change(&event.kind, event.data.object)?;
     Ok(InboundEvent {
         processor_event_id: event.id,
-        reference,
-        status,
+        kind,
+        change,
+    })
+}
+
+/// An event id as Stripe makes them (`evt_` and base62), of a bounded length.
+fn is_event_id(id: &str) -> bool {
+    id.len() <= 255 && id.len() > 4 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The event's type when it is an identifier (`charge.dispute.created`),
+/// else `unrecognised`: nothing else of the body is kept.
+fn event_type(kind: &str) -> String {
+    let ok = !kind.is_empty()
+        && kind.len() <= 64
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+    if ok { kind } else { "unrecognised" }.to_owned()
+}
+
+fn change(kind: &str, object: serde_json::Value) -> Result<InboundChange, ConnectorError> {
+    let unreadable = || ConnectorError::Rejected("the Stripe event's object could not be read".into());
+    Ok(match kind {
+        "charge.refunded" => {
+            let charge: Charge = serde_json::from_value(object).map_err(|_| unreadable())?;
+            let intent = charge.payment_intent.ok_or_else(unreadable)?;
+            InboundChange::RefundedTotal {
+                reference: intent.id().to_owned(),
+                total: charge.amount_refunded,
+            }
+        }
+        "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
+            let refund: Refund = serde_json::from_value(object).map_err(|_| unreadable())?;
+            let state = match refund.status {
+                Some(RefundStatus::Succeeded) => RemoteRefund::Succeeded,
+                Some(RefundStatus::Failed | RefundStatus::Canceled) => RemoteRefund::Failed,
+                _ => RemoteRefund::Pending,
+            };
+            InboundChange::Refund {
+                refund: refund.metadata.get(REFUND_METADATA).cloned(),
+                processor_refund: refund.id,
+                state,
+            }
+        }
+        "charge.dispute.created" => {
+            let dispute: Dispute = serde_json::from_value(object).map_err(|_| unreadable())?;
+            let intent = dispute.payment_intent.ok_or_else(unreadable)?;
+            InboundChange::Dispute {
+                reference: intent.id().to_owned(),
+                amount: dispute.amount,
+                reason: identifier(dispute.reason.as_deref()).to_owned(),
+            }
+        }
+        "payment_intent.payment_failed" => {
+            let intent: PaymentIntent = serde_json::from_value(object).map_err(|_| unreadable())?;
+            let error = intent.last_payment_error.as_ref();
+            InboundChange::PaymentFailed {
+                payment: intent.metadata.get(PAYMENT_METADATA).cloned(),
+                code: decline_code(
+                    error.and_then(|e| e.code.as_deref()),
+                    error.and_then(|e| e.decline_code.as_deref()),
+                ),
+                reference: intent.id,
+            }
+        }
+        "payment_intent.succeeded" | "payment_intent.canceled" | "payment_intent.amount_capturable_updated" => {
+            let intent: PaymentIntent = serde_json::from_value(object).map_err(|_| unreadable())?;
+            match remote_status(&intent) {
+                Some(status) => InboundChange::Payment {
+                    payment: intent.metadata.get(PAYMENT_METADATA).cloned(),
+                    reference: intent.id,
+                    status,
+                },
+                // Still deciding: the event that settles it follows.
+                None => InboundChange::Ignored,
+            }
+        }
+        _ => InboundChange::Ignored,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::RemoteStatus;
     use crate::webhooks::signature::{header_value, sign};
 
     const NOW: i64 = 1_796_613_934;
@@ -102,7 +168,9 @@ mod tests {
     }
 
     fn intent(status: &str) -> String {
-        format!(r#"{{"id":"pi_1","object":"payment_intent","amount":2000,"amount_received":1500,"status":"{status}"}}"#)
+        format!(
+            r#"{{"id":"pi_1","object":"payment_intent","amount":2000,"amount_received":1500,"status":"{status}","metadata":{{"paywarden_payment":"pay_1"}},"last_payment_error":{{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds"}}}}"#
+        )
     }
 
     fn check(secret: &SecretString) -> WebhookCheck<'_> {
@@ -124,12 +192,16 @@ mod tests {
         let body = body("payment_intent.succeeded", &intent("succeeded"), false);
         let event = parse(&check(&secret), &signed(&body, NOW - 10, &[SECRET]), &body).unwrap();
         assert_eq!(event.processor_event_id, "evt_1");
-        assert_eq!(event.reference, "pi_1");
+        assert_eq!(event.kind, "payment_intent.succeeded");
         assert_eq!(
-            event.status,
-            RemoteStatus::Captured {
+            event.change,
+            InboundChange::Payment {
+                payment: Some("pay_1".into()),
                 reference: "pi_1".into(),
-                amount: 1500
+                status: RemoteStatus::Captured {
+                    reference: "pi_1".into(),
+                    amount: 1500
+                }
             }
         );
     }
@@ -199,12 +271,13 @@ mod tests {
             &body,
         )
         .unwrap();
-        assert_eq!(
-            event.status,
-            RemoteStatus::Authorized {
-                reference: "pi_1".into()
+        assert!(matches!(
+            event.change,
+            InboundChange::Payment {
+                status: RemoteStatus::Authorized { .. },
+                ..
             }
-        );
+        ));
     }
 
     #[test]
@@ -214,10 +287,10 @@ mod tests {
         let body = body("charge.refunded", charge, false);
         let event = parse(&check(&secret), &signed(&body, NOW, &[SECRET]), &body).unwrap();
         assert_eq!(
-            event.status,
-            RemoteStatus::Refunded {
+            event.change,
+            InboundChange::RefundedTotal {
                 reference: "pi_1".into(),
-                amount: 700
+                total: 700
             }
         );
         let live = self::body("payment_intent.succeeded", &intent("succeeded"), true);
@@ -226,9 +299,54 @@ mod tests {
             Err(ConnectorError::Rejected(_))
         ));
         let other = self::body("customer.created", r#"{"id":"cus_1"}"#, false);
-        assert!(matches!(
-            parse(&check(&secret), &signed(&other, NOW, &[SECRET]), &other),
-            Err(ConnectorError::Rejected(_))
-        ));
+        let ignored = parse(&check(&secret), &signed(&other, NOW, &[SECRET]), &other).unwrap();
+        assert_eq!(ignored.change, InboundChange::Ignored);
+        assert_eq!(ignored.kind, "customer.created");
+    }
+
+    #[test]
+    fn failures_refunds_and_disputes_map_onto_the_core() {
+        let secret = SecretString::from(SECRET);
+        let parsed = |kind: &str, object: &str| {
+            let body = body(kind, object, false);
+            parse(&check(&secret), &signed(&body, NOW, &[SECRET]), &body)
+                .unwrap()
+                .change
+        };
+        assert_eq!(
+            parsed("payment_intent.payment_failed", &intent("requires_payment_method")),
+            InboundChange::PaymentFailed {
+                payment: Some("pay_1".into()),
+                reference: "pi_1".into(),
+                code: crate::connectors::DeclineCode::InsufficientFunds
+            }
+        );
+        assert_eq!(
+            parsed(
+                "refund.updated",
+                r#"{"id":"re_1","object":"refund","status":"succeeded","metadata":{"paywarden_refund":"re_ours"}}"#
+            ),
+            InboundChange::Refund {
+                refund: Some("re_ours".into()),
+                processor_refund: "re_1".into(),
+                state: RemoteRefund::Succeeded
+            }
+        );
+        assert_eq!(
+            parsed(
+                "charge.dispute.created",
+                r#"{"id":"dp_1","object":"dispute","amount":2000,"payment_intent":"pi_1","reason":"<script>"}"#
+            ),
+            InboundChange::Dispute {
+                reference: "pi_1".into(),
+                amount: 2000,
+                reason: "unrecognised".into()
+            }
+        );
+        // Still deciding at Stripe: nothing to apply yet.
+        assert_eq!(
+            parsed("payment_intent.succeeded", &intent("processing")),
+            InboundChange::Ignored
+        );
     }
 }

@@ -177,6 +177,20 @@ pub struct Refund {
     /// Optional in the 2023-08-16 schema (nullable).
     #[serde(default)]
     pub status: Option<RefundStatus>,
+    /// `paywarden_refund` when the gateway made it.
+    #[serde(default)]
+    pub metadata: std::collections::HashMap<String, String>,
+}
+
+/// A Dispute, as `charge.dispute.*` carries it.
+#[derive(Debug, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// A page of `GET /v1/payment_intents/search`.

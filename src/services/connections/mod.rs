@@ -14,6 +14,8 @@
 //! (`Commit::auth_state_changed`: the route travels with the authenticated
 //! merchant).
 
+pub mod failover;
+pub mod inbound;
 pub mod routing;
 
 use crate::domain::api_key::Mode;
@@ -98,6 +100,7 @@ fn connection(row: &ConnectionRow, merchant: Option<&Merchant>) -> Result<Connec
         created_at: Timestamp::from_millis(row.created_at),
         disabled_at: row.disabled_at.map(Timestamp::from_millis),
         is_default,
+        fallback: row.fallback.clone().map(ConnectionId::from_trusted),
     })
 }
 
@@ -131,6 +134,7 @@ pub async fn create<S: ConnectionStore + MerchantStore + Commit>(
         ciphertext: sealed.ciphertext_base64(),
         created_at: Timestamp::now().as_millis(),
         disabled_at: None,
+        fallback: None,
     };
     let detail = format!(
         "type {}, secret key ending {}{}{}",

@@ -232,6 +232,8 @@ impl<S: PaymentPorts> Payments<S> {
             &mut change,
             &card,
             authentication.as_ref(),
+            // The customer authenticated with this processor: never another.
+            None,
         )
         .await;
         let payment = change.commit(&self.store, self.snapshots, actor).await?.payment;

@@ -111,6 +111,18 @@ impl Change {
         snapshots: Snapshots,
         actor: &Actor,
     ) -> Result<PaymentRecord, ServiceError> {
+        self.commit_in(UnitOfWork::new(), store, snapshots, actor).await
+    }
+
+    /// [`Change::commit`], in `work` with what the caller staged there (an
+    /// inbound processor event's record): all of it commits, or none.
+    pub async fn commit_in<S: PaymentStore + EventStore + ScaStore + SignalStore + Commit>(
+        self,
+        mut work: UnitOfWork,
+        store: &S,
+        snapshots: Snapshots,
+        actor: &Actor,
+    ) -> Result<PaymentRecord, ServiceError> {
         let payment = self.payment;
         let snapshot =
             (snapshots.payment)(&payment).map_err(|e| StoreError::Corrupt(format!("payment snapshot: {e}")))?;
@@ -158,7 +170,6 @@ impl Change {
             reason.push_str("; ");
             reason.push_str(&sca.summary());
         }
-        let mut work = UnitOfWork::new();
         if self.is_new {
             store.insert_payment(&mut work, &payment)?;
         } else {

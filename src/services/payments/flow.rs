@@ -12,18 +12,26 @@ use crate::domain::money::MinorUnits;
 use crate::domain::payment::{CaptureMethod, Decline, NextAction};
 use crate::domain::payment_fields::ReturnUrl;
 use crate::domain::random;
+use crate::services::connections::failover::FailoverRoute;
+use std::sync::Arc;
 
 use super::change::Change;
 use super::PaymentPolicy;
 
 /// Authorizes a payment in `processing` (and captures it when its capture
 /// method is automatic), recording every attempt.
+///
+/// An authorization that could not reach the processor at all
+/// (`ConnectorError::Unavailable`: nothing was sent, so nothing was
+/// authorized) goes to the connection's fallback when `failover` names one;
+/// a decline or an unknown outcome never does.
 pub(super) async fn authorize(
     policy: &PaymentPolicy,
     connector: &dyn Connector,
     change: &mut Change,
     card: &CardDetails,
     authentication: Option<&Authentication>,
+    failover: Option<&dyn FailoverRoute>,
 ) {
     if card.expiry.is_expired(change.now) {
         fail(change, "authorize", DeclineCode::ExpiredCard);
@@ -39,10 +47,38 @@ pub(super) async fn authorize(
         authentication,
         customer_ip: customer_ip.as_deref(),
     };
-    let outcome = match connector.authorize(request).await {
+    let mut outcome = match connector.authorize(request).await {
         Err(ConnectorError::Timeout) => after_timeout(connector, &payment).await,
         other => other,
     };
+    let mut rerouted: Option<Arc<dyn Connector>> = None;
+    if let (Err(ConnectorError::Unavailable(reason)), Some(failover)) = (&outcome, failover) {
+        let from = change.payment.connector.clone();
+        let tenant = change.payment.tenant.clone();
+        if let Some((name, fallback)) = failover.route(&tenant, &payment, &from).await {
+            tracing::warn!(payment = %payment, from = %from, to = %name, reason = %reason, "processor unreachable; authorization failed over");
+            change.attempt(
+                "authorize",
+                "failover",
+                Some(format!("{from} unreachable; sent to {name}")),
+            );
+            change.payment.connector = name;
+            let request = AuthorizeRequest {
+                payment: &payment,
+                mode: tenant.mode(),
+                money: change.payment.money(),
+                card,
+                authentication,
+                customer_ip: customer_ip.as_deref(),
+            };
+            outcome = match fallback.authorize(request).await {
+                Err(ConnectorError::Timeout) => after_timeout(fallback.as_ref(), &payment).await,
+                other => other,
+            };
+            rerouted = Some(fallback);
+        }
+    }
+    let connector: &dyn Connector = rerouted.as_deref().unwrap_or(connector);
     match outcome {
         Ok(AuthorizeOutcome::Approved { reference }) => {
             change.payment.processor_reference = Some(reference.clone());

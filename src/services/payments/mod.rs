@@ -19,6 +19,7 @@
 mod challenge;
 mod change;
 mod flow;
+mod remote;
 mod review;
 pub mod sca;
 pub mod sca_sandbox;
@@ -41,6 +42,7 @@ use crate::domain::payment_fields::{CustomerEmail, Description, Metadata, Return
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
+use crate::services::connections::failover::Failover;
 use crate::services::connections::Routing;
 use crate::store::ports::{
     Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, ScaStore, SignalStore,
@@ -57,6 +59,7 @@ use crate::vault::Vault;
 pub use challenge::{ChallengeAnswer, ChallengePage, ChallengeResult};
 use change::Change;
 pub use sca::{ScaPolicy, ScaRequest};
+pub use remote::{Applied, RemoteReport};
 
 /// How far back an idempotency key finds the payment it created (the
 /// Idempotency-Key layer replays answers; this catches a retry that took over
@@ -287,6 +290,15 @@ impl<S: PaymentPorts> Payments<S> {
     /// route) for a payment of `tenant`.
     async fn connector(&self, tenant: &Tenant, name: &str) -> Result<Arc<dyn Connector>, ServiceError> {
         self.routing.resolve(&self.store, tenant, name).await
+    }
+
+    /// Where this service's authorizations fail over to.
+    fn failover<'a>(&'a self, actor: &'a Actor) -> Failover<'a, S> {
+        Failover {
+            routing: &self.routing,
+            store: &self.store,
+            actor,
+        }
     }
 
     /// Creates a payment, and confirms it at once when asked to.

@@ -36,6 +36,7 @@ use crate::domain::sca::{
 };
 use crate::domain::tenant::Tenant;
 use crate::services::actor::Actor;
+use crate::services::connections::failover::FailoverRoute;
 use crate::services::tokens::Token;
 use crate::store::ports::ScaStore;
 use crate::store::unit_of_work::UnitOfWork;
@@ -149,14 +150,21 @@ impl<S: PaymentPorts> Payments<S> {
                 Next::Authorize(authentication) if connector.has_external_effects() => {
                     match self.write_ahead(attempt, actor).await {
                         Ok(mut written) => {
-                            flow::authorize(&self.policy, connector, &mut written, card, authentication.as_ref()).await;
+                            // A payment the customer authenticated with this processor never
+                            // fails over to another one.
+                            let failover = self.failover(actor);
+                            let route = authentication.is_none().then_some(&failover as &dyn FailoverRoute);
+                            flow::authorize(&self.policy, connector, &mut written, card, authentication.as_ref(), route)
+                                .await;
                             return written.commit(&self.store, self.snapshots, actor).await;
                         }
                         Err(e) => Err(e),
                     }
                 }
                 Next::Authorize(authentication) => {
-                    flow::authorize(&self.policy, connector, &mut attempt, card, authentication.as_ref()).await;
+                    let failover = self.failover(actor);
+                    let route = authentication.is_none().then_some(&failover as &dyn FailoverRoute);
+                    flow::authorize(&self.policy, connector, &mut attempt, card, authentication.as_ref(), route).await;
                     attempt.commit(&self.store, self.snapshots, actor).await
                 }
             };

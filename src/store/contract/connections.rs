@@ -34,6 +34,7 @@ fn new_connection(merchant: &Merchant, mode: Mode) -> ConnectionRow {
         ciphertext: format!("cipher-{id}"),
         created_at: 1_700_000_000_000,
         disabled_at: None,
+        fallback: None,
         id: id.to_string(),
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{limit, matched, stage, MemoryStore};
 use crate::domain::api_key::Mode;
-use crate::domain::ids::{ConnectionId, MerchantId};
+use crate::domain::ids::{ConnectionId, MerchantId, PaymentId};
 use crate::domain::merchant::DEFAULT_TEST_CONNECTOR;
 use crate::domain::tenant::Tenant;
 use crate::store::ports::ConnectionStore;
@@ -91,6 +91,32 @@ impl ConnectionStore for MemoryStore {
             match tenant.mode() {
                 Mode::Test => merchant.connector = connector.unwrap_or_else(|| DEFAULT_TEST_CONNECTOR.to_owned()),
                 Mode::Live => merchant.live_connector = connector,
+            }
+            Ok(())
+        });
+    }
+
+    fn set_connection_fallback(
+        &self,
+        work: &mut UnitOfWork,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        fallback: Option<&ConnectionId>,
+    ) {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        let fallback = fallback.map(ToString::to_string);
+        stage(work, move |t| {
+            let row = matched(t.connections.get_mut(id.as_str()).filter(|r| visible(r, &tenant)))?;
+            row.fallback = fallback;
+            Ok(())
+        });
+    }
+
+    fn reroute_payment(&self, work: &mut UnitOfWork, tenant: &Tenant, payment: &PaymentId, connector: &str) {
+        let (tenant, payment, connector) = (tenant.clone(), payment.clone(), connector.to_owned());
+        stage(work, move |t| {
+            if let Some(p) = super::payments::payment_mut(t, &tenant, &payment) {
+                p.connector = connector;
             }
             Ok(())
         });

@@ -75,7 +75,7 @@ fn token_exists(t: &Tables, payment: &Payment) -> Result<(), StoreError> {
 }
 
 /// The tenant's payment `id`, for a write.
-fn payment_mut<'t>(t: &'t mut Tables, tenant: &Tenant, id: &PaymentId) -> Option<&'t mut Payment> {
+pub(super) fn payment_mut<'t>(t: &'t mut Tables, tenant: &Tenant, id: &PaymentId) -> Option<&'t mut Payment> {
     t.payments
         .get_mut(&key(tenant, id.as_str()))
         .filter(|p| p.tenant == *tenant)

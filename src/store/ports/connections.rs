@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::domain::ids::{ConnectionId, MerchantId};
+use crate::domain::ids::{ConnectionId, MerchantId, PaymentId};
 use crate::domain::tenant::Tenant;
 use crate::store::processor_connections::ConnectionRow;
 use crate::store::unit_of_work::UnitOfWork;
@@ -56,6 +56,20 @@ pub trait ConnectionStore: Send + Sync {
     /// Stages moving the tenant's route off `connection` if it is there (to
     /// the sandbox in test mode, to none in live mode); otherwise nothing.
     fn unroute_merchant(&self, work: &mut UnitOfWork, tenant: &Tenant, connection: &ConnectionId);
+
+    /// Stages setting (or clearing) the fallback of the tenant's connection
+    /// `id`; one missing or another tenant's fails the unit with `Conflict`.
+    fn set_connection_fallback(
+        &self,
+        work: &mut UnitOfWork,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        fallback: Option<&ConnectionId>,
+    );
+
+    /// Stages recording that the tenant's payment is now served by
+    /// `connector` (a failover); a payment not the tenant's changes nothing.
+    fn reroute_payment(&self, work: &mut UnitOfWork, tenant: &Tenant, payment: &PaymentId, connector: &str);
 
     /// Up to `limit` connections of any merchant whose credentials are
     /// wrapped under a KEK other than `version`, ids after `after`, in id

@@ -5,6 +5,9 @@
 pub mod fake_stripe;
 
 mod connections;
+mod failover;
+mod inbound_webhooks;
+mod reconciliation;
 mod stripe_faults;
 mod stripe_flows;
 mod stripe_gateway;

@@ -82,6 +82,9 @@ struct Shared {
     ledger: Mutex<Ledger>,
     calls: Mutex<Vec<Call>>,
     faults: Mutex<Vec<(String, Fault)>>,
+    /// Accounts (by secret key) whose every call meets the fault, until
+    /// restored: an outage of one account.
+    outages: Mutex<Vec<(String, Fault)>>,
 }
 
 pub struct FakeStripe {
@@ -130,6 +133,30 @@ impl FakeStripe {
     /// The next call whose path contains `path_part` meets `fault`.
     pub fn inject(&self, path_part: &str, fault: Fault) {
         self.shared.faults.lock().unwrap().push((path_part.to_owned(), fault));
+    }
+
+    /// Every call made with secret key `key` meets `fault` (without being
+    /// done) until [`FakeStripe::restore`].
+    pub fn outage(&self, key: &str, fault: Fault) {
+        self.shared
+            .outages
+            .lock()
+            .unwrap()
+            .push((format!("Bearer {key}"), fault));
+    }
+
+    pub fn restore(&self, key: &str) {
+        let bearer = format!("Bearer {key}");
+        self.shared.outages.lock().unwrap().retain(|(k, _)| *k != bearer);
+    }
+
+    /// The calls made with secret key `key`.
+    pub fn calls_with(&self, key: &str) -> Vec<Call> {
+        let bearer = format!("Bearer {key}");
+        self.calls()
+            .into_iter()
+            .filter(|c| c.authorization.as_deref() == Some(bearer.as_str()))
+            .collect()
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -181,11 +208,18 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Shared>) {
         calls.push(call.clone());
         calls.len() - 1
     };
-    let fault = {
+    let outage = {
+        let outages = shared.outages.lock().unwrap();
+        outages
+            .iter()
+            .find(|(bearer, _)| call.authorization.as_deref() == Some(bearer.as_str()))
+            .map(|(_, fault)| fault.clone())
+    };
+    let fault = outage.or_else(|| {
         let mut faults = shared.faults.lock().unwrap();
         let index = faults.iter().position(|(part, _)| call.path.contains(part.as_str()));
         index.map(|i| faults.remove(i).1)
-    };
+    });
     let answer = match &fault {
         Some(Fault::Refuse {
             status,
