@@ -19,7 +19,9 @@ use crate::domain::merchant::Merchant;
 use crate::domain::permission::Permission;
 use crate::domain::tenant::Tenant;
 use crate::services::actor::{Actor, RequestMeta};
+use crate::services::anomaly::Verdict;
 use crate::services::auth::{AuthRejection, Credential};
+use crate::services::rate_limit::RouteClass;
 
 use super::access;
 use super::context::{describe_route, AuditSlot};
@@ -134,6 +136,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     if let Some(slot) = &slot {
         slot.set_route(&meta.route);
     }
+    let class = rate_limit::class_of(req.method(), req.extensions().get::<MatchedPath>());
+    // An address an anomaly policy throttled, on any replica: refused before
+    // its key is even looked at.
+    if let Some(left) = state.anomalies.throttled_address(meta.client_ip) {
+        let (route, client) = (meta.route.clone(), meta.client_ip);
+        let actor = Actor::Anonymous { meta };
+        return rate_limit::refuse_throttled(&state, slot.as_deref(), &route, &actor, client, class, left).await;
+    }
     let token = bearer_token(&req);
     let presented = if req.headers().contains_key(header::AUTHORIZATION) {
         Credential::Header(token.as_deref())
@@ -157,7 +167,6 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             // never stored, a throttled request reserves no key); no layers
             // of their own, which would cost every request a boxed future
             // and a clone of the router.
-            let class = rate_limit::class_of(req.method(), req.extensions().get::<MatchedPath>());
             let budget = match rate_limit::admit_key(
                 &state,
                 class,
@@ -170,6 +179,27 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 Ok(budget) => budget,
                 Err(throttled) => return throttled,
             };
+            // The anomaly detectors look at every authenticated request; a
+            // policy may throttle or freeze from this very request on.
+            let tokenize = class == RouteClass::Tokenize;
+            let verdict = state
+                .anomalies
+                .observe_request(&authenticated.key, authenticated.client_ip(), tokenize)
+                .await;
+            let refused = match verdict {
+                Verdict::Proceed => None,
+                Verdict::Throttled(left) => {
+                    let route = authenticated.meta.route.clone();
+                    let (actor, client) = (authenticated.actor(), authenticated.client_ip());
+                    return rate_limit::refuse_throttled(&state, slot.as_deref(), &route, &actor, client, class, left)
+                        .await;
+                }
+                Verdict::KeyFrozen => Some(AuthRejection::KeyFrozen),
+                Verdict::MerchantFrozen => Some(AuthRejection::MerchantFrozen),
+            };
+            if let Some(rejection) = refused {
+                return ApiError::from(rejection).into_response();
+            }
             if let Err(refusal) =
                 access::authorize(&authenticated.key, req.method(), req.extensions().get::<MatchedPath>())
             {
@@ -187,11 +217,21 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 AuthRejection::Unauthenticated => "missing_or_invalid_key",
                 AuthRejection::LockedOut { .. } => "locked_out",
                 AuthRejection::MerchantFrozen => "merchant_frozen",
+                AuthRejection::KeyFrozen => "key_frozen",
                 AuthRejection::Unavailable(_) => "unavailable",
             });
             // The authenticator audited the failure (in its transaction, or via the writer).
             if let (Some(slot), false) = (&slot, matches!(rejection, AuthRejection::Unavailable(_))) {
                 slot.mark_recorded();
+            }
+            // The failure that made its address's burst an anomaly whose
+            // policy throttles it is answered as throttled already.
+            if matches!(rejection, AuthRejection::Unauthenticated) {
+                if let Some(left) = state.anomalies.throttled_address(meta.client_ip) {
+                    let (route, client) = (meta.route.clone(), meta.client_ip);
+                    let actor = Actor::Anonymous { meta };
+                    return rate_limit::refuse_throttled(&state, None, &route, &actor, client, class, left).await;
+                }
             }
             ApiError::from(rejection).into_response()
         }

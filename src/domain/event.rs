@@ -20,10 +20,13 @@ pub enum EventType {
     ReviewOpened,
     /// A held payment was captured (approved) or canceled (rejected).
     ReviewClosed,
+    /// An anomaly detector raised an alert about one of the merchant's
+    /// keys, the merchant itself, or an address using its keys.
+    AnomalyDetected,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 13] = [
         EventType::PaymentCreated,
         EventType::PaymentRequiresAction,
         EventType::PaymentAmountCapturableUpdated,
@@ -36,6 +39,7 @@ impl EventType {
         EventType::WebhookEndpointDisabled,
         EventType::ReviewOpened,
         EventType::ReviewClosed,
+        EventType::AnomalyDetected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl EventType {
             EventType::WebhookEndpointDisabled => "webhook_endpoint.disabled",
             EventType::ReviewOpened => "review.opened",
             EventType::ReviewClosed => "review.closed",
+            EventType::AnomalyDetected => "anomaly.detected",
         }
     }
 

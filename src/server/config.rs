@@ -52,6 +52,8 @@ pub struct Config {
     pub redis: RedisConfig,
     /// Where merchants' processor connections reach their processors.
     pub connectors: super::connector_settings::ConnectorsConfig,
+    /// The anomaly detectors' thresholds and responses.
+    pub anomaly: super::anomaly_config::AnomalyConfig,
     /// `text` or `json`.
     pub log_format: LogFormat,
 }
@@ -80,6 +82,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             redis: RedisConfig::default(),
             connectors: Default::default(),
+            anomaly: Default::default(),
             log_format: LogFormat::Text,
         }
     }

@@ -19,6 +19,7 @@ pub mod fraud;
 pub mod health;
 pub mod idempotency;
 pub mod kek_rotation;
+pub mod key_freeze;
 pub mod key_hasher;
 pub mod lockouts;
 pub mod merchants;

@@ -40,6 +40,7 @@ fn new_key(merchant: &Merchant, mode: Mode) -> ApiKey {
         revoked_at: None,
         last_used_at: None,
         rotated_to: None,
+        frozen: None,
     }
 }
 
