@@ -66,8 +66,9 @@ impl TryFrom<Row> for Anomaly {
     }
 }
 
-/// Stages the alert; the unique (detector, subject, window_start) makes a
-/// second one `Duplicate`.
+/// Stages the alert; the unique (detector, subject, window_start, severity)
+/// makes a second one change no row, which fails its unit with `Duplicate`
+/// (without an error that would roll back the rest of the batch).
 pub fn insert(work: &mut UnitOfWork, a: &Anomaly) {
     let (merchant, mode) = match &a.merchant {
         Some((m, mode)) => (Some(m.as_str()), Some(mode.as_str())),
@@ -77,7 +78,7 @@ pub fn insert(work: &mut UnitOfWork, a: &Anomaly) {
         WriteOp::new(
             "INSERT INTO anomalies (id, detector, severity, subject_kind, subject, merchant_id, mode, window_start, \
              window_secs, observed, baseline, action, throttle_until, evidence, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING",
             vec![
                 a.id.as_str().into(),
                 a.detector.as_str().into(),
@@ -168,7 +169,7 @@ pub async fn countries<'e>(db: impl Executor<'e, Database = Any>, key: &ApiKeyId
 pub fn insert_country(work: &mut UnitOfWork, key: &ApiKeyId, country: &str, at: Timestamp) {
     work.push(
         WriteOp::new(
-            "INSERT INTO key_countries (key_id, country, first_seen) VALUES ($1, $2, $3)",
+            "INSERT INTO key_countries (key_id, country, first_seen) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             vec![key.as_str().into(), country.into(), at.as_millis().into()],
         )
         .expect_one(Failure::Duplicate),

@@ -55,13 +55,17 @@ impl DeclineRateSpike {
         if map.len() >= CAPACITY && !map.contains_key(tenant) {
             map.clear();
         }
-        let state = map.entry(tenant.clone()).or_insert(State {
-            index,
-            total: 0,
-            declined: 0,
-            baseline: 0.0,
-            raised: None,
-        });
+        if !map.contains_key(tenant) {
+            let fresh = State {
+                index,
+                total: 0,
+                declined: 0,
+                baseline: 0.0,
+                raised: None,
+            };
+            map.insert(tenant.clone(), fresh);
+        }
+        let state = map.get_mut(tenant)?;
         if index > state.index {
             if state.total > 0 {
                 let rate = state.declined as f64 / state.total as f64;
