@@ -149,7 +149,10 @@ mod tests {
     use super::*;
 
     fn parse(toml_text: &str) -> Result<AnomalyPolicy, String> {
-        let config: AnomalyConfig = figment::Figment::from(figment::providers::Toml::string(toml_text))
+        let config: AnomalyConfig = {
+            use figment::providers::Format as _;
+            figment::Figment::from(figment::providers::Toml::string(toml_text))
+        }
             .extract()
             .map_err(|e| e.to_string())?;
         config.policy()

@@ -8,6 +8,7 @@
 //! layer only: to them it is opaque, a value they pass along and never query.
 
 pub mod actor;
+pub mod anomaly;
 pub mod api_keys;
 pub mod audit;
 pub mod audit_writer;

@@ -41,7 +41,7 @@ use crate::domain::restrictions::canonical;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::metrics::Metrics;
-use crate::store::ports::{AnomalyStore, Commit, LockoutStore};
+use crate::store::ports::{AnomalyStore, LockoutStore};
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::{Store, StoreError};
 
@@ -52,7 +52,6 @@ use self::detectors::rate_spike::RequestRateSpike;
 use self::detectors::retired_key::RetiredKeyUse;
 use self::detectors::tokenization::TokenizationBurst;
 use self::raise::Detection;
-use self::subject::SubjectKey;
 use self::throttles::Throttles;
 use self::window::Finding;
 use super::actor::RequestMeta;

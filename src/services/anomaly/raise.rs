@@ -20,7 +20,7 @@ use crate::domain::time::Timestamp;
 use crate::services::actor::Actor;
 use crate::services::key_freeze;
 use crate::store::events::EventRow;
-use crate::store::ports::{AnomalyStore, Commit, EventStore, MerchantStore};
+use crate::store::ports::{AnomalyStore, EventStore, MerchantStore};
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
 
