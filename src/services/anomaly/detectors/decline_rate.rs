@@ -128,14 +128,17 @@ mod tests {
         );
         let tenant = Tenant::new(MerchantId::generate().unwrap(), Mode::Test);
         let now = Timestamp::from_millis(1_800_000_000_000);
-        // Mostly approvals: no spike however many.
-        for _ in 0..20 {
+        // Approvals alone are no spike.
+        for _ in 0..5 {
             assert!(d.observe(&tenant, false, now).is_none());
         }
         let found: Vec<_> = (0..40).filter_map(|_| d.observe(&tenant, true, now)).collect();
         assert_eq!(found.len(), 2, "a warning, then one critical: {found:?}");
         assert_eq!(found[0].severity, Severity::Warning);
-        assert!(found[0].observed >= 50);
+        assert_eq!(found[0].observed, 50, "5 of 10 declined");
         assert_eq!(found[1].severity, Severity::Critical);
+        // Another merchant's share is its own.
+        let other = Tenant::new(MerchantId::generate().unwrap(), Mode::Test);
+        assert!(d.observe(&other, true, now).is_none(), "one decline is below min");
     }
 }
