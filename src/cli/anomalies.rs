@@ -34,7 +34,11 @@ pub enum AnomalyCommand {
 pub async fn run(ctx: CliContext, cmd: AnomalyCommand) -> anyhow::Result<ExitCode> {
     let store = ctx.store().await?;
     match cmd {
-        AnomalyCommand::List { merchant, limit, before } => {
+        AnomalyCommand::List {
+            merchant,
+            limit,
+            before,
+        } => {
             if !(1..=1000).contains(&limit) {
                 anyhow::bail!("--limit must be 1 to 1000");
             }

@@ -77,7 +77,10 @@ fn duration(field: &str, raw: &Option<String>, default: Duration) -> Result<Dura
 fn detector(name: &str, section: &str) -> Result<Detector, String> {
     Detector::parse(name).ok_or_else(|| {
         let names: Vec<&str> = Detector::ALL.iter().map(|d| d.as_str()).collect();
-        format!("anomaly.{section}.{name}: unknown detector (one of {})", names.join(", "))
+        format!(
+            "anomaly.{section}.{name}: unknown detector (one of {})",
+            names.join(", ")
+        )
     })
 }
 
@@ -130,7 +133,9 @@ fn threshold(name: &str, t: &ThresholdConfig, default: Threshold) -> Result<Thre
     let positive = |field: &str, v: Option<f64>, default: f64| match v {
         None => Ok(default),
         Some(v) if v.is_finite() && v >= 1.0 => Ok(v),
-        Some(_) => Err(format!("anomaly.detectors.{name}.{field}: expected a number of at least 1")),
+        Some(_) => Err(format!(
+            "anomaly.detectors.{name}.{field}: expected a number of at least 1"
+        )),
     };
     Ok(Threshold {
         length: duration(&format!("detectors.{name}.window"), &t.window, default.length)?,
@@ -153,8 +158,8 @@ mod tests {
             use figment::providers::Format as _;
             figment::Figment::from(figment::providers::Toml::string(toml_text))
         }
-            .extract()
-            .map_err(|e| e.to_string())?;
+        .extract()
+        .map_err(|e| e.to_string())?;
         config.policy()
     }
 
@@ -178,14 +183,23 @@ mod tests {
         assert_eq!(p.request_rate.length, Duration::from_secs(1));
         assert_eq!((p.request_rate.min, p.request_rate.history), (20, 2));
         assert_eq!(p.response(Detector::NewCountry, Severity::Warning), Response::FreezeKey);
-        assert_eq!(p.response(Detector::AuthFailureBurst, Severity::Warning), Response::Throttle);
+        assert_eq!(
+            p.response(Detector::AuthFailureBurst, Severity::Warning),
+            Response::Throttle
+        );
         assert_eq!(
             p.response(Detector::AuthFailureBurst, Severity::Critical),
             Response::FreezeMerchant
         );
-        assert!(parse("[policies.nope]\nwarning = \"alert\"").unwrap_err().contains("unknown detector"));
-        assert!(parse("[policies.new_country]\nwarning = \"step_up\"").unwrap_err().contains("new_country.warning"));
-        assert!(parse("[detectors.auth_failure_burst]\nmin = 0").unwrap_err().contains("min"));
+        assert!(parse("[policies.nope]\nwarning = \"alert\"")
+            .unwrap_err()
+            .contains("unknown detector"));
+        assert!(parse("[policies.new_country]\nwarning = \"step_up\"")
+            .unwrap_err()
+            .contains("new_country.warning"));
+        assert!(parse("[detectors.auth_failure_burst]\nmin = 0")
+            .unwrap_err()
+            .contains("min"));
         assert!(parse("throttle_for = \"soon\"").unwrap_err().contains("throttle_for"));
     }
 }

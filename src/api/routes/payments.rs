@@ -201,10 +201,7 @@ async fn count_decline(state: &AppState, record: &PaymentRecord) {
             PaymentStatus::RequiresCapture | PaymentStatus::Succeeded
         );
     if decided {
-        state
-            .anomalies
-            .payment_outcome(&record.payment.tenant, declined)
-            .await;
+        state.anomalies.payment_outcome(&record.payment.tenant, declined).await;
     }
 }
 

@@ -162,13 +162,21 @@ impl Anomalies {
         let mut responses = Vec::new();
         if let Some(finding) = inner.rate.observe(&key.id, now) {
             let window = inner.rate.threshold().length;
-            responses.push(inner.raise(key_detection(Detector::RequestRateSpike, finding, window, key)).await);
+            responses.push(
+                inner
+                    .raise(key_detection(Detector::RequestRateSpike, finding, window, key))
+                    .await,
+            );
         }
         if tokenize {
             let (per_key, per_ip) = inner.tokenization.observe(&key.id, ip, now);
             let window = inner.tokenization.threshold().length;
             if let Some(finding) = per_key {
-                responses.push(inner.raise(key_detection(Detector::TokenizationBurst, finding, window, key)).await);
+                responses.push(
+                    inner
+                        .raise(key_detection(Detector::TokenizationBurst, finding, window, key))
+                        .await,
+                );
             }
             if let Some(finding) = per_ip {
                 let mut d = inner.address_detection(Detector::TokenizationBurst, finding, window, ip);
@@ -306,8 +314,7 @@ impl Inner {
             return None;
         }
         let mut work = UnitOfWork::new();
-        self.store
-            .insert_key_country(&mut work, &key.id, country.as_str(), now);
+        self.store.insert_key_country(&mut work, &key.id, country.as_str(), now);
         match self.store.commit(work).await {
             Ok(()) => {}
             // Another replica recorded it first (and judged it).
@@ -396,8 +403,14 @@ mod tests {
     fn the_strongest_response_decides_the_request() {
         let t = Duration::from_secs(60);
         assert_eq!(verdict(&[], t), Verdict::Proceed);
-        assert_eq!(verdict(&[Response::Alert, Response::Throttle], t), Verdict::Throttled(t));
-        assert_eq!(verdict(&[Response::Throttle, Response::FreezeKey], t), Verdict::KeyFrozen);
+        assert_eq!(
+            verdict(&[Response::Alert, Response::Throttle], t),
+            Verdict::Throttled(t)
+        );
+        assert_eq!(
+            verdict(&[Response::Throttle, Response::FreezeKey], t),
+            Verdict::KeyFrozen
+        );
         assert_eq!(
             verdict(&[Response::FreezeKey, Response::FreezeMerchant], t),
             Verdict::MerchantFrozen

@@ -70,8 +70,7 @@ impl Inner {
             Response::FreezeMerchant if d.merchant.is_none() || merchant_frozen => Response::Alert,
             other => other,
         };
-        let throttle_until =
-            (response == Response::Throttle).then(|| now.saturating_add(self.policy.throttle_for));
+        let throttle_until = (response == Response::Throttle).then(|| now.saturating_add(self.policy.throttle_for));
         let id = match AnomalyId::generate_time_ordered(now) {
             Ok(id) => id,
             Err(e) => {
@@ -183,13 +182,19 @@ impl Inner {
         match anomaly.response {
             Response::FreezeKey => {
                 if let Some(key) = freeze_key {
-                    let freeze = Freeze { at: now, reason: reason() };
+                    let freeze = Freeze {
+                        at: now,
+                        reason: reason(),
+                    };
                     key_freeze::stage(&self.store, &mut work, &actor(), key, &freeze);
                 }
             }
             Response::FreezeMerchant => {
                 if let Some(tenant) = tenant {
-                    let freeze = Freeze { at: now, reason: reason() };
+                    let freeze = Freeze {
+                        at: now,
+                        reason: reason(),
+                    };
                     self.store.freeze_merchant(&mut work, tenant.merchant(), &freeze);
                     let mut event = actor().event("merchant.frozen", Outcome::Success);
                     event.merchant_id = Some(tenant.merchant_str().to_owned());

@@ -98,10 +98,10 @@ impl State {
     }
 
     fn judge(&mut self, t: &Threshold, window_start: Timestamp) -> Option<Finding> {
-        let baseline = if self.closed >= t.history { self.baseline } else { 0.0 };
-        if self.closed < t.history && t.history > 0 {
+        if self.closed < t.history {
             return None;
         }
+        let baseline = self.baseline;
         let threshold = (t.min as f64).max(t.factor * baseline).max(1.0);
         let count = self.count as f64;
         let severity = if count >= threshold * t.critical_factor {
@@ -111,10 +111,10 @@ impl State {
         } else {
             return None;
         };
-        let new = match (self.raised, severity) {
-            (None, _) | (Some(Severity::Warning), Severity::Critical) => true,
-            _ => false,
-        };
+        let new = matches!(
+            (self.raised, severity),
+            (None, _) | (Some(Severity::Warning), Severity::Critical)
+        );
         if !new {
             return None;
         }

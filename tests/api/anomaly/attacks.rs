@@ -122,7 +122,9 @@ mod new_country {
 
     fn options() -> AppOptions {
         let mut policy = AnomalyPolicy::default();
-        policy.responses.insert((Detector::NewCountry, Severity::Warning), Response::FreezeKey);
+        policy
+            .responses
+            .insert((Detector::NewCountry, Severity::Warning), Response::FreezeKey);
         behind_proxy(policy)
     }
 
