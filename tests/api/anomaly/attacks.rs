@@ -243,3 +243,71 @@ mod spike {
         }
     }
 }
+
+mod card_testing {
+    use super::*;
+    use crate::payments::pay;
+
+    fn options() -> AppOptions {
+        let mut policy = AnomalyPolicy::default();
+        policy.tokenization.min = 5;
+        policy.declines.min = 3;
+        behind_proxy(policy)
+    }
+
+    with_options! {
+        async fn card_testing_raises_tokenization_burst_and_decline_rate_alerts(app) {
+            let m = app.merchant("Card Tested Shop").await;
+            let pk = app.key(&m, KeyKind::Publishable, &[]).await;
+            let sk = app.key(&m, KeyKind::Secret, &[]).await;
+            let sk = sk.secret.expose().to_owned();
+            let mut b = app.spawn_replica().await;
+            // A script tokenizing cards with the public key from one address.
+            for n in 0..6 {
+                let card = serde_json::json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}});
+                let r = app
+                    .main
+                    .client
+                    .post(app.main.url("/v1/tokens"))
+                    .bearer_auth(pk.secret.expose())
+                    .header("x-forwarded-for", "198.51.100.23")
+                    .json(&card)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "card {n}: alert only");
+            }
+            // Then paying with them: one approval, then declines.
+            assert_eq!(pay(app, &sk, "4242424242424242", 1000, "automatic").await["status"], "succeeded");
+            for _ in 0..3 {
+                assert_eq!(pay(app, &sk, "4000000000000002", 1000, "automatic").await["status"], "failed");
+            }
+            let alerts = listed(&b, &sk).await;
+            let of = |detector: &str, kind: &str| {
+                alerts
+                    .iter()
+                    .filter(|a| a["detector"] == detector && a["subject"]["kind"] == kind)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            let by_ip = of("tokenization_burst", "client_ip");
+            assert_eq!(by_ip.len(), 1, "{alerts:?}");
+            assert_eq!(by_ip[0]["evidence"]["client_network"], "198.51.100.0/24");
+            assert_eq!(by_ip[0]["observed"], 5);
+            let by_key = of("tokenization_burst", "key");
+            assert_eq!(by_key.len(), 1, "{alerts:?}");
+            assert_eq!(by_key[0]["subject"]["id"], pk.key.id.as_str());
+            let declines = of("decline_rate_spike", "merchant");
+            assert_eq!(declines.len(), 1, "{alerts:?}");
+            assert_eq!(declines[0]["subject"]["id"], m.as_str());
+            assert_eq!((declines[0]["observed"].as_i64(), declines[0]["baseline"].as_i64()), (Some(75), Some(0)));
+            assert!(!serde_json::to_string(&alerts).unwrap().contains("198.51.100.23"));
+            // Counted by detector only: no ids or addresses in the labels.
+            let scraped = metrics(&app.main).await;
+            assert_eq!(anomalies_counted(&scraped, "tokenization_burst"), 2);
+            assert_eq!(anomalies_counted(&scraped, "decline_rate_spike"), 1);
+            assert!(!scraped.contains(m.as_str()) && !scraped.contains("198.51.100"));
+            b.stop().await;
+        }
+    }
+}
