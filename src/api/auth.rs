@@ -137,13 +137,6 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         slot.set_route(&meta.route);
     }
     let class = rate_limit::class_of(req.method(), req.extensions().get::<MatchedPath>());
-    // An address an anomaly policy throttled, on any replica: refused before
-    // its key is even looked at.
-    if let Some(left) = state.anomalies.throttled_address(meta.client_ip) {
-        let (route, client) = (meta.route.clone(), meta.client_ip);
-        let actor = Actor::Anonymous { meta };
-        return rate_limit::refuse_throttled(&state, slot.as_deref(), &route, &actor, client, class, left).await;
-    }
     let token = bearer_token(&req);
     let presented = if req.headers().contains_key(header::AUTHORIZATION) {
         Credential::Header(token.as_deref())
@@ -180,11 +173,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 Err(throttled) => return throttled,
             };
             // The anomaly detectors look at every authenticated request; a
-            // policy may throttle or freeze from this very request on.
-            let tokenize = class == RouteClass::Tokenize;
+            // policy may throttle (the key, its merchant or its address) or
+            // freeze from this very request on.
             let verdict = state
                 .anomalies
-                .observe_request(&authenticated.key, authenticated.client_ip(), tokenize)
+                .observe_request(&authenticated.key, authenticated.client_ip())
                 .await;
             let refused = match verdict {
                 Verdict::Proceed => None,
@@ -207,9 +200,15 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 rate_limit::add_headers(&mut response, budget);
                 return response;
             }
+            let tokenizer =
+                (class == RouteClass::Tokenize).then(|| (Arc::clone(&authenticated.key), authenticated.client_ip()));
             req.extensions_mut().insert(authenticated);
             let mut response = next.run(req).await;
             rate_limit::add_headers(&mut response, budget);
+            // Cards actually tokenized feed the tokenization-burst detector.
+            if let (Some((key, client)), true) = (tokenizer, response.status().is_success()) {
+                state.anomalies.observe_tokenization(&key, client).await;
+            }
             response
         }
         Err(rejection) => {
@@ -224,8 +223,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             if let (Some(slot), false) = (&slot, matches!(rejection, AuthRejection::Unavailable(_))) {
                 slot.mark_recorded();
             }
-            // The failure that made its address's burst an anomaly whose
-            // policy throttles it is answered as throttled already.
+            // An address an anomaly policy throttled (the failure that made
+            // its burst an anomaly included) is answered as throttled; a
+            // lockout keeps its own answer.
             if matches!(rejection, AuthRejection::Unauthenticated) {
                 if let Some(left) = state.anomalies.throttled_address(meta.client_ip) {
                     let (route, client) = (meta.route.clone(), meta.client_ip);

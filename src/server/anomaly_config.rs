@@ -111,6 +111,9 @@ impl AnomalyConfig {
                 }
             };
             *target = threshold(name, t, *target)?;
+            if d == Detector::AuthFailureBurst && t.min.is_some() {
+                policy.auth_failures_follow_lockout = false;
+            }
         }
         for (name, p) in &self.policies {
             let d = detector(name, "policies")?;

@@ -105,9 +105,13 @@ impl Gateway {
             None => Box::new(LocalBuckets::new()),
         };
         let metrics = Arc::new(crate::metrics::Metrics::new());
+        let mut anomaly = options.anomaly;
+        if anomaly.auth_failures_follow_lockout {
+            anomaly.auth_failures.min = u64::try_from(options.lockout.threshold).unwrap_or(u64::MAX).max(1);
+        }
         let anomalies = Anomalies::new(
             store.clone(),
-            options.anomaly,
+            anomaly,
             SubjectKey::derive(&options.pepper),
             crate::api::views::anomalies::snapshot,
             Arc::clone(&metrics),

@@ -3,12 +3,13 @@
 //! out ([`raise`]), and the throttles every replica applies ([`throttles`]).
 //!
 //! Where it hooks in (all cheap while nothing is wrong):
-//! - before authentication, [`Anomalies::throttled_address`]: one atomic load
-//!   unless some subject is throttled;
-//! - after authentication, [`Anomalies::observe_request`]: the key's request
-//!   window, the tokenization windows on `POST /v1/tokens`, and the key's
-//!   country (a hash-set lookup; the database only for a pair this process
-//!   has not seen, and never for addresses without a country);
+//! - after authentication, [`Anomalies::observe_request`]: the throttles
+//!   (one atomic load unless some subject is throttled), the key's request
+//!   window, and the key's country (a hash-set lookup; the database only for
+//!   a pair this process has not seen, never for addresses without one);
+//! - after a card was tokenized, [`Anomalies::observe_tokenization`];
+//! - after a failed authentication, [`Anomalies::throttled_address`] (a
+//!   lockout keeps its own answer);
 //! - on every counted authentication failure (the [`FailureObserver`] of
 //!   `services::auth`): the address's shared failure count and retired keys;
 //! - on every confirmed payment, [`Anomalies::payment_outcome`].
@@ -145,9 +146,9 @@ impl Anomalies {
         inner.throttles.check(&inner.subjects.address(ip), Timestamp::now())
     }
 
-    /// Looks at one authenticated request of `key` from `ip` (`tokenize`:
-    /// it is `POST /v1/tokens`).
-    pub async fn observe_request(&self, key: &ApiKey, ip: IpAddr, tokenize: bool) -> Verdict {
+    /// Looks at one authenticated request of `key` from `ip`: refused while
+    /// the key, its merchant or the address is throttled.
+    pub async fn observe_request(&self, key: &ApiKey, ip: IpAddr) -> Verdict {
         let inner = &self.inner;
         if !inner.policy.enabled {
             return Verdict::Proceed;
@@ -156,6 +157,9 @@ impl Anomalies {
         if inner.throttles.any() {
             let subjects = [key.id.as_str(), key.merchant_id.as_str()];
             if let Some(left) = subjects.iter().find_map(|s| inner.throttles.check(s, now)) {
+                return Verdict::Throttled(left);
+            }
+            if let Some(left) = inner.throttles.check(&inner.subjects.address(ip), now) {
                 return Verdict::Throttled(left);
             }
         }
@@ -168,28 +172,34 @@ impl Anomalies {
                     .await,
             );
         }
-        if tokenize {
-            let (per_key, per_ip) = inner.tokenization.observe(&key.id, ip, now);
-            let window = inner.tokenization.threshold().length;
-            if let Some(finding) = per_key {
-                responses.push(
-                    inner
-                        .raise(key_detection(Detector::TokenizationBurst, finding, window, key))
-                        .await,
-                );
-            }
-            if let Some(finding) = per_ip {
-                let mut d = inner.address_detection(Detector::TokenizationBurst, finding, window, ip);
-                d.merchant = Some(Tenant::new(key.merchant_id.clone(), key.mode));
-                responses.push(inner.raise(d).await);
-            }
-        }
         if let Some(country) = inner.countries.unseen(&key.id, ip) {
             if let Some(response) = inner.new_country(key, ip, country, now).await {
                 responses.push(response);
             }
         }
         verdict(&responses, inner.policy.throttle_for)
+    }
+
+    /// One card tokenized with `key` from `ip` (a refused tokenization is not
+    /// counted: the rate limiter and the lockout answer those). A policy's
+    /// response applies from the next request on.
+    pub async fn observe_tokenization(&self, key: &ApiKey, ip: IpAddr) {
+        let inner = &self.inner;
+        if !inner.policy.enabled {
+            return;
+        }
+        let (per_key, per_ip) = inner.tokenization.observe(&key.id, ip, Timestamp::now());
+        let window = inner.tokenization.threshold().length;
+        if let Some(finding) = per_key {
+            inner
+                .raise(key_detection(Detector::TokenizationBurst, finding, window, key))
+                .await;
+        }
+        if let Some(finding) = per_ip {
+            let mut d = inner.address_detection(Detector::TokenizationBurst, finding, window, ip);
+            d.merchant = Some(Tenant::new(key.merchant_id.clone(), key.mode));
+            inner.raise(d).await;
+        }
     }
 
     /// One confirmed payment of `tenant`, declined or not.

@@ -18,6 +18,10 @@ pub struct AnomalyPolicy {
     /// Off: no detector runs (no alert, no response).
     pub enabled: bool,
     pub auth_failures: Threshold,
+    /// The failed-authentication burst threshold is the lockout's (unless
+    /// `[anomaly.detectors.auth_failure_burst] min` is configured): the
+    /// alert and its throttle come with the lockout, never before it.
+    pub auth_failures_follow_lockout: bool,
     pub request_rate: Threshold,
     pub tokenization: Threshold,
     pub retired_key: Threshold,
@@ -53,6 +57,7 @@ impl Default for AnomalyPolicy {
                 critical_factor: 4.0,
                 history: 5,
             },
+            auth_failures_follow_lockout: true,
             tokenization: Threshold {
                 length: secs(60),
                 min: 20,

@@ -50,7 +50,11 @@ mod bad_keys {
     use super::*;
 
     fn options() -> AppOptions {
-        behind_proxy(AnomalyPolicy::default())
+        let mut policy = AnomalyPolicy::default();
+        // Below the lockout's 10 (by default the burst threshold is the lockout's).
+        policy.auth_failures.min = 5;
+        policy.auth_failures_follow_lockout = false;
+        behind_proxy(policy)
     }
 
     with_options! {
