@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppServices, AppState};
 use crate::connectors::Connectors;
+use crate::domain::anomaly::{Detector, Response, Severity};
 use crate::services::anomaly::{Anomalies, AnomalyPolicy, SubjectKey};
 use crate::services::audit_writer::AuditWriter;
 use crate::services::auth::{Authenticator, LockoutPolicy};
@@ -107,7 +108,16 @@ impl Gateway {
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let mut anomaly = options.anomaly;
         if anomaly.auth_failures_follow_lockout {
+            // At the lockout's threshold the lockout already refuses the
+            // address on every replica (and `lockout clear` lifts it): a
+            // throttle there would only outlive a cleared lockout.
             anomaly.auth_failures.min = u64::try_from(options.lockout.threshold).unwrap_or(u64::MAX).max(1);
+            for severity in [Severity::Warning, Severity::Critical] {
+                let key = (Detector::AuthFailureBurst, severity);
+                if anomaly.responses.get(&key) == Some(&Response::Throttle) {
+                    anomaly.responses.insert(key, Response::Alert);
+                }
+            }
         }
         let anomalies = Anomalies::new(
             store.clone(),
