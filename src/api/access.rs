@@ -119,6 +119,11 @@ pub const RULES: &[(Method, &str, Access)] = &[
     ),
     (
         Method::GET,
+        "/v1/anomalies",
+        Access::PrivatePermission(Permission::AnomaliesRead),
+    ),
+    (
+        Method::GET,
         "/v1/events",
         Access::PrivatePermission(Permission::EventsRead),
     ),

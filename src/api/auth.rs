@@ -19,7 +19,9 @@ use crate::domain::merchant::Merchant;
 use crate::domain::permission::Permission;
 use crate::domain::tenant::Tenant;
 use crate::services::actor::{Actor, RequestMeta};
+use crate::services::anomaly::Verdict;
 use crate::services::auth::{AuthRejection, Credential};
+use crate::services::rate_limit::RouteClass;
 
 use super::access;
 use super::context::{describe_route, AuditSlot};
@@ -134,6 +136,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     if let Some(slot) = &slot {
         slot.set_route(&meta.route);
     }
+    let class = rate_limit::class_of(req.method(), req.extensions().get::<MatchedPath>());
     let token = bearer_token(&req);
     let presented = if req.headers().contains_key(header::AUTHORIZATION) {
         Credential::Header(token.as_deref())
@@ -157,7 +160,6 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             // never stored, a throttled request reserves no key); no layers
             // of their own, which would cost every request a boxed future
             // and a clone of the router.
-            let class = rate_limit::class_of(req.method(), req.extensions().get::<MatchedPath>());
             let budget = match rate_limit::admit_key(
                 &state,
                 class,
@@ -170,6 +172,27 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 Ok(budget) => budget,
                 Err(throttled) => return throttled,
             };
+            // The anomaly detectors look at every authenticated request; a
+            // policy may throttle (the key, its merchant or its address) or
+            // freeze from this very request on.
+            let verdict = state
+                .anomalies
+                .observe_request(&authenticated.key, authenticated.client_ip())
+                .await;
+            let refused = match verdict {
+                Verdict::Proceed => None,
+                Verdict::Throttled(left) => {
+                    let route = authenticated.meta.route.clone();
+                    let (actor, client) = (authenticated.actor(), authenticated.client_ip());
+                    return rate_limit::refuse_throttled(&state, slot.as_deref(), &route, &actor, client, class, left)
+                        .await;
+                }
+                Verdict::KeyFrozen => Some(AuthRejection::KeyFrozen),
+                Verdict::MerchantFrozen => Some(AuthRejection::MerchantFrozen),
+            };
+            if let Some(rejection) = refused {
+                return ApiError::from(rejection).into_response();
+            }
             if let Err(refusal) =
                 access::authorize(&authenticated.key, req.method(), req.extensions().get::<MatchedPath>())
             {
@@ -177,9 +200,15 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 rate_limit::add_headers(&mut response, budget);
                 return response;
             }
+            let tokenizer =
+                (class == RouteClass::Tokenize).then(|| (Arc::clone(&authenticated.key), authenticated.client_ip()));
             req.extensions_mut().insert(authenticated);
             let mut response = next.run(req).await;
             rate_limit::add_headers(&mut response, budget);
+            // Cards actually tokenized feed the tokenization-burst detector.
+            if let (Some((key, client)), true) = (tokenizer, response.status().is_success()) {
+                state.anomalies.observe_tokenization(&key, client).await;
+            }
             response
         }
         Err(rejection) => {
@@ -187,11 +216,22 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 AuthRejection::Unauthenticated => "missing_or_invalid_key",
                 AuthRejection::LockedOut { .. } => "locked_out",
                 AuthRejection::MerchantFrozen => "merchant_frozen",
+                AuthRejection::KeyFrozen => "key_frozen",
                 AuthRejection::Unavailable(_) => "unavailable",
             });
             // The authenticator audited the failure (in its transaction, or via the writer).
             if let (Some(slot), false) = (&slot, matches!(rejection, AuthRejection::Unavailable(_))) {
                 slot.mark_recorded();
+            }
+            // An address an anomaly policy throttled (the failure that made
+            // its burst an anomaly included) is answered as throttled; a
+            // lockout keeps its own answer.
+            if matches!(rejection, AuthRejection::Unauthenticated) {
+                if let Some(left) = state.anomalies.throttled_address(meta.client_ip) {
+                    let (route, client) = (meta.route.clone(), meta.client_ip);
+                    let actor = Actor::Anonymous { meta };
+                    return rate_limit::refuse_throttled(&state, None, &route, &actor, client, class, left).await;
+                }
             }
             ApiError::from(rejection).into_response()
         }

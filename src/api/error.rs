@@ -405,6 +405,10 @@ impl From<AuthRejection> for ApiError {
                 "merchant_frozen",
                 "This merchant account is frozen by the gateway operator; contact them to restore access",
             ),
+            AuthRejection::KeyFrozen => ApiError::forbidden(
+                "key_frozen",
+                "This API key is frozen by the gateway operator; use another key or contact them",
+            ),
             AuthRejection::Unavailable(e @ ServiceError::StorageUnavailable(_)) => ApiError::from(e),
             AuthRejection::Unavailable(e) => ApiError::unavailable(e.to_string()),
         }

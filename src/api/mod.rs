@@ -86,6 +86,8 @@ pub struct AppServices {
     pub dev_mode: bool,
     /// This gateway's Prometheus metrics (served on the operator listener).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The anomaly detectors, their policy and throttles.
+    pub anomalies: crate::services::anomaly::Anomalies,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -104,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/{id}/cancel", post(routes::payments::cancel))
         .route("/refunds", get(routes::refunds::list).post(routes::refunds::create))
         .route("/refunds/{id}", get(routes::refunds::show))
+        .route("/anomalies", get(routes::anomalies::list))
         .route("/events", get(routes::events::list))
         .route("/events/{id}", get(routes::events::show))
         .route(

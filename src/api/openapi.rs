@@ -29,10 +29,11 @@ use super::field_schemas::ConfirmNeedsPaymentMethod;
 use super::idempotency;
 use super::pagination::ListResponse;
 use super::routes::{
-    api_keys, connectors, events, fraud, health, merchant, payments, refunds, reviews, tokens, webhook_endpoints,
+    anomalies, api_keys, connectors, events, fraud, health, merchant, payments, refunds, reviews, tokens,
+    webhook_endpoints,
 };
 use super::views::{
-    ApiKeyView, ConnectorView, EventView, PaymentView, RefundView, WebhookAttemptView, WebhookEndpointView,
+    AnomalyView, ApiKeyView, ConnectorView, EventView, PaymentView, RefundView, WebhookAttemptView, WebhookEndpointView,
 };
 
 #[derive(OpenApi)]
@@ -43,7 +44,7 @@ use super::views::{
         tokens::create, tokens::show, tokens::delete, tokens::reveal,
         payments::create, payments::show, payments::list, payments::confirm, payments::capture, payments::cancel,
         refunds::create, refunds::show, refunds::list,
-        events::list, events::show,
+        events::list, events::show, anomalies::list,
         webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::show, webhook_endpoints::update,
         webhook_endpoints::delete, webhook_endpoints::rotate_secret, webhook_endpoints::attempts,
         fraud::show_rules, fraud::save_rules, fraud::dry_run, fraud::activate_rules, fraud::show_list, fraud::replace_list,
@@ -53,11 +54,12 @@ use super::views::{
     components(schemas(ErrorEnvelope, ErrorBody, ErrorType, ApiKeyView, ListResponse<ApiKeyView>,
         PaymentView, ListResponse<PaymentView>, RefundView, ListResponse<RefundView>,
         EventView, ListResponse<EventView>, WebhookEndpointView, ListResponse<WebhookEndpointView>,
-        WebhookAttemptView, ListResponse<WebhookAttemptView>, ConnectorView, ListResponse<ConnectorView>)),
+        WebhookAttemptView, ListResponse<WebhookAttemptView>, ConnectorView, ListResponse<ConnectorView>,
+        AnomalyView, ListResponse<AnomalyView>)),
     modifiers(&BearerAuth, &IdempotencyHeader, &SharedResponses, &ListItemRefs, &AtLeastOneField,
         &ConfirmNeedsPaymentMethod),
     tags((name = "merchant"), (name = "api_keys"), (name = "health"), (name = "tokens"), (name = "payments"),
-        (name = "refunds"), (name = "events"), (name = "webhook_endpoints"), (name = "fraud"), (name = "connectors"))
+        (name = "refunds"), (name = "events"), (name = "webhook_endpoints"), (name = "fraud"), (name = "connectors"), (name = "anomalies"))
 )]
 pub struct ApiDoc;
 

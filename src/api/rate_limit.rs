@@ -81,6 +81,31 @@ async fn refuse(
     response
 }
 
+/// A subject an anomaly policy throttled (`services::anomaly`): the same
+/// 429, headers and once-per-window audit as an empty bucket, the bucket
+/// named `anomaly`.
+pub async fn refuse_throttled(
+    state: &AppState,
+    slot: Option<&AuditSlot>,
+    route: &str,
+    actor: &Actor,
+    client: std::net::IpAddr,
+    class: RouteClass,
+    retry_after: Duration,
+) -> Response {
+    let throttled = Throttled {
+        retry_after,
+        class,
+        bucket: "anomaly",
+        budget: Budget {
+            limit: 0,
+            remaining: 0,
+            reset: retry_after,
+        },
+    };
+    refuse(state, slot, route, actor, client, throttled).await
+}
+
 /// `/v1`: takes from the caller's key, merchant and (publishable keys)
 /// address buckets of the route's `class`; `Err` is the 429 to answer.
 /// `route` is the matched route (`METHOD /v1/…`) for the audit entry.

@@ -78,6 +78,23 @@ pub enum KeyCommand {
         #[arg(long, value_name = "MERCHANT_ID")]
         merchant: String,
     },
+    /// Freeze one key: refused (403 key_frozen) from the next request on,
+    /// on every replica, until unfrozen. Requests already running finish.
+    Freeze {
+        #[arg(value_name = "KEY_ID")]
+        id: String,
+        /// Why (kept with the freeze and in the audit trail).
+        #[arg(long, default_value = "frozen by the operator")]
+        reason: String,
+    },
+    /// Lift a key's freeze (operator only: no API route can).
+    Unfreeze {
+        #[arg(value_name = "KEY_ID")]
+        id: String,
+        /// Why (kept in the audit trail).
+        #[arg(long, default_value = "unfrozen by the operator")]
+        reason: String,
+    },
 }
 
 pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
@@ -196,6 +213,8 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                 format!("revoked {} key(s) of merchant {merchant}", views.len())
             });
         }
+        KeyCommand::Freeze { id, reason } => super::key_freeze::freeze(&ctx, &store, &id, &reason).await?,
+        KeyCommand::Unfreeze { id, reason } => super::key_freeze::unfreeze(&ctx, &store, &id, &reason).await?,
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)

@@ -2,10 +2,12 @@
 //! command takes `--config`/`--data-dir` (and `--database-url`) and `--json`,
 //! acts on the configured database, and is itself audited.
 
+mod anomalies;
 mod audit;
 mod check;
 mod connectors;
 mod context;
+mod key_freeze;
 mod keys;
 mod lockouts;
 mod merchants;
@@ -59,8 +61,11 @@ enum Command {
     #[command(subcommand)]
     Merchant(merchants::MerchantCommand),
     /// Manage API keys.
-    #[command(subcommand)]
+    #[command(subcommand, visible_alias = "keys")]
     Key(keys::KeyCommand),
+    /// List the anomaly detectors' alerts.
+    #[command(subcommand)]
+    Anomalies(anomalies::AnomalyCommand),
     /// Verify or export the tamper-evident audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -111,6 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(ctx, args).await,
         Command::Merchant(cmd) => merchants::run(ctx, cmd).await,
         Command::Key(cmd) => keys::run(ctx, cmd).await,
+        Command::Anomalies(cmd) => anomalies::run(ctx, cmd).await,
         Command::Audit(cmd) => audit::run(ctx, cmd).await,
         Command::Lockout(cmd) => lockouts::run(ctx, cmd).await,
         Command::Connectors(cmd) => connectors::run(ctx, cmd).await,

@@ -111,6 +111,7 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             rate_limits: settings.rate_limits.clone(),
             shared_rate_limits,
             connectors: Connectors::builtin().with_stripe(settings.stripe),
+            anomaly: settings.anomaly.clone(),
         },
     );
     let scheme = if settings.tls.is_some() { "https" } else { "http" };

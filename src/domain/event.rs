@@ -26,10 +26,13 @@ pub enum EventType {
     /// A payment's outcome at its processor is still unknown past the
     /// reconciliation horizon (an operator should look).
     PaymentReconciliationOverdue,
+    /// An anomaly detector raised an alert about one of the merchant's
+    /// keys, the merchant itself, or an address using its keys.
+    AnomalyDetected,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 15] = [
         EventType::PaymentCreated,
         EventType::PaymentRequiresAction,
         EventType::PaymentAmountCapturableUpdated,
@@ -44,6 +47,7 @@ impl EventType {
         EventType::ReviewClosed,
         EventType::PaymentDisputed,
         EventType::PaymentReconciliationOverdue,
+        EventType::AnomalyDetected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +66,7 @@ impl EventType {
             EventType::ReviewClosed => "review.closed",
             EventType::PaymentDisputed => "payment.disputed",
             EventType::PaymentReconciliationOverdue => "payment.reconciliation_overdue",
+            EventType::AnomalyDetected => "anomaly.detected",
         }
     }
 

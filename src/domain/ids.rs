@@ -141,6 +141,11 @@ typed_id!(
     "conn_"
 );
 typed_id!(
+    /// An alert of an anomaly detector (time-ordered).
+    AnomalyId,
+    "anom_"
+);
+typed_id!(
     /// One API request, echoed in the `Request-Id` header and every error.
     RequestId,
     "req_"

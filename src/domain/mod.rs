@@ -3,6 +3,7 @@
 //! Every type here can only be built through a parser (`parse`, `TryFrom`, or a
 //! generator), so a value that exists past the edge is valid by construction.
 
+pub mod anomaly;
 pub mod api_key;
 pub mod audit;
 pub mod card;

@@ -39,10 +39,12 @@ pub enum Permission {
     FraudRead,
     #[serde(rename = "fraud:write")]
     FraudWrite,
+    #[serde(rename = "anomalies:read")]
+    AnomaliesRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ApiKeysRead,
         Permission::ApiKeysWrite,
         Permission::PaymentsRead,
@@ -57,6 +59,7 @@ impl Permission {
         Permission::EventsRead,
         Permission::FraudRead,
         Permission::FraudWrite,
+        Permission::AnomaliesRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +78,7 @@ impl Permission {
             Permission::EventsRead => "events:read",
             Permission::FraudRead => "fraud:read",
             Permission::FraudWrite => "fraud:write",
+            Permission::AnomaliesRead => "anomalies:read",
         }
     }
 

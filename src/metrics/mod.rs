@@ -48,6 +48,12 @@ pub struct CodeLabel {
     pub code: String,
 }
 
+/// The detector of an anomaly alert (a closed set: `Detector`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DetectorLabel {
+    pub detector: &'static str,
+}
+
 /// A route template of a refused request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
@@ -90,6 +96,7 @@ pub struct Metrics {
     auth_failures: Family<ReasonLabel, Counter>,
     rate_limited: Family<RouteLabel, Counter>,
     declines: Family<CodeLabel, Counter>,
+    anomalies: Family<DetectorLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -116,7 +123,7 @@ impl Metrics {
         let auth_failures = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "auth_failures",
-            "Refused authentications, by reason (missing_or_invalid_key, locked_out, merchant_frozen, unavailable)",
+            "Refused authentications, by reason (missing_or_invalid_key, locked_out, merchant_frozen, key_frozen, unavailable)",
             auth_failures.clone(),
         );
         let rate_limited = Family::<RouteLabel, Counter>::default();
@@ -131,6 +138,12 @@ impl Metrics {
             "Payments answered failed with a decline code, by code",
             declines.clone(),
         );
+        let anomalies = Family::<DetectorLabel, Counter>::default();
+        registry.register(
+            "anomalies",
+            "Anomaly alerts raised by this gateway, by detector",
+            anomalies.clone(),
+        );
         process().register(&mut registry);
         Self {
             registry,
@@ -139,6 +152,7 @@ impl Metrics {
             auth_failures,
             rate_limited,
             declines,
+            anomalies,
         }
     }
 
@@ -168,6 +182,11 @@ impl Metrics {
     /// One payment answered `failed` with `code` (a `DeclineCode`).
     pub fn decline(&self, code: &str) {
         self.declines.get_or_create(&CodeLabel { code: code.to_owned() }).inc();
+    }
+
+    /// One anomaly alert of `detector` (a `Detector` name).
+    pub fn anomaly(&self, detector: &'static str) {
+        self.anomalies.get_or_create(&DetectorLabel { detector }).inc();
     }
 
     /// The OpenMetrics text of every series.

@@ -54,6 +54,8 @@ pub struct Config {
     pub connectors: super::connector_settings::ConnectorsConfig,
     /// Strong Customer Authentication (`server::sca_config`).
     pub sca: super::sca_config::ScaConfig,
+    /// The anomaly detectors' thresholds and responses.
+    pub anomaly: super::anomaly_config::AnomalyConfig,
     /// `text` or `json`.
     pub log_format: LogFormat,
 }
@@ -83,6 +85,7 @@ impl Default for Config {
             redis: RedisConfig::default(),
             connectors: Default::default(),
             sca: Default::default(),
+            anomaly: Default::default(),
             log_format: LogFormat::Text,
         }
     }

@@ -10,6 +10,8 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppServices, AppState};
 use crate::connectors::Connectors;
+use crate::domain::anomaly::{Detector, Response, Severity};
+use crate::services::anomaly::{Anomalies, AnomalyPolicy, SubjectKey};
 use crate::services::audit_writer::AuditWriter;
 use crate::services::auth::{Authenticator, LockoutPolicy};
 use crate::services::idempotency::{Idempotency, IdempotencyPolicy, RequestMacKey};
@@ -37,6 +39,8 @@ pub struct Gateway {
     reconciliation: JoinHandle<()>,
     /// Keeps the store's health (readiness) current.
     watch: JoinHandle<()>,
+    /// Reads the throttles other replicas' anomaly policies imposed.
+    anomaly_sync: JoinHandle<()>,
     webhooks: DeliveryWorker,
 }
 
@@ -74,6 +78,8 @@ pub struct GatewayOptions {
     /// [`Connectors::builtin`] in production; tests add doubles of
     /// third-party processors.
     pub connectors: Connectors,
+    /// The anomaly detectors' thresholds and responses (`[anomaly]`).
+    pub anomaly: AnomalyPolicy,
 }
 
 /// The store of shared buckets and how this gateway uses it.
@@ -101,8 +107,31 @@ impl Gateway {
             )),
             None => Box::new(LocalBuckets::new()),
         };
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let mut anomaly = options.anomaly;
+        if anomaly.auth_failures_follow_lockout {
+            // At the lockout's threshold the lockout already refuses the
+            // address on every replica (and `lockout clear` lifts it): a
+            // throttle there would only outlive a cleared lockout.
+            anomaly.auth_failures.min = u64::try_from(options.lockout.threshold).unwrap_or(u64::MAX).max(1);
+            for severity in [Severity::Warning, Severity::Critical] {
+                let key = (Detector::AuthFailureBurst, severity);
+                if anomaly.responses.get(&key) == Some(&Response::Throttle) {
+                    anomaly.responses.insert(key, Response::Alert);
+                }
+            }
+        }
+        let anomalies = Anomalies::new(
+            store.clone(),
+            anomaly,
+            SubjectKey::derive(&options.pepper),
+            crate::api::views::anomalies::snapshot,
+            Arc::clone(&metrics),
+        );
         let hasher = Arc::new(KeyHasher::new(options.pepper));
-        let auth = Authenticator::new(store.clone(), hasher, options.lockout, audit.clone());
+        let auth = Authenticator::new(store.clone(), hasher, options.lockout, audit.clone())
+            .observed_by(Arc::new(anomalies.clone()));
+        let anomaly_sync = tokio::spawn(anomalies.clone().follow_throttles());
         let idempotency = Idempotency::new(store.clone(), Arc::clone(&options.vault), mac_key, options.idempotency);
         let payments = Payments::new(
             store.clone(),
@@ -133,7 +162,8 @@ impl Gateway {
             trusted_proxies: options.trusted_proxies.into(),
             body_limit: options.body_limit,
             dev_mode,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics,
+            anomalies,
         });
         let maintenance = tokio::spawn(maintain(state.clone()));
         let watch = tokio::spawn(state.store.clone().watch());
@@ -144,6 +174,7 @@ impl Gateway {
             payment_upkeep,
             reconciliation,
             watch,
+            anomaly_sync,
             webhooks,
         }
     }
@@ -165,6 +196,7 @@ impl Gateway {
         let deadline = tokio::time::Instant::now() + drain;
         self.maintenance.abort();
         self.watch.abort();
+        self.anomaly_sync.abort();
         // Throttled requests of windows still open get their summary entry.
         let _ = tokio::time::timeout_at(deadline, self.state.throttles.flush_all()).await;
         self.payment_upkeep.abort();

@@ -1,6 +1,7 @@
 //! The gateway process: resolving configuration into what the server needs,
 //! wiring services together, and running the listener until shutdown.
 
+pub mod anomaly_config;
 pub mod capacity;
 pub mod config;
 pub mod connector_settings;

@@ -365,6 +365,7 @@ fn build(new: NewKey, now: Timestamp, expires_at: Option<Timestamp>) -> Result<(
         revoked_at: None,
         last_used_at: None,
         rotated_to: None,
+        frozen: None,
     };
     Ok((key, secret))
 }

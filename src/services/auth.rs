@@ -28,6 +28,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+
 use crate::domain::api_key::ApiKey;
 use crate::domain::api_key::ApiKeySecret;
 use crate::domain::audit::Outcome;
@@ -111,8 +113,20 @@ pub enum AuthRejection {
     /// guessing attempt (the key matched), so it does not count towards the
     /// client address's lockout.
     MerchantFrozen,
+    /// A genuine, usable key that an operator or an anomaly policy froze
+    /// (`services::key_freeze`). Not counted towards the lockout either.
+    KeyFrozen,
     /// Authentication could not be decided (storage failure).
     Unavailable(ServiceError),
+}
+
+/// Told of every counted authentication failure, with the key when one was
+/// found (revoked, expired, rotated out, or used from outside its ranges):
+/// the anomaly detectors (`services::anomaly`). Called after the failure is
+/// durable; it must stay cheap (failures are not the hot path, but bursts
+/// are what it watches).
+pub trait FailureObserver: Send + Sync {
+    fn failed<'a>(&'a self, meta: &'a RequestMeta, key: Option<&'a ApiKey>) -> BoxFuture<'a, ()>;
 }
 
 /// Why a request was refused (the true reason, for the audit trail) and the
@@ -139,6 +153,7 @@ pub struct Authenticator<S = Store> {
     hasher: Arc<KeyHasher>,
     policy: LockoutPolicy,
     audit: AuditSink,
+    observer: Option<Arc<dyn FailureObserver>>,
 }
 
 impl<S: AuthStore + LockoutStore + Commit> Authenticator<S> {
@@ -149,7 +164,15 @@ impl<S: AuthStore + LockoutStore + Commit> Authenticator<S> {
             hasher,
             policy,
             audit,
+            observer: None,
         }
+    }
+
+    /// Tells `observer` of every counted failure from now on.
+    #[must_use]
+    pub fn observed_by(mut self, observer: Arc<dyn FailureObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Decides whether `presented` authenticates a request from
@@ -205,6 +228,10 @@ impl<S: AuthStore + LockoutStore + Commit> Authenticator<S> {
             Ok(caller) if caller.merchant.frozen.is_some() => {
                 self.record_frozen(meta, &caller).await;
                 Err(AuthRejection::MerchantFrozen)
+            }
+            Ok(caller) if caller.key.frozen.is_some() => {
+                self.record_key_frozen(meta, &caller).await;
+                Err(AuthRejection::KeyFrozen)
             }
             Ok(caller) => {
                 let verified = Verified {
@@ -264,6 +291,22 @@ impl<S: AuthStore + LockoutStore + Commit> Authenticator<S> {
         self.audit.record(event).await;
     }
 
+    /// Audits a refused request with a frozen key (through the audit
+    /// writer: nothing else changes).
+    async fn record_key_frozen(&self, meta: &RequestMeta, caller: &Caller) {
+        let mut event = Actor::Anonymous { meta: meta.clone() }.event("auth.key_frozen", Outcome::Denied);
+        event.merchant_id = Some(caller.merchant.id.to_string());
+        event.mode = Some(caller.key.mode);
+        event.key_id = Some(caller.key.id.to_string());
+        event.resource = Some(meta.route.clone());
+        event.reason = caller
+            .key
+            .frozen
+            .as_ref()
+            .map(|f| format!("key frozen since {}", f.at.to_rfc3339()));
+        self.audit.record(event).await;
+    }
+
     /// Audits a refusal that does not count towards the lockout (through the
     /// audit writer: nothing else changes).
     async fn record_uncounted(&self, meta: &RequestMeta, reason: String) {
@@ -320,6 +363,9 @@ impl<S: AuthStore + LockoutStore + Commit> Authenticator<S> {
             Ok(locked)
         }
         .await;
+        if let (Some(observer), Ok(_)) = (&self.observer, &result) {
+            observer.failed(meta, key).await;
+        }
         match result {
             Ok(Some(until)) => {
                 crate::metrics::process().lockout();

@@ -8,6 +8,7 @@
 //! layer only: to them it is opaque, a value they pass along and never query.
 
 pub mod actor;
+pub mod anomaly;
 pub mod api_keys;
 pub mod audit;
 pub mod audit_writer;
@@ -19,6 +20,7 @@ pub mod fraud;
 pub mod health;
 pub mod idempotency;
 pub mod kek_rotation;
+pub mod key_freeze;
 pub mod key_hasher;
 pub mod lockouts;
 pub mod merchants;

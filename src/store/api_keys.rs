@@ -10,7 +10,7 @@ use super::{json_column, to_json_column, After, Store, StoreError};
 use crate::domain::api_key::ApiKey;
 use crate::domain::api_key::{KeyKind, Mode};
 use crate::domain::ids::{ApiKeyId, MerchantId};
-use crate::domain::merchant::{Merchant, MerchantName};
+use crate::domain::merchant::{Freeze, Merchant, MerchantName};
 use crate::domain::money::Currency;
 use crate::domain::permission::Permission;
 use crate::domain::restrictions::KeyRestrictions;
@@ -19,7 +19,7 @@ use crate::domain::time::Timestamp;
 
 const COLUMNS: &str = "id, merchant_id, kind, mode, prefix, last4, permissions, max_amount, currencies, \
                        allowed_ips, description, created_at, expires_at, revoked_at, last_used_at, rotated_to, \
-                       lineage_id";
+                       lineage_id, frozen_at, frozen_reason";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -40,6 +40,8 @@ struct Row {
     last_used_at: Option<i64>,
     rotated_to: Option<String>,
     lineage_id: Option<String>,
+    frozen_at: Option<i64>,
+    frozen_reason: Option<String>,
 }
 
 impl TryFrom<Row> for ApiKey {
@@ -70,6 +72,7 @@ impl TryFrom<Row> for ApiKey {
             rotated_to: r.rotated_to.map(ApiKeyId::from_trusted),
             // Every row has one since migration 16; a key is its own lineage.
             lineage: ApiKeyId::from_trusted(r.lineage_id.unwrap_or_else(|| r.id.clone())),
+            frozen: super::merchants::freeze_from_columns(r.frozen_at, r.frozen_reason),
             id: ApiKeyId::from_trusted(r.id),
         })
     }
@@ -211,6 +214,34 @@ pub fn mark_rotated(work: &mut UnitOfWork, id: &ApiKeyId, successor: &ApiKeyId, 
     );
 }
 
+/// Freezes the key; one that does not exist or is frozen already at commit
+/// time fails the unit with `Conflict`.
+pub fn freeze(work: &mut UnitOfWork, id: &ApiKeyId, freeze: &Freeze) {
+    work.push(
+        WriteOp::new(
+            "UPDATE api_keys SET frozen_at = $1, frozen_reason = $2 WHERE id = $3 AND frozen_at IS NULL",
+            vec![
+                freeze.at.as_millis().into(),
+                freeze.reason.as_str().into(),
+                id.as_str().into(),
+            ],
+        )
+        .expect_one(Failure::Conflict),
+    );
+}
+
+/// Lifts the key's freeze; one that does not exist or is not frozen at
+/// commit time fails the unit with `Conflict`.
+pub fn unfreeze(work: &mut UnitOfWork, id: &ApiKeyId) {
+    work.push(
+        WriteOp::new(
+            "UPDATE api_keys SET frozen_at = NULL, frozen_reason = NULL WHERE id = $1 AND frozen_at IS NOT NULL",
+            vec![id.as_str().into()],
+        )
+        .expect_one(Failure::Conflict),
+    );
+}
+
 /// Moves `last_used_at` forward (never back) to `at`.
 pub fn touch_last_used_op(id: &str, at: i64) -> WriteOp {
     WriteOp::new(
@@ -265,6 +296,14 @@ impl super::ports::ApiKeyStore for Store {
     fn touch_key_last_used(&self, work: &mut UnitOfWork, id: &str, at: i64) {
         work.push(touch_last_used_op(id, at));
     }
+
+    fn freeze_key(&self, work: &mut UnitOfWork, id: &ApiKeyId, how: &Freeze) {
+        freeze(work, id, how);
+    }
+
+    fn unfreeze_key(&self, work: &mut UnitOfWork, id: &ApiKeyId) {
+        unfreeze(work, id);
+    }
 }
 
 /// Builds a SELECT over the fixed column list with a fixed WHERE clause. Only
@@ -310,6 +349,8 @@ struct AuthRow {
     locked_until: Option<i64>,
     merchant_frozen_at: Option<i64>,
     merchant_frozen_reason: Option<String>,
+    frozen_at: Option<i64>,
+    frozen_reason: Option<String>,
 }
 
 const AUTH_LOOKUP: &str = "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix, k.last4, k.permissions, \
@@ -317,7 +358,7 @@ const AUTH_LOOKUP: &str = "SELECT k.id, k.merchant_id, k.kind, k.mode, k.prefix,
      k.last_used_at, k.rotated_to, k.lineage_id, k.key_hash, m.name AS merchant_name, m.created_at AS merchant_created_at, \
      m.element_origins AS merchant_element_origins, m.connector AS merchant_connector, l.locked_until, \
      m.frozen_at AS merchant_frozen_at, m.frozen_reason AS merchant_frozen_reason, \
-     m.live_connector AS merchant_live_connector \
+     m.live_connector AS merchant_live_connector, k.frozen_at, k.frozen_reason \
      FROM (SELECT 1 AS probe) AS p \
      LEFT JOIN api_keys k ON k.key_hash = $1 \
      LEFT JOIN merchants m ON m.id = k.merchant_id \
@@ -364,6 +405,8 @@ pub async fn lookup_for_auth(
                     merchant_frozen_at: r.get(23)?,
                     merchant_frozen_reason: r.get(24)?,
                     merchant_live_connector: r.get(25)?,
+                    frozen_at: r.get(26)?,
+                    frozen_reason: r.get(27)?,
                 })
             })
         })?,
@@ -398,6 +441,8 @@ pub async fn lookup_for_auth(
                 last_used_at: row.last_used_at,
                 rotated_to: row.rotated_to,
                 lineage_id: row.lineage_id,
+                frozen_at: row.frozen_at,
+                frozen_reason: row.frozen_reason,
             };
             let key = ApiKey::try_from(full)?;
             let merchant = Merchant {

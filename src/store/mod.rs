@@ -16,6 +16,7 @@
 //! failing ([`Store::begin`]); reads use their own pool.
 //! PostgreSQL uses one shared pool for both.
 
+pub mod anomalies;
 pub mod api_keys;
 pub mod audit;
 pub mod auth_state;

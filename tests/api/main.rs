@@ -4,6 +4,7 @@
 
 mod support;
 
+mod anomaly;
 mod api_keys;
 mod attacks;
 mod audit;

@@ -1,6 +1,7 @@
 //! Thin handlers: extract, convert to domain types, call one service, map the
 //! result. One module per resource.
 
+pub mod anomalies;
 pub mod api_keys;
 pub mod connector_webhooks;
 pub mod connectors;

@@ -237,10 +237,21 @@ impl IntoResponse for PaymentBody {
     }
 }
 
-/// A payment this request declined is counted by its decline code.
-fn count_decline(state: &AppState, record: &PaymentRecord) {
+/// A payment this request declined is counted by its decline code; every
+/// payment it confirmed (declined or not) is shown to the decline-rate
+/// detector.
+async fn count_decline(state: &AppState, record: &PaymentRecord) {
     if let Some(decline) = &record.payment.decline {
         state.metrics.decline(&decline.code);
+    }
+    let declined = record.payment.decline.is_some();
+    let decided = declined
+        || matches!(
+            record.payment.status(),
+            PaymentStatus::RequiresCapture | PaymentStatus::Succeeded
+        );
+    if decided {
+        state.anomalies.payment_outcome(&record.payment.tenant, declined).await;
     }
 }
 
@@ -309,7 +320,7 @@ pub async fn create(
         sca: sca_request(body.payment_method_options, body.off_session),
     };
     let record = state.payments.create(&auth.actor(), caller(&auth), new).await?;
-    count_decline(&state, &record);
+    count_decline(&state, &record).await;
     audited.mark();
     Ok(full_view(&record))
 }
@@ -348,7 +359,7 @@ pub async fn confirm(
         .payments
         .confirm(&auth.actor(), caller(&auth), &id, confirmation)
         .await?;
-    count_decline(&state, &record);
+    count_decline(&state, &record).await;
     audited.mark();
     Ok(full_view(&record))
 }

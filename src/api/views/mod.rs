@@ -8,6 +8,7 @@
 //! view. The OpenAPI schemas of those types live here too (the domain names
 //! no `utoipa`).
 
+pub mod anomalies;
 pub mod api_keys;
 pub mod connectors;
 pub mod events;
@@ -20,6 +21,7 @@ pub mod sca;
 pub mod tokens;
 pub mod webhook_endpoints;
 
+pub use anomalies::AnomalyView;
 pub use api_keys::{ApiKeyView, RestrictionsView};
 pub use connectors::ConnectorView;
 pub use events::{EventData, EventView};

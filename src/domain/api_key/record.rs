@@ -3,6 +3,7 @@
 
 use super::{KeyKind, Mode};
 use crate::domain::ids::{ApiKeyId, MerchantId};
+use crate::domain::merchant::Freeze;
 use crate::domain::permission::Permission;
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::time::Timestamp;
@@ -33,6 +34,9 @@ pub struct ApiKey {
     /// The first key of this key's rotation chain (its own id unless it was
     /// issued by a rotation). Keys of one lineage share idempotency records.
     pub lineage: ApiKeyId,
+    /// Set while an operator or an anomaly policy has frozen this key: it is
+    /// refused (403 `key_frozen`) until an operator unfreezes it.
+    pub frozen: Option<Freeze>,
 }
 
 /// Why a well-formed key that exists may not be used. Recorded in the audit
@@ -88,6 +92,7 @@ mod tests {
             revoked_at: None,
             last_used_at: None,
             rotated_to: None,
+            frozen: None,
             lineage: ApiKeyId::generate().unwrap(),
         }
     }

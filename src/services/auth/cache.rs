@@ -181,6 +181,7 @@ mod tests {
                 revoked_at: None,
                 last_used_at: None,
                 rotated_to: None,
+                frozen: None,
                 lineage: ApiKeyId::generate().unwrap(),
             },
             merchant: Merchant {

@@ -16,6 +16,7 @@ contracts!(
     a_key_of_no_merchant_is_refused,
     revoke_and_rotate_are_compare_and_set,
     last_use_only_moves_forward,
+    freeze_and_unfreeze_are_compare_and_set,
 );
 
 /// A key of `merchant` in `mode`, not stored yet.
@@ -40,6 +41,7 @@ fn new_key(merchant: &Merchant, mode: Mode) -> ApiKey {
         revoked_at: None,
         last_used_at: None,
         rotated_to: None,
+        frozen: None,
     }
 }
 
@@ -202,4 +204,35 @@ async fn last_use_only_moves_forward<S: ApiKeyStore + MerchantStore + Commit>(st
         .await
         .unwrap();
     assert_eq!(used(store.get_key(&key.id).await.unwrap()), Some(t0 + 1));
+}
+
+async fn freeze_and_unfreeze_are_compare_and_set<S: ApiKeyStore + MerchantStore + Commit>(store: &S) {
+    use crate::domain::merchant::{Freeze, FreezeReason};
+    let merchant = stored_merchant(store, "Frozen key").await;
+    let key = stored_key(store, &merchant, Mode::Test).await;
+    let sibling = stored_key(store, &merchant, Mode::Test).await;
+    let freeze = Freeze {
+        at: Timestamp::from_millis(1_750_000_000_000),
+        reason: FreezeReason::parse("contract").unwrap(),
+    };
+    commit(store, |work| store.freeze_key(work, &key.id, &freeze))
+        .await
+        .unwrap();
+    let read = store.get_key(&key.id).await.unwrap().unwrap();
+    assert_eq!(read.frozen, Some(freeze.clone()));
+    assert!(
+        store.get_key(&sibling.id).await.unwrap().unwrap().frozen.is_none(),
+        "one key only"
+    );
+    let again = commit(store, |work| store.freeze_key(work, &key.id, &freeze)).await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    let missing = commit(store, |work| {
+        store.freeze_key(work, &ApiKeyId::generate().unwrap(), &freeze)
+    })
+    .await;
+    assert!(matches!(missing, Err(StoreError::Conflict)), "{missing:?}");
+    commit(store, |work| store.unfreeze_key(work, &key.id)).await.unwrap();
+    assert!(store.get_key(&key.id).await.unwrap().unwrap().frozen.is_none());
+    let again = commit(store, |work| store.unfreeze_key(work, &key.id)).await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
 }

@@ -148,6 +148,7 @@ async fn the_lookup_finds_a_key_by_its_hash_with_its_merchant<
         revoked_at: None,
         last_used_at: None,
         rotated_to: None,
+        frozen: None,
     };
     commit(store, |work| store.insert_key(work, &key, "hash-of-the-key"))
         .await

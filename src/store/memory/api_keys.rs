@@ -3,6 +3,7 @@
 use super::{limit, matched, stage, MemoryStore, Tables};
 use crate::domain::api_key::{ApiKey, Mode};
 use crate::domain::ids::{ApiKeyId, MerchantId};
+use crate::domain::merchant::Freeze;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::ports::ApiKeyStore;
@@ -72,6 +73,7 @@ impl ApiKeyStore for MemoryStore {
             revoked_at: None,
             last_used_at: None,
             rotated_to: None,
+            frozen: None,
             ..key.clone()
         };
         let hash = key_hash.to_owned();
@@ -108,6 +110,24 @@ impl ApiKeyStore for MemoryStore {
             )?;
             key.rotated_to = Some(successor);
             key.expires_at = Some(expires_at);
+            Ok(())
+        });
+    }
+
+    fn freeze_key(&self, work: &mut UnitOfWork, id: &ApiKeyId, freeze: &Freeze) {
+        let (id, freeze) = (id.clone(), freeze.clone());
+        stage(work, move |t| {
+            let (key, _) = matched(t.api_keys.get_mut(id.as_str()).filter(|(key, _)| key.frozen.is_none()))?;
+            key.frozen = Some(freeze);
+            Ok(())
+        });
+    }
+
+    fn unfreeze_key(&self, work: &mut UnitOfWork, id: &ApiKeyId) {
+        let id = id.clone();
+        stage(work, move |t| {
+            let (key, _) = matched(t.api_keys.get_mut(id.as_str()).filter(|(key, _)| key.frozen.is_some()))?;
+            key.frozen = None;
             Ok(())
         });
     }

@@ -9,6 +9,7 @@ use std::future::Future;
 
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::{ApiKeyId, MerchantId};
+use crate::domain::merchant::Freeze;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::store::unit_of_work::UnitOfWork;
@@ -66,4 +67,12 @@ pub trait ApiKeyStore: Send + Sync {
     /// back; a key that does not exist, or was used later already, changes
     /// nothing and never fails the unit.
     fn touch_key_last_used(&self, work: &mut UnitOfWork, id: &str, at: i64);
+
+    /// Stages freezing the key (`freeze`); a key that does not exist or is
+    /// already frozen at commit time fails the unit with `Conflict`.
+    fn freeze_key(&self, work: &mut UnitOfWork, id: &ApiKeyId, freeze: &Freeze);
+
+    /// Stages lifting the key's freeze; a key that does not exist or is not
+    /// frozen at commit time fails the unit with `Conflict`.
+    fn unfreeze_key(&self, work: &mut UnitOfWork, id: &ApiKeyId);
 }

@@ -35,6 +35,7 @@
 //! directly did. Each trait's methods carry the aggregate in their names,
 //! so that one type implements them all without ambiguity.
 
+mod anomalies;
 mod api_keys;
 mod audit;
 mod auth;
@@ -57,6 +58,7 @@ mod webhook_endpoints;
 
 use std::future::Future;
 
+pub use anomalies::AnomalyStore;
 pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
 pub use auth::AuthStore;

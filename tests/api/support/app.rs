@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use paywarden::server::listener::ConnLimits;
 use paywarden::server::tls;
+use paywarden::services::anomaly::AnomalyPolicy;
 use paywarden::services::auth::LockoutPolicy;
 use paywarden::services::idempotency::IdempotencyPolicy;
 use paywarden::services::key_hasher::KeyHasher;
@@ -46,6 +47,8 @@ pub struct TestApp {
     pub proxy: Option<FaultProxy>,
     /// The database URL replicas use (through the proxy, if there is one).
     pub(super) replica_url: String,
+    /// The anomaly detectors' policy of every replica.
+    pub anomaly: AnomalyPolicy,
 }
 
 /// How a test gateway differs from the default one.
@@ -62,6 +65,8 @@ pub struct AppOptions {
     pub idempotency: IdempotencyPolicy,
     /// Replicas reach PostgreSQL through a [`FaultProxy`] (SQLite: ignored).
     pub through_proxy: bool,
+    /// The anomaly detectors' thresholds and responses.
+    pub anomaly: AnomalyPolicy,
 }
 
 impl Default for AppOptions {
@@ -77,6 +82,7 @@ impl Default for AppOptions {
             },
             idempotency: IdempotencyPolicy::default(),
             through_proxy: false,
+            anomaly: AnomalyPolicy::default(),
         }
     }
 }
@@ -187,6 +193,7 @@ pub async fn spawn_app_with_options(kind: Db, options: AppOptions) -> Option<Tes
         idempotency: options.idempotency,
         proxy,
         replica_url,
+        anomaly: options.anomaly,
     };
     app.main = app.spawn_replica().await;
     Some(app)

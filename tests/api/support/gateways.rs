@@ -143,6 +143,7 @@ impl TestApp {
                 rate_limits,
                 shared_rate_limits,
                 connectors,
+                anomaly: self.anomaly.clone(),
             },
         );
         let (cert, key) = tls::dev_paths(self.dir.path());
