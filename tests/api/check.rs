@@ -77,7 +77,7 @@ both_backends! {
         // A live webhook endpoint on plain HTTP (as a row written before the rule would be).
         let live_secret = live["secret"].as_str().unwrap().to_owned();
         let r = app.post("/v1/webhook_endpoints", &live_secret,
-                         &json!({"url": "https://8.8.8.8/hooks", "enabled_events": ["*"]})).await;
+                         &json!({"url": "https://8.8.8.8/hooks", "events": ["*"]})).await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         let endpoint: Value = r.json().await.unwrap();
         let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
