@@ -368,7 +368,8 @@ status=0
 st_run api --checks "$CHECKS" --exclude-operation-id create_token --exclude-operation-id create_webhook_endpoint \
     --exclude-operation-id update_webhook_endpoint --exclude-operation-id reveal_token \
     --exclude-operation-id create_connector --exclude-operation-id save_fraud_rules \
-    --exclude-operation-id dry_run_fraud_rules --exclude-operation-id replace_fraud_list "$@" || status=$?
+    --exclude-operation-id dry_run_fraud_rules --exclude-operation-id replace_fraud_list \
+    --exclude-operation-id update_connector "$@" || status=$?
 log "running schemathesis on POST /v1/tokens/{id}/reveal (with a key that may reveal)"
 # One operation: no links to follow, so no stateful phase.
 ST_CONFIG="$WORK/schemathesis-reveal.toml" st_run reveal --checks "$CHECKS" --include-operation-id reveal_token \
@@ -393,13 +394,15 @@ st_run webhooks --checks "$CHECKS" --exclude-checks positive_data_acceptance \
 
 # Processor connections and fraud rules, likewise: a Stripe key must be of the
 # calling key's mode, rules are text in the rules language, list values are at
-# most 256 bytes (not characters); none of it is JSON Schema's to say. Their
+# most 256 bytes (not characters), a connection's fallback must be another
+# active connection of the same merchant and mode (else 409); none of it is
+# JSON Schema's to say. Their
 # links lead to operations of the main run, so no stateful phase here.
-log "running schemathesis on POST /v1/connectors, /v1/fraud/rules[/dry_run], /v1/fraud/lists/{name}"
+log "running schemathesis on POST /v1/connectors[/{id}], /v1/fraud/rules[/dry_run], /v1/fraud/lists/{name}"
 fresh_objects
 st_run rules --checks "$CHECKS" --exclude-checks positive_data_acceptance \
-    --include-operation-id create_connector --include-operation-id save_fraud_rules \
-    --include-operation-id dry_run_fraud_rules --include-operation-id replace_fraud_list \
+    --include-operation-id create_connector --include-operation-id update_connector \
+    --include-operation-id save_fraud_rules --include-operation-id dry_run_fraud_rules --include-operation-id replace_fraud_list \
     --phases examples,coverage,fuzzing "$@" || status=$?
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
