@@ -45,8 +45,7 @@ use crate::domain::time::Timestamp;
 use crate::services::connections::failover::Failover;
 use crate::services::connections::Routing;
 use crate::store::ports::{
-    Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, ScaStore, SignalStore,
-    TokenStore,
+    Commit, ConnectionStore, EventStore, FraudStore, MerchantStore, PaymentStore, ScaStore, SignalStore, TokenStore,
 };
 use crate::store::{Store, StoreError};
 
@@ -58,8 +57,8 @@ use crate::vault::Vault;
 
 pub use challenge::{ChallengeAnswer, ChallengePage, ChallengeResult};
 use change::Change;
-pub use sca::{ScaPolicy, ScaRequest};
 pub use remote::{Applied, RemoteReport};
+pub use sca::{ScaPolicy, ScaRequest};
 
 /// How far back an idempotency key finds the payment it created (the
 /// Idempotency-Key layer replays answers; this catches a retry that took over

@@ -154,8 +154,15 @@ impl<S: PaymentPorts> Payments<S> {
                             // fails over to another one.
                             let failover = self.failover(actor);
                             let route = authentication.is_none().then_some(&failover as &dyn FailoverRoute);
-                            flow::authorize(&self.policy, connector, &mut written, card, authentication.as_ref(), route)
-                                .await;
+                            flow::authorize(
+                                &self.policy,
+                                connector,
+                                &mut written,
+                                card,
+                                authentication.as_ref(),
+                                route,
+                            )
+                            .await;
                             return written.commit(&self.store, self.snapshots, actor).await;
                         }
                         Err(e) => Err(e),
@@ -164,7 +171,15 @@ impl<S: PaymentPorts> Payments<S> {
                 Next::Authorize(authentication) => {
                     let failover = self.failover(actor);
                     let route = authentication.is_none().then_some(&failover as &dyn FailoverRoute);
-                    flow::authorize(&self.policy, connector, &mut attempt, card, authentication.as_ref(), route).await;
+                    flow::authorize(
+                        &self.policy,
+                        connector,
+                        &mut attempt,
+                        card,
+                        authentication.as_ref(),
+                        route,
+                    )
+                    .await;
                     attempt.commit(&self.store, self.snapshots, actor).await
                 }
             };
