@@ -6,7 +6,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use paywarden::domain::fraud_rules::{DecidedBy, RiskFacts, RuleSet, Thresholds};
+use paywarden::domain::fraud_rules::{
+    DecidedBy, IpVelocity, RiskFacts, RuleSet, Thresholds, Velocity, Window,
+};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -29,14 +31,24 @@ fuzz_target!(|data: &[u8]| {
         card_bin: Some("424242"),
         card_last4: Some("4242"),
         card_funding: Some("prepaid"),
+        card_country: Some("us"),
+        card_first_use: Some(true),
         customer_ip_country: Some("fr"),
         customer_email_domain: Some("example.com"),
         customer_email: Some("jenny@example.com"),
         customer_ip: Some("192.0.2.1"),
         is_livemode: Some(true),
-        velocity_card_payments_1h: Some(3),
-        velocity_ip_payments_1h: Some(7),
-        velocity_card_declines_24h: Some(1),
+        amount_vs_usual_pct: Some(340),
+        velocity: Some(Velocity {
+            card_payments: Window { last_1h: 3, last_24h: 9 },
+            card_declines: Window { last_1h: 0, last_24h: 1 },
+            ip: Some(IpVelocity {
+                payments: Window { last_1h: 7, last_24h: 20 },
+                declines: Window { last_1h: 2, last_24h: 4 },
+                distinct_cards: Window { last_1h: 5, last_24h: 11 },
+            }),
+            email_payments: Some(Window { last_1h: 1, last_24h: 2 }),
+        }),
     };
     for facts in [full, RiskFacts::default()] {
         let assessment = set.evaluate(&facts, thresholds);
