@@ -1,6 +1,7 @@
 //! List parameters (`limit`, `starting_after`) and the list envelope shared by
 //! every list endpoint.
 
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -69,6 +70,15 @@ impl ListParams {
         }
     }
 
+    /// The validated page: the limit, and the cursor parsed with `parse` (an
+    /// id type's parser). A limit out of range or a malformed cursor is a 400.
+    pub fn page<Id, E>(&self, parse: impl Fn(&str) -> Result<Id, E>) -> Result<Page<Id>, ApiError> {
+        Ok(Page {
+            limit: self.limit()?,
+            after: self.cursor(parse)?,
+        })
+    }
+
     /// The cursor parsed with `parse` (an id type's parser); a malformed one is a 400.
     pub fn cursor<T, E>(&self, parse: impl Fn(&str) -> Result<T, E>) -> Result<Option<T>, ApiError> {
         self.starting_after
@@ -83,6 +93,37 @@ impl ListParams {
                 })
             })
             .transpose()
+    }
+}
+
+/// One validated page request of a list endpoint. A handler fetches
+/// [`Page::fetch`] rows after [`Page::after`] and answers with
+/// [`Page::respond`], which keeps `limit` and reports whether more follow.
+#[derive(Debug)]
+pub struct Page<Id> {
+    limit: i64,
+    after: Option<Id>,
+}
+
+impl<Id> Page<Id> {
+    /// The cursor: the id the page starts after (or before, for lists that
+    /// run newest first).
+    pub fn after(&self) -> Option<&Id> {
+        self.after.as_ref()
+    }
+
+    /// How many rows to fetch: one more than the limit, so that the extra
+    /// row tells whether more follow.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// The response from the fetched rows, each turned into its view.
+    pub fn respond<R, V>(&self, rows: impl IntoIterator<Item = R>, view: impl FnMut(R) -> V) -> Json<ListResponse<V>> {
+        Json(ListResponse::from_overfetch(
+            rows.into_iter().map(view).collect(),
+            self.limit,
+        ))
     }
 }
 

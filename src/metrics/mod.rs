@@ -54,6 +54,25 @@ pub struct DetectorLabel {
     pub detector: &'static str,
 }
 
+/// A fraud decision (`allow`, `review`, `challenge`, `block`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabel {
+    pub decision: &'static str,
+}
+
+/// An SCA decision at confirm (`frictionless`, `challenge`, `exempt`,
+/// `out_of_scope`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScaLabel {
+    pub sca: &'static str,
+}
+
+/// A final 3-D Secure `transStatus` letter (`Y`, `N`, `U`, `A`, `R`, `I`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransStatusLabel {
+    pub trans_status: &'static str,
+}
+
 /// A route template of a refused request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
@@ -97,6 +116,9 @@ pub struct Metrics {
     rate_limited: Family<RouteLabel, Counter>,
     declines: Family<CodeLabel, Counter>,
     anomalies: Family<DetectorLabel, Counter>,
+    fraud_decisions: Family<DecisionLabel, Counter>,
+    sca_decisions: Family<ScaLabel, Counter>,
+    three_ds_results: Family<TransStatusLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -144,6 +166,24 @@ impl Metrics {
             "Anomaly alerts raised by this gateway, by detector",
             anomalies.clone(),
         );
+        let fraud_decisions = Family::<DecisionLabel, Counter>::default();
+        registry.register(
+            "fraud_decisions",
+            "Payments screened by their merchant's fraud rules at confirm, by decision",
+            fraud_decisions.clone(),
+        );
+        let sca_decisions = Family::<ScaLabel, Counter>::default();
+        registry.register(
+            "sca_decisions",
+            "Strong Customer Authentication decisions at confirm, by outcome",
+            sca_decisions.clone(),
+        );
+        let three_ds_results = Family::<TransStatusLabel, Counter>::default();
+        registry.register(
+            "three_ds_results",
+            "Final 3-D Secure results (frictionless or after a challenge), by transStatus",
+            three_ds_results.clone(),
+        );
         process().register(&mut registry);
         Self {
             registry,
@@ -153,6 +193,9 @@ impl Metrics {
             rate_limited,
             declines,
             anomalies,
+            fraud_decisions,
+            sca_decisions,
+            three_ds_results,
         }
     }
 
@@ -187,6 +230,23 @@ impl Metrics {
     /// One anomaly alert of `detector` (a `Detector` name).
     pub fn anomaly(&self, detector: &'static str) {
         self.anomalies.get_or_create(&DetectorLabel { detector }).inc();
+    }
+
+    /// One payment screened by fraud rules, with its `decision`.
+    pub fn fraud_decision(&self, decision: &'static str) {
+        self.fraud_decisions.get_or_create(&DecisionLabel { decision }).inc();
+    }
+
+    /// One SCA decision at confirm (an `ScaOutcome` code).
+    pub fn sca_decision(&self, sca: &'static str) {
+        self.sca_decisions.get_or_create(&ScaLabel { sca }).inc();
+    }
+
+    /// One final 3-D Secure result (a `TransStatus` letter).
+    pub fn three_ds_result(&self, trans_status: &'static str) {
+        self.three_ds_results
+            .get_or_create(&TransStatusLabel { trans_status })
+            .inc();
     }
 
     /// The OpenMetrics text of every series.

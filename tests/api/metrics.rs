@@ -27,7 +27,7 @@ async fn scrape(app: &TestApp) -> String {
 }
 
 /// The value of one series (0 when it is not there yet).
-fn value(text: &str, series: &str) -> f64 {
+pub fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| {
             line.strip_prefix(series)?

@@ -38,11 +38,7 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(page): AppQuery<ListParams>,
 ) -> Result<Json<ListResponse<AnomalyView>>, ApiError> {
-    let limit = page.limit()?;
-    let before = page.cursor(AnomalyId::parse)?;
-    let found = anomaly::list_for_tenant(&state.store, auth.tenant(), before.as_ref(), limit + 1).await?;
-    Ok(Json(ListResponse::from_overfetch(
-        found.iter().map(AnomalyView::from).collect(),
-        limit,
-    )))
+    let page = page.page(AnomalyId::parse)?;
+    let found = anomaly::list_for_tenant(&state.store, auth.tenant(), page.after(), page.fetch()).await?;
+    Ok(page.respond(&found, AnomalyView::from))
 }

@@ -42,19 +42,15 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(params): AppQuery<ListParams>,
 ) -> Result<Json<ListResponse<ApiKeyView>>, ApiError> {
-    let limit = params.limit()?;
-    let after = params.cursor(ApiKeyId::parse)?;
+    let page = params.page(ApiKeyId::parse)?;
     let keys = api_keys::list(
         &state.store,
         ListScope::Tenant(auth.tenant()),
-        after.as_ref(),
-        limit + 1,
+        page.after(),
+        page.fetch(),
     )
     .await?;
-    Ok(Json(ListResponse::from_overfetch(
-        keys.iter().map(ApiKeyView::from).collect(),
-        limit,
-    )))
+    Ok(page.respond(&keys, ApiKeyView::from))
 }
 
 #[utoipa::path(get, path = "/v1/api_keys/{id}", operation_id = "get_api_key", tag = "api_keys", params(("id" = String, Path, pattern = r"^key_[0-9A-Za-z]{24}$",

@@ -15,6 +15,7 @@ use utoipa::IntoParams;
 
 use crate::domain::connection::{ConnectionKind, CredentialError, Credentials, StripeSecretKey, StripeWebhookSecret};
 use crate::domain::ids::ConnectionId;
+use crate::services::actor::Actor;
 use crate::services::connections::{self, Context, NewConnection};
 
 use super::super::auth::{AuditedInTx, Authenticated};
@@ -107,6 +108,16 @@ fn parse(body: CreateConnector, auth: &Authenticated) -> Result<NewConnection, A
     })
 }
 
+/// The services' context for a change made by the caller.
+fn context<'a>(state: &'a AppState, auth: &'a Authenticated, actor: &'a Actor) -> Context<'a> {
+    Context {
+        store: &state.store,
+        keyring: state.vault.keyring(),
+        actor,
+        tenant: auth.tenant(),
+    }
+}
+
 #[utoipa::path(post, path = "/v1/connectors", operation_id = "create_connector", tag = "connectors",
     request_body = CreateConnector,
     responses(
@@ -124,12 +135,7 @@ pub async fn create(
 ) -> Result<Json<ConnectorView>, ApiError> {
     let new = parse(body, &auth)?;
     let actor = auth.actor();
-    let cx = Context {
-        store: &state.store,
-        keyring: state.vault.keyring(),
-        actor: &actor,
-        tenant: auth.tenant(),
-    };
+    let cx = context(&state, &auth, &actor);
     let connection = connections::create(&cx, new).await?;
     audited.mark();
     Ok(Json(connection.into()))
@@ -146,13 +152,9 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(query): AppQuery<ListParams>,
 ) -> Result<Json<ListResponse<ConnectorView>>, ApiError> {
-    let limit = query.limit()?;
-    let after = query.cursor(ConnectionId::parse)?;
-    let rows = connections::list(&state.store, auth.tenant(), after.as_ref(), limit + 1).await?;
-    Ok(Json(ListResponse::from_overfetch(
-        rows.into_iter().map(ConnectorView::from).collect(),
-        limit,
-    )))
+    let page = query.page(ConnectionId::parse)?;
+    let rows = connections::list(&state.store, auth.tenant(), page.after(), page.fetch()).await?;
+    Ok(page.respond(rows, ConnectorView::from))
 }
 
 #[utoipa::path(get, path = "/v1/connectors/{id}", operation_id = "get_connector", tag = "connectors",
@@ -207,12 +209,7 @@ pub async fn update(
         })?),
     };
     let actor = auth.actor();
-    let cx = Context {
-        store: &state.store,
-        keyring: state.vault.keyring(),
-        actor: &actor,
-        tenant: auth.tenant(),
-    };
+    let cx = context(&state, &auth, &actor);
     let connection = connections::failover::set_fallback(&cx, &id, fallback.as_ref()).await?;
     audited.mark();
     Ok(Json(connection.into()))
@@ -232,12 +229,7 @@ pub async fn disable(
 ) -> Result<Json<ConnectorView>, ApiError> {
     let id = connection_id(&id)?;
     let actor = auth.actor();
-    let cx = Context {
-        store: &state.store,
-        keyring: state.vault.keyring(),
-        actor: &actor,
-        tenant: auth.tenant(),
-    };
+    let cx = context(&state, &auth, &actor);
     let connection = connections::disable(&cx, state.payments.routing(), &id).await?;
     audited.mark();
     Ok(Json(connection.into()))

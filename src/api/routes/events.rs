@@ -72,21 +72,11 @@ pub async fn list(
     let page = ListParams {
         limit: query.limit,
         starting_after: query.starting_after,
-    };
-    let limit = page.limit()?;
-    let before = page.cursor(EventId::parse)?;
-    let rows = events::list(
-        &state.store,
-        auth.tenant(),
-        event_type.map(EventType::as_str),
-        before.as_ref(),
-        limit + 1,
-    )
-    .await?;
-    Ok(Json(ListResponse::from_overfetch(
-        rows.into_iter().map(EventView::from).collect(),
-        limit,
-    )))
+    }
+    .page(EventId::parse)?;
+    let event_type = event_type.map(EventType::as_str);
+    let rows = events::list(&state.store, auth.tenant(), event_type, page.after(), page.fetch()).await?;
+    Ok(page.respond(rows, EventView::from))
 }
 
 #[utoipa::path(get, path = "/v1/events/{id}", operation_id = "get_event", tag = "events",

@@ -18,7 +18,8 @@ use utoipa::IntoParams;
 use crate::domain::idempotency_key::IdempotencyKey;
 use crate::domain::ids::{PaymentId, TokenId};
 use crate::domain::money::{Currency, InvalidAmount, MinorUnits, Money};
-use crate::domain::payment::{ListFilter, PaymentStatus};
+use crate::domain::payment::risk::decision_str;
+use crate::domain::payment::{ListFilter, Payment, PaymentStatus};
 use crate::domain::payment_fields::{self, CustomerEmail, Description, FieldError, Metadata, ReturnUrl};
 use crate::domain::sca::RequestThreeDSecure;
 use crate::domain::time::Timestamp;
@@ -237,21 +238,35 @@ impl IntoResponse for PaymentBody {
     }
 }
 
-/// A payment this request declined is counted by its decline code; every
-/// payment it confirmed (declined or not) is shown to the decline-rate
-/// detector.
-async fn count_decline(state: &AppState, record: &PaymentRecord) {
-    if let Some(decline) = &record.payment.decline {
+/// What a request decided about a payment, counted. At confirm (`confirmed`):
+/// its fraud decision and its SCA decision. At confirm or when a challenge
+/// ends: a final 3-D Secure result, a decline by its code, and (declined or
+/// authorized) the outcome shown to the decline-rate detector. A payment
+/// still waiting for its challenge is counted when the challenge ends.
+pub(super) async fn count_outcome(state: &AppState, payment: &Payment, confirmed: bool) {
+    if confirmed {
+        if let Some(risk) = &payment.risk {
+            state.metrics.fraud_decision(decision_str(risk.decision));
+        }
+        if let Some(sca) = &payment.sca {
+            state.metrics.sca_decision(sca.outcome.code());
+        }
+    }
+    let three_ds = payment.sca.as_ref().and_then(|s| s.three_d_secure.as_ref());
+    if let Some(result) = three_ds.filter(|r| r.trans_status.is_final()) {
+        state.metrics.three_ds_result(result.trans_status.letter());
+    }
+    if let Some(decline) = &payment.decline {
         state.metrics.decline(&decline.code);
     }
-    let declined = record.payment.decline.is_some();
+    let declined = payment.decline.is_some();
     let decided = declined
         || matches!(
-            record.payment.status(),
+            payment.status(),
             PaymentStatus::RequiresCapture | PaymentStatus::Succeeded
         );
     if decided {
-        state.anomalies.payment_outcome(&record.payment.tenant, declined).await;
+        state.anomalies.payment_outcome(&payment.tenant, declined).await;
     }
 }
 
@@ -320,7 +335,7 @@ pub async fn create(
         sca: sca_request(body.payment_method_options, body.off_session),
     };
     let record = state.payments.create(&auth.actor(), caller(&auth), new).await?;
-    count_decline(&state, &record).await;
+    count_outcome(&state, &record.payment, true).await;
     audited.mark();
     Ok(full_view(&record))
 }
@@ -359,7 +374,7 @@ pub async fn confirm(
         .payments
         .confirm(&auth.actor(), caller(&auth), &id, confirmation)
         .await?;
-    count_decline(&state, &record).await;
+    count_outcome(&state, &record.payment, true).await;
     audited.mark();
     Ok(full_view(&record))
 }
@@ -458,12 +473,11 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(query): AppQuery<PaymentListQuery>,
 ) -> Result<Json<ListResponse<PaymentView>>, ApiError> {
-    let paging = super::super::pagination::ListParams {
+    let page = super::super::pagination::ListParams {
         limit: query.limit,
         starting_after: query.starting_after.clone(),
-    };
-    let limit = paging.limit()?;
-    let before = paging.cursor(PaymentId::parse)?;
+    }
+    .page(PaymentId::parse)?;
     let status = query
         .status
         .as_deref()
@@ -493,9 +507,8 @@ pub async fn list(
         created_gte: millis("created[gte]", query.created_gte)?.map(Timestamp::from_millis),
         created_lte: millis("created[lte]", query.created_lte)?
             .map(|ms| Timestamp::from_millis(ms.saturating_add(999))),
-        before,
+        before: page.after().cloned(),
     };
-    let payments = state.payments.list(auth.tenant(), &filter, limit + 1).await?;
-    let views = payments.iter().map(|p| PaymentView::from_payment(p, false)).collect();
-    Ok(Json(ListResponse::from_overfetch(views, limit)))
+    let payments = state.payments.list(auth.tenant(), &filter, page.fetch()).await?;
+    Ok(page.respond(&payments, |p| PaymentView::from_payment(p, false)))
 }

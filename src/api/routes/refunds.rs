@@ -114,12 +114,11 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(query): AppQuery<RefundListQuery>,
 ) -> Result<Json<ListResponse<RefundView>>, ApiError> {
-    let paging = ListParams {
+    let page = ListParams {
         limit: query.limit,
         starting_after: query.starting_after.clone(),
-    };
-    let limit = paging.limit()?;
-    let before = paging.cursor(RefundId::parse)?;
+    }
+    .page(RefundId::parse)?;
     let payment = query
         .payment
         .as_deref()
@@ -132,10 +131,9 @@ pub async fn list(
         &state.store,
         auth.tenant(),
         payment.as_ref(),
-        before.as_ref(),
-        limit + 1,
+        page.after(),
+        page.fetch(),
     )
     .await?;
-    let views = found.iter().map(RefundView::from_refund).collect();
-    Ok(Json(ListResponse::from_overfetch(views, limit)))
+    Ok(page.respond(&found, RefundView::from_refund))
 }

@@ -36,16 +36,12 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(query): AppQuery<ListParams>,
 ) -> Result<Json<ListResponse<PaymentView>>, ApiError> {
-    let limit = query.limit()?;
-    let before = query.cursor(PaymentId::parse)?;
+    let page = query.page(PaymentId::parse)?;
     let payments = state
         .payments
-        .reviews(auth.tenant(), before.as_ref(), limit + 1)
+        .reviews(auth.tenant(), page.after(), page.fetch())
         .await?;
-    Ok(Json(ListResponse::from_overfetch(
-        payments.iter().map(|p| PaymentView::from_payment(p, false)).collect(),
-        limit,
-    )))
+    Ok(page.respond(&payments, |p| PaymentView::from_payment(p, false)))
 }
 
 #[utoipa::path(post, path = "/v1/reviews/{id}/approve", operation_id = "approve_review", tag = "fraud",

@@ -203,6 +203,7 @@ pub async fn answer(
         ));
     }
     let payment = result.payment;
+    super::payments::count_outcome(&state, &payment, false).await;
     match result.return_url.and_then(|u| url::Url::parse(&u).ok()) {
         Some(mut url) => {
             url.query_pairs_mut().append_pair("payment", payment.id.as_str());

@@ -148,13 +148,9 @@ pub async fn list(
     auth: Authenticated,
     AppQuery(query): AppQuery<ListParams>,
 ) -> Result<Json<ListResponse<WebhookEndpointView>>, ApiError> {
-    let limit = query.limit()?;
-    let after = query.cursor(WebhookEndpointId::parse)?;
-    let rows = webhook_endpoints::list(&state.store, auth.tenant(), after.as_ref(), limit + 1).await?;
-    Ok(Json(ListResponse::from_overfetch(
-        rows.into_iter().map(WebhookEndpointView::from).collect(),
-        limit,
-    )))
+    let page = query.page(WebhookEndpointId::parse)?;
+    let rows = webhook_endpoints::list(&state.store, auth.tenant(), page.after(), page.fetch()).await?;
+    Ok(page.respond(rows, WebhookEndpointView::from))
 }
 
 #[utoipa::path(get, path = "/v1/webhook_endpoints/{id}", operation_id = "get_webhook_endpoint", tag = "webhook_endpoints",
@@ -257,11 +253,7 @@ pub async fn attempts(
     AppQuery(query): AppQuery<ListParams>,
 ) -> Result<Json<ListResponse<WebhookAttemptView>>, ApiError> {
     let id = endpoint_id(&id)?;
-    let limit = query.limit()?;
-    let before = query.cursor(WebhookAttemptId::parse)?;
-    let rows = webhook_endpoints::attempts(&state.store, auth.tenant(), &id, before.as_ref(), limit + 1).await?;
-    Ok(Json(ListResponse::from_overfetch(
-        rows.into_iter().map(WebhookAttemptView::from).collect(),
-        limit,
-    )))
+    let page = query.page(WebhookAttemptId::parse)?;
+    let rows = webhook_endpoints::attempts(&state.store, auth.tenant(), &id, page.after(), page.fetch()).await?;
+    Ok(page.respond(rows, WebhookAttemptView::from))
 }

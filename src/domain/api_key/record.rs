@@ -73,18 +73,26 @@ impl ApiKey {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(kind: KeyKind, permissions: Vec<Permission>) -> ApiKey {
+impl ApiKey {
+    /// A usable key of `merchant` for tests: no permissions, restrictions,
+    /// expiry or description, created at the epoch, its own lineage. Tests
+    /// change the fields they are about.
+    pub fn for_test(merchant_id: MerchantId, kind: KeyKind, mode: Mode) -> ApiKey {
+        let id = ApiKeyId::generate().unwrap();
+        let kind_prefix = match kind {
+            KeyKind::Secret => "sk",
+            KeyKind::Publishable => "pk",
+            KeyKind::Restricted => "rk",
+        };
         ApiKey {
-            id: ApiKeyId::generate().unwrap(),
-            merchant_id: MerchantId::generate().unwrap(),
+            lineage: id.clone(),
+            id,
+            merchant_id,
             kind,
-            mode: Mode::Test,
-            prefix: "sk_test_".into(),
+            mode,
+            prefix: format!("{kind_prefix}_{}_", mode.as_str()),
             last4: "abcd".into(),
-            permissions,
+            permissions: Vec::new(),
             restrictions: KeyRestrictions::default(),
             description: None,
             created_at: Timestamp::from_millis(0),
@@ -93,7 +101,18 @@ mod tests {
             last_used_at: None,
             rotated_to: None,
             frozen: None,
-            lineage: ApiKeyId::generate().unwrap(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kind: KeyKind, permissions: Vec<Permission>) -> ApiKey {
+        ApiKey {
+            permissions,
+            ..ApiKey::for_test(MerchantId::generate().unwrap(), kind, Mode::Test)
         }
     }
 

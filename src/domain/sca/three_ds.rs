@@ -115,6 +115,12 @@ impl TransStatus {
             .ok_or(InvalidThreeDs::TransStatus)
     }
 
+    /// Whether authentication is over: every status but the two that ask
+    /// for a challenge (`C`, `D`).
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::ChallengeRequired | Self::DecoupledChallengeRequired)
+    }
+
     /// The EMV letter, as it is stored and shown.
     pub fn letter(self) -> &'static str {
         match self {

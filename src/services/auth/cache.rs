@@ -159,31 +159,14 @@ mod tests {
     use super::*;
     use crate::domain::api_key::ApiKey;
     use crate::domain::api_key::{KeyKind, Mode};
-    use crate::domain::ids::{ApiKeyId, MerchantId};
+    use crate::domain::ids::MerchantId;
     use crate::domain::merchant::{Merchant, MerchantName};
     use crate::domain::time::Timestamp;
 
     fn verified() -> Verified {
         let merchant = MerchantId::generate().unwrap();
         Verified {
-            key: ApiKey {
-                id: ApiKeyId::generate().unwrap(),
-                merchant_id: merchant.clone(),
-                kind: KeyKind::Secret,
-                mode: Mode::Test,
-                prefix: "sk_test_".into(),
-                last4: "abcd".into(),
-                permissions: Vec::new(),
-                restrictions: Default::default(),
-                description: None,
-                created_at: Timestamp::now(),
-                expires_at: None,
-                revoked_at: None,
-                last_used_at: None,
-                rotated_to: None,
-                frozen: None,
-                lineage: ApiKeyId::generate().unwrap(),
-            },
+            key: ApiKey::for_test(merchant.clone(), KeyKind::Secret, Mode::Test),
             merchant: Merchant {
                 id: merchant,
                 name: MerchantName::from_trusted("M".into()),

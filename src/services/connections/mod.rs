@@ -28,7 +28,7 @@ use crate::domain::time::Timestamp;
 use crate::store::ports::{Commit, ConnectionStore, MerchantStore};
 use crate::store::processor_connections::ConnectionRow;
 use crate::store::unit_of_work::UnitOfWork;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 use crate::vault::{self, ConnectionAad, KekProvider, KekVersion, Sealed, VaultError};
 
 use super::actor::Actor;
@@ -37,7 +37,8 @@ use super::ServiceError;
 pub use routing::Routing;
 
 /// What the connection services need besides their arguments.
-pub struct Context<'a, S> {
+/// `S` is the gateway's [`Store`] but in the store contract tests.
+pub struct Context<'a, S = Store> {
     pub store: &'a S,
     pub keyring: &'a dyn KekProvider,
     pub actor: &'a Actor,

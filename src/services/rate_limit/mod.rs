@@ -256,28 +256,9 @@ impl Limits {
 mod tests {
     use super::*;
     use crate::domain::ids::MerchantId;
-    use crate::domain::time::Timestamp;
 
     fn key(kind: KeyKind) -> ApiKey {
-        let id = ApiKeyId::generate().unwrap();
-        ApiKey {
-            lineage: id.clone(),
-            id,
-            merchant_id: MerchantId::generate().unwrap(),
-            kind,
-            mode: Mode::Test,
-            prefix: "pk_test_".into(),
-            last4: "abcd".into(),
-            permissions: Vec::new(),
-            restrictions: Default::default(),
-            description: None,
-            created_at: Timestamp::now(),
-            expires_at: None,
-            revoked_at: None,
-            last_used_at: None,
-            rotated_to: None,
-            frozen: None,
-        }
+        ApiKey::for_test(MerchantId::generate().unwrap(), kind, Mode::Test)
     }
 
     fn q((burst, per_minute): (u32, u32)) -> Option<Quota> {

@@ -21,16 +21,8 @@ contracts!(
 
 /// A key of `merchant` in `mode`, not stored yet.
 fn new_key(merchant: &Merchant, mode: Mode) -> ApiKey {
-    let id = ApiKeyId::generate().unwrap();
     ApiKey {
-        lineage: id.clone(),
-        id,
-        merchant_id: merchant.id.clone(),
-        kind: KeyKind::Secret,
-        mode,
-        prefix: format!("sk_{}_", mode.as_str()),
         last4: "wxyz".to_owned(),
-        permissions: Vec::new(),
         restrictions: KeyRestrictions {
             max_amount: Some(5_000),
             ..KeyRestrictions::default()
@@ -38,10 +30,7 @@ fn new_key(merchant: &Merchant, mode: Mode) -> ApiKey {
         description: Some("contract".to_owned()),
         created_at: Timestamp::from_millis(1_700_000_000_000),
         expires_at: Some(Timestamp::from_millis(1_800_000_000_000)),
-        revoked_at: None,
-        last_used_at: None,
-        rotated_to: None,
-        frozen: None,
+        ..ApiKey::for_test(merchant.id.clone(), KeyKind::Secret, mode)
     }
 }
 

@@ -5,7 +5,6 @@
 
 use super::{commit, contracts, stored_merchant};
 use crate::domain::api_key::{ApiKey, KeyKind, Mode};
-use crate::domain::ids::ApiKeyId;
 use crate::domain::merchant::{Freeze, FreezeReason};
 use crate::domain::restrictions::KeyRestrictions;
 use crate::domain::time::Timestamp;
@@ -128,27 +127,13 @@ async fn the_lookup_finds_a_key_by_its_hash_with_its_merchant<
     store: &S,
 ) {
     let merchant = stored_merchant(store, "Authed").await;
-    let id = ApiKeyId::generate().unwrap();
     let key = ApiKey {
-        lineage: id.clone(),
-        id,
-        merchant_id: merchant.id.clone(),
-        kind: KeyKind::Secret,
-        mode: Mode::Live,
-        prefix: "sk_live_".to_owned(),
-        last4: "abcd".to_owned(),
-        permissions: Vec::new(),
         restrictions: KeyRestrictions {
             max_amount: Some(700),
             ..KeyRestrictions::default()
         },
-        description: None,
-        created_at: at(0),
         expires_at: Some(at(86_400_000)),
-        revoked_at: None,
-        last_used_at: None,
-        rotated_to: None,
-        frozen: None,
+        ..ApiKey::for_test(merchant.id.clone(), KeyKind::Secret, Mode::Live)
     };
     commit(store, |work| store.insert_key(work, &key, "hash-of-the-key"))
         .await

@@ -18,9 +18,9 @@ use paywarden::vault::{KekVersion, StaticKeyring};
 use serde_json::{json, Value};
 
 use super::fake_stripe::FakeStripe;
-use super::TEST_KEY;
+use super::{pay_with_card, TEST_KEY, VISA};
 use crate::both_backends;
-use crate::support::{kek, new_key, test_pepper, write_secret_file, Replica, TestApp};
+use crate::support::{kek, new_key, test_pepper, write_secret_file, TestApp};
 
 /// A key whose characters must never appear outside the vault.
 const SECRET: &str = "sk_test_51ConnSecretKeyValue0000XyZ9";
@@ -68,24 +68,6 @@ async fn audit_text(app: &TestApp) -> String {
 async fn json_of(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     (status, r.json().await.unwrap())
-}
-
-async fn pay(gateway: &Replica, sk: &str, amount: i64) -> Value {
-    let token: Value = gateway
-        .post(
-            "/v1/tokens",
-            sk,
-            &json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let body = json!({"amount": amount, "currency": "eur", "payment_method": token["id"], "confirm": true,
-                      "capture_method": "manual"});
-    let r = gateway.post("/v1/payments", sk, &body).await;
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
 }
 
 async fn recorded_connector(app: &TestApp, payment: &str) -> String {
@@ -227,7 +209,7 @@ both_backends! {
         let (merchant, _) = app.merchant_with_secret("Live").await;
         let live_sk = key_of(app, &merchant, Mode::Live, KeyKind::Secret, &[]).await;
         let mut gateway = app.spawn_replica().await;
-        let payment = pay(&gateway, &live_sk, 1000).await;
+        let payment = pay_with_card(&gateway, &live_sk, VISA, 1000, true).await;
         assert_eq!(payment["status"], "failed", "{payment}");
         assert_eq!(payment["decline_code"], "connector_configuration", "{payment}");
         assert_eq!(recorded_connector(app, payment["id"].as_str().unwrap()).await, "unconfigured");
@@ -240,14 +222,14 @@ both_backends! {
             "type": "stripe", "secret_key": "sk_live_51ConnLiveKeyValue0000Cd34", "default": true
         })).await).await;
         assert_eq!(status, 200, "{conn}");
-        let payment = pay(&routed, &live_sk, 1000).await;
+        let payment = pay_with_card(&routed, &live_sk, VISA, 1000, true).await;
         assert_eq!(payment["decline_code"], "connector_configuration", "{payment}");
         assert!(fake.calls().is_empty(), "no card data left for a host live mode may not reach");
         let id = conn["id"].as_str().unwrap();
         assert_eq!(routed.post(&format!("/v1/connectors/{id}/disable"), &live_sk, &json!({})).await.status(), 200);
         let live_route = column(app, "SELECT COALESCE(live_connector, 'none') FROM merchants WHERE id = $1", merchant.as_str()).await;
         assert_eq!(live_route.as_deref(), Some("none"));
-        let payment = pay(&routed, &live_sk, 1000).await;
+        let payment = pay_with_card(&routed, &live_sk, VISA, 1000, true).await;
         assert_eq!(payment["decline_code"], "connector_configuration", "{payment}");
         assert_eq!(recorded_connector(app, payment["id"].as_str().unwrap()).await, "unconfigured");
         gateway.stop().await;
@@ -263,7 +245,7 @@ both_backends! {
         })).await).await;
         assert_eq!(status, 200, "{conn}");
         let conn_id = conn["id"].as_str().unwrap().to_owned();
-        let payment = pay(&gateway, &sk, 2500).await;
+        let payment = pay_with_card(&gateway, &sk, VISA, 2500, true).await;
         assert_eq!(payment["status"], "requires_capture", "{payment}");
         let id = payment["id"].as_str().unwrap().to_owned();
         assert_eq!(recorded_connector(app, &id).await, conn_id);
@@ -286,7 +268,7 @@ both_backends! {
         for call in &calls {
             assert_eq!(call.authorization.as_deref(), Some(merchants_key.as_str()), "{} {}", call.method, call.path);
         }
-        let after = pay(&gateway, &sk, 700).await;
+        let after = pay_with_card(&gateway, &sk, VISA, 700, true).await;
         assert_eq!(recorded_connector(app, after["id"].as_str().unwrap()).await, "sandbox");
         assert_eq!(fake.applied().intents, applied.intents, "the disabled connection takes no new payment");
         // Another replica (no cached connector) refunds through it too.
@@ -307,7 +289,7 @@ both_backends! {
             "type": "stripe", "secret_key": TEST_KEY, "webhook_secret": WEBHOOK_SECRET, "default": true
         })).await).await;
         assert_eq!(status, 200, "{conn}");
-        let payment = pay(&before, &sk, 1500).await;
+        let payment = pay_with_card(&before, &sk, VISA, 1500, true).await;
         assert_eq!(payment["status"], "requires_capture", "{payment}");
         before.stop().await;
         let kek_of = |status: &Value| status["kek_versions"].as_array().unwrap().iter()
@@ -331,7 +313,7 @@ both_backends! {
         let id = payment["id"].as_str().unwrap();
         let (status, captured) = json_of(after.post(&format!("/v1/payments/{id}/capture"), &sk, &json!({})).await).await;
         assert_eq!((status, captured["status"].as_str()), (200, Some("succeeded")), "{captured}");
-        let next = pay(&after, &sk, 900).await;
+        let next = pay_with_card(&after, &sk, VISA, 900, true).await;
         assert_eq!(next["status"], "requires_capture", "{next}");
         assert_eq!(fake.applied().confirms, 2);
         after.stop().await;

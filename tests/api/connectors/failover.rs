@@ -16,7 +16,7 @@ use paywarden::domain::permission::Permission;
 use serde_json::{json, Value};
 
 use super::fake_stripe::{FakeStripe, Fault};
-use super::TEST_KEY;
+use super::{pay_with_card, TEST_KEY};
 use crate::both_backends;
 use crate::support::{new_key, Replica, TestApp};
 
@@ -54,24 +54,6 @@ async fn connect(gateway: &Replica, sk: &str, key: &str, default: bool) -> Strin
     .await;
     assert_eq!(status, 200, "{conn}");
     conn["id"].as_str().unwrap().to_owned()
-}
-
-async fn pay(gateway: &Replica, sk: &str, number: &str) -> Value {
-    let token: Value = gateway
-        .post(
-            "/v1/tokens",
-            sk,
-            &json!({"card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let body = json!({"amount": 1500, "currency": "eur", "payment_method": token["id"], "confirm": true,
-                      "capture_method": "manual"});
-    let (status, payment) = json_of(gateway.post("/v1/payments", sk, &body).await).await;
-    assert_eq!(status, 200, "{payment}");
-    payment
 }
 
 async fn recorded_connector(app: &TestApp, payment: &Value) -> String {
@@ -113,7 +95,7 @@ both_backends! {
         let (sk, _, fallback) = routed(app, &gateway).await;
         // Stripe refuses the primary account's calls unprocessed (429).
         fake.outage(TEST_KEY, Fault::rate_limited(None));
-        let payment = pay(&gateway, &sk, "4242424242424242").await;
+        let payment = pay_with_card(&gateway, &sk, "4242424242424242", 1500, true).await;
         assert_eq!(payment["status"], "requires_capture", "{payment}");
         assert_eq!(recorded_connector(app, &payment).await, fallback);
         let id = payment["id"].as_str().unwrap();
@@ -140,12 +122,12 @@ both_backends! {
         let fake = FakeStripe::start().await;
         let mut gateway = app.spawn_replica_routing(app.vault(), connectors(&fake.base, BreakerSettings::default())).await;
         let (sk, primary, _) = routed(app, &gateway).await;
-        let declined = pay(&gateway, &sk, "4000000000000002").await;
+        let declined = pay_with_card(&gateway, &sk, "4000000000000002", 1500, true).await;
         assert_eq!(declined["status"], "failed", "{declined}");
         assert_eq!(recorded_connector(app, &declined).await, primary);
         // A 500 after a POST: Stripe may have done it. Never elsewhere.
         fake.outage(TEST_KEY, Fault::server_error(500));
-        let unknown = pay(&gateway, &sk, "4242424242424242").await;
+        let unknown = pay_with_card(&gateway, &sk, "4242424242424242", 1500, true).await;
         assert_eq!(unknown["decline_code"], "processor_timeout", "{unknown}");
         assert_eq!(recorded_connector(app, &unknown).await, primary);
         assert!(fake.calls_with(FALLBACK_KEY).is_empty(), "the fallback was never called");
@@ -160,7 +142,7 @@ both_backends! {
         connect(&gateway, &sk, TEST_KEY, true).await;
         fake.outage(TEST_KEY, Fault::rate_limited(None));
         for _ in 0..2 {
-            let failed = pay(&gateway, &sk, "4242424242424242").await;
+            let failed = pay_with_card(&gateway, &sk, "4242424242424242", 1500, true).await;
             assert_eq!(failed["decline_code"], "processor_unavailable", "{failed}");
         }
         let calls = fake.calls_with(TEST_KEY).len();
@@ -169,15 +151,15 @@ both_backends! {
             metrics.lines().any(|l| l.starts_with("paywarden_connector_breakers_open{connector=\"stripe\"}") && !l.ends_with(" 0")),
             "{metrics}"
         );
-        let refused = pay(&gateway, &sk, "4242424242424242").await;
+        let refused = pay_with_card(&gateway, &sk, "4242424242424242", 1500, true).await;
         assert_eq!(refused["decline_code"], "processor_unavailable", "{refused}");
         assert_eq!(fake.calls_with(TEST_KEY).len(), calls, "an open breaker sends nothing");
         // The processor is back; after open_for, one probe goes and closes it.
         fake.restore(TEST_KEY);
         tokio::time::sleep(Duration::from_millis(600)).await;
-        let probe = pay(&gateway, &sk, "4242424242424242").await;
+        let probe = pay_with_card(&gateway, &sk, "4242424242424242", 1500, true).await;
         assert_eq!(probe["status"], "requires_capture", "{probe}");
-        let next = pay(&gateway, &sk, "4242424242424242").await;
+        let next = pay_with_card(&gateway, &sk, "4242424242424242", 1500, true).await;
         assert_eq!(next["status"], "requires_capture", "{next}");
         gateway.stop().await;
     }

@@ -13,7 +13,7 @@ use paywarden::webhooks::signature::header_value;
 use serde_json::{json, Value};
 
 use super::fake_stripe::{Damage, FakeStripe, Fault};
-use super::TEST_KEY;
+use super::{pay_with_card, TEST_KEY, VISA};
 use crate::both_backends;
 use crate::support::{Replica, TestApp};
 
@@ -94,22 +94,7 @@ impl Shop {
     }
 
     async fn pay(&self, amount: i64, confirm: bool) -> Value {
-        let token: Value = self
-            .gateway
-            .post(
-                "/v1/tokens",
-                &self.sk,
-                &json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let body = json!({"amount": amount, "currency": "eur", "payment_method": token["id"],
-                          "confirm": confirm, "capture_method": "manual"});
-        let r = self.gateway.post("/v1/payments", &self.sk, &body).await;
-        assert_eq!(r.status(), 200);
-        r.json().await.unwrap()
+        pay_with_card(&self.gateway, &self.sk, VISA, amount, confirm).await
     }
 
     /// A payment captured through Stripe, and its PaymentIntent id.

@@ -26,8 +26,28 @@ use paywarden::domain::card::{CardNumber, Cvc, ExpiryDate};
 use paywarden::domain::ids::PaymentId;
 use paywarden::domain::money::{Currency, MinorUnits, Money};
 use secrecy::SecretString;
+use serde_json::{json, Value};
 
 use self::fake_stripe::FakeStripe;
+use crate::support::Replica;
+
+/// The card the gateway tests pay with unless they test a card's outcome.
+pub const VISA: &str = "4242424242424242";
+
+/// Tokenizes `number` through `gateway` and creates a manual-capture EUR
+/// payment of `amount` with it, confirmed or not: the payment as answered,
+/// which must be a 200.
+pub async fn pay_with_card(gateway: &Replica, sk: &str, number: &str, amount: i64, confirm: bool) -> Value {
+    let card = json!({"card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}});
+    let token: Value = gateway.post("/v1/tokens", sk, &card).await.json().await.unwrap();
+    let body = json!({"amount": amount, "currency": "eur", "payment_method": token["id"], "confirm": confirm,
+                      "capture_method": "manual"});
+    let r = gateway.post("/v1/payments", sk, &body).await;
+    let status = r.status();
+    let payment: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{payment}");
+    payment
+}
 
 /// The key the tests' Stripe account uses.
 pub const TEST_KEY: &str = "sk_test_paywarden_fake";

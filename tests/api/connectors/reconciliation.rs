@@ -14,7 +14,7 @@ use paywarden::services::reconciliation::{sweep, Settings, Sweep};
 use serde_json::{json, Value};
 
 use super::fake_stripe::FakeStripe;
-use super::TEST_KEY;
+use super::{pay_with_card, TEST_KEY, VISA};
 use crate::both_backends;
 use crate::support::{Replica, TestApp};
 
@@ -38,22 +38,9 @@ const EAGER: Settings = Settings {
     batch: 1000,
 };
 
+/// A manual-capture payment of 9.00 EUR, confirmed or not: its id.
 async fn pay(gateway: &Replica, sk: &str, confirm: bool) -> String {
-    let token: Value = gateway
-        .post(
-            "/v1/tokens",
-            sk,
-            &json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let body = json!({"amount": 900, "currency": "eur", "payment_method": token["id"], "confirm": confirm,
-                      "capture_method": "manual"});
-    let r = gateway.post("/v1/payments", sk, &body).await;
-    assert_eq!(r.status(), 200);
-    let payment: Value = r.json().await.unwrap();
+    let payment = pay_with_card(gateway, sk, VISA, 900, confirm).await;
     payment["id"].as_str().unwrap().to_owned()
 }
 

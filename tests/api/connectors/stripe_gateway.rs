@@ -13,7 +13,7 @@ use paywarden::domain::ids::MerchantId;
 use serde_json::{json, Value};
 
 use super::fake_stripe::{Damage, FakeStripe, Fault};
-use super::stripe_at;
+use super::{pay_with_card, stripe_at, VISA};
 use crate::both_backends;
 use crate::support::{new_key, Replica, TestApp};
 
@@ -37,29 +37,11 @@ async fn shop(app: &TestApp, fake: &FakeStripe) -> (Replica, String) {
     (gateway, sk)
 }
 
-async fn pay(gateway: &Replica, sk: &str, amount: i64) -> Value {
-    let token: Value = gateway
-        .post(
-            "/v1/tokens",
-            sk,
-            &json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let body = json!({"amount": amount, "currency": "eur", "payment_method": token["id"], "confirm": true,
-                      "capture_method": "manual"});
-    let r = gateway.post("/v1/payments", sk, &body).await;
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
 both_backends! {
     async fn a_payment_is_authorized_captured_and_refunded_at_stripe_once_each(app) {
         let fake = FakeStripe::start().await;
         let (mut gateway, sk) = shop(app, &fake).await;
-        let payment = pay(&gateway, &sk, 2500).await;
+        let payment = pay_with_card(&gateway, &sk, VISA, 2500, true).await;
         assert_eq!(payment["status"], "requires_capture", "{payment}");
         let id = payment["id"].as_str().unwrap();
         let r = gateway.post(&format!("/v1/payments/{id}/capture"), &sk, &json!({"amount_to_capture": 2000})).await;
@@ -82,7 +64,7 @@ both_backends! {
         let fake = FakeStripe::start().await;
         let (mut gateway, sk) = shop(app, &fake).await;
         fake.inject("/confirm", Fault::Processed(Damage::Delay(Duration::from_secs(4))));
-        let payment = pay(&gateway, &sk, 1200).await;
+        let payment = pay_with_card(&gateway, &sk, VISA, 1200, true).await;
         assert_eq!(payment["status"], "requires_capture", "{payment}");
         assert_eq!(fake.applied().confirms, 1);
         assert!(
@@ -96,7 +78,7 @@ both_backends! {
         let fake = FakeStripe::start().await;
         fake.refuse_raw_card_data();
         let (mut gateway, sk) = shop(app, &fake).await;
-        let payment = pay(&gateway, &sk, 1000).await;
+        let payment = pay_with_card(&gateway, &sk, VISA, 1000, true).await;
         assert_eq!(payment["status"], "failed", "{payment}");
         // The merchant learns it is its connector's configuration, not the card.
         assert_eq!(payment["decline_code"], "connector_configuration", "{payment}");

@@ -12,6 +12,7 @@ mod browser;
 mod challenge;
 mod counters;
 mod exemptions;
+mod metrics;
 mod outcomes;
 
 use std::collections::HashMap;
