@@ -37,6 +37,8 @@ pub struct Ledger {
     /// PaymentMethod id → card number.
     methods: HashMap<String, String>,
     intents: HashMap<String, Intent>,
+    /// Every refund made, oldest first (Stripe lists them newest first).
+    refunds: Vec<Value>,
     idempotency: HashMap<String, (String, Answer)>,
     pub applied: Applied,
     /// Answer PaymentMethod creation as an account without raw card data
@@ -134,6 +136,9 @@ impl Ledger {
                 "object": "search_result", "url": "/v1/payment_intents/search",
                 "has_more": false, "next_page": null, "data": data,
             }));
+        }
+        if call.path == "/v1/refunds" {
+            return self.list_refunds(call);
         }
         match call.path.strip_prefix("/v1/payment_intents/") {
             Some(id) => match self.intents.get(id) {
@@ -384,11 +389,38 @@ impl Ledger {
         }
         intent.amount_refunded += amount;
         self.applied.refunds += 1;
-        ok(json!({
+        let refund = json!({
             "id": id, "object": "refund", "amount": amount, "currency": intent.currency,
             "charge": intent.latest_charge, "payment_intent": intent.id, "created": CREATED,
             "metadata": {"paywarden_refund": call.param("metadata[paywarden_refund]")},
             "reason": null, "receipt_number": null, "status": "succeeded", "balance_transaction": null,
+        });
+        self.refunds.push(refund.clone());
+        ok(refund)
+    }
+
+    /// `GET /v1/refunds`: newest first, filtered by `payment_intent` when
+    /// given, at most `limit` (default 10, 1 to 100).
+    fn list_refunds(&self, call: &Call) -> Answer {
+        let query: HashMap<String, String> = form_urlencoded::parse(call.query.as_bytes()).into_owned().collect();
+        if let Some(name) = query.keys().find(|k| !["payment_intent", "limit"].contains(&k.as_str())) {
+            return invalid("parameter_unknown", &format!("Received unknown parameter: {name}"));
+        }
+        let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+            None => 10,
+            Some(Ok(n)) if (1..=100).contains(&n) => n,
+            Some(_) => return invalid("parameter_invalid_integer", "Invalid integer: limit"),
+        };
+        let wanted = query.get("payment_intent");
+        let matching: Vec<&Value> = self
+            .refunds
+            .iter()
+            .rev()
+            .filter(|r| wanted.is_none_or(|pi| r["payment_intent"] == pi.as_str()))
+            .collect();
+        ok(json!({
+            "object": "list", "url": "/v1/refunds", "has_more": matching.len() > limit,
+            "data": matching.into_iter().take(limit).collect::<Vec<_>>(),
         }))
     }
 
