@@ -21,8 +21,8 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
 use super::{
-    AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, InboundEvent, InboundHeaders,
-    RefundOutcome, RemoteStatus,
+    AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, FoundRefund, InboundEvent,
+    InboundHeaders, RefundOutcome, RemoteStatus,
 };
 use crate::domain::ids::{PaymentId, RefundId};
 use crate::domain::money::Money;
@@ -247,6 +247,14 @@ impl Connector for Guarded {
 
     fn sync<'a>(&'a self, payment: &'a PaymentId) -> BoxFuture<'a, Result<RemoteStatus, ConnectorError>> {
         self.call(self.inner.sync(payment)).boxed()
+    }
+
+    fn sync_refund<'a>(
+        &'a self,
+        reference: &'a str,
+        refund: &'a RefundId,
+    ) -> BoxFuture<'a, Result<Option<FoundRefund>, ConnectorError>> {
+        self.call(self.inner.sync_refund(reference, refund)).boxed()
     }
 
     fn parse_webhook(&self, headers: &InboundHeaders, body: &[u8]) -> Result<InboundEvent, ConnectorError> {

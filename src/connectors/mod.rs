@@ -242,6 +242,15 @@ pub enum InboundChange {
     Ignored,
 }
 
+/// One of the gateway's refunds as the processor has it, found when asked
+/// after the fact ([`Connector::sync_refund`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundRefund {
+    /// The processor's id of the refund.
+    pub processor_refund: String,
+    pub state: RemoteRefund,
+}
+
 /// A refund's state at the processor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RemoteRefund {
@@ -333,6 +342,17 @@ pub trait Connector: Send + Sync {
     /// Asks the processor where an authorization stands (after a timeout, or
     /// to reconcile a payment left `processing`).
     fn sync<'a>(&'a self, payment: &'a PaymentId) -> BoxFuture<'a, Result<RemoteStatus, ConnectorError>>;
+
+    /// Asks the processor about the gateway's refund `refund` of the
+    /// authorization `reference` (to reconcile a refund left `pending`):
+    /// `None` when the processor has no such refund. A connector that cannot
+    /// ask answers an error, so the refund stays pending (and is announced
+    /// overdue), never settled on a guess.
+    fn sync_refund<'a>(
+        &'a self,
+        reference: &'a str,
+        refund: &'a RefundId,
+    ) -> BoxFuture<'a, Result<Option<FoundRefund>, ConnectorError>>;
 
     /// Verifies the signature of an inbound webhook and parses it.
     fn parse_webhook(&self, headers: &InboundHeaders, body: &[u8]) -> Result<InboundEvent, ConnectorError>;

@@ -233,6 +233,22 @@ impl Connector for Sandbox {
         async move { Ok(status) }.boxed()
     }
 
+    /// The sandbox's refunds settle in their request, so none is ever left
+    /// pending to look up: an error keeps any such refund pending rather
+    /// than settle it on a guess.
+    fn sync_refund<'a>(
+        &'a self,
+        _reference: &'a str,
+        _refund: &'a RefundId,
+    ) -> BoxFuture<'a, Result<Option<super::FoundRefund>, ConnectorError>> {
+        async {
+            Err(ConnectorError::Unavailable(
+                "the sandbox keeps no refunds to look up".into(),
+            ))
+        }
+        .boxed()
+    }
+
     /// The sandbox sends no webhooks: its answers are immediate.
     fn parse_webhook(&self, _headers: &super::InboundHeaders, _body: &[u8]) -> Result<InboundEvent, ConnectorError> {
         Err(ConnectorError::InvalidSignature)

@@ -6,8 +6,8 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
 use super::{
-    AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, InboundEvent, InboundHeaders,
-    RefundOutcome, RemoteStatus,
+    AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, FoundRefund, InboundEvent,
+    InboundHeaders, RefundOutcome, RemoteStatus,
 };
 use crate::domain::ids::{PaymentId, RefundId};
 use crate::domain::merchant::UNCONFIGURED_CONNECTOR;
@@ -56,6 +56,14 @@ impl Connector for Unconfigured {
     }
 
     fn sync<'a>(&'a self, _: &'a PaymentId) -> BoxFuture<'a, Result<RemoteStatus, ConnectorError>> {
+        async { Err(refusal()) }.boxed()
+    }
+
+    fn sync_refund<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a RefundId,
+    ) -> BoxFuture<'a, Result<Option<FoundRefund>, ConnectorError>> {
         async { Err(refusal()) }.boxed()
     }
 

@@ -26,13 +26,16 @@ pub enum EventType {
     /// A payment's outcome at its processor is still unknown past the
     /// reconciliation horizon (an operator should look).
     PaymentReconciliationOverdue,
+    /// A refund's outcome at its processor is still unknown past the
+    /// reconciliation horizon (an operator should look).
+    RefundReconciliationOverdue,
     /// An anomaly detector raised an alert about one of the merchant's
     /// keys, the merchant itself, or an address using its keys.
     AnomalyDetected,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::PaymentCreated,
         EventType::PaymentRequiresAction,
         EventType::PaymentAmountCapturableUpdated,
@@ -47,6 +50,7 @@ impl EventType {
         EventType::ReviewClosed,
         EventType::PaymentDisputed,
         EventType::PaymentReconciliationOverdue,
+        EventType::RefundReconciliationOverdue,
         EventType::AnomalyDetected,
     ];
 
@@ -66,6 +70,7 @@ impl EventType {
             EventType::ReviewClosed => "review.closed",
             EventType::PaymentDisputed => "payment.disputed",
             EventType::PaymentReconciliationOverdue => "payment.reconciliation_overdue",
+            EventType::RefundReconciliationOverdue => "refund.reconciliation_overdue",
             EventType::AnomalyDetected => "anomaly.detected",
         }
     }

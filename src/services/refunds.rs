@@ -216,18 +216,7 @@ async fn write<S: RefundPorts>(
     let tenant = &refund.tenant;
     let payment = &refund.payment;
     let failed = refund.status() == RefundStatus::Failed;
-    let mut event_rows = Vec::with_capacity(events.len());
-    for kind in events {
-        event_rows.push(EventRow {
-            id: EventId::generate_time_ordered(Timestamp::now())?.to_string(),
-            merchant_id: tenant.merchant_str().to_owned(),
-            mode: tenant.mode_str().to_owned(),
-            event_type: kind.as_str().to_owned(),
-            object_id: refund.id.to_string(),
-            data: (snapshots.refund)(refund).map_err(|e| StoreError::Corrupt(format!("refund snapshot: {e}")))?,
-            created_at: refund.updated_at.as_millis(),
-        });
-    }
+    let event_rows = event_rows(snapshots, refund, events, refund.updated_at)?;
     let action = match write {
         Write::Reserve => "refund.created",
         _ if failed => "refund.failed",
@@ -281,6 +270,57 @@ async fn write<S: RefundPorts>(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The rows of `events` about `refund`, each with its snapshot, at `at`.
+fn event_rows(
+    snapshots: Snapshots,
+    refund: &Refund,
+    events: Vec<EventType>,
+    at: Timestamp,
+) -> Result<Vec<EventRow>, ServiceError> {
+    let mut rows = Vec::with_capacity(events.len());
+    for kind in events {
+        rows.push(EventRow {
+            id: EventId::generate_time_ordered(Timestamp::now())?.to_string(),
+            merchant_id: refund.tenant.merchant_str().to_owned(),
+            mode: refund.tenant.mode_str().to_owned(),
+            event_type: kind.as_str().to_owned(),
+            object_id: refund.id.to_string(),
+            data: (snapshots.refund)(refund).map_err(|e| StoreError::Corrupt(format!("refund snapshot: {e}")))?,
+            created_at: at.as_millis(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Announces that the outcome of the pending `refund` is still unknown past
+/// the reconciliation horizon: a `refund.reconciliation_overdue` event and
+/// audit entry, committed with `work` (the job's record that it alerted).
+/// The refund itself, still `pending` with its amount reserved, is not
+/// touched.
+pub async fn announce_overdue<S: RefundPorts>(
+    store: &S,
+    snapshots: Snapshots,
+    actor: &Actor,
+    refund: &Refund,
+    mut work: UnitOfWork,
+) -> Result<(), ServiceError> {
+    let now = Timestamp::now();
+    let rows = event_rows(snapshots, refund, vec![EventType::RefundReconciliationOverdue], now)?;
+    let mut audit = actor.event("refund.reconciliation_overdue", Outcome::Failure);
+    audit.merchant_id = Some(refund.tenant.merchant().to_string());
+    audit.mode = Some(refund.tenant.mode());
+    audit.resource = Some(refund.id.to_string());
+    audit.reason = Some(format!(
+        "outcome of the {} {} refund of {} still unknown at the processor",
+        refund.money.amount.get(),
+        refund.money.currency.api_code(),
+        refund.payment
+    ));
+    store.insert_events(&mut work, &rows);
+    work.audit(audit);
+    Ok(store.commit(work).await?)
 }
 
 /// The processor reports that refunds of `payment` add up to `total`: what

@@ -1,6 +1,8 @@
 //! The reconciliation job's storage: payments left `processing` (through a
-//! processor connection) past a cutoff, and the per-payment claims
-//! (`reconciliation_claims`) that let one replica at a time take a round.
+//! processor connection) and refunds left `pending` past a cutoff, and the
+//! claims (`reconciliation_claims`, one per payment or refund: its id in
+//! `payment_id`, the prefixes keep them apart) that let one replica at a
+//! time take a round.
 //!
 //! Single-statement primitives; a claim is taken by a write that must
 //! change one row (`Duplicate` for an insert that lost, `Conflict` for an
@@ -11,7 +13,7 @@ use sqlx::{Any, Executor};
 use super::unit_of_work::UnitOfWork;
 use super::write_op::{Failure, WriteOp};
 use super::StoreError;
-use crate::domain::ids::{MerchantId, PaymentId};
+use crate::domain::ids::{MerchantId, PaymentId, RefundId};
 
 /// A payment to reconcile: merchant, mode, id.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -21,12 +23,46 @@ pub struct Stale {
     pub id: String,
 }
 
-/// A payment's claim.
+/// What a claim is about: a payment or one of its refunds.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    Payment(&'a PaymentId),
+    Refund(&'a RefundId),
+}
+
+impl Subject<'_> {
+    fn id(self) -> String {
+        match self {
+            Subject::Payment(id) => id.to_string(),
+            Subject::Refund(id) => id.to_string(),
+        }
+    }
+}
+
+/// A claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Claim {
     pub attempts: i64,
     pub next_at: i64,
     pub alerted: i64,
+}
+
+/// Up to `limit` refunds of any merchant stored `pending` (only refunds
+/// through a processor connection ever are) and unchanged since before
+/// `before` (ms), oldest first.
+pub async fn stale_refunds<'e>(
+    db: impl Executor<'e, Database = Any>,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<Stale>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT merchant_id, mode, id FROM refunds WHERE status = 'pending' AND updated_at < $1 \
+         ORDER BY updated_at LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
 }
 
 /// Up to `limit` payments of any merchant stored `processing` through a
@@ -49,27 +85,27 @@ pub async fn stale<'e>(
 pub async fn claim<'e>(
     db: impl Executor<'e, Database = Any>,
     merchant: &MerchantId,
-    payment: &PaymentId,
+    subject: Subject<'_>,
 ) -> Result<Option<Claim>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT attempts, next_at, alerted FROM reconciliation_claims WHERE merchant_id = $1 AND payment_id = $2",
     )
     .bind(merchant.as_str())
-    .bind(payment.as_str())
+    .bind(subject.id())
     .fetch_optional(db)
     .await?)
 }
 
-/// Takes the first round of a payment; one taken already fails the unit
+/// Takes the first round of a payment or refund; one taken already fails the unit
 /// with `Duplicate`.
-pub fn first(work: &mut UnitOfWork, merchant: &MerchantId, mode: &str, payment: &PaymentId, next_at: i64) {
+pub fn first(work: &mut UnitOfWork, merchant: &MerchantId, mode: &str, subject: Subject<'_>, next_at: i64) {
     work.push(
         WriteOp::new(
             "INSERT INTO reconciliation_claims (merchant_id, payment_id, mode, attempts, next_at, alerted) \
              VALUES ($1, $2, $3, 1, $4, 0)",
             vec![
                 merchant.as_str().into(),
-                payment.as_str().into(),
+                subject.id().into(),
                 mode.into(),
                 next_at.into(),
             ],
@@ -78,9 +114,9 @@ pub fn first(work: &mut UnitOfWork, merchant: &MerchantId, mode: &str, payment: 
     );
 }
 
-/// Takes the next round of a payment whose claim still has `attempts`;
+/// Takes the next round of a payment or refund whose claim still has `attempts`;
 /// one moved meanwhile fails the unit with `Conflict`.
-pub fn advance(work: &mut UnitOfWork, merchant: &MerchantId, payment: &PaymentId, attempts: i64, next_at: i64) {
+pub fn advance(work: &mut UnitOfWork, merchant: &MerchantId, subject: Subject<'_>, attempts: i64, next_at: i64) {
     work.push(
         WriteOp::new(
             "UPDATE reconciliation_claims SET attempts = $1, next_at = $2 \
@@ -89,7 +125,7 @@ pub fn advance(work: &mut UnitOfWork, merchant: &MerchantId, payment: &PaymentId
                 (attempts + 1).into(),
                 next_at.into(),
                 merchant.as_str().into(),
-                payment.as_str().into(),
+                subject.id().into(),
                 attempts.into(),
             ],
         )
@@ -97,11 +133,11 @@ pub fn advance(work: &mut UnitOfWork, merchant: &MerchantId, payment: &PaymentId
     );
 }
 
-/// Records that the payment's overdue alert was emitted.
-pub fn alerted(work: &mut UnitOfWork, merchant: &MerchantId, payment: &PaymentId) {
+/// Records that the overdue alert was emitted.
+pub fn alerted(work: &mut UnitOfWork, merchant: &MerchantId, subject: Subject<'_>) {
     work.push(WriteOp::new(
         "UPDATE reconciliation_claims SET alerted = 1 WHERE merchant_id = $1 AND payment_id = $2",
-        vec![merchant.as_str().into(), payment.as_str().into()],
+        vec![merchant.as_str().into(), subject.id().into()],
     ));
 }
 
@@ -110,12 +146,16 @@ impl super::ports::ReconciliationStore for super::Store {
         stale(self.reader(), before, limit).await
     }
 
+    async fn stale_pending_refunds(&self, before: i64, limit: i64) -> Result<Vec<Stale>, StoreError> {
+        stale_refunds(self.reader(), before, limit).await
+    }
+
     async fn reconciliation_claim(
         &self,
         merchant: &MerchantId,
-        payment: &PaymentId,
+        subject: Subject<'_>,
     ) -> Result<Option<Claim>, StoreError> {
-        claim(self.reader(), merchant, payment).await
+        claim(self.reader(), merchant, subject).await
     }
 
     fn first_reconciliation(
@@ -123,24 +163,24 @@ impl super::ports::ReconciliationStore for super::Store {
         work: &mut UnitOfWork,
         merchant: &MerchantId,
         mode: &str,
-        payment: &PaymentId,
+        subject: Subject<'_>,
         next_at: i64,
     ) {
-        first(work, merchant, mode, payment, next_at);
+        first(work, merchant, mode, subject, next_at);
     }
 
     fn advance_reconciliation(
         &self,
         work: &mut UnitOfWork,
         merchant: &MerchantId,
-        payment: &PaymentId,
+        subject: Subject<'_>,
         attempts: i64,
         next_at: i64,
     ) {
-        advance(work, merchant, payment, attempts, next_at);
+        advance(work, merchant, subject, attempts, next_at);
     }
 
-    fn reconciliation_alerted(&self, work: &mut UnitOfWork, merchant: &MerchantId, payment: &PaymentId) {
-        alerted(work, merchant, payment);
+    fn reconciliation_alerted(&self, work: &mut UnitOfWork, merchant: &MerchantId, subject: Subject<'_>) {
+        alerted(work, merchant, subject);
     }
 }

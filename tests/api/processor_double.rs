@@ -17,8 +17,8 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use paywarden::connectors::{
-    AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, InboundEvent, RefundOutcome,
-    RemoteStatus,
+    AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, FoundRefund, InboundEvent,
+    RefundOutcome, RemoteStatus,
 };
 use paywarden::domain::api_key::Mode;
 use paywarden::domain::ids::{MerchantId, PaymentId, RefundId};
@@ -314,6 +314,20 @@ impl Connector for ProcessorDouble {
             Ok(RefundOutcome::Succeeded {
                 reference: format!("dbl_re_{}", refund.as_str().trim_start_matches(RefundId::PREFIX)),
             })
+        }
+        .boxed()
+    }
+
+    /// The double keeps no refunds apart from their amounts: it cannot say.
+    fn sync_refund<'a>(
+        &'a self,
+        _reference: &'a str,
+        _refund: &'a RefundId,
+    ) -> BoxFuture<'a, Result<Option<FoundRefund>, ConnectorError>> {
+        async {
+            Err(ConnectorError::Unavailable(
+                "the double keeps no refunds to look up".into(),
+            ))
         }
         .boxed()
     }

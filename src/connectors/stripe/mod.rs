@@ -34,6 +34,7 @@ pub mod api;
 pub mod mapping;
 pub mod payments;
 pub mod references;
+mod refund_lookup;
 pub mod webhook;
 pub mod wire;
 
@@ -47,8 +48,8 @@ use self::api::Api;
 use self::references::References;
 use super::http::{HttpClient, HttpSettings};
 use super::{
-    AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, InboundEvent, InboundHeaders,
-    RefundOutcome, RemoteStatus,
+    AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, FoundRefund, InboundEvent,
+    InboundHeaders, RefundOutcome, RemoteStatus,
 };
 use crate::domain::api_key::Mode;
 use crate::domain::ids::{PaymentId, RefundId};
@@ -245,6 +246,14 @@ impl Connector for Stripe {
 
     fn sync<'a>(&'a self, payment: &'a PaymentId) -> BoxFuture<'a, Result<RemoteStatus, ConnectorError>> {
         self.sync_payment(payment).boxed()
+    }
+
+    fn sync_refund<'a>(
+        &'a self,
+        reference: &'a str,
+        refund: &'a RefundId,
+    ) -> BoxFuture<'a, Result<Option<FoundRefund>, ConnectorError>> {
+        self.find_refund(reference, refund).boxed()
     }
 
     fn parse_webhook(&self, headers: &InboundHeaders, body: &[u8]) -> Result<InboundEvent, ConnectorError> {

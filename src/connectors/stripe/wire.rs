@@ -199,6 +199,13 @@ pub struct SearchResult {
     pub data: Vec<PaymentIntent>,
 }
 
+/// A page of `GET /v1/refunds`, newest first.
+#[derive(Debug, Deserialize)]
+pub struct RefundList {
+    pub data: Vec<Refund>,
+    pub has_more: bool,
+}
+
 /// The error envelope of every non-2xx answer: `{"error": {...}}`.
 #[derive(Deserialize)]
 pub struct ErrorEnvelope {

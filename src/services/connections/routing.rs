@@ -132,8 +132,8 @@ mod misconfigured {
 
     use super::Misconfigured;
     use crate::connectors::{
-        AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, InboundEvent, InboundHeaders,
-        RefundOutcome, RemoteStatus,
+        AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, FoundRefund, InboundEvent,
+        InboundHeaders, RefundOutcome, RemoteStatus,
     };
     use crate::domain::ids::{PaymentId, RefundId};
     use crate::domain::money::Money;
@@ -169,6 +169,14 @@ mod misconfigured {
         }
 
         fn sync<'a>(&'a self, _: &'a PaymentId) -> BoxFuture<'a, Result<RemoteStatus, ConnectorError>> {
+            async { Err(self.0.clone()) }.boxed()
+        }
+
+        fn sync_refund<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a RefundId,
+        ) -> BoxFuture<'a, Result<Option<FoundRefund>, ConnectorError>> {
             async { Err(self.0.clone()) }.boxed()
         }
 

@@ -12,6 +12,9 @@
 //! write (`reconciliation_claims`), so one replica asks per round. A
 //! processor that has no record of the payment fails it only from the
 //! second round on (its search may lag behind a fresh authorization).
+//! Refunds left `pending` are reconciled the same way ([`refunds`]).
+
+mod refunds;
 
 use std::time::Duration;
 
@@ -24,7 +27,8 @@ use crate::domain::time::Timestamp;
 use crate::services::actor::Actor;
 use crate::services::payments::{Applied, PaymentPorts, Payments, RemoteReport};
 use crate::services::ServiceError;
-use crate::store::ports::ReconciliationStore;
+use crate::store::ports::{Commit, ReconciliationStore, RefundStore};
+use crate::store::reconciliation::{Claim, Subject};
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
 
@@ -69,8 +73,65 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+impl std::ops::AddAssign for Sweep {
+    fn add_assign(&mut self, other: Sweep) {
+        self.resolved += other.resolved;
+        self.unresolved += other.unresolved;
+        self.overdue += other.overdue;
+    }
+}
+
+/// Whether this replica takes a round of a subject now.
+enum Round {
+    /// Taken: the rounds before it, and the claim as it was.
+    Taken { attempts: i64, claim: Option<Claim> },
+    /// Not due yet, or another replica took it.
+    NotOurs,
+}
+
+/// Takes the subject's next round if it is due, by one conditional write:
+/// of several replicas sweeping at once, one gets it.
+async fn claim_round<S: ReconciliationStore + Commit>(
+    store: &S,
+    settings: &Settings,
+    now: i64,
+    merchant: &MerchantId,
+    mode: &str,
+    subject: Subject<'_>,
+) -> Result<Round, ServiceError> {
+    let claim = store.reconciliation_claim(merchant, subject).await?;
+    if claim.is_some_and(|c| c.next_at > now) {
+        return Ok(Round::NotOurs);
+    }
+    let attempts = claim.map_or(0, |c| c.attempts);
+    let shift = u32::try_from(attempts.clamp(0, 6)).unwrap_or(6);
+    let next_at = now.saturating_add(millis(settings.backoff).saturating_mul(1 << shift));
+    let mut work = UnitOfWork::new();
+    match claim {
+        None => store.first_reconciliation(&mut work, merchant, mode, subject, next_at),
+        Some(_) => store.advance_reconciliation(&mut work, merchant, subject, attempts, next_at),
+    }
+    match store.commit(work).await {
+        Ok(()) => Ok(Round::Taken { attempts, claim }),
+        // Another replica took this round.
+        Err(StoreError::Duplicate | StoreError::Conflict) => Ok(Round::NotOurs),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One sweep over the payments, then the refunds, to reconcile.
+pub async fn sweep<S: PaymentPorts + RefundStore + ReconciliationStore>(
+    payments: &Payments<S>,
+    store: &S,
+    settings: &Settings,
+) -> Result<Sweep, ServiceError> {
+    let mut done = sweep_payments(payments, store, settings).await?;
+    done += refunds::sweep(payments, store, settings).await?;
+    Ok(done)
+}
+
 /// One sweep over the payments to reconcile.
-pub async fn sweep<S: PaymentPorts + ReconciliationStore>(
+async fn sweep_payments<S: PaymentPorts + ReconciliationStore>(
     payments: &Payments<S>,
     store: &S,
     settings: &Settings,
@@ -85,24 +146,11 @@ pub async fn sweep<S: PaymentPorts + ReconciliationStore>(
         let merchant = MerchantId::from_trusted(stale.merchant_id);
         let id = PaymentId::from_trusted(stale.id);
         let Some(mode) = Mode::parse(&stale.mode) else { continue };
-        let claim = store.reconciliation_claim(&merchant, &id).await?;
-        if claim.is_some_and(|c| c.next_at > now) {
+        let Round::Taken { attempts, claim } =
+            claim_round(store, settings, now, &merchant, &stale.mode, Subject::Payment(&id)).await?
+        else {
             continue;
-        }
-        let attempts = claim.map_or(0, |c| c.attempts);
-        let shift = u32::try_from(attempts.clamp(0, 6)).unwrap_or(6);
-        let next_at = now.saturating_add(millis(settings.backoff).saturating_mul(1 << shift));
-        let mut work = UnitOfWork::new();
-        match claim {
-            None => store.first_reconciliation(&mut work, &merchant, &stale.mode, &id, next_at),
-            Some(_) => store.advance_reconciliation(&mut work, &merchant, &id, attempts, next_at),
-        }
-        match store.commit(work).await {
-            Ok(()) => {}
-            // Another replica took this round.
-            Err(StoreError::Duplicate | StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        };
         let tenant = Tenant::new(merchant.clone(), mode);
         let Some(payment) = store.get_payment(&tenant, &id).await? else {
             continue;
@@ -134,7 +182,7 @@ pub async fn sweep<S: PaymentPorts + ReconciliationStore>(
             tracing::error!(payment = %id, merchant = %merchant, "payment outcome still unknown past the reconciliation horizon");
             let stage = |_| {
                 let mut work = UnitOfWork::new();
-                store.reconciliation_alerted(&mut work, &merchant, &id);
+                store.reconciliation_alerted(&mut work, &merchant, Subject::Payment(&id));
                 work
             };
             payments
@@ -148,7 +196,11 @@ pub async fn sweep<S: PaymentPorts + ReconciliationStore>(
 
 /// Runs [`sweep`] every `settings.interval` for ever (the gateway aborts it
 /// at shutdown).
-pub async fn run<S: PaymentPorts + ReconciliationStore>(payments: Payments<S>, store: S, settings: Settings) {
+pub async fn run<S: PaymentPorts + RefundStore + ReconciliationStore>(
+    payments: Payments<S>,
+    store: S,
+    settings: Settings,
+) {
     let mut tick = tokio::time::interval(settings.interval);
     loop {
         tick.tick().await;
@@ -162,7 +214,7 @@ pub async fn run<S: PaymentPorts + ReconciliationStore>(payments: Payments<S>, s
                 resolved = done.resolved,
                 unresolved = done.unresolved,
                 overdue = done.overdue,
-                "reconciled payments left processing"
+                "reconciled payments left processing and refunds left pending"
             ),
             Err(e) => tracing::warn!(error = %e, "reconciliation sweep failed"),
         }

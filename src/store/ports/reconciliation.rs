@@ -1,10 +1,10 @@
-//! The reconciliation port: payments left `processing` and the claims that
-//! let one replica at a time reconcile each.
+//! The reconciliation port: payments left `processing`, refunds left
+//! `pending`, and the claims that let one replica at a time reconcile each.
 
 use std::future::Future;
 
-use crate::domain::ids::{MerchantId, PaymentId};
-use crate::store::reconciliation::{Claim, Stale};
+use crate::domain::ids::MerchantId;
+use crate::store::reconciliation::{Claim, Stale, Subject};
 use crate::store::unit_of_work::UnitOfWork;
 use crate::store::StoreError;
 
@@ -13,11 +13,19 @@ pub trait ReconciliationStore: Send + Sync {
     /// processor connection, unchanged since before `before` (ms).
     fn stale_processing(&self, before: i64, limit: i64) -> impl Future<Output = Result<Vec<Stale>, StoreError>> + Send;
 
-    /// The payment's claim; `None` before its first round.
+    /// Up to `limit` refunds (any merchant) stored `pending`, unchanged
+    /// since before `before` (ms).
+    fn stale_pending_refunds(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Stale>, StoreError>> + Send;
+
+    /// The subject's claim; `None` before its first round.
     fn reconciliation_claim(
         &self,
         merchant: &MerchantId,
-        payment: &PaymentId,
+        subject: Subject<'_>,
     ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
 
     /// Stages taking the first round; taken already fails with `Duplicate`.
@@ -26,7 +34,7 @@ pub trait ReconciliationStore: Send + Sync {
         work: &mut UnitOfWork,
         merchant: &MerchantId,
         mode: &str,
-        payment: &PaymentId,
+        subject: Subject<'_>,
         next_at: i64,
     );
 
@@ -36,11 +44,11 @@ pub trait ReconciliationStore: Send + Sync {
         &self,
         work: &mut UnitOfWork,
         merchant: &MerchantId,
-        payment: &PaymentId,
+        subject: Subject<'_>,
         attempts: i64,
         next_at: i64,
     );
 
     /// Stages recording that the overdue alert was emitted.
-    fn reconciliation_alerted(&self, work: &mut UnitOfWork, merchant: &MerchantId, payment: &PaymentId);
+    fn reconciliation_alerted(&self, work: &mut UnitOfWork, merchant: &MerchantId, subject: Subject<'_>);
 }

@@ -8,6 +8,7 @@ mod connections;
 mod failover;
 mod inbound_webhooks;
 mod reconciliation;
+mod refund_reconciliation;
 mod stripe_faults;
 mod stripe_flows;
 mod stripe_gateway;

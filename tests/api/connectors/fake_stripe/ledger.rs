@@ -403,7 +403,10 @@ impl Ledger {
     /// given, at most `limit` (default 10, 1 to 100).
     fn list_refunds(&self, call: &Call) -> Answer {
         let query: HashMap<String, String> = form_urlencoded::parse(call.query.as_bytes()).into_owned().collect();
-        if let Some(name) = query.keys().find(|k| !["payment_intent", "limit"].contains(&k.as_str())) {
+        if let Some(name) = query
+            .keys()
+            .find(|k| !["payment_intent", "limit"].contains(&k.as_str()))
+        {
             return invalid("parameter_unknown", &format!("Received unknown parameter: {name}"));
         }
         let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
