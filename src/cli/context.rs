@@ -81,7 +81,10 @@ impl CliContext {
         let current = crate::server::current_kek(&self.config, self.dev)?
             .context("missing configuration: vault.kek_file or vault.kek (operators' secrets are sealed under it)")?;
         let keys = crate::server::kek_entries(&self.config, current, self.dev)?;
-        Ok(StaticKeyring::new(KekVersion::new(self.config.vault.kek_version), keys)?)
+        Ok(StaticKeyring::new(
+            KekVersion::new(self.config.vault.kek_version),
+            keys,
+        )?)
     }
 
     /// The audit identity of this command.

@@ -87,7 +87,10 @@ pub async fn run(ctx: CliContext, cmd: OperatorCommand) -> anyhow::Result<ExitCo
                         let state = o
                             .locked_until
                             .filter(|t| *t > crate::domain::time::Timestamp::now())
-                            .map_or_else(|| "active".to_owned(), |t| format!("LOCKED OUT until {}", t.to_rfc3339()));
+                            .map_or_else(
+                                || "active".to_owned(),
+                                |t| format!("LOCKED OUT until {}", t.to_rfc3339()),
+                            );
                         format!("{}  {}  enrolled {}  {state}", o.id, o.name, o.created_at.to_rfc3339())
                     })
                     .collect::<Vec<_>>()

@@ -41,10 +41,7 @@ pub struct OperatorName(String);
 impl OperatorName {
     pub fn parse(raw: &str) -> Result<Self, OperatorInputError> {
         let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
-        let starts_well = raw
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase());
+        let starts_well = raw.chars().next().is_some_and(|c| c.is_ascii_lowercase());
         if starts_well && raw.len() <= MAX_NAME_LEN && raw.chars().all(allowed) {
             Ok(Self(raw.to_owned()))
         } else {

@@ -73,7 +73,8 @@ use sqlx::{Any, AnyPool};
 pub use error::StoreError;
 pub use ports::{
     ApiKeyStore, AuditStore, AuthStore, Commit, ConnectionStore, EventStore, FraudStore, IdempotencyStore,
-    LockoutStore, MerchantStore, OperatorStore, PaymentStore, RefundStore, TokenStore, WebhookDeliveryStore, WebhookEndpointStore,
+    LockoutStore, MerchantStore, OperatorStore, PaymentStore, RefundStore, TokenStore, WebhookDeliveryStore,
+    WebhookEndpointStore,
 };
 pub use settings::PoolSettings;
 

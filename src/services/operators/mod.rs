@@ -65,8 +65,11 @@ fn sealed_of(row: &OperatorRow) -> Result<Sealed, VaultError> {
 /// Opens an operator's secret.
 pub(crate) fn open_secret<P: KekProvider + ?Sized>(keyring: &P, row: &OperatorRow) -> Result<TotpSecret, ServiceError> {
     let plain = vault::open(keyring, aad(&row.id), &sealed_of(row)?)?;
-    TotpSecret::from_bytes(&plain, &OperatorName::from_trusted(row.name.clone()))
-        .map_err(|_| ServiceError::Store(StoreError::Corrupt("an operator's TOTP secret has the wrong length".into())))
+    TotpSecret::from_bytes(&plain, &OperatorName::from_trusted(row.name.clone())).map_err(|_| {
+        ServiceError::Store(StoreError::Corrupt(
+            "an operator's TOTP secret has the wrong length".into(),
+        ))
+    })
 }
 
 fn not_found() -> ServiceError {
@@ -144,10 +147,7 @@ pub async fn remove<S: OperatorStore + Commit>(
     actor: &Actor,
     name: &OperatorName,
 ) -> Result<Operator, ServiceError> {
-    let row = store
-        .get_operator_by_name(name.as_str())
-        .await?
-        .ok_or_else(not_found)?;
+    let row = store.get_operator_by_name(name.as_str()).await?.ok_or_else(not_found)?;
     let mut work = UnitOfWork::new();
     store.delete_operator(&mut work, &row.id);
     let mut event = actor.event(REMOVED, Outcome::Success);

@@ -123,7 +123,11 @@ pub async fn step_up<S: OperatorStore + Commit>(
         refuse(store, actor, &attempt, None, &format!("no operator named {name}")).await?;
         return Err(StepUpError::UnknownOperator(name.clone()));
     };
-    if let Some(until) = row.locked_until.map(Timestamp::from_millis).filter(|u| *u > attempt.now) {
+    if let Some(until) = row
+        .locked_until
+        .map(Timestamp::from_millis)
+        .filter(|u| *u > attempt.now)
+    {
         let reason = format!("operator {name} locked out until {}", until.to_rfc3339());
         refuse(store, actor, &attempt, Some(&row), &reason).await?;
         return Err(StepUpError::LockedOut {
@@ -132,12 +136,27 @@ pub async fn step_up<S: OperatorStore + Commit>(
         });
     }
     let Some(code) = attempt.code else {
-        refuse(store, actor, &attempt, Some(&row), &format!("no code given for operator {name}")).await?;
+        refuse(
+            store,
+            actor,
+            &attempt,
+            Some(&row),
+            &format!("no code given for operator {name}"),
+        )
+        .await?;
         return Err(StepUpError::Required);
     };
     let secret: TotpSecret = super::open_secret(keyring, &row)?;
     let Some(step) = secret.matching_step(code, attempt.now) else {
-        return Err(failed(store, policy, actor, &attempt, &row, StepUpError::WrongCode(name.clone())).await);
+        return Err(failed(
+            store,
+            policy,
+            actor,
+            &attempt,
+            &row,
+            StepUpError::WrongCode(name.clone()),
+        )
+        .await);
     };
     let mut work = UnitOfWork::new();
     store.accept_operator_step(&mut work, &row.id, step);
@@ -149,7 +168,15 @@ pub async fn step_up<S: OperatorStore + Commit>(
     match store.commit(work).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
-            return Err(failed(store, policy, actor, &attempt, &row, StepUpError::Replayed(name.clone())).await);
+            return Err(failed(
+                store,
+                policy,
+                actor,
+                &attempt,
+                &row,
+                StepUpError::Replayed(name.clone()),
+            )
+            .await);
         }
         Err(e) => return Err(e.into()),
     }

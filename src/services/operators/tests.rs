@@ -20,7 +20,11 @@ fn kek(byte: u8) -> Kek {
 
 /// KEK 1 current, KEK 2 held to rotate to.
 fn keyring() -> StaticKeyring {
-    StaticKeyring::new(KekVersion::new(1), [(KekVersion::new(1), kek(1)), (KekVersion::new(2), kek(2))]).unwrap()
+    StaticKeyring::new(
+        KekVersion::new(1),
+        [(KekVersion::new(1), kek(1)), (KekVersion::new(2), kek(2))],
+    )
+    .unwrap()
 }
 
 fn name(n: &str) -> OperatorName {
@@ -35,7 +39,9 @@ fn code_at(secret: &TotpSecret, at: Timestamp) -> TotpCode {
         6,
         1,
         30,
-        totp_rs::Secret::Encoded(secret.base32().to_string()).to_bytes().unwrap(),
+        totp_rs::Secret::Encoded(secret.base32().to_string())
+            .to_bytes()
+            .unwrap(),
         None,
         String::new(),
     )
@@ -146,7 +152,12 @@ async fn a_valid_code_passes_once_and_a_replay_or_wrong_code_is_refused_and_audi
     let of = |action: &str| audit.iter().filter(|(a, _)| a == action).count();
     assert_eq!((of(STEPPED_UP), of(FAILED)), (2, 2), "{audit:?}");
     let text = format!("{audit:?}");
-    for secret in [code.expose(), wrong.expose(), next.expose(), alice.secret.base32().as_str()] {
+    for secret in [
+        code.expose(),
+        wrong.expose(),
+        next.expose(),
+        alice.secret.base32().as_str(),
+    ] {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
 }
@@ -206,7 +217,10 @@ async fn secrets_are_sealed_rotated_to_a_new_kek_and_still_verify_and_removal_fo
     assert!(report.complete);
     let inventory = crate::services::kek_rotation::inventory(&store).await.unwrap();
     assert_eq!(
-        inventory.iter().map(|w| (w.version, w.operator_secrets)).collect::<Vec<_>>(),
+        inventory
+            .iter()
+            .map(|w| (w.version, w.operator_secrets))
+            .collect::<Vec<_>>(),
         [(2, 1)]
     );
     assert_eq!(rewrap_secrets(&store, &ring, to, None).await.unwrap(), (0, 0));

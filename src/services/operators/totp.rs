@@ -124,7 +124,11 @@ mod tests {
     #[test]
     fn codes_follow_rfc_6238() {
         let secret = TotpSecret::from_bytes(b"12345678901234567890", &name()).unwrap();
-        for (secs, eight) in [(59i64, "94287082"), (1_111_111_109, "07081804"), (2_000_000_000, "69279037")] {
+        for (secs, eight) in [
+            (59i64, "94287082"),
+            (1_111_111_109, "07081804"),
+            (2_000_000_000, "69279037"),
+        ] {
             let code = TotpCode::parse(&eight[2..]).unwrap();
             let at = Timestamp::from_millis(secs * 1000);
             assert_eq!(secret.matching_step(&code, at), Some(secs / 30), "{secs}");

@@ -31,7 +31,10 @@ pub async fn finding<S: OperatorStore>(store: &S, now: Timestamp) -> Result<Find
     Ok(if locked.is_empty() {
         Finding::pass(
             CHECK,
-            format!("{} operator(s) enrolled; privileged operator actions require a TOTP step-up", enrolled.len()),
+            format!(
+                "{} operator(s) enrolled; privileged operator actions require a TOTP step-up",
+                enrolled.len()
+            ),
         )
     } else {
         Finding::warn(
@@ -58,7 +61,11 @@ mod tests {
         let now = Timestamp::now();
         let none = finding(&store, now).await.unwrap();
         assert_eq!(none.status, super::super::Status::Warn);
-        assert!(none.detail.contains("no operator enrolled for step-up"), "{}", none.detail);
+        assert!(
+            none.detail.contains("no operator enrolled for step-up"),
+            "{}",
+            none.detail
+        );
         let ring = StaticKeyring::single(KekVersion::new(1), Kek::generate().unwrap());
         let cli = Actor::Operator { command: "test".into() };
         operators::enroll(&store, &ring, &cli, OperatorName::parse("alice").unwrap())

@@ -58,14 +58,18 @@ async fn names_are_unique_and_listed_in_order<S: OperatorStore + Commit>(store: 
 
 async fn a_step_is_accepted_once_and_only_upwards<S: OperatorStore + Commit>(store: &S) {
     let op = add(store, "alice").await;
-    commit(store, |w| store.accept_operator_step(w, &op.id, 100)).await.unwrap();
+    commit(store, |w| store.accept_operator_step(w, &op.id, 100))
+        .await
+        .unwrap();
     for step in [100, 99] {
         let again = commit(store, |w| store.accept_operator_step(w, &op.id, step)).await;
         assert!(matches!(again, Err(StoreError::Conflict)), "step {step}: {again:?}");
     }
     let stored = store.get_operator_by_name("alice").await.unwrap().unwrap();
     assert_eq!(stored.last_used_step, Some(100));
-    commit(store, |w| store.accept_operator_step(w, &op.id, 101)).await.unwrap();
+    commit(store, |w| store.accept_operator_step(w, &op.id, 101))
+        .await
+        .unwrap();
     let missing = commit(store, |w| store.accept_operator_step(w, "op_missing", 5)).await;
     assert!(matches!(missing, Err(StoreError::Conflict)));
 
@@ -103,16 +107,23 @@ async fn failures_lockouts_and_removal<S: OperatorStore + Commit>(store: &S) {
     assert_eq!(store.operator_failures_since(&alice.id, at(0)).await.unwrap(), 0);
     assert_eq!(store.operator_failures_since(&bob.id, at(0)).await.unwrap(), 1);
 
-    let locked = |name: &'static str| async move {
-        store.get_operator_by_name(name).await.unwrap().unwrap().locked_until
-    };
-    commit(store, |w| store.lock_operator(w, &bob.id, at(1_000))).await.unwrap();
-    commit(store, |w| store.lock_operator(w, &bob.id, at(500))).await.unwrap();
+    let locked =
+        |name: &'static str| async move { store.get_operator_by_name(name).await.unwrap().unwrap().locked_until };
+    commit(store, |w| store.lock_operator(w, &bob.id, at(1_000)))
+        .await
+        .unwrap();
+    commit(store, |w| store.lock_operator(w, &bob.id, at(500)))
+        .await
+        .unwrap();
     assert_eq!(locked("bob").await, Some(at(1_000).as_millis()), "never shortened");
-    commit(store, |w| store.lock_operator(w, &bob.id, at(2_000))).await.unwrap();
+    commit(store, |w| store.lock_operator(w, &bob.id, at(2_000)))
+        .await
+        .unwrap();
     assert_eq!(locked("bob").await, Some(at(2_000).as_millis()));
     assert_eq!(locked("alice").await, None);
-    commit(store, |w| store.lock_operator(w, "op_missing", at(1))).await.unwrap();
+    commit(store, |w| store.lock_operator(w, "op_missing", at(1)))
+        .await
+        .unwrap();
 
     commit(store, |w| store.delete_operator(w, &bob.id)).await.unwrap();
     assert_eq!(store.get_operator_by_name("bob").await.unwrap(), None);
@@ -149,7 +160,10 @@ async fn rewrap_is_conditional_and_counted_per_version<S: OperatorStore + Commit
     })
     .await
     .unwrap();
-    assert!(!stale.load(Ordering::Relaxed), "the wrapped key changed meanwhile: skipped");
+    assert!(
+        !stale.load(Ordering::Relaxed),
+        "the wrapped key changed meanwhile: skipped"
+    );
     let stored = store.get_operator_by_name("alice").await.unwrap().unwrap();
     assert_eq!((stored.kek_version, stored.wrapped_dek.as_str()), (2, "rewrapped"));
     assert_eq!(stored.ciphertext, alice.ciphertext, "only the wrapped key changes");
