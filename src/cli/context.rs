@@ -20,7 +20,7 @@ pub struct CliContext {
     pub dev: bool,
     /// `--operator` and `--totp`, as given (parsed by `step_up`).
     pub operator: Option<String>,
-    pub totp: Option<String>,
+    pub totp: Option<super::step_up::TotpArg>,
 }
 
 impl CliContext {

@@ -57,8 +57,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     operator: Option<String>,
     /// That operator's current TOTP code (prompted for on a terminal when omitted).
-    #[arg(long, global = true, value_name = "CODE")]
-    totp: Option<String>,
+    #[arg(long, global = true, value_name = "CODE", value_parser = step_up::totp_arg)]
+    totp: Option<step_up::TotpArg>,
     #[command(subcommand)]
     command: Command,
 }

@@ -23,6 +23,23 @@ use crate::services::Store;
 
 use super::context::CliContext;
 
+/// `--totp` as typed (parsed into a [`TotpCode`] by [`actor`], so that a
+/// malformed code is reported in the command's own error format, never
+/// echoed); `Debug` prints nothing of it.
+#[derive(Clone)]
+pub struct TotpArg(zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for TotpArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpArg(***)")
+    }
+}
+
+/// The `value_parser` of `--totp`.
+pub fn totp_arg(raw: &str) -> Result<TotpArg, std::convert::Infallible> {
+    Ok(TotpArg(zeroize::Zeroizing::new(raw.to_owned())))
+}
+
 /// The audit identity for the privileged `command`, after its step-up.
 pub async fn actor(ctx: &CliContext, store: &Store, command: &str) -> anyhow::Result<Actor> {
     let operator = ctx
@@ -35,7 +52,7 @@ pub async fn actor(ctx: &CliContext, store: &Store, command: &str) -> anyhow::Re
         // No operator enrolled: step-up is waived (documented; `check` warns).
         return Ok(ctx.actor(command));
     }
-    let code = match (ctx.totp.as_deref(), &operator) {
+    let code = match (ctx.totp.as_ref().map(|t| t.0.as_str()), &operator) {
         (Some(raw), _) => Some(TotpCode::parse(raw).map_err(|e| anyhow::anyhow!("--totp: {e}"))?),
         (None, Some(name)) if std::io::stdin().is_terminal() => Some(prompt(name, command)?),
         (None, _) => None,

@@ -146,6 +146,24 @@ both_backends! {
         }
     }
 
+    async fn one_code_given_to_two_commands_at_once_passes_only_once(app) {
+        let secret = enroll(app, "alice", &[]);
+        let now = code(&secret, 0);
+        let args = ["lockout", "clear", "192.0.2.9", "--operator", "alice", "--totp", now.as_str(), "--json"];
+        let outputs: Vec<std::process::Output> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..2).map(|_| s.spawn(|| app.cli(&args))).collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let passed = outputs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(passed, 1, "{outputs:?}");
+        let refused = outputs.iter().find(|o| !o.status.success()).unwrap();
+        let doc: Value = serde_json::from_slice(&refused.stdout).unwrap();
+        assert!(doc["error"]["message"].as_str().unwrap().contains("already used"), "{doc}");
+        let audit = app.audit().await;
+        let of = |action: &str| audit.iter().filter(|r| r.event.action == action).count();
+        assert_eq!((of("operator.step_up"), of("operator.step_up_failed"), of("auth.lockout_cleared")), (1, 1, 1));
+    }
+
     async fn repeated_failed_codes_lock_the_operator_out(app) {
         let secret = enroll(app, "alice", &[]);
         let bad = wrong(&secret);
