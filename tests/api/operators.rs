@@ -219,11 +219,18 @@ both_backends! {
         let listed = app.cli_json(&["operator", "list"]);
         assert_eq!(listed["data"].as_array().unwrap().len(), 1);
         // The human enrolment shows the QR code, the secret and the URI.
-        let out = app.cli(&["operator", "enroll", "carol", "--operator", "bob", "--totp", &code(&bob, 1)]);
+        // With debug logging, the log (stderr) holds neither the secret nor the code.
+        let bob_code = code(&bob, 1);
+        let debug = [("PAYWARDEN_LOG", "debug".to_owned())];
+        let out = app.cli_env(&["operator", "enroll", "carol", "--operator", "bob", "--totp", &bob_code], &debug);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.contains('█') || text.contains('▀'), "{text}");
         assert!(text.contains("otpauth://totp/paywarden:carol?secret="), "{text}");
+        let carol = text.split("or type in the secret: ").nth(1).unwrap().split_whitespace().next().unwrap();
+        assert_eq!(carol.len(), 32, "{text}");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(!log.contains(carol) && !log.contains(&bob_code), "{log}");
         let audit = app.audit().await;
         let created = audit.iter().rev().find(|r| r.event.action == "api_key.created").unwrap();
         assert!(created.event.user_agent.as_deref().unwrap().contains("operator alice"));
