@@ -1,4 +1,4 @@
-//! `paywarden audit verify|export`.
+//! `paywarden audit verify|export` (export needs a step-up).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -20,7 +20,7 @@ pub enum AuditCommand {
     /// Walk the hash chain; exit non-zero at the first modified, deleted,
     /// inserted or reordered entry.
     Verify,
-    /// Write every entry as JSON lines (for a SIEM).
+    /// Write every entry as JSON lines (for a SIEM; needs a step-up).
     Export {
         /// Output file (default: standard output).
         #[arg(long, value_name = "FILE")]
@@ -66,6 +66,8 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
             }
         }
         AuditCommand::Export { output: path } => {
+            // The whole trail leaves the database: step-up.
+            let actor = super::step_up::actor(&ctx, &store, "audit export").await?;
             let count = match &path {
                 Some(p) => {
                     let mut w =
@@ -82,7 +84,7 @@ pub async fn run(ctx: CliContext, cmd: AuditCommand) -> anyhow::Result<ExitCode>
                     n
                 }
             };
-            let mut event = ctx.actor("audit export").event("audit.exported", Outcome::Success);
+            let mut event = actor.event("audit.exported", Outcome::Success);
             event.reason = Some(format!("{count} entries"));
             audit::record(&store, event).await?;
             if path.is_some() {

@@ -54,6 +54,7 @@ pub async fn run(ctx: CliContext, args: CheckArgs, config_file: Option<&Path>) -
         now,
     });
     findings.extend(report.findings);
+    findings.push(crate::services::posture::operators::finding(&store, now).await?);
     let summary = Summary::of(&findings);
 
     let mut event = ctx.actor("check").event(

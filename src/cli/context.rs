@@ -1,13 +1,16 @@
-//! What every command shares: the loaded configuration, output mode, and
-//! helpers to open the store and the key hasher.
+//! What every command shares: the loaded configuration, output mode, the
+//! step-up arguments, and helpers to open the store, the key hasher and the
+//! KEK keyring.
 
 use anyhow::Context as _;
 
+use crate::domain::operator::Operator;
 use crate::server::config::{Config, Overrides};
 use crate::server::{secrets, telemetry};
 use crate::services::actor::Actor;
 use crate::services::key_hasher::KeyHasher;
 use crate::store::Store;
+use crate::vault::{KekVersion, StaticKeyring};
 
 use super::Cli;
 
@@ -15,6 +18,9 @@ pub struct CliContext {
     pub config: Config,
     pub json: bool,
     pub dev: bool,
+    /// `--operator` and `--totp`, as given (parsed by `step_up`).
+    pub operator: Option<String>,
+    pub totp: Option<super::step_up::TotpArg>,
 }
 
 impl CliContext {
@@ -30,6 +36,8 @@ impl CliContext {
             config,
             json: cli.json,
             dev: cli.dev,
+            operator: cli.operator.clone(),
+            totp: cli.totp.clone(),
         })
     }
 
@@ -67,13 +75,40 @@ impl CliContext {
         Ok(KeyHasher::new(pepper))
     }
 
+    /// The configured KEKs (current and previous), as the gateway holds
+    /// them: to seal and open operators' TOTP secrets.
+    pub fn keyring(&self) -> anyhow::Result<StaticKeyring> {
+        let current = crate::server::current_kek(&self.config, self.dev)?
+            .context("missing configuration: vault.kek_file or vault.kek (operators' secrets are sealed under it)")?;
+        let keys = crate::server::kek_entries(&self.config, current, self.dev)?;
+        Ok(StaticKeyring::new(
+            KekVersion::new(self.config.vault.kek_version),
+            keys,
+        )?)
+    }
+
     /// The audit identity of this command.
     pub fn actor(&self, command: &str) -> Actor {
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".into());
         Actor::Operator {
-            command: format!("{command} (os user {user})"),
+            command: format!("{command} (os user {})", os_user()),
         }
     }
+
+    /// The audit identity of this command run by `operator` after a step-up.
+    pub fn operator_actor(&self, command: &str, operator: &Operator) -> Actor {
+        Actor::Operator {
+            command: format!(
+                "{command} (operator {} {}, os user {})",
+                operator.name,
+                operator.id,
+                os_user()
+            ),
+        }
+    }
+}
+
+fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }

@@ -1,6 +1,6 @@
 //! `paywarden keys freeze|unfreeze KEY_ID`: the operator's freeze of a single
 //! API key (`services::key_freeze`), audited; `--json` prints the key with
-//! its freeze.
+//! its freeze. Unfreezing needs a step-up.
 
 use serde_json::json;
 
@@ -40,8 +40,11 @@ pub async fn freeze(ctx: &CliContext, store: &Store, id: &str, why: &str) -> any
     Ok(())
 }
 
+/// Unfreezing widens access again: it needs a step-up (`cli::step_up`).
 pub async fn unfreeze(ctx: &CliContext, store: &Store, id: &str, why: &str) -> anyhow::Result<()> {
-    let key = key_freeze::unfreeze(store, &ctx.actor("key unfreeze"), &ApiKeyId::parse(id)?, reason(why)?).await?;
+    let (id, why) = (ApiKeyId::parse(id)?, reason(why)?);
+    let actor = super::step_up::actor(ctx, store, "key unfreeze").await?;
+    let key = key_freeze::unfreeze(store, &actor, &id, why).await?;
     output::print(ctx.json, &view(&key), || format!("unfroze key {}", key.id));
     Ok(())
 }

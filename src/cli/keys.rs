@@ -1,4 +1,5 @@
-//! `paywarden key create|list|rotate|revoke|revoke-all`.
+//! `paywarden key create|list|rotate|revoke|revoke-all|freeze|unfreeze`
+//! (creating a key holding `tokens:reveal`, and unfreezing, need a step-up).
 
 use std::process::ExitCode;
 
@@ -149,14 +150,14 @@ pub async fn run(ctx: CliContext, cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                     .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?,
                 description,
             };
-            let issued = api_keys::issue(
-                &store,
-                &ctx.hasher()?,
-                &key_policy(&ctx.config)?,
-                &ctx.actor("key create"),
-                new,
-            )
-            .await?;
+            let (hasher, policy) = (ctx.hasher()?, key_policy(&ctx.config)?);
+            // A key that may reveal card numbers exposes data: step-up.
+            let actor = if new.permissions.contains(&Permission::TokensReveal) {
+                super::step_up::actor(&ctx, &store, "key create").await?
+            } else {
+                ctx.actor("key create")
+            };
+            let issued = api_keys::issue(&store, &hasher, &policy, &actor, new).await?;
             print_issued(&ctx, &issued, "created");
         }
         KeyCommand::List { merchant } => {

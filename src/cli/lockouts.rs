@@ -1,4 +1,5 @@
-//! `paywarden lockout clear IP`: lift a client address's lockout (audited).
+//! `paywarden lockout clear IP`: lift a client address's lockout (audited;
+//! needs a step-up).
 //! Clearing also forgets the address's recorded failures, in the same
 //! unit of work: otherwise the failures that caused the lockout would still be
 //! within the window, and the next single mistake would lock it out again.
@@ -26,7 +27,9 @@ pub async fn run(ctx: CliContext, cmd: LockoutCommand) -> anyhow::Result<ExitCod
     match cmd {
         LockoutCommand::Clear { ip } => {
             let ip = canonical(ip).to_string();
-            let cleared = lockouts::clear(&store, &ctx.actor("lockout clear"), &ip).await?;
+            // Lifting a brute-force lockout widens access: step-up.
+            let actor = super::step_up::actor(&ctx, &store, "lockout clear").await?;
+            let cleared = lockouts::clear(&store, &actor, &ip).await?;
             let (existed, forgotten) = (cleared.was_locked, cleared.failures_forgotten);
             output::print(
                 ctx.json,

@@ -1,4 +1,5 @@
-//! `paywarden merchant create|list|show|freeze|unfreeze`.
+//! `paywarden merchant create|list|show|freeze|unfreeze` (unfreeze needs a
+//! step-up).
 
 use std::process::ExitCode;
 
@@ -116,13 +117,10 @@ pub async fn run(ctx: CliContext, cmd: MerchantCommand) -> anyhow::Result<ExitCo
         }
         MerchantCommand::Unfreeze { id, reason } => {
             let reason = FreezeReason::parse(&reason).map_err(|e| anyhow::anyhow!("--reason: {e}"))?;
-            let m = merchants::unfreeze(
-                &store,
-                &ctx.actor("merchant unfreeze"),
-                &MerchantId::parse(&id)?,
-                reason,
-            )
-            .await?;
+            let id = MerchantId::parse(&id)?;
+            // Unfreezing widens access again: step-up.
+            let actor = super::step_up::actor(&ctx, &store, "merchant unfreeze").await?;
+            let m = merchants::unfreeze(&store, &actor, &id, reason).await?;
             output::print(ctx.json, &view(&m), || format!("unfroze merchant {}", m.id));
         }
     }

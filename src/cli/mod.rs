@@ -11,9 +11,11 @@ mod key_freeze;
 mod keys;
 mod lockouts;
 mod merchants;
+mod operators;
 mod output;
 mod secrets;
 mod serve;
+mod step_up;
 mod vault;
 
 use std::path::PathBuf;
@@ -49,6 +51,14 @@ pub struct Cli {
     /// Development mode: generate (or reuse) development-only secrets in the data dir.
     #[arg(long, global = true)]
     dev: bool,
+    /// The enrolled operator stepping up for a privileged command (unfreeze,
+    /// a key with tokens:reveal, rotate-kek, audit export, lockout clear,
+    /// operator enroll/remove): see `paywarden operator enroll`.
+    #[arg(long, global = true, value_name = "NAME")]
+    operator: Option<String>,
+    /// That operator's current TOTP code (prompted for on a terminal when omitted).
+    #[arg(long, global = true, value_name = "CODE", value_parser = step_up::totp_arg)]
+    totp: Option<step_up::TotpArg>,
     #[command(subcommand)]
     command: Command,
 }
@@ -77,6 +87,9 @@ enum Command {
     /// Inspect or lift lockouts of client addresses.
     #[command(subcommand)]
     Lockout(lockouts::LockoutCommand),
+    /// Enroll, list or remove operators (TOTP step-up for privileged commands).
+    #[command(subcommand)]
+    Operator(operators::OperatorCommand),
     /// Inspect the card vault and rotate its key-encryption key.
     #[command(subcommand)]
     Vault(vault::VaultCommand),
@@ -119,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Anomalies(cmd) => anomalies::run(ctx, cmd).await,
         Command::Audit(cmd) => audit::run(ctx, cmd).await,
         Command::Lockout(cmd) => lockouts::run(ctx, cmd).await,
+        Command::Operator(cmd) => operators::run(ctx, cmd).await,
         Command::Connectors(cmd) => connectors::run(ctx, cmd).await,
         Command::Check(args) => check::run(ctx, args, config_file.as_deref()).await,
         Command::Secrets(cmd) => secrets::run(ctx, cmd).await,

@@ -25,7 +25,8 @@ use super::output;
 #[derive(Debug, Subcommand)]
 pub enum VaultCommand {
     /// What each KEK version wraps: live tokens, stored idempotent responses,
-    /// webhook signing secrets, processor connections' credentials.
+    /// webhook signing secrets, processor connections' credentials,
+    /// operators' TOTP secrets.
     Status {
         /// Exit 1, naming what is left, unless nothing is wrapped under this
         /// version (before removing a KEK from the configuration).
@@ -33,7 +34,7 @@ pub enum VaultCommand {
         check_unused: Option<u32>,
     },
     /// Re-wrap every data key under a KEK version the configuration lists
-    /// (resumable; safe while serving).
+    /// (resumable; safe while serving; needs a step-up).
     RotateKek {
         /// File with the new KEK: 32 random bytes, base64 (`paywarden secrets
         /// generate --output FILE`); the configuration must list it too.
@@ -93,8 +94,9 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
         } => {
             let to = KekVersion::new(new_version);
             let keyring = rotation_keyring(&ctx, &new_key_file, to)?;
+            let actor = super::step_up::actor(&ctx, &store, "vault rotate-kek").await?;
             let quiet = ctx.json;
-            let report = kek_rotation::rotate(&store, &keyring, &ctx.actor("vault rotate-kek"), to, limit, |r| {
+            let report = kek_rotation::rotate(&store, &keyring, &actor, to, limit, |r| {
                 if !quiet {
                     eprint!(
                         "\rre-wrapping data keys under KEK version {to}: {} done, {} skipped",
@@ -111,21 +113,24 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
             output::print(ctx.json, &json!({ "version": new_version, "report": report }), || {
                 format!(
                     "re-wrapped under KEK version {to}: {} tokens, {} stored idempotent responses, \
-                     {} webhook signing secrets, {} connection credentials; {}",
+                     {} webhook signing secrets, {} connection credentials, {} operator secrets; {}",
                     report.tokens.rewrapped,
                     report.idempotent_responses.rewrapped,
                     report.webhook_secrets.rewrapped,
                     report.connection_credentials.rewrapped,
+                    report.operator_secrets.rewrapped,
                     if report.complete {
                         "nothing is left under other versions".to_owned()
                     } else {
                         format!(
                             "left under other versions: {} tokens, {} stored idempotent responses, \
-                             {} webhook signing secrets, {} connection credentials (run again to finish)",
+                             {} webhook signing secrets, {} connection credentials, {} operator secrets \
+                             (run again to finish)",
                             report.tokens.remaining,
                             report.idempotent_responses.remaining,
                             report.webhook_secrets.remaining,
-                            report.connection_credentials.remaining
+                            report.connection_credentials.remaining,
+                            report.operator_secrets.remaining
                         )
                     }
                 )
@@ -139,8 +144,9 @@ pub async fn run(ctx: CliContext, cmd: VaultCommand) -> anyhow::Result<ExitCode>
 
 fn describe(w: &Wrapped) -> String {
     format!(
-        "{} tokens, {} stored idempotent responses, {} webhook signing secrets, {} connection credentials",
-        w.tokens, w.idempotent_responses, w.webhook_secrets, w.connection_credentials
+        "{} tokens, {} stored idempotent responses, {} webhook signing secrets, {} connection credentials, \
+         {} operator secrets",
+        w.tokens, w.idempotent_responses, w.webhook_secrets, w.connection_credentials, w.operator_secrets
     )
 }
 

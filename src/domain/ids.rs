@@ -146,6 +146,11 @@ typed_id!(
     "anom_"
 );
 typed_id!(
+    /// An operator enrolled for step-up (`paywarden operator enroll`).
+    OperatorId,
+    "op_"
+);
+typed_id!(
     /// One API request, echoed in the `Request-Id` header and every error.
     RequestId,
     "req_"

@@ -15,6 +15,7 @@ pub mod idempotency_key;
 pub mod ids;
 pub mod merchant;
 pub mod money;
+pub mod operator;
 pub mod payment;
 pub mod payment_fields;
 pub mod permission;

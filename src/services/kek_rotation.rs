@@ -1,7 +1,8 @@
 //! Online KEK rotation and its inventory. A KEK wraps the data key of every
 //! live token, of every stored idempotent response, of every webhook
-//! signing secret (current and previous), and of every processor
-//! connection's credentials; [`inventory`] counts all of them per KEK
+//! signing secret (current and previous), of every processor
+//! connection's credentials and of every operator's TOTP secret;
+//! [`inventory`] counts all of them per KEK
 //! version and [`rotate`] re-wraps all of them under a new one while the
 //! gateway keeps serving. Anything new that the vault seals must join both,
 //! or `vault status` would call a KEK unused while it still opens something.
@@ -12,8 +13,8 @@
 //! created meanwhile are picked up by the next pass.
 //!
 //! Runs against the storage ports ([`KekStores`]): the token, idempotency,
-//! webhook endpoint and processor connection stores, which each walk their
-//! own records.
+//! webhook endpoint, processor connection and operator stores, which each
+//! walk their own records.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,16 +23,22 @@ use std::sync::Arc;
 use crate::domain::audit::Outcome;
 use crate::store::idempotency_keys::{RecordKey, WrappedResponseRow};
 use crate::store::unit_of_work::UnitOfWork;
-use crate::store::{Commit, ConnectionStore, IdempotencyStore, TokenStore, WebhookEndpointStore};
+use crate::store::{Commit, ConnectionStore, IdempotencyStore, OperatorStore, TokenStore, WebhookEndpointStore};
 use crate::vault::{self, Aad, KekProvider, KekVersion, ResponseAad, Sealed};
 
 use super::actor::Actor;
 use super::ServiceError;
 
 /// The storage ports a rotation and its inventory use.
-pub trait KekStores: TokenStore + IdempotencyStore + WebhookEndpointStore + ConnectionStore + Commit {}
+pub trait KekStores:
+    TokenStore + IdempotencyStore + WebhookEndpointStore + ConnectionStore + OperatorStore + Commit
+{
+}
 
-impl<S: TokenStore + IdempotencyStore + WebhookEndpointStore + ConnectionStore + Commit> KekStores for S {}
+impl<S: TokenStore + IdempotencyStore + WebhookEndpointStore + ConnectionStore + OperatorStore + Commit> KekStores
+    for S
+{
+}
 
 /// Records read per page.
 const PAGE: i64 = 200;
@@ -48,12 +55,18 @@ pub struct Wrapped {
     pub webhook_secrets: i64,
     /// Processor connections' credentials (active and disabled ones).
     pub connection_credentials: i64,
+    /// Operators' TOTP secrets (step-up).
+    pub operator_secrets: i64,
 }
 
 impl Wrapped {
     /// Everything this version wraps.
     pub fn total(&self) -> i64 {
-        self.tokens + self.idempotent_responses + self.webhook_secrets + self.connection_credentials
+        self.tokens
+            + self.idempotent_responses
+            + self.webhook_secrets
+            + self.connection_credentials
+            + self.operator_secrets
     }
 }
 
@@ -79,6 +92,9 @@ pub async fn inventory<S: KekStores>(store: &S) -> Result<Vec<Wrapped>, ServiceE
     for (v, n) in super::connections::credentials_by_kek_version(store).await? {
         entry(&mut by_version, v).connection_credentials = n;
     }
+    for (v, n) in super::operators::secrets_by_kek_version(store).await? {
+        entry(&mut by_version, v).operator_secrets = n;
+    }
     Ok(by_version.into_values().collect())
 }
 
@@ -100,41 +116,38 @@ pub struct RotationReport {
     pub idempotent_responses: Walk,
     pub webhook_secrets: Walk,
     pub connection_credentials: Walk,
+    pub operator_secrets: Walk,
     /// Nothing is left under another version.
     pub complete: bool,
 }
 
 impl RotationReport {
     fn handled(&self) -> u64 {
+        self.walks().iter().map(|w| w.rewrapped + w.skipped).sum()
+    }
+
+    fn walks(&self) -> [Walk; 5] {
         [
             self.tokens,
             self.idempotent_responses,
             self.webhook_secrets,
             self.connection_credentials,
+            self.operator_secrets,
         ]
-        .iter()
-        .map(|w| w.rewrapped + w.skipped)
-        .sum()
     }
 
     pub fn rewrapped(&self) -> u64 {
-        self.tokens.rewrapped
-            + self.idempotent_responses.rewrapped
-            + self.webhook_secrets.rewrapped
-            + self.connection_credentials.rewrapped
+        self.walks().iter().map(|w| w.rewrapped).sum()
     }
 
     pub fn skipped(&self) -> u64 {
-        self.tokens.skipped
-            + self.idempotent_responses.skipped
-            + self.webhook_secrets.skipped
-            + self.connection_credentials.skipped
+        self.walks().iter().map(|w| w.skipped).sum()
     }
 }
 
 /// Re-wraps up to `limit` (all, if `None`) data keys to `to`: tokens, then
 /// stored idempotent responses, then webhook secrets, then processor
-/// connections' credentials. `keyring` must hold the
+/// connections' credentials, then operators' secrets. `keyring` must hold the
 /// old versions and `to`. `progress` is called after every page.
 pub async fn rotate<S: KekStores>(
     store: &S,
@@ -204,24 +217,29 @@ pub async fn rotate<S: KekStores>(
         report.connection_credentials.skipped = skipped;
         progress(&report);
     }
+    let budget = limit.map(|l| l.saturating_sub(report.handled()));
+    if budget != Some(0) {
+        let (rewrapped, skipped) = super::operators::rewrap_secrets(store, keyring, to, budget).await?;
+        report.operator_secrets.rewrapped = rewrapped;
+        report.operator_secrets.skipped = skipped;
+        progress(&report);
+    }
     for wrapped in inventory(store).await?.iter().filter(|w| w.version != target) {
         report.tokens.remaining += wrapped.tokens;
         report.idempotent_responses.remaining += wrapped.idempotent_responses;
         report.webhook_secrets.remaining += wrapped.webhook_secrets;
         report.connection_credentials.remaining += wrapped.connection_credentials;
+        report.operator_secrets.remaining += wrapped.operator_secrets;
     }
-    report.complete = report.tokens.remaining
-        + report.idempotent_responses.remaining
-        + report.webhook_secrets.remaining
-        + report.connection_credentials.remaining
-        == 0;
+    report.complete = report.walks().iter().all(|w| w.remaining == 0);
     let mut event = actor.event("vault.kek_rotated", Outcome::Success);
     event.resource = Some(format!("kek version {to}"));
     event.reason = Some(format!(
         "tokens: {} re-wrapped, {} skipped, {} remaining under other versions; \
          stored responses: {} re-wrapped, {} skipped, {} remaining; \
          webhook secrets: {} re-wrapped, {} skipped, {} remaining; \
-         connection credentials: {} re-wrapped, {} skipped, {} remaining",
+         connection credentials: {} re-wrapped, {} skipped, {} remaining; \
+         operator secrets: {} re-wrapped, {} skipped, {} remaining",
         report.tokens.rewrapped,
         report.tokens.skipped,
         report.tokens.remaining,
@@ -234,6 +252,9 @@ pub async fn rotate<S: KekStores>(
         report.connection_credentials.rewrapped,
         report.connection_credentials.skipped,
         report.connection_credentials.remaining,
+        report.operator_secrets.rewrapped,
+        report.operator_secrets.skipped,
+        report.operator_secrets.remaining,
     ));
     let mut work = UnitOfWork::new();
     work.audit(event);
@@ -531,6 +552,7 @@ mod tests {
                 idempotent_responses: 2,
                 webhook_secrets: 0,
                 connection_credentials: 0,
+                operator_secrets: 0,
             }]
         );
         assert_eq!(inventory.first().map(Wrapped::total), Some(4));
@@ -575,6 +597,7 @@ mod tests {
                 idempotent_responses: 2,
                 webhook_secrets: 0,
                 connection_credentials: 0,
+                operator_secrets: 0,
             }]
         );
         let mut opened = f.opened_tokens().await;

@@ -24,6 +24,7 @@ pub mod key_freeze;
 pub mod key_hasher;
 pub mod lockouts;
 pub mod merchants;
+pub mod operators;
 pub mod payments;
 pub mod posture;
 pub mod rate_limit;

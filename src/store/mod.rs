@@ -40,6 +40,7 @@ pub mod lockouts;
 #[cfg(test)]
 pub mod memory;
 pub mod merchants;
+pub mod operators;
 pub mod payments;
 pub mod pg_committer;
 pub mod pg_connect;
@@ -72,7 +73,8 @@ use sqlx::{Any, AnyPool};
 pub use error::StoreError;
 pub use ports::{
     ApiKeyStore, AuditStore, AuthStore, Commit, ConnectionStore, EventStore, FraudStore, IdempotencyStore,
-    LockoutStore, MerchantStore, PaymentStore, RefundStore, TokenStore, WebhookDeliveryStore, WebhookEndpointStore,
+    LockoutStore, MerchantStore, OperatorStore, PaymentStore, RefundStore, TokenStore, WebhookDeliveryStore,
+    WebhookEndpointStore,
 };
 pub use settings::PoolSettings;
 

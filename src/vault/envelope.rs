@@ -66,6 +66,14 @@ pub struct ConnectionAad<'a> {
     pub connection_id: &'a str,
 }
 
+/// The identity of an operator's sealed TOTP secret (`services::operators`):
+/// the operator id under the fixed namespace `operators` (operators belong
+/// to no merchant). Same rules as [`Aad`]; a label of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperatorAad<'a> {
+    pub operator_id: &'a str,
+}
+
 /// A record identity that [`seal`], [`open`] and [`rewrap`] bind as associated
 /// data. Implemented only in this module ([`Aad`], [`ResponseAad`]), so every
 /// kind of record has its own label.
@@ -74,6 +82,7 @@ pub trait RecordIdentity: private::Encode + Copy {}
 impl RecordIdentity for Aad<'_> {}
 impl RecordIdentity for ResponseAad<'_> {}
 impl RecordIdentity for ConnectionAad<'_> {}
+impl RecordIdentity for OperatorAad<'_> {}
 
 mod private {
     use super::VaultError;
@@ -123,6 +132,13 @@ impl private::Encode for ConnectionAad<'_> {
             (Mode::Live, true) => "connection-credentials-live-dek",
         };
         encode_identity(layer, self.merchant_id, self.connection_id)
+    }
+}
+
+impl private::Encode for OperatorAad<'_> {
+    fn encode(&self, dek: bool) -> Result<Vec<u8>, VaultError> {
+        let layer = if dek { "operator-totp-dek" } else { "operator-totp" };
+        encode_identity(layer, "operators", self.operator_id)
     }
 }
 

@@ -28,7 +28,7 @@ pub mod kek;
 mod kek_version;
 
 pub use cvc::{CvcLimits, CvcOwner, CvcStore};
-pub use envelope::{open, rewrap, seal, Aad, ConnectionAad, RecordIdentity, ResponseAad, Sealed};
+pub use envelope::{open, rewrap, seal, Aad, ConnectionAad, OperatorAad, RecordIdentity, ResponseAad, Sealed};
 pub use error::VaultError;
 pub use fingerprint::{Fingerprint, Fingerprinter};
 pub use handle::Vault;

@@ -506,7 +506,7 @@ both_backends! {
         assert_eq!(done["report"]["idempotent_responses"]["rewrapped"], 1);
         assert_eq!(done["report"]["idempotent_responses"]["remaining"], 0);
         let after = app.cli_json(&["vault", "status"]);
-        assert_eq!(after["kek_versions"], json!([{"version": 2, "tokens": 1, "idempotent_responses": 2, "webhook_secrets": 0, "connection_credentials": 0}]));
+        assert_eq!(after["kek_versions"], json!([{"version": 2, "tokens": 1, "idempotent_responses": 2, "webhook_secrets": 0, "connection_credentials": 0, "operator_secrets": 0}]));
         // A gateway holding only the new KEK replays both answers.
         let only_new = StaticKeyring::single(KekVersion::new(2), kek(&new_b64));
         let mut replica = app.spawn_replica_with(app.vault_with(only_new)).await;

@@ -26,6 +26,7 @@ mod kek_rotation;
 mod merchant;
 mod metrics;
 mod migrations;
+mod operators;
 mod payment_store;
 mod payments;
 mod process;

@@ -313,8 +313,8 @@ both_backends! {
         assert_eq!(first["report"]["tokens"]["remaining"], 3);
         let status = app.cli_json(&["vault", "status"]);
         assert_eq!(status["kek_versions"], json!([
-            {"version": 1, "tokens": 3, "idempotent_responses": 0, "webhook_secrets": 0, "connection_credentials": 0},
-            {"version": 2, "tokens": 2, "idempotent_responses": 0, "webhook_secrets": 0, "connection_credentials": 0},
+            {"version": 1, "tokens": 3, "idempotent_responses": 0, "webhook_secrets": 0, "connection_credentials": 0, "operator_secrets": 0},
+            {"version": 2, "tokens": 2, "idempotent_responses": 0, "webhook_secrets": 0, "connection_credentials": 0, "operator_secrets": 0},
         ]));
         // …while a gateway holding both versions serves every token.
         let both = StaticKeyring::new(KekVersion::new(1), [(KekVersion::new(1), kek(&app.kek_b64)), (KekVersion::new(2), kek(&new_b64))]).unwrap();
@@ -331,7 +331,7 @@ both_backends! {
         assert_eq!(second["report"]["tokens"]["remaining"], 0);
         assert_eq!(
             app.cli_json(&["vault", "status"])["kek_versions"],
-            json!([{"version": 2, "tokens": 6, "idempotent_responses": 0, "webhook_secrets": 0, "connection_credentials": 0}])
+            json!([{"version": 2, "tokens": 6, "idempotent_responses": 0, "webhook_secrets": 0, "connection_credentials": 0, "operator_secrets": 0}])
         );
         // The old KEK is no longer needed.
         let only_new = StaticKeyring::single(KekVersion::new(2), kek(&new_b64));

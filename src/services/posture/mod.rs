@@ -1,10 +1,12 @@
 //! The posture check's findings: one line per practice the gateway stands
 //! for, each `pass`, `warn` or `fail` with what was seen and what to do.
 //! [`data`] audits what the database holds (keys, webhook endpoints,
-//! payments, the audit chain); the deployment's files and settings are
-//! `server::posture`'s. `paywarden check` runs both and fails on any `fail`.
+//! payments, the audit chain) and [`operators`] whether step-up is in
+//! force; the deployment's files and settings are `server::posture`'s.
+//! `paywarden check` runs them all and fails on any `fail`.
 
 pub mod data;
+pub mod operators;
 
 use serde::Serialize;
 

@@ -19,6 +19,7 @@ mod fraud_signals;
 mod idempotency;
 mod lockouts;
 mod merchants;
+mod operators;
 mod payments;
 mod sca;
 mod tokens;

@@ -27,6 +27,7 @@ mod fraud_signals;
 mod idempotency;
 mod lockouts;
 mod merchants;
+mod operators;
 mod payments;
 mod sca;
 mod tokens;
@@ -95,6 +96,9 @@ pub struct Tables {
     auth_failures: Vec<(String, i64)>,
     /// Lockouts by client address: locked until (ms).
     lockouts: BTreeMap<String, i64>,
+    /// Operators by id; their failed codes: (operator id, at ms).
+    operators: BTreeMap<String, super::operators::OperatorRow>,
+    operator_failures: Vec<(String, i64)>,
     audit: Vec<AuditRecord>,
 }
 

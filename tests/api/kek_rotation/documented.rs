@@ -135,7 +135,7 @@ async fn rotation_as_documented(kind: Db) {
     assert_eq!(
         status["kek_versions"],
         json!([{"version": 2, "tokens": ledger.tokens.len(), "idempotent_responses": responses,
-                "webhook_secrets": ledger.endpoints.len() + 2, "connection_credentials": 0}]),
+                "webhook_secrets": ledger.endpoints.len() + 2, "connection_credentials": 0, "operator_secrets": 0}]),
         "{status}"
     );
 

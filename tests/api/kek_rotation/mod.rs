@@ -85,7 +85,7 @@ both_backends! {
         let status = app.cli_json(&["vault", "status"]);
         assert_eq!(
             status["kek_versions"],
-            json!([{"version": 1, "tokens": 1, "idempotent_responses": 1, "webhook_secrets": 2, "connection_credentials": 1}]),
+            json!([{"version": 1, "tokens": 1, "idempotent_responses": 1, "webhook_secrets": 2, "connection_credentials": 1, "operator_secrets": 0}]),
             "{status}"
         );
         let text = String::from_utf8(app.cli(&["vault", "status"]).stdout).unwrap();
@@ -115,7 +115,7 @@ both_backends! {
         assert!(app.cli(&["vault", "status", "--check-unused", "1"]).status.success());
         assert_eq!(
             app.cli_json(&["vault", "status"])["kek_versions"],
-            json!([{"version": 2, "tokens": 1, "idempotent_responses": 1, "webhook_secrets": 2, "connection_credentials": 1}])
+            json!([{"version": 2, "tokens": 1, "idempotent_responses": 1, "webhook_secrets": 2, "connection_credentials": 1, "operator_secrets": 0}])
         );
     }
 
@@ -123,7 +123,7 @@ both_backends! {
         let (_, sk) = app.merchant_with_secret("Refusals").await;
         let card = json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}});
         assert_eq!(app.post("/v1/tokens", &sk, &card).await.status(), 200);
-        let unchanged = json!([{"version": 1, "tokens": 1, "idempotent_responses": 0, "webhook_secrets": 0, "connection_credentials": 0}]);
+        let unchanged = json!([{"version": 1, "tokens": 1, "idempotent_responses": 0, "webhook_secrets": 0, "connection_credentials": 0, "operator_secrets": 0}]);
         let (file, _) = new_kek_file(app, "kek-v2");
         let refused = |args: &[&str], env: &[(&str, String)], says: &str| {
             let out = app.cli_env(args, env);
