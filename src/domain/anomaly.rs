@@ -95,6 +95,10 @@ pub enum Response {
     FreezeKey,
     /// Freeze the key's merchant (403 `merchant_frozen`, today's freeze).
     FreezeMerchant,
+    /// Step-up: for the policy's step-up time every payment of the subject
+    /// (its key, its merchant, the address) must pass a 3-D Secure
+    /// challenge, on every replica; its requests are not refused.
+    StepUp,
 }
 
 impl Response {
@@ -104,6 +108,7 @@ impl Response {
             Response::Throttle => "throttle",
             Response::FreezeKey => "freeze_key",
             Response::FreezeMerchant => "freeze_merchant",
+            Response::StepUp => "step_up",
         }
     }
 
@@ -113,6 +118,7 @@ impl Response {
             Response::Throttle,
             Response::FreezeKey,
             Response::FreezeMerchant,
+            Response::StepUp,
         ]
         .into_iter()
         .find(|r| r.as_str() == input)
@@ -169,6 +175,9 @@ pub struct Anomaly {
     pub response: Response,
     /// Until when the subject is throttled, when the response throttles.
     pub throttle_until: Option<Timestamp>,
+    /// Until when the subject's payments are challenged, when the response
+    /// is a step-up.
+    pub step_up_until: Option<Timestamp>,
     /// What else the detector found (a country, an address's network),
     /// as shown to the merchant: no secret, no full address.
     pub evidence: serde_json::Map<String, serde_json::Value>,

@@ -20,6 +20,9 @@ pub struct AnomalyConfig {
     pub enabled: bool,
     /// How long a `throttle` response refuses its subject (e.g. `15m`).
     pub throttle_for: Option<String>,
+    /// How long a `step_up` response challenges its subject's payments
+    /// (e.g. `1h`).
+    pub step_up_for: Option<String>,
     /// How often each replica reads the other replicas' throttles (e.g. `1s`).
     pub sync_interval: Option<String>,
     /// The lowest decline rate (percent) that can be a decline-rate spike.
@@ -35,6 +38,7 @@ impl Default for AnomalyConfig {
         Self {
             enabled: true,
             throttle_for: None,
+            step_up_for: None,
             sync_interval: None,
             min_decline_percent: None,
             detectors: BTreeMap::new(),
@@ -55,8 +59,8 @@ pub struct ThresholdConfig {
     pub history: Option<u32>,
 }
 
-/// The response to each severity (`alert`, `throttle`, `freeze_key`,
-/// `freeze_merchant`); an unset one keeps its default.
+/// The response to each severity (`alert`, `throttle`, `step_up`,
+/// `freeze_key`, `freeze_merchant`); an unset one keeps its default.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
@@ -91,6 +95,7 @@ impl AnomalyConfig {
             ..AnomalyPolicy::default()
         };
         policy.throttle_for = duration("throttle_for", &self.throttle_for, policy.throttle_for)?;
+        policy.step_up_for = duration("step_up_for", &self.step_up_for, policy.step_up_for)?;
         policy.sync_interval = duration("sync_interval", &self.sync_interval, policy.sync_interval)?;
         if let Some(p) = self.min_decline_percent {
             if p > 100 {
@@ -121,7 +126,7 @@ impl AnomalyConfig {
                 let Some(raw) = raw else { continue };
                 let response = Response::parse(raw).ok_or_else(|| {
                     format!(
-                        "anomaly.policies.{name}.{}: expected alert, throttle, freeze_key or freeze_merchant",
+                        "anomaly.policies.{name}.{}: expected alert, throttle, step_up, freeze_key or freeze_merchant",
                         severity.as_str()
                     )
                 })?;

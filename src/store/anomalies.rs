@@ -15,7 +15,7 @@ use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 
 const COLUMNS: &str = "id, detector, severity, subject_kind, subject, merchant_id, mode, window_start, \
-                       window_secs, observed, baseline, action, throttle_until, evidence, created_at";
+                       window_secs, observed, baseline, action, throttle_until, step_up_until, evidence, created_at";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -32,6 +32,7 @@ struct Row {
     baseline: i64,
     action: String,
     throttle_until: Option<i64>,
+    step_up_until: Option<i64>,
     evidence: String,
     created_at: i64,
 }
@@ -60,6 +61,7 @@ impl TryFrom<Row> for Anomaly {
             baseline: r.baseline,
             response: Response::parse(&r.action).ok_or_else(|| corrupt("action"))?,
             throttle_until: r.throttle_until.map(Timestamp::from_millis),
+            step_up_until: r.step_up_until.map(Timestamp::from_millis),
             evidence: serde_json::from_str(&r.evidence).map_err(|_| corrupt("evidence"))?,
             created_at: Timestamp::from_millis(r.created_at),
         })
@@ -77,8 +79,8 @@ pub fn insert(work: &mut UnitOfWork, a: &Anomaly) {
     work.push(
         WriteOp::new(
             "INSERT INTO anomalies (id, detector, severity, subject_kind, subject, merchant_id, mode, window_start, \
-             window_secs, observed, baseline, action, throttle_until, evidence, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING",
+             window_secs, observed, baseline, action, throttle_until, step_up_until, evidence, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING",
             vec![
                 a.id.as_str().into(),
                 a.detector.as_str().into(),
@@ -93,6 +95,7 @@ pub fn insert(work: &mut UnitOfWork, a: &Anomaly) {
                 a.baseline.into(),
                 a.response.as_str().into(),
                 a.throttle_until.map(Timestamp::as_millis).into(),
+                a.step_up_until.map(Timestamp::as_millis).into(),
                 serde_json::Value::Object(a.evidence.clone()).to_string().into(),
                 a.created_at.as_millis().into(),
             ],
@@ -156,6 +159,25 @@ pub async fn active_throttles<'e>(
         .collect())
 }
 
+/// The step-ups in force at `now`.
+pub async fn active_step_ups<'e>(
+    db: impl Executor<'e, Database = Any>,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<(String, Timestamp)>, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT subject, MAX(step_up_until) FROM anomalies WHERE step_up_until > $1 GROUP BY subject LIMIT $2",
+    )
+    .bind(now.as_millis())
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(subject, until)| (subject, Timestamp::from_millis(until)))
+        .collect())
+}
+
 /// The countries `key` was used from.
 pub async fn countries<'e>(db: impl Executor<'e, Database = Any>, key: &ApiKeyId) -> Result<Vec<String>, StoreError> {
     let rows: Vec<(String,)> = sqlx::query_as("SELECT country FROM key_countries WHERE key_id = $1 ORDER BY country")
@@ -196,6 +218,10 @@ impl AnomalyStore for Store {
 
     async fn active_throttles(&self, now: Timestamp, limit: i64) -> Result<Vec<(String, Timestamp)>, StoreError> {
         active_throttles(self.reader(), now, limit).await
+    }
+
+    async fn active_step_ups(&self, now: Timestamp, limit: i64) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        active_step_ups(self.reader(), now, limit).await
     }
 
     async fn key_countries(&self, key: &ApiKeyId) -> Result<Vec<String>, StoreError> {

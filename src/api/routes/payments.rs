@@ -111,7 +111,14 @@ pub enum RequestThreeDSecureField {
 }
 
 /// The SCA request of a confirm, as the service takes it.
-fn sca_request(options: Option<PaymentMethodOptions>, off_session: Option<bool>) -> ScaRequest {
+/// The SCA request of a confirm: what the merchant asked, and whether an
+/// anomaly policy's step-up holds for the caller.
+fn sca_request(
+    state: &AppState,
+    auth: &Authenticated,
+    options: Option<PaymentMethodOptions>,
+    off_session: Option<bool>,
+) -> ScaRequest {
     let request = options.and_then(|o| o.card).and_then(|c| c.request_three_d_secure);
     ScaRequest {
         request_three_d_secure: match request {
@@ -120,6 +127,7 @@ fn sca_request(options: Option<PaymentMethodOptions>, off_session: Option<bool>)
             Some(RequestThreeDSecureField::Challenge) => RequestThreeDSecure::Challenge,
         },
         off_session: off_session.unwrap_or(false),
+        step_up: state.anomalies.requires_step_up(auth.key(), auth.client_ip()),
     }
 }
 
@@ -332,7 +340,7 @@ pub async fn create(
             .transpose()
             .map_err(field_error)?,
         idempotency_key: idempotency_key.map(|k| k.scoped_to(&auth.key().lineage)),
-        sca: sca_request(body.payment_method_options, body.off_session),
+        sca: sca_request(&state, &auth, body.payment_method_options, body.off_session),
     };
     let record = state.payments.create(&auth.actor(), caller(&auth), new).await?;
     count_outcome(&state, &record.payment, true).await;
@@ -368,7 +376,7 @@ pub async fn confirm(
             .map(ReturnUrl::parse)
             .transpose()
             .map_err(field_error)?,
-        sca: sca_request(body.payment_method_options, body.off_session),
+        sca: sca_request(&state, &auth, body.payment_method_options, body.off_session),
     };
     let record = state
         .payments

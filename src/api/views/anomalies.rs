@@ -33,6 +33,9 @@ pub struct AnomalyView {
     /// Unix time, seconds, until which the subject is refused (429), when
     /// the response throttles.
     pub throttled_until: Option<i64>,
+    /// Unix time, seconds, until which the subject's payments must pass a
+    /// 3-D Secure challenge, when the response is a step-up.
+    pub step_up_until: Option<i64>,
     /// More facts: `key`, `country`, `known_countries`, `client_network`,
     /// `retired` (as the detector has them).
     #[schema(value_type = Object)]
@@ -78,6 +81,7 @@ impl From<&Anomaly> for AnomalyView {
             baseline: a.baseline,
             response: a.response.as_str(),
             throttled_until: a.throttle_until.map(|t| t.as_secs()),
+            step_up_until: a.step_up_until.map(|t| t.as_secs()),
             evidence: a.evidence.clone(),
             created: a.created_at.as_secs(),
             livemode: a.merchant.as_ref().is_some_and(|(_, mode)| *mode == Mode::Live),

@@ -90,6 +90,9 @@ struct Inner {
     metrics: Arc<Metrics>,
     subjects: SubjectKey,
     throttles: Throttles,
+    /// Subjects whose payments a `step_up` response sent to a challenge,
+    /// kept and synchronised like the throttles.
+    step_ups: Throttles,
     auth_failures: AuthFailureBurst,
     rate: RequestRateSpike,
     tokenization: TokenizationBurst,
@@ -128,6 +131,7 @@ impl Anomalies {
                 metrics,
                 subjects,
                 throttles: Throttles::default(),
+                step_ups: Throttles::default(),
             }),
         }
     }
@@ -180,6 +184,22 @@ impl Anomalies {
         verdict(&responses, inner.policy.throttle_for)
     }
 
+    /// Whether a `step_up` response (on any replica) requires that a
+    /// payment made with `key` from `ip` pass a 3-D Secure challenge: the
+    /// key, its merchant or the address is stepped up. One atomic load
+    /// while nothing is.
+    pub fn requires_step_up(&self, key: &ApiKey, ip: IpAddr) -> bool {
+        let inner = &self.inner;
+        if !inner.step_ups.any() {
+            return false;
+        }
+        let now = Timestamp::now();
+        [key.id.as_str(), key.merchant_id.as_str()]
+            .iter()
+            .any(|s| inner.step_ups.check(s, now).is_some())
+            || inner.step_ups.check(&inner.subjects.address(ip), now).is_some()
+    }
+
     /// One card tokenized with `key` from `ip` (a refused tokenization is not
     /// counted: the rate limiter and the lockout answer those). A policy's
     /// response applies from the next request on.
@@ -225,8 +245,8 @@ impl Anomalies {
         }
     }
 
-    /// Keeps this replica's throttles in step with every replica's (run as
-    /// a background task).
+    /// Keeps this replica's throttles and step-ups in step with every
+    /// replica's (run as a background task).
     pub async fn follow_throttles(self) {
         let mut tick = tokio::time::interval(self.inner.policy.sync_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -236,6 +256,10 @@ impl Anomalies {
             match self.inner.store.active_throttles(now, 100_000).await {
                 Ok(active) => self.inner.throttles.sync(&active, now),
                 Err(e) => tracing::warn!(error = %e, "reading anomaly throttles failed"),
+            }
+            match self.inner.store.active_step_ups(now, 100_000).await {
+                Ok(active) => self.inner.step_ups.sync(&active, now),
+                Err(e) => tracing::warn!(error = %e, "reading anomaly step-ups failed"),
             }
         }
     }

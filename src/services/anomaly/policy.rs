@@ -31,6 +31,8 @@ pub struct AnomalyPolicy {
     pub min_decline_percent: u64,
     /// How long a `throttle` response refuses its subject.
     pub throttle_for: Duration,
+    /// How long a `step_up` response challenges its subject's payments.
+    pub step_up_for: Duration,
     /// How often each replica reads the throttles other replicas imposed.
     pub sync_interval: Duration,
     /// Non-default responses; anything not here is `alert` (but see
@@ -81,6 +83,7 @@ impl Default for AnomalyPolicy {
             },
             min_decline_percent: 50,
             throttle_for: secs(15 * 60),
+            step_up_for: secs(60 * 60),
             sync_interval: secs(1),
             responses: HashMap::from([
                 ((Detector::AuthFailureBurst, Severity::Warning), Response::Throttle),

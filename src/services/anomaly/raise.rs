@@ -71,6 +71,7 @@ impl Inner {
             other => other,
         };
         let throttle_until = (response == Response::Throttle).then(|| now.saturating_add(self.policy.throttle_for));
+        let step_up_until = (response == Response::StepUp).then(|| now.saturating_add(self.policy.step_up_for));
         let id = match AnomalyId::generate_time_ordered(now) {
             Ok(id) => id,
             Err(e) => {
@@ -91,6 +92,7 @@ impl Inner {
             baseline: d.finding.baseline,
             response,
             throttle_until,
+            step_up_until,
             evidence: d.evidence,
             created_at: now,
         };
@@ -98,6 +100,9 @@ impl Inner {
         if let Some(until) = throttle_until {
             // Applies whether this replica's insert won or another's did.
             self.throttles.impose(&anomaly.subject, until);
+        }
+        if let Some(until) = step_up_until {
+            self.step_ups.impose(&anomaly.subject, until);
         }
         match result {
             Ok(()) => {
@@ -126,7 +131,7 @@ impl Inner {
             Err(e) => {
                 tracing::warn!(error = %e, detector = anomaly.detector.as_str(), "recording an anomaly failed");
                 match response {
-                    Response::Throttle => Response::Throttle,
+                    Response::Throttle | Response::StepUp => response,
                     _ => Response::Alert,
                 }
             }
@@ -203,7 +208,7 @@ impl Inner {
                     work.audit(event);
                 }
             }
-            Response::Alert | Response::Throttle => {}
+            Response::Alert | Response::Throttle | Response::StepUp => {}
         }
         self.store.commit(work).await
     }

@@ -84,6 +84,9 @@ pub struct ScaRequest {
     /// `off_session`: the merchant initiates the payment without the
     /// cardholder.
     pub off_session: bool,
+    /// An anomaly policy's `step_up` holds for the caller's key, merchant
+    /// or address: the cardholder must pass a challenge, whatever was asked.
+    pub step_up: bool,
 }
 
 /// A change of the card's counters, staged with the payment.
@@ -251,16 +254,24 @@ impl<S: PaymentPorts> Payments<S> {
             .risk
             .as_ref()
             .is_some_and(|r| r.decision == Decision::Review || r.score >= ABNORMAL_SCORE);
-        let decision = decide(&ScaInput {
-            amount: change.payment.money(),
-            rates: &policy.rates,
-            initiation,
-            geography,
-            request: request.request_three_d_secure,
-            fraud_rate: policy.fraud_rate_of(tenant.merchant_str()),
-            risk_abnormal,
-            counters,
-        });
+        let decision = if request.step_up {
+            ScaDecision {
+                outcome: ScaOutcome::Challenge,
+                reason: "an anomaly policy requires step-up authentication for this key, merchant or address".into(),
+                amount_eur: policy.rates.to_eur(change.payment.money()).ok(),
+            }
+        } else {
+            decide(&ScaInput {
+                amount: change.payment.money(),
+                rates: &policy.rates,
+                initiation,
+                geography,
+                request: request.request_three_d_secure,
+                fraud_rate: policy.fraud_rate_of(tenant.merchant_str()),
+                risk_abnormal,
+                counters,
+            })
+        };
         change.attempt("sca", decision.outcome.code(), Some(decision.reason.clone()));
         let outcome = decision.outcome;
         let cents = decision.amount_eur.map_or(0, EurCents::cents);

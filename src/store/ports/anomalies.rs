@@ -40,6 +40,13 @@ pub trait AnomalyStore: Send + Sync {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<(String, Timestamp)>, StoreError>> + Send;
 
+    /// The step-ups in force at `now`: (subject, until), at most `limit`.
+    fn active_step_ups(
+        &self,
+        now: Timestamp,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(String, Timestamp)>, StoreError>> + Send;
+
     /// The countries `key` was used from (ISO codes).
     fn key_countries(&self, key: &ApiKeyId) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 

@@ -43,6 +43,7 @@ macro_rules! with_options {
 mod access;
 mod attacks;
 mod key_freeze;
+mod step_up;
 
 use paywarden::services::anomaly::AnomalyPolicy;
 use serde_json::Value;
