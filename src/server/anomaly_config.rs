@@ -202,9 +202,16 @@ mod tests {
         assert!(parse("[policies.nope]\nwarning = \"alert\"")
             .unwrap_err()
             .contains("unknown detector"));
-        assert!(parse("[policies.new_country]\nwarning = \"step_up\"")
+        assert!(parse("[policies.new_country]\nwarning = \"challenge\"")
             .unwrap_err()
             .contains("new_country.warning"));
+        let stepped = parse("step_up_for = \"30m\"\n[policies.new_country]\nwarning = \"step_up\"").unwrap();
+        assert_eq!(
+            stepped.response(Detector::NewCountry, Severity::Warning),
+            Response::StepUp
+        );
+        assert_eq!(stepped.step_up_for, Duration::from_secs(1800));
+        assert!(parse("step_up_for = \"0s\"").unwrap_err().contains("step_up_for"));
         assert!(parse("[detectors.auth_failure_burst]\nmin = 0")
             .unwrap_err()
             .contains("min"));
