@@ -298,6 +298,7 @@ mod tests {
                 card: &card,
                 authentication: None,
                 customer_ip: None,
+                capture_at_once: false,
             })
             .await
     }
@@ -342,6 +343,7 @@ mod tests {
                 card: &card,
                 authentication: None,
                 customer_ip: None,
+                capture_at_once: false,
             })
             .await
             .unwrap();

@@ -94,6 +94,7 @@ pub async fn authorize_payment(
             card: &card,
             authentication,
             customer_ip: None,
+            capture_at_once: false,
         })
         .await
 }
