@@ -1,12 +1,18 @@
 //! Processor connectors against doubles of the processors: the Stripe
 //! connector against a spec-shaped fake over verified TLS ([`fake_stripe`]),
-//! and against localstripe when one runs (`LOCALSTRIPE_URL`).
+//! and against localstripe when one runs (`LOCALSTRIPE_URL`); the PayPal
+//! connector against its own fake ([`fake_paypal`], same certificates).
 
+pub mod fake_paypal;
 pub mod fake_stripe;
+pub mod paypal_support;
 
 mod connections;
 mod failover;
 mod inbound_webhooks;
+mod paypal_faults;
+mod paypal_flows;
+mod paypal_gateway;
 mod reconciliation;
 mod stripe_faults;
 mod stripe_flows;
