@@ -28,7 +28,10 @@ async fn a_5xx_on_authorize_is_unknown_and_sync_finds_nothing_authorized() {
     assert_eq!(fake.applied().authorizations, 0);
     // A 5xx on a read has no effect to wonder about: PayPal is down.
     fake.inject("/v2/checkout/orders/", server_error(503));
-    assert!(matches!(paypal.sync(&payment).await, Err(ConnectorError::Unavailable(_))));
+    assert!(matches!(
+        paypal.sync(&payment).await,
+        Err(ConnectorError::Unavailable(_))
+    ));
 }
 
 #[tokio::test]
@@ -40,13 +43,21 @@ async fn a_429_is_retried_after_a_short_retry_after_and_not_after_a_long_or_miss
     approved(outcome);
     let calls = fake.calls_to("/authorize");
     assert_eq!(calls.len(), 2, "refused once, then done");
-    assert_eq!(request_id(&calls[0]), request_id(&calls[1]), "the retry is the same call");
+    assert_eq!(
+        request_id(&calls[0]),
+        request_id(&calls[1]),
+        "the retry is the same call"
+    );
     for fault in [rate_limited(Some(60)), rate_limited(None)] {
         fake.inject("/authorize", fault);
         let (_, outcome) = authorize(&paypal, "4111111111111111", 2000).await;
         assert!(matches!(outcome, Err(ConnectorError::Unavailable(_))), "{outcome:?}");
     }
-    assert_eq!(fake.calls_to("/authorize").len(), 4, "no retry without a short Retry-After");
+    assert_eq!(
+        fake.calls_to("/authorize").len(),
+        4,
+        "no retry without a short Retry-After"
+    );
     assert_eq!(fake.applied().authorizations, 1);
 }
 
@@ -67,8 +78,15 @@ async fn malformed_truncated_or_late_answers_after_the_authorization_are_unknown
             panic!("{damage:?}: the authorization is found")
         };
         // And it is captured once, as any other.
-        assert_eq!(paypal.capture(&reference, money(2000, "eur")).await, Ok(CaptureOutcome::Captured));
-        assert_eq!((fake.applied().authorizations, fake.applied().captures), (1, 1), "{damage:?}");
+        assert_eq!(
+            paypal.capture(&reference, money(2000, "eur")).await,
+            Ok(CaptureOutcome::Captured)
+        );
+        assert_eq!(
+            (fake.applied().authorizations, fake.applied().captures),
+            (1, 1),
+            "{damage:?}"
+        );
     }
 }
 
@@ -79,21 +97,37 @@ async fn a_capture_or_refund_whose_answer_is_lost_is_done_once_when_retried() {
     let (_, outcome) = authorize(&paypal, "4111111111111111", 2000).await;
     let order = approved(outcome);
     fake.inject("/v2/payments/authorizations/", Fault::Processed(Damage::Reset));
-    assert_eq!(paypal.capture(&order, money(2000, "eur")).await, Err(ConnectorError::Timeout));
-    assert_eq!(paypal.capture(&order, money(2000, "eur")).await, Ok(CaptureOutcome::Captured));
+    assert_eq!(
+        paypal.capture(&order, money(2000, "eur")).await,
+        Err(ConnectorError::Timeout)
+    );
+    assert_eq!(
+        paypal.capture(&order, money(2000, "eur")).await,
+        Ok(CaptureOutcome::Captured)
+    );
     assert_eq!(fake.applied().captures, 1, "captured once");
-    assert_eq!(fake.calls_to("/capture").len(), 1, "the retry read the order and found it captured");
+    assert_eq!(
+        fake.calls_to("/capture").len(),
+        1,
+        "the retry read the order and found it captured"
+    );
 
     let refund = RefundId::generate().unwrap();
     fake.inject("/refund", Fault::Processed(Damage::Truncated));
-    assert_eq!(paypal.refund(&order, &refund, money(800, "eur")).await, Err(ConnectorError::Timeout));
+    assert_eq!(
+        paypal.refund(&order, &refund, money(800, "eur")).await,
+        Err(ConnectorError::Timeout)
+    );
     assert!(matches!(
         paypal.refund(&order, &refund, money(800, "eur")).await,
         Ok(RefundOutcome::Succeeded { .. })
     ));
     let refunds = fake.calls_to("/refund");
     assert_eq!(refunds.len(), 2);
-    assert!(!refunds[0].replayed && refunds[1].replayed, "PayPal replays the same request id");
+    assert!(
+        !refunds[0].replayed && refunds[1].replayed,
+        "PayPal replays the same request id"
+    );
     assert_eq!(fake.applied().refunds, 1, "refunded once");
 }
 
@@ -130,6 +164,9 @@ async fn untrusted_expired_and_wrong_host_certificates_are_refused_before_any_re
     })
     .unwrap();
     let (_, outcome) = authorize(&without_ca, "4111111111111111", 1000).await;
-    assert!(matches!(outcome, Err(ConnectorError::Unavailable(ref t)) if t.contains("certificate")), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(ConnectorError::Unavailable(ref t)) if t.contains("certificate")),
+        "{outcome:?}"
+    );
     assert!(fake.calls().is_empty());
 }

@@ -28,12 +28,20 @@ async fn authorize_capture_part_refund_and_sync_with_one_token_and_derived_reque
     let order = approved(outcome);
     assert_eq!(
         paypal.sync(&payment).await,
-        Ok(RemoteStatus::Authorized { reference: order.clone() })
+        Ok(RemoteStatus::Authorized {
+            reference: order.clone()
+        })
     );
-    assert_eq!(paypal.capture(&order, money(1500, "eur")).await, Ok(CaptureOutcome::Captured));
+    assert_eq!(
+        paypal.capture(&order, money(1500, "eur")).await,
+        Ok(CaptureOutcome::Captured)
+    );
     assert_eq!(
         paypal.sync(&payment).await,
-        Ok(RemoteStatus::Captured { reference: order.clone(), amount: 1500 })
+        Ok(RemoteStatus::Captured {
+            reference: order.clone(),
+            amount: 1500
+        })
     );
     let refund = RefundId::generate().unwrap();
     let Ok(RefundOutcome::Succeeded { reference }) = paypal.refund(&order, &refund, money(500, "eur")).await else {
@@ -44,20 +52,45 @@ async fn authorize_capture_part_refund_and_sync_with_one_token_and_derived_reque
     let again = RefundId::generate().unwrap();
     assert_eq!(
         paypal.refund(&order, &again, money(1001, "eur")).await,
-        Ok(RefundOutcome::Failed { code: DeclineCode::RefundFailed })
+        Ok(RefundOutcome::Failed {
+            code: DeclineCode::RefundFailed
+        })
     );
     let applied = fake.applied();
-    assert_eq!((applied.tokens, applied.authorizations, applied.captures, applied.refunds), (1, 1, 1, 1));
+    assert_eq!(
+        (
+            applied.tokens,
+            applied.authorizations,
+            applied.captures,
+            applied.refunds
+        ),
+        (1, 1, 1, 1)
+    );
 
     let tokens = fake.calls_to("/v1/oauth2/token");
     assert_eq!(tokens.len(), 1, "the token is cached across calls");
     assert!(tokens[0].authorization.as_deref().unwrap().starts_with("Basic "));
     assert_eq!(tokens[0].param("grant_type"), Some("client_credentials"));
     for call in fake.calls().iter().filter(|c| c.path != "/v1/oauth2/token") {
-        assert_eq!(call.authorization.as_deref(), Some("Bearer A21AAfakeToken0001"), "{}", call.path);
-        assert_eq!(request_id(call).is_some(), call.method == "POST", "{} {}", call.method, call.path);
+        assert_eq!(
+            call.authorization.as_deref(),
+            Some("Bearer A21AAfakeToken0001"),
+            "{}",
+            call.path
+        );
+        assert_eq!(
+            request_id(call).is_some(),
+            call.method == "POST",
+            "{} {}",
+            call.method,
+            call.path
+        );
         if call.path != format!("/v2/checkout/orders/{order}/authorize") {
-            assert!(!String::from_utf8_lossy(&call.body).contains("4111111111111111"), "{}", call.path);
+            assert!(
+                !String::from_utf8_lossy(&call.body).contains("4111111111111111"),
+                "{}",
+                call.path
+            );
         }
     }
     let create = &fake.calls_to("/v2/checkout/orders")[0];
@@ -75,7 +108,10 @@ async fn authorize_capture_part_refund_and_sync_with_one_token_and_derived_reque
     );
     let capture = &fake.calls_to("/capture")[0];
     assert_eq!(request_id(capture), Some(format!("paywarden-{order}-capture")));
-    assert_eq!(json_of(capture), json!({"amount": {"currency_code": "EUR", "value": "15.00"}, "final_capture": true}));
+    assert_eq!(
+        json_of(capture),
+        json!({"amount": {"currency_code": "EUR", "value": "15.00"}, "final_capture": true})
+    );
     let refunds = fake.calls_to("/refund");
     assert_eq!(request_id(&refunds[0]), Some(format!("paywarden-{refund}-refund")));
     assert_eq!(json_of(&refunds[0])["custom_id"], refund.as_str());
@@ -91,7 +127,10 @@ async fn a_token_near_its_expiry_is_refreshed_and_a_401_refreshes_once_then_retr
     assert_eq!(fake.applied().tokens, 1);
     // Refreshed shortly before expiry (here: after half its life).
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert!(matches!(paypal.sync(&payment).await, Ok(RemoteStatus::Authorized { .. })));
+    assert!(matches!(
+        paypal.sync(&payment).await,
+        Ok(RemoteStatus::Authorized { .. })
+    ));
     assert_eq!(fake.applied().tokens, 2);
 
     fake.token_lifetime(32_400);
@@ -101,7 +140,10 @@ async fn a_token_near_its_expiry_is_refreshed_and_a_401_refreshes_once_then_retr
     assert_eq!(fake.applied().tokens, 3);
     // PayPal stops accepting the cached token: one new token, one retry.
     fake.revoke_tokens();
-    assert!(matches!(paypal.sync(&payment).await, Ok(RemoteStatus::Authorized { .. })));
+    assert!(matches!(
+        paypal.sync(&payment).await,
+        Ok(RemoteStatus::Authorized { .. })
+    ));
     assert_eq!(fake.applied().tokens, 4);
     // A 401 again after the fresh token is not retried a second time.
     let unauthorized = || Fault::Refuse {
@@ -112,7 +154,10 @@ async fn a_token_near_its_expiry_is_refreshed_and_a_401_refreshes_once_then_retr
     fake.inject("/v2/checkout/orders/", unauthorized());
     fake.inject("/v2/checkout/orders/", unauthorized());
     let gets = fake.calls_to("").len();
-    assert!(matches!(paypal.sync(&payment).await, Err(ConnectorError::Configuration(_))));
+    assert!(matches!(
+        paypal.sync(&payment).await,
+        Err(ConnectorError::Configuration(_))
+    ));
     assert_eq!(fake.applied().tokens, 5, "one refresh");
     assert_eq!(fake.calls_to("").len(), gets + 3, "two tries and one token call");
 }
@@ -130,10 +175,16 @@ async fn capture_at_once_uses_intent_capture_and_the_following_capture_does_not_
         "a zero-decimal currency has no decimals"
     );
     assert_eq!(fake.calls_to(&format!("{order}/capture")).len(), 1);
-    assert_eq!(paypal.capture(&order, money(1500, "jpy")).await, Ok(CaptureOutcome::Captured));
+    assert_eq!(
+        paypal.capture(&order, money(1500, "jpy")).await,
+        Ok(CaptureOutcome::Captured)
+    );
     assert_eq!(
         paypal.sync(&payment).await,
-        Ok(RemoteStatus::Captured { reference: order, amount: 1500 })
+        Ok(RemoteStatus::Captured {
+            reference: order,
+            amount: 1500
+        })
     );
     assert_eq!(fake.applied().captures, 1, "captured once");
     assert!(fake.calls_to("").iter().all(|c| !c.path.starts_with("/v2/payments/")));
@@ -153,7 +204,9 @@ async fn a_void_releases_the_authorization_and_it_can_no_longer_be_captured() {
     assert_eq!(paypal.void(&order).await, Ok(()));
     assert_eq!(
         paypal.capture(&order, money(700, "eur")).await,
-        Ok(CaptureOutcome::Failed { code: DeclineCode::CaptureFailed })
+        Ok(CaptureOutcome::Failed {
+            code: DeclineCode::CaptureFailed
+        })
     );
     let applied = fake.applied();
     assert_eq!((applied.voids, applied.captures), (1, 0));
@@ -164,12 +217,12 @@ async fn declines_map_onto_our_codes_with_the_order_as_reference() {
     let fake = FakePaypal::start().await;
     let paypal = paypal_at(&fake.base);
     for (number, expected) in [
-        ("4000000000000002", DeclineCode::GenericDecline),    // INSTRUMENT_DECLINED
-        ("4000000000000069", DeclineCode::ExpiredCard),       // CARD_EXPIRED
+        ("4000000000000002", DeclineCode::GenericDecline), // INSTRUMENT_DECLINED
+        ("4000000000000069", DeclineCode::ExpiredCard),    // CARD_EXPIRED
         ("4000000000009995", DeclineCode::InsufficientFunds), // 5120
-        ("4000000000000127", DeclineCode::IncorrectCvc),      // 5110
-        ("4000000000000119", DeclineCode::ProcessingError),   // 9100
-        ("4000000000009987", DeclineCode::GenericDecline),    // 9520 lost or stolen: not told
+        ("4000000000000127", DeclineCode::IncorrectCvc),   // 5110
+        ("4000000000000119", DeclineCode::ProcessingError), // 9100
+        ("4000000000009987", DeclineCode::GenericDecline), // 9520 lost or stolen: not told
     ] {
         let (payment, outcome) = authorize(&paypal, number, 1000).await;
         match outcome {
@@ -193,7 +246,10 @@ async fn an_account_not_enabled_for_cards_is_a_configuration_error_naming_the_fi
     let Err(ConnectorError::Configuration(text)) = outcome else {
         panic!("a configuration error, got {outcome:?}")
     };
-    assert!(text.contains("card processing") && text.contains("Advanced Credit and Debit Card"), "{text}");
+    assert!(
+        text.contains("card processing") && text.contains("Advanced Credit and Debit Card"),
+        "{text}"
+    );
     assert!(!text.contains("4111") && !text.contains("PayPal writes"), "{text}");
     assert_eq!(fake.applied().authorizations, 0);
 }

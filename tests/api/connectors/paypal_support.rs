@@ -75,7 +75,11 @@ pub async fn pay(
     (payment, outcome)
 }
 
-pub async fn authorize(paypal: &Paypal, number: &str, amount: i64) -> (PaymentId, Result<AuthorizeOutcome, ConnectorError>) {
+pub async fn authorize(
+    paypal: &Paypal,
+    number: &str,
+    amount: i64,
+) -> (PaymentId, Result<AuthorizeOutcome, ConnectorError>) {
     pay(paypal, number, money(amount, "eur"), false).await
 }
 

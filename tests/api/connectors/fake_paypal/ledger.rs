@@ -49,7 +49,11 @@ pub struct Ledger {
 pub fn answer(status: u16, body: Value) -> Answer {
     Answer {
         status,
-        body: if body.is_null() { String::new() } else { body.to_string() },
+        body: if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        },
         replayed: false,
     }
 }
@@ -93,7 +97,11 @@ fn refusal_of(number: &str) -> Option<Refusal> {
 /// Minor units of a PayPal amount, refusing more decimals than the currency has.
 fn minor(amount: &Value) -> Option<(String, i64)> {
     let currency = amount["currency_code"].as_str()?.to_owned();
-    let exponent = if ["JPY", "KRW", "HUF", "TWD"].contains(&currency.as_str()) { 0 } else { 2 };
+    let exponent = if ["JPY", "KRW", "HUF", "TWD"].contains(&currency.as_str()) {
+        0
+    } else {
+        2
+    };
     let value = amount["value"].as_str()?;
     let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
     if fraction.len() != exponent {
@@ -214,7 +222,11 @@ impl Ledger {
             return not_found();
         };
         if order["status"] != "CREATED" {
-            return unprocessable(if step == "capture" { "ORDER_ALREADY_CAPTURED" } else { "ORDER_ALREADY_AUTHORIZED" });
+            return unprocessable(if step == "capture" {
+                "ORDER_ALREADY_CAPTURED"
+            } else {
+                "ORDER_ALREADY_AUTHORIZED"
+            });
         }
         if (order["intent"] == "CAPTURE") != (step == "capture") {
             return unprocessable("ACTION_DOES_NOT_MATCH_INTENT");
@@ -251,7 +263,8 @@ impl Ledger {
             "create_time": "2026-12-07T20:00:01Z"});
         unit["payments"][list] = json!([transaction]);
         order["status"] = json!("COMPLETED");
-        order["payment_source"] = json!({"card": {"last_digits": &number[number.len() - 4..], "brand": "VISA", "type": "CREDIT"}});
+        order["payment_source"] =
+            json!({"card": {"last_digits": &number[number.len() - 4..], "brand": "VISA", "type": "CREDIT"}});
         let order = order.clone();
         self.owners.insert(next, id.to_owned());
         answer(201, order)
@@ -275,7 +288,11 @@ impl Ledger {
             _ => return unprocessable("AUTHORIZATION_ALREADY_CAPTURED"),
         }
         let (currency, authorized) = minor(&authorization["amount"]).unwrap_or_default();
-        let wanted = if body["amount"].is_null() { Some((currency.clone(), authorized)) } else { minor(&body["amount"]) };
+        let wanted = if body["amount"].is_null() {
+            Some((currency.clone(), authorized))
+        } else {
+            minor(&body["amount"])
+        };
         let Some((wanted_currency, amount)) = wanted else {
             return unprocessable("DECIMAL_PRECISION");
         };
@@ -283,7 +300,11 @@ impl Ledger {
             return unprocessable("AUTHORIZATION_AMOUNT_EXCEEDED");
         }
         let final_capture = body["final_capture"].as_bool().unwrap_or(false);
-        authorization["status"] = json!(if final_capture { "CAPTURED" } else { "PARTIALLY_CAPTURED" });
+        authorization["status"] = json!(if final_capture {
+            "CAPTURED"
+        } else {
+            "PARTIALLY_CAPTURED"
+        });
         let capture = json!({"id": next, "status": "COMPLETED", "amount": money(&currency, amount),
             "final_capture": final_capture, "custom_id": authorization["custom_id"], "create_time": "2026-12-07T20:00:02Z"});
         let order = self.owners.get(id).cloned().unwrap_or_default();
@@ -318,9 +339,9 @@ impl Ledger {
         let next = self.id();
         let order = self.owners.get(id).cloned().unwrap_or_default();
         let refunded: i64 = self.orders.get(&order).map_or(0, |o| {
-            o["purchase_units"][0]["payments"]["refunds"]
-                .as_array()
-                .map_or(0, |r| r.iter().filter_map(|r| minor(&r["amount"])).map(|(_, m)| m).sum())
+            o["purchase_units"][0]["payments"]["refunds"].as_array().map_or(0, |r| {
+                r.iter().filter_map(|r| minor(&r["amount"])).map(|(_, m)| m).sum()
+            })
         });
         let Some(capture) = self.transaction(id, "captures") else {
             return not_found();
@@ -335,7 +356,11 @@ impl Ledger {
         if refunded + amount > captured {
             return unprocessable("REFUND_AMOUNT_EXCEEDED");
         }
-        capture["status"] = json!(if refunded + amount == captured { "REFUNDED" } else { "PARTIALLY_REFUNDED" });
+        capture["status"] = json!(if refunded + amount == captured {
+            "REFUNDED"
+        } else {
+            "PARTIALLY_REFUNDED"
+        });
         let refund = json!({"id": next, "status": "COMPLETED", "amount": money(&currency, amount),
             "custom_id": body["custom_id"], "create_time": "2026-12-07T20:00:03Z"});
         if let Some(order) = self.orders.get_mut(&order) {

@@ -17,11 +17,11 @@ use tokio::sync::oneshot;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use self::ledger::{header, Applied, Ledger};
 use super::fake_stripe::certs::{Certs, Presented};
 use super::fake_stripe::read_call;
 use super::fake_stripe::wire::Call;
 pub use super::fake_stripe::{Damage, Fault};
-use self::ledger::{header, Applied, Ledger};
 
 /// PayPal's answer to an internal error.
 pub fn server_error(status: u16) -> Fault {
