@@ -236,13 +236,14 @@ pub struct WithPaymentSource<'a> {
     pub payment_source: PaymentSource<'a>,
 }
 
-/// Only short identifiers (`INSTRUMENT_DECLINED`, `UNPROCESSABLE_ENTITY`,
-/// `5120`) are repeated in operator messages; anything else is dropped.
+/// Only short identifiers (`INSTRUMENT_DECLINED`, `UNPROCESSABLE_ENTITY`)
+/// are repeated in operator messages; anything else is dropped, a string of
+/// digits (which could be a card number) too.
 pub fn identifier(value: Option<&str>) -> &str {
     match value {
         Some(v)
-            if !v.is_empty()
-                && v.len() <= 64
+            if v.len() <= 64
+                && v.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
                 && v.bytes()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') =>
         {
@@ -323,6 +324,7 @@ mod tests {
     fn only_identifiers_are_repeated() {
         assert_eq!(identifier(Some("INSTRUMENT_DECLINED")), "INSTRUMENT_DECLINED");
         assert_eq!(identifier(Some("4111 1111")), "unrecognised");
+        assert_eq!(identifier(Some("4111111111111111")), "unrecognised");
         assert_eq!(identifier(Some("The card was declined")), "unrecognised");
         assert_eq!(identifier(None), "none");
     }
