@@ -10,6 +10,7 @@ pub mod paypal_support;
 mod connections;
 mod failover;
 mod inbound_webhooks;
+mod paypal_connection;
 mod paypal_faults;
 mod paypal_flows;
 mod paypal_gateway;
