@@ -342,6 +342,14 @@ pub trait Connector: Send + Sync {
 
     /// Verifies the signature of an inbound webhook and parses it.
     fn parse_webhook(&self, headers: &InboundHeaders, body: &[u8]) -> Result<InboundEvent, ConnectorError>;
+
+    /// Fetches what verifying a delivery with these headers needs and is
+    /// not known yet (PayPal's signing certificate, by the URL a delivery
+    /// names), before [`Connector::parse_webhook`]. Nothing by default.
+    fn prepare_webhook<'a>(&'a self, headers: &'a InboundHeaders) -> BoxFuture<'a, ()> {
+        let _ = headers;
+        Box::pin(async {})
+    }
 }
 
 /// The headers of an inbound processor webhook, as the edge received them
@@ -511,14 +519,15 @@ impl Connectors {
             crate::domain::connection::Credentials::Paypal {
                 client_id,
                 client_secret,
+                webhook_id,
                 mode,
-                ..
             } => {
                 let mut config = paypal::PaypalConfig::new(
                     client_id.as_str().to_owned(),
                     SecretString::from(client_secret.expose_secret().to_owned()),
                     *mode,
                 );
+                config.webhook_id = webhook_id.as_ref().map(|id| id.as_str().to_owned());
                 if let Some(base) = &self.paypal.base_url {
                     config.base_url.clone_from(base);
                 }

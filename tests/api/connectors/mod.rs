@@ -14,6 +14,7 @@ mod paypal_connection;
 mod paypal_faults;
 mod paypal_flows;
 mod paypal_gateway;
+mod paypal_webhooks;
 mod reconciliation;
 mod stripe_faults;
 mod stripe_flows;

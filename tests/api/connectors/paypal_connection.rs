@@ -1,8 +1,6 @@
 //! A PayPal connection's life beyond its payments: KEK rotation re-wraps its
 //! sealed client id and secret (the walk covers every kind) and a replica
-//! holding only the new KEK still pays through it; and a delivery to its
-//! inbound webhook endpoint, which the connector cannot verify yet, is
-//! refused and audited, never applied.
+//! holding only the new KEK still pays through it.
 
 use paywarden::connectors::Connectors;
 use paywarden::vault::{KekVersion, StaticKeyring};
@@ -70,36 +68,5 @@ both_backends! {
         assert_eq!(next["status"], "requires_capture", "{next}");
         assert_eq!((fake.applied().authorizations, fake.applied().captures), (2, 1));
         after.stop().await;
-    }
-
-    async fn a_paypal_webhook_delivery_is_refused_as_unverifiable_and_audited(app) {
-        let fake = FakePaypal::start().await;
-        let mut gateway = app.spawn_replica_routing(app.vault(), Connectors::builtin().with_paypal(settings(&fake.base))).await;
-        let (_, sk) = app.merchant_with_secret("PayPal hooks").await;
-        let (_, conn) = json_of(gateway.post("/v1/connectors", &sk, &json!({
-            "type": "paypal", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "webhook_id": "9XL90610J3647323C"
-        })).await).await;
-        let conn = conn["id"].as_str().unwrap();
-        let body = json!({"id": "WH-2WR32451HC0233532-67976317FL4543714", "event_type": "PAYMENT.CAPTURE.REFUNDED",
-                          "resource": {"id": "1JU08902781691411", "status": "COMPLETED"}});
-        let r = gateway.client
-            .post(gateway.url(&format!("/v1/connectors/{conn}/webhooks")))
-            .header("content-type", "application/json")
-            .header("PAYPAL-TRANSMISSION-ID", "69cd13f0-d67a-11e5-baa3-778b53f4ae55")
-            .header("PAYPAL-TRANSMISSION-TIME", "2026-12-07T20:00:00Z")
-            .header("PAYPAL-TRANSMISSION-SIG", "bm90IGEgc2lnbmF0dXJl")
-            .header("PAYPAL-CERT-URL", "https://api-m.sandbox.paypal.com/v1/notifications/certs/CERT-fake")
-            .header("PAYPAL-AUTH-ALGO", "SHA256withRSA")
-            .body(body.to_string())
-            .send().await.unwrap();
-        let (status, answer) = json_of(r).await;
-        assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("webhook_unverified")), "{answer}");
-        let audit: Vec<String> = sqlx::query_scalar("SELECT action || ' ' || COALESCE(reason, '') FROM audit_log")
-            .fetch_all(app.store.reader()).await.unwrap();
-        let audit = audit.join("\n");
-        assert!(audit.contains("connector.webhook_refused"), "{audit}");
-        assert!(!audit.contains("1JU08902781691411"), "{audit}");
-        assert!(fake.calls().is_empty(), "nothing was asked of PayPal");
-        gateway.stop().await;
     }
 }

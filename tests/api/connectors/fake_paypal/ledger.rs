@@ -30,6 +30,7 @@ pub struct Applied {
     pub captures: usize,
     pub voids: usize,
     pub refunds: usize,
+    pub cert_fetches: usize,
 }
 
 #[derive(Default)]

@@ -8,6 +8,7 @@
 //! token calls.
 
 pub mod ledger;
+pub mod signing;
 
 use std::sync::{Arc, Mutex};
 
@@ -161,6 +162,11 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Shared>) {
         let at = faults.iter().position(|(part, _)| call.path.contains(part.as_str()));
         at.map(|i| faults.remove(i).1)
     };
+    if call.path == signing::CERT_PATH {
+        shared.ledger.lock().unwrap().applied.cert_fetches += 1;
+        let pem = signing::Signer::get().cert_pem.clone();
+        return write(&mut tls, 200, "", pem.as_bytes(), None).await;
+    }
     let answer = match &fault {
         Some(Fault::Refuse {
             status,
