@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -68,10 +69,15 @@ impl Tokens {
     /// replaced it.
     pub async fn invalidate(&self, token: &SecretString) {
         let mut cached = self.cached.lock().await;
-        if cached
-            .as_ref()
-            .is_some_and(|c| c.token.expose_secret() == token.expose_secret())
-        {
+        let same = |c: &Cached| {
+            bool::from(
+                c.token
+                    .expose_secret()
+                    .as_bytes()
+                    .ct_eq(token.expose_secret().as_bytes()),
+            )
+        };
+        if cached.as_ref().is_some_and(same) {
             *cached = None;
         }
     }
