@@ -9,6 +9,7 @@
 //! - [`api`]: one call (token, `PayPal-Request-Id`, 401 refresh, 429).
 //! - [`mapping`]: PayPal's errors and processor responses in our terms.
 //! - [`payments`]: authorize, capture, void, refund and sync.
+//! - [`refund_lookup`]: a refund of ours found after the fact.
 //! - [`certs`], [`webhook`], [`events`]: inbound webhooks: PayPal's signing
 //!   certificates, the signature, and the events mapped.
 //!
@@ -45,6 +46,7 @@ pub mod certs;
 pub mod events;
 pub mod mapping;
 pub mod payments;
+pub mod refund_lookup;
 pub mod token;
 pub mod webhook;
 pub mod wire;

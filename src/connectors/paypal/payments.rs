@@ -137,7 +137,7 @@ impl Paypal {
         }
     }
 
-    async fn known_order(&self, reference: &str) -> Result<Order, ConnectorError> {
+    pub(super) async fn known_order(&self, reference: &str) -> Result<Order, ConnectorError> {
         self.order(reference)
             .await?
             .ok_or_else(|| ConnectorError::Rejected("PayPal has no order of this reference".into()))

@@ -129,6 +129,16 @@ async fn a_capture_or_refund_whose_answer_is_lost_is_done_once_when_retried() {
         "PayPal replays the same request id"
     );
     assert_eq!(fake.applied().refunds, 1, "refunded once");
+    // A refund whose answer was lost is found by our id, and only ours.
+    let Some((found, state)) = paypal.find_refund(&order, &refund).await.unwrap() else {
+        panic!("the refund is found")
+    };
+    assert_eq!(state, paywarden::connectors::RemoteRefund::Succeeded);
+    assert_eq!(fake.status(&found), None, "a refund id, not an order or capture");
+    assert_eq!(
+        paypal.find_refund(&order, &RefundId::generate().unwrap()).await,
+        Ok(None)
+    );
 }
 
 #[tokio::test]
