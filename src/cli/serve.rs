@@ -110,7 +110,9 @@ pub async fn run(mut ctx: CliContext, args: ServeArgs) -> anyhow::Result<ExitCod
             webhooks: settings.webhooks,
             rate_limits: settings.rate_limits.clone(),
             shared_rate_limits,
-            connectors: Connectors::builtin().with_stripe(settings.stripe),
+            connectors: Connectors::builtin()
+                .with_stripe(settings.stripe)
+                .with_paypal(settings.paypal),
             anomaly: settings.anomaly.clone(),
         },
     );

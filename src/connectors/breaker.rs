@@ -260,6 +260,10 @@ impl Connector for Guarded {
     fn parse_webhook(&self, headers: &InboundHeaders, body: &[u8]) -> Result<InboundEvent, ConnectorError> {
         self.inner.parse_webhook(headers, body)
     }
+
+    fn prepare_webhook<'a>(&'a self, headers: &'a InboundHeaders) -> BoxFuture<'a, ()> {
+        self.inner.prepare_webhook(headers)
+    }
 }
 
 #[cfg(test)]

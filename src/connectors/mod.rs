@@ -9,6 +9,7 @@
 
 pub mod breaker;
 pub mod http;
+pub mod paypal;
 pub mod sandbox;
 pub mod stripe;
 pub mod unconfigured;
@@ -141,6 +142,11 @@ pub struct AuthorizeRequest<'a> {
     pub card: &'a CardDetails,
     pub authentication: Option<&'a Authentication>,
     pub customer_ip: Option<&'a str>,
+    /// The core captures right after an approval (automatic capture, not
+    /// held for review). A processor that can authorize and capture in one
+    /// call may do so; its `capture` of the reference then answers
+    /// `Captured` without capturing again.
+    pub capture_at_once: bool,
 }
 
 /// A processor's answer to an authorization.
@@ -356,6 +362,14 @@ pub trait Connector: Send + Sync {
 
     /// Verifies the signature of an inbound webhook and parses it.
     fn parse_webhook(&self, headers: &InboundHeaders, body: &[u8]) -> Result<InboundEvent, ConnectorError>;
+
+    /// Fetches what verifying a delivery with these headers needs and is
+    /// not known yet (PayPal's signing certificate, by the URL a delivery
+    /// names), before [`Connector::parse_webhook`]. Nothing by default.
+    fn prepare_webhook<'a>(&'a self, headers: &'a InboundHeaders) -> BoxFuture<'a, ()> {
+        let _ = headers;
+        Box::pin(async {})
+    }
 }
 
 /// The headers of an inbound processor webhook, as the edge received them
@@ -431,12 +445,23 @@ impl Default for StripeSettings {
     }
 }
 
+/// How the gateway reaches PayPal for merchants' connections: the
+/// operator's choice, as [`StripeSettings`].
+#[derive(Clone, Debug, Default)]
+pub struct PaypalSettings {
+    /// `None`: PayPal's own host of the connection's mode
+    /// ([`paypal::default_base_url`]); a staging double otherwise.
+    pub base_url: Option<String>,
+    pub http: http::HttpSettings,
+}
+
 /// The connectors this gateway can route to: the built-ins by name, and how
 /// to build one for a merchant's processor connection.
 #[derive(Clone)]
 pub struct Connectors {
     by_name: HashMap<&'static str, Arc<dyn Connector>>,
     stripe: Arc<StripeSettings>,
+    paypal: Arc<PaypalSettings>,
     /// The breaker each connection's connector is built behind.
     breaker: breaker::BreakerSettings,
 }
@@ -459,6 +484,7 @@ impl Connectors {
         Self {
             by_name,
             stripe: Arc::new(StripeSettings::default()),
+            paypal: Arc::new(PaypalSettings::default()),
             breaker: breaker::BreakerSettings::default(),
         }
     }
@@ -477,6 +503,12 @@ impl Connectors {
     /// The same set, building Stripe connections with `settings`.
     pub fn with_stripe(mut self, settings: StripeSettings) -> Self {
         self.stripe = Arc::new(settings);
+        self
+    }
+
+    /// The same set, building PayPal connections with `settings`.
+    pub fn with_paypal(mut self, settings: PaypalSettings) -> Self {
+        self.paypal = Arc::new(settings);
         self
     }
 
@@ -503,6 +535,25 @@ impl Connectors {
                 };
                 let stripe: Arc<dyn Connector> = Arc::new(stripe::Stripe::new(config)?);
                 Ok(Arc::new(breaker::Guarded::new(stripe, self.breaker)))
+            }
+            crate::domain::connection::Credentials::Paypal {
+                client_id,
+                client_secret,
+                webhook_id,
+                mode,
+            } => {
+                let mut config = paypal::PaypalConfig::new(
+                    client_id.as_str().to_owned(),
+                    SecretString::from(client_secret.expose_secret().to_owned()),
+                    *mode,
+                );
+                config.webhook_id = webhook_id.as_ref().map(|id| id.as_str().to_owned());
+                if let Some(base) = &self.paypal.base_url {
+                    config.base_url.clone_from(base);
+                }
+                config.http = self.paypal.http.clone();
+                let paypal: Arc<dyn Connector> = Arc::new(paypal::Paypal::new(config)?);
+                Ok(Arc::new(breaker::Guarded::new(paypal, self.breaker)))
             }
         }
     }

@@ -314,6 +314,7 @@ mod tests {
                 card: &card,
                 authentication: None,
                 customer_ip: None,
+                capture_at_once: false,
             })
             .await
     }
@@ -358,6 +359,7 @@ mod tests {
                 card: &card,
                 authentication: None,
                 customer_ip: None,
+                capture_at_once: false,
             })
             .await
             .unwrap();

@@ -18,19 +18,25 @@ use super::ids::ConnectionId;
 use super::tenant::Tenant;
 use super::time::Timestamp;
 
+mod paypal;
+
+pub use paypal::{PaypalClientId, PaypalClientSecret, PaypalWebhookId};
+
 /// The processors a merchant can connect (the built-in sandbox needs no
 /// connection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionKind {
     Stripe,
+    Paypal,
 }
 
 impl ConnectionKind {
-    pub const ALL: [ConnectionKind; 1] = [ConnectionKind::Stripe];
+    pub const ALL: [ConnectionKind; 2] = [ConnectionKind::Stripe, ConnectionKind::Paypal];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ConnectionKind::Stripe => "stripe",
+            ConnectionKind::Paypal => "paypal",
         }
     }
 
@@ -77,6 +83,12 @@ pub enum CredentialError {
     WrongMode,
     #[error("must be the endpoint's signing secret (whsec_…)")]
     MalformedWebhookSecret,
+    #[error("must be the PayPal REST app's client id (letters, digits, - and _)")]
+    MalformedPaypalClientId,
+    #[error("must be the PayPal REST app's client secret (letters, digits, - and _)")]
+    MalformedPaypalClientSecret,
+    #[error("must be the id PayPal gave the webhook subscription (upper-case letters and digits)")]
+    MalformedPaypalWebhookId,
 }
 
 /// Longest credential accepted (Stripe's keys are about 110 characters).
@@ -176,6 +188,15 @@ pub enum Credentials {
         secret_key: StripeSecretKey,
         webhook_secret: Option<StripeWebhookSecret>,
     },
+    /// A PayPal REST app of the connection's `mode` (PayPal's credentials do
+    /// not say their mode: the sandbox or live host is chosen by it).
+    Paypal {
+        client_id: PaypalClientId,
+        client_secret: PaypalClientSecret,
+        /// The webhook subscription whose deliveries this connection accepts.
+        webhook_id: Option<PaypalWebhookId>,
+        mode: Mode,
+    },
 }
 
 /// The version line of the sealed encoding.
@@ -185,6 +206,7 @@ impl Credentials {
     pub fn kind(&self) -> ConnectionKind {
         match self {
             Credentials::Stripe { .. } => ConnectionKind::Stripe,
+            Credentials::Paypal { .. } => ConnectionKind::Paypal,
         }
     }
 
@@ -192,12 +214,14 @@ impl Credentials {
     pub fn hint(&self) -> String {
         match self {
             Credentials::Stripe { secret_key, .. } => secret_key.last4(),
+            Credentials::Paypal { client_secret, .. } => client_secret.last4(),
         }
     }
 
     pub fn has_webhook_secret(&self) -> bool {
         match self {
             Credentials::Stripe { webhook_secret, .. } => webhook_secret.is_some(),
+            Credentials::Paypal { webhook_id, .. } => webhook_id.is_some(),
         }
     }
 
@@ -216,6 +240,20 @@ impl Credentials {
                 out.push(b'\n');
                 if let Some(secret) = webhook_secret {
                     out.extend_from_slice(secret.expose_secret().as_bytes());
+                }
+            }
+            Credentials::Paypal {
+                client_id,
+                client_secret,
+                webhook_id,
+                ..
+            } => {
+                for line in [ENCODING, client_id.as_str(), client_secret.expose_secret()] {
+                    out.extend_from_slice(line.as_bytes());
+                    out.push(b'\n');
+                }
+                if let Some(id) = webhook_id {
+                    out.extend_from_slice(id.as_str().as_bytes());
                 }
             }
         }
@@ -241,6 +279,20 @@ impl Credentials {
                 lines.next().is_none().then_some(Credentials::Stripe {
                     secret_key,
                     webhook_secret,
+                })
+            }
+            ConnectionKind::Paypal => {
+                let client_id = PaypalClientId::parse(lines.next()?).ok()?;
+                let client_secret = PaypalClientSecret::parse(lines.next()?).ok()?;
+                let webhook_id = match lines.next() {
+                    None | Some("") => None,
+                    Some(raw) => Some(PaypalWebhookId::parse(raw).ok()?),
+                };
+                lines.next().is_none().then_some(Credentials::Paypal {
+                    client_id,
+                    client_secret,
+                    webhook_id,
+                    mode,
                 })
             }
         }
@@ -323,10 +375,13 @@ mod tests {
             webhook_secret: Some(StripeWebhookSecret::parse("whsec_abcdefghijkl").unwrap()),
         };
         let bytes = credentials.encode();
-        let Credentials::Stripe {
+        let Some(Credentials::Stripe {
             secret_key,
             webhook_secret,
-        } = Credentials::decode(ConnectionKind::Stripe, Mode::Test, &bytes).unwrap();
+        }) = Credentials::decode(ConnectionKind::Stripe, Mode::Test, &bytes)
+        else {
+            panic!("Stripe credentials")
+        };
         assert_eq!(secret_key.expose_secret(), KEY);
         assert_eq!(webhook_secret.unwrap().expose_secret(), "whsec_abcdefghijkl");
         let without = Credentials::Stripe {

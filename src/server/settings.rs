@@ -58,6 +58,8 @@ pub struct Settings {
     pub redis: Option<RedisSettings>,
     /// Where merchants' Stripe connections reach Stripe.
     pub stripe: crate::connectors::StripeSettings,
+    /// Where merchants' PayPal connections reach PayPal.
+    pub paypal: crate::connectors::PaypalSettings,
     /// The anomaly detectors' thresholds and responses (`[anomaly]`).
     pub anomaly: crate::services::anomaly::AnomalyPolicy,
     pub dev: bool,
@@ -178,6 +180,7 @@ impl Settings {
             rate_limits: config.rate_limits.policy(),
             redis: config.redis.settings(dev)?,
             stripe: super::connector_settings::stripe_settings(&config.connectors)?,
+            paypal: super::connector_settings::paypal_settings(&config.connectors)?,
             anomaly: config.anomaly.policy().map_err(StartupError::Invalid)?,
             dev,
         })

@@ -1,4 +1,4 @@
-//! `/v1/connectors`: connect a processor account (Stripe) for the key's
+//! `/v1/connectors`: connect a processor account (Stripe, PayPal) for the key's
 //! mode, list, show and disable connections. Secret keys only: a processor
 //! credential is account-level (the access table, `api::access`).
 //!
@@ -13,7 +13,10 @@ use serde::Deserialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 
-use crate::domain::connection::{ConnectionKind, CredentialError, Credentials, StripeSecretKey, StripeWebhookSecret};
+use crate::domain::connection::{
+    ConnectionKind, CredentialError, Credentials, PaypalClientId, PaypalClientSecret, PaypalWebhookId, StripeSecretKey,
+    StripeWebhookSecret,
+};
 use crate::domain::ids::ConnectionId;
 use crate::services::actor::Actor;
 use crate::services::connections::{self, Context, NewConnection};
@@ -30,13 +33,26 @@ use super::super::AppState;
 pub struct CreateConnector {
     /// The processor.
     #[serde(rename = "type")]
-    #[schema(value_type = String, pattern = "^stripe$")]
+    #[schema(value_type = String, pattern = "^(stripe|paypal)$")]
     pub kind: String,
-    /// The Stripe account's secret or restricted key of the caller's mode
-    /// (`sk_test_…`/`rk_test_…` with a test key, `sk_live_…`/`rk_live_…`
-    /// with a live key). Stored sealed, never returned.
-    #[schema(value_type = String, min_length = 16, max_length = 263, pattern = r"^[sr]k_(test|live)_[0-9A-Za-z_]{8,255}$")]
-    pub secret_key: SecretString,
+    /// `stripe` (required): the Stripe account's secret or restricted key
+    /// of the caller's mode (`sk_test_…`/`rk_test_…` with a test key,
+    /// `sk_live_…`/`rk_live_…` with a live key). Stored sealed, never
+    /// returned.
+    #[schema(value_type = Option<String>, min_length = 16, max_length = 263, pattern = r"^[sr]k_(test|live)_[0-9A-Za-z_]{8,255}$")]
+    pub secret_key: Option<SecretString>,
+    /// `paypal` (required): the PayPal REST app's client id, of the sandbox
+    /// app with a test key, of the live app with a live key. Stored sealed.
+    #[schema(value_type = Option<String>, min_length = 16, max_length = 255, pattern = r"^[0-9A-Za-z_-]{16,255}$")]
+    pub client_id: Option<SecretString>,
+    /// `paypal` (required): the REST app's client secret. Stored sealed,
+    /// never returned; only its last four are shown.
+    #[schema(value_type = Option<String>, min_length = 16, max_length = 255, pattern = r"^[0-9A-Za-z_-]{16,255}$")]
+    pub client_secret: Option<SecretString>,
+    /// `paypal` (optional): the id PayPal gave the webhook subscription
+    /// that sends to this connection. Stored sealed.
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 64, pattern = r"^[0-9A-Z]{8,64}$")]
+    pub webhook_id: Option<String>,
     /// The Stripe webhook endpoint's signing secret (`whsec_…`), if any.
     /// Stored sealed, never returned.
     #[schema(value_type = Option<String>, min_length = 14, max_length = 261, pattern = r"^whsec_[0-9A-Za-z_]{8,255}$")]
@@ -80,20 +96,74 @@ fn credential_error(param: &str, e: CredentialError) -> ApiError {
     let code = match e {
         CredentialError::WrongMode => "secret_key_wrong_mode",
         CredentialError::Publishable => "publishable_key_not_allowed",
-        CredentialError::Malformed | CredentialError::MalformedWebhookSecret => "parameter_invalid",
+        CredentialError::Malformed
+        | CredentialError::MalformedWebhookSecret
+        | CredentialError::MalformedPaypalClientId
+        | CredentialError::MalformedPaypalClientSecret
+        | CredentialError::MalformedPaypalWebhookId => "parameter_invalid",
     };
     ApiError::invalid(param, code, format!("{param} {e}"))
+}
+
+/// A credential field the kind requires.
+fn required<'a>(value: Option<&'a SecretString>, param: &str, kind: &str) -> Result<&'a str, ApiError> {
+    value.map(|v| v.expose_secret()).ok_or_else(|| {
+        ApiError::invalid(
+            param,
+            "parameter_missing",
+            format!("{param} is required for type {kind}"),
+        )
+    })
+}
+
+/// A field another kind takes, given for this one.
+fn refuse_foreign(given: bool, param: &str, kind: &str) -> Result<(), ApiError> {
+    if given {
+        Err(ApiError::invalid(
+            param,
+            "parameter_unknown",
+            format!("{param} is not a field of type {kind}"),
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// The body as domain types, for the key's mode.
 fn parse(body: CreateConnector, auth: &Authenticated) -> Result<NewConnection, ApiError> {
     let kind = ConnectionKind::parse(&body.kind)
-        .ok_or_else(|| ApiError::invalid("type", "parameter_invalid", "type must be stripe"))?;
+        .ok_or_else(|| ApiError::invalid("type", "parameter_invalid", "type must be stripe or paypal"))?;
     let mode = auth.tenant().mode();
     let credentials = match kind {
+        ConnectionKind::Paypal => {
+            refuse_foreign(body.secret_key.is_some(), "secret_key", "paypal")?;
+            refuse_foreign(body.webhook_secret.is_some(), "webhook_secret", "paypal")?;
+            Credentials::Paypal {
+                client_id: PaypalClientId::parse(required(body.client_id.as_ref(), "client_id", "paypal")?)
+                    .map_err(|e| credential_error("client_id", e))?,
+                client_secret: PaypalClientSecret::parse(required(
+                    body.client_secret.as_ref(),
+                    "client_secret",
+                    "paypal",
+                )?)
+                .map_err(|e| credential_error("client_secret", e))?,
+                webhook_id: body
+                    .webhook_id
+                    .as_deref()
+                    .map(PaypalWebhookId::parse)
+                    .transpose()
+                    .map_err(|e| credential_error("webhook_id", e))?,
+                mode,
+            }
+        }
         ConnectionKind::Stripe => Credentials::Stripe {
-            secret_key: StripeSecretKey::parse(body.secret_key.expose_secret(), mode)
-                .map_err(|e| credential_error("secret_key", e))?,
+            secret_key: {
+                refuse_foreign(body.client_id.is_some(), "client_id", "stripe")?;
+                refuse_foreign(body.client_secret.is_some(), "client_secret", "stripe")?;
+                refuse_foreign(body.webhook_id.is_some(), "webhook_id", "stripe")?;
+                StripeSecretKey::parse(required(body.secret_key.as_ref(), "secret_key", "stripe")?, mode)
+                    .map_err(|e| credential_error("secret_key", e))?
+            },
             webhook_secret: body
                 .webhook_secret
                 .as_ref()
@@ -123,7 +193,7 @@ fn context<'a>(state: &'a AppState, auth: &'a Authenticated, actor: &'a Actor) -
     responses(
         (status = 200, description = "The connection (its credentials are never returned).", body = ConnectorView,
             links(("get_connector" = (operation_id = "get_connector", parameters(("id" = "$response.body#/id")))), ("disable_connector" = (operation_id = "disable_connector", parameters(("id" = "$response.body#/id")))))),
-        (status = 400, description = "A field is invalid, named in `param`: `type`, `secret_key` (`secret_key_wrong_mode` for a key of the other mode, `publishable_key_not_allowed` for a publishable key), `webhook_secret`.", body = ErrorEnvelope),
+        (status = 400, description = "A field is invalid, missing (`parameter_missing`) or not of the type (`parameter_unknown`), named in `param`: `type`, `secret_key` (`secret_key_wrong_mode` for a key of the other mode, `publishable_key_not_allowed` for a publishable key), `webhook_secret`, `client_id`, `client_secret`, `webhook_id`.", body = ErrorEnvelope),
         (status = 403, description = "Not a secret key.", body = ErrorEnvelope),
         (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope)),
     security(("bearer" = [])))]

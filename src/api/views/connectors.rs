@@ -15,7 +15,7 @@ pub struct ConnectorView {
     pub id: String,
     /// Always `connector`.
     pub object: &'static str,
-    /// The processor: `stripe`.
+    /// The processor: `stripe` or `paypal`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// `active`, or `disabled` (takes no new payments, still serves the
@@ -24,10 +24,11 @@ pub struct ConnectorView {
     /// New payments of this mode go to it.
     pub default: bool,
     pub livemode: bool,
-    /// The last four characters of the secret key; the key itself is never
-    /// returned.
+    /// The last four characters of the secret key (Stripe) or client secret
+    /// (PayPal); the secret itself is never returned.
     pub secret_key_last4: String,
-    /// A webhook signing secret is stored (it is never returned).
+    /// A webhook signing secret (Stripe) or webhook id (PayPal) is stored
+    /// (it is never returned).
     pub webhook_secret_configured: bool,
     /// Unix time, seconds.
     pub created: i64,

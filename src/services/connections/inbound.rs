@@ -95,6 +95,7 @@ pub async fn receive<S: InboundPorts>(
         refuse(store, actor, None, "no such connection").await?;
         return Err(InboundError::Refused);
     };
+    connector.prepare_webhook(headers).await;
     let event = match connector.parse_webhook(headers, body) {
         Ok(event) => event,
         Err(e) => {

@@ -90,7 +90,10 @@ async fn a_connection_is_sealed_shown_by_its_hint_and_audited_without_its_key() 
     let Credentials::Stripe {
         secret_key,
         webhook_secret,
-    } = open_credentials(f.keyring.as_ref(), &row).unwrap();
+    } = open_credentials(f.keyring.as_ref(), &row).unwrap()
+    else {
+        panic!("Stripe credentials")
+    };
     assert_eq!(secret_key.expose_secret(), KEY);
     assert_eq!(webhook_secret.unwrap().expose_secret(), "whsec_unittestsecret1234");
     let trail = f.store.audit_page(0, 100).await.unwrap();
@@ -220,6 +223,8 @@ async fn kek_rotation_rewraps_credentials_which_still_open() {
     let after = f.store.get_connection(&f.tenant, &conn.id).await.unwrap().unwrap();
     assert_eq!(after.ciphertext, before.ciphertext, "only the data key is re-wrapped");
     assert_ne!(after.wrapped_dek, before.wrapped_dek);
-    let Credentials::Stripe { secret_key, .. } = open_credentials(&both, &after).unwrap();
+    let Credentials::Stripe { secret_key, .. } = open_credentials(&both, &after).unwrap() else {
+        panic!("Stripe credentials")
+    };
     assert_eq!(secret_key.expose_secret(), KEY);
 }

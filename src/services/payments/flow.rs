@@ -39,6 +39,9 @@ pub(super) async fn authorize(
     }
     let payment = change.payment.id.clone();
     let customer_ip = change.payment.customer_ip.map(|ip| ip.to_string());
+    // A payment the fraud rules hold for review is not captured at once.
+    let at_once = change.payment.capture_method() == CaptureMethod::Automatic
+        && !change.payment.risk.as_ref().is_some_and(|r| r.held_for_review());
     let request = AuthorizeRequest {
         payment: &payment,
         mode: change.payment.tenant.mode(),
@@ -46,6 +49,7 @@ pub(super) async fn authorize(
         card,
         authentication,
         customer_ip: customer_ip.as_deref(),
+        capture_at_once: at_once,
     };
     let mut outcome = match connector.authorize(request).await {
         Err(ConnectorError::Timeout) => after_timeout(connector, &payment).await,
@@ -70,6 +74,7 @@ pub(super) async fn authorize(
                 card,
                 authentication,
                 customer_ip: customer_ip.as_deref(),
+                capture_at_once: at_once,
             };
             outcome = match fallback.authorize(request).await {
                 Err(ConnectorError::Timeout) => after_timeout(fallback.as_ref(), &payment).await,
@@ -111,7 +116,12 @@ pub(super) async fn authorize(
 /// before giving up, so an approval is never lost (nor left dangling).
 async fn after_timeout(connector: &dyn Connector, payment: &PaymentId) -> Result<AuthorizeOutcome, ConnectorError> {
     match connector.sync(payment).await {
-        Ok(RemoteStatus::Authorized { reference }) => Ok(AuthorizeOutcome::Approved { reference }),
+        // A processor that captures in the authorizing call (when the core
+        // asked for it) reports the payment captured: it was approved, and
+        // the capture that follows finds it done.
+        Ok(RemoteStatus::Authorized { reference } | RemoteStatus::Captured { reference, .. }) => {
+            Ok(AuthorizeOutcome::Approved { reference })
+        }
         _ => Err(ConnectorError::Timeout),
     }
 }

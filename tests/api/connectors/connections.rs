@@ -142,7 +142,9 @@ both_backends! {
             (json!({"type": "stripe", "secret_key": "rk_live_51ConnSecretKeyValue0000"}), "secret_key", "secret_key_wrong_mode"),
             (json!({"type": "stripe", "secret_key": "pk_test_51ConnSecretKeyValue0000"}), "secret_key", "publishable_key_not_allowed"),
             (json!({"type": "stripe", "secret_key": "whsec_ConnSecretKeyValue0000"}), "secret_key", "parameter_invalid"),
-            (json!({"type": "paypal", "secret_key": SECRET}), "type", "parameter_invalid"),
+            (json!({"type": "square", "secret_key": SECRET}), "type", "parameter_invalid"),
+            (json!({"type": "paypal", "secret_key": SECRET}), "secret_key", "parameter_unknown"),
+            (json!({"type": "stripe"}), "secret_key", "parameter_missing"),
             (json!({"type": "stripe", "secret_key": SECRET, "webhook_secret": "ConnWebhookSecretValue"}), "webhook_secret", "parameter_invalid"),
         ];
         for (body, param, code) in cases {

@@ -1,12 +1,20 @@
 //! Processor connectors against doubles of the processors: the Stripe
 //! connector against a spec-shaped fake over verified TLS ([`fake_stripe`]),
-//! and against localstripe when one runs (`LOCALSTRIPE_URL`).
+//! and against localstripe when one runs (`LOCALSTRIPE_URL`); the PayPal
+//! connector against its own fake ([`fake_paypal`], same certificates).
 
+pub mod fake_paypal;
 pub mod fake_stripe;
+pub mod paypal_support;
 
 mod connections;
 mod failover;
 mod inbound_webhooks;
+mod paypal_connection;
+mod paypal_faults;
+mod paypal_flows;
+mod paypal_gateway;
+mod paypal_webhooks;
 mod reconciliation;
 mod refund_reconciliation;
 mod stripe_faults;
@@ -115,6 +123,7 @@ pub async fn authorize_payment(
             card: &card,
             authentication,
             customer_ip: None,
+            capture_at_once: false,
         })
         .await
 }

@@ -261,6 +261,7 @@ async fn a_wrong_key_is_a_configuration_error_and_a_payment_of_the_other_mode_is
             card: &card,
             authentication: None,
             customer_ip: None,
+            capture_at_once: false,
         })
         .await;
     assert_eq!(live, Err(ConnectorError::ModeNotSupported("live")));

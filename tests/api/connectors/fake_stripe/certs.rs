@@ -29,6 +29,10 @@ pub struct Certs {
     expired: Arc<ServerConfig>,
     wrong_host: Arc<ServerConfig>,
     untrusted: Arc<ServerConfig>,
+    /// The test CA itself, to issue other certificates (the fake PayPal's
+    /// webhook signing certificate).
+    ca: Certificate,
+    ca_key: KeyPair,
 }
 
 impl Certs {
@@ -44,8 +48,19 @@ impl Certs {
                 expired: server(leaf(local(), true, &ca, &ca_key)),
                 wrong_host: server(leaf(vec!["api.stripe.com".to_owned()], false, &ca, &ca_key)),
                 untrusted: server(leaf(local(), false, &other, &other_key)),
+                ca,
+                ca_key,
             }
         })
+    }
+
+    /// A PEM certificate for `names` and `key`'s public key, from the test CA.
+    pub fn issue(&self, names: Vec<String>, key: &KeyPair) -> String {
+        CertificateParams::new(names)
+            .unwrap()
+            .signed_by(key, &self.ca, &self.ca_key)
+            .unwrap()
+            .pem()
     }
 
     pub fn config(&self, presented: Presented) -> Arc<ServerConfig> {
