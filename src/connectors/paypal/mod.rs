@@ -62,8 +62,8 @@ use self::token::Tokens;
 use super::http::{HttpClient, HttpSettings};
 use super::stripe::references::References;
 use super::{
-    AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, InboundEvent, InboundHeaders,
-    RefundOutcome, RemoteStatus,
+    AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError, FoundRefund, InboundEvent,
+    InboundHeaders, RefundOutcome, RemoteStatus,
 };
 use crate::domain::api_key::Mode;
 use crate::domain::ids::{PaymentId, RefundId};
@@ -228,6 +228,21 @@ impl Connector for Paypal {
 
     fn sync<'a>(&'a self, payment: &'a PaymentId) -> BoxFuture<'a, Result<RemoteStatus, ConnectorError>> {
         self.sync_payment(payment).boxed()
+    }
+
+    fn sync_refund<'a>(
+        &'a self,
+        reference: &'a str,
+        refund: &'a RefundId,
+    ) -> BoxFuture<'a, Result<Option<FoundRefund>, ConnectorError>> {
+        async move {
+            let found = self.find_refund(reference, refund).await?;
+            Ok(found.map(|(processor_refund, state)| FoundRefund {
+                processor_refund,
+                state,
+            }))
+        }
+        .boxed()
     }
 
     fn parse_webhook(&self, headers: &InboundHeaders, body: &[u8]) -> Result<InboundEvent, ConnectorError> {
