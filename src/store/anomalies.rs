@@ -140,38 +140,35 @@ pub async fn list_all<'e>(
     rows.into_iter().map(Anomaly::try_from).collect()
 }
 
-/// The throttles in force at `now`.
-pub async fn active_throttles<'e>(
-    db: impl Executor<'e, Database = Any>,
-    now: Timestamp,
-    limit: i64,
-) -> Result<Vec<(String, Timestamp)>, StoreError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT subject, MAX(throttle_until) FROM anomalies WHERE throttle_until > $1 GROUP BY subject LIMIT $2",
-    )
-    .bind(now.as_millis())
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(subject, until)| (subject, Timestamp::from_millis(until)))
-        .collect())
+/// A timed response whose subjects every replica reads: the column that
+/// holds its end.
+#[derive(Debug, Clone, Copy)]
+pub enum Restriction {
+    Throttle,
+    StepUp,
 }
 
-/// The step-ups in force at `now`.
-pub async fn active_step_ups<'e>(
+/// The subjects under `restriction` at `now`, each with its latest end.
+pub async fn active<'e>(
     db: impl Executor<'e, Database = Any>,
+    restriction: Restriction,
     now: Timestamp,
     limit: i64,
 ) -> Result<Vec<(String, Timestamp)>, StoreError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT subject, MAX(step_up_until) FROM anomalies WHERE step_up_until > $1 GROUP BY subject LIMIT $2",
-    )
-    .bind(now.as_millis())
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+    // One of two fixed statements: no text from outside reaches the SQL.
+    let sql = match restriction {
+        Restriction::Throttle => {
+            "SELECT subject, MAX(throttle_until) FROM anomalies WHERE throttle_until > $1 GROUP BY subject LIMIT $2"
+        }
+        Restriction::StepUp => {
+            "SELECT subject, MAX(step_up_until) FROM anomalies WHERE step_up_until > $1 GROUP BY subject LIMIT $2"
+        }
+    };
+    let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+        .bind(now.as_millis())
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|(subject, until)| (subject, Timestamp::from_millis(until)))
@@ -217,11 +214,11 @@ impl AnomalyStore for Store {
     }
 
     async fn active_throttles(&self, now: Timestamp, limit: i64) -> Result<Vec<(String, Timestamp)>, StoreError> {
-        active_throttles(self.reader(), now, limit).await
+        active(self.reader(), Restriction::Throttle, now, limit).await
     }
 
     async fn active_step_ups(&self, now: Timestamp, limit: i64) -> Result<Vec<(String, Timestamp)>, StoreError> {
-        active_step_ups(self.reader(), now, limit).await
+        active(self.reader(), Restriction::StepUp, now, limit).await
     }
 
     async fn key_countries(&self, key: &ApiKeyId) -> Result<Vec<String>, StoreError> {

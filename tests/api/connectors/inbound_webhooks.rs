@@ -7,28 +7,15 @@
 
 use std::time::Duration;
 
-use paywarden::connectors::http::HttpSettings;
-use paywarden::connectors::{Connectors, StripeSettings};
 use paywarden::webhooks::signature::header_value;
 use serde_json::{json, Value};
 
 use super::fake_stripe::{Damage, FakeStripe, Fault};
-use super::{pay_with_card, TEST_KEY, VISA};
+use super::{pay_with_card, stripe_connectors, TEST_KEY, VISA};
 use crate::both_backends;
 use crate::support::{Replica, TestApp};
 
 const WHSEC: &str = "whsec_InboundSigningSecret01";
-
-fn stripe_settings(fake_base: &str) -> Connectors {
-    Connectors::builtin().with_stripe(StripeSettings {
-        base_url: fake_base.to_owned(),
-        http: HttpSettings {
-            extra_root_ca_pem: Some(FakeStripe::ca_pem()),
-            request_timeout: Duration::from_secs(2),
-            ..HttpSettings::default()
-        },
-    })
-}
 
 fn now() -> i64 {
     i64::try_from(
@@ -59,7 +46,7 @@ impl Shop {
     /// A merchant routed to its Stripe connection (with `whsec` when given).
     async fn open(app: &TestApp, fake: &FakeStripe, whsec: Option<&str>) -> Shop {
         let gateway = app
-            .spawn_replica_routing(app.vault(), stripe_settings(&fake.base))
+            .spawn_replica_routing(app.vault(), stripe_connectors(&fake.base))
             .await;
         let (_, sk) = app.merchant_with_secret("Inbound shop").await;
         let mut body = json!({"type": "stripe", "secret_key": TEST_KEY, "default": true});

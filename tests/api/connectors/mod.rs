@@ -30,10 +30,12 @@ use paywarden::connectors::http::HttpSettings;
 use paywarden::connectors::stripe::payments::Authorization;
 use paywarden::connectors::stripe::{Stripe, StripeConfig};
 use paywarden::connectors::{Authentication, AuthorizeRequest, CardDetails, ConnectorError};
+use paywarden::connectors::{Connectors, StripeSettings};
 use paywarden::domain::api_key::Mode;
 use paywarden::domain::card::{CardNumber, Cvc, ExpiryDate};
 use paywarden::domain::ids::PaymentId;
 use paywarden::domain::money::{Currency, MinorUnits, Money};
+use paywarden::services::reconciliation::Settings;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
@@ -57,6 +59,29 @@ pub async fn pay_with_card(gateway: &Replica, sk: &str, number: &str, amount: i6
     assert_eq!(status, 200, "{payment}");
     payment
 }
+
+/// The built-in connectors with Stripe at the fake `fake_base` (its CA
+/// trusted, calls cut after 2 s).
+pub fn stripe_connectors(fake_base: &str) -> Connectors {
+    Connectors::builtin().with_stripe(StripeSettings {
+        base_url: fake_base.to_owned(),
+        http: HttpSettings {
+            extra_root_ca_pem: Some(FakeStripe::ca_pem()),
+            request_timeout: Duration::from_secs(2),
+            ..HttpSettings::default()
+        },
+    })
+}
+
+/// Reconciliation settings for tests: everything at once, the next round
+/// an hour later (a test makes it due), alerts at once.
+pub const EAGER: Settings = Settings {
+    interval: Duration::from_secs(3600),
+    min_age: Duration::ZERO,
+    backoff: Duration::from_secs(3600),
+    horizon: Duration::ZERO,
+    batch: 1000,
+};
 
 /// The key the tests' Stripe account uses.
 pub const TEST_KEY: &str = "sk_test_paywarden_fake";

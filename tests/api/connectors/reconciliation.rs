@@ -5,38 +5,15 @@
 //! replicas sweeping at once take each round once.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use paywarden::connectors::http::HttpSettings;
-use paywarden::connectors::{Connectors, StripeSettings};
 use paywarden::services::payments::{PaymentPolicy, Payments};
-use paywarden::services::reconciliation::{sweep, Settings, Sweep};
+use paywarden::services::reconciliation::{sweep, Sweep};
 use serde_json::{json, Value};
 
 use super::fake_stripe::FakeStripe;
-use super::{pay_with_card, TEST_KEY, VISA};
+use super::{pay_with_card, stripe_connectors, EAGER, TEST_KEY, VISA};
 use crate::both_backends;
 use crate::support::{Replica, TestApp};
-
-fn connectors(fake_base: &str) -> Connectors {
-    Connectors::builtin().with_stripe(StripeSettings {
-        base_url: fake_base.to_owned(),
-        http: HttpSettings {
-            extra_root_ca_pem: Some(FakeStripe::ca_pem()),
-            request_timeout: Duration::from_secs(2),
-            ..HttpSettings::default()
-        },
-    })
-}
-
-/// Every payment at once, the next round an hour later, alerts at once.
-const EAGER: Settings = Settings {
-    interval: Duration::from_secs(3600),
-    min_age: Duration::ZERO,
-    backoff: Duration::from_secs(3600),
-    horizon: Duration::ZERO,
-    batch: 1000,
-};
 
 /// A manual-capture payment of 9.00 EUR, confirmed or not: its id.
 async fn pay(gateway: &Replica, sk: &str, confirm: bool) -> String {
@@ -67,7 +44,7 @@ async fn status(gateway: &Replica, sk: &str, id: &str) -> Value {
 both_backends! {
     async fn payments_left_processing_are_resolved_through_sync_once_and_never_captured(app) {
         let fake = FakeStripe::start().await;
-        let mut gateway = app.spawn_replica_routing(app.vault(), connectors(&fake.base)).await;
+        let mut gateway = app.spawn_replica_routing(app.vault(), stripe_connectors(&fake.base)).await;
         let (_, sk) = app.merchant_with_secret("Reconciled shop").await;
         let r = gateway.post("/v1/connectors", &sk, &json!({"type": "stripe", "secret_key": TEST_KEY, "default": true})).await;
         assert_eq!(r.status(), 200);
@@ -90,7 +67,7 @@ both_backends! {
         let job = || Payments::new(
             app.store.clone(),
             Arc::new(app.vault()),
-            connectors(&fake.base),
+            stripe_connectors(&fake.base),
             PaymentPolicy::default(),
             paywarden::api::views::snapshots(),
         );

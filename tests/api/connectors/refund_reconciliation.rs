@@ -7,36 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use paywarden::connectors::http::HttpSettings;
-use paywarden::connectors::{Connectors, StripeSettings};
 use paywarden::services::payments::{PaymentPolicy, Payments};
-use paywarden::services::reconciliation::{sweep, Settings, Sweep};
+use paywarden::services::reconciliation::{sweep, Sweep};
 use serde_json::{json, Value};
 
 use super::fake_stripe::{Damage, FakeStripe, Fault};
-use super::{pay_with_card, TEST_KEY, VISA};
+use super::{pay_with_card, stripe_connectors, EAGER, TEST_KEY, VISA};
 use crate::both_backends;
 use crate::support::{Replica, TestApp};
-
-fn connectors(fake_base: &str) -> Connectors {
-    Connectors::builtin().with_stripe(StripeSettings {
-        base_url: fake_base.to_owned(),
-        http: HttpSettings {
-            extra_root_ca_pem: Some(FakeStripe::ca_pem()),
-            request_timeout: Duration::from_secs(2),
-            ..HttpSettings::default()
-        },
-    })
-}
-
-/// Every refund at once, the next round an hour later, alerts at once.
-const EAGER: Settings = Settings {
-    interval: Duration::from_secs(3600),
-    min_age: Duration::ZERO,
-    backoff: Duration::from_secs(3600),
-    horizon: Duration::ZERO,
-    batch: 1000,
-};
 
 struct Shop {
     gateway: Replica,
@@ -46,14 +24,16 @@ struct Shop {
 
 impl Shop {
     async fn open(app: &TestApp, fake: &FakeStripe) -> Shop {
-        let gateway = app.spawn_replica_routing(app.vault(), connectors(&fake.base)).await;
+        let gateway = app
+            .spawn_replica_routing(app.vault(), stripe_connectors(&fake.base))
+            .await;
         let (_, sk) = app.merchant_with_secret("Refunding shop").await;
         let body = json!({"type": "stripe", "secret_key": TEST_KEY, "default": true});
         assert_eq!(gateway.post("/v1/connectors", &sk, &body).await.status(), 200);
         let job = Payments::new(
             app.store.clone(),
             Arc::new(app.vault()),
-            connectors(&fake.base),
+            stripe_connectors(&fake.base),
             PaymentPolicy::default(),
             paywarden::api::views::snapshots(),
         );
