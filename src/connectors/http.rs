@@ -102,6 +102,17 @@ impl TransportError {
     pub fn may_have_reached(&self) -> bool {
         !matches!(self, TransportError::Connect | TransportError::Certificate)
     }
+
+    /// The failure as a connector's: a timeout, or a POST that may have
+    /// reached the processor, is an unknown outcome (`Timeout`, reconciled,
+    /// never retried elsewhere); anything else is `Unavailable`.
+    pub fn into_connector_error(self, post: bool) -> super::ConnectorError {
+        match self {
+            TransportError::Timeout => super::ConnectorError::Timeout,
+            e if post && e.may_have_reached() => super::ConnectorError::Timeout,
+            e => super::ConnectorError::Unavailable(e.to_string()),
+        }
+    }
 }
 
 /// A processor's response, its body read (within the limit).
@@ -257,6 +268,33 @@ fn is_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_effect_is_a_timeout_and_a_refused_connection_is_not() {
+        use crate::connectors::ConnectorError;
+        assert_eq!(
+            TransportError::Interrupted.into_connector_error(true),
+            ConnectorError::Timeout
+        );
+        assert_eq!(
+            TransportError::TooLarge.into_connector_error(true),
+            ConnectorError::Timeout
+        );
+        assert_eq!(
+            TransportError::Timeout.into_connector_error(false),
+            ConnectorError::Timeout
+        );
+        for (refused, post) in [
+            (TransportError::Connect, true),
+            (TransportError::Certificate, true),
+            (TransportError::Interrupted, false),
+        ] {
+            assert!(matches!(
+                refused.into_connector_error(post),
+                ConnectorError::Unavailable(_)
+            ));
+        }
+    }
 
     #[test]
     fn an_extra_ca_must_hold_a_certificate() {

@@ -76,7 +76,7 @@ impl Api {
             let response = self
                 .send(request, token.expose_secret())
                 .await
-                .map_err(|e| transport(&e, request.post))?;
+                .map_err(|e| e.into_connector_error(request.post))?;
             match response.status {
                 200..=299 => {
                     // A 204 (a void) has no body: read as an empty object.
@@ -142,16 +142,6 @@ impl Api {
     }
 }
 
-/// A transport failure as a connector error: the effect of a POST that may
-/// have reached PayPal is unknown.
-fn transport(error: &TransportError, post: bool) -> ConnectorError {
-    match error {
-        TransportError::Timeout => ConnectorError::Timeout,
-        e if post && e.may_have_reached() => ConnectorError::Timeout,
-        e => ConnectorError::Unavailable(e.to_string()),
-    }
-}
-
 /// `id` as one path segment, if it looks like a PayPal id (letters, digits
 /// and `-`): a stored reference can never reach another path.
 pub fn segment(id: &str) -> Result<&str, ConnectorError> {
@@ -193,19 +183,5 @@ mod tests {
         assert_eq!(request_id("pay_1", "order"), "paywarden-pay_1-order");
         assert_ne!(request_id("pay_1", "order"), request_id("pay_1", "authorize"));
         assert_ne!(request_id("pay_1", "order"), request_id("pay_2", "order"));
-    }
-
-    #[test]
-    fn an_unknown_effect_is_a_timeout_and_a_refused_connection_is_not() {
-        assert_eq!(transport(&TransportError::Interrupted, true), ConnectorError::Timeout);
-        assert_eq!(transport(&TransportError::Timeout, false), ConnectorError::Timeout);
-        assert!(matches!(
-            transport(&TransportError::Certificate, true),
-            ConnectorError::Unavailable(_)
-        ));
-        assert!(matches!(
-            transport(&TransportError::Interrupted, false),
-            ConnectorError::Unavailable(_)
-        ));
     }
 }

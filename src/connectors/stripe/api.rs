@@ -82,7 +82,10 @@ impl Api {
     pub async fn call<T: DeserializeOwned>(&self, request: Request) -> Result<Answer<T>, ConnectorError> {
         let mut attempt = 0;
         loop {
-            let response = self.send(&request).await.map_err(|e| transport(&e, request.post))?;
+            let response = self
+                .send(&request)
+                .await
+                .map_err(|e| e.into_connector_error(request.post))?;
             match response.status {
                 200..=299 => {
                     return match serde_json::from_slice(&response.body) {
@@ -139,16 +142,6 @@ impl Api {
     }
 }
 
-/// A transport failure as a connector error: the effect of a POST that may
-/// have reached Stripe is unknown.
-fn transport(error: &TransportError, post: bool) -> ConnectorError {
-    match error {
-        TransportError::Timeout => ConnectorError::Timeout,
-        e if post && e.may_have_reached() => ConnectorError::Timeout,
-        e => ConnectorError::Unavailable(e.to_string()),
-    }
-}
-
 /// `id` as one path segment, if it looks like a Stripe id (letters, digits
 /// and `_`): a stored reference can never reach another path.
 pub fn segment(id: &str) -> Result<&str, ConnectorError> {
@@ -171,24 +164,5 @@ mod tests {
         for bad in ["", "pi_1/../../v1/refunds", "pi_1?x=1", "pi 1", "pi_1%2F"] {
             assert!(segment(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn an_unknown_effect_is_a_timeout_and_a_refused_connection_is_not() {
-        assert_eq!(transport(&TransportError::Interrupted, true), ConnectorError::Timeout);
-        assert_eq!(transport(&TransportError::TooLarge, true), ConnectorError::Timeout);
-        assert_eq!(transport(&TransportError::Timeout, false), ConnectorError::Timeout);
-        assert!(matches!(
-            transport(&TransportError::Connect, true),
-            ConnectorError::Unavailable(_)
-        ));
-        assert!(matches!(
-            transport(&TransportError::Certificate, true),
-            ConnectorError::Unavailable(_)
-        ));
-        assert!(matches!(
-            transport(&TransportError::Interrupted, false),
-            ConnectorError::Unavailable(_)
-        ));
     }
 }
